@@ -13,7 +13,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg"
 )
 
 // ErrInvalid is wrapped by every parse and validation error; the CLI maps it
@@ -54,10 +53,16 @@ type Key struct {
 	XPub   *hdkeychain.ExtendedKey // public extended key (private keys are neutered on parse; see Private)
 	PubKey *btcec.PublicKey        // a plain hex (or WIF-derived) public key
 
-	Uncompressed bool       // PubKey was given in 65-byte form
-	Path         []PathElem // steps after XPub, e.g. /<0;1>/*
-	Wildcard     bool       // the path ends in /*
-	Private      bool       // the expression held private key material (WIF or xprv)
+	Uncompressed     bool       // PubKey was given in 65-byte form
+	Path             []PathElem // steps after XPub, e.g. /<0;1>/*
+	Wildcard         bool       // the path ends in /*
+	HardenedWildcard bool       // the wildcard is /*h: only derivable with the private key
+	Private          bool       // the expression held private key material (WIF or xprv)
+
+	// xprv keeps the private extended key of an xprv/tprv expression so that
+	// hardened steps after it can be derived, as BIP-380 requires for private
+	// descriptors. It is never printed: String always shows the neutered xpub.
+	xprv *hdkeychain.ExtendedKey
 }
 
 // Descriptor is a parsed multisig output descriptor.
@@ -66,6 +71,11 @@ type Descriptor struct {
 	Threshold int
 	Sorted    bool // sortedmulti (BIP-67 key order) rather than multi
 	Keys      []Key
+
+	// cache holds each key's parent node per branch, filled on first use, so
+	// that one address costs one child derivation per key. Parse, Multipath
+	// and Single set it; a Descriptor built as a literal derives without it.
+	cache *nodeCache
 }
 
 // Derived is the result of deriving a descriptor at (branch, index).
@@ -85,6 +95,3 @@ type DerivedKey struct {
 	Fingerprint [4]byte
 	Path        []uint32 // full path from the master: origin path + key path
 }
-
-// Compile-time reference to chaincfg so the API below documents its network type.
-var _ *chaincfg.Params

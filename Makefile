@@ -1,0 +1,37 @@
+# countersign — the two commands a newcomer needs are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/countersign/countersign/cli.Version=$(VERSION)
+
+.PHONY: all build test demo vet fuzz bench man clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/countersign ./cmd/countersign
+	$(GO) build -o $(BIN)/countersign-emulator ./cmd/countersign-emulator
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite, regtest end-to-end tests included. The first run builds the
+# pinned btcd node into the user cache (about a minute).
+test: vet
+	$(GO) test -count=1 -timeout 60m ./...
+
+demo: build
+	bash examples/demo.sh
+
+# Short fuzz runs of every target (go test -fuzz runs one target at a time).
+fuzz:
+	bash bench/fuzz-all.sh 20s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+man: build
+	$(BIN)/countersign gen-man --dir man
+
+clean:
+	rm -rf $(BIN) man

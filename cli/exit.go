@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
+	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/wallet"
+)
+
+// Exit codes, documented in README.md and docs/json.md. This table is the
+// only place an error becomes an exit code.
+const (
+	ExitOK       = 0
+	ExitFailure  = 1 // the operation failed (backend down, I/O, ...)
+	ExitBadInput = 2 // bad usage or bad input (malformed PSBT, invalid descriptor, wrong network)
+	ExitNotFound = 3 // a wallet, key or device that does not exist
+	ExitRefused  = 4 // refused by a safety check (fee too high, change not ours, bad signature)
+	ExitDevice   = 5 // signer or device error, or rejected on the device
+)
+
+// usageError marks bad flags or arguments detected by the CLI itself.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns an error that exits 2.
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// hintError carries follow-up lines printed after the error as "hint: ...".
+type hintError struct {
+	err   error
+	hints []string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint attaches advice to an error without changing its exit code.
+func withHint(err error, hints ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hints: hints}
+}
+
+// exitKinds maps sentinel errors to exit codes. Packages register their
+// sentinels here (see exitkinds_*.go) so the table stays in one place.
+type exitKind struct {
+	err  error
+	code int
+}
+
+func baseExitKinds() []exitKind {
+	return []exitKind{
+		{descriptor.ErrInvalid, ExitBadInput},
+		{formats.ErrUnknownFormat, ExitBadInput},
+		{wallet.ErrInvalid, ExitBadInput},
+		{wallet.ErrExists, ExitBadInput},
+		{wallet.ErrNotFound, ExitNotFound},
+		{hw.ErrNoDevice, ExitNotFound},
+		{hw.ErrDevice, ExitDevice},
+		{hw.ErrRejected, ExitDevice},
+		{hw.ErrNotRegistered, ExitDevice},
+	}
+}
+
+// ExitCode returns the documented exit code for err.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return ExitBadInput
+	}
+	for _, k := range baseExitKinds() {
+		if errors.Is(err, k.err) {
+			return k.code
+		}
+	}
+	if isFlagError(err) {
+		return ExitBadInput
+	}
+	return ExitFailure
+}
+
+// isFlagError recognises cobra's own argument and flag errors, which are
+// plain strings.
+func isFlagError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag", "if any flags in the group", "none of the others can be"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// PrintError writes "error: ..." and any hints to w.
+func PrintError(w io.Writer, err error) {
+	fmt.Fprintf(w, "error: %s\n", err)
+	var he *hintError
+	if errors.As(err, &he) {
+		for _, h := range he.hints {
+			fmt.Fprintf(w, "hint: %s\n", h)
+		}
+	}
+}
+
+// errCancelled is returned when the user answers no at a prompt.
+var errCancelled = errors.New("cancelled")

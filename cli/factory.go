@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/countersign/countersign/wallet"
+)
+
+// GlobalOptions are the persistent flags every command shares.
+type GlobalOptions struct {
+	JSON    bool
+	DataDir string
+	Network string
+	Yes     bool
+	Backend string
+}
+
+// Factory holds the dependencies commands need. It is built once in
+// Execute (or by a test) and handed to every NewCmd function; costly values
+// are created on first use and cached here, never in package globals.
+type Factory struct {
+	IO     *Streams
+	Getenv func(string) string
+	Global *GlobalOptions
+
+	mu      sync.Mutex
+	closers []func() error
+	store   *wallet.Store
+}
+
+// NewFactory returns a Factory over the given streams and environment.
+func NewFactory(io *Streams, getenv func(string) string) *Factory {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return &Factory{IO: io, Getenv: getenv, Global: &GlobalOptions{}}
+}
+
+// DataDir is --data-dir, else $COUNTERSIGN_DATA_DIR, else
+// $XDG_DATA_HOME/countersign, else ~/.local/share/countersign.
+func (f *Factory) DataDir() (string, error) {
+	if f.Global.DataDir != "" {
+		return f.Global.DataDir, nil
+	}
+	if d := f.Getenv("COUNTERSIGN_DATA_DIR"); d != "" {
+		return d, nil
+	}
+	if d := f.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "countersign"), nil
+	}
+	home := f.Getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("cannot find a data directory: set --data-dir or COUNTERSIGN_DATA_DIR (%v)", err)
+		}
+		home = h
+	}
+	return filepath.Join(home, ".local", "share", "countersign"), nil
+}
+
+// onClose registers cleanup run when the command finishes.
+func (f *Factory) onClose(fn func() error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closers = append(f.closers, fn)
+}
+
+// Close releases everything the factory opened, newest first.
+func (f *Factory) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.closers) - 1; i >= 0; i-- {
+		_ = f.closers[i]()
+	}
+	f.closers = nil
+}
+
+
+// Store opens the wallet store in the data directory once per command.
+func (f *Factory) Store() (*wallet.Store, error) {
+	f.mu.Lock()
+	if f.store != nil {
+		defer f.mu.Unlock()
+		return f.store, nil
+	}
+	f.mu.Unlock()
+	dir, err := f.DataDir()
+	if err != nil {
+		return nil, err
+	}
+	s, err := wallet.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.store = s
+	f.mu.Unlock()
+	f.onClose(s.Close)
+	return s, nil
+}

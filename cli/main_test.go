@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary act as the countersign command when
+// COUNTERSIGN_AS_MAIN=1, so tests can start real separate processes without
+// building a binary first.
+func TestMain(m *testing.M) {
+	if os.Getenv("COUNTERSIGN_AS_MAIN") == "1" {
+		os.Exit(Execute())
+	}
+	os.Exit(m.Run())
+}
+
+// result is what one command run printed and returned.
+type result struct {
+	Out, Err string
+	Code     int
+}
+
+// runCLI runs countersign in-process through the cobra tree with buffer
+// streams (none a terminal) and the given data dir.
+func runCLI(t testing.TB, dataDir string, stdin string, args ...string) result {
+	t.Helper()
+	io, in, out, errOut := TestStreams()
+	in.WriteString(stdin)
+	env := map[string]string{"COUNTERSIGN_DATA_DIR": dataDir, "HOME": dataDir}
+	f := NewFactory(io, func(k string) string { return env[k] })
+	defer f.Close()
+	code := Run(context.Background(), f, args)
+	return result{Out: out.String(), Err: errOut.String(), Code: code}
+}
+
+// mustRun fails the test unless the command exits 0.
+func mustRun(t testing.TB, dataDir string, args ...string) string {
+	t.Helper()
+	r := runCLI(t, dataDir, "", args...)
+	if r.Code != 0 {
+		t.Fatalf("countersign %s: exit %d\nstderr: %s", strings.Join(args, " "), r.Code, r.Err)
+	}
+	return r.Out
+}
+
+// execCLI runs countersign as a separate process (this test binary).
+func execCLI(t testing.TB, dataDir string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "COUNTERSIGN_AS_MAIN=1", "COUNTERSIGN_DATA_DIR="+dataDir)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	return cmd
+}

@@ -1,0 +1,77 @@
+// Package cli is countersign's command tree. Each command parses flags into
+// an options struct, calls a library package and renders text or JSON; no
+// Bitcoin logic lives here.
+package cli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"
+
+// NewRootCmd builds the whole command tree over f.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "countersign",
+		Short: "Coordinate m-of-n Bitcoin multisig wallets across hardware and software signers",
+		Long: `countersign builds m-of-n output-descriptor multisig wallets, watches them on
+a Bitcoin backend, creates PSBTs, routes them to hardware, air-gapped and
+software signers, then combines, finalizes and broadcasts.
+
+Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
+4 refused by a safety check, 5 signer or device error.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err.Error()} })
+
+	pf := root.PersistentFlags()
+	pf.BoolVar(&f.Global.JSON, "json", false, "print machine-readable JSON on stdout")
+	pf.StringVar(&f.Global.DataDir, "data-dir", "", "data directory (default $COUNTERSIGN_DATA_DIR or $XDG_DATA_HOME/countersign)")
+	pf.StringVar(&f.Global.Network, "network", "", "network: mainnet, testnet, signet or regtest")
+	pf.BoolVarP(&f.Global.Yes, "yes", "y", false, "do not ask for confirmation")
+	pf.StringVar(&f.Global.Backend, "backend", "", "chain backend URL (btcd://, core://, core+cookie://, esplora+https://)")
+
+	root.AddCommand(
+		newCmdWallet(f),
+		newCmdAddress(f, nil),
+		newCmdDescriptor(f),
+	)
+	return root
+}
+
+// Execute runs countersign with the process's streams and returns the exit code.
+func Execute() int {
+	f := NewFactory(SystemStreams(), os.Getenv)
+	defer f.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes args against f and returns the exit code; tests call it.
+func Run(ctx context.Context, f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, context.Canceled) {
+		PrintError(f.IO.ErrOut, errors.New("interrupted"))
+		return 130
+	}
+	PrintError(f.IO.ErrOut, err)
+	return ExitCode(err)
+}

@@ -1,0 +1,21 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newCmdWallet(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "wallet",
+		Short: "Create, import, export and inspect multisig wallets",
+	}
+	cmd.AddCommand(
+		newCmdWalletCreate(f, nil),
+		newCmdWalletImport(f, nil),
+		newCmdWalletExport(f, nil),
+		newCmdWalletList(f, nil),
+		newCmdWalletShow(f, nil),
+		newCmdWalletDelete(f, nil),
+	)
+	return cmd
+}

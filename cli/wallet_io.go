@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/spf13/cobra"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
+	"github.com/countersign/countersign/wallet"
+)
+
+// WalletImportOptions are the inputs of `wallet import`.
+type WalletImportOptions struct {
+	IO      *Streams
+	Store   func() (*wallet.Store, error)
+	JSON    bool
+	Name    string
+	File    string
+	Network string
+}
+
+func newCmdWalletImport(f *Factory, runF func(context.Context, *WalletImportOptions) error) *cobra.Command {
+	o := &WalletImportOptions{IO: f.IO, Store: f.Store}
+	cmd := &cobra.Command{
+		Use:   "import NAME --file FILE",
+		Short: "Import a wallet from a descriptor, Bitcoin Core, Coldcard, Caravan, Sparrow/Specter or BSMS file",
+		Long: `Import a wallet config written by another coordinator or device. The format
+is detected from the content: a descriptor line, Bitcoin Core's
+importdescriptors/listdescriptors JSON, a Coldcard multisig setup file, a
+Caravan wallet config, a Sparrow/Specter JSON export, or a BIP-129 (BSMS)
+descriptor record. FILE "-" reads stdin.
+
+Where the file does not say which test network it is for (tpub keys),
+--network picks it (default testnet).`,
+		Example: `  countersign wallet import vault --file coldcard-export.txt
+  countersign wallet import vault --file caravan.json --json
+  cat wallet.bsms | countersign wallet import vault --file - --network regtest`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.JSON = f.Global.JSON
+			o.Network = f.Global.Network
+			o.Name = args[0]
+			if o.File == "" {
+				return usagef("--file is required (use - for stdin)")
+			}
+			if err := checkWalletName(o.Name); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return walletImportRun(c.Context(), o)
+		},
+	}
+	cmd.Flags().StringVarP(&o.File, "file", "f", "", "wallet file to import (- for stdin)")
+	return cmd
+}
+
+func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
+	data, err := readInput(o.IO, o.File)
+	if err != nil {
+		return err
+	}
+	defNet := &chaincfg.TestNet3Params
+	if o.Network != "" {
+		n, err := descriptor.NetworkParams(o.Network)
+		if err != nil {
+			return usagef("--network: %v", err)
+		}
+		defNet = n
+	}
+	w, format, err := formats.Import(data, defNet)
+	if err != nil {
+		return err
+	}
+	net := w.Network
+	if o.Network != "" && descriptor.NetworkName(net) != o.Network {
+		// The file named its network and the user named another: refusing
+		// is safer than guessing which one is wrong.
+		return fmt.Errorf("%w: the %s file is for %s but --network says %s", descriptor.ErrInvalid, format, descriptor.NetworkName(net), o.Network)
+	}
+	rec, err := newStoredWallet(o.Name, w.Descriptor, net, w.Labels, w.BirthHeight)
+	if err != nil {
+		return err
+	}
+	s, err := o.Store()
+	if err != nil {
+		return err
+	}
+	if err := s.CreateWallet(ctx, rec); err != nil {
+		return err
+	}
+	if !o.JSON {
+		fmt.Fprintf(o.IO.ErrOut, "Imported %s file as wallet %q.\n", format, o.Name)
+	}
+	l, err := loadWallet(ctx, s, o.Name)
+	if err != nil {
+		return err
+	}
+	return renderWalletShow(o.IO, o.JSON, l, nil)
+}
+
+// WalletExportOptions are the inputs of `wallet export`.
+type WalletExportOptions struct {
+	IO     *Streams
+	Store  func() (*wallet.Store, error)
+	Name   string
+	Format string
+	Output string
+}
+
+func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOptions) error) *cobra.Command {
+	o := &WalletExportOptions{IO: f.IO, Store: f.Store}
+	names := make([]string, 0, 6)
+	for _, fm := range formats.Formats() {
+		names = append(names, string(fm))
+	}
+	cmd := &cobra.Command{
+		Use:   "export NAME --format FORMAT [-o FILE]",
+		Short: "Export a wallet as a descriptor, Core, Coldcard, Caravan, Specter or BSMS file",
+		Long: `Write the wallet config in a format another coordinator or device reads:
+  descriptor  one line, the multipath descriptor with checksum (a backup)
+  core        Bitcoin Core importdescriptors JSON (receive + change)
+  coldcard    Coldcard multisig setup file (copy to the SD card to enroll)
+  caravan     Caravan wallet config JSON
+  specter     Sparrow/Specter wallet JSON
+  bsms        BIP-129 descriptor record
+Without -o the file goes to stdout.`,
+		Example: `  countersign wallet export treasury --format coldcard -o /media/SD/treasury.txt
+  countersign wallet export treasury --format descriptor > treasury.backup`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Name = args[0]
+			if o.Format == "" {
+				return usagef("--format is required: one of %s", strings.Join(names, ", "))
+			}
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return walletExportRun(c.Context(), o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Format, "format", "", "one of "+strings.Join(names, ", "))
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write to FILE instead of stdout")
+	return cmd
+}
+
+func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
+	s, err := o.Store()
+	if err != nil {
+		return err
+	}
+	l, err := loadWallet(ctx, s, o.Name)
+	if err != nil {
+		return err
+	}
+	data, err := formats.Export(l.formatsWallet(), formats.Format(o.Format))
+	if err != nil {
+		return err
+	}
+	return writeOutput(o.IO, o.Output, data)
+}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/countersign/countersign/wallet"
+)
+
+// WalletListOptions are the inputs of `wallet list`.
+type WalletListOptions struct {
+	IO    *Streams
+	Store func() (*wallet.Store, error)
+	JSON  bool
+}
+
+func newCmdWalletList(f *Factory, runF func(context.Context, *WalletListOptions) error) *cobra.Command {
+	o := &WalletListOptions{IO: f.IO, Store: f.Store}
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the stored wallets",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			o.JSON = f.Global.JSON
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return walletListRun(c.Context(), o)
+		},
+	}
+}
+
+type walletListItem struct {
+	Name      string `json:"name"`
+	Policy    string `json:"policy"`
+	Script    string `json:"script"`
+	Network   string `json:"network"`
+	Threshold int    `json:"threshold"`
+	N         int    `json:"n"`
+}
+
+func walletListRun(ctx context.Context, o *WalletListOptions) error {
+	s, err := o.Store()
+	if err != nil {
+		return err
+	}
+	ws, err := s.Wallets(ctx)
+	if err != nil {
+		return err
+	}
+	items := make([]walletListItem, 0, len(ws))
+	for _, w := range ws {
+		items = append(items, walletListItem{Name: w.Name, Policy: fmt.Sprintf("%d of %d", w.Threshold, w.N), Script: w.Script, Network: w.Network, Threshold: w.Threshold, N: w.N})
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, items)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(o.IO.ErrOut, "No wallets yet. Create one with `countersign wallet create` or `countersign wallet import`.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPOLICY\tSCRIPT\tNETWORK")
+	for _, it := range items {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Name, it.Policy, it.Script, it.Network)
+	}
+	return tw.Flush()
+}
+
+// WalletDeleteOptions are the inputs of `wallet delete`.
+type WalletDeleteOptions struct {
+	IO    *Streams
+	Store func() (*wallet.Store, error)
+	JSON  bool
+	Yes   bool
+	Name  string
+}
+
+func newCmdWalletDelete(f *Factory, runF func(context.Context, *WalletDeleteOptions) error) *cobra.Command {
+	o := &WalletDeleteOptions{IO: f.IO, Store: f.Store}
+	return &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a wallet and everything stored for it (asks unless --yes)",
+		Long: `Delete a wallet from the store: its config, issued addresses, cached coins,
+drafts and registrations. The coins themselves are untouched; anyone with the
+descriptor backup can recreate the wallet. Export a backup first:
+countersign wallet export NAME --format descriptor.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.JSON = f.Global.JSON
+			o.Yes = f.Global.Yes
+			o.Name = args[0]
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return walletDeleteRun(c.Context(), o)
+		},
+	}
+}
+
+func walletDeleteRun(ctx context.Context, o *WalletDeleteOptions) error {
+	s, err := o.Store()
+	if err != nil {
+		return err
+	}
+	if _, err := s.Wallet(ctx, o.Name); err != nil {
+		return err
+	}
+	if err := confirm(o.IO, o.Yes, fmt.Sprintf("Delete wallet %q and all its stored data?", o.Name)); err != nil {
+		return err
+	}
+	if err := s.DeleteWallet(ctx, o.Name); err != nil {
+		return err
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, map[string]any{"name": o.Name, "deleted": true})
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Deleted wallet %q.\n", o.Name)
+	return nil
+}

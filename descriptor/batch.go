@@ -1,0 +1,209 @@
+package descriptor
+
+import (
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+// Batched public child derivation.
+//
+// A BIP-32 public child is K_i = IL·G + K. Done one at a time (hdkeychain,
+// or pubNode.ckd) each child pays a Jacobian fixed-base multiplication and a
+// field inversion to get back to affine coordinates for serialization. When
+// thousands of children are wanted at once, the same sums are built in
+// affine coordinates: every affine addition needs an inversion, but
+// Montgomery's trick shares one inversion among all the additions of a round
+// (three multiplications each instead), so an addition costs six field
+// multiplications and the result is already affine. The field arithmetic is
+// the 64-bit fe (field.go), and each round is checked against btcec
+// (verifyRound).
+
+// affinePoint is a point in affine coordinates, or the point at infinity.
+type affinePoint struct {
+	x, y fe
+	inf  bool
+}
+
+// windows is the number of 8-bit windows of a 256-bit scalar.
+const windows = 32
+
+// baseTable holds b·2^(8w)·G for every window w and byte value b >= 1, so
+// that k·G is the sum of one table entry per non-zero byte of k.
+type baseTable [windows][255]affinePoint
+
+// newBaseTable computes the table with btcec's Jacobian arithmetic and
+// converts it to affine with one shared inversion.
+func newBaseTable() *baseTable {
+	jac := make([]btcec.JacobianPoint, windows*255)
+	var g btcec.JacobianPoint
+	btcec.GeneratorJacobian(&g)
+	for w := range windows {
+		p := g
+		for b := range 255 {
+			jac[w*255+b] = p
+			var next btcec.JacobianPoint
+			btcec.AddNonConst(&p, &g, &next)
+			p = next
+		}
+		g = p // 256·2^(8w)·G = 2^(8(w+1))·G
+	}
+	z := make([]fe, len(jac))
+	for i := range jac {
+		z[i].setFieldVal(&jac[i].Z) // results of AddNonConst are normalized
+	}
+	invertBatch(z, make([]fe, len(z)))
+	t := new(baseTable)
+	for i := range jac {
+		var x, y, zInv2, zInv3 fe
+		x.setFieldVal(&jac[i].X)
+		y.setFieldVal(&jac[i].Y)
+		zInv2.sqr(&z[i])
+		zInv3.mul(&zInv2, &z[i])
+		e := &t[i/255][i%255]
+		e.x.mul(&x, &zInv2)
+		e.y.mul(&y, &zInv3)
+	}
+	return t
+}
+
+// invertBatch replaces every value by its inverse with a single field
+// inversion (Montgomery's trick). Values must be non-zero; prefix is scratch
+// space of the same length.
+func invertBatch(vals, prefix []fe) {
+	n := len(vals)
+	if n == 0 {
+		return
+	}
+	prefix[0] = vals[0]
+	for i := 1; i < n; i++ {
+		prefix[i].mul(&prefix[i-1], &vals[i])
+	}
+	var inv fe
+	inv.inv(&prefix[n-1]) // 1/(v0·v1·…·v(n-1))
+	for i := n - 1; i > 0; i-- {
+		var vi fe
+		vi.mul(&inv, &prefix[i-1]) // 1/vi
+		inv.mul(&inv, &vals[i])    // 1/(v0·…·v(i-1))
+		vals[i] = vi
+	}
+	vals[0] = inv
+}
+
+// batchAdder adds points pairwise in rounds, reusing its scratch space.
+type batchAdder struct {
+	ready       []int
+	den, prefix []fe
+}
+
+// addRound sets acc[i] += q[i] for every i in pending.
+func (b *batchAdder) addRound(acc []affinePoint, q []*affinePoint, pending []int) {
+	b.ready = b.ready[:0]
+	b.den = b.den[:0]
+	for _, i := range pending {
+		a, p := &acc[i], q[i]
+		switch {
+		case p.inf:
+		case a.inf:
+			*a = *p
+		case a.x == p.x:
+			// Same x: the points are equal (double) or opposite (sum is
+			// infinity). The affine formula would divide by zero, and this
+			// is too rare to be worth batching.
+			addSameX(a, p)
+		default:
+			var d fe
+			d.sub(&p.x, &a.x)
+			b.den = append(b.den, d)
+			b.ready = append(b.ready, i)
+		}
+	}
+	if cap(b.prefix) < len(b.den) {
+		b.prefix = make([]fe, len(b.den))
+	}
+	invertBatch(b.den, b.prefix[:len(b.den)])
+	for k, i := range b.ready {
+		a, p := &acc[i], q[i]
+		var lambda, x3, y3, t fe
+		lambda.sub(&p.y, &a.y)
+		lambda.mul(&lambda, &b.den[k]) // λ = (y2-y1)/(x2-x1)
+		x3.sqr(&lambda)
+		x3.sub(&x3, &a.x)
+		x3.sub(&x3, &p.x) // x3 = λ² - x1 - x2
+		t.sub(&a.x, &x3)
+		y3.mul(&lambda, &t)
+		y3.sub(&y3, &a.y) // y3 = λ(x1-x3) - y1
+		a.x, a.y = x3, y3
+	}
+}
+
+// addSameX sets a += p for points with equal x coordinates, using btcec.
+func addSameX(a, p *affinePoint) {
+	if a.y != p.y {
+		*a = affinePoint{inf: true}
+		return
+	}
+	var j, r btcec.JacobianPoint
+	j.X, j.Y = a.x.fieldVal(), a.y.fieldVal()
+	j.Z.SetInt(1)
+	btcec.DoubleNonConst(&j, &r)
+	if (r.X.IsZero() && r.Y.IsZero()) || r.Z.IsZero() {
+		*a = affinePoint{inf: true}
+		return
+	}
+	r.ToAffine()
+	a.x.setFieldVal(&r.X)
+	a.y.setFieldVal(&r.Y)
+	a.inf = false
+}
+
+// mulBaseAdd sets out[i] = k[i]·G + base[i] for every i: the public child
+// points for tweaks k[i] = IL of parents base[i].
+func (t *baseTable) mulBaseAdd(k []btcec.ModNScalar, base []*affinePoint, out []affinePoint, b *batchAdder) {
+	n := len(out)
+	digits := make([][32]byte, n)
+	for i := range n {
+		digits[i] = k[i].Bytes()
+		out[i] = affinePoint{inf: true}
+	}
+	pending := make([]int, 0, n)
+	q := make([]*affinePoint, n)
+	for w := range windows {
+		pending = pending[:0]
+		for i := range n {
+			// Window w covers bits 8w..8w+7: byte 31-w of the big-endian
+			// scalar.
+			if d := digits[i][31-w]; d != 0 {
+				q[i] = &t[w][d-1]
+				pending = append(pending, i)
+			}
+		}
+		b.addRound(out, q, pending)
+	}
+	pending = pending[:0]
+	for i := range n {
+		q[i] = base[i]
+		pending = append(pending, i)
+	}
+	b.addRound(out, q, pending)
+}
+
+// compressed serializes a non-infinite affine point as 33 bytes.
+func (p *affinePoint) compressed() []byte {
+	out := make([]byte, 33)
+	out[0] = 0x02
+	if p.y.isOdd() {
+		out[0] = 0x03
+	}
+	p.x.putBytes(out[1:])
+	return out
+}
+
+// jacobian converts to btcec for the checks done with its arithmetic.
+func (p *affinePoint) jacobian() btcec.JacobianPoint {
+	var j btcec.JacobianPoint
+	if p.inf {
+		return j // Z = 0: infinity
+	}
+	j.X, j.Y = p.x.fieldVal(), p.y.fieldVal()
+	j.Z.SetInt(1)
+	return j
+}

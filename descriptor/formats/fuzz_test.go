@@ -1,0 +1,81 @@
+package formats
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/internal/vectors"
+)
+
+// FuzzImport checks that Import never panics, that every failure is
+// classified (unknown format or invalid content), and that whatever it
+// accepts exports in the detected format and imports back to the same
+// wallet.
+func FuzzImport(f *testing.F) {
+	for _, name := range []string{"coldcard_multisig_file.txt", "caravan_config.json"} {
+		if b, err := os.ReadFile(vectors.Path(f, name)); err == nil {
+			f.Add(b)
+		}
+	}
+	var v struct {
+		Coldcard []struct {
+			Descriptor string `json:"descriptor"`
+		} `json:"coldcard_descriptor_export_with_checksum"`
+	}
+	vectors.Load(f, "descriptor_checksum.json", &v)
+	for _, c := range v.Coldcard {
+		f.Add([]byte(c.Descriptor))
+	}
+	for _, rec := range bip129Records(f) {
+		f.Add([]byte(rec.content))
+	}
+	for _, w := range []*Wallet{
+		testWallet(f, descriptor.ScriptWsh, 2, 3, &chaincfg.MainNetParams, true),
+		testWallet(f, descriptor.ScriptSh, 2, 3, &chaincfg.TestNet3Params, true),
+		testWallet(f, descriptor.ScriptShWsh, 3, 5, &chaincfg.TestNet3Params, false),
+	} {
+		for _, format := range Formats() {
+			if out, err := Export(w, format); err == nil {
+				f.Add(out)
+			}
+		}
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, format, err := Import(data, nil)
+		if err != nil {
+			if !errors.Is(err, ErrUnknownFormat) && !errors.Is(err, descriptor.ErrInvalid) {
+				t.Fatalf("unclassified import error: %v", err)
+			}
+			return
+		}
+		out, err := Export(w, format)
+		if err != nil {
+			t.Fatalf("imported as %s but does not export as %s: %v\ninput:\n%s", format, format, err, data)
+		}
+		back, again, err := Import(out, w.Network)
+		if err != nil {
+			t.Fatalf("export does not import: %v\n%s", err, out)
+		}
+		if again != format {
+			t.Fatalf("export detected as %s, want %s", again, format)
+		}
+		if !descriptor.Equal(back.Descriptor, w.Descriptor) {
+			t.Fatalf("descriptor changed:\n%s\n%s", w.Descriptor, back.Descriptor)
+		}
+		if descriptor.NetworkName(back.Network) != descriptor.NetworkName(w.Network) {
+			t.Fatalf("network changed: %s to %s", descriptor.NetworkName(w.Network), descriptor.NetworkName(back.Network))
+		}
+		if namedFormats[format] && back.Name != w.Name {
+			t.Fatalf("name changed: %q to %q", w.Name, back.Name)
+		}
+		if labelledFormats[format] && !slices.Equal(back.Labels, w.Labels) {
+			t.Fatalf("labels changed: %q to %q", w.Labels, back.Labels)
+		}
+	})
+}

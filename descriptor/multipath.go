@@ -1,0 +1,73 @@
+package descriptor
+
+import "fmt"
+
+// clone returns a deep copy with its own, empty derivation cache.
+func (d *Descriptor) clone() *Descriptor {
+	c := &Descriptor{
+		Script:    d.Script,
+		Threshold: d.Threshold,
+		Sorted:    d.Sorted,
+		Keys:      make([]Key, len(d.Keys)),
+		cache:     newNodeCache(),
+	}
+	for i := range d.Keys {
+		c.Keys[i] = d.Keys[i].clone()
+	}
+	return c
+}
+
+// Multipath returns the wallet form of d: when every extended key ends in the
+// same /0/* or /1/* (a Core-style receive or change descriptor), that step
+// becomes /<0;1>/*. Any other descriptor, including one already using
+// multipath, comes back as an unchanged copy.
+func (d *Descriptor) Multipath() *Descriptor {
+	c := d.clone()
+	if d.Branches() > 1 {
+		return c
+	}
+	last, found := uint32(0), false
+	for i := range c.Keys {
+		k := &c.Keys[i]
+		if k.XPub == nil {
+			continue
+		}
+		if !k.Wildcard || k.HardenedWildcard || len(k.Path) == 0 {
+			return c
+		}
+		v := k.Path[len(k.Path)-1].Index
+		if v > 1 || (found && v != last) {
+			return c
+		}
+		last, found = v, true
+	}
+	if !found {
+		return c
+	}
+	for i := range c.Keys {
+		if k := &c.Keys[i]; k.XPub != nil {
+			k.Path[len(k.Path)-1] = PathElem{Multi: []uint32{0, 1}}
+		}
+	}
+	return c
+}
+
+// Single returns alternative branch of a multipath descriptor as a plain
+// descriptor (Bitcoin Core imports receive and change this way). Without
+// multipath only branch 0 exists and a copy is returned. Errors wrap
+// ErrInvalid.
+func (d *Descriptor) Single(branch uint32) (*Descriptor, error) {
+	if n := d.Branches(); int64(branch) >= int64(n) {
+		return nil, invalid(fmt.Errorf("branch %d does not exist: this descriptor has %d (0 = receive, 1 = change)", branch, n))
+	}
+	c := d.clone()
+	for i := range c.Keys {
+		k := &c.Keys[i]
+		for j, e := range k.Path {
+			if e.Multi != nil {
+				k.Path[j] = PathElem{Index: e.Multi[branch]}
+			}
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,122 @@
+package descriptor
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Parse reads a multisig descriptor: sh(multi(...)), sh(wsh(multi(...))) or
+// wsh(multi(...)), each also with sortedmulti. The BIP-380 checksum is
+// optional but verified when present. Every limit is checked here (see
+// validate), except hardened steps after an xpub, which BIP-380 lets parse
+// and which fail in Derive. Errors wrap ErrInvalid.
+func Parse(s string) (*Descriptor, error) {
+	body, err := splitChecksum(strings.TrimSpace(s))
+	if err != nil {
+		return nil, invalid(err)
+	}
+	script, inner, err := unwrapScript(body)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	d, fams, err := parseMulti(inner)
+	if err != nil {
+		return nil, err
+	}
+	d.Script = script
+	if err := validate(d, fams); err != nil {
+		return nil, err
+	}
+	d.cache = newNodeCache()
+	return d, nil
+}
+
+// call splits "name(args)" into name and args.
+func call(s string) (name, args string, ok bool) {
+	open := strings.IndexByte(s, '(')
+	if open <= 0 || !strings.HasSuffix(s, ")") {
+		return "", "", false
+	}
+	return s[:open], s[open+1 : len(s)-1], true
+}
+
+// unwrapScript peels sh(), wsh() and sh(wsh()) off the multisig expression.
+func unwrapScript(body string) (ScriptType, string, error) {
+	name, args, ok := call(body)
+	if !ok {
+		return 0, "", fmt.Errorf("%q is not a descriptor: expected wsh(sortedmulti(...)), sh(wsh(sortedmulti(...))) or sh(sortedmulti(...))", shorten(body))
+	}
+	switch name {
+	case "wsh":
+		if inner, _, ok := call(args); ok && (inner == "wsh" || inner == "sh") {
+			return 0, "", fmt.Errorf("%s() nested in wsh(): wsh() must directly contain multi() or sortedmulti()", inner)
+		}
+		return ScriptWsh, args, nil
+	case "sh":
+		innerName, innerArgs, ok := call(args)
+		switch {
+		case ok && innerName == "wsh":
+			if n, _, ok := call(innerArgs); ok && (n == "wsh" || n == "sh") {
+				return 0, "", fmt.Errorf("%s() nested in wsh(): wsh() must directly contain multi() or sortedmulti()", n)
+			}
+			return ScriptShWsh, innerArgs, nil
+		case ok && innerName == "sh":
+			return 0, "", errors.New("sh() nested in sh(): sh() is only allowed at the top level")
+		}
+		return ScriptSh, args, nil
+	case "multi", "sortedmulti":
+		return 0, "", fmt.Errorf("bare %s() has no address: wrap it as wsh(%s(...)), sh(wsh(%s(...))) or sh(%s(...))", name, name, name, name)
+	}
+	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)) and sh(multi|sortedmulti)", shorten(name))
+}
+
+// parseMulti parses "multi(k,KEY,...)" or "sortedmulti(k,KEY,...)" and
+// returns the network family of each key for validate.
+func parseMulti(s string) (*Descriptor, []family, error) {
+	name, args, ok := call(s)
+	if !ok || (name != "multi" && name != "sortedmulti") {
+		what := s
+		if ok {
+			what = name + "()"
+		}
+		return nil, nil, invalid(fmt.Errorf("expected multi(...) or sortedmulti(...) inside the script wrapper, found %s", shorten(what)))
+	}
+	parts := strings.Split(args, ",")
+	d := &Descriptor{Sorted: name == "sortedmulti"}
+	m, err := parseThreshold(parts[0])
+	if err != nil {
+		return nil, nil, invalid(err)
+	}
+	d.Threshold = m
+	keys := parts[1:]
+	if len(keys) == 0 {
+		return nil, nil, invalid(fmt.Errorf("%s() has no keys: list the cosigners' keys after the threshold", name))
+	}
+	d.Keys = make([]Key, len(keys))
+	fams := make([]family, len(keys))
+	for i, ks := range keys {
+		if strings.ContainsAny(ks, "()") {
+			return nil, nil, invalidKey(i, errors.New("is a script expression, not a key: multi() takes key expressions only"))
+		}
+		k, f, err := parseKey(ks)
+		if err != nil {
+			return nil, nil, invalidKey(i, err)
+		}
+		d.Keys[i], fams[i] = k, f
+	}
+	return d, fams, nil
+}
+
+// parseThreshold reads the number of required signatures.
+func parseThreshold(s string) (int, error) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("threshold %q is not a number: write how many signatures are required, e.g. multi(2,...)", shorten(s))
+	}
+	v, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("threshold %q is out of range: a multisig needs at most 20 signatures", shorten(s))
+	}
+	return int(v), nil
+}

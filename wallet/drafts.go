@@ -1,0 +1,317 @@
+package wallet
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// DraftState is how far a saved PSBT has got.
+type DraftState string
+
+// The draft states, in the order a spend goes through them.
+const (
+	StateDraft     DraftState = "draft"     // built, no signatures yet
+	StateSigned    DraftState = "signed"    // carries some partial signatures
+	StateFinalized DraftState = "finalized" // every input finalized; ready to extract
+	StateBroadcast DraftState = "broadcast" // its transaction was sent (see MarkBroadcast)
+)
+
+// valid reports whether st is one of the four states.
+func (st DraftState) valid() bool {
+	switch st {
+	case StateDraft, StateSigned, StateFinalized, StateBroadcast:
+		return true
+	}
+	return false
+}
+
+// minDraftPrefix is the shortest id prefix Draft accepts; shorter ones would
+// too often match several drafts.
+const minDraftPrefix = 8
+
+// Draft is a saved PSBT. Every version of one spend (unsigned, signed by A,
+// signed by A and B, finalized) is its own Draft with its own ID; they share
+// the TxID of the unsigned transaction.
+type Draft struct {
+	ID        string         // hex SHA-256 of PSBT: the same bytes always get the same ID
+	Wallet    string         // the wallet's name
+	TxID      chainhash.Hash // txid of the PSBT's unsigned transaction
+	State     DraftState
+	PSBT      []byte // the serialized PSBT (binary BIP-174)
+	Note      string
+	CreatedAt time.Time
+	// BroadcastTxID is the txid of the final transaction once MarkBroadcast
+	// saw it (it differs from TxID for legacy P2SH inputs, whose signatures
+	// change the txid); nil before.
+	BroadcastTxID *chainhash.Hash
+	BroadcastAt   time.Time // zero before broadcast
+}
+
+// DraftID is the ID SaveDraft gives a PSBT: the hex SHA-256 of its bytes.
+func DraftID(psbt []byte) string {
+	sum := sha256.Sum256(psbt)
+	return hex.EncodeToString(sum[:])
+}
+
+// SaveDraft stores d.PSBT, with d.TxID (required), d.State ("" means StateDraft) and
+// d.Note, for the wallet called name, and fills d.ID, d.Wallet and
+// d.CreatedAt. Saving bytes that are already stored for the same wallet
+// changes nothing and fills d from the stored draft, so importing a file
+// twice is harmless; the same bytes under another wallet wrap ErrExists.
+func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
+	if len(d.PSBT) == 0 {
+		return fmt.Errorf("save draft for wallet %q: empty PSBT: %w", name, ErrInvalid)
+	}
+	if d.TxID == (chainhash.Hash{}) {
+		return fmt.Errorf("save draft for wallet %q: no unsigned txid: %w", name, ErrInvalid)
+	}
+	if d.State == "" {
+		d.State = StateDraft
+	}
+	if !d.State.valid() {
+		return fmt.Errorf("save draft for wallet %q: unknown state %q: %w; use draft, signed, finalized or broadcast", name, d.State, ErrInvalid)
+	}
+	id := DraftID(d.PSBT)
+	var stored *Draft
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		stored, err = scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.id = ?`, id))
+		switch {
+		case err == nil && stored.Wallet != name:
+			return fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
+		case err == nil:
+			return nil // same bytes, same wallet: nothing to do
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("save draft for wallet %q: %w", name, err)
+		}
+		created := s.stamp()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created); err != nil {
+			return fmt.Errorf("save draft for wallet %q: %w", name, err)
+		}
+		stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created)}
+		return s.appendJournal(ctx, tx, journalKey{wid, name}, ActionDraftSave, map[string]any{
+			"id": id, "txid": d.TxID.String(), "state": d.State, "note": d.Note,
+		})
+	})
+	if err != nil {
+		return err
+	}
+	*d = *stored
+	return nil
+}
+
+// draftSelect is the query scanDraft reads.
+const draftSelect = `SELECT d.id, w.name, d.txid, d.state, d.psbt, d.note, d.created_at, d.broadcast_txid, d.broadcast_at
+	FROM drafts d JOIN wallets w ON w.id = d.wallet_id`
+
+// scanDraft reads one draftSelect row.
+func scanDraft(row interface{ Scan(...any) error }) (*Draft, error) {
+	d := &Draft{}
+	var txid, state string
+	var created int64
+	var bTxid sql.NullString
+	var bAt sql.NullInt64
+	if err := row.Scan(&d.ID, &d.Wallet, &txid, &state, &d.PSBT, &d.Note, &created, &bTxid, &bAt); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.TxID, err = parseHash(txid); err != nil {
+		return nil, err
+	}
+	d.State = DraftState(state)
+	d.CreatedAt = fromStamp(created)
+	if bTxid.Valid {
+		h, err := parseHash(bTxid.String)
+		if err != nil {
+			return nil, err
+		}
+		d.BroadcastTxID = &h
+	}
+	if bAt.Valid {
+		d.BroadcastAt = fromStamp(bAt.Int64)
+	}
+	return d, nil
+}
+
+// Draft returns the draft with the given ID, or with the only ID starting
+// with it (at least 8 hex digits, as `psbt` commands print them).
+func (s *Store) Draft(ctx context.Context, id string) (*Draft, error) {
+	id = strings.ToLower(id)
+	if len(id) < minDraftPrefix || len(id) > sha256.Size*2 {
+		return nil, fmt.Errorf("draft id %q: %w; give %d to %d hex digits", id, ErrInvalid, minDraftPrefix, sha256.Size*2)
+	}
+	if _, err := hex.DecodeString(id[:len(id)&^1]); err != nil {
+		return nil, fmt.Errorf("draft id %q is not hex: %w", id, ErrInvalid)
+	}
+	var found []*Draft
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE substr(d.id, 1, ?) = ? ORDER BY d.id LIMIT 2`, len(id), id)
+		if err != nil {
+			return fmt.Errorf("read draft %s: %w", id, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDraft(rows)
+			if err != nil {
+				return fmt.Errorf("read draft %s: %w", id, err)
+			}
+			found = append(found, d)
+		}
+		return rows.Err()
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case len(found) == 0:
+		return nil, fmt.Errorf("draft %q %w", id, ErrNotFound)
+	case len(found) > 1:
+		return nil, fmt.Errorf("draft id %q matches several drafts: %w; give more digits", id, ErrInvalid)
+	}
+	return found[0], nil
+}
+
+// Drafts returns the wallet's drafts, oldest first.
+func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
+	var out []*Draft
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE d.wallet_id = ? ORDER BY d.created_at, d.id`, wid)
+		if err != nil {
+			return fmt.Errorf("list drafts of wallet %q: %w", name, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDraft(rows)
+			if err != nil {
+				return fmt.Errorf("list drafts of wallet %q: %w", name, err)
+			}
+			out = append(out, d)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list drafts of wallet %q: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MarkBroadcast records that final, a fully signed transaction, was sent:
+// every draft of the same spend (drafts whose unsigned TxID matches final
+// with its signatures stripped) moves to StateBroadcast with final's txid,
+// and every stored UTXO it spends gets final's txid as SpentBy, so balance
+// and coin selection stop counting them before the next sync. ErrNotFound
+// when neither a draft nor a UTXO in the store matches.
+func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
+	if final == nil || len(final.TxIn) == 0 {
+		return fmt.Errorf("mark broadcast: no transaction or no inputs: %w", ErrInvalid)
+	}
+	finalID := final.TxHash()
+	unsignedID := unsignedTxID(final)
+	return s.write(ctx, func(tx *sql.Tx) error {
+		// Counts per wallet, for one journal row each.
+		drafts, spent := map[journalKey]int{}, map[journalKey]int{}
+		err := queryKeys(ctx, tx, func(w journalKey) { drafts[w]++ },
+			`SELECT w.id, w.name FROM drafts d JOIN wallets w ON w.id = d.wallet_id WHERE d.txid = ?`, unsignedID.String())
+		if err != nil {
+			return fmt.Errorf("mark %s broadcast: %w", finalID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE drafts SET state = 'broadcast', broadcast_txid = ?, broadcast_at = ? WHERE txid = ?`,
+			finalID.String(), s.stamp(), unsignedID.String()); err != nil {
+			return fmt.Errorf("mark %s broadcast: %w", finalID, err)
+		}
+		for _, in := range final.TxIn {
+			op := in.PreviousOutPoint
+			// The same outpoint is in several wallets only when they share a
+			// descriptor; each gets the mark.
+			err := queryKeys(ctx, tx, func(w journalKey) { spent[w]++ },
+				`SELECT w.id, w.name FROM utxos u JOIN wallets w ON w.id = u.wallet_id WHERE u.txid = ? AND u.vout = ?`,
+				op.Hash.String(), op.Index)
+			if err != nil {
+				return fmt.Errorf("mark %s broadcast: find spent output %s: %w", finalID, op, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE utxos SET spent_by = ? WHERE txid = ? AND vout = ?`,
+				finalID.String(), op.Hash.String(), op.Index); err != nil {
+				return fmt.Errorf("mark %s broadcast: record spent output %s: %w", finalID, op, err)
+			}
+		}
+		if len(drafts) == 0 && len(spent) == 0 {
+			return fmt.Errorf("transaction %s matches no draft and spends no stored UTXO: %w; is it from one of this store's wallets?", finalID, ErrNotFound)
+		}
+		for _, w := range merge(drafts, spent) {
+			if err := s.appendJournal(ctx, tx, w, ActionDraftBroadcast, map[string]any{
+				"txid": finalID.String(), "unsigned_txid": unsignedID.String(),
+				"drafts": drafts[w], "spent": spent[w],
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// queryKeys runs a query selecting (wallet id, wallet name) rows and calls
+// each for every row.
+func queryKeys(ctx context.Context, tx *sql.Tx, each func(journalKey), query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w journalKey
+		if err := rows.Scan(&w.id, &w.name); err != nil {
+			return err
+		}
+		each(w)
+	}
+	return rows.Err()
+}
+
+// merge returns the wallets in either count, by id, so journal rows come out
+// in a stable order.
+func merge(a, b map[journalKey]int) []journalKey {
+	var out []journalKey
+	for k := range a {
+		out = append(out, k)
+	}
+	for k := range b {
+		if _, dup := a[k]; !dup {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(x, y journalKey) int { return cmp.Compare(x.id, y.id) })
+	return out
+}
+
+// unsignedTxID is the txid a PSBT's unsigned transaction had before final
+// was signed: BIP-174 requires empty scriptSigs and witnesses there, and
+// signing only fills those in.
+func unsignedTxID(final *wire.MsgTx) chainhash.Hash {
+	bare := final.Copy()
+	for _, in := range bare.TxIn {
+		in.SignatureScript = nil
+		in.Witness = nil
+	}
+	return bare.TxHash()
+}

@@ -1,0 +1,133 @@
+package wallet
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Journal actions: the Action of each JournalEntry, one per mutating method.
+const (
+	ActionWalletCreate   = "wallet.create"
+	ActionWalletDelete   = "wallet.delete"
+	ActionCosignerLabel  = "cosigner.label"
+	ActionWalletBackend  = "wallet.backend"
+	ActionAddressIssue   = "address.issue"
+	ActionAddressAdvance = "address.advance"
+	ActionSyncApply      = "sync.apply"
+	ActionDraftSave      = "draft.save"
+	ActionDraftBroadcast = "draft.broadcast"
+	ActionDeviceRegister = "device.register"
+	ActionSettingSet     = "setting.set"
+)
+
+// JournalEntry is one row of the audit journal. Rows are never changed or
+// deleted, not even when their wallet is deleted.
+type JournalEntry struct {
+	ID       int64     // increases with every entry; the journal's order
+	Time     time.Time // when the change was committed (UTC, millisecond precision)
+	WalletID int64     // the wallet's id at the time; 0 for global changes
+	Wallet   string    // the wallet's name at the time; "" for global changes
+	Action   string    // one of the Action constants
+	// Detail is a JSON object with the action's particulars (indexes,
+	// addresses, txids, old and new values).
+	Detail json.RawMessage
+}
+
+// journalKey names a wallet in a journal row.
+type journalKey struct {
+	id   int64 // 0 for global
+	name string
+}
+
+// appendJournal records one action inside the caller's transaction, so the
+// journal row exists exactly when the change it describes does.
+func (s *Store) appendJournal(ctx context.Context, tx *sql.Tx, w journalKey, action string, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	js, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("journal %s: encode detail: %w", action, err)
+	}
+	var id any // NULL for a global action
+	if w.id != 0 {
+		id = w.id
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO journal (at, wallet_id, wallet, action, detail) VALUES (?, ?, ?, ?, ?)`,
+		s.stamp(), id, w.name, action, string(js)); err != nil {
+		return fmt.Errorf("journal %s: %w", action, err)
+	}
+	return nil
+}
+
+// Journal returns the newest entries about the wallet called name, newest
+// first; limit <= 0 returns them all. name "" returns the whole journal,
+// global entries included. Entries of a deleted wallet stay readable by its
+// name; ErrNotFound only when no wallet has that name and none ever had.
+func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalEntry, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	var out []JournalEntry
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		q := `SELECT id, at, ifnull(wallet_id, 0), wallet, action, detail FROM journal`
+		args := []any{}
+		if name != "" {
+			q += ` WHERE wallet = ?`
+			args = append(args, name)
+		}
+		q += ` ORDER BY id DESC LIMIT ?`
+		args = append(args, limit)
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("read journal: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e JournalEntry
+			var at int64
+			var detail string
+			if err := rows.Scan(&e.ID, &at, &e.WalletID, &e.Wallet, &e.Action, &detail); err != nil {
+				return fmt.Errorf("read journal: %w", err)
+			}
+			e.Time = fromStamp(at)
+			e.Detail = json.RawMessage(detail)
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read journal: %w", err)
+		}
+		if len(out) == 0 && name != "" {
+			// Every wallet ever created has its creation row, so no rows
+			// means a mistyped name, which must not look like empty history.
+			if _, err := walletID(ctx, tx, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// redactURL hides the password in a backend URL before it goes into the
+// journal, which is meant to be shown and shared, and the query too (API
+// keys travel there). A value that does not parse is not recorded at all: it
+// may still hold a secret.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(unparsable value, not recorded)"
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.Redacted()
+}

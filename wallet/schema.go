@@ -1,0 +1,188 @@
+package wallet
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations returns the schema steps in order; step i brings user_version
+// from i to i+1. Steps are only ever appended: a released step never changes,
+// because databases out there already ran it.
+func migrations() []string {
+	return []string{schemaV1}
+}
+
+// schemaV1 is the first schema. Notes on choices that are hard to undo:
+//   - wallets.id is AUTOINCREMENT so a deleted wallet's id is never reused;
+//     the journal keeps old ids and must not point at a newer wallet.
+//   - Every per-wallet table references wallets(id) ON DELETE CASCADE, so
+//     DeleteWallet is one DELETE and cannot leave orphans.
+//   - The journal has no foreign key: it outlives the wallets it mentions,
+//     and triggers refuse UPDATE and DELETE on it.
+//   - txids are stored as hex in the usual display order (as block
+//     explorers print them) so the database can be read with the sqlite3
+//     shell.
+//   - Times are Unix milliseconds.
+const schemaV1 = `
+CREATE TABLE wallets (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	name         TEXT    NOT NULL UNIQUE,
+	descriptor   TEXT    NOT NULL,
+	network      TEXT    NOT NULL,
+	script       TEXT    NOT NULL,
+	threshold    INTEGER NOT NULL CHECK (threshold >= 1),
+	n            INTEGER NOT NULL CHECK (n >= threshold),
+	birth_height INTEGER NOT NULL DEFAULT 0 CHECK (birth_height >= 0),
+	next_receive INTEGER NOT NULL DEFAULT 0 CHECK (next_receive BETWEEN 0 AND 2147483648),
+	next_change  INTEGER NOT NULL DEFAULT 0 CHECK (next_change BETWEEN 0 AND 2147483648),
+	created_at   INTEGER NOT NULL,
+	backend      TEXT    NOT NULL DEFAULT ''
+) STRICT;
+
+CREATE TABLE cosigners (
+	wallet_id   INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	position    INTEGER NOT NULL CHECK (position >= 0),
+	fingerprint TEXT    NOT NULL DEFAULT '' CHECK (fingerprint = '' OR length(fingerprint) = 8),
+	label       TEXT    NOT NULL DEFAULT '',
+	PRIMARY KEY (wallet_id, position)
+) STRICT;
+
+CREATE TABLE addresses (
+	wallet_id INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	branch    INTEGER NOT NULL CHECK (branch IN (0, 1)),
+	idx       INTEGER NOT NULL CHECK (idx BETWEEN 0 AND 2147483647),
+	address   TEXT    NOT NULL,
+	label     TEXT    NOT NULL DEFAULT '',
+	issued_at INTEGER NOT NULL,
+	PRIMARY KEY (wallet_id, branch, idx)
+) STRICT;
+
+CREATE TABLE utxos (
+	wallet_id INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	txid      TEXT    NOT NULL CHECK (length(txid) = 64),
+	vout      INTEGER NOT NULL CHECK (vout >= 0),
+	value     INTEGER NOT NULL CHECK (value >= 0),
+	script    BLOB    NOT NULL,
+	branch    INTEGER NOT NULL CHECK (branch IN (0, 1)),
+	idx       INTEGER NOT NULL CHECK (idx BETWEEN 0 AND 2147483647),
+	height    INTEGER NOT NULL DEFAULT 0 CHECK (height >= 0),
+	spent_by  TEXT CHECK (spent_by IS NULL OR length(spent_by) = 64),
+	PRIMARY KEY (wallet_id, txid, vout)
+) STRICT;
+
+CREATE TABLE transactions (
+	wallet_id INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	txid      TEXT    NOT NULL CHECK (length(txid) = 64),
+	height    INTEGER NOT NULL DEFAULT 0 CHECK (height >= 0),
+	raw       BLOB,
+	net       INTEGER NOT NULL,
+	fee       INTEGER CHECK (fee IS NULL OR fee >= 0),
+	seen_at   INTEGER NOT NULL,
+	PRIMARY KEY (wallet_id, txid)
+) STRICT;
+
+CREATE TABLE scan_state (
+	wallet_id          INTEGER PRIMARY KEY REFERENCES wallets(id) ON DELETE CASCADE,
+	height             INTEGER NOT NULL CHECK (height >= 0),
+	hash               TEXT    NOT NULL CHECK (length(hash) = 64),
+	receive_high_water INTEGER NOT NULL DEFAULT 0 CHECK (receive_high_water BETWEEN 0 AND 2147483648),
+	change_high_water  INTEGER NOT NULL DEFAULT 0 CHECK (change_high_water BETWEEN 0 AND 2147483648),
+	synced_at          INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE drafts (
+	id             TEXT    PRIMARY KEY CHECK (length(id) = 64),
+	wallet_id      INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	txid           TEXT    NOT NULL CHECK (length(txid) = 64),
+	state          TEXT    NOT NULL CHECK (state IN ('draft', 'signed', 'finalized', 'broadcast')),
+	psbt           BLOB    NOT NULL,
+	note           TEXT    NOT NULL DEFAULT '',
+	created_at     INTEGER NOT NULL,
+	broadcast_txid TEXT CHECK (broadcast_txid IS NULL OR length(broadcast_txid) = 64),
+	broadcast_at   INTEGER
+) STRICT;
+CREATE INDEX drafts_by_wallet ON drafts (wallet_id, created_at);
+CREATE INDEX drafts_by_txid ON drafts (txid);
+
+CREATE TABLE registrations (
+	wallet_id      INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	fingerprint    TEXT    NOT NULL CHECK (length(fingerprint) = 8),
+	device_type    TEXT    NOT NULL CHECK (device_type <> ''),
+	name_on_device TEXT    NOT NULL DEFAULT '',
+	token          BLOB,
+	registered_at  INTEGER NOT NULL,
+	PRIMARY KEY (wallet_id, fingerprint, device_type)
+) STRICT;
+
+-- wallet_id NULL is a global setting. NULLs are distinct in a UNIQUE
+-- constraint, so uniqueness is on ifnull(wallet_id, 0): wallet ids start at 1.
+CREATE TABLE settings (
+	wallet_id INTEGER REFERENCES wallets(id) ON DELETE CASCADE,
+	key       TEXT NOT NULL CHECK (key <> ''),
+	value     TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX settings_by_scope_key ON settings (ifnull(wallet_id, 0), key);
+
+CREATE TABLE journal (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	at        INTEGER NOT NULL,
+	wallet_id INTEGER,
+	wallet    TEXT    NOT NULL DEFAULT '',
+	action    TEXT    NOT NULL,
+	detail    TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(detail))
+) STRICT;
+CREATE INDEX journal_by_wallet ON journal (wallet, id);
+CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+`
+
+// migrate brings the database up to len(steps). Each step runs in its own
+// IMMEDIATE transaction that re-reads user_version first, so two processes
+// opening a fresh directory at the same moment apply each step once, and a
+// failed step leaves the database at the previous version.
+func migrate(ctx context.Context, db *sql.DB, steps []string) error {
+	for {
+		done, err := migrateOne(ctx, db, steps)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next missing step, if any, and reports whether the
+// schema is already current.
+func migrateOne(ctx context.Context, db *sql.DB, steps []string) (current bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin schema migration: %w", err)
+	}
+	defer func() {
+		if err != nil || current {
+			_ = tx.Rollback() // nothing written, or the step failed: undo it
+		}
+	}()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case version > len(steps):
+		return false, fmt.Errorf("database schema version %d is newer than this countersign understands (%d): %w; upgrade countersign", version, len(steps), ErrInvalid)
+	case version == len(steps):
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, steps[version]); err != nil {
+		return false, fmt.Errorf("migrate schema from version %d to %d: %w", version, version+1, err)
+	}
+	// PRAGMA takes no bound parameters; version is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version+1)); err != nil {
+		return false, fmt.Errorf("record schema version %d: %w", version+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit schema migration to version %d: %w", version+1, err)
+	}
+	return false, nil
+}

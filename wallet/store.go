@@ -1,0 +1,176 @@
+package wallet
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Sentinel errors; every error the store returns for these cases wraps one
+// of them with the name of what was missing, duplicated or refused.
+var (
+	// ErrNotFound: no wallet, cosigner, draft or setting by that name.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a wallet with that name is already stored.
+	ErrExists = errors.New("already exists")
+	// ErrInvalid: the caller passed a value the store cannot record.
+	ErrInvalid = errors.New("invalid")
+)
+
+// DBFile is the database's file name inside the data directory.
+const DBFile = "countersign.db"
+
+// busyTimeout is how long a write waits for another process's write lock.
+// Writes are short (one NextAddress is a few milliseconds), so ten seconds
+// only runs out when another process is stuck, and then failing is right.
+const busyTimeout = 10 * time.Second
+
+// Store is an open countersign database. Its methods are safe for concurrent
+// use by several goroutines and by several processes on the same directory.
+type Store struct {
+	db  *sql.DB
+	dir string
+	// now is the clock for every timestamp the store writes; tests replace it
+	// to get reproducible times.
+	now func() time.Time
+}
+
+// Open opens (creating when needed) the store in dir: the directory is
+// created with mode 0700 and countersign.db with mode 0600, because the
+// database names the wallet's keys and its addresses, which is private. The
+// schema is migrated to the current version before Open returns.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("open store: no data directory: %w (set COUNTERSIGN_DATA_DIR or pass --data-dir)", ErrInvalid)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: resolve data directory %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: create data directory %s: %w (check its parent's permissions, or pick another with --data-dir)", abs, err)
+	}
+	path := filepath.Join(abs, DBFile)
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{db: db, dir: abs, now: time.Now}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
+	defer cancel()
+	if err := migrate(ctx, db, migrations()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// createPrivate makes sure the database file exists with mode 0600 before
+// SQLite opens it. SQLite would create it with 0644; it also gives the -wal
+// and -shm files the main file's mode, so fixing the main file fixes all
+// three.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open store: create %s: %w (check the data directory's permissions)", path, err)
+	}
+	info, err := f.Stat()
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("open store: stat %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("open store: %s is not a regular file: %w (move it away or pick another --data-dir)", path, ErrInvalid)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("open store: restrict %s to mode 0600: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// dsn builds the modernc.org/sqlite connection string. Every pooled
+// connection runs these pragmas when it opens, so no connection can miss
+// foreign keys or the busy timeout. _txlock=immediate makes every read-write
+// BeginTx a BEGIN IMMEDIATE: the write lock is taken before the first read,
+// so a read-modify-write (NextAddress) cannot interleave with another
+// process's, and no transaction fails midway upgrading a read lock.
+func dsn(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	// A file: URI with an escaped path, so '?', '#' or '%' in a directory
+	// name cannot be mistaken for the query.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Dir returns the data directory the store was opened in, as an absolute
+// path.
+func (s *Store) Dir() string { return s.dir }
+
+// Close closes the database. The store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// write runs fn inside one BEGIN IMMEDIATE transaction and commits it; an
+// error from fn, a cancelled ctx, or a panic in a caller's callback rolls
+// everything back.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("begin store write: %w", err)
+		}
+		return fmt.Errorf("begin store write: %w (another countersign process may have held the store for %v; retry)", err, busyTimeout)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback() // the error that got us here is the one worth reporting
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit store write: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// read runs fn inside one read transaction, so several queries see one
+// consistent snapshot even while another process writes.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin store read: %w", err)
+	}
+	defer tx.Rollback() // read-only: ending it cannot lose anything
+	return fn(tx)
+}
+
+// stamp is the store's clock as stored: Unix milliseconds.
+func (s *Store) stamp() int64 { return s.now().UnixMilli() }
+
+// fromStamp turns a stored Unix-millisecond time back into a time.Time (UTC).
+func fromStamp(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
