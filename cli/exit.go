@@ -6,9 +6,12 @@ import (
 	"io"
 	"strings"
 
+	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/hw/soft"
+	"github.com/countersign/countersign/psbt"
 	"github.com/countersign/countersign/wallet"
 )
 
@@ -62,6 +65,13 @@ func baseExitKinds() []exitKind {
 		{wallet.ErrInvalid, ExitBadInput},
 		{wallet.ErrExists, ExitBadInput},
 		{wallet.ErrNotFound, ExitNotFound},
+		{chain.ErrWrongNetwork, ExitBadInput},
+		{psbt.ErrMalformed, ExitBadInput},
+		{psbt.ErrRefused, ExitRefused},
+		{soft.ErrExists, ExitBadInput},
+		{soft.ErrInvalid, ExitBadInput},
+		{soft.ErrWrongPassphrase, ExitDevice},
+		{chain.ErrBadURL, ExitBadInput},
 		{hw.ErrNoDevice, ExitNotFound},
 		{hw.ErrDevice, ExitDevice},
 		{hw.ErrRejected, ExitDevice},

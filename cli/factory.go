@@ -79,7 +79,6 @@ func (f *Factory) Close() {
 	f.closers = nil
 }
 
-
 // Store opens the wallet store in the data directory once per command.
 func (f *Factory) Store() (*wallet.Store, error) {
 	f.mu.Lock()

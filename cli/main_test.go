@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// testPassphrase encrypts software keys in tests.
+const testPassphrase = "correct horse battery staple"
+
 // result is what one command run printed and returned.
 type result struct {
 	Out, Err string
@@ -31,7 +34,8 @@ func runCLI(t testing.TB, dataDir string, stdin string, args ...string) result {
 	t.Helper()
 	io, in, out, errOut := TestStreams()
 	in.WriteString(stdin)
-	env := map[string]string{"COUNTERSIGN_DATA_DIR": dataDir, "HOME": dataDir}
+	env := map[string]string{"COUNTERSIGN_DATA_DIR": dataDir, "HOME": dataDir,
+		"COUNTERSIGN_PASSPHRASE": testPassphrase, "COUNTERSIGN_INSECURE_TEST_WORK_FACTOR": "10"}
 	f := NewFactory(io, func(k string) string { return env[k] })
 	defer f.Close()
 	code := Run(context.Background(), f, args)
@@ -52,7 +56,8 @@ func mustRun(t testing.TB, dataDir string, args ...string) string {
 func execCLI(t testing.TB, dataDir string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "COUNTERSIGN_AS_MAIN=1", "COUNTERSIGN_DATA_DIR="+dataDir)
+	cmd.Env = append(os.Environ(), "COUNTERSIGN_AS_MAIN=1", "COUNTERSIGN_DATA_DIR="+dataDir,
+		"COUNTERSIGN_PASSPHRASE="+testPassphrase, "COUNTERSIGN_INSECURE_TEST_WORK_FACTOR=10")
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	return cmd

@@ -47,6 +47,11 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdWallet(f),
 		newCmdAddress(f, nil),
 		newCmdDescriptor(f),
+		newCmdBackend(f),
+		newCmdSpend(f, nil),
+		newCmdPSBT(f),
+		newCmdSign(f, nil),
+		newCmdKey(f),
 	)
 	return root
 }

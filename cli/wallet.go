@@ -16,6 +16,10 @@ func newCmdWallet(f *Factory) *cobra.Command {
 		newCmdWalletList(f, nil),
 		newCmdWalletShow(f, nil),
 		newCmdWalletDelete(f, nil),
+		newCmdWalletSync(f, nil),
+		newCmdWalletBalance(f),
+		newCmdWalletUTXOs(f),
+		newCmdWalletHistory(f),
 	)
 	return cmd
 }

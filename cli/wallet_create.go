@@ -187,4 +187,3 @@ func descriptorFromCosigners(script string, m int, cosigners []string, sorted bo
 	}
 	return d, labels, nil
 }
-

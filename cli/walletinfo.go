@@ -85,4 +85,3 @@ func newStoredWallet(name string, d *descriptor.Descriptor, net *chaincfg.Params
 		BirthHeight:  birth,
 	}, nil
 }
-

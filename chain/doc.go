@@ -1,0 +1,75 @@
+// Package chain is countersign's view of the blockchain: the Backend
+// interface and its implementations for Bitcoin Core (JSON-RPC), btcd
+// (JSON-RPC) and Esplora (REST).
+//
+// # Choosing a backend
+//
+// Open takes a URL:
+//
+//	core://USER:PASS@HOST:PORT[/wallet/NAME]        Bitcoin Core, rpcuser/rpcpassword or rpcauth
+//	core+cookie://HOST:PORT[/wallet/NAME]?cookie=PATH Bitcoin Core, cookie authentication
+//	btcd://USER:PASS@HOST:PORT[?cert=PATH]           btcd (--notls on loopback, or TLS with its rpc.cert)
+//	esplora+https://HOST[/PATH]                      an Esplora API, e.g. esplora+https://blockstream.info/api
+//	esplora+http://HOST:PORT[/PATH]                  a local Esplora (electrs --http-addr)
+//
+// Every form also takes ?timeout=DURATION (default 30s, 1s to 10m): each
+// call to the backend ends with ErrUnavailable when it passes. The port is
+// required for the node forms: a default would silently pick a network.
+// Credentials with reserved characters are percent-encoded (@ is %40).
+//
+// For cookie authentication the cookie file is a query parameter because it
+// is a local path, not part of the server's address; bitcoind rewrites it at
+// each start, so it is read again for every request. The form
+// core+cookie:///path/to/.cookie@HOST:PORT is accepted too. Core URLs also
+// take ?rescan_since=UNIX_TIME|now, see below.
+//
+// # How each backend finds a wallet's coins
+//
+// ListUnspent and History take output scripts, not addresses: a multisig
+// wallet knows its scripts, and a script is what the chain records.
+//
+// Bitcoin Core keeps no address index. countersign watches scripts with a
+// watch-only descriptor wallet in Core (created on first use, private keys
+// disabled, named by /wallet/NAME, "countersign" by default): each script
+// is imported once as a raw(HEX) descriptor, which matches that exact
+// script whatever its type. The import rescans the chain from
+// ?rescan_since (default 0, the whole chain: slow on mainnet the first time,
+// but complete; "now" skips the rescan and suits fresh addresses only).
+// listunspent and listtransactions then answer from the wallet, mempool
+// included. A bitcoind without wallet support (-disablewallet) still serves
+// ListUnspent through scantxoutset over the same descriptors (confirmed
+// outputs only, one UTXO-set scan per call); History then needs the wallet.
+// Bitcoin Core 22 or newer is needed. Tx finds confirmed transactions
+// through -txindex or the watch-only wallet.
+//
+// btcd keeps an address index (--addrindex, which needs --txindex).
+// Scripts are converted to addresses and looked up with
+// searchrawtransactions; a script without an address (bare multisig) is
+// ErrUnsupported there. All addresses of a sync go in one JSON-RPC batch,
+// the candidate outputs are confirmed with gettxout in a second, so a sync
+// of 40 addresses costs 2 round trips (3 on first use, which also asks for
+// the network).
+//
+// Esplora indexes by script hash. It has no batching: one request per
+// script, four in flight at a time.
+//
+// Heights come from confirmation counts taken between two reads of the
+// tip in the same batch; when a block arrives in between, the batch is
+// sent again.
+//
+// # Errors
+//
+// Errors wrap one of the sentinels: ErrUnavailable (cannot reach, timeout,
+// busy, starting: retrying may help), ErrAuth (credentials or client
+// refused), ErrBadURL, ErrNotFound, ErrRejected (a transaction refused by
+// the node, with its reason), ErrUnsupported, and ErrWrongNetwork from
+// CheckNetwork. A node's JSON-RPC error that maps to none of them is
+// returned with its code and message.
+//
+// # Wrappers and extras
+//
+// WithRetry retries reads on ErrUnavailable, never Broadcast. Backends
+// implement Counter (HTTP round trips, for sync tests and benchmarks) and
+// FeeEstimator (a fee rate together with whether it is a real estimate or
+// the minimum-relay fallback used on regtest and by fresh nodes).
+package chain

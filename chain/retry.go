@@ -1,0 +1,108 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// retryBackend retries reads that failed with ErrUnavailable. Reads are
+// idempotent, so repeating one is safe; Broadcast is not retried, because
+// a send whose answer was lost may have reached the network, and only the
+// caller can decide to send again (it is harmless: see Backend.Broadcast).
+type retryBackend struct {
+	b        Backend
+	attempts int
+	delay    time.Duration // before the second attempt; doubles after
+}
+
+const (
+	defaultRetryAttempts = 3
+	defaultRetryDelay    = 500 * time.Millisecond
+)
+
+// WithRetry wraps b so that Network, Tip, ListUnspent, History, Tx and
+// FeeRate are tried up to three times, 0.5 s then 1 s apart, while they
+// fail with ErrUnavailable. Other errors (ErrAuth, ErrNotFound, a refused
+// call) return at once, as does a cancelled ctx. Counter and FeeEstimator
+// pass through.
+func WithRetry(b Backend) Backend {
+	return &retryBackend{b: b, attempts: defaultRetryAttempts, delay: defaultRetryDelay}
+}
+
+func retry[T any](ctx context.Context, r *retryBackend, fn func() (T, error)) (T, error) {
+	delay := r.delay
+	for attempt := 1; ; attempt++ {
+		v, err := fn()
+		if err == nil || !errors.Is(err, ErrUnavailable) || attempt >= r.attempts {
+			return v, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+		delay *= 2
+	}
+}
+
+func (r *retryBackend) Network(ctx context.Context) (*chaincfg.Params, error) {
+	return retry(ctx, r, func() (*chaincfg.Params, error) { return r.b.Network(ctx) })
+}
+
+func (r *retryBackend) Tip(ctx context.Context) (int32, chainhash.Hash, error) {
+	type tipResult struct {
+		height int32
+		hash   chainhash.Hash
+	}
+	t, err := retry(ctx, r, func() (tipResult, error) {
+		h, hash, err := r.b.Tip(ctx)
+		return tipResult{h, hash}, err
+	})
+	return t.height, t.hash, err
+}
+
+func (r *retryBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]UTXO, error) {
+	return retry(ctx, r, func() ([]UTXO, error) { return r.b.ListUnspent(ctx, scripts) })
+}
+
+func (r *retryBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, error) {
+	return retry(ctx, r, func() ([]TxRef, error) { return r.b.History(ctx, scripts) })
+}
+
+func (r *retryBackend) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
+	return retry(ctx, r, func() (*wire.MsgTx, error) { return r.b.Tx(ctx, txid) })
+}
+
+func (r *retryBackend) FeeRate(ctx context.Context, targetBlocks int) (float64, error) {
+	return retry(ctx, r, func() (float64, error) { return r.b.FeeRate(ctx, targetBlocks) })
+}
+
+// EstimateFee passes through to the wrapped backend's FeeEstimator, or
+// reports its FeeRate without provenance.
+func (r *retryBackend) EstimateFee(ctx context.Context, targetBlocks int) (FeeEstimate, error) {
+	if fe, ok := r.b.(FeeEstimator); ok {
+		return retry(ctx, r, func() (FeeEstimate, error) { return fe.EstimateFee(ctx, targetBlocks) })
+	}
+	rate, err := r.FeeRate(ctx, targetBlocks)
+	return FeeEstimate{SatPerVByte: rate}, err
+}
+
+func (r *retryBackend) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, error) {
+	return r.b.Broadcast(ctx, tx)
+}
+
+// RoundTrips passes through to the wrapped backend's Counter; 0 when it
+// counts nothing.
+func (r *retryBackend) RoundTrips() int64 {
+	if c, ok := r.b.(Counter); ok {
+		return c.RoundTrips()
+	}
+	return 0
+}

@@ -1,0 +1,324 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/spf13/cobra"
+
+	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
+)
+
+// SpendOptions are the inputs of `spend`.
+type SpendOptions struct {
+	F            *Factory
+	IO           *Streams
+	JSON         bool
+	Name         string
+	To           []string
+	SendAll      string
+	UTXOs        []string
+	FeeRate      string
+	TargetBlocks int
+	Output       string
+	AllowHighFee bool
+	NoRBF        bool
+	MinConf      int32
+	Note         string
+}
+
+func newCmdSpend(f *Factory, runF func(context.Context, *SpendOptions) error) *cobra.Command {
+	o := &SpendOptions{F: f, IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "spend NAME (--to ADDR:AMOUNT... | --send-all ADDR) [-o FILE.psbt]",
+		Short: "Build an unsigned PSBT that spends from the wallet",
+		Long: `Build a PSBT paying the given outputs from the wallet's coins (as of the last
+wallet sync), with change to the wallet's next change address. The PSBT
+carries everything cosigners' devices need to verify it: every cosigner's
+key derivations, the previous transactions, the scripts and the global xpubs.
+It is saved as a draft in the store and written to -o FILE (binary PSBT) or,
+without -o, printed as base64.
+
+AMOUNT is BTC (0.5 or 0.5btc) or satoshis (150000sat). The fee rate is
+--fee-rate in sat/vB or the backend's estimate for --target-blocks. Coins are
+chosen by branch-and-bound (no change when possible); --utxo TXID:VOUT picks
+them by hand. Transactions signal replace-by-fee unless --no-rbf.
+
+A fee rate above 1,000 sat/vB or a fee above 5% of the amount sent is refused
+(exit 4) unless --allow-high-fee.`,
+		Example: `  countersign spend treasury --to bc1q...:0.25 --fee-rate 12 -o pay-supplier.psbt
+  countersign spend treasury --to bc1q...:150000sat --to 3J98...:0.01 --target-blocks 6 -o batch.psbt
+  countersign spend treasury --send-all bc1q... --utxo 5e2a...:1 --fee-rate 5 -o sweep.psbt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.JSON = f.Global.JSON
+			o.Name = args[0]
+			if len(o.To) == 0 && o.SendAll == "" {
+				return usagef("say where the money goes: --to ADDR:AMOUNT (repeatable) or --send-all ADDR")
+			}
+			if len(o.To) > 0 && o.SendAll != "" {
+				return usagef("--send-all sends everything to one address: drop --to")
+			}
+			if o.TargetBlocks < 1 || o.TargetBlocks > 1008 {
+				return usagef("--target-blocks must be between 1 and 1008")
+			}
+			if runF != nil {
+				return runF(c.Context(), o)
+			}
+			return spendRun(c.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.To, "to", nil, "pay ADDR:AMOUNT (repeatable)")
+	fl.StringVar(&o.SendAll, "send-all", "", "send every selected coin, minus the fee, to this address")
+	fl.StringArrayVar(&o.UTXOs, "utxo", nil, "spend exactly this coin TXID:VOUT (repeatable; coin control)")
+	fl.StringVar(&o.FeeRate, "fee-rate", "", "fee rate in sat/vB (default: the backend's estimate)")
+	fl.IntVar(&o.TargetBlocks, "target-blocks", 6, "confirmation target for the fee estimate")
+	fl.StringVarP(&o.Output, "output", "o", "", "write the PSBT to this file (binary); default: base64 on stdout")
+	fl.BoolVar(&o.AllowHighFee, "allow-high-fee", false, "allow a fee above 1,000 sat/vB or 5% of the amount sent")
+	fl.BoolVar(&o.NoRBF, "no-rbf", false, "do not signal replace-by-fee (BIP-125)")
+	fl.Int32Var(&o.MinConf, "min-conf", 0, "spend only coins with at least this many confirmations")
+	fl.StringVar(&o.Note, "note", "", "a note stored with the draft")
+	return cmd
+}
+
+type spendJSON struct {
+	Draft     string       `json:"draft_id"`
+	File      string       `json:"file,omitempty"`
+	PSBT      string       `json:"psbt"`
+	Algorithm string       `json:"coin_selection"`
+	Dropped   int64        `json:"dropped_change_sat"`
+	FeeSource string       `json:"fee_source"`
+	Report    *psbt.Report `json:"summary"`
+}
+
+func spendRun(ctx context.Context, o *SpendOptions) error {
+	s, err := o.F.Store()
+	if err != nil {
+		return err
+	}
+	l, err := loadWallet(ctx, s, o.Name)
+	if err != nil {
+		return err
+	}
+	outputs, err := parseOutputs(o.To, o.SendAll)
+	if err != nil {
+		return err
+	}
+	pre, err := parseOutPoints(o.UTXOs)
+	if err != nil {
+		return err
+	}
+	coins, err := spendableCoins(ctx, s, o.Name)
+	if err != nil {
+		return err
+	}
+	if len(coins) == 0 {
+		return withHint(fmt.Errorf("%w: wallet %q has no spendable coins as of the last sync", psbt.ErrInsufficientFunds, o.Name),
+			"run `countersign wallet sync "+o.Name+"` first")
+	}
+
+	// The tip sets the anti-fee-sniping lock time; the backend gives the fee
+	// estimate. With an explicit fee rate and no backend configured, the
+	// last synced height stands in for the tip.
+	st, err := s.ScanState(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	tip := st.Height
+	var feeRate float64
+	feeSource := "--fee-rate"
+	if o.FeeRate != "" {
+		if feeRate, err = parseFeeRate(o.FeeRate); err != nil {
+			return err
+		}
+	}
+	b, berr := o.F.Backend(ctx, l)
+	switch {
+	case berr == nil:
+		h, _, err := b.Tip(ctx)
+		if err != nil {
+			return err
+		}
+		tip = h
+		if feeRate == 0 {
+			fe, note, err := estimateFee(ctx, b, o.TargetBlocks)
+			if err != nil {
+				return err
+			}
+			feeRate, feeSource = fe, note
+		}
+	case feeRate == 0:
+		return withHint(fmt.Errorf("no fee rate: pass --fee-rate SAT_VB, or configure a backend for an estimate: %w", berr))
+	default:
+		var ue *usageError
+		if !errors.As(berr, &ue) {
+			return berr // a configured backend that fails is an error, not a fallback
+		}
+	}
+
+	w, err := s.Wallet(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	req := psbt.BuildRequest{
+		Wallet:           psbt.WalletInfo{Descriptor: l.D, Network: l.Net, Labels: l.W.Labels},
+		UTXOs:            coins,
+		Outputs:          outputs,
+		SendAll:          o.SendAll != "",
+		Preselected:      pre,
+		FeeRate:          feeRate,
+		MinConfirmations: o.MinConf,
+		ChangeBranch:     1,
+		ChangeIndex:      w.NextChange,
+		LockTime:         uint32(max(tip, 0)),
+		DisableRBF:       o.NoRBF,
+		AllowHighFee:     o.AllowHighFee,
+	}
+	p, sum, err := psbt.Build(req)
+	if err != nil {
+		return err
+	}
+	raw, err := psbt.Serialize(p)
+	if err != nil {
+		return err
+	}
+	d := &wallet.Draft{TxID: p.UnsignedTx.TxHash(), PSBT: raw, Note: o.Note}
+	if err := s.SaveDraft(ctx, o.Name, d); err != nil {
+		return err
+	}
+	if sum.ChangeUsed {
+		if err := s.AdvanceIndex(ctx, o.Name, 1, w.NextChange+1); err != nil {
+			return err
+		}
+	}
+	rep, err := psbt.Inspect(p, req.Wallet)
+	if err != nil {
+		return err
+	}
+	b64, err := psbt.Encode(p)
+	if err != nil {
+		return err
+	}
+	if o.Output != "" && o.Output != "-" {
+		if err := writeOutput(o.IO, o.Output, raw); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, spendJSON{Draft: d.ID, File: o.Output, PSBT: b64, Algorithm: sum.Algorithm, Dropped: sum.DroppedChange, FeeSource: feeSource, Report: rep})
+	}
+	renderReport(o.IO.ErrOut, o.Name, rep)
+	if sum.DroppedChange > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", sum.DroppedChange)
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", feeSource, d.ID[:12])
+	if o.Output == "" || o.Output == "-" {
+		fmt.Fprintln(o.IO.Out, b64)
+	} else {
+		fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", o.Output, o.Output)
+	}
+	return nil
+}
+
+func estimateFee(ctx context.Context, b chain.Backend, target int) (float64, string, error) {
+	if fe, ok := b.(chain.FeeEstimator); ok {
+		e, err := fe.EstimateFee(ctx, target)
+		if err != nil {
+			return 0, "", err
+		}
+		note := fmt.Sprintf("the backend's estimate for %d blocks", target)
+		if e.Fallback {
+			note = "the backend's minimum relay fee (it has no estimate: " + e.Note + ")"
+		}
+		return e.SatPerVByte, note, nil
+	}
+	r, err := b.FeeRate(ctx, target)
+	return r, fmt.Sprintf("the backend's estimate for %d blocks", target), err
+}
+
+// spendableCoins turns the stored UTXO set into Build's coins, each with the
+// transaction that created it (stored by sync), skipping coins already being
+// spent by a broadcast transaction.
+func spendableCoins(ctx context.Context, s *wallet.Store, name string) ([]psbt.UTXO, error) {
+	us, err := s.UTXOs(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	txs, err := s.Transactions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.ScanState(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	prev := make(map[chainhash.Hash]*wire.MsgTx, len(txs))
+	for _, t := range txs {
+		if len(t.Raw) == 0 {
+			continue
+		}
+		tx := &wire.MsgTx{}
+		if err := tx.Deserialize(bytes.NewReader(t.Raw)); err != nil {
+			return nil, fmt.Errorf("stored transaction %s does not decode (%v); run `countersign wallet sync %s`", t.TxID, err, name)
+		}
+		prev[t.TxID] = tx
+	}
+	var out []psbt.UTXO
+	for _, u := range us {
+		if u.SpentBy != nil {
+			continue
+		}
+		tx := prev[u.OutPoint.Hash]
+		if tx == nil {
+			return nil, fmt.Errorf("the transaction that created coin %s is not stored; run `countersign wallet sync %s`", u.OutPoint, name)
+		}
+		var conf int32
+		if u.Height > 0 {
+			conf = st.Height - u.Height + 1
+		}
+		out = append(out, psbt.UTXO{OutPoint: u.OutPoint, Value: u.Value, Branch: u.Branch, Index: u.Index, PrevTx: tx, Confirmations: conf})
+	}
+	return out, nil
+}
+
+func parseOutputs(to []string, sendAll string) ([]psbt.Output, error) {
+	if sendAll != "" {
+		return []psbt.Output{{Address: strings.TrimSpace(sendAll)}}, nil
+	}
+	out := make([]psbt.Output, 0, len(to))
+	for _, t := range to {
+		addr, amt, ok := strings.Cut(t, ":")
+		if !ok || addr == "" || amt == "" {
+			return nil, usagef("--to %q: expected ADDRESS:AMOUNT, e.g. bc1q...:0.01 or bc1q...:150000sat", t)
+		}
+		v, err := parseAmount(amt)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, psbt.Output{Address: strings.TrimSpace(addr), Value: v})
+	}
+	return out, nil
+}
+
+func parseOutPoints(ss []string) ([]wire.OutPoint, error) {
+	var out []wire.OutPoint
+	for _, s := range ss {
+		id, vout, ok := strings.Cut(s, ":")
+		h, err := chainhash.NewHashFromStr(id)
+		n, err2 := strconv.ParseUint(vout, 10, 32)
+		if !ok || err != nil || err2 != nil || len(id) != 64 {
+			return nil, usagef("--utxo %q: expected TXID:VOUT", s)
+		}
+		out = append(out, wire.OutPoint{Hash: *h, Index: uint32(n)})
+	}
+	return out, nil
+}

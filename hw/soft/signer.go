@@ -1,0 +1,176 @@
+package soft
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/psbt"
+)
+
+// Signer is an opened software key. It implements hw.Signer. Its methods are
+// safe for concurrent use; after Close every method fails with ErrClosed.
+type Signer struct {
+	name string
+	fp   [4]byte
+	net  *chaincfg.Params
+
+	mu     sync.Mutex
+	master *hdkeychain.ExtendedKey // nil once closed
+}
+
+var _ hw.Signer = (*Signer)(nil)
+
+// Name is the key's name in the store.
+func (s *Signer) Name() string { return s.name }
+
+// Network is the network the key was stored for.
+func (s *Signer) Network() *chaincfg.Params { return s.net }
+
+// Fingerprint is the BIP-32 fingerprint of the master key.
+func (s *Signer) Fingerprint(ctx context.Context) ([4]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return [4]byte{}, err
+	}
+	return s.fp, nil
+}
+
+// Xpub returns the extended public key at path from the master. Hardened
+// steps are allowed: the private key is at hand.
+func (s *Signer) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedKey, error) {
+	master, unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var xpub *hdkeychain.ExtendedKey
+	err = withChild(master, path, func(c *hdkeychain.ExtendedKey) error {
+		xpub, err = publicCopy(c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: key %q: xpub at %s: %v", hw.ErrDevice, s.name, formatPath(path), err)
+	}
+	return xpub, nil
+}
+
+// Register does nothing: a software key has no wallet registry to enrol in.
+func (s *Signer) Register(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
+	_, unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	return nil, nil
+}
+
+// DisplayAddress derives the wallet's address at (branch, index) and checks
+// that this key's public key is part of it. A software key has no screen:
+// the address comes from the same computer that made it, so this is NOT the
+// independent check a hardware device's display gives.
+func (s *Signer) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+	master, unlock, err := s.lock(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if err := s.checkCosigner(master, d, net); err != nil {
+		return "", err
+	}
+	derived, err := d.Derive(branch, index, net)
+	if err != nil {
+		return "", fmt.Errorf("derive address %d/%d of wallet %q: %w", branch, index, name, err)
+	}
+	for _, k := range derived.Keys {
+		if k.Fingerprint != s.fp {
+			continue
+		}
+		pub, _, err := derivePub(master, k.Path)
+		if err == nil && bytes.Equal(pub.SerializeCompressed(), k.PubKey) {
+			return derived.Address, nil
+		}
+	}
+	return "", fmt.Errorf("%w: key %q (fingerprint %s) does not derive any public key of address %d/%d of wallet %q; the descriptor's paths for this key are wrong",
+		psbt.ErrRefused, s.name, s.fpHex(), branch, index, name)
+}
+
+// Sign returns a copy of p with this key's partial signatures added. It
+// refuses a PSBT the wallet's descriptor does not fully explain, and fails
+// when the key is not a cosigner or has nothing to sign.
+func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+	master, unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if p == nil || p.UnsignedTx == nil {
+		return nil, fmt.Errorf("%w: key %q was given no PSBT to sign", psbt.ErrMalformed, s.name)
+	}
+	if err := s.checkCosigner(master, d, net); err != nil {
+		return nil, err
+	}
+	if err := psbt.CheckWallet(p, psbt.WalletInfo{Descriptor: d, Network: net}); err != nil {
+		return nil, fmt.Errorf("key %q will not sign for wallet %q: %w", s.name, name, err)
+	}
+	out, err := clonePacket(p)
+	if err != nil {
+		return nil, err
+	}
+	n, err := psbt.Sign(out, master)
+	if err != nil {
+		return nil, fmt.Errorf("key %q (fingerprint %s): %w", s.name, s.fpHex(), err)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: key %q (fingerprint %s) added no signature: no input of this PSBT lists the key in its BIP-32 derivations (or every such input is already signed by it)",
+			hw.ErrDevice, s.name, s.fpHex())
+	}
+	return out, nil
+}
+
+// Close wipes the master key. Later calls fail with ErrClosed.
+func (s *Signer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.master != nil {
+		s.master.Zero()
+		s.master = nil
+	}
+	return nil
+}
+
+// lock checks ctx and takes the signer's mutex; unlock releases it.
+func (s *Signer) lock(ctx context.Context) (*hdkeychain.ExtendedKey, func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	if s.master == nil {
+		s.mu.Unlock()
+		return nil, nil, fmt.Errorf("key %q: %w", s.name, ErrClosed)
+	}
+	return s.master, s.mu.Unlock, nil
+}
+
+func (s *Signer) fpHex() string { return hex.EncodeToString(s.fp[:]) }
+
+// clonePacket deep-copies a PSBT through its serialisation, so signing
+// never touches the caller's packet.
+func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
+	var buf bytes.Buffer
+	if err := p.Serialize(&buf); err != nil {
+		return nil, fmt.Errorf("%w: cannot serialise the PSBT: %v", psbt.ErrMalformed, err)
+	}
+	out, err := bpsbt.NewFromRawBytes(&buf, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the PSBT does not parse back: %v", psbt.ErrMalformed, err)
+	}
+	return out, nil
+}

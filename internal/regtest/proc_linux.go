@@ -1,0 +1,15 @@
+//go:build linux
+
+package regtest
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setParentDeathSignal makes the kernel kill the node if the test binary
+// dies without running its cleanups (a panic in another goroutine, a
+// SIGKILL from `go test -timeout`), so no btcd outlives its test.
+func setParentDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,152 @@
+package psbt
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/descriptor"
+)
+
+// benchSpend builds a 3-of-5 wsh(sortedmulti) PSBT spending nIn coins, each
+// from its own previous transaction, signed by cosigners A, B and C: the
+// state a PSBT is in when it is finalized. Keys come from fixed seeds. The
+// PSBT is made by the creator and updater functions Build uses, without
+// Build's standardness limit: 2,000 such inputs weigh more than a
+// relayable transaction may.
+func benchSpend(b *testing.B, nIn int) (*testWallet, *bpsbt.Packet) {
+	b.Helper()
+	tw := newTestWallet(b, descriptor.ScriptWsh, 3, 5, true)
+	ds, err := tw.info.Descriptor.DeriveRange(0, 0, uint32(nIn), testNet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ops := make([]wire.OutPoint, nIn)
+	utxos := make([]UTXO, nIn)
+	var total int64
+	for i := range utxos {
+		utxos[i] = utxoFor(ds[i], 0, uint32(i), 50_000+int64(i), i)
+		ops[i] = utxos[i].OutPoint
+		total += utxos[i].Value
+	}
+	p, err := createPacket(txVersion, 800_000, ops, SequenceRBF, []*wire.TxOut{wire.NewTxOut(total-int64(nIn)*500, externalScript(1))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if p.Unknowns, err = globalXpubs(tw.info.Descriptor); err != nil {
+		b.Fatal(err)
+	}
+	for i, u := range utxos {
+		updateInput(&p.Inputs[i], u.PrevTx, u.OutPoint.Index, ds[i], descriptor.ScriptWsh)
+	}
+	tw.sign(b, p, 0, 1, 2)
+	return tw, p
+}
+
+// cpuTimer reports the process CPU time per operation next to the wall
+// time: the machines these run on are shared, and CPU time shows the work
+// done whatever the contention.
+type cpuTimer struct{ start time.Duration }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuTimer { return cpuTimer{cpuTime()} }
+
+func (c cpuTimer) report(b *testing.B) {
+	b.ReportMetric(float64(cpuTime()-c.start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkFinalize finalizes (verify, build, execute every script) a
+// 3-of-5 wsh PSBT of 500 and of 2,000 inputs.
+func BenchmarkFinalize(b *testing.B) {
+	for _, n := range []int{500, 2000} {
+		tw, p := benchSpend(b, n)
+		b.Run(fmt.Sprintf("wsh-3of5-%dinputs", n), func(b *testing.B) {
+			copies := make([]*bpsbt.Packet, b.N)
+			for i := range copies {
+				copies[i] = clonePacket(p)
+			}
+			b.ResetTimer()
+			cpu := startCPU()
+			for i := 0; i < b.N; i++ {
+				if _, err := Finalize(copies[i], tw.info); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b)
+		})
+	}
+}
+
+// BenchmarkInspect inspects the signed 500-input PSBT: ownership of every
+// input re-derived, every signature verified.
+func BenchmarkInspect(b *testing.B) {
+	tw, p := benchSpend(b, 500)
+	b.Run("wsh-3of5-500inputs", func(b *testing.B) {
+		cpu := startCPU()
+		for i := 0; i < b.N; i++ {
+			r, err := Inspect(p, tw.info)
+			if err != nil || !r.ReadyToFinalize {
+				b.Fatalf("inspect: %v", err)
+			}
+		}
+		cpu.report(b)
+	})
+}
+
+// BenchmarkCoinSelection chooses coins for a payment among 10,000 UTXOs of
+// random amounts: the selection alone, and the whole Build around it.
+func BenchmarkCoinSelection(b *testing.B) {
+	tw := newTestWallet(b, descriptor.ScriptWsh, 2, 3, true)
+	const addrs = 500
+	ds, err := tw.info.Descriptor.DeriveRange(0, 0, addrs, testNet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	utxos := make([]UTXO, 10_000)
+	for i := range utxos {
+		utxos[i] = utxoFor(ds[i%addrs], 0, uint32(i%addrs), 1_000+rng.Int64N(1_000_000), i)
+	}
+	req := BuildRequest{
+		Wallet: tw.info, UTXOs: utxos,
+		Outputs: []Output{{Script: externalScript(2), Value: 5_123_456}},
+		FeeRate: 12, ChangeBranch: 1,
+	}
+	b.Run("select-10000utxos", func(b *testing.B) {
+		bld, err := newBuilder(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu := startCPU()
+		for i := 0; i < b.N; i++ {
+			bld.rng = seeded(uint64(i))
+			if _, err := bld.selectCoins(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu.report(b)
+	})
+	b.Run("build-10000utxos", func(b *testing.B) {
+		cpu := startCPU()
+		for i := 0; i < b.N; i++ {
+			r := req
+			r.Rand = seeded(uint64(i))
+			if _, _, err := Build(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu.report(b)
+	})
+}

@@ -1,0 +1,351 @@
+package psbt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// Combine is the BIP-174 Combiner: it merges copies of one PSBT (each
+// typically signed by a different cosigner) into a new packet; the inputs
+// are not changed. All must have the same unsigned transaction. Every
+// record of every copy ends up in the result; when two copies hold
+// different values for the same key the PSBTs disagree about something
+// that matters and Combine refuses, naming the input or output and the key.
+// Unknown and proprietary records are sorted by key, as BIP-174's combiner
+// vector expects.
+//
+// Every partial signature in the result is then verified before it is kept:
+// it must be SIGHASH_ALL, strict DER with low S, made by one of the keys of
+// the input's script, and valid for the input's sighash. An invalid one is
+// refused (ErrRefused, naming input and cosigner); none is ever dropped.
+// w supplies the cosigners' labels; with no descriptor, cosigners are named
+// by the fingerprints in the BIP-32 derivations.
+func Combine(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, error) {
+	if len(ps) == 0 {
+		return nil, malformed("nothing to combine: give at least one PSBT")
+	}
+	for k, p := range ps {
+		if err := checkShape(p); err != nil {
+			return nil, fmt.Errorf("PSBT %d: %w", k+1, err)
+		}
+	}
+	ref, err := unsignedTxBytes(ps[0].UnsignedTx)
+	if err != nil {
+		return nil, err
+	}
+	for k, p := range ps[1:] {
+		b, err := unsignedTxBytes(p.UnsignedTx)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(b, ref) {
+			return nil, fmt.Errorf("%w: PSBT %d of %d is for a different transaction (txid %s) than PSBT 1 (txid %s): only copies of the same PSBT can be combined",
+				ErrRefused, k+2, len(ps), txid(p), txid(ps[0]))
+		}
+	}
+
+	out := clonePacket(ps[0])
+	for k, p := range ps[1:] {
+		if err := mergePacket(out, p); err != nil {
+			return nil, fmt.Errorf("combining PSBT %d into the earlier ones: %w", k+2, err)
+		}
+	}
+	sortUnknowns(out)
+	if err := verifyPartialSigs(out, newWalletView(w)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func unsignedTxBytes(tx *wire.MsgTx) ([]byte, error) {
+	var b bytes.Buffer
+	if err := tx.SerializeNoWitness(&b); err != nil {
+		return nil, malformed("cannot serialize the unsigned transaction: %v", err)
+	}
+	return b.Bytes(), nil
+}
+
+// conflict is the error for two values under one key.
+func conflict(where, what string, key []byte) error {
+	if key != nil {
+		return fmt.Errorf("%w: %s: two different values for %s (key %x): the PSBTs disagree; find out which copy was altered before combining",
+			ErrRefused, where, what, key)
+	}
+	return fmt.Errorf("%w: %s: two different values for %s: the PSBTs disagree; find out which copy was altered before combining",
+		ErrRefused, where, what)
+}
+
+// mergeBytes merges a key whose value is a byte string.
+func mergeBytes(dst *[]byte, src []byte, where, what string) error {
+	switch {
+	case src == nil:
+	case *dst == nil:
+		*dst = bytes.Clone(src)
+	case !bytes.Equal(*dst, src):
+		return conflict(where, what, nil)
+	}
+	return nil
+}
+
+func mergePacket(dst, src *bpsbt.Packet) error {
+	var err error
+	if dst.Unknowns, err = mergeUnknowns(dst.Unknowns, src.Unknowns, "global map"); err != nil {
+		return err
+	}
+	for i := range dst.Inputs {
+		if err := mergeInput(&dst.Inputs[i], &src.Inputs[i], fmt.Sprintf("input %d", i)); err != nil {
+			return err
+		}
+	}
+	for j := range dst.Outputs {
+		if err := mergeOutput(&dst.Outputs[j], &src.Outputs[j], fmt.Sprintf("output %d", j)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mergeInput(dst, src *bpsbt.PInput, where string) error {
+	if src.NonWitnessUtxo != nil {
+		if dst.NonWitnessUtxo == nil {
+			dst.NonWitnessUtxo = src.NonWitnessUtxo.Copy()
+		} else if !sameTx(dst.NonWitnessUtxo, src.NonWitnessUtxo) {
+			return conflict(where, "non_witness_utxo", nil)
+		}
+	}
+	if src.WitnessUtxo != nil {
+		if dst.WitnessUtxo == nil {
+			dst.WitnessUtxo = wire.NewTxOut(src.WitnessUtxo.Value, bytes.Clone(src.WitnessUtxo.PkScript))
+		} else if !bpsbt.TxOutsEqual(dst.WitnessUtxo, src.WitnessUtxo) {
+			return conflict(where, "witness_utxo", nil)
+		}
+	}
+	for _, ps := range src.PartialSigs {
+		if ps == nil {
+			continue
+		}
+		i := slices.IndexFunc(dst.PartialSigs, func(d *bpsbt.PartialSig) bool { return bytes.Equal(d.PubKey, ps.PubKey) })
+		switch {
+		case i < 0:
+			dst.PartialSigs = append(dst.PartialSigs, &bpsbt.PartialSig{PubKey: bytes.Clone(ps.PubKey), Signature: bytes.Clone(ps.Signature)})
+		case !bytes.Equal(dst.PartialSigs[i].Signature, ps.Signature):
+			return conflict(where, fmt.Sprintf("the partial signature of pubkey %x", ps.PubKey), append([]byte{inPartialSig}, ps.PubKey...))
+		}
+	}
+	switch {
+	case src.SighashType == 0:
+	case dst.SighashType == 0:
+		dst.SighashType = src.SighashType
+	case dst.SighashType != src.SighashType:
+		return conflict(where, "sighash type", []byte{inSighashType})
+	}
+	for _, f := range []struct {
+		dst  *[]byte
+		src  []byte
+		what string
+	}{
+		{&dst.RedeemScript, src.RedeemScript, "redeem script"},
+		{&dst.WitnessScript, src.WitnessScript, "witness script"},
+		{&dst.FinalScriptSig, src.FinalScriptSig, "final scriptSig"},
+		{&dst.FinalScriptWitness, src.FinalScriptWitness, "final scriptWitness"},
+		{&dst.TaprootKeySpendSig, src.TaprootKeySpendSig, "taproot key signature"},
+		{&dst.TaprootInternalKey, src.TaprootInternalKey, "taproot internal key"},
+		{&dst.TaprootMerkleRoot, src.TaprootMerkleRoot, "taproot merkle root"},
+	} {
+		if err := mergeBytes(f.dst, f.src, where, f.what); err != nil {
+			return err
+		}
+	}
+	var err error
+	if dst.Bip32Derivation, err = mergeDerivations(dst.Bip32Derivation, src.Bip32Derivation, where); err != nil {
+		return err
+	}
+	if dst.TaprootBip32Derivation, err = mergeTapDerivations(dst.TaprootBip32Derivation, src.TaprootBip32Derivation, where); err != nil {
+		return err
+	}
+	for _, s := range src.TaprootScriptSpendSig {
+		if s == nil {
+			continue
+		}
+		i := slices.IndexFunc(dst.TaprootScriptSpendSig, func(d *bpsbt.TaprootScriptSpendSig) bool { return d.EqualKey(s) })
+		switch {
+		case i < 0:
+			c := *s
+			c.XOnlyPubKey, c.LeafHash, c.Signature = bytes.Clone(s.XOnlyPubKey), bytes.Clone(s.LeafHash), bytes.Clone(s.Signature)
+			dst.TaprootScriptSpendSig = append(dst.TaprootScriptSpendSig, &c)
+		case !bytes.Equal(dst.TaprootScriptSpendSig[i].Signature, s.Signature) || dst.TaprootScriptSpendSig[i].SigHash != s.SigHash:
+			return conflict(where, "a taproot script signature", append(bytes.Clone(s.XOnlyPubKey), s.LeafHash...))
+		}
+	}
+	for _, l := range src.TaprootLeafScript {
+		if l == nil {
+			continue
+		}
+		i := slices.IndexFunc(dst.TaprootLeafScript, func(d *bpsbt.TaprootTapLeafScript) bool { return bytes.Equal(d.ControlBlock, l.ControlBlock) })
+		switch {
+		case i < 0:
+			c := *l
+			c.ControlBlock, c.Script = bytes.Clone(l.ControlBlock), bytes.Clone(l.Script)
+			dst.TaprootLeafScript = append(dst.TaprootLeafScript, &c)
+		case !bytes.Equal(dst.TaprootLeafScript[i].Script, l.Script) || dst.TaprootLeafScript[i].LeafVersion != l.LeafVersion:
+			return conflict(where, "a taproot leaf script", l.ControlBlock)
+		}
+	}
+	dst.Unknowns, err = mergeUnknowns(dst.Unknowns, src.Unknowns, where)
+	return err
+}
+
+func mergeOutput(dst, src *bpsbt.POutput, where string) error {
+	for _, f := range []struct {
+		dst  *[]byte
+		src  []byte
+		what string
+	}{
+		{&dst.RedeemScript, src.RedeemScript, "redeem script"},
+		{&dst.WitnessScript, src.WitnessScript, "witness script"},
+		{&dst.TaprootInternalKey, src.TaprootInternalKey, "taproot internal key"},
+		{&dst.TaprootTapTree, src.TaprootTapTree, "taproot tree"},
+	} {
+		if err := mergeBytes(f.dst, f.src, where, f.what); err != nil {
+			return err
+		}
+	}
+	var err error
+	if dst.Bip32Derivation, err = mergeDerivations(dst.Bip32Derivation, src.Bip32Derivation, where); err != nil {
+		return err
+	}
+	if dst.TaprootBip32Derivation, err = mergeTapDerivations(dst.TaprootBip32Derivation, src.TaprootBip32Derivation, where); err != nil {
+		return err
+	}
+	dst.Unknowns, err = mergeUnknowns(dst.Unknowns, src.Unknowns, where)
+	return err
+}
+
+func sameTx(a, b *wire.MsgTx) bool {
+	var x, y bytes.Buffer
+	return a.Serialize(&x) == nil && b.Serialize(&y) == nil && bytes.Equal(x.Bytes(), y.Bytes())
+}
+
+func mergeDerivations(dst, src []*bpsbt.Bip32Derivation, where string) ([]*bpsbt.Bip32Derivation, error) {
+	for _, d := range src {
+		if d == nil {
+			continue
+		}
+		i := slices.IndexFunc(dst, func(e *bpsbt.Bip32Derivation) bool { return bytes.Equal(e.PubKey, d.PubKey) })
+		switch {
+		case i < 0:
+			dst = append(dst, cloneDerivations([]*bpsbt.Bip32Derivation{d})...)
+		case dst[i].MasterKeyFingerprint != d.MasterKeyFingerprint || !slices.Equal(dst[i].Bip32Path, d.Bip32Path):
+			return nil, conflict(where, fmt.Sprintf("the BIP-32 derivation of pubkey %x", d.PubKey), d.PubKey)
+		}
+	}
+	return dst, nil
+}
+
+func mergeTapDerivations(dst, src []*bpsbt.TaprootBip32Derivation, where string) ([]*bpsbt.TaprootBip32Derivation, error) {
+	for _, d := range src {
+		if d == nil {
+			continue
+		}
+		i := slices.IndexFunc(dst, func(e *bpsbt.TaprootBip32Derivation) bool { return bytes.Equal(e.XOnlyPubKey, d.XOnlyPubKey) })
+		switch {
+		case i < 0:
+			dst = append(dst, cloneTapDerivations([]*bpsbt.TaprootBip32Derivation{d})...)
+		case dst[i].MasterKeyFingerprint != d.MasterKeyFingerprint || !slices.Equal(dst[i].Bip32Path, d.Bip32Path) ||
+			!slices.EqualFunc(dst[i].LeafHashes, d.LeafHashes, bytes.Equal):
+			return nil, conflict(where, fmt.Sprintf("the taproot BIP-32 derivation of %x", d.XOnlyPubKey), d.XOnlyPubKey)
+		}
+	}
+	return dst, nil
+}
+
+func mergeUnknowns(dst, src []*bpsbt.Unknown, where string) ([]*bpsbt.Unknown, error) {
+	for _, u := range src {
+		if u == nil {
+			continue
+		}
+		i := slices.IndexFunc(dst, func(e *bpsbt.Unknown) bool { return bytes.Equal(e.Key, u.Key) })
+		switch {
+		case i < 0:
+			dst = append(dst, &bpsbt.Unknown{Key: bytes.Clone(u.Key), Value: bytes.Clone(u.Value)})
+		case !bytes.Equal(dst[i].Value, u.Value):
+			return nil, conflict(where, "a record", u.Key)
+		}
+	}
+	return dst, nil
+}
+
+// sortUnknowns orders unknown and proprietary records by key, the order
+// BIP-174's combiner vector uses; btcd writes them as held.
+func sortUnknowns(p *bpsbt.Packet) {
+	byKey := func(a, b *bpsbt.Unknown) int { return bytes.Compare(a.Key, b.Key) }
+	slices.SortFunc(p.Unknowns, byKey)
+	for i := range p.Inputs {
+		slices.SortFunc(p.Inputs[i].Unknowns, byKey)
+	}
+	for j := range p.Outputs {
+		slices.SortFunc(p.Outputs[j].Unknowns, byKey)
+	}
+}
+
+// verifyPartialSigs checks every partial signature of every input that is
+// not finalized, computing each input's sighash once.
+func verifyPartialSigs(p *bpsbt.Packet, v *walletView) error {
+	a := analyze(p)
+	hasSigs := func(i int) bool { return len(p.Inputs[i].PartialSigs) > 0 && !a.in[i].finalized }
+	a.computeSighashes(hasSigs)
+	errs := make([]error, len(p.Inputs))
+	parallelFor(len(p.Inputs), func(i int) {
+		if hasSigs(i) {
+			_, errs[i] = checkInputSigs(p, a, v, i, nil)
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// checkInputSigs verifies the partial signatures of input i and returns
+// them by the position of their key in the script. When cache is given,
+// each verified signature is recorded in it for the script engine.
+func checkInputSigs(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *txscript.SigCache) (map[int][]byte, error) {
+	in, st := &p.Inputs[i], &a.in[i]
+	switch {
+	case st.prevErr != nil:
+		return nil, fmt.Errorf("cannot verify the signatures of input %d: %w", i, st.prevErr)
+	case st.spendErr != nil:
+		return nil, fmt.Errorf("cannot verify the signatures of input %d: %w", i, st.spendErr)
+	case in.SighashType != 0 && in.SighashType != txscript.SigHashAll:
+		return nil, fmt.Errorf("%w: input %d asks for sighash type 0x%x; only SIGHASH_ALL is accepted", ErrRefused, i, uint32(in.SighashType))
+	case st.sighashErr != nil:
+		return nil, fmt.Errorf("%w: input %d: computing the sighash: %v", ErrRefused, i, st.sighashErr)
+	}
+	bySlot := make(map[int][]byte, len(in.PartialSigs))
+	for _, ps := range in.PartialSigs {
+		if ps == nil {
+			continue
+		}
+		slot := st.spend.ms.indexOf(ps.PubKey)
+		if slot < 0 {
+			fp, label := v.cosigner(ps.PubKey, nil, in.Bip32Derivation)
+			return nil, fmt.Errorf("%w: input %d: a signature from %s is for pubkey %x, which is not a key of the input's script; the signature is refused",
+				ErrRefused, i, describeCosigner(fp, label, ps.PubKey), ps.PubKey)
+		}
+		if err := verifySignature(st.sighash, ps.PubKey, ps.Signature); err != nil {
+			fp, label := v.cosigner(ps.PubKey, nil, in.Bip32Derivation)
+			return nil, fmt.Errorf("%w: input %d: invalid signature from %s: %v; ask that cosigner to sign the PSBT again",
+				ErrRefused, i, describeCosigner(fp, label, ps.PubKey), err)
+		}
+		if cache != nil {
+			var h [32]byte
+			copy(h[:], st.sighash)
+			cache.Add(h, ps.Signature[:len(ps.Signature)-1], ps.PubKey)
+		}
+		bySlot[slot] = ps.Signature
+	}
+	return bySlot, nil
+}

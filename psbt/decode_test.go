@@ -1,0 +1,141 @@
+package psbt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/descriptor"
+)
+
+// kv is one raw key-value record.
+type kv struct{ key, value []byte }
+
+// rawPSBT serializes maps by hand, so that tests can write what no
+// serializer would.
+func rawPSBT(tx []byte, global []kv, inputs, outputs [][]kv) []byte {
+	var b bytes.Buffer
+	b.Write(psbtMagic)
+	writeKV := func(r kv) {
+		_ = wire.WriteVarBytes(&b, 0, r.key)
+		_ = wire.WriteVarBytes(&b, 0, r.value)
+	}
+	if tx != nil {
+		writeKV(kv{[]byte{0x00}, tx})
+	}
+	for _, r := range global {
+		writeKV(r)
+	}
+	b.WriteByte(0)
+	for _, m := range append(inputs, outputs...) {
+		for _, r := range m {
+			writeKV(r)
+		}
+		b.WriteByte(0)
+	}
+	return b.Bytes()
+}
+
+// oneInOneOut is an unsigned transaction with one input and one output.
+func oneInOneOut() []byte {
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Index: 1}, Sequence: wire.MaxTxInSequenceNum})
+	tx.AddTxOut(wire.NewTxOut(1000, externalScript(1)))
+	var b bytes.Buffer
+	_ = tx.SerializeNoWitness(&b)
+	return b.Bytes()
+}
+
+func TestDecodeStrictRules(t *testing.T) {
+	tx := oneInOneOut()
+	pub := mustHex(t, "029583bf39ae0a609747ad199addd634fa6108559d6c5cd39b4c2183f1ab96e07f")
+	sig := mustHex(t, "3044022074018ad4180097b873323c0015720b3684cc8123891048e7dbcd9b55ad679c99022073d369b740e3eb53dcefa33823c8070514ca55a7dd9544f157c167913261118c01")
+	origin := []byte{0xd9, 0x0c, 0x6a, 0x4f, 0, 0, 0, 0x80}
+	in := func(r ...kv) [][]kv { return [][]kv{r} }
+	out := [][]kv{{}}
+	wutxo := func(script []byte, lenByte byte) []byte {
+		v := make([]byte, 8)
+		binary.LittleEndian.PutUint64(v, 5000)
+		return append(append(v, lenByte), script...)
+	}
+
+	cases := []struct {
+		name   string
+		raw    []byte
+		reason string
+	}{
+		{"empty BIP-32 derivation value (crashes btcd's parser)", rawPSBT(tx, nil, in(kv{append([]byte{0x06}, pub...), nil}), out), "BIP-32 derivation"},
+		{"BIP-32 derivation of 6 bytes", rawPSBT(tx, nil, in(kv{append([]byte{0x06}, pub...), origin[:6]}), out), "4-byte"},
+		{"trailing data", append(rawPSBT(tx, nil, in(), out), 0x00), "after the last output"},
+		{"missing output map", rawPSBT(tx, nil, in(), nil), "output 0"},
+		{"non-minimal key type", rawPSBT(tx, nil, in(kv{append([]byte{0xfd, 0x06, 0x00}, pub...), origin}), out), "minimally"},
+		{"version 2 field in version 0", rawPSBT(tx, nil, in(kv{[]byte{0x0e}, make([]byte, 32)}), out), "version 2"},
+		{"PSBT version 2", rawPSBT(tx, []kv{{[]byte{0xfb}, []byte{2, 0, 0, 0}}}, in(), out), "version 2 is not supported"},
+		{"witness_utxo script length mismatch", rawPSBT(tx, nil, in(kv{[]byte{0x01}, wutxo(externalScript(1), 30)}), out), "script length"},
+		{"duplicate unknown key, different values", rawPSBT(tx, nil, in(kv{[]byte{0xf0, 1}, []byte{1}}, kv{[]byte{0xf0, 1}, []byte{2}}), out), "duplicate key"},
+		{"duplicate global key", rawPSBT(tx, []kv{{[]byte{0xf0}, nil}, {[]byte{0xf0}, []byte{1}}}, in(), out), "duplicate key"},
+		{"partial signature not DER", rawPSBT(tx, nil, in(kv{append([]byte{0x02}, pub...), append([]byte{0x30, 0x00}, sig[2:]...)}), out), "DER"},
+		{"partial signature key not a pubkey", rawPSBT(tx, nil, in(kv{append([]byte{0x02}, pub[:32]...), sig}), out), "public key"},
+		{"final scriptWitness with a short item", rawPSBT(tx, nil, in(kv{[]byte{0x08}, []byte{2, 1, 0xaa, 5, 0xbb}}), out), "final scriptWitness"},
+		{"unsigned tx not first", rawPSBT(nil, []kv{{[]byte{0xf0}, nil}, {[]byte{0x00}, tx}}, in(), out), "first"},
+		{"no unsigned tx", rawPSBT(nil, nil, nil, nil), "unsigned transaction"},
+		{"unsigned tx with trailing bytes", rawPSBT(append(tx, 0), nil, in(), out), "stated size"},
+		{"global xpub of the wrong length", rawPSBT(tx, []kv{{append([]byte{0x01}, make([]byte, 77)...), origin[:4]}}, in(), out), "78"},
+		{"value length past the end", append(rawPSBT(tx, nil, nil, nil)[:len(psbtMagic)+3], 0xff), "global map"},
+		{"key too long", append(append(append([]byte(nil), psbtMagic...), 0xfe, 0xff, 0xff, 0xff, 0x00), 0x00), "limit"},
+		{"SHA256 preimage that does not hash to its key", rawPSBT(tx, nil, in(kv{append([]byte{0x0b}, make([]byte, 32)...), []byte("x")}), out), "preimage"},
+		{"proprietary key with a truncated identifier", rawPSBT(tx, nil, in(kv{[]byte{0xfc, 0x05, 'a'}, nil}), out), "proprietary"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(c.raw)
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.reason) {
+				t.Fatalf("err = %v, want ErrMalformed about %q", err, c.reason)
+			}
+		})
+	}
+
+	// What BIP-174 allows must pass, unknown and large key types included,
+	// and come back byte for byte.
+	ok := rawPSBT(tx,
+		[]kv{{[]byte{0xfb}, []byte{0, 0, 0, 0}}, {[]byte{0xfc, 0x02, 'c', 's', 0x01}, []byte("x")}},
+		in(kv{append([]byte{0x02}, pub...), sig}, kv{append([]byte{0x06}, pub...), origin}, kv{[]byte{0xfd, 0x00, 0x01}, []byte{7}}),
+		[][]kv{{{[]byte{0xf0, 9}, []byte{1}}}})
+	p, err := Decode(ok)
+	if err != nil {
+		t.Fatalf("valid PSBT refused: %v", err)
+	}
+	if b := mustSerialize(t, p); !bytes.Equal(b, ok) {
+		t.Fatalf("round trip differs\n got %x\nwant %x", b, ok)
+	}
+}
+
+func TestValidateInMemory(t *testing.T) {
+	tw, p, _ := newSpend(t, descriptor.ScriptShWsh, 2, 3)
+	if err := Validate(p); err != nil {
+		t.Fatal(err)
+	}
+	q := clone(t, p)
+	q.Inputs = q.Inputs[:1]
+	if err := Validate(q); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("missing input map: %v", err)
+	}
+	if _, err := Encode(q); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Encode of a mismatched packet: %v", err)
+	}
+	if _, err := Inspect(q, tw.info); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Inspect of a mismatched packet: %v", err)
+	}
+	q = clone(t, p)
+	q.Inputs[0].Bip32Derivation = append(q.Inputs[0].Bip32Derivation, q.Inputs[0].Bip32Derivation[0])
+	if err := Validate(q); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("duplicate derivation: %v", err)
+	}
+	if err := Validate(nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("nil packet: %v", err)
+	}
+}

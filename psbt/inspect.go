@@ -1,0 +1,317 @@
+package psbt
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+
+	"github.com/countersign/countersign/descriptor"
+)
+
+// Report is what a PSBT does, as the wallet sees it. Field names are a
+// stable interface (`--json`).
+type Report struct {
+	TxID     string `json:"txid"`
+	Version  int32  `json:"version"`
+	LockTime uint32 `json:"locktime"`
+	// RBF reports whether some input signals BIP-125 replaceability.
+	RBF bool `json:"rbf"`
+
+	Inputs  []InputReport  `json:"inputs"`
+	Outputs []OutputReport `json:"outputs"`
+
+	TotalIn  int64 `json:"total_in"`  // sum of the input amounts known
+	TotalOut int64 `json:"total_out"` // sum of all outputs
+	Sent     int64 `json:"sent"`      // sum of the external outputs
+	Change   int64 `json:"change"`    // sum of the change outputs
+	// FeeKnown is false when some input's amount is unknown; Fee and
+	// FeeRate are then 0.
+	FeeKnown bool  `json:"fee_known"`
+	Fee      int64 `json:"fee"`
+	// VSize is the estimated virtual size once finalized: actual sizes for
+	// finalized inputs, m worst-case (73-byte) signatures for the others.
+	VSize   int64   `json:"vsize"`
+	FeeRate float64 `json:"fee_rate"` // Fee / VSize, sat/vB
+
+	// ReadyToFinalize is true when every input is finalized or holds
+	// enough valid signatures.
+	ReadyToFinalize bool     `json:"ready_to_finalize"`
+	Warnings        []string `json:"warnings"`
+}
+
+// InputReport describes one input.
+type InputReport struct {
+	OutPoint string `json:"outpoint"`
+	Amount   int64  `json:"amount"`  // 0 when unknown
+	Address  string `json:"address"` // "" when unknown or non-standard
+	// Ours is true only when the scripts the wallet derives at the input's
+	// claimed position equal the input's scripts and prevout.
+	Ours   bool    `json:"ours"`
+	Branch *uint32 `json:"branch,omitempty"`
+	Index  *uint32 `json:"index,omitempty"`
+
+	Finalized bool `json:"finalized"`
+	Required  int  `json:"required"` // m; 0 when the script is unknown
+	// Signatures are the valid partial signatures present.
+	Signatures []Signer `json:"signatures"`
+	// Missing is how many more signatures are needed.
+	Missing int `json:"missing"`
+	// NotSigned lists the cosigners whose keys have not signed.
+	NotSigned []Signer `json:"not_signed"`
+}
+
+// Signer identifies a cosigner.
+type Signer struct {
+	Fingerprint string `json:"fingerprint"` // master key fingerprint, hex; "" when unknown
+	Label       string `json:"label"`
+	PubKey      string `json:"pubkey"` // hex
+}
+
+// OutputReport describes one output.
+type OutputReport struct {
+	Address string `json:"address"` // "" for a non-standard script
+	Script  string `json:"script"`  // hex scriptPubKey
+	Amount  int64  `json:"amount"`
+	// Kind is "change" when the script re-derives from the wallet at the
+	// position its BIP-32 derivations claim, else "external".
+	Kind   string  `json:"kind"`
+	Branch *uint32 `json:"branch,omitempty"`
+	Index  *uint32 `json:"index,omitempty"`
+}
+
+// Output kinds.
+const (
+	KindChange   = "change"
+	KindExternal = "external"
+)
+
+// Inspect reports what p does for the wallet w: for each input its amount,
+// address, whether it is the wallet's (scripts re-derived, never taken from
+// the derivations alone), the valid signatures present and who has not
+// signed; for each output whether it is change (re-derived) or external;
+// the fee, the estimated final size and fee rate, and warnings about
+// anything the wallet would refuse. Invalid signatures are reported as
+// warnings and not counted. Only a packet without a transaction or with
+// mismatched maps is an error (ErrMalformed).
+func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
+	if err := checkShape(p); err != nil {
+		return nil, err
+	}
+	v := newWalletView(w)
+	a := analyze(p)
+	tx := p.UnsignedTx
+	r := &Report{
+		TxID:     tx.TxHash().String(),
+		Version:  tx.Version,
+		LockTime: tx.LockTime,
+		Inputs:   make([]InputReport, len(tx.TxIn)),
+		Outputs:  make([]OutputReport, len(tx.TxOut)),
+		FeeKnown: true,
+		Warnings: []string{},
+	}
+
+	if v != nil {
+		v.prefetchPacket(p, a)
+	}
+	a.computeSighashes(func(i int) bool { return len(p.Inputs[i].PartialSigs) > 0 && !a.in[i].finalized })
+	warnings := make([][]string, len(tx.TxIn))
+	parallelFor(len(tx.TxIn), func(i int) {
+		r.Inputs[i], warnings[i] = inspectInput(p, a, v, w.Network, i)
+	})
+
+	sizes := make([]inputSize, len(tx.TxIn))
+	ready := true
+	for i := range tx.TxIn {
+		ir, st := &r.Inputs[i], &a.in[i]
+		r.Warnings = append(r.Warnings, warnings[i]...)
+		if st.prevOut != nil {
+			r.TotalIn += st.prevOut.Value
+		} else {
+			r.FeeKnown = false
+		}
+		if tx.TxIn[i].Sequence < SequenceNoRBF {
+			r.RBF = true
+		}
+		sizes[i] = estimatedInputSize(&p.Inputs[i], st)
+		if !ir.Finalized && (st.spend == nil || ir.Missing > 0) {
+			ready = false
+		}
+	}
+	r.ReadyToFinalize = ready && len(tx.TxIn) > 0
+	if err := checkDuplicateInputs(p); err != nil {
+		r.Warnings = append(r.Warnings, err.Error())
+		r.ReadyToFinalize = false
+	}
+
+	for j, out := range tx.TxOut {
+		or := &r.Outputs[j]
+		or.Amount = out.Value
+		or.Script = hex.EncodeToString(out.PkScript)
+		or.Address = addressOf(out.PkScript, w.Network)
+		or.Kind = KindExternal
+		r.TotalOut += out.Value
+		if v != nil {
+			po := &p.Outputs[j]
+			if d := v.matchOutput(po, out.PkScript); d != nil {
+				or.Kind = KindChange
+				or.Branch, or.Index = ptr(d.Branch), ptr(d.Index)
+			} else if v.claims(po.Bip32Derivation) {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat to %s) claims to be change but does not derive from the wallet: treat it as a payment to someone else, and do not sign if you did not intend it",
+					j, out.Value, displayAddress(or)))
+			}
+		}
+		if or.Kind == KindChange {
+			r.Change += out.Value
+		} else {
+			r.Sent += out.Value
+		}
+		if dust := DustThreshold(out.PkScript); out.Value < dust {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("output %d pays %d sat, below the %d sat dust threshold: nodes will not relay the transaction", j, out.Value, dust))
+		}
+	}
+
+	r.VSize = vsizeOf(txWeight(sizes, totalOutputBytes(tx), len(tx.TxOut)))
+	if r.FeeKnown {
+		r.Fee = r.TotalIn - r.TotalOut
+		if r.VSize > 0 {
+			r.FeeRate = math.Round(float64(r.Fee)/float64(r.VSize)*100) / 100
+		}
+		switch {
+		case r.Fee < 0:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("outputs (%d sat) exceed inputs (%d sat): the transaction is invalid", r.TotalOut, r.TotalIn))
+		case r.Fee*1000 > maxFeeRate*r.VSize:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("fee rate %.1f sat/vB is above %d sat/vB", float64(r.Fee)/float64(r.VSize), maxFeeRate/1000))
+		case r.Fee*100 > r.Sent*maxFeeShare:
+			r.Warnings = append(r.Warnings, fmt.Sprintf("fee of %d sat is more than %d%% of the %d sat sent", r.Fee, maxFeeShare, r.Sent))
+		}
+	} else {
+		r.Warnings = append(r.Warnings, "some inputs lack UTXO data: the fee is unknown")
+	}
+	if v == nil {
+		r.Warnings = append(r.Warnings, "no wallet descriptor given: inputs and outputs cannot be recognised as the wallet's")
+	}
+	return r, nil
+}
+
+// inspectInput reports one input and its warnings. It only writes state
+// that belongs to input i.
+func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Params, i int) (InputReport, []string) {
+	in, st := &p.Inputs[i], &a.in[i]
+	ir := InputReport{
+		OutPoint:   p.UnsignedTx.TxIn[i].PreviousOutPoint.String(),
+		Finalized:  st.finalized,
+		Signatures: []Signer{},
+		NotSigned:  []Signer{},
+	}
+	var warns []string
+	if st.prevOut != nil {
+		ir.Amount = st.prevOut.Value
+		ir.Address = addressOf(st.prevOut.PkScript, net)
+	}
+	switch {
+	case st.prevErr != nil:
+		warns = append(warns, st.prevErr.Error())
+	case st.finalized:
+		// The finalizer cleared the scripts and derivations: ownership can
+		// no longer be checked, and the signatures are in the final scripts.
+		return ir, warns
+	default:
+		if err := inputPolicy(in, st, i, p.UnsignedTx.TxIn[i].PreviousOutPoint); err != nil {
+			warns = append(warns, err.Error())
+		}
+	}
+	if st.spend == nil {
+		if len(in.PartialSigs) > 0 {
+			warns = append(warns, fmt.Sprintf("input %d: its %d signatures cannot be verified without its UTXO and scripts", i, len(in.PartialSigs)))
+		}
+		return ir, warns
+	}
+	ms := st.spend.ms
+	ir.Required = ms.m
+
+	var derived *descriptor.Derived
+	if v != nil {
+		d, err := v.matchInput(in, st)
+		if err == nil {
+			ir.Ours = true
+			ir.Branch, ir.Index = ptr(d.Branch), ptr(d.Index)
+			derived = d
+		} else {
+			warns = append(warns, fmt.Sprintf("input %d (%s) is not the wallet's: %v", i, ir.OutPoint, err))
+		}
+	}
+	name := func(pub []byte) Signer {
+		fp, label := v.cosigner(pub, derived, in.Bip32Derivation)
+		return Signer{Fingerprint: fp, Label: label, PubKey: hex.EncodeToString(pub)}
+	}
+
+	signed := make(map[int]bool, len(in.PartialSigs))
+	for _, ps := range in.PartialSigs {
+		if ps == nil {
+			continue
+		}
+		slot := ms.indexOf(ps.PubKey)
+		s := name(ps.PubKey)
+		switch {
+		case slot < 0:
+			warns = append(warns, fmt.Sprintf("input %d: a signature from %s is for a key that is not in the input's script; it does not count", i, describeCosigner(s.Fingerprint, s.Label, ps.PubKey)))
+		case st.sighashErr != nil:
+			warns = append(warns, fmt.Sprintf("input %d: the sighash cannot be computed: %v", i, st.sighashErr))
+		default:
+			if err := verifySignature(st.sighash, ps.PubKey, ps.Signature); err != nil {
+				warns = append(warns, fmt.Sprintf("input %d: invalid signature from %s: %v; it does not count", i, describeCosigner(s.Fingerprint, s.Label, ps.PubKey), err))
+				continue
+			}
+			signed[slot] = true
+			ir.Signatures = append(ir.Signatures, s)
+		}
+	}
+	for slot, pub := range ms.keys {
+		if !signed[slot] {
+			ir.NotSigned = append(ir.NotSigned, name(pub))
+		}
+	}
+	ir.Missing = max(0, ms.m-len(signed))
+	return ir, warns
+}
+
+// estimatedInputSize is an input's size once finalized: its actual final
+// scripts, or m worst-case signatures over its scripts, or, when nothing is
+// known, an outpoint and sequence with empty scripts.
+func estimatedInputSize(in *bpsbt.PInput, st *inputState) inputSize {
+	switch {
+	case st.finalized:
+		return inputSize{
+			base:    outPointSize + compactSizeLen(len(in.FinalScriptSig)) + len(in.FinalScriptSig) + sequenceSize,
+			witness: len(in.FinalScriptWitness),
+		}
+	case st.spend != nil:
+		return multisigInputSize(st.spend.kind, st.spend.ms.m, len(st.spend.script))
+	}
+	return inputSize{base: outPointSize + 1 + sequenceSize}
+}
+
+// addressOf encodes a scriptPubKey as an address of net, or "".
+func addressOf(pkScript []byte, net *chaincfg.Params) string {
+	if net == nil {
+		return ""
+	}
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(pkScript, net)
+	if err != nil || len(addrs) != 1 {
+		return ""
+	}
+	return addrs[0].EncodeAddress()
+}
+
+func displayAddress(o *OutputReport) string {
+	if o.Address != "" {
+		return o.Address
+	}
+	return "script " + o.Script
+}
+
+func ptr(v uint32) *uint32 { return &v }

@@ -1,0 +1,756 @@
+package psbt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"github.com/btcsuite/btcd/btcutil"
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// psbtMagic opens every serialized PSBT: "psbt" and the 0xff separator.
+var psbtMagic = []byte{0x70, 0x73, 0x62, 0x74, 0xff}
+
+// malformed builds an ErrMalformed error with a reason.
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+// byteReader walks a serialized PSBT. Every read is bounds-checked so that
+// no input, however truncated, can make the scan index out of range.
+type byteReader struct {
+	b   []byte
+	off int
+}
+
+func (r *byteReader) remaining() int { return len(r.b) - r.off }
+
+func (r *byteReader) take(n uint64) ([]byte, bool) {
+	if n > uint64(r.remaining()) {
+		return nil, false
+	}
+	s := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return s, true
+}
+
+// compactSize reads a Bitcoin compact size integer and insists on its
+// shortest encoding, as BIP-174 requires for key types and as Bitcoin Core
+// requires for every length.
+func (r *byteReader) compactSize() (uint64, error) {
+	head, ok := r.take(1)
+	if !ok {
+		return 0, errors.New("unexpected end of data")
+	}
+	var v, min uint64
+	switch head[0] {
+	case 0xfd:
+		b, ok := r.take(2)
+		if !ok {
+			return 0, errors.New("unexpected end of data in a compact size")
+		}
+		v, min = uint64(binary.LittleEndian.Uint16(b)), 0xfd
+	case 0xfe:
+		b, ok := r.take(4)
+		if !ok {
+			return 0, errors.New("unexpected end of data in a compact size")
+		}
+		v, min = uint64(binary.LittleEndian.Uint32(b)), 0x10000
+	case 0xff:
+		b, ok := r.take(8)
+		if !ok {
+			return 0, errors.New("unexpected end of data in a compact size")
+		}
+		v, min = binary.LittleEndian.Uint64(b), 0x100000000
+	default:
+		return uint64(head[0]), nil
+	}
+	if v < min {
+		return 0, errors.New("compact size is not minimally encoded")
+	}
+	return v, nil
+}
+
+// record is one key-value pair of a map, with the key split into its type
+// and key data.
+type record struct {
+	key     []byte // the whole key: type and key data
+	keyType uint64
+	keyData []byte
+	value   []byte
+}
+
+// next reads one record; end reports the 0x00 separator that closes a map.
+func (r *byteReader) next() (rec record, end bool, err error) {
+	keyLen, err := r.compactSize()
+	if err != nil {
+		return rec, false, fmt.Errorf("key length: %v", err)
+	}
+	if keyLen == 0 {
+		return rec, true, nil
+	}
+	if keyLen > maxKeyLength {
+		return rec, false, fmt.Errorf("key of %d bytes exceeds the %d-byte limit", keyLen, maxKeyLength)
+	}
+	key, ok := r.take(keyLen)
+	if !ok {
+		return rec, false, fmt.Errorf("key of %d bytes runs past the end of the data", keyLen)
+	}
+	kr := byteReader{b: key}
+	keyType, err := kr.compactSize()
+	if err != nil {
+		return rec, false, fmt.Errorf("key type: %v", err)
+	}
+	valLen, err := r.compactSize()
+	if err != nil {
+		return rec, false, fmt.Errorf("value length of key type 0x%02x: %v", keyType, err)
+	}
+	if valLen > maxValueLength {
+		return rec, false, fmt.Errorf("value of key type 0x%02x is %d bytes, above the %d-byte limit", keyType, valLen, maxValueLength)
+	}
+	value, ok := r.take(valLen)
+	if !ok {
+		return rec, false, fmt.Errorf("value of key type 0x%02x claims %d bytes but only %d remain", keyType, valLen, r.remaining())
+	}
+	return record{key: key, keyType: keyType, keyData: key[kr.off:], value: value}, false, nil
+}
+
+// scanPSBT checks a serialized PSBT against the rules of BIP-174 version 0
+// before btcd's parser sees it. btcd accepts some forbidden encodings (a
+// value longer than the transaction it holds, duplicate unknown keys with
+// different values, trailing data, non-minimal key types, a witness_utxo
+// whose script length it does not read) and panics on an empty BIP-32
+// derivation value; this pass refuses all of them with a reason.
+func scanPSBT(raw []byte) error {
+	if !bytes.HasPrefix(raw, psbtMagic) {
+		return malformed("missing the magic bytes 70736274ff (\"psbt\" and 0xff): this is not a PSBT")
+	}
+	r := &byteReader{b: raw, off: len(psbtMagic)}
+
+	var tx *wire.MsgTx
+	seen := make(map[string]bool)
+	for n := 0; ; n++ {
+		rec, end, err := r.next()
+		if err != nil {
+			return malformed("global map: %v", err)
+		}
+		if end {
+			break
+		}
+		if seen[string(rec.key)] {
+			return malformed("global map: duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
+		}
+		seen[string(rec.key)] = true
+		if rec.keyType == globalUnsignedTx && n > 0 {
+			// BIP-174 does not fix the order, but btcd's parser (and every
+			// known writer) puts the transaction first.
+			return malformed("global map: the unsigned transaction is record %d; countersign reads it only as the first record, as every PSBT writer puts it", n+1)
+		}
+		if err := checkGlobalRecord(rec); err != nil {
+			return malformed("global map: %v", err)
+		}
+		if rec.keyType == globalUnsignedTx {
+			if tx, err = parseUnsignedTx(rec.value); err != nil {
+				return malformed("global unsigned transaction: %v", err)
+			}
+		}
+	}
+	if tx == nil {
+		return malformed("no unsigned transaction: a version 0 PSBT must carry PSBT_GLOBAL_UNSIGNED_TX")
+	}
+
+	for i := range tx.TxIn {
+		if err := scanMap(r, checkInputRecord); err != nil {
+			return malformed("input %d: %v", i, err)
+		}
+	}
+	for i := range tx.TxOut {
+		if err := scanMap(r, checkOutputRecord); err != nil {
+			return malformed("output %d: %v", i, err)
+		}
+	}
+	if r.remaining() != 0 {
+		return malformed("%d bytes of unexpected data after the last output map", r.remaining())
+	}
+	return nil
+}
+
+// scanMap reads one input or output map up to its separator, refusing
+// duplicate keys and records that break their type's format.
+func scanMap(r *byteReader, check func(record) error) error {
+	if r.remaining() == 0 {
+		return errors.New("map is missing: the data ends before every input and output of the unsigned transaction has its map")
+	}
+	seen := make(map[string]bool)
+	for {
+		rec, end, err := r.next()
+		if err != nil {
+			return err
+		}
+		if end {
+			return nil
+		}
+		if seen[string(rec.key)] {
+			return fmt.Errorf("duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
+		}
+		seen[string(rec.key)] = true
+		if err := check(rec); err != nil {
+			return err
+		}
+	}
+}
+
+func checkGlobalRecord(rec record) error {
+	switch rec.keyType {
+	case globalUnsignedTx:
+		return noKeyData(rec, "unsigned transaction")
+	case globalXpub:
+		if len(rec.keyData) != xpubSerializedBytes {
+			return fmt.Errorf("global xpub key data is %d bytes; a serialized BIP-32 extended key is %d", len(rec.keyData), xpubSerializedBytes)
+		}
+		if !validPubKey(rec.keyData[45:]) {
+			return errors.New("global xpub does not hold a valid compressed public key")
+		}
+		return checkKeyOrigin(rec.value, "global xpub")
+	case globalTxVersion, globalFallbackLock, globalInputCount, globalOutputCount, globalTxModifiable:
+		return fmt.Errorf("key type 0x%02x belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType)
+	case globalVersion:
+		if err := noKeyData(rec, "PSBT version"); err != nil {
+			return err
+		}
+		if len(rec.value) != 4 {
+			return fmt.Errorf("PSBT version value is %d bytes; it must be a 4-byte integer", len(rec.value))
+		}
+		if v := binary.LittleEndian.Uint32(rec.value); v != 0 {
+			return fmt.Errorf("PSBT version %d is not supported: countersign reads version 0 (BIP-174) only; convert the PSBT to version 0", v)
+		}
+	case globalProprietary:
+		return checkProprietary(rec)
+	}
+	return nil
+}
+
+func checkInputRecord(rec record) error {
+	switch rec.keyType {
+	case inNonWitnessUtxo:
+		if err := noKeyData(rec, "non_witness_utxo"); err != nil {
+			return err
+		}
+		if _, err := parseFullTx(rec.value); err != nil {
+			return fmt.Errorf("non_witness_utxo: %v", err)
+		}
+	case inWitnessUtxo:
+		if err := noKeyData(rec, "witness_utxo"); err != nil {
+			return err
+		}
+		if _, err := parseTxOut(rec.value); err != nil {
+			return fmt.Errorf("witness_utxo: %v", err)
+		}
+	case inPartialSig:
+		// btcd's parser checks that the key is on the curve; the encoding
+		// is checked here because btcd also accepts hybrid (06/07) keys.
+		if !pubKeyEncoding(rec.keyData) {
+			return fmt.Errorf("partial signature key data is not a valid public key (%d bytes)", len(rec.keyData))
+		}
+		if !strictDER(rec.value) {
+			return fmt.Errorf("partial signature for pubkey %x is not a strict DER signature followed by a sighash byte (BIP-66)", rec.keyData)
+		}
+	case inSighashType:
+		if err := noKeyData(rec, "sighash type"); err != nil {
+			return err
+		}
+		if len(rec.value) != 4 {
+			return fmt.Errorf("sighash type value is %d bytes; it must be a 4-byte integer", len(rec.value))
+		}
+	case inRedeemScript:
+		return noKeyData(rec, "redeem script")
+	case inWitnessScript:
+		return noKeyData(rec, "witness script")
+	case inBip32Derivation:
+		if !pubKeyEncoding(rec.keyData) {
+			return fmt.Errorf("BIP-32 derivation key data is not a valid public key (%d bytes)", len(rec.keyData))
+		}
+		return checkKeyOrigin(rec.value, "BIP-32 derivation")
+	case inFinalScriptSig:
+		return noKeyData(rec, "final scriptSig")
+	case inFinalScriptWit:
+		if err := noKeyData(rec, "final scriptWitness"); err != nil {
+			return err
+		}
+		if _, err := parseWitness(rec.value); err != nil {
+			return fmt.Errorf("final scriptWitness: %v", err)
+		}
+	case inPorCommitment:
+		return noKeyData(rec, "proof-of-reserves commitment")
+	case inRipemd160, inHash160:
+		if len(rec.keyData) != 20 {
+			return fmt.Errorf("hash preimage key (type 0x%02x) holds %d bytes; it must be a 20-byte hash", rec.keyType, len(rec.keyData))
+		}
+		// RIPEMD160 alone is not available from the btcd libraries, so only
+		// HASH160 preimages are checked against their hash.
+		if rec.keyType == inHash160 && !bytes.Equal(btcutil.Hash160(rec.value), rec.keyData) {
+			return errors.New("HASH160 preimage does not hash to its key")
+		}
+	case inSha256, inHash256:
+		if len(rec.keyData) != 32 {
+			return fmt.Errorf("hash preimage key (type 0x%02x) holds %d bytes; it must be a 32-byte hash", rec.keyType, len(rec.keyData))
+		}
+		h := sha256.Sum256(rec.value)
+		if rec.keyType == inHash256 {
+			h = sha256.Sum256(h[:])
+		}
+		if !bytes.Equal(h[:], rec.keyData) {
+			return fmt.Errorf("hash preimage (type 0x%02x) does not hash to its key", rec.keyType)
+		}
+	case inPreviousTxid, inOutputIndex, inSequence, inRequiredTimeLock, inRequiredHeightLck:
+		return fmt.Errorf("key type 0x%02x belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType)
+	case inTapKeySig:
+		if err := noKeyData(rec, "taproot key signature"); err != nil {
+			return err
+		}
+		return checkSchnorrSig(rec.value)
+	case inTapScriptSig:
+		if len(rec.keyData) != 64 || !validXOnly(rec.keyData[:32]) {
+			return errors.New("taproot script signature key must be a 32-byte x-only pubkey and a 32-byte leaf hash")
+		}
+		return checkSchnorrSig(rec.value)
+	case inTapLeafScript:
+		n := len(rec.keyData)
+		if n < 33 || (n-33)%32 != 0 || (n-33)/32 > 128 {
+			return fmt.Errorf("taproot control block of %d bytes is not 33 + 32k bytes (k <= 128)", n)
+		}
+		if len(rec.value) < 1 {
+			return errors.New("taproot leaf script value lacks its leaf version byte")
+		}
+	case inTapBip32:
+		if len(rec.keyData) != 32 || !validXOnly(rec.keyData) {
+			return errors.New("taproot BIP-32 derivation key must be a valid 32-byte x-only pubkey")
+		}
+		return checkTapDerivation(rec.value)
+	case inTapInternalKey:
+		if err := noKeyData(rec, "taproot internal key"); err != nil {
+			return err
+		}
+		if len(rec.value) != 32 || !validXOnly(rec.value) {
+			return errors.New("taproot internal key must be a valid 32-byte x-only pubkey")
+		}
+	case inTapMerkleRoot:
+		if err := noKeyData(rec, "taproot merkle root"); err != nil {
+			return err
+		}
+		if len(rec.value) != 32 {
+			return fmt.Errorf("taproot merkle root is %d bytes; it must be 32", len(rec.value))
+		}
+	case inProprietary:
+		return checkProprietary(rec)
+	}
+	return nil
+}
+
+func checkOutputRecord(rec record) error {
+	switch rec.keyType {
+	case outRedeemScript:
+		return noKeyData(rec, "output redeem script")
+	case outWitnessScript:
+		return noKeyData(rec, "output witness script")
+	case outBip32Derivation:
+		if !pubKeyEncoding(rec.keyData) {
+			return fmt.Errorf("output BIP-32 derivation key data is not a valid public key (%d bytes)", len(rec.keyData))
+		}
+		return checkKeyOrigin(rec.value, "output BIP-32 derivation")
+	case outAmount, outScript:
+		return fmt.Errorf("key type 0x%02x belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType)
+	case outTapInternalKey:
+		if err := noKeyData(rec, "taproot internal key"); err != nil {
+			return err
+		}
+		if len(rec.value) != 32 || !validXOnly(rec.value) {
+			return errors.New("taproot internal key must be a valid 32-byte x-only pubkey")
+		}
+	case outTapTree:
+		if err := noKeyData(rec, "taproot tree"); err != nil {
+			return err
+		}
+		return checkTapTree(rec.value)
+	case outTapBip32:
+		if len(rec.keyData) != 32 || !validXOnly(rec.keyData) {
+			return errors.New("taproot BIP-32 derivation key must be a valid 32-byte x-only pubkey")
+		}
+		return checkTapDerivation(rec.value)
+	case outProprietary:
+		return checkProprietary(rec)
+	}
+	return nil
+}
+
+func noKeyData(rec record, name string) error {
+	if len(rec.keyData) != 0 {
+		return fmt.Errorf("%s key (type 0x%02x) carries %d bytes of key data; BIP-174 defines it with none", name, rec.keyType, len(rec.keyData))
+	}
+	return nil
+}
+
+// checkKeyOrigin checks a <4-byte fingerprint> <32-bit index>* value.
+func checkKeyOrigin(v []byte, name string) error {
+	if len(v) < 4 || len(v)%4 != 0 {
+		return fmt.Errorf("%s value is %d bytes; it must be a 4-byte fingerprint followed by 4-byte path elements", name, len(v))
+	}
+	return nil
+}
+
+func checkProprietary(rec record) error {
+	kr := byteReader{b: rec.keyData}
+	n, err := kr.compactSize()
+	if err != nil {
+		return fmt.Errorf("proprietary key: identifier length: %v", err)
+	}
+	if _, ok := kr.take(n); !ok {
+		return errors.New("proprietary key: identifier runs past the end of the key")
+	}
+	if _, err := kr.compactSize(); err != nil {
+		return fmt.Errorf("proprietary key: subtype: %v", err)
+	}
+	return nil
+}
+
+func checkSchnorrSig(v []byte) error {
+	if len(v) != 64 && len(v) != 65 {
+		return fmt.Errorf("schnorr signature is %d bytes; it must be 64 or 65", len(v))
+	}
+	return nil
+}
+
+func checkTapDerivation(v []byte) error {
+	r := byteReader{b: v}
+	n, err := r.compactSize()
+	if err != nil {
+		return fmt.Errorf("taproot BIP-32 derivation: leaf hash count: %v", err)
+	}
+	if n > uint64(len(v))/32 {
+		return errors.New("taproot BIP-32 derivation: more leaf hashes than the value holds")
+	}
+	if _, ok := r.take(n * 32); !ok {
+		return errors.New("taproot BIP-32 derivation: leaf hashes run past the end of the value")
+	}
+	return checkKeyOrigin(r.b[r.off:], "taproot BIP-32 derivation")
+}
+
+func checkTapTree(v []byte) error {
+	if len(v) == 0 {
+		return errors.New("taproot tree is empty")
+	}
+	r := byteReader{b: v}
+	for r.remaining() > 0 {
+		if _, ok := r.take(2); !ok {
+			return errors.New("taproot tree: truncated leaf (depth and leaf version)")
+		}
+		n, err := r.compactSize()
+		if err != nil {
+			return fmt.Errorf("taproot tree: script length: %v", err)
+		}
+		if _, ok := r.take(n); !ok {
+			return errors.New("taproot tree: leaf script runs past the end of the value")
+		}
+	}
+	return nil
+}
+
+// validPubKey accepts the two public key encodings script uses: 33-byte
+// compressed (02/03) and 65-byte uncompressed (04), on the curve.
+func validPubKey(b []byte) bool {
+	if !pubKeyEncoding(b) {
+		return false
+	}
+	_, err := btcec.ParsePubKey(b)
+	return err == nil
+}
+
+// pubKeyEncoding checks only the length and prefix of a public key.
+func pubKeyEncoding(b []byte) bool {
+	return (len(b) == 33 && (b[0] == 0x02 || b[0] == 0x03)) || (len(b) == 65 && b[0] == 0x04)
+}
+
+func validXOnly(b []byte) bool {
+	_, err := schnorr.ParsePubKey(b)
+	return err == nil
+}
+
+// strictDER reports whether sig (with its trailing sighash byte) follows
+// the BIP-66 strict DER rules that consensus enforces: a sequence of two
+// positive, minimally encoded integers whose lengths add up exactly.
+func strictDER(sig []byte) bool {
+	// 0x30 len 0x02 lenR R 0x02 lenS S hashtype: 9 to 73 bytes.
+	if len(sig) < 9 || len(sig) > 73 {
+		return false
+	}
+	if sig[0] != 0x30 || int(sig[1]) != len(sig)-3 {
+		return false
+	}
+	lenR := int(sig[3])
+	if 5+lenR >= len(sig) {
+		return false
+	}
+	lenS := int(sig[5+lenR])
+	if lenR+lenS+7 != len(sig) {
+		return false
+	}
+	if !derInteger(sig[2], sig[4:4+lenR]) {
+		return false
+	}
+	return derInteger(sig[4+lenR], sig[6+lenR:6+lenR+lenS])
+}
+
+// derInteger checks one INTEGER of a DER signature: its tag, that it is not
+// empty or negative, and that it has no superfluous leading zero.
+func derInteger(tag byte, n []byte) bool {
+	if tag != 0x02 || len(n) == 0 || n[0]&0x80 != 0 {
+		return false
+	}
+	return !(len(n) > 1 && n[0] == 0x00 && n[1]&0x80 == 0)
+}
+
+// parseUnsignedTx decodes the global unsigned transaction: non-witness
+// serialization, empty scriptSigs, and no bytes left over. A transaction in
+// witness serialization fails the last check, as Bitcoin Core's does.
+func parseUnsignedTx(v []byte) (*wire.MsgTx, error) {
+	tx := &wire.MsgTx{}
+	rd := bytes.NewReader(v)
+	if err := tx.DeserializeNoWitness(rd); err != nil {
+		return nil, fmt.Errorf("cannot decode it: %v", err)
+	}
+	if rd.Len() != 0 {
+		hint := ""
+		if len(tx.TxIn) == 0 {
+			hint = " (is it in witness serialization? BIP-174 requires the old format without witnesses)"
+		}
+		return nil, fmt.Errorf("%d bytes are left after the transaction: the value is not the stated size%s", rd.Len(), hint)
+	}
+	for i, in := range tx.TxIn {
+		if len(in.SignatureScript) != 0 {
+			return nil, fmt.Errorf("input %d has a scriptSig; the unsigned transaction must have empty scriptSigs", i)
+		}
+	}
+	return tx, nil
+}
+
+// parseFullTx decodes a previous transaction (non_witness_utxo), which may
+// be in witness serialization, and insists on the canonical encoding.
+func parseFullTx(v []byte) (*wire.MsgTx, error) {
+	tx := &wire.MsgTx{}
+	rd := bytes.NewReader(v)
+	if err := tx.Deserialize(rd); err != nil {
+		return nil, fmt.Errorf("cannot decode the transaction: %v", err)
+	}
+	if rd.Len() != 0 {
+		return nil, fmt.Errorf("%d bytes are left after the transaction: the value is not the stated size", rd.Len())
+	}
+	if len(tx.TxIn) == 0 || len(tx.TxOut) == 0 {
+		return nil, errors.New("a transaction needs at least one input and one output")
+	}
+	// In witness serialization the input count is replaced by the 0x00
+	// marker; a witness flag without any witness is not canonical (Bitcoin
+	// Core refuses it as a superfluous witness record).
+	if len(v) > 4 && v[4] == 0x00 && !tx.HasWitness() {
+		return nil, errors.New("witness serialization without any witness (superfluous witness record)")
+	}
+	return tx, nil
+}
+
+// parseTxOut decodes a serialized transaction output and checks that the
+// script length matches the bytes present. btcd's own reader skips the
+// length prefix and assumes it is one byte.
+func parseTxOut(v []byte) (*wire.TxOut, error) {
+	if len(v) < 9 {
+		return nil, fmt.Errorf("%d bytes is too short for an amount and a script length", len(v))
+	}
+	value := int64(binary.LittleEndian.Uint64(v[:8]))
+	r := byteReader{b: v, off: 8}
+	n, err := r.compactSize()
+	if err != nil {
+		return nil, fmt.Errorf("script length: %v", err)
+	}
+	script, ok := r.take(n)
+	if !ok || r.remaining() != 0 {
+		return nil, fmt.Errorf("script length %d does not match the %d bytes present", n, len(v)-r.off)
+	}
+	if value < 0 || value > btcutil.MaxSatoshi {
+		return nil, fmt.Errorf("amount %d is outside 0..21e14 satoshis", value)
+	}
+	return wire.NewTxOut(value, bytes.Clone(script)), nil
+}
+
+// parseWitness decodes a serialized witness stack and checks that it uses
+// every byte.
+func parseWitness(v []byte) (wire.TxWitness, error) {
+	r := byteReader{b: v}
+	n, err := r.compactSize()
+	if err != nil {
+		return nil, fmt.Errorf("item count: %v", err)
+	}
+	if n > uint64(len(v)) {
+		return nil, fmt.Errorf("claims %d items in %d bytes", n, len(v))
+	}
+	wit := make(wire.TxWitness, 0, n)
+	for i := uint64(0); i < n; i++ {
+		l, err := r.compactSize()
+		if err != nil {
+			return nil, fmt.Errorf("item %d length: %v", i, err)
+		}
+		item, ok := r.take(l)
+		if !ok {
+			return nil, fmt.Errorf("item %d runs past the end", i)
+		}
+		wit = append(wit, bytes.Clone(item))
+	}
+	if r.remaining() != 0 {
+		return nil, fmt.Errorf("%d bytes left after the last item", r.remaining())
+	}
+	return wit, nil
+}
+
+// Validate checks an in-memory packet against the BIP-174 rules that btcd's
+// Packet type can express: matching input and output maps, an unsigned
+// transaction, valid public keys and strict-DER partial signatures, BIP-32
+// derivations with a fingerprint, a decodable final scriptWitness, and a
+// witness_utxo and global records in their defined formats. Decode runs it
+// on every packet; call it on packets that come from elsewhere (a signer's
+// reply). Errors wrap ErrMalformed.
+func Validate(p *bpsbt.Packet) error {
+	if p == nil || p.UnsignedTx == nil {
+		return malformed("no unsigned transaction")
+	}
+	tx := p.UnsignedTx
+	if len(p.Inputs) != len(tx.TxIn) {
+		return malformed("%d input maps for %d transaction inputs", len(p.Inputs), len(tx.TxIn))
+	}
+	if len(p.Outputs) != len(tx.TxOut) {
+		return malformed("%d output maps for %d transaction outputs", len(p.Outputs), len(tx.TxOut))
+	}
+	for i, in := range tx.TxIn {
+		if len(in.SignatureScript) != 0 || len(in.Witness) != 0 {
+			return malformed("input %d of the unsigned transaction carries a scriptSig or witness; it must be empty", i)
+		}
+	}
+	seen := make(map[string]bool, len(p.Unknowns))
+	for _, u := range p.Unknowns {
+		if u == nil || len(u.Key) == 0 {
+			return malformed("global map: empty key")
+		}
+		if seen[string(u.Key)] {
+			return malformed("global map: duplicate key %x", u.Key)
+		}
+		seen[string(u.Key)] = true
+		rec, err := recordOf(u.Key, u.Value)
+		if err != nil {
+			return malformed("global map: %v", err)
+		}
+		if rec.keyType == globalUnsignedTx {
+			return malformed("global map: a second unsigned transaction record")
+		}
+		if err := checkGlobalRecord(rec); err != nil {
+			return malformed("global map: %v", err)
+		}
+	}
+	for i := range p.Inputs {
+		if err := validateInput(&p.Inputs[i]); err != nil {
+			return malformed("input %d: %v", i, err)
+		}
+	}
+	for i := range p.Outputs {
+		if err := validateOutput(&p.Outputs[i]); err != nil {
+			return malformed("output %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
+// recordOf splits an unknown record's key into type and key data.
+func recordOf(key, value []byte) (record, error) {
+	kr := byteReader{b: key}
+	kt, err := kr.compactSize()
+	if err != nil {
+		return record{}, fmt.Errorf("key type: %v", err)
+	}
+	return record{key: key, keyType: kt, keyData: key[kr.off:], value: value}, nil
+}
+
+func validateInput(in *bpsbt.PInput) error {
+	if in.NonWitnessUtxo != nil && (len(in.NonWitnessUtxo.TxIn) == 0 || len(in.NonWitnessUtxo.TxOut) == 0) {
+		return errors.New("non_witness_utxo: a transaction needs at least one input and one output")
+	}
+	if in.WitnessUtxo != nil && (in.WitnessUtxo.Value < 0 || in.WitnessUtxo.Value > btcutil.MaxSatoshi) {
+		return fmt.Errorf("witness_utxo amount %d is outside 0..21e14 satoshis", in.WitnessUtxo.Value)
+	}
+	sigKeys := make(map[string]bool, len(in.PartialSigs))
+	for _, ps := range in.PartialSigs {
+		if ps == nil || !validPubKey(ps.PubKey) {
+			return errors.New("partial signature with an invalid public key")
+		}
+		if sigKeys[string(ps.PubKey)] {
+			return fmt.Errorf("two partial signatures for pubkey %x", ps.PubKey)
+		}
+		sigKeys[string(ps.PubKey)] = true
+		if !strictDER(ps.Signature) {
+			return fmt.Errorf("partial signature for pubkey %x is not strict DER with a sighash byte", ps.PubKey)
+		}
+	}
+	if err := validateDerivations(in.Bip32Derivation); err != nil {
+		return err
+	}
+	if in.FinalScriptWitness != nil {
+		if _, err := parseWitness(in.FinalScriptWitness); err != nil {
+			return fmt.Errorf("final scriptWitness: %v", err)
+		}
+	}
+	return validateUnknowns(in.Unknowns, checkInputRecord)
+}
+
+func validateOutput(out *bpsbt.POutput) error {
+	if err := validateDerivations(out.Bip32Derivation); err != nil {
+		return err
+	}
+	return validateUnknowns(out.Unknowns, checkOutputRecord)
+}
+
+func validateDerivations(ds []*bpsbt.Bip32Derivation) error {
+	keys := make(map[string]bool, len(ds))
+	for _, d := range ds {
+		if d == nil || !validPubKey(d.PubKey) {
+			return errors.New("BIP-32 derivation with an invalid public key")
+		}
+		if keys[string(d.PubKey)] {
+			return fmt.Errorf("two BIP-32 derivations for pubkey %x", d.PubKey)
+		}
+		keys[string(d.PubKey)] = true
+	}
+	return nil
+}
+
+// validateUnknowns checks the records btcd keeps without interpreting
+// (preimages, version 2 types, proprietary records) as the scan does.
+func validateUnknowns(us []*bpsbt.Unknown, check func(record) error) error {
+	keys := make(map[string]bool, len(us))
+	for _, u := range us {
+		if u == nil || len(u.Key) == 0 {
+			return errors.New("unknown record with an empty key")
+		}
+		if keys[string(u.Key)] {
+			return fmt.Errorf("duplicate key %x", u.Key)
+		}
+		keys[string(u.Key)] = true
+		rec, err := recordOf(u.Key, u.Value)
+		if err != nil {
+			return err
+		}
+		if err := check(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,308 @@
+// Package scan discovers a wallet's coins on a chain backend: it derives
+// the receive and change scripts, asks the backend which of them have
+// history, extends each branch until it sees gap-limit unused addresses in
+// a row, and stores the result in one transaction (wallet.ApplySync), so a
+// scan killed at any point leaves the previous state.
+//
+// Transactions already stored with their raw bytes are never fetched again:
+// a second scan with nothing new costs a handful of round trips.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/wallet"
+)
+
+// DefaultGap is the number of consecutive unused addresses after which a
+// branch is considered exhausted (BIP-44's gap limit).
+const DefaultGap = 20
+
+// Options tune a scan.
+type Options struct {
+	Gap uint32 // consecutive unused addresses that end a branch; 0 means DefaultGap
+	// Progress, when set, is called after each round with the number of
+	// addresses checked so far.
+	Progress func(addresses int)
+}
+
+// Result summarises a finished scan.
+type Result struct {
+	Height          int32
+	Hash            chainhash.Hash
+	Addresses       int // scripts queried
+	UTXOs           int
+	NewTxs          int // transactions fetched this time
+	ReceiveHighWater uint32
+	ChangeHighWater  uint32
+}
+
+// TxBatcher is implemented by backends that fetch many transactions in one
+// round trip; Sync uses it when present.
+type TxBatcher interface {
+	Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error)
+}
+
+type position struct{ branch, index uint32 }
+
+// scanner holds one scan's working state.
+type scanner struct {
+	d       *descriptor.Descriptor
+	net     *chaincfg.Params
+	b       chain.Backend
+	scripts map[string]position // script bytes -> where it derives
+	order   [][]byte            // scripts in query order
+	end     [2]uint32           // derived so far per branch: indexes [0, end)
+}
+
+func (s *scanner) derive(branch, upTo uint32) ([][]byte, error) {
+	if upTo <= s.end[branch] {
+		return nil, nil
+	}
+	ds, err := s.d.DeriveRange(branch, s.end[branch], upTo-s.end[branch], s.net)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(ds))
+	for _, d := range ds {
+		s.scripts[string(d.ScriptPubKey)] = position{branch, d.Index}
+		out = append(out, d.ScriptPubKey)
+	}
+	s.order = append(s.order, out...)
+	s.end[branch] = upTo
+	return out, nil
+}
+
+// Sync scans the wallet called name and stores what it finds.
+func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Descriptor, net *chaincfg.Params, b chain.Backend, opt Options) (*Result, error) {
+	gap := opt.Gap
+	if gap == 0 {
+		gap = DefaultGap
+	}
+	if d.Branches() != 2 {
+		return nil, fmt.Errorf("%w: wallet %q needs a receive and a change branch to scan", descriptor.ErrInvalid, name)
+	}
+	w, err := st.Wallet(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	state, err := st.ScanState(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := st.Transactions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	height, hash, err := b.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	sc := &scanner{d: d, net: net, b: b, scripts: map[string]position{}}
+	// Start past everything known to be used or handed out, so the first
+	// round usually covers the whole wallet.
+	high := [2]uint32{state.ReceiveHighWater, state.ChangeHighWater}
+	issued := [2]uint32{w.NextReceive, w.NextChange}
+	var pending [][]byte
+	for br := uint32(0); br < 2; br++ {
+		ss, err := sc.derive(br, max(high[br], issued[br])+gap)
+		if err != nil {
+			return nil, err
+		}
+		pending = append(pending, ss...)
+	}
+
+	known := make(map[chainhash.Hash]*wallet.Tx, len(stored))
+	for i := range stored {
+		known[stored[i].TxID] = &stored[i]
+	}
+	txs := map[chainhash.Hash]*wire.MsgTx{} // every wallet transaction, decoded
+	heights := map[chainhash.Hash]int32{}
+	var utxos []chain.UTXO
+	newTxs := 0
+	used := [2]uint32{} // one past the highest used index seen this scan
+
+	for len(pending) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		refs, err := b.History(ctx, pending)
+		if err != nil {
+			return nil, err
+		}
+		u, err := b.ListUnspent(ctx, pending)
+		if err != nil {
+			return nil, err
+		}
+		utxos = append(utxos, u...)
+
+		var fetch []chainhash.Hash
+		for _, r := range refs {
+			heights[r.TxID] = r.Height
+			if _, ok := txs[r.TxID]; ok {
+				continue
+			}
+			if k := known[r.TxID]; k != nil && len(k.Raw) > 0 {
+				tx := &wire.MsgTx{}
+				if err := tx.Deserialize(bytesReader(k.Raw)); err == nil {
+					txs[r.TxID] = tx
+					continue
+				}
+			}
+			fetch = append(fetch, r.TxID)
+		}
+		got, err := fetchTxs(ctx, b, fetch)
+		if err != nil {
+			return nil, err
+		}
+		for i, tx := range got {
+			txs[fetch[i]] = tx
+		}
+		newTxs += len(fetch)
+
+		// Mark used positions from outputs paying the wallet. Inputs need no
+		// look: spending an output means it was paid first.
+		for _, tx := range txs {
+			for _, out := range tx.TxOut {
+				if p, ok := sc.scripts[string(out.PkScript)]; ok && p.index+1 > used[p.branch] {
+					used[p.branch] = p.index + 1
+				}
+			}
+		}
+		if opt.Progress != nil {
+			opt.Progress(len(sc.order))
+		}
+		pending = pending[:0]
+		for br := uint32(0); br < 2; br++ {
+			want := max(used[br], high[br], issued[br]) + gap
+			ss, err := sc.derive(br, want)
+			if err != nil {
+				return nil, err
+			}
+			pending = append(pending, ss...)
+		}
+	}
+
+	upd := wallet.SyncUpdate{
+		Height:           height,
+		Hash:             hash,
+		ReceiveHighWater: used[0],
+		ChangeHighWater:  used[1],
+	}
+	seenUTXO := map[wire.OutPoint]bool{}
+	for _, u := range utxos {
+		if seenUTXO[u.OutPoint] {
+			continue
+		}
+		seenUTXO[u.OutPoint] = true
+		p, ok := sc.scripts[string(u.PkScript)]
+		if !ok {
+			return nil, fmt.Errorf("backend returned an output %s paying a script the wallet did not ask about", u.OutPoint)
+		}
+		upd.UTXOs = append(upd.UTXOs, wallet.UTXO{OutPoint: u.OutPoint, Value: u.Value, PkScript: u.PkScript, Branch: p.branch, Index: p.index, Height: u.Height})
+	}
+	sort.Slice(upd.UTXOs, func(i, j int) bool {
+		a, b := upd.UTXOs[i].OutPoint, upd.UTXOs[j].OutPoint
+		if a.Hash != b.Hash {
+			return a.Hash.String() < b.Hash.String()
+		}
+		return a.Index < b.Index
+	})
+	upd.Txs = accountTxs(txs, heights, sc.scripts)
+	// Unconfirmed transactions stored earlier that the backend no longer
+	// reports were replaced or dropped: forget them so their coins free up.
+	for id, k := range known {
+		if _, ok := txs[id]; !ok && k.Height == 0 {
+			upd.Forget = append(upd.Forget, id)
+		}
+	}
+	if err := st.ApplySync(ctx, name, upd); err != nil {
+		return nil, err
+	}
+	return &Result{Height: height, Hash: hash, Addresses: len(sc.order), UTXOs: len(upd.UTXOs), NewTxs: newTxs, ReceiveHighWater: used[0], ChangeHighWater: used[1]}, nil
+}
+
+// fetchTxs gets transactions in one batch when the backend can, else one by one.
+func fetchTxs(ctx context.Context, b chain.Backend, ids []chainhash.Hash) ([]*wire.MsgTx, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if tb, ok := b.(TxBatcher); ok {
+		txs, err := tb.Txs(ctx, ids)
+		if err == nil && len(txs) == len(ids) {
+			return txs, nil
+		}
+		if err != nil && !errors.Is(err, chain.ErrUnsupported) {
+			return nil, err
+		}
+	}
+	out := make([]*wire.MsgTx, len(ids))
+	for i, id := range ids {
+		tx, err := b.Tx(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("fetch transaction %s: %w", id, err)
+		}
+		out[i] = tx
+	}
+	return out, nil
+}
+
+// accountTxs computes each transaction's effect on the wallet: outputs
+// paying it minus its outputs spent, and the fee when every input's value
+// is known from the wallet's own transactions.
+func accountTxs(txs map[chainhash.Hash]*wire.MsgTx, heights map[chainhash.Hash]int32, scripts map[string]position) []wallet.Tx {
+	out := make([]wallet.Tx, 0, len(txs))
+	for id, tx := range txs {
+		var net int64
+		for _, o := range tx.TxOut {
+			if _, ok := scripts[string(o.PkScript)]; ok {
+				net += o.Value
+			}
+		}
+		var inSum int64
+		allKnown := true
+		for _, in := range tx.TxIn {
+			prev, ok := txs[in.PreviousOutPoint.Hash]
+			if !ok || int(in.PreviousOutPoint.Index) >= len(prev.TxOut) {
+				allKnown = false
+				continue
+			}
+			po := prev.TxOut[in.PreviousOutPoint.Index]
+			inSum += po.Value
+			if _, ours := scripts[string(po.PkScript)]; ours {
+				net -= po.Value
+			}
+		}
+		t := wallet.Tx{TxID: id, Height: heights[id], Net: net, Raw: serialize(tx)}
+		if allKnown {
+			var outSum int64
+			for _, o := range tx.TxOut {
+				outSum += o.Value
+			}
+			fee := inSum - outSum
+			t.Fee = &fee
+		}
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		hi, hj := out[i].Height, out[j].Height
+		if (hi == 0) != (hj == 0) {
+			return hj == 0
+		}
+		if hi != hj {
+			return hi < hj
+		}
+		return out[i].TxID.String() < out[j].TxID.String()
+	})
+	return out
+}
