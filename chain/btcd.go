@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -278,16 +277,25 @@ func addFound(found map[chainhash.Hash]*foundTx, t tip, r searchResult) error {
 // Tx fetches a transaction with getrawtransaction; confirmed ones need
 // btcd's --txindex.
 func (b *btcdBackend) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
-	tx, err := b.rawTx(ctx, txid)
-	var rerr *rpcError
-	if errors.As(err, &rerr) && rerr.Code == codeNoInfo {
-		return nil, fmt.Errorf("%w: btcd at %s does not know transaction %s (confirmed transactions need --txindex)",
-			ErrNotFound, b.rpc.host, txid)
-	}
+	txs, err := b.Txs(ctx, []chainhash.Hash{txid})
 	if err != nil {
-		return nil, b.fail("getrawtransaction", err)
+		return nil, err
 	}
-	return tx, nil
+	return txs[0], nil
+}
+
+// Txs fetches transactions with getrawtransaction, all in one JSON-RPC
+// batch (one round trip up to defaultMaxBatch of them). Without --txindex
+// btcd finds mempool transactions only.
+func (b *btcdBackend) Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
+	txs, missing, err := b.rawTxs(ctx, txids)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, notFoundTxs("btcd at "+b.rpc.host, txids, missing, "confirmed transactions need btcd's --txindex")
+	}
+	return txs, nil
 }
 
 // FeeRate is EstimateFee's rate.

@@ -2,8 +2,10 @@ package chain
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,4 +306,161 @@ func fmtRefs(refs []TxRef) string {
 		parts[i] = r.TxID.String()[:8] + "@" + strconv.Itoa(int(r.Height))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// TestBtcdBlocksAndTxs reads blocks, the mempool and batches of
+// transactions from a real btcd and counts the round trips: 20 blocks in
+// one getblock batch, several transactions in one getrawtransaction batch.
+func TestBtcdBlocksAndTxs(t *testing.T) {
+	node := regtest.Start(t)
+	ctx := testCtx(t)
+	bk, err := Open(node.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bk.(*btcdBackend)
+	counter := Counter(b)
+	trips := func(fn func()) int64 {
+		t.Helper()
+		before := counter.RoundTrips()
+		fn()
+		return counter.RoundTrips() - before
+	}
+	fund := func(n uint32) chainhash.Hash {
+		t.Helper()
+		txid, err := node.FundScript(ctx, p2wshScript(witnessScript(500+n)), int64(10_000+n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return txid
+	}
+
+	// Block 1 of the 20: coinbase and 3 funding transactions (an even
+	// count). Block 2: coinbase and 2 (odd: the last is paired with
+	// itself in the merkle tree). Then 18 empty blocks.
+	confirmed := []chainhash.Hash{fund(1), fund(2), fund(3)}
+	hashes := mine(t, node, 1)
+	confirmed = append(confirmed, fund(4), fund(5))
+	hashes = append(hashes, mine(t, node, 1)...)
+	hashes = append(hashes, mine(t, node, 18)...)
+	tipHeight, tipHash, err := node.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tipHash != hashes[19] {
+		t.Fatalf("the node's tip %s is not the last block mined, %s", tipHash, hashes[19])
+	}
+	first := tipHeight - 19
+	for i, want := range hashes {
+		got, err := b.BlockHash(ctx, first+int32(i))
+		if err != nil || got != want {
+			t.Fatalf("BlockHash(%d) = %s, %v; want %s", first+int32(i), got, err, want)
+		}
+	}
+	if _, err := b.BlockHash(ctx, tipHeight+1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("BlockHash(tip+1) = %v, want ErrNotFound", err)
+	}
+
+	var blocks []*wire.MsgBlock
+	if n := trips(func() {
+		if blocks, err = b.Blocks(ctx, hashes); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("Blocks of 20 took %d round trips, want 1", n)
+	}
+	if len(blocks) != 20 {
+		t.Fatalf("Blocks returned %d blocks, want 20", len(blocks))
+	}
+	for i, block := range blocks {
+		if block.BlockHash() != hashes[i] {
+			t.Errorf("Blocks[%d] = %s, want %s", i, block.BlockHash(), hashes[i])
+		}
+	}
+	if got := paidTxids(blocks[0]); fmt.Sprint(got) != fmt.Sprint(sortedTxids(confirmed[:3])) {
+		t.Errorf("block %d holds %v after its coinbase, want %v", first, got, confirmed[:3])
+	}
+	if got := paidTxids(blocks[1]); fmt.Sprint(got) != fmt.Sprint(sortedTxids(confirmed[3:])) {
+		t.Errorf("block %d holds %v after its coinbase, want %v", first+1, got, confirmed[3:])
+	}
+
+	// Chunked: 8 blocks per request make 3 requests for 20.
+	b.blocksPerRequest = 8
+	if n := trips(func() {
+		again, err := b.Blocks(ctx, hashes)
+		if err != nil || len(again) != 20 || again[19].BlockHash() != hashes[19] {
+			t.Fatalf("Blocks in chunks of 8 = %d blocks, %v", len(again), err)
+		}
+	}); n != 3 {
+		t.Errorf("Blocks of 20, 8 per request, took %d round trips, want 3", n)
+	}
+	b.blocksPerRequest = 0
+	unknown := hashOf("no such block")
+	if _, err := b.Blocks(ctx, []chainhash.Hash{hashes[0], unknown}); !errors.Is(err, ErrNotFound) ||
+		!strings.Contains(err.Error(), unknown.String()) {
+		t.Errorf("Blocks(known, unknown) = %v, want ErrNotFound naming %s", err, unknown)
+	}
+
+	pending := []chainhash.Hash{fund(6), fund(7), fund(8)}
+	pool, err := b.Mempool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sortedTxids(pool)) != fmt.Sprint(sortedTxids(pending)) {
+		t.Errorf("Mempool = %v, want the funded unconfirmed %v", pool, pending)
+	}
+
+	// Confirmed (through --txindex) and unconfirmed in one batch.
+	want := append(append([]chainhash.Hash{}, pending...), confirmed...)
+	var txs []*wire.MsgTx
+	if n := trips(func() {
+		if txs, err = b.Txs(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("Txs of %d took %d round trips, want 1", len(want), n)
+	}
+	for i, tx := range txs {
+		if tx.TxHash() != want[i] {
+			t.Errorf("Txs[%d] = %s, want %s", i, tx.TxHash(), want[i])
+		}
+	}
+	missing := hashOf("no such transaction")
+	if _, err := b.Txs(ctx, []chainhash.Hash{want[0], missing, hashOf("nor this")}); !errors.Is(err, ErrNotFound) ||
+		!strings.Contains(err.Error(), missing.String()) || !strings.Contains(err.Error(), "1 more") {
+		t.Errorf("Txs with two unknown = %v, want ErrNotFound naming %s and counting one more", err, missing)
+	}
+
+	// The retry wrapper keeps both interfaces and the count.
+	r := WithRetry(b)
+	src, ok := r.(BlockSource)
+	if _, isBatcher := r.(TxBatcher); !ok || !isBatcher {
+		t.Fatalf("WithRetry(btcd) is BlockSource %v, TxBatcher %v; want both", ok, isBatcher)
+	}
+	counter = r.(Counter)
+	if n := trips(func() {
+		if _, err := src.Blocks(ctx, hashes); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("Blocks of 20 through WithRetry took %d round trips, want 1", n)
+	}
+	t.Logf("btcd: 20 blocks in 1 round trip (3 at 8 per request), %d transactions in 1", len(want))
+}
+
+// paidTxids are the txids of a block's transactions after its coinbase,
+// sorted: btcd orders a block's transactions by fee and dependency.
+func paidTxids(block *wire.MsgBlock) []chainhash.Hash {
+	var txids []chainhash.Hash
+	for _, tx := range block.Transactions[1:] {
+		txids = append(txids, tx.TxHash())
+	}
+	return sortedTxids(txids)
+}
+
+// sortedTxids is a sorted copy of txids, by hex.
+func sortedTxids(txids []chainhash.Hash) []chainhash.Hash {
+	out := append([]chainhash.Hash{}, txids...)
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }

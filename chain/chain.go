@@ -125,3 +125,26 @@ func checkTarget(targetBlocks int) error {
 	}
 	return nil
 }
+
+// BlockSource is implemented by backends that serve whole blocks and the
+// mempool. Sync uses it to do only the new work after a previous sync: it
+// walks the blocks since the last synced tip and the mempool instead of
+// asking about every address again.
+type BlockSource interface {
+	// BlockHash returns the hash of the main-chain block at height;
+	// ErrNotFound above the tip.
+	BlockHash(ctx context.Context, height int32) (chainhash.Hash, error)
+	// Blocks returns the blocks with the given hashes, in order, in as few
+	// round trips as the protocol allows.
+	Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire.MsgBlock, error)
+	// Mempool returns the txids of every transaction in the mempool.
+	Mempool(ctx context.Context) ([]chainhash.Hash, error)
+}
+
+// TxBatcher is implemented by backends that fetch many transactions in one
+// round trip.
+type TxBatcher interface {
+	// Txs returns the transactions in order; ErrNotFound (wrapped, naming
+	// the txid) when one is unknown.
+	Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error)
+}

@@ -3,7 +3,6 @@ package chain
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"sync"
@@ -189,37 +188,64 @@ func (b *coreBackend) scanUnspent(ctx context.Context, set scriptSet) ([]UTXO, e
 	return utxos, nil
 }
 
-// Tx uses getrawtransaction, which without Core's -txindex only finds
-// mempool transactions, then the wallet's gettransaction.
+// Tx is Txs for one transaction.
 func (b *coreBackend) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
-	tx, err := b.rawTx(ctx, txid)
-	var rerr *rpcError
-	if !errors.As(err, &rerr) || rerr.Code != codeNoInfo {
-		if err != nil {
-			return nil, b.fail("getrawtransaction", err)
-		}
-		return tx, nil
+	txs, err := b.Txs(ctx, []chainhash.Hash{txid})
+	if err != nil {
+		return nil, err
+	}
+	return txs[0], nil
+}
+
+// coreTxindexHint is what to do when Core does not know a transaction.
+const coreTxindexHint = "start bitcoind with -txindex to look up any confirmed transaction"
+
+// Txs asks getrawtransaction for all txids in one batch. Without -txindex
+// that finds mempool transactions only, so the ones Core does not know go
+// to the watch-only wallet's gettransaction in a second batch (one round
+// trip when the node knows them all, two more or so otherwise; the first
+// use of the wallet may also open it).
+func (b *coreBackend) Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
+	txs, missing, err := b.rawTxs(ctx, txids)
+	if err != nil || len(missing) == 0 {
+		return txs, err
 	}
 	mode, err := b.prepare(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	if mode != modeWallet {
-		return nil, fmt.Errorf("%w: Bitcoin Core at %s does not know transaction %s (start bitcoind with -txindex to look up any confirmed transaction)",
-			ErrNotFound, b.rpc.host, txid)
+		return nil, notFoundTxs("Bitcoin Core at "+b.rpc.host, txids, missing, coreTxindexHint)
 	}
-	var wtx struct {
+	wtxs := make([]struct {
 		Hex string `json:"hex"`
+	}, len(missing))
+	calls := make([]*rpcCall, len(missing))
+	for i, at := range missing {
+		calls[i] = newCall("gettransaction", &wtxs[i], txids[at].String(), true)
 	}
-	err = b.wrpc.call(ctx, "gettransaction", &wtx, txid.String(), true)
-	if errors.As(err, &rerr) && rerr.Code == codeNoInfo {
-		return nil, fmt.Errorf("%w: neither Bitcoin Core at %s nor its wallet %q knows transaction %s (start bitcoind with -txindex to look up any confirmed transaction)",
-			ErrNotFound, b.rpc.host, b.wallet, txid)
+	if err := b.wrpc.batch(ctx, calls); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, b.fail("gettransaction", err)
+	var still []int
+	for i, c := range calls {
+		at := missing[i]
+		switch {
+		case c.err != nil && c.err.Code == codeNoInfo:
+			still = append(still, at)
+		case c.err != nil:
+			return nil, fmt.Errorf("chain: Bitcoin Core at %s failed gettransaction for %s: %w", b.rpc.host, txids[at], c.err)
+		default:
+			if txs[at], err = decodeTxHex(kindCore, txids[at], wtxs[i].Hex); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return decodeTxHex(kindCore, txid, wtx.Hex)
+	if len(still) > 0 {
+		who := fmt.Sprintf("Bitcoin Core at %s (node and wallet %q)", b.rpc.host, b.wallet)
+		return nil, notFoundTxs(who, txids, still, coreTxindexHint)
+	}
+	return txs, nil
 }
 
 // FeeRate is EstimateFee's rate.

@@ -20,9 +20,11 @@ import (
 // replayCoreServer answers Bitcoin Core's JSON-RPC over HTTP with the
 // answer shapes documented in Core's RPC help (bitcoin-cli help METHOD,
 // Core 22-28), computed from a fakeChain. It serves what the Core backend
-// uses: getblockchaininfo, getrawtransaction (without -txindex: mempool
-// only), sendrawtransaction, estimatesmartfee, getmempoolinfo,
-// scantxoutset, getdescriptorinfo, and the wallet calls getwalletinfo,
+// uses: getblockchaininfo, getblockhash, getblock (verbosity 0, the hex
+// block), getrawmempool (non-verbose), getrawtransaction (without
+// -txindex: mempool only), sendrawtransaction, estimatesmartfee,
+// getmempoolinfo, scantxoutset, getdescriptorinfo, and the wallet calls
+// getwalletinfo,
 // listdescriptors, loadwallet, createwallet, importdescriptors,
 // listunspent, listtransactions and gettransaction on /wallet/NAME.
 type replayCoreServer struct {
@@ -35,6 +37,7 @@ type replayCoreServer struct {
 	cookieFile    string
 	walletSupport bool
 	feeRate       *float64 // BTC/kvB; nil: no estimate
+	prunedBelow   int32    // getblock refuses blocks below this height, as a pruned node does
 	loaded        map[string]*replayWallet
 	onDisk        map[string]*replayWallet
 	calls         []string // "path method" of every call, in order
@@ -193,6 +196,23 @@ func (s *replayCoreServer) dispatch(walletName string, req coreReq) (any, *rpcEr
 		}, nil
 	case "getrawtransaction":
 		return s.getRawTransaction(req.Params)
+	case "getblockhash":
+		var height int32
+		_ = json.Unmarshal(params(req.Params, "height")["height"], &height)
+		b, ok := s.chain.blockAt(height)
+		if !ok {
+			return nil, &rpcError{Code: -8, Message: "Block height out of range"}
+		}
+		return b.hash.String(), nil
+	case "getblock":
+		return s.getBlock(req.Params)
+	case "getrawmempool":
+		// Non-verbose: an array of txids.
+		list := []string{}
+		for _, txid := range s.chain.mempoolTxids() {
+			list = append(list, txid.String())
+		}
+		return list, nil
 	case "sendrawtransaction":
 		return s.sendRawTransaction(req.Params)
 	case "estimatesmartfee":
@@ -477,6 +497,31 @@ func (s *replayCoreServer) getRawTransaction(raw json.RawMessage) (any, *rpcErro
 		return txHex, nil
 	}
 	return nil, &rpcError{Code: codeNoInfo, Message: "No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions."}
+}
+
+func (s *replayCoreServer) getBlock(raw json.RawMessage) (any, *rpcError) {
+	p := params(raw, "blockhash", "verbosity")
+	var id string
+	_ = json.Unmarshal(p["blockhash"], &id)
+	verbosity := 1 // Core's default
+	if v, ok := p["verbosity"]; ok && json.Unmarshal(v, &verbosity) != nil {
+		return nil, &rpcError{Code: -3, Message: "Expected type number, got " + string(v)}
+	}
+	hash, err := chainhash.NewHashFromStr(id)
+	if err != nil || len(id) != 64 {
+		return nil, &rpcError{Code: -8, Message: "blockhash must be of length 64 (not " + fmt.Sprint(len(id)) + ", for '" + id + "')"}
+	}
+	b, height, ok := s.chain.blockByHash(*hash)
+	if !ok {
+		return nil, &rpcError{Code: codeNoInfo, Message: "Block not found"}
+	}
+	if height > 0 && height < s.prunedBelow {
+		return nil, &rpcError{Code: codeMisc, Message: "Block not available (pruned data)"}
+	}
+	if verbosity != 0 {
+		return nil, &rpcError{Code: -8, Message: "this replay serves getblock with verbosity 0 only"}
+	}
+	return hex.EncodeToString(b.raw()), nil
 }
 
 func (s *replayCoreServer) sendRawTransaction(raw json.RawMessage) (any, *rpcError) {

@@ -2,12 +2,14 @@ package chain
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 )
 
@@ -228,4 +230,111 @@ func countCalls(calls []string, method string) int {
 		}
 	}
 	return n
+}
+
+// TestCoreReplayBlocksAndTxs counts the round trips of the block and batch
+// reads against Core's documented answers, and checks the cases only Core
+// has: confirmed transactions through the wallet, pruned blocks.
+func TestCoreReplayBlocksAndTxs(t *testing.T) {
+	chain, env := replayScenario(&chaincfg.RegressionNetParams)
+	srv := newReplayCoreServer(t, chain)
+	bk, err := Open(srv.url(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bk.(*coreBackend)
+	ctx := testCtx(t)
+	trips := func(fn func() error) int64 {
+		t.Helper()
+		before := b.RoundTrips()
+		if err := fn(); err != nil {
+			t.Fatal(err)
+		}
+		return b.RoundTrips() - before
+	}
+
+	var hashes []chainhash.Hash
+	for h := int32(0); h <= env.tipHeight; h++ {
+		hash, err := b.BlockHash(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, hash)
+	}
+	var blocks []*wire.MsgBlock
+	if n := trips(func() (err error) { blocks, err = b.Blocks(ctx, hashes); return err }); n != 1 {
+		t.Errorf("Blocks of %d took %d round trips, want 1", len(hashes), n)
+	}
+	if blocks[0].BlockHash() != *chaincfg.RegressionNetParams.GenesisHash {
+		t.Errorf("block 0 is %s, not the regtest genesis block", blocks[0].BlockHash())
+	}
+	b.blocksPerRequest = 1
+	if n := trips(func() error { _, err := b.Blocks(ctx, hashes); return err }); n != int64(len(hashes)) {
+		t.Errorf("Blocks of %d, 1 per request, took %d round trips", len(hashes), n)
+	}
+	b.blocksPerRequest = 0
+
+	var pool []chainhash.Hash
+	if n := trips(func() (err error) { pool, err = b.Mempool(ctx); return err }); n != 1 {
+		t.Errorf("Mempool took %d round trips, want 1", n)
+	}
+	if fmt.Sprint(pool) != fmt.Sprint(chain.mempoolTxids()) {
+		t.Errorf("Mempool = %v, want %v", pool, chain.mempoolTxids())
+	}
+	// Mempool transactions come from getrawtransaction alone.
+	if n := trips(func() error { _, err := b.Txs(ctx, pool); return err }); n != 1 {
+		t.Errorf("Txs of the mempool took %d round trips, want 1", n)
+	}
+	if calls := srv.seen(); countCalls(calls, "gettransaction") != 0 || countCalls(calls, "getwalletinfo") != 0 {
+		t.Errorf("Txs of mempool transactions touched the wallet: %v", calls)
+	}
+	// Confirmed ones (no -txindex here) come from the wallet in a second
+	// batch, once it is open and watches the scripts.
+	if _, err := b.ListUnspent(ctx, env.scripts); err != nil {
+		t.Fatal(err)
+	}
+	mixed := append([]chainhash.Hash{env.history[0].TxID, env.history[2].TxID}, pool...)
+	var txs []*wire.MsgTx
+	if n := trips(func() (err error) { txs, err = b.Txs(ctx, mixed); return err }); n != 2 {
+		t.Errorf("Txs of 2 confirmed and %d mempool transactions took %d round trips, want 2", len(pool), n)
+	}
+	for i, tx := range txs {
+		if tx.TxHash() != mixed[i] {
+			t.Errorf("Txs[%d] = %s, want %s", i, tx.TxHash(), mixed[i])
+		}
+	}
+	_, err = b.Txs(ctx, []chainhash.Hash{pool[0], hashOf("nowhere")})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), hashOf("nowhere").String()) ||
+		!strings.Contains(err.Error(), "-txindex") {
+		t.Errorf("Txs with an unknown txid = %v, want ErrNotFound naming it with a -txindex hint", err)
+	}
+
+	srv.mu.Lock()
+	srv.prunedBelow = 2
+	srv.mu.Unlock()
+	_, err = b.Blocks(ctx, hashes[1:])
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "pruned block "+hashes[1].String()) {
+		t.Errorf("Blocks of a pruned block = %v, want ErrUnsupported naming it", err)
+	}
+}
+
+// TestCoreReplayTxsWithoutWallet: with neither -txindex nor a wallet, Core
+// serves mempool transactions only.
+func TestCoreReplayTxsWithoutWallet(t *testing.T) {
+	chain, env := replayScenario(&chaincfg.RegressionNetParams)
+	srv := newReplayCoreServer(t, chain)
+	srv.walletSupport = false
+	b, err := Open(srv.url(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	pool := chain.mempoolTxids()
+	if txs, err := b.(TxBatcher).Txs(ctx, pool); err != nil || len(txs) != len(pool) {
+		t.Errorf("Txs of the mempool without a wallet = %d transactions, %v", len(txs), err)
+	}
+	_, err = b.(TxBatcher).Txs(ctx, append(pool, env.knownTx))
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), env.knownTx.String()) || !strings.Contains(err.Error(), "-txindex") {
+		t.Errorf("Txs of a confirmed transaction without txindex or wallet = %v, want ErrNotFound naming it with a -txindex hint", err)
+	}
 }

@@ -13,7 +13,9 @@
 //	esplora+http://HOST:PORT[/PATH]                  a local Esplora (electrs --http-addr)
 //
 // Every form also takes ?timeout=DURATION (default 30s, 1s to 10m): each
-// call to the backend ends with ErrUnavailable when it passes. The port is
+// call to the backend ends with ErrUnavailable when it passes. Two Core
+// calls that legitimately run long get more: importdescriptors (a rescan,
+// 2 hours) and scantxoutset (15 minutes). The port is
 // required for the node forms: a default would silently pick a network.
 // Credentials with reserved characters are percent-encoded (@ is %40).
 //
@@ -50,8 +52,12 @@
 // of 40 addresses costs 2 round trips (3 on first use, which also asks for
 // the network).
 //
-// Esplora indexes by script hash. It has no batching: one request per
-// script, four in flight at a time.
+// Esplora indexes by script hash (the hex SHA-256 of the script, not
+// byte-reversed as in Electrum's protocol). It has no batching: one request
+// per script, four in flight at a time; history pages back 25 confirmed
+// transactions per request, and Esplora lists at most 50 unconfirmed ones
+// per script. The tip is read as /blocks/tip/hash then /block/:hash, so
+// height and hash always belong together.
 //
 // Heights come from confirmation counts taken between two reads of the
 // tip in the same batch; when a block arrives in between, the batch is

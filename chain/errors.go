@@ -71,6 +71,10 @@ func statusError(k kind, host string, status int, body []byte) error {
 	switch {
 	case status >= 200 && status < 300:
 		return nil
+	case status == http.StatusBadRequest && strings.Contains(string(body), "HTTP request to an HTTPS server"):
+		// Go's TLS servers (btcd's included) answer plain HTTP this way.
+		return fmt.Errorf("%w: %s at %s speaks TLS; give its certificate with ?cert=/path/to/rpc.cert, or run btcd with --notls on loopback",
+			ErrUnavailable, k, host)
 	case status == http.StatusUnauthorized:
 		return fmt.Errorf("%w: %s at %s rejected the user and password (HTTP 401); check the credentials in the backend URL (or the cookie file, which changes at every node restart)",
 			ErrAuth, k, host)

@@ -105,7 +105,12 @@ func (b *esploraBackend) do(parent context.Context, method, path string, body st
 }
 
 func (b *esploraBackend) get(ctx context.Context, path string) ([]byte, error) {
-	return b.do(ctx, http.MethodGet, path, "")
+	raw, err := b.do(ctx, http.MethodGet, path, "")
+	var status *httpStatusError
+	if errors.As(err, &status) && status.status == http.StatusNotFound {
+		return nil, fmt.Errorf("%w; if this is unexpected, check that the URL is an Esplora API base such as esplora+https://blockstream.info/api", err)
+	}
+	return raw, err
 }
 
 func (b *esploraBackend) getJSON(ctx context.Context, path string, v any) error {
@@ -190,7 +195,7 @@ func (s esploraStatus) height() int32 {
 // outputs spent in its mempool.
 func (b *esploraBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]UTXO, error) {
 	set := newScriptSet(scripts)
-	perScript, err := forEachScript(ctx, b.parallel, set.sorted(), func(ctx context.Context, script []byte) ([]UTXO, error) {
+	perScript, err := forEach(ctx, b.parallel, set.sorted(), func(ctx context.Context, script []byte) ([]UTXO, error) {
 		var list []struct {
 			Txid   string        `json:"txid"`
 			Vout   uint32        `json:"vout"`
@@ -238,7 +243,7 @@ type esploraTx struct {
 // the newest 25 confirmed) and pages further back through
 // /txs/chain/:last_seen_txid while pages come back full.
 func (b *esploraBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, error) {
-	perScript, err := forEachScript(ctx, b.parallel, newScriptSet(scripts).sorted(), func(ctx context.Context, script []byte) ([]TxRef, error) {
+	perScript, err := forEach(ctx, b.parallel, newScriptSet(scripts).sorted(), func(ctx context.Context, script []byte) ([]TxRef, error) {
 		base := "/scripthash/" + scriptHash(script) + "/txs"
 		var page []esploraTx
 		if err := b.getJSON(ctx, base, &page); err != nil {
@@ -291,6 +296,76 @@ func (b *esploraBackend) Tx(ctx context.Context, txid chainhash.Hash) (*wire.Msg
 		return nil, err
 	}
 	return decodeTxHex(kindEsplora, txid, strings.TrimSpace(string(raw)))
+}
+
+// Txs fetches each transaction as Tx does, parallel at a time: Esplora
+// has no batch request, so n transactions cost n round trips.
+func (b *esploraBackend) Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
+	return forEach(ctx, b.parallel, txids, b.Tx)
+}
+
+// BlockHash reads /block-height/:height, which answers 404 above the tip.
+func (b *esploraBackend) BlockHash(ctx context.Context, height int32) (chainhash.Hash, error) {
+	if height < 0 {
+		return chainhash.Hash{}, fmt.Errorf("chain: no block has the negative height %d", height)
+	}
+	path := "/block-height/" + strconv.Itoa(int(height))
+	// Not b.get: its 404 hint about the URL is wrong here, where a 404 is
+	// the documented answer for a height above the tip.
+	raw, err := b.do(ctx, http.MethodGet, path, "")
+	var status *httpStatusError
+	if errors.As(err, &status) && status.status == http.StatusNotFound {
+		return chainhash.Hash{}, fmt.Errorf("%w: Esplora at %s has no block at height %d (it is above the tip)",
+			ErrNotFound, b.host, height)
+	}
+	if err != nil {
+		return chainhash.Hash{}, err
+	}
+	hash, err := parseHash(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return chainhash.Hash{}, fmt.Errorf("%w: Esplora at %s answered %s with %w; check the API base path",
+			ErrUnavailable, b.host, path, err)
+	}
+	return hash, nil
+}
+
+// Blocks reads /block/:hash/raw (the serialized block, binary) for each
+// hash, parallel at a time, and checks each against its hash and merkle
+// root: one round trip per block.
+func (b *esploraBackend) Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
+	return forEach(ctx, b.parallel, hashes, func(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, error) {
+		raw, err := b.do(ctx, http.MethodGet, "/block/"+hash.String()+"/raw", "")
+		var status *httpStatusError
+		if errors.As(err, &status) && status.status == http.StatusNotFound {
+			return nil, fmt.Errorf("%w: Esplora at %s does not know block %s", ErrNotFound, b.host, hash)
+		}
+		if err != nil {
+			return nil, err
+		}
+		block, err := decodeBlock(raw, hash)
+		if err != nil {
+			return nil, fmt.Errorf("chain: Esplora at %s sent a bad block %s: %w", b.host, hash, err)
+		}
+		return block, nil
+	})
+}
+
+// Mempool reads /mempool/txids, the txids of the whole mempool in one
+// answer.
+func (b *esploraBackend) Mempool(ctx context.Context) ([]chainhash.Hash, error) {
+	var list []string
+	if err := b.getJSON(ctx, "/mempool/txids", &list); err != nil {
+		return nil, err
+	}
+	txids := make([]chainhash.Hash, len(list))
+	for i, s := range list {
+		h, err := parseHash(s)
+		if err != nil {
+			return nil, fmt.Errorf("chain: Esplora at %s listed a bad txid in its mempool: %w", b.host, err)
+		}
+		txids[i] = h
+	}
+	return txids, nil
 }
 
 // FeeRate is EstimateFee's rate.
@@ -366,50 +441,4 @@ func esploraRejection(txid chainhash.Hash, body string) error {
 		return rejection(kindEsplora, txid, nodeErr.Code, nodeErr.Message)
 	}
 	return fmt.Errorf("%w: Esplora refused transaction %s: %s", ErrRejected, txid, snippet([]byte(body)))
-}
-
-// forEachScript runs fn for each script with at most parallel calls in
-// flight and returns the results in script order. The first error cancels
-// the rest.
-func forEachScript[T any](ctx context.Context, parallel int, scripts [][]byte, fn func(context.Context, []byte) ([]T, error)) ([][]T, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make([][]T, len(scripts))
-	errs := make([]error, len(scripts))
-	sem := make(chan struct{}, max(parallel, 1))
-	var wg sync.WaitGroup
-	for i, script := range scripts {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i], errs[i] = fn(ctx, script)
-			if errs[i] != nil {
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	// Report the first real failure, not the cancellations it caused.
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return nil, err
-		}
-	}
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("chain: Esplora requests stopped: %w", err)
-	}
-	return results, nil
 }

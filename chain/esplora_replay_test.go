@@ -22,7 +22,9 @@ import (
 // Blockstream/esplora's API.md, from a fakeChain, under /api. Lists follow
 // the documented limits: /scripthash/:hash/txs gives up to 50 mempool
 // transactions then 25 confirmed ones, newest first; /txs/chain/:last_seen
-// gives the next 25 confirmed.
+// gives the next 25 confirmed. /block/:hash/raw is the binary block,
+// /block-height/:height a hash in plain text (404 above the tip), and
+// /mempool/txids a JSON array of every mempool txid.
 type replayEsploraServer struct {
 	*httptest.Server
 	chain *fakeChain
@@ -31,6 +33,8 @@ type replayEsploraServer struct {
 	fees     map[string]float64
 	failWith int // when non-zero, every request answers this status
 	requests []string
+	// tamper, when set, rewrites each raw block before it is sent.
+	tamper func([]byte) []byte
 }
 
 func newReplayEsploraServer(t *testing.T, chain *fakeChain) *replayEsploraServer {
@@ -54,6 +58,33 @@ func newReplayEsploraServer(t *testing.T, chain *fakeChain) *replayEsploraServer
 		text(w, http.StatusOK, b.hash.String())
 	})
 	mux.HandleFunc("GET /api/block/{hash}", s.block)
+	mux.HandleFunc("GET /api/block/{hash}/raw", func(w http.ResponseWriter, r *http.Request) {
+		hash, err := chainhash.NewHashFromStr(r.PathValue("hash"))
+		if err != nil {
+			text(w, http.StatusBadRequest, "Invalid hex string")
+			return
+		}
+		b, _, ok := chain.blockByHash(*hash)
+		if !ok {
+			text(w, http.StatusNotFound, "Block not found")
+			return
+		}
+		raw := b.raw()
+		s.mu.Lock()
+		if s.tamper != nil {
+			raw = s.tamper(raw)
+		}
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(raw)
+	})
+	mux.HandleFunc("GET /api/mempool/txids", func(w http.ResponseWriter, r *http.Request) {
+		list := []string{}
+		for _, txid := range chain.mempoolTxids() {
+			list = append(list, txid.String())
+		}
+		writeJSON(w, http.StatusOK, list)
+	})
 	mux.HandleFunc("GET /api/scripthash/{hash}/utxo", s.utxo)
 	mux.HandleFunc("GET /api/scripthash/{hash}/txs", s.txs)
 	mux.HandleFunc("GET /api/scripthash/{hash}/txs/chain/{last}", s.txs)

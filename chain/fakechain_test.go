@@ -2,12 +2,12 @@ package chain
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -15,9 +15,10 @@ import (
 )
 
 // fakeChain is the state behind the replay servers: blocks of real
-// transactions plus a mempool. Block hashes are made up (no proof of work);
-// block 0 carries the network's real genesis hash so network detection
-// works as against a real server.
+// transactions plus a mempool. Blocks have real headers (previous hash,
+// merkle root over a made-up coinbase and the transactions) but no proof
+// of work; block 0 is the network's real genesis block so network
+// detection works as against a real server.
 type fakeChain struct {
 	mu      sync.Mutex
 	net     *chaincfg.Params
@@ -26,9 +27,25 @@ type fakeChain struct {
 }
 
 type fakeBlock struct {
-	hash chainhash.Hash
-	time int64
-	txs  []*wire.MsgTx
+	hash     chainhash.Hash
+	time     int64
+	header   wire.BlockHeader
+	coinbase *wire.MsgTx   // kept apart: the model's queries never see it
+	txs      []*wire.MsgTx // the transactions after the coinbase
+}
+
+// msgBlock is the whole block as a node serves it.
+func (b fakeBlock) msgBlock() *wire.MsgBlock {
+	return &wire.MsgBlock{Header: b.header, Transactions: append([]*wire.MsgTx{b.coinbase}, b.txs...)}
+}
+
+// raw is the block's serialization (with witnesses).
+func (b fakeBlock) raw() []byte {
+	var buf bytes.Buffer
+	if err := b.msgBlock().Serialize(&buf); err != nil {
+		panic(err) // a block of valid transactions always serializes
+	}
+	return buf.Bytes()
 }
 
 // fakeOut is an output as the model sees it.
@@ -45,7 +62,10 @@ var (
 )
 
 func newFakeChain(net *chaincfg.Params) *fakeChain {
-	return &fakeChain{net: net, blocks: []fakeBlock{{hash: *net.GenesisHash, time: 1_700_000_000}}}
+	g := net.GenesisBlock
+	return &fakeChain{net: net, blocks: []fakeBlock{{
+		hash: *net.GenesisHash, time: g.Header.Timestamp.Unix(), header: g.Header, coinbase: g.Transactions[0],
+	}}}
 }
 
 // mine adds a block holding txs (unchecked: tests use it to fund scripts
@@ -54,11 +74,24 @@ func (c *fakeChain) mine(txs ...*wire.MsgTx) chainhash.Hash {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	height := len(c.blocks)
-	var seed [36]byte
-	copy(seed[:], c.blocks[height-1].hash[:])
-	binary.LittleEndian.PutUint32(seed[32:], uint32(height))
-	hash := chainhash.Hash(sha256.Sum256(seed[:]))
-	c.blocks = append(c.blocks, fakeBlock{hash: hash, time: c.blocks[height-1].time + 600, txs: txs})
+	prev := c.blocks[height-1]
+	// A coinbase unique to the height (as BIP 34 makes real ones), paying
+	// nothing to OP_TRUE.
+	var heightBytes [4]byte
+	binary.LittleEndian.PutUint32(heightBytes[:], uint32(height))
+	coinbase := wire.NewMsgTx(1)
+	coinbase.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: wire.MaxPrevOutIndex}, append([]byte{4}, heightBytes[:]...), nil))
+	coinbase.AddTxOut(wire.NewTxOut(0, []byte{0x51}))
+	root, err := merkleRoot(append([]*wire.MsgTx{coinbase}, txs...))
+	if err != nil {
+		panic(fmt.Sprintf("fakeChain.mine: %v", err)) // a test put one transaction in twice
+	}
+	header := wire.BlockHeader{
+		Version: 0x20000000, PrevBlock: prev.hash, MerkleRoot: root,
+		Timestamp: time.Unix(prev.time+600, 0), Bits: 0x207fffff,
+	}
+	hash := header.BlockHash()
+	c.blocks = append(c.blocks, fakeBlock{hash: hash, time: prev.time + 600, header: header, coinbase: coinbase, txs: txs})
 	mined := map[chainhash.Hash]bool{}
 	for _, tx := range txs {
 		mined[tx.TxHash()] = true
@@ -201,6 +234,17 @@ func txTouches(tx *wire.MsgTx, scriptOf map[wire.OutPoint][]byte, script []byte)
 		}
 	}
 	return false
+}
+
+// mempoolTxids lists the mempool in arrival order.
+func (c *fakeChain) mempoolTxids() []chainhash.Hash {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	txids := make([]chainhash.Hash, len(c.mempool))
+	for i, tx := range c.mempool {
+		txids[i] = tx.TxHash()
+	}
+	return txids
 }
 
 func (c *fakeChain) blockAt(height int32) (fakeBlock, bool) {

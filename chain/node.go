@@ -41,6 +41,9 @@ type nodeBase struct {
 	rpc *rpcClient
 	mu  sync.Mutex
 	net *chaincfg.Params // cached: a node does not change networks
+	// blocksPerRequest caps getblock calls per HTTP request; 0 means
+	// nodeBlocksPerRequest (tests lower it to see the chunking).
+	blocksPerRequest int
 }
 
 func (b *nodeBase) RoundTrips() int64 { return b.rpc.RoundTrips() }
@@ -78,14 +81,46 @@ func (b *nodeBase) Tip(ctx context.Context) (int32, chainhash.Hash, error) {
 	return t.height, t.hash, nil
 }
 
-// rawTx fetches a transaction's hex with getrawtransaction. The error is
-// the node's *rpcError when it answered with one.
-func (b *nodeBase) rawTx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
-	var txHex string
-	if err := b.rpc.call(ctx, "getrawtransaction", &txHex, txid.String()); err != nil {
-		return nil, err
+// rawTxs fetches transactions with getrawtransaction (non-verbose: the
+// hex), all in one batch. A transaction the node does not know (code -5:
+// not in its mempool and, without a transaction index, not looked up in
+// blocks) leaves nil in txs and its index in missing; the caller says why.
+// Any other refusal fails the call.
+func (b *nodeBase) rawTxs(ctx context.Context, txids []chainhash.Hash) (txs []*wire.MsgTx, missing []int, err error) {
+	hexes := make([]string, len(txids))
+	calls := make([]*rpcCall, len(txids))
+	for i, txid := range txids {
+		calls[i] = newCall("getrawtransaction", &hexes[i], txid.String())
 	}
-	return decodeTxHex(b.rpc.kind, txid, txHex)
+	if err := b.rpc.batch(ctx, calls); err != nil {
+		return nil, nil, err
+	}
+	txs = make([]*wire.MsgTx, len(txids))
+	for i, c := range calls {
+		switch {
+		case c.err != nil && c.err.Code == codeNoInfo:
+			missing = append(missing, i)
+		case c.err != nil:
+			return nil, nil, fmt.Errorf("chain: %s at %s failed getrawtransaction for %s: %w", b.rpc.kind, b.rpc.host, txids[i], c.err)
+		case c.null:
+			return nil, nil, fmt.Errorf("chain: %s at %s answered getrawtransaction for %s with nothing", b.rpc.kind, b.rpc.host, txids[i])
+		default:
+			if txs[i], err = decodeTxHex(b.rpc.kind, txids[i], hexes[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return txs, missing, nil
+}
+
+// notFoundTxs is the ErrNotFound for the transactions at missing: it names
+// the first and counts the rest, then gives the hint.
+func notFoundTxs(who string, txids []chainhash.Hash, missing []int, hint string) error {
+	more := ""
+	if len(missing) > 1 {
+		more = fmt.Sprintf(" (and %d more of the %d asked for)", len(missing)-1, len(txids))
+	}
+	return fmt.Errorf("%w: %s does not know transaction %s%s; %s", ErrNotFound, who, txids[missing[0]], more, hint)
 }
 
 // broadcast sends a transaction with sendrawtransaction (default
@@ -216,4 +251,127 @@ func (b *nodeBase) bracketed(ctx context.Context, c *rpcClient, build func() []*
 				ErrUnavailable, b.rpc.kind, b.rpc.host, maxTipMoves)
 		}
 	}
+}
+
+// BlockHash asks getblockhash. Above the tip btcd answers code -1 "Block
+// number out of range" and Bitcoin Core code -8 "Block height out of
+// range"; both become ErrNotFound.
+func (b *nodeBase) BlockHash(ctx context.Context, height int32) (chainhash.Hash, error) {
+	if height < 0 {
+		return chainhash.Hash{}, fmt.Errorf("chain: no block has the negative height %d", height)
+	}
+	var hashHex string
+	err := b.rpc.call(ctx, "getblockhash", &hashHex, height)
+	var rerr *rpcError
+	if errors.As(err, &rerr) && (rerr.Code == codeMisc || rerr.Code == codeInvalidParameter) &&
+		strings.Contains(rerr.Message, "out of range") {
+		return chainhash.Hash{}, fmt.Errorf("%w: %s at %s has no block at height %d (it is above the tip)",
+			ErrNotFound, b.rpc.kind, b.rpc.host, height)
+	}
+	if err != nil {
+		return chainhash.Hash{}, b.fail("getblockhash", err)
+	}
+	hash, err := parseHash(hashHex)
+	if err != nil {
+		return chainhash.Hash{}, fmt.Errorf("chain: %s at %s answered getblockhash %d with %w", b.rpc.kind, b.rpc.host, height, err)
+	}
+	return hash, nil
+}
+
+// Blocks asks getblock with verbosity 0 (the serialized block as hex) for
+// every hash, up to nodeBlocksPerRequest of them per JSON-RPC batch, so 20
+// blocks take one round trip. Each block is checked against its hash and
+// merkle root before it is returned.
+func (b *nodeBase) Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
+	per := b.blocksPerRequest
+	if per <= 0 {
+		per = nodeBlocksPerRequest
+	}
+	blocks := make([]*wire.MsgBlock, 0, len(hashes))
+	for start := 0; start < len(hashes); start += per {
+		chunk := hashes[start:min(start+per, len(hashes))]
+		hexes := make([]string, len(chunk))
+		calls := make([]*rpcCall, len(chunk))
+		for i, hash := range chunk {
+			// Positional verbosity as a number: Bitcoin Core and btcd
+			// v0.24+ both read it so (Core names it verbosity; btcd
+			// refuses a bool there).
+			calls[i] = newCall("getblock", &hexes[i], hash.String(), 0)
+		}
+		if err := b.rpc.batch(ctx, calls); err != nil {
+			return nil, err
+		}
+		for i, c := range calls {
+			if c.err != nil {
+				return nil, b.blockError(chunk[i], c.err)
+			}
+			if c.null {
+				return nil, fmt.Errorf("chain: %s at %s answered getblock for %s with nothing", b.rpc.kind, b.rpc.host, chunk[i])
+			}
+			block, err := decodeBlockHex(hexes[i], chunk[i])
+			if err != nil {
+				return nil, fmt.Errorf("chain: %s at %s sent a bad block %s: %w", b.rpc.kind, b.rpc.host, chunk[i], err)
+			}
+			blocks = append(blocks, block)
+		}
+	}
+	return blocks, nil
+}
+
+// blockError explains a node's refusal to serve a block.
+func (b *nodeBase) blockError(hash chainhash.Hash, err *rpcError) error {
+	switch {
+	case err.Code == codeNoInfo:
+		// Both nodes: code -5 "Block not found".
+		return fmt.Errorf("%w: %s at %s does not know block %s", ErrNotFound, b.rpc.kind, b.rpc.host, hash)
+	case strings.Contains(strings.ToLower(err.Message), "pruned"):
+		// Core: "Block not available (pruned data)".
+		return fmt.Errorf("%w: %s at %s has pruned block %s (%s); reading blocks needs a node that keeps them (not -prune) or one that still has this range",
+			ErrUnsupported, b.rpc.kind, b.rpc.host, hash, err.Message)
+	case err.Code == codeInvalidParams:
+		// A btcd older than v0.24 takes a bool where verbosity 0 goes.
+		return fmt.Errorf("%w: %s at %s does not accept getblock with verbosity 0 (%s); countersign needs btcd v0.24 or newer, or Bitcoin Core",
+			ErrUnsupported, b.rpc.kind, b.rpc.host, err.Message)
+	}
+	return fmt.Errorf("chain: %s at %s failed getblock for %s: %w", b.rpc.kind, b.rpc.host, hash, err)
+}
+
+// Mempool asks getrawmempool (non-verbose: txids only).
+func (b *nodeBase) Mempool(ctx context.Context) ([]chainhash.Hash, error) {
+	var list []string
+	if err := b.rpc.call(ctx, "getrawmempool", &list); err != nil {
+		return nil, b.fail("getrawmempool", err)
+	}
+	txids := make([]chainhash.Hash, len(list))
+	for i, s := range list {
+		h, err := parseHash(s)
+		if err != nil {
+			return nil, fmt.Errorf("chain: %s at %s listed a bad txid in its mempool: %w", b.rpc.kind, b.rpc.host, err)
+		}
+		txids[i] = h
+	}
+	return txids, nil
+}
+
+// decodeBlockHex is decodeBlock for a node's hex answer.
+func decodeBlockHex(blockHex string, want chainhash.Hash) (*wire.MsgBlock, error) {
+	raw, err := hex.DecodeString(blockHex)
+	if err != nil {
+		return nil, fmt.Errorf("it is not hex: %w", err)
+	}
+	return decodeBlock(raw, want)
+}
+
+// parseHash reads a block hash or txid in its usual byte-reversed hex.
+// Unlike chainhash.NewHashFromStr it wants all 64 digits: a short or empty
+// answer is an error, not a hash padded with zeros.
+func parseHash(s string) (chainhash.Hash, error) {
+	if len(s) != 2*chainhash.HashSize {
+		return chainhash.Hash{}, fmt.Errorf("%q, not a 64-digit hash", snippet([]byte(s)))
+	}
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		return chainhash.Hash{}, fmt.Errorf("%q, not a hash: %w", s, err)
+	}
+	return *h, nil
 }

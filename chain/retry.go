@@ -30,8 +30,73 @@ const (
 // fail with ErrUnavailable. Other errors (ErrAuth, ErrNotFound, a refused
 // call) return at once, as does a cancelled ctx. Counter and FeeEstimator
 // pass through.
+//
+// The optional BlockSource and TxBatcher are reads too and are retried
+// alike, but the wrapper has them only when b has them: a type assertion
+// on the result answers as it would on b. (A wrapper that always had them
+// and returned ErrUnsupported would make callers that pick a strategy by
+// type assertion choose the block walk and then fail.) Counter and
+// FeeEstimator are always there, with the fallbacks their methods
+// describe.
 func WithRetry(b Backend) Backend {
-	return &retryBackend{b: b, attempts: defaultRetryAttempts, delay: defaultRetryDelay}
+	r := &retryBackend{b: b, attempts: defaultRetryAttempts, delay: defaultRetryDelay}
+	blocks, hasBlocks := b.(BlockSource)
+	txs, hasTxs := b.(TxBatcher)
+	switch {
+	case hasBlocks && hasTxs:
+		return &retryBlocksTxs{r, retryBlocks{r, blocks}, retryTxs{r, txs}}
+	case hasBlocks:
+		return &retryBlocksOnly{r, retryBlocks{r, blocks}}
+	case hasTxs:
+		return &retryTxsOnly{r, retryTxs{r, txs}}
+	}
+	return r
+}
+
+// The wrapper types for each combination of the optional interfaces. The
+// method sets come from embedding; no two embedded types share a method.
+type (
+	retryBlocksTxs struct {
+		*retryBackend
+		retryBlocks
+		retryTxs
+	}
+	retryBlocksOnly struct {
+		*retryBackend
+		retryBlocks
+	}
+	retryTxsOnly struct {
+		*retryBackend
+		retryTxs
+	}
+)
+
+// retryBlocks retries a BlockSource's reads.
+type retryBlocks struct {
+	r   *retryBackend
+	src BlockSource
+}
+
+func (w retryBlocks) BlockHash(ctx context.Context, height int32) (chainhash.Hash, error) {
+	return retry(ctx, w.r, func() (chainhash.Hash, error) { return w.src.BlockHash(ctx, height) })
+}
+
+func (w retryBlocks) Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
+	return retry(ctx, w.r, func() ([]*wire.MsgBlock, error) { return w.src.Blocks(ctx, hashes) })
+}
+
+func (w retryBlocks) Mempool(ctx context.Context) ([]chainhash.Hash, error) {
+	return retry(ctx, w.r, func() ([]chainhash.Hash, error) { return w.src.Mempool(ctx) })
+}
+
+// retryTxs retries a TxBatcher's reads.
+type retryTxs struct {
+	r   *retryBackend
+	txb TxBatcher
+}
+
+func (w retryTxs) Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
+	return retry(ctx, w.r, func() ([]*wire.MsgTx, error) { return w.txb.Txs(ctx, txids) })
 }
 
 func retry[T any](ctx context.Context, r *retryBackend, fn func() (T, error)) (T, error) {

@@ -56,18 +56,20 @@ func (e *rpcError) Error() string { return fmt.Sprintf("%s (code %d)", e.Message
 
 // JSON-RPC error codes shared by bitcoind and btcd.
 const (
-	codeInvalidRequest  = -32600
-	codeMethodNotFound  = -32601
-	codeMisc            = -1
-	codeWalletError     = -4
-	codeNoInfo          = -5 // invalid address or key / no such tx
-	codeWalletNotFound  = -18
-	codeDeserialization = -22
-	codeVerifyError     = -25
-	codeVerifyRejected  = -26
-	codeAlreadyInChain  = -27
-	codeInWarmup        = -28
-	codeWalletLoaded    = -35
+	codeInvalidRequest   = -32600
+	codeMethodNotFound   = -32601
+	codeInvalidParams    = -32602 // a parameter of the wrong type (btcd)
+	codeInvalidParameter = -8     // a parameter out of range (Core)
+	codeMisc             = -1
+	codeWalletError      = -4
+	codeNoInfo           = -5 // invalid address or key / no such tx or block
+	codeWalletNotFound   = -18
+	codeDeserialization  = -22
+	codeVerifyError      = -25
+	codeVerifyRejected   = -26
+	codeAlreadyInChain   = -27
+	codeInWarmup         = -28
+	codeWalletLoaded     = -35
 )
 
 // defaultMaxBatch caps calls per HTTP request so that one answer stays of

@@ -3,10 +3,14 @@ package chain
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -145,5 +149,35 @@ func TestRPCTimeoutAndCancel(t *testing.T) {
 	err = c.call(ctx, "getblockchaininfo", nil)
 	if errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled call: %v, want context.Canceled and not ErrUnavailable (the caller chose to stop)", err)
+	}
+}
+
+// TestBtcdTLSWithCert checks the ?cert= path: btcd's self-signed
+// certificate is trusted when given, and refused with a hint otherwise.
+func TestBtcdTLSWithCert(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, []map[string]any{{"id": 1, "error": nil, "result": map[string]any{
+			"chain": "regtest", "blocks": 5, "bestblockhash": hashOf("b").String()}}})
+	}))
+	defer srv.Close()
+	certFile := filepath.Join(t.TempDir(), "rpc.cert")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(srv.URL, "https://")
+	b, err := Open("btcd://u:p@" + host + "?cert=" + url.QueryEscape(certFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _, err := b.Tip(context.Background()); err != nil || h != 5 {
+		t.Fatalf("Tip over TLS with the cert = %d, %v", h, err)
+	}
+	plain, _ := Open("btcd://u:p@" + host)
+	if _, _, err := plain.Tip(context.Background()); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "?cert=") {
+		t.Errorf("Tip over plain HTTP to a TLS server = %v, want ErrUnavailable with a ?cert= hint", err)
+	}
+	if _, err := Open("btcd://u:p@" + host + "?cert=" + url.QueryEscape(certFile+".missing")); !errors.Is(err, ErrBadURL) {
+		t.Errorf("Open with a missing cert file = %v, want ErrBadURL", err)
 	}
 }

@@ -183,6 +183,22 @@ func testBackend(t *testing.T, b Backend, env suiteEnv) {
 		}
 	})
 
+	t.Run("BlockSource", func(t *testing.T) {
+		src, ok := b.(BlockSource)
+		if !ok {
+			t.Fatal("backend does not implement BlockSource")
+		}
+		testBlockSource(t, src, env)
+	})
+
+	t.Run("TxBatcher", func(t *testing.T) {
+		txb, ok := b.(TxBatcher)
+		if !ok {
+			t.Fatal("backend does not implement TxBatcher")
+		}
+		testTxBatcher(t, txb, env)
+	})
+
 	t.Run("Counter", func(t *testing.T) {
 		c, ok := b.(Counter)
 		if !ok {
@@ -196,6 +212,134 @@ func testBackend(t *testing.T, b Backend, env suiteEnv) {
 			t.Errorf("RoundTrips did not grow after Tip (%d -> %d)", before, c.RoundTrips())
 		}
 	})
+}
+
+// suiteBlocks is how many blocks up to the tip the suite reads back: enough
+// to hold the confirmed transactions of every env the suite runs on.
+const suiteBlocks = 5
+
+// testBlockSource walks the last blocks of env's chain by height and hash
+// and checks that they link up, end at the tip and hold the confirmed
+// transactions of env.history at their heights; and that the mempool holds
+// the unconfirmed ones.
+func testBlockSource(t *testing.T, src BlockSource, env suiteEnv) {
+	ctx := testCtx(t)
+	first := max(env.tipHeight-suiteBlocks+1, 0)
+	var hashes []chainhash.Hash
+	for h := first; h <= env.tipHeight; h++ {
+		hash, err := src.BlockHash(ctx, h)
+		if err != nil {
+			t.Fatalf("BlockHash(%d): %v", h, err)
+		}
+		hashes = append(hashes, hash)
+	}
+	if hashes[len(hashes)-1] != env.tipHash {
+		t.Errorf("BlockHash(tip %d) = %s, want %s", env.tipHeight, hashes[len(hashes)-1], env.tipHash)
+	}
+	if first == 0 && hashes[0] != *env.net.GenesisHash {
+		t.Errorf("BlockHash(0) = %s, want the genesis hash %s", hashes[0], env.net.GenesisHash)
+	}
+	if _, err := src.BlockHash(ctx, env.tipHeight+1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("BlockHash(tip+1) = %v, want ErrNotFound", err)
+	}
+	if _, err := src.BlockHash(ctx, -1); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("BlockHash(-1) = %v, want an error about the height (not ErrNotFound)", err)
+	}
+
+	blocks, err := src.Blocks(ctx, hashes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != len(hashes) {
+		t.Fatalf("Blocks returned %d blocks for %d hashes", len(blocks), len(hashes))
+	}
+	inBlock := map[chainhash.Hash]int32{}
+	for i, block := range blocks {
+		if got := block.BlockHash(); got != hashes[i] {
+			t.Errorf("Blocks[%d] is %s, want %s", i, got, hashes[i])
+		}
+		if i > 0 && block.Header.PrevBlock != hashes[i-1] {
+			t.Errorf("block %d links to %s, want %s", first+int32(i), block.Header.PrevBlock, hashes[i-1])
+		}
+		for _, tx := range block.Transactions {
+			inBlock[tx.TxHash()] = first + int32(i)
+		}
+	}
+	for _, r := range env.history {
+		if r.Height >= first && inBlock[r.TxID] != r.Height {
+			t.Errorf("transaction %s should be in block %d; found at %d (0: nowhere)", r.TxID, r.Height, inBlock[r.TxID])
+		}
+	}
+	// Order follows the request, repeats included.
+	again, err := src.Blocks(ctx, []chainhash.Hash{hashes[len(hashes)-1], hashes[0], hashes[len(hashes)-1]})
+	if err != nil || len(again) != 3 || again[0].BlockHash() != env.tipHash || again[1].BlockHash() != hashes[0] ||
+		again[2].BlockHash() != env.tipHash {
+		t.Errorf("Blocks(tip, first, tip) out of order or failed: %v", err)
+	}
+	if none, err := src.Blocks(ctx, nil); err != nil || none == nil || len(none) != 0 {
+		t.Errorf("Blocks(nil) = %v, %v; want an empty non-nil list", none, err)
+	}
+	unknown := hashOf("no such block")
+	_, err = src.Blocks(ctx, []chainhash.Hash{hashes[0], unknown})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), unknown.String()) {
+		t.Errorf("Blocks(known, unknown) = %v, want ErrNotFound naming %s", err, unknown)
+	}
+
+	pool, err := src.Mempool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPool := map[chainhash.Hash]bool{}
+	for _, txid := range pool {
+		inPool[txid] = true
+	}
+	for _, r := range env.history {
+		if r.Height == 0 && !inPool[r.TxID] {
+			t.Errorf("Mempool lacks unconfirmed transaction %s (got %d txids)", r.TxID, len(pool))
+		}
+		if r.Height > 0 && inPool[r.TxID] {
+			t.Errorf("Mempool lists confirmed transaction %s", r.TxID)
+		}
+	}
+}
+
+// testTxBatcher fetches env's known transactions and the whole mempool in
+// batches and checks order, contents and the not-found error.
+func testTxBatcher(t *testing.T, txb TxBatcher, env suiteEnv) {
+	ctx := testCtx(t)
+	want := []chainhash.Hash{env.knownTx}
+	for _, r := range env.history {
+		if r.Height == 0 {
+			want = append(want, r.TxID)
+		}
+	}
+	if src, ok := txb.(BlockSource); ok {
+		pool, err := src.Mempool(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, pool...)
+	}
+	txs, err := txb.Txs(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(txs) != len(want) {
+		t.Fatalf("Txs returned %d transactions for %d txids", len(txs), len(want))
+	}
+	for i, tx := range txs {
+		if tx == nil || tx.TxHash() != want[i] {
+			t.Errorf("Txs[%d] is not %s", i, want[i])
+		}
+	}
+	if none, err := txb.Txs(ctx, nil); err != nil || none == nil || len(none) != 0 {
+		t.Errorf("Txs(nil) = %v, %v; want an empty non-nil list", none, err)
+	}
+	unknown := hashOf("no such transaction")
+	_, err = txb.Txs(ctx, []chainhash.Hash{env.knownTx, unknown})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), unknown.String()) {
+		t.Errorf("Txs(known, unknown) = %v, want ErrNotFound naming %s", err, unknown)
+	}
 }
 
 func utxoLess(a, b UTXO) bool {

@@ -68,6 +68,9 @@ func baseExitKinds() []exitKind {
 		{chain.ErrWrongNetwork, ExitBadInput},
 		{psbt.ErrMalformed, ExitBadInput},
 		{psbt.ErrRefused, ExitRefused},
+		{errRefusedByCheck, ExitRefused},
+		{hw.ErrAmbiguous, ExitBadInput},
+		{hw.ErrBadSelector, ExitBadInput},
 		{soft.ErrExists, ExitBadInput},
 		{soft.ErrInvalid, ExitBadInput},
 		{soft.ErrWrongPassphrase, ExitDevice},
@@ -124,3 +127,7 @@ func PrintError(w io.Writer, err error) {
 
 // errCancelled is returned when the user answers no at a prompt.
 var errCancelled = errors.New("cancelled")
+
+// errRefusedByCheck is a CLI-level safety refusal (exit 4), such as a device
+// showing another address than the wallet derives.
+var errRefusedByCheck = errors.New("refused by a safety check")

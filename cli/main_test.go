@@ -19,6 +19,21 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// extraEnv adds variables to runCLI's environment (tests that use it do not
+// run in parallel).
+var extraEnv map[string]string
+
+// shortTempDir is a temp dir with a short path: unix socket paths are
+// limited to about 100 bytes, and t.TempDir() paths can be longer.
+func shortTempDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "cs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 // testPassphrase encrypts software keys in tests.
 const testPassphrase = "correct horse battery staple"
 
@@ -36,6 +51,9 @@ func runCLI(t testing.TB, dataDir string, stdin string, args ...string) result {
 	in.WriteString(stdin)
 	env := map[string]string{"COUNTERSIGN_DATA_DIR": dataDir, "HOME": dataDir,
 		"COUNTERSIGN_PASSPHRASE": testPassphrase, "COUNTERSIGN_INSECURE_TEST_WORK_FACTOR": "10"}
+	for k, v := range extraEnv {
+		env[k] = v
+	}
 	f := NewFactory(io, func(k string) string { return env[k] })
 	defer f.Close()
 	code := Run(context.Background(), f, args)

@@ -227,7 +227,7 @@ func rbfNote(rbf bool) string {
 	return ""
 }
 
-func signerName(s psbt.Signer) string {
+func signerName(s psbt.Cosigner) string {
 	switch {
 	case s.Label != "" && s.Fingerprint != "":
 		return s.Label + " [" + s.Fingerprint + "]"

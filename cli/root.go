@@ -52,6 +52,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdPSBT(f),
 		newCmdSign(f, nil),
 		newCmdKey(f),
+		newCmdDevice(f),
 	)
 	return root
 }

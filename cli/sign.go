@@ -85,14 +85,17 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	if err := psbt.CheckWallet(p, wi); err != nil {
 		return err
 	}
-	if err := o.F.checkRegistration(ctx, l, o.With); err != nil {
-		return err
-	}
 	signer, desc, err := o.F.openSigner(ctx, o.With, o.SignerOptions)
 	if err != nil {
 		return err
 	}
 	defer signer.Close()
+	// Devices that need the wallet registered get their stored proof of
+	// registration; the device is the authority on whether it knows the
+	// wallet, and its refusal comes back with the fix attached.
+	if err := o.F.feedToken(ctx, l, signer); err != nil {
+		return err
+	}
 	before, err := psbt.Inspect(p, wi)
 	if err != nil {
 		return err
@@ -106,7 +109,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", desc, err)
+		return registrationHint(fmt.Errorf("%s: %w", desc, err), l.W.Name, o.With)
 	}
 	// Whatever the signer returned goes through the combiner: every
 	// signature is verified against its sighash and key, and anything but

@@ -27,8 +27,13 @@ func fundIndex(t *testing.T, node *regtest.Node, desc string, branch, index uint
 
 func syncJSONOf(t *testing.T, dir, backend string, args ...string) syncJSON {
 	t.Helper()
+	return syncWallet(t, dir, backend, "w", args...)
+}
+
+func syncWallet(t *testing.T, dir, backend, name string, args ...string) syncJSON {
+	t.Helper()
 	var s syncJSON
-	out := mustRun(t, dir, append([]string{"--json", "--backend", backend, "wallet", "sync", "w"}, args...)...)
+	out := mustRun(t, dir, append([]string{"--json", "--backend", backend, "wallet", "sync", name}, args...)...)
 	if err := json.Unmarshal([]byte(out), &s); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -78,6 +83,12 @@ func TestSyncRegtest(t *testing.T) {
 		t.Fatalf("incremental sync did too much work: %+v", s)
 	}
 	t.Logf("incremental sync: %d round trips", s.RoundTrips)
+
+	// A full rescan agrees with the incremental one.
+	full := syncJSONOf(t, dir, be, "--full")
+	if full.Incremental || full.Confirmed != s.Confirmed || full.UTXOs != s.UTXOs || full.NextReceive != s.NextReceive {
+		t.Fatalf("full rescan disagrees with incremental sync:\nfull %+v\nincr %+v", full, s)
+	}
 
 	// --gap 50 reaches index 45.
 	s = syncJSONOf(t, dir, be, "--gap", "50")

@@ -24,10 +24,13 @@ type WalletCreateOptions struct {
 	Descriptor string
 	Unsorted   bool
 	Birth      int32
+	Devices    []string
+	Account    uint32
+	F          *Factory
 }
 
 func newCmdWalletCreate(f *Factory, runF func(context.Context, *WalletCreateOptions) error) *cobra.Command {
-	o := &WalletCreateOptions{IO: f.IO, Store: f.Store}
+	o := &WalletCreateOptions{IO: f.IO, Store: f.Store, F: f}
 	cmd := &cobra.Command{
 		Use:   "create NAME (--threshold M --cosigner KEY... | --descriptor DESC)",
 		Short: "Create an m-of-n wallet from cosigner keys or a descriptor",
@@ -55,14 +58,15 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 			o.JSON = f.Global.JSON
 			o.Network = f.Global.Network
 			o.Name = args[0]
-			if o.Descriptor == "" && len(o.Cosigners) == 0 {
-				return usagef("give the cosigners with --threshold M --cosigner KEY... or the whole wallet with --descriptor DESC")
+			n := len(o.Cosigners) + len(o.Devices)
+			if o.Descriptor == "" && n == 0 {
+				return usagef("give the cosigners with --threshold M and --cosigner KEY or --device SIGNER (repeat), or the whole wallet with --descriptor DESC")
 			}
-			if o.Descriptor != "" && (len(o.Cosigners) > 0 || o.Threshold != 0) {
-				return usagef("--descriptor already holds the threshold and keys: drop --threshold/--cosigner")
+			if o.Descriptor != "" && (n > 0 || o.Threshold != 0) {
+				return usagef("--descriptor already holds the threshold and keys: drop --threshold/--cosigner/--device")
 			}
 			if o.Descriptor == "" && o.Threshold == 0 {
-				return usagef("--threshold M is required with --cosigner (how many of the %d cosigners must sign)", len(o.Cosigners))
+				return usagef("--threshold M is required (how many of the %d cosigners must sign)", n)
 			}
 			if err := checkWalletName(o.Name); err != nil {
 				return err
@@ -80,6 +84,8 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 	fl.StringVar(&o.Descriptor, "descriptor", "", "the whole wallet as an output descriptor")
 	fl.BoolVar(&o.Unsorted, "unsorted", false, "use multi() with the keys in the given order instead of sortedmulti()")
 	fl.Int32Var(&o.Birth, "birth-height", 0, "first block height that can hold the wallet's coins (speeds up rescans)")
+	fl.StringArrayVar(&o.Devices, "device", nil, "collect a cosigner's BIP-48 key from a signer: coldcard[:FPR], key:NAME, ... (repeat)")
+	fl.Uint32Var(&o.Account, "account", 0, "BIP-48 account number for keys read with --device")
 	return cmd
 }
 
@@ -108,7 +114,15 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 			return err
 		}
 	} else {
-		d, labels, err = descriptorFromCosigners(o.Script, o.Threshold, o.Cosigners, !o.Unsorted)
+		cosigners := append([]string(nil), o.Cosigners...)
+		for _, spec := range o.Devices {
+			k, err := o.F.deviceCosigner(ctx, spec, o.Script, o.Network, o.Account)
+			if err != nil {
+				return err
+			}
+			cosigners = append(cosigners, k)
+		}
+		d, labels, err = descriptorFromCosigners(o.Script, o.Threshold, cosigners, !o.Unsorted)
 		if err != nil {
 			return err
 		}
@@ -186,4 +200,41 @@ func descriptorFromCosigners(script string, m int, cosigners []string, sorted bo
 		return nil, nil, err
 	}
 	return d, labels, nil
+}
+
+// deviceCosigner reads a signer's multisig key at the standard path for the
+// script type: BIP-48 m/48h/coin/account/script for segwit, m/45h for P2SH
+// (what Coldcard and other signers use for legacy multisig).
+func (f *Factory) deviceCosigner(ctx context.Context, spec, script, network string, account uint32) (string, error) {
+	coin := uint32(1)
+	if network == "" || network == "mainnet" {
+		coin = 0
+	}
+	h := uint32(descriptor.HardenedKeyStart)
+	var path []uint32
+	switch script {
+	case "wsh":
+		path = []uint32{h + 48, h + coin, h + account, h + 2}
+	case "sh-wsh":
+		path = []uint32{h + 48, h + coin, h + account, h + 1}
+	case "sh":
+		path = []uint32{h + 45}
+	default:
+		return "", usagef("--script %q: use wsh, sh-wsh or sh", script)
+	}
+	s, name, err := f.openSigner(ctx, spec, SignerOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	expr, fp, _, err := originKey(ctx, s, path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	label := deviceType(spec) + "-" + fp
+	if kind, arg, _ := strings.Cut(spec, ":"); kind == "key" {
+		label = arg
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Read %s key %s from %s\n", formatPath(path), expr[:strings.IndexByte(expr, ']')+1], name)
+	return label + "=" + expr, nil
 }

@@ -20,6 +20,7 @@ type WalletSyncOptions struct {
 	JSON bool
 	Name string
 	Gap  uint32
+	Full bool
 }
 
 func newCmdWalletSync(f *Factory, runF func(context.Context, *WalletSyncOptions) error) *cobra.Command {
@@ -47,6 +48,7 @@ one transaction at the end: an interrupted sync changes nothing.`,
 		},
 	}
 	cmd.Flags().Uint32Var(&o.Gap, "gap", scan.DefaultGap, "stop a branch after this many unused addresses in a row")
+	cmd.Flags().BoolVar(&o.Full, "full", false, "ask about every address again instead of reading only the blocks since the last sync")
 	return cmd
 }
 
@@ -62,6 +64,7 @@ type syncJSON struct {
 	NextReceive uint32 `json:"next_receive_index"`
 	NextChange  uint32 `json:"next_change_index"`
 	RoundTrips  int64  `json:"round_trips,omitempty"`
+	Incremental bool   `json:"incremental"`
 }
 
 func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
@@ -79,7 +82,7 @@ func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
 	}
 	p := newProgress(o.IO)
 	defer p.Done()
-	res, err := scan.Sync(ctx, s, o.Name, l.D, l.Net, b, scan.Options{Gap: o.Gap, Progress: func(n int) {
+	res, err := scan.Sync(ctx, s, o.Name, l.D, l.Net, b, scan.Options{Gap: o.Gap, Full: o.Full, Progress: func(n int) {
 		p.Update(fmt.Sprintf("Scanning %s: %d addresses checked", o.Name, n))
 	}})
 	if err != nil {
@@ -94,7 +97,7 @@ func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
 	if err != nil {
 		return err
 	}
-	out := syncJSON{Wallet: o.Name, Height: res.Height, Tip: res.Hash.String(), Addresses: res.Addresses, UTXOs: res.UTXOs, NewTxs: res.NewTxs, Confirmed: conf, Unconfirmed: unconf, NextReceive: w.NextReceive, NextChange: w.NextChange}
+	out := syncJSON{Wallet: o.Name, Height: res.Height, Tip: res.Hash.String(), Addresses: res.Addresses, UTXOs: res.UTXOs, NewTxs: res.NewTxs, Confirmed: conf, Unconfirmed: unconf, NextReceive: w.NextReceive, NextChange: w.NextChange, Incremental: res.Incremental}
 	if c, ok := b.(interface{ RoundTrips() int64 }); ok {
 		out.RoundTrips = c.RoundTrips()
 	}

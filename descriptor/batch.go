@@ -186,14 +186,19 @@ func (t *baseTable) mulBaseAdd(k []btcec.ModNScalar, base []*affinePoint, out []
 	b.addRound(out, q, pending)
 }
 
-// compressed serializes a non-infinite affine point as 33 bytes.
-func (p *affinePoint) compressed() []byte {
-	out := make([]byte, 33)
+// putCompressed writes the 33-byte compressed form of a non-infinite point.
+func (p *affinePoint) putCompressed(out []byte) {
 	out[0] = 0x02
 	if p.y.isOdd() {
 		out[0] = 0x03
 	}
-	p.x.putBytes(out[1:])
+	p.x.putBytes(out[1:33])
+}
+
+// compressed returns the 33-byte compressed form of a non-infinite point.
+func (p *affinePoint) compressed() []byte {
+	out := make([]byte, 33)
+	p.putCompressed(out)
 	return out
 }
 

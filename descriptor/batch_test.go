@@ -125,3 +125,18 @@ func TestVerifyRoundCatchesErrors(t *testing.T) {
 		t.Fatal("a wrong child passed verification")
 	}
 }
+
+// TestMulSmall compares the double-and-add used by verifyRound with
+// btcec's scalar multiplication.
+func TestMulSmall(t *testing.T) {
+	p := affineOf(t, scalar(1234567)).jacobian()
+	for k := 1; k <= 300; k++ {
+		got := mulSmall(k, &p)
+		var want btcec.JacobianPoint
+		ks := scalar(uint32(k))
+		btcec.ScalarMultNonConst(&ks, &p, &want)
+		if !sameJacobian(&got, &want) {
+			t.Fatalf("mulSmall(%d) differs", k)
+		}
+	}
+}

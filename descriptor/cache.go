@@ -211,15 +211,22 @@ func (n *keyNode) pubKeyAt(index uint32) ([]byte, error) {
 	return slices.Clone(n.final), nil
 }
 
-// fullPath is the key's path from the master at a wildcard index.
-func (n *keyNode) fullPath(index uint32) []uint32 {
-	p := make([]uint32, len(n.path), len(n.path)+1)
-	copy(p, n.path)
+// pathLen is the length of the key's full path at an index.
+func (n *keyNode) pathLen() int {
+	if n.parent != nil || n.privParent != nil {
+		return len(n.path) + 1
+	}
+	return len(n.path)
+}
+
+// appendPath appends the key's path from the master at a wildcard index.
+func (n *keyNode) appendPath(dst []uint32, index uint32) []uint32 {
+	dst = append(dst, n.path...)
 	switch {
 	case n.parent != nil:
-		p = append(p, index)
+		dst = append(dst, index)
 	case n.privParent != nil:
-		p = append(p, index+HardenedKeyStart)
+		dst = append(dst, index+HardenedKeyStart)
 	}
-	return p
+	return dst
 }

@@ -32,12 +32,20 @@ func polymod(c uint64, val uint64) uint64 {
 // '#' and checksum. It fails, wrapping ErrInvalid, when desc holds a character
 // outside the descriptor character set.
 func Checksum(desc string) (string, error) {
+	sum, err := checksum(desc)
+	if err != nil {
+		return "", invalid(err)
+	}
+	return sum, nil
+}
+
+func checksum(desc string) (string, error) {
 	c := uint64(1)
 	cls, clsCount := uint64(0), 0
 	for i := 0; i < len(desc); i++ {
 		p := strings.IndexByte(inputCharset, desc[i])
 		if p < 0 {
-			return "", invalid(badCharError(desc, i))
+			return "", badCharError(desc, i)
 		}
 		pos := uint64(p)
 		// Each character contributes its position within its group, and
@@ -77,7 +85,7 @@ func badCharError(desc string, byteIndex int) error {
 // one is present. It returns the script part.
 func splitChecksum(s string) (string, error) {
 	body, sum, found := strings.Cut(s, "#")
-	want, err := Checksum(body)
+	want, err := checksum(body)
 	if err != nil {
 		return "", err
 	}

@@ -85,8 +85,17 @@ func childError(key int, branch, index uint32, err error) error {
 // position (pubs in descriptor order).
 func (d *Descriptor) assemble(nodes []keyNode, pubs [][]byte, branch, index uint32, net *chaincfg.Params) (*Derived, error) {
 	out := &Derived{Branch: branch, Index: index, Keys: make([]DerivedKey, len(nodes))}
+	// All keys' paths share one allocation; each slice is capped so that
+	// appending to one cannot overwrite the next.
+	total := 0
 	for i := range nodes {
-		out.Keys[i] = DerivedKey{PubKey: pubs[i], Fingerprint: nodes[i].fingerprint, Path: nodes[i].fullPath(index)}
+		total += nodes[i].pathLen()
+	}
+	paths := make([]uint32, 0, total)
+	for i := range nodes {
+		start := len(paths)
+		paths = nodes[i].appendPath(paths, index)
+		out.Keys[i] = DerivedKey{PubKey: pubs[i], Fingerprint: nodes[i].fingerprint, Path: paths[start:len(paths):len(paths)]}
 	}
 
 	// BIP-67: sortedmulti puts keys in lexicographic order of their
@@ -95,7 +104,7 @@ func (d *Descriptor) assemble(nodes []keyNode, pubs [][]byte, branch, index uint
 	slices.SortFunc(sorted, bytes.Compare)
 	for i := 1; i < len(sorted); i++ {
 		if bytes.Equal(sorted[i-1], sorted[i]) {
-			return nil, invalid(fmt.Errorf("two keys derive the same public key at branch %d index %d: each cosigner key may appear once", branch, index))
+			return nil, duplicateChildError(pubs, branch, index)
 		}
 	}
 	scriptKeys := pubs
@@ -128,6 +137,18 @@ func (d *Descriptor) assemble(nodes []keyNode, pubs [][]byte, branch, index uint
 	out.Address = addr.EncodeAddress()
 	out.ScriptPubKey = scriptPubKey(addr)
 	return out, nil
+}
+
+// duplicateChildError names the two keys that derived the same public key.
+func duplicateChildError(pubs [][]byte, branch, index uint32) error {
+	for j := range pubs {
+		for i := range j {
+			if bytes.Equal(pubs[i], pubs[j]) {
+				return invalidKey(j, fmt.Errorf("derives the same public key as key %d at branch %d index %d: each cosigner key may appear once", i+1, branch, index))
+			}
+		}
+	}
+	return invalid(errors.New("two keys derive the same public key"))
 }
 
 // scriptPubKey is the output script paying to a P2SH or P2WSH address.

@@ -3,7 +3,9 @@ package descriptor
 import (
 	"crypto/hmac"
 	"crypto/sha512"
+	"fmt"
 	"hash"
+	"math/bits"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -29,10 +31,13 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, cache *nodeCac
 	}
 	var adder batchAdder
 	var sum [sha512.Size]byte
+	size := min(batchRound, len(dst)) * len(ranged)
+	tweaks := make([]btcec.ModNScalar, 0, size)
+	bases := make([]*affinePoint, 0, size)
+	points := make([]affinePoint, size)
 	for start := 0; start < len(dst); start += batchRound {
 		cnt := min(batchRound, len(dst)-start)
-		tweaks := make([]btcec.ModNScalar, 0, cnt*len(ranged))
-		bases := make([]*affinePoint, 0, cnt*len(ranged))
+		tweaks, bases = tweaks[:0], bases[:0]
 		for _, key := range ranged {
 			p := nodes[key].parent
 			base := p.affine()
@@ -46,7 +51,7 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, cache *nodeCac
 				bases = append(bases, base)
 			}
 		}
-		points := make([]affinePoint, len(tweaks))
+		points := points[:len(tweaks)]
 		table.mulBaseAdd(tweaks, bases, points, &adder)
 		if !verifyRound(tweaks, bases, points) {
 			// The fast path disagrees with btcec's reference arithmetic:
@@ -54,13 +59,16 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, cache *nodeCac
 			// a time (and count it so tests notice).
 			cache.fallbacks.Add(1)
 			if err := recomputeRound(points, nodes, ranged, first+uint32(start), cnt); err != nil {
-				return childError(0, branch, first+uint32(start), err)
+				return invalid(fmt.Errorf("deriving indexes from %d: %w", first+uint32(start), err))
 			}
 		}
 
 		for j := range cnt {
 			index := first + uint32(start+j)
 			pubs := make([][]byte, len(nodes))
+			// The batched keys of one address share one allocation, each
+			// slice capped so appending to one cannot overwrite the next.
+			buf := make([]byte, 33*len(ranged))
 			r := 0
 			for key := range nodes {
 				if nodes[key].parent == nil {
@@ -72,11 +80,13 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, cache *nodeCac
 					continue
 				}
 				pt := &points[r*cnt+j]
-				r++
 				if pt.inf {
 					return childError(key, branch, index, errInvalidChild)
 				}
-				pubs[key] = pt.compressed()
+				pub := buf[33*r : 33*r+33 : 33*r+33]
+				pt.putCompressed(pub)
+				pubs[key] = pub
+				r++
 			}
 			out, err := d.assemble(nodes, pubs, branch, index, net)
 			if err != nil {
@@ -103,11 +113,9 @@ func verifyRound(tweaks []btcec.ModNScalar, bases []*affinePoint, points []affin
 			for i+run < len(bases) && bases[i+run] == bases[i] {
 				run++
 			}
-			var k btcec.ModNScalar
-			k.SetInt(uint32(run))
 			b := bases[i].jacobian()
-			var kb, next btcec.JacobianPoint
-			btcec.ScalarMultNonConst(&k, &b, &kb)
+			kb := mulSmall(run, &b)
+			var next btcec.JacobianPoint
 			btcec.AddNonConst(&want, &kb, &next)
 			want = next
 		}
@@ -121,6 +129,22 @@ func verifyRound(tweaks []btcec.ModNScalar, bases []*affinePoint, points []affin
 	btcec.AddNonConst(&want, &ilG, &next)
 	want = next
 	return sameJacobian(&want, &sum)
+}
+
+// mulSmall returns k·p for a small k (a round length) by double-and-add,
+// far cheaper than a full scalar multiplication.
+func mulSmall(k int, p *btcec.JacobianPoint) btcec.JacobianPoint {
+	var acc btcec.JacobianPoint // infinity
+	for bit := bits.Len(uint(k)) - 1; bit >= 0; bit-- {
+		var next btcec.JacobianPoint
+		btcec.DoubleNonConst(&acc, &next)
+		acc = next
+		if k>>bit&1 == 1 {
+			btcec.AddNonConst(&acc, p, &next)
+			acc = next
+		}
+	}
+	return acc
 }
 
 // sameJacobian compares two points given in Jacobian coordinates.

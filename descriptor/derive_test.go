@@ -188,6 +188,20 @@ func TestDeriveRangeEqualsDerive(t *testing.T) {
 			t.Fatalf("%d batch rounds failed verification", n)
 		}
 	}
+
+	// Keys of one Derived share backing arrays; appending to one key's
+	// slices must not change the next key.
+	rs, err := w.DeriveRange(0, 0, 100, &chaincfg.MainNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := rs[50].Keys
+	pub1, path1 := slices.Clone(k[1].PubKey), slices.Clone(k[1].Path)
+	_ = append(k[0].PubKey, 0xff)
+	_ = append(k[0].Path, 0xff)
+	if !bytes.Equal(k[1].PubKey, pub1) || !slices.Equal(k[1].Path, path1) {
+		t.Fatal("appending to key 1's slices changed key 2")
+	}
 }
 
 // TestDeriveConcurrent derives from one Descriptor in many goroutines (run

@@ -3,9 +3,23 @@
 // sh(wsh(multi)) and wsh(multi), each also with sortedmulti (BIP-380, 381,
 // 382, 383, 389).
 //
+// Parse checks the BIP-380 checksum when present and every wallet rule:
+// 1 <= m <= n, at most 15 keys under sh (and a 520-byte redeem script), at
+// most 20 under wsh and sh(wsh), compressed keys under segwit, no repeated
+// key, one network (xpub or tpub), and BIP-389 multipath steps of equal
+// length. Hardened markers are h or ' (BIP-380 no longer allows H).
+// SLIP-132 keys (Ypub, Zpub, ...) are accepted and stored as xpub/tpub.
+// Private keys are accepted so BIP vectors can be checked; they are never
+// printed, and HasPrivate lets callers refuse them.
+//
 // A Descriptor is immutable once parsed. String always prints the canonical
 // form: 'h' for hardened steps, lower-case fingerprints, keys normalised to
 // xpub/tpub version bytes, and the BIP-380 checksum.
+//
+// Derive computes one address; each key's parent node is cached per branch
+// so that an address costs one child derivation per key. DeriveRange
+// derives many in parallel with batched affine arithmetic (batch.go), each
+// batch checked against btcec before it is used.
 package descriptor
 
 import (

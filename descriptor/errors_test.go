@@ -40,7 +40,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate pubkey, other encoding", fmt.Sprintf("sh(multi(1,%s,%s))", testPubKey(0, false), testPubKey(0, true)), "key 2: duplicates key 1"},
 		{"uncompressed under wsh", "wsh(multi(1," + testPubKey(0, true) + "))", "key 1: uncompressed public key under wsh: segwit allows only compressed keys"},
 		{"uncompressed under sh-wsh", "sh(wsh(multi(1," + testPubKey(1, false) + "," + testPubKey(0, true) + ")))", "key 2: uncompressed public key under sh-wsh"},
-		{"mixed networks", fmt.Sprintf("wsh(multi(1,%s,%s/<0;1>/*))", k1, tpub), "key 2: is a testnet/signet/regtest key but key 1 is a mainnet key: all keys of a wallet must be for the same network"},
+		{"mixed networks", fmt.Sprintf("wsh(multi(1,%s,%s/<0;1>/*))", k1, tpub), "key 2: is a testnet/signet/regtest key (tpub) but key 1 is a mainnet key (xpub): all keys of a wallet must be for the same network"},
 		{"multipath lengths differ", fmt.Sprintf("wsh(multi(1,%s,%s/<0;1;2>/*))", k1, x1+"/5"), "key 2: has 3 multipath alternatives but key 1 has 2"},
 		{"multipath duplicate alternative", fmt.Sprintf("wsh(multi(1,%s/<1;1>/*))", x1), `multipath step "<1;1>" lists 1 twice`},
 		{"two multipath steps", fmt.Sprintf("wsh(multi(1,%s/<0;1>/<2;3>/*))", x1), "more than one multipath step <a;b> in one key"},
@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		{"checksum too short", good + "#" + sum[:7], "has 7 characters but a BIP-380 checksum has 8"},
 		{"empty checksum", good + "#", "missing checksum after '#'"},
 		{"two checksums", good + "#" + sum + "#" + sum, "more than one '#'"},
-		{"character outside the set", "wsh(multi(1,é))", "character 'é' at position 13 is not allowed"},
+		{"character outside the set", "wsh(multi(1,é))", "invalid descriptor: character 'é' at position 13 is not allowed"},
 		{"bare multi", "multi(1," + testPubKeys(1, false) + ")", "bare multi() has no address"},
 		{"single-sig type", "wpkh(" + testPubKey(0, false) + ")", "unsupported descriptor wpkh()"},
 		{"taproot", "tr(" + testPubKey(0, false) + ")", "unsupported descriptor tr()"},
@@ -77,6 +77,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error\n  %v\nwant it to contain\n  %s", err, c.want)
+			}
+			if n := strings.Count(err.Error(), "invalid descriptor"); n != 1 {
+				t.Fatalf("error %q repeats its prefix", err)
 			}
 		})
 	}
@@ -148,6 +151,65 @@ func TestDeriveErrors(t *testing.T) {
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want ErrInvalid containing %q", err, c.want)
 			}
+			if n := strings.Count(err.Error(), "invalid descriptor"); n != 1 {
+				t.Fatalf("error %q repeats its prefix", err)
+			}
 		})
+	}
+}
+
+// TestDuplicateAtDerivation: keys that differ in text but derive the same
+// child (an xpub and its own /0 child) are caught when derived.
+func TestDuplicateAtDerivation(t *testing.T) {
+	w := benchWallet(t, 1, 1)
+	x := w.Keys[0].XPub
+	child, err := x.Derive(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifth, err := x.Derive(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifthPub, err := fifth.ECPubKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A ranged key meets a fixed key at one index only.
+	d, err := Parse(fmt.Sprintf("wsh(multi(1,%s/*,%x))", x, fifthPub.SerializeCompressed()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Derive(0, 4, &chaincfg.MainNetParams); err != nil {
+		t.Fatalf("index 4: %v", err)
+	}
+	if _, err := d.Derive(0, 5, &chaincfg.MainNetParams); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "key 2: derives the same public key as key 1 at branch 0 index 5") {
+		t.Fatalf("index 5: %v", err)
+	}
+	if _, err := d.DeriveRange(0, 0, 100, &chaincfg.MainNetParams); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "index 5") {
+		t.Fatalf("DeriveRange over index 5: %v", err)
+	}
+
+	for _, desc := range []string{
+		fmt.Sprintf("wsh(multi(1,%s/0/*,%s/*))", x, child),             // same parent node
+		fmt.Sprintf("wsh(multi(1,%s/0/5,%s/5))", x, child),             // same fixed key
+		fmt.Sprintf("wsh(multi(1,%s/0/<0;1>/*,%s/<0;1>/*))", x, child), // same node on both branches
+		fmt.Sprintf("sh(multi(1,%s/0/*,%s))", x, testPubKey(0, false)), // distinct: must work
+	} {
+		d, err := Parse(desc)
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		_, err = d.Derive(0, 5, &chaincfg.MainNetParams)
+		if strings.HasPrefix(desc, "sh(") {
+			if err != nil {
+				t.Fatalf("distinct keys: %v", err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "key 2: derives the same public keys as key 1") &&
+			!strings.Contains(err.Error(), "key 2: derives the same public key as key 1") {
+			t.Fatalf("%s: Derive = %v, want a duplicate error", desc, err)
+		}
 	}
 }

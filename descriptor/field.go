@@ -43,9 +43,16 @@ func (z *fe) add(a, b *fe) {
 	s[2], c = bits.Add64(a[2], b[2], c)
 	s[3], c = bits.Add64(a[3], b[3], c)
 	// a + b < 2p: subtract p once if the sum reached 2^256 or p. With a
-	// carry, s - p mod 2^256 is exactly a + b - p.
-	if t, ge := subP(&s); c != 0 || ge {
-		s = t
+	// carry, s - p mod 2^256 is exactly a + b - p. The choice is made with
+	// a mask, not a branch: it is a coin flip the CPU cannot predict.
+	t, ge := subP(&s)
+	var geBit uint64
+	if ge {
+		geBit = 1
+	}
+	m := -(c | geBit)
+	for i := range s {
+		s[i] = t[i]&m | s[i]&^m
 	}
 	*z = s
 }
@@ -53,20 +60,19 @@ func (z *fe) add(a, b *fe) {
 // sub sets z = a - b mod p.
 func (z *fe) sub(a, b *fe) {
 	var d fe
-	var borrow uint64
+	var borrow, c uint64
 	d[0], borrow = bits.Sub64(a[0], b[0], 0)
 	d[1], borrow = bits.Sub64(a[1], b[1], borrow)
 	d[2], borrow = bits.Sub64(a[2], b[2], borrow)
 	d[3], borrow = bits.Sub64(a[3], b[3], borrow)
-	if borrow != 0 {
-		// a - b + 2^256 went negative; adding p (= 2^256 - feC) means
-		// subtracting feC mod 2^256, which lands in (0, p).
-		var c uint64
-		d[0], c = bits.Sub64(d[0], feC, 0)
-		d[1], c = bits.Sub64(d[1], 0, c)
-		d[2], c = bits.Sub64(d[2], 0, c)
-		d[3], _ = bits.Sub64(d[3], 0, c)
-	}
+	// On borrow, a - b + 2^256 went negative; adding p (= 2^256 - feC)
+	// means subtracting feC mod 2^256, which lands in (0, p). Masked, not
+	// branched, for the same reason as in add.
+	m := -borrow
+	d[0], c = bits.Sub64(d[0], feC&m, 0)
+	d[1], c = bits.Sub64(d[1], 0, c)
+	d[2], c = bits.Sub64(d[2], 0, c)
+	d[3], _ = bits.Sub64(d[3], 0, c)
 	*z = d
 }
 

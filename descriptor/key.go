@@ -13,6 +13,9 @@ import (
 	"github.com/btcsuite/btcd/btcutil/base58"
 )
 
+// maxKeyLen bounds a Base58 key body: xpubs are 111 characters.
+const maxKeyLen = 120
+
 // WIF network bytes (Base58Check version of a private key).
 const (
 	wifMainnet = 0x80
@@ -94,6 +97,11 @@ func parseKey(s string) (Key, family, error) {
 func parseKeyBody(k *Key, body string) (family, error) {
 	if isHex(body) {
 		return familyAny, parseHexPubKey(k, body)
+	}
+	// Base58 decoding is quadratic; no key is longer than an xpub (111
+	// characters), so refuse long input before decoding it.
+	if len(body) > maxKeyLen {
+		return familyAny, fmt.Errorf("key of %d characters is too long: an xpub has 111, a WIF key 51 or 52", len(body))
 	}
 	switch n := len(base58.Decode(body)); n {
 	case extendedKeyLen + 4:
@@ -228,25 +236,6 @@ func (k *Key) multipathLen() int {
 		}
 	}
 	return 0
-}
-
-// hasHardenedStep reports whether deriving the key needs a hardened child
-// of the extended key (which only a private key can give).
-func (k *Key) hasHardenedStep() bool {
-	if k.HardenedWildcard {
-		return true
-	}
-	for _, e := range k.Path {
-		if e.Index >= HardenedKeyStart {
-			return true
-		}
-		for _, v := range e.Multi {
-			if v >= HardenedKeyStart {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // clone copies the key so a derived Descriptor shares no slices with d.

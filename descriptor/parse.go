@@ -21,11 +21,10 @@ func Parse(s string) (*Descriptor, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	d, fams, err := parseMulti(inner)
+	d, fams, err := parseMulti(script, inner)
 	if err != nil {
 		return nil, err
 	}
-	d.Script = script
 	if err := validate(d, fams); err != nil {
 		return nil, err
 	}
@@ -74,17 +73,20 @@ func unwrapScript(body string) (ScriptType, string, error) {
 
 // parseMulti parses "multi(k,KEY,...)" or "sortedmulti(k,KEY,...)" and
 // returns the network family of each key for validate.
-func parseMulti(s string) (*Descriptor, []family, error) {
+func parseMulti(script ScriptType, s string) (*Descriptor, []family, error) {
 	name, args, ok := call(s)
 	if !ok || (name != "multi" && name != "sortedmulti") {
-		what := s
-		if ok {
+		what := shorten(s)
+		switch {
+		case ok:
 			what = name + "()"
+		case s == "":
+			what = "nothing"
 		}
-		return nil, nil, invalid(fmt.Errorf("expected multi(...) or sortedmulti(...) inside the script wrapper, found %s", shorten(what)))
+		return nil, nil, invalid(fmt.Errorf("expected multi(...) or sortedmulti(...) inside the script wrapper, found %s", what))
 	}
 	parts := strings.Split(args, ",")
-	d := &Descriptor{Sorted: name == "sortedmulti"}
+	d := &Descriptor{Script: script, Sorted: name == "sortedmulti"}
 	m, err := parseThreshold(parts[0])
 	if err != nil {
 		return nil, nil, invalid(err)
@@ -93,6 +95,10 @@ func parseMulti(s string) (*Descriptor, []family, error) {
 	keys := parts[1:]
 	if len(keys) == 0 {
 		return nil, nil, invalid(fmt.Errorf("%s() has no keys: list the cosigners' keys after the threshold", name))
+	}
+	// Refuse too many keys before parsing them all.
+	if err := checkKeyCount(script, len(keys)); err != nil {
+		return nil, nil, err
 	}
 	d.Keys = make([]Key, len(keys))
 	fams := make([]family, len(keys))

@@ -13,7 +13,7 @@ func (d *Descriptor) String() string {
 	if s == "" {
 		return ""
 	}
-	sum, err := Checksum(s)
+	sum, err := checksum(s)
 	if err != nil {
 		// The canonical form only uses the descriptor character set; an
 		// error here means a hand-built Descriptor holds garbage.

@@ -41,12 +41,8 @@ func validate(d *Descriptor, fams []family) error {
 			return invalidKey(i, fmt.Errorf("uncompressed public key under %s: segwit allows only compressed keys (33 bytes, 02/03 prefix)", d.Script))
 		}
 	}
-	if limit := d.Script.maxKeys(); n > limit {
-		hint := ""
-		if d.Script == ScriptSh {
-			hint = "; use wsh or sh-wsh for up to 20 keys"
-		}
-		return invalid(fmt.Errorf("%d keys is more than %s allows (at most %d)%s", n, d.Script, limit, hint))
+	if err := checkKeyCount(d.Script, n); err != nil {
+		return err
 	}
 	if m < 1 {
 		return invalid(fmt.Errorf("threshold %d: at least 1 signature must be required", m))
@@ -66,6 +62,19 @@ func validate(d *Descriptor, fams []family) error {
 		return err
 	}
 	return checkDuplicates(d)
+}
+
+// checkKeyCount enforces the per-script key limit.
+func checkKeyCount(script ScriptType, n int) error {
+	limit := script.maxKeys()
+	if n <= limit {
+		return nil
+	}
+	hint := ""
+	if script == ScriptSh {
+		hint = "; use wsh or sh-wsh for up to 20 keys"
+	}
+	return invalid(fmt.Errorf("%d keys is more than %s allows (at most %d)%s", n, script, limit, hint))
 }
 
 // redeemScriptSize is the length of the multisig script: OP_m, one push per
@@ -100,8 +109,8 @@ func checkNetworks(d *Descriptor, fams []family) error {
 			continue
 		}
 		if f != firstFam {
-			return invalidKey(i, fmt.Errorf("is a %s key but key %d is a %s key: all keys of a wallet must be for the same network (xpub for mainnet, tpub for testnet/signet/regtest)",
-				f, first+1, firstFam))
+			return invalidKey(i, fmt.Errorf("is a %s key (%s) but key %d is a %s key (%s): all keys of a wallet must be for the same network",
+				f, prefixName(f), first+1, firstFam, prefixName(firstFam)))
 		}
 	}
 	return nil

@@ -276,7 +276,9 @@ func TestBuildRefusals(t *testing.T) {
 	check("output below dust", func(r *BuildRequest) { r.Outputs[0].Value = 293 }, ErrRefused, "dust")
 	check("insufficient funds", func(r *BuildRequest) { r.Outputs[0].Value = 2_999_000 }, ErrInsufficientFunds, "3000000 sat")
 	check("fee rate below relay", func(r *BuildRequest) { r.FeeRate = 0.5 }, ErrMalformed, "minimum relay")
-	check("wrong network address", func(r *BuildRequest) { r.Outputs[0] = Output{Address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Value: 10_000} }, ErrMalformed, "regtest")
+	check("wrong network address", func(r *BuildRequest) {
+		r.Outputs[0] = Output{Address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", Value: 10_000}
+	}, ErrMalformed, "regtest")
 	check("unknown preselected coin", func(r *BuildRequest) { r.Preselected = []wire.OutPoint{{Index: 9}} }, ErrMalformed, "not among")
 	check("send-all with an amount", func(r *BuildRequest) { r.SendAll = true }, ErrMalformed, "leave it 0")
 

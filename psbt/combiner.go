@@ -31,7 +31,9 @@ func Combine(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, error) {
 		return nil, malformed("nothing to combine: give at least one PSBT")
 	}
 	for k, p := range ps {
-		if err := checkShape(p); err != nil {
+		// PSBTs to combine come from signers and files: hold each to the
+		// BIP-174 rules before reading it.
+		if err := Validate(p); err != nil {
 			return nil, fmt.Errorf("PSBT %d: %w", k+1, err)
 		}
 	}
@@ -303,16 +305,19 @@ func verifyPartialSigs(p *bpsbt.Packet, v *walletView) error {
 	errs := make([]error, len(p.Inputs))
 	parallelFor(len(p.Inputs), func(i int) {
 		if hasSigs(i) {
-			_, errs[i] = checkInputSigs(p, a, v, i, nil)
+			_, errs[i] = inputSigs(p, a, v, i, true)
 		}
 	})
 	return errors.Join(errs...)
 }
 
-// checkInputSigs verifies the partial signatures of input i and returns
-// them by the position of their key in the script. When cache is given,
-// each verified signature is recorded in it for the script engine.
-func checkInputSigs(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *txscript.SigCache) (map[int][]byte, error) {
+// inputSigs checks the partial signatures of input i and returns them by
+// the position of their key in the script. The rules that need no curve
+// arithmetic (SIGHASH_ALL, strict DER, low S, a key of the script) are
+// always checked; verify adds the ECDSA verification against the sighash.
+// The finalizer leaves that to the script engine, which verifies the
+// signatures it uses anyway.
+func inputSigs(p *bpsbt.Packet, a *analysis, v *walletView, i int, verify bool) (map[int][]byte, error) {
 	in, st := &p.Inputs[i], &a.in[i]
 	switch {
 	case st.prevErr != nil:
@@ -321,7 +326,7 @@ func checkInputSigs(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *t
 		return nil, fmt.Errorf("cannot verify the signatures of input %d: %w", i, st.spendErr)
 	case in.SighashType != 0 && in.SighashType != txscript.SigHashAll:
 		return nil, fmt.Errorf("%w: input %d asks for sighash type 0x%x; only SIGHASH_ALL is accepted", ErrRefused, i, uint32(in.SighashType))
-	case st.sighashErr != nil:
+	case verify && st.sighashErr != nil:
 		return nil, fmt.Errorf("%w: input %d: computing the sighash: %v", ErrRefused, i, st.sighashErr)
 	}
 	bySlot := make(map[int][]byte, len(in.PartialSigs))
@@ -335,17 +340,21 @@ func checkInputSigs(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *t
 			return nil, fmt.Errorf("%w: input %d: a signature from %s is for pubkey %x, which is not a key of the input's script; the signature is refused",
 				ErrRefused, i, describeCosigner(fp, label, ps.PubKey), ps.PubKey)
 		}
-		if err := verifySignature(st.sighash, ps.PubKey, ps.Signature); err != nil {
-			fp, label := v.cosigner(ps.PubKey, nil, in.Bip32Derivation)
-			return nil, fmt.Errorf("%w: input %d: invalid signature from %s: %v; ask that cosigner to sign the PSBT again",
-				ErrRefused, i, describeCosigner(fp, label, ps.PubKey), err)
+		err := checkSigEncoding(ps.Signature)
+		if err == nil && verify {
+			err = verifySignature(st.sighash, ps.PubKey, ps.Signature)
 		}
-		if cache != nil {
-			var h [32]byte
-			copy(h[:], st.sighash)
-			cache.Add(h, ps.Signature[:len(ps.Signature)-1], ps.PubKey)
+		if err != nil {
+			return nil, invalidSig(v, in, i, ps.PubKey, err)
 		}
 		bySlot[slot] = ps.Signature
 	}
 	return bySlot, nil
+}
+
+// invalidSig is the refusal of one cosigner's signature.
+func invalidSig(v *walletView, in *bpsbt.PInput, i int, pub []byte, err error) error {
+	fp, label := v.cosigner(pub, nil, in.Bip32Derivation)
+	return fmt.Errorf("%w: input %d: invalid signature from %s: %v; ask that cosigner to sign the PSBT again",
+		ErrRefused, i, describeCosigner(fp, label, pub), err)
 }

@@ -176,12 +176,12 @@ type builder struct {
 func newBuilder(req BuildRequest) (*builder, error) {
 	w := req.Wallet
 	if w.Descriptor == nil || w.Network == nil {
-		return nil, malformed("no wallet: the request needs the wallet's descriptor and network")
+		return nil, badRequest("no wallet: the request needs the wallet's descriptor and network")
 	}
 	if err := w.Descriptor.CheckNetwork(w.Network); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, badRequest("wallet descriptor: %v", err)
 	}
-	b := &builder{req: req, d: w.Descriptor, rng: req.Rand}
+	b := &builder{req: req, d: walletForm(w.Descriptor), rng: req.Rand}
 	if b.rng == nil {
 		var seed [32]byte
 		if _, err := crand.Read(seed[:]); err != nil {
@@ -195,7 +195,7 @@ func newBuilder(req BuildRequest) (*builder, error) {
 		return nil, err
 	}
 	if b.rate < minFeeRate {
-		return nil, malformed("fee rate %v sat/vB is below the 1 sat/vB minimum relay fee: nodes would not relay the transaction", req.FeeRate)
+		return nil, badRequest("fee rate %v sat/vB is below the 1 sat/vB minimum relay fee: nodes would not relay the transaction", req.FeeRate)
 	}
 	if b.rate > maxFeeRate && !req.AllowHighFee {
 		return nil, fmt.Errorf("%w: fee rate %v sat/vB is above %d sat/vB; if this is really intended, allow a high fee explicitly", ErrRefused, req.FeeRate, maxFeeRate/1000)
@@ -207,7 +207,7 @@ func newBuilder(req BuildRequest) (*builder, error) {
 		}
 	}
 	if b.in, err = walletInputSize(b.d); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, badRequest("wallet descriptor: %v", err)
 	}
 	b.inVSize = vsizeOf(int64(b.in.base)*witnessScale + int64(b.in.witness))
 
@@ -216,7 +216,7 @@ func newBuilder(req BuildRequest) (*builder, error) {
 	}
 	if !req.SendAll {
 		if b.change, err = b.d.Derive(req.ChangeBranch, req.ChangeIndex, w.Network); err != nil {
-			return nil, fmt.Errorf("%w: change position branch %d index %d: %v", ErrMalformed, req.ChangeBranch, req.ChangeIndex, err)
+			return nil, badRequest("change position branch %d index %d: %v", req.ChangeBranch, req.ChangeIndex, err)
 		}
 	}
 	if err := b.indexUTXOs(); err != nil {
@@ -230,22 +230,22 @@ func newBuilder(req BuildRequest) (*builder, error) {
 func (b *builder) resolvePayments() error {
 	req := b.req
 	if len(req.Outputs) == 0 {
-		return malformed("no outputs: give at least one payment")
+		return badRequest("no outputs: give at least one payment")
 	}
 	if req.SendAll && len(req.Outputs) != 1 {
-		return malformed("send-all takes exactly one destination, got %d outputs", len(req.Outputs))
+		return badRequest("send-all takes exactly one destination, got %d outputs", len(req.Outputs))
 	}
 	for j, o := range req.Outputs {
 		script, err := outputScript(o, b.req.Wallet)
 		if err != nil {
-			return fmt.Errorf("%w: output %d: %v", ErrMalformed, j, err)
+			return badRequest("output %d: %v", j, err)
 		}
 		switch {
 		case req.SendAll && o.Value != 0:
-			return malformed("output %d: with send-all the destination's amount is computed; leave it 0 (got %d)", j, o.Value)
+			return badRequest("output %d: with send-all the destination's amount is computed; leave it 0 (got %d)", j, o.Value)
 		case req.SendAll:
 		case o.Value < 0 || o.Value > btcutil.MaxSatoshi:
-			return malformed("output %d: amount %d sat is outside 0..21e14", j, o.Value)
+			return badRequest("output %d: amount %d sat is outside 0..21e14", j, o.Value)
 		case o.Value < DustThreshold(script):
 			return fmt.Errorf("%w: output %d: %d sat is below the dust threshold of %d sat for this script type; nodes would not relay the transaction — send at least %d sat",
 				ErrRefused, j, o.Value, DustThreshold(script), DustThreshold(script))
@@ -253,7 +253,7 @@ func (b *builder) resolvePayments() error {
 		b.payments = append(b.payments, payment{script: script, value: o.Value})
 		b.sumOut += o.Value
 		if b.sumOut > btcutil.MaxSatoshi {
-			return malformed("outputs add up to more than 21 million BTC")
+			return badRequest("outputs add up to more than 21 million BTC")
 		}
 	}
 	return nil
@@ -294,10 +294,10 @@ func (b *builder) indexUTXOs() error {
 	b.byOutPt = make(map[wire.OutPoint]int, len(req.UTXOs))
 	for i, u := range req.UTXOs {
 		if _, dup := b.byOutPt[u.OutPoint]; dup {
-			return malformed("UTXO %s is listed twice", u.OutPoint)
+			return badRequest("UTXO %s is listed twice", u.OutPoint)
 		}
 		if u.Value <= 0 || u.Value > btcutil.MaxSatoshi {
-			return malformed("UTXO %s has amount %d sat", u.OutPoint, u.Value)
+			return badRequest("UTXO %s has amount %d sat", u.OutPoint, u.Value)
 		}
 		b.byOutPt[u.OutPoint] = i
 	}
@@ -305,10 +305,10 @@ func (b *builder) indexUTXOs() error {
 	for _, op := range req.Preselected {
 		i, ok := b.byOutPt[op]
 		if !ok {
-			return malformed("preselected coin %s is not among the wallet's spendable UTXOs", op)
+			return badRequest("preselected coin %s is not among the wallet's spendable UTXOs", op)
 		}
 		if b.isPreset[i] {
-			return malformed("preselected coin %s is listed twice", op)
+			return badRequest("preselected coin %s is listed twice", op)
 		}
 		b.isPreset[i] = true
 		b.preset = append(b.preset, i)
@@ -507,7 +507,7 @@ func createPacket(version int32, lockTime uint32, ins []wire.OutPoint, sequence 
 	}
 	p, err := bpsbt.NewFromUnsignedTx(tx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: creating the PSBT: %v", ErrMalformed, err)
+		return nil, badRequest("creating the PSBT: %v", err)
 	}
 	return p, nil
 }
@@ -530,7 +530,9 @@ func checkFee(fee, vsize, sent int64, allow bool) error {
 		return fmt.Errorf("%w: the fee of %d sat is %.1f sat/vB, above the %d sat/vB limit; if this is really intended, allow a high fee explicitly",
 			ErrRefused, fee, float64(fee)/float64(vsize), maxFeeRate/1000)
 	}
-	if fee*100 > sent*maxFeeShare {
+	// Without a payment (an OP_RETURN of 0 sat, everything else to change)
+	// there is no amount to compare with; the rate check still applies.
+	if sent > 0 && fee*100 > sent*maxFeeShare {
 		return fmt.Errorf("%w: the fee of %d sat is more than %d%% of the %d sat sent; if this is really intended, allow a high fee explicitly",
 			ErrRefused, fee, maxFeeShare, sent)
 	}

@@ -27,7 +27,7 @@
 //
 // # API
 //
-//	var ErrMalformed, ErrRefused, ErrInsufficientFunds
+//	var ErrMalformed, ErrRefused, ErrInsufficientFunds error
 //
 //	func Decode(data []byte) (*bpsbt.Packet, error)   // base64, hex or binary; ErrMalformed
 //	func Encode(p *bpsbt.Packet) (string, error)       // canonical base64
@@ -36,16 +36,35 @@
 //
 //	type WalletInfo struct { Descriptor *descriptor.Descriptor; Network *chaincfg.Params; Labels []string }
 //
+//	type UTXO struct { OutPoint wire.OutPoint; Value int64; Branch, Index uint32; PrevTx *wire.MsgTx; Confirmations int32 }
+//	type Output struct { Script []byte; Value int64; Address string }
+//	type BuildRequest struct { Wallet; UTXOs; Outputs; SendAll; Preselected; AddInputs; FeeRate;
+//	        LongTermFeeRate; MinConfirmations; ChangeBranch, ChangeIndex; LockTime; DisableRBF;
+//	        AllowHighFee; Rand *rand.Rand }
+//	type BuildSummary struct { Inputs; TotalIn; Sent; Fee; VSize; FeeRate; ChangeUsed; ChangeValue;
+//	        ChangeOutput; ChangeAddress; DroppedChange; Algorithm; Waste }
 //	func Build(req BuildRequest) (*bpsbt.Packet, *BuildSummary, error)
 //	func EstimateVSize(d *descriptor.Descriptor, nIn int, outputScripts [][]byte) (int64, error)
 //	func DustThreshold(pkScript []byte) int64
+//	const SequenceRBF, SequenceNoRBF
+//
+//	type Report struct { ...; Inputs []InputReport; Outputs []OutputReport; ... } // JSON, snake_case
+//	type InputReport, OutputReport, Cosigner struct
+//	const KindChange, KindExternal = "change", "external"
 //	func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error)
 //	func CheckWallet(p *bpsbt.Packet, w WalletInfo) error
+//
 //	func Sign(p *bpsbt.Packet, master *hdkeychain.ExtendedKey) (int, error)
 //	func Combine(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, error)
 //	func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error
 //	func Finalize(p *bpsbt.Packet, w WalletInfo) (*wire.MsgTx, error)
 //	func Extract(p *bpsbt.Packet) (*wire.MsgTx, error)
+//
+// A typical spend: Build, Encode and hand the PSBT to each cosigner; on
+// every copy that comes back Decode and CheckWallet; Combine the copies;
+// Inspect to show who has signed; Finalize once ReadyToFinalize; broadcast
+// the transaction. Signers (hw/soft and the device emulators) run
+// CheckWallet and then Sign.
 //
 // # Errors
 //

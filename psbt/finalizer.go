@@ -15,23 +15,29 @@ import (
 type finalInput struct {
 	scriptSig []byte
 	witness   wire.TxWitness
+	// used are the signatures put in, by key, for diagnosing a failure.
+	used []usedSig
 }
 
-// FinalizePacket is the BIP-174 Input Finalizer. For every input it
-// verifies the partial signatures (an invalid one is refused, never
-// skipped), takes the first m of them in the order of the keys in the
-// script, and builds the final scriptSig and witness: for sh
-// "OP_0 <sigs> <redeemScript>", for sh-wsh the redeem script push and the
-// witness [empty, sigs, witnessScript], for wsh that witness alone. Then it
-// executes every input's script against its prevout with btcd's script
-// engine and the standard verification flags. Only when every input passes
-// is p changed: final_scriptsig and final_scriptwitness are set and, as
-// BIP-174 says, every other input record except the UTXOs and unknown
-// records is cleared. Inputs that are already finalized are kept and
-// executed too.
+type usedSig struct{ pub, sig []byte }
+
+// FinalizePacket is the BIP-174 Input Finalizer. For every input it checks
+// the partial signatures (SIGHASH_ALL, strict DER, low S, a key of the
+// script; one that fails is refused, never skipped), takes the first m of
+// them in the order of the keys in the script, and builds the final
+// scriptSig and witness: for sh "OP_0 <sigs> <redeemScript>", for sh-wsh
+// the redeem script push and the witness [empty, sigs, witnessScript], for
+// wsh that witness alone. Then it executes every input's script against
+// its prevout with btcd's script engine and the standard verification
+// flags, which verifies each signature used; signatures beyond the m used
+// are verified separately. Only when every input passes is p changed:
+// final_scriptsig and final_scriptwitness are set and, as BIP-174 says,
+// every other input record except the UTXOs and unknown records is
+// cleared. Inputs that are already finalized are kept and executed too.
 //
 // An input with too few signatures is refused (ErrRefused) naming the
-// cosigners who have not signed, by fingerprint and label from w.
+// cosigners who have not signed, by fingerprint and label from w; an
+// invalid signature is refused naming its cosigner.
 func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error {
 	if err := checkShape(p); err != nil {
 		return err
@@ -43,17 +49,10 @@ func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error {
 	a := analyze(p)
 	a.computeSighashes(func(i int) bool { return !a.in[i].finalized })
 
-	nSigs := 0
-	for i := range p.Inputs {
-		nSigs += len(p.Inputs[i].PartialSigs)
-	}
-	// Signatures verified while choosing them are recorded here, so the
-	// script engine does not verify them a second time.
-	cache := txscript.NewSigCache(uint(nSigs + 1))
 	finals := make([]finalInput, len(p.Inputs))
 	errs := make([]error, len(p.Inputs))
 	parallelFor(len(p.Inputs), func(i int) {
-		finals[i], errs[i] = finalizeInput(p, a, v, i, cache)
+		finals[i], errs[i] = finalizeInput(p, a, v, i)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -64,7 +63,17 @@ func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error {
 		tx.TxIn[i].SignatureScript = f.scriptSig
 		tx.TxIn[i].Witness = f.witness
 	}
-	if err := executeScripts(tx, a, cache); err != nil {
+	// When an input fails, name the cosigner whose signature does not
+	// verify rather than repeat the engine's opcode-level reason.
+	diagnose := func(i int) error {
+		for _, u := range finals[i].used {
+			if err := verifySignature(a.in[i].sighash, u.pub, u.sig); err != nil {
+				return invalidSig(v, &p.Inputs[i], i, u.pub, err)
+			}
+		}
+		return nil
+	}
+	if err := executeScripts(tx, a, diagnose); err != nil {
 		return err
 	}
 
@@ -104,12 +113,12 @@ func Finalize(p *bpsbt.Packet, w WalletInfo) (*wire.MsgTx, error) {
 }
 
 // finalizeInput builds one input's final scripts.
-func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *txscript.SigCache) (finalInput, error) {
+func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInput, error) {
 	in, st := &p.Inputs[i], &a.in[i]
 	if st.finalized {
 		return existingFinal(in, i)
 	}
-	bySlot, err := checkInputSigs(p, a, v, i, cache)
+	bySlot, err := inputSigs(p, a, v, i, false)
 	if err != nil {
 		return finalInput{}, err
 	}
@@ -118,11 +127,21 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *tx
 		return finalInput{}, missingSigners(p, v, i, ms, bySlot)
 	}
 	// CHECKMULTISIG walks keys and signatures in script order; the first m
-	// signers by key position make a valid set.
+	// signers by key position make a valid set. Signatures left out are
+	// still verified: an invalid one means a cosigner's copy is broken.
+	f := finalInput{}
 	sigs := make([][]byte, 0, ms.m)
-	for slot := range ms.keys {
-		if sig, ok := bySlot[slot]; ok && len(sigs) < ms.m {
+	for slot, pub := range ms.keys {
+		sig, ok := bySlot[slot]
+		switch {
+		case !ok:
+		case len(sigs) < ms.m:
 			sigs = append(sigs, sig)
+			f.used = append(f.used, usedSig{pub: pub, sig: sig})
+		default:
+			if err := verifySignature(st.sighash, pub, sig); err != nil {
+				return finalInput{}, invalidSig(v, in, i, pub, err)
+			}
 		}
 	}
 	witness := make(wire.TxWitness, 0, ms.m+2)
@@ -140,15 +159,17 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int, cache *tx
 		if err != nil {
 			return finalInput{}, fmt.Errorf("%w: input %d: building the scriptSig: %v", ErrRefused, i, err)
 		}
-		return finalInput{scriptSig: script}, nil
+		f.scriptSig = script
 	case kindShWsh:
 		script, err := txscript.NewScriptBuilder().AddData(in.RedeemScript).Script()
 		if err != nil {
 			return finalInput{}, fmt.Errorf("%w: input %d: building the scriptSig: %v", ErrRefused, i, err)
 		}
-		return finalInput{scriptSig: script, witness: witness}, nil
+		f.scriptSig, f.witness = script, witness
+	default:
+		f.witness = witness
 	}
-	return finalInput{witness: witness}, nil
+	return f, nil
 }
 
 // existingFinal reads an input a finalizer has already completed.
@@ -182,8 +203,9 @@ func missingSigners(p *bpsbt.Packet, v *walletView, i int, ms *multisig, bySlot 
 
 // executeScripts runs every input's scriptSig and witness against its
 // prevout with the standard flags; the transaction is relayable only if
-// all pass.
-func executeScripts(tx *wire.MsgTx, a *analysis, cache *txscript.SigCache) error {
+// all pass. diagnose, when given, explains a failing input better than the
+// engine can.
+func executeScripts(tx *wire.MsgTx, a *analysis, diagnose func(i int) error) error {
 	errs := make([]error, len(tx.TxIn))
 	parallelFor(len(tx.TxIn), func(i int) {
 		st := &a.in[i]
@@ -191,13 +213,20 @@ func executeScripts(tx *wire.MsgTx, a *analysis, cache *txscript.SigCache) error
 			errs[i] = fmt.Errorf("cannot check input %d: %w", i, st.prevErr)
 			return
 		}
-		vm, err := txscript.NewEngine(st.prevOut.PkScript, tx, i, txscript.StandardVerifyFlags, cache, a.sigHashes, st.prevOut.Value, a.fetcher)
+		vm, err := txscript.NewEngine(st.prevOut.PkScript, tx, i, txscript.StandardVerifyFlags, nil, a.sigHashes, st.prevOut.Value, a.fetcher)
 		if err == nil {
 			err = vm.Execute()
 		}
-		if err != nil {
-			errs[i] = fmt.Errorf("%w: input %d (%s) does not validate: %v", ErrRefused, i, tx.TxIn[i].PreviousOutPoint, err)
+		if err == nil {
+			return
 		}
+		if diagnose != nil {
+			if d := diagnose(i); d != nil {
+				errs[i] = d
+				return
+			}
+		}
+		errs[i] = fmt.Errorf("%w: input %d (%s) does not validate: %v", ErrRefused, i, tx.TxIn[i].PreviousOutPoint, err)
 	})
 	return errors.Join(errs...)
 }

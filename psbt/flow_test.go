@@ -15,7 +15,7 @@ import (
 )
 
 // newSpend builds a two-input spend with change from a fresh wallet.
-func newSpend(t *testing.T, script descriptor.ScriptType, m, n int) (*testWallet, *bpsbt.Packet, *BuildSummary) {
+func newSpend(t testing.TB, script descriptor.ScriptType, m, n int) (*testWallet, *bpsbt.Packet, *BuildSummary) {
 	t.Helper()
 	tw := newTestWallet(t, script, m, n, true)
 	utxos := []UTXO{tw.utxo(t, 0, 3, 400_000, 1), tw.utxo(t, 1, 0, 250_000, 2)}
@@ -124,6 +124,27 @@ func TestSignCombineFinalize(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestReceiveDescriptorRecognisesChange: a wallet given as its receive
+// descriptor (/0/*) still recognises change on /1/*.
+func TestReceiveDescriptorRecognisesChange(t *testing.T) {
+	tw, p, sum := newSpend(t, descriptor.ScriptWsh, 2, 3)
+	recv, err := tw.info.Descriptor.Single(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := WalletInfo{Descriptor: recv, Network: testNet, Labels: tw.info.Labels}
+	r, err := Inspect(p, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := r.Outputs[sum.ChangeOutput]; o.Kind != KindChange || *o.Branch != 1 || !r.Inputs[1].Ours {
+		t.Fatalf("change %+v, input 1 ours %v", o, r.Inputs[1].Ours)
+	}
+	if err := CheckWallet(p, w); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -298,13 +319,17 @@ func TestCombineRefusals(t *testing.T) {
 			!strings.Contains(err.Error(), hexFP(tw.fps[2])) {
 			t.Fatalf("err = %v, want a refusal naming input 1 and cosigner-C", err)
 		}
-		// Finalize refuses it too rather than skipping it.
-		if err := FinalizePacket(bad, tw.info); !errors.Is(err, ErrRefused) {
+		// Finalize refuses it too rather than skipping it, once there are
+		// enough signatures to try.
+		for i := range bad.Inputs {
+			bad.Inputs[i].PartialSigs = append(bad.Inputs[i].PartialSigs, a.Inputs[i].PartialSigs...)
+		}
+		if err := FinalizePacket(bad, tw.info); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "invalid signature from cosigner "+hexFP(tw.fps[2])+" (cosigner-C)") {
 			t.Fatalf("FinalizePacket: %v", err)
 		}
 		// Inspect reports it and does not count it.
 		r, err := Inspect(bad, tw.info)
-		if err != nil || r.Inputs[1].Missing != 2 || !containsWarning(r, "invalid signature") {
+		if err != nil || r.Inputs[1].Missing != 1 || r.ReadyToFinalize || !containsWarning(r, "invalid signature") {
 			t.Fatalf("Inspect: %+v %v", r, err)
 		}
 	})
@@ -383,6 +408,56 @@ func TestSignRefusesForeignScriptKey(t *testing.T) {
 	pub, _ := tw.masters[0].Neuter()
 	if _, err := Sign(p, pub); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("public master: %v", err)
+	}
+}
+
+func TestFinalizedInputs(t *testing.T) {
+	tw, p, _ := newSpend(t, descriptor.ScriptShWsh, 2, 3)
+	tw.sign(t, p, 0, 2)
+	if err := FinalizePacket(p, tw.info); err != nil {
+		t.Fatal(err)
+	}
+	// Finalizing again keeps the final scripts and checks them again.
+	before := mustSerialize(t, p)
+	if err := FinalizePacket(p, tw.info); err != nil || !bytes.Equal(before, mustSerialize(t, p)) {
+		t.Fatalf("second finalization: %v", err)
+	}
+	// A finalized PSBT can no longer be checked against the wallet.
+	if err := CheckWallet(p, tw.info); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "already finalized") {
+		t.Fatalf("CheckWallet: %v", err)
+	}
+	// A tampered final witness is caught by the extractor's script check.
+	q := clone(t, p)
+	wit, err := parseWitness(q.Inputs[0].FinalScriptWitness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wit[1][20] ^= 1
+	var b bytes.Buffer
+	if err := bpsbt.WriteTxWitness(&b, wit); err != nil {
+		t.Fatal(err)
+	}
+	q.Inputs[0].FinalScriptWitness = b.Bytes()
+	if _, err := Extract(q); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "input 0") {
+		t.Fatalf("Extract of a broken witness: %v", err)
+	}
+}
+
+func TestInspectForeignSignature(t *testing.T) {
+	tw, p, _ := newSpend(t, descriptor.ScriptWsh, 2, 3)
+	tw.sign(t, p, 0)
+	// A signature under a key that is not in the script does not count.
+	other := tw.derive(t, 0, 42).Keys[1].PubKey
+	p.Inputs[0].PartialSigs = append(p.Inputs[0].PartialSigs, &bpsbt.PartialSig{PubKey: other, Signature: p.Inputs[0].PartialSigs[0].Signature})
+	r, err := Inspect(p, tw.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Missing != 1 || !containsWarning(r, "not in the input's script") {
+		t.Fatalf("report %+v warnings %v", r.Inputs[0], r.Warnings)
+	}
+	if _, err := Combine([]*bpsbt.Packet{p}, tw.info); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not a key of the input's script") {
+		t.Fatalf("Combine: %v", err)
 	}
 }
 

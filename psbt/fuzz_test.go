@@ -9,6 +9,7 @@ import (
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/internal/vectors"
 )
 
@@ -42,7 +43,19 @@ func vectorSeeds(f *testing.F) [][]byte {
 // again and serializes to the same bytes; the read-only roles do not panic
 // on it either.
 func FuzzDecode(f *testing.F) {
-	for _, s := range vectorSeeds(f) {
+	seeds := vectorSeeds(f)
+	// A wallet PSBT of each stage, so the multisig paths are reached.
+	tw, p, _ := newSpend(f, descriptor.ScriptShWsh, 2, 3)
+	seeds = append(seeds, mustSerialize(f, p))
+	tw.sign(f, p, 1)
+	seeds = append(seeds, mustSerialize(f, p))
+	tw.sign(f, p, 2)
+	seeds = append(seeds, mustSerialize(f, p))
+	if err := FinalizePacket(p, tw.info); err != nil {
+		f.Fatal(err)
+	}
+	seeds = append(seeds, mustSerialize(f, p))
+	for _, s := range seeds {
 		f.Add(s)
 		f.Add([]byte(hex.EncodeToString(s)))
 		f.Add([]byte(base64.StdEncoding.EncodeToString(s)))
@@ -84,6 +97,12 @@ func FuzzCombine(f *testing.F) {
 			f.Add(s, seeds[i+1])
 		}
 	}
+	// Two cosigners' copies of one wallet PSBT: what Combine usually gets.
+	tw, p, _ := newSpend(f, descriptor.ScriptWsh, 2, 3)
+	a, b := clone(f, p), clone(f, p)
+	tw.sign(f, a, 0)
+	tw.sign(f, b, 2)
+	f.Add(mustSerialize(f, a), mustSerialize(f, b))
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		pa, err := Decode(a)
 		if err != nil {

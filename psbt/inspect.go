@@ -3,7 +3,6 @@ package psbt
 import (
 	"encoding/hex"
 	"fmt"
-	"math"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -57,15 +56,15 @@ type InputReport struct {
 	Finalized bool `json:"finalized"`
 	Required  int  `json:"required"` // m; 0 when the script is unknown
 	// Signatures are the valid partial signatures present.
-	Signatures []Signer `json:"signatures"`
+	Signatures []Cosigner `json:"signatures"`
 	// Missing is how many more signatures are needed.
 	Missing int `json:"missing"`
 	// NotSigned lists the cosigners whose keys have not signed.
-	NotSigned []Signer `json:"not_signed"`
+	NotSigned []Cosigner `json:"not_signed"`
 }
 
-// Signer identifies a cosigner.
-type Signer struct {
+// Cosigner identifies one of the wallet's signers.
+type Cosigner struct {
 	Fingerprint string `json:"fingerprint"` // master key fingerprint, hex; "" when unknown
 	Label       string `json:"label"`
 	PubKey      string `json:"pubkey"` // hex
@@ -137,7 +136,7 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 			r.RBF = true
 		}
 		sizes[i] = estimatedInputSize(&p.Inputs[i], st)
-		if !ir.Finalized && (st.spend == nil || ir.Missing > 0) {
+		if st.prevOut == nil || (!ir.Finalized && (st.spend == nil || ir.Missing > 0)) {
 			ready = false
 		}
 	}
@@ -178,21 +177,21 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 	if r.FeeKnown {
 		r.Fee = r.TotalIn - r.TotalOut
 		if r.VSize > 0 {
-			r.FeeRate = math.Round(float64(r.Fee)/float64(r.VSize)*100) / 100
+			r.FeeRate = float64(r.Fee) / float64(r.VSize)
 		}
 		switch {
 		case r.Fee < 0:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("outputs (%d sat) exceed inputs (%d sat): the transaction is invalid", r.TotalOut, r.TotalIn))
 		case r.Fee*1000 > maxFeeRate*r.VSize:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("fee rate %.1f sat/vB is above %d sat/vB", float64(r.Fee)/float64(r.VSize), maxFeeRate/1000))
-		case r.Fee*100 > r.Sent*maxFeeShare:
+		case r.Sent > 0 && r.Fee*100 > r.Sent*maxFeeShare:
 			r.Warnings = append(r.Warnings, fmt.Sprintf("fee of %d sat is more than %d%% of the %d sat sent", r.Fee, maxFeeShare, r.Sent))
 		}
 	} else {
 		r.Warnings = append(r.Warnings, "some inputs lack UTXO data: the fee is unknown")
 	}
 	if v == nil {
-		r.Warnings = append(r.Warnings, "no wallet descriptor given: inputs and outputs cannot be recognised as the wallet's")
+		r.Warnings = append(r.Warnings, "no wallet descriptor and network given: inputs and outputs cannot be recognised as the wallet's")
 	}
 	return r, nil
 }
@@ -204,8 +203,8 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 	ir := InputReport{
 		OutPoint:   p.UnsignedTx.TxIn[i].PreviousOutPoint.String(),
 		Finalized:  st.finalized,
-		Signatures: []Signer{},
-		NotSigned:  []Signer{},
+		Signatures: []Cosigner{},
+		NotSigned:  []Cosigner{},
 	}
 	var warns []string
 	if st.prevOut != nil {
@@ -244,9 +243,9 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 			warns = append(warns, fmt.Sprintf("input %d (%s) is not the wallet's: %v", i, ir.OutPoint, err))
 		}
 	}
-	name := func(pub []byte) Signer {
+	name := func(pub []byte) Cosigner {
 		fp, label := v.cosigner(pub, derived, in.Bip32Derivation)
-		return Signer{Fingerprint: fp, Label: label, PubKey: hex.EncodeToString(pub)}
+		return Cosigner{Fingerprint: fp, Label: label, PubKey: hex.EncodeToString(pub)}
 	}
 
 	signed := make(map[int]bool, len(in.PartialSigs))

@@ -105,17 +105,8 @@ func (a *analysis) sighashAll(i int) ([]byte, error) {
 // low S (both required for relay), and a valid ECDSA signature of sighash
 // by pub.
 func verifySignature(sighash, pub, sig []byte) error {
-	if len(sig) == 0 {
-		return errors.New("empty signature")
-	}
-	if ht := txscript.SigHashType(sig[len(sig)-1]); ht != txscript.SigHashAll {
-		return fmt.Errorf("signature uses sighash type 0x%02x; countersign accepts only SIGHASH_ALL (0x01)", byte(ht))
-	}
-	if !strictDER(sig) {
-		return errors.New("signature is not strict DER (BIP-66)")
-	}
-	if !lowS(sig) {
-		return errors.New("signature has a high S value (not standard; BIP-146 low S is required)")
+	if err := checkSigEncoding(sig); err != nil {
+		return err
 	}
 	parsed, err := ecdsa.ParseDERSignature(sig[:len(sig)-1])
 	if err != nil {
@@ -127,6 +118,24 @@ func verifySignature(sighash, pub, sig []byte) error {
 	}
 	if !parsed.Verify(sighash, key) {
 		return errors.New("signature does not verify against this transaction's sighash")
+	}
+	return nil
+}
+
+// checkSigEncoding checks what a signature must be before any curve
+// arithmetic: SIGHASH_ALL, strict DER, low S.
+func checkSigEncoding(sig []byte) error {
+	if len(sig) == 0 {
+		return errors.New("empty signature")
+	}
+	if ht := txscript.SigHashType(sig[len(sig)-1]); ht != txscript.SigHashAll {
+		return fmt.Errorf("signature uses sighash type 0x%02x; countersign accepts only SIGHASH_ALL (0x01)", byte(ht))
+	}
+	if !strictDER(sig) {
+		return errors.New("signature is not strict DER (BIP-66)")
+	}
+	if !lowS(sig) {
+		return errors.New("signature has a high S value (not standard; BIP-146 low S is required)")
 	}
 	return nil
 }

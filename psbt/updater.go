@@ -50,7 +50,7 @@ func (b *builder) update(p *bpsbt.Packet, coins []coin, sum *BuildSummary) error
 func checkCoin(d *descriptor.Descriptor, net *chaincfg.Params, u UTXO) (*descriptor.Derived, error) {
 	op := u.OutPoint
 	if u.PrevTx == nil {
-		return nil, malformed("coin %s has no previous transaction: it is needed as non_witness_utxo for every input; fetch it from the chain backend", op)
+		return nil, badRequest("coin %s has no previous transaction: it is needed as non_witness_utxo for every input; fetch it from the chain backend", op)
 	}
 	if h := u.PrevTx.TxHash(); h != op.Hash {
 		return nil, fmt.Errorf("%w: coin %s: its previous transaction hashes to %s: the chain data is wrong; sync the wallet again", ErrRefused, op, h)
@@ -64,7 +64,7 @@ func checkCoin(d *descriptor.Descriptor, net *chaincfg.Params, u UTXO) (*descrip
 	}
 	dv, err := d.Derive(u.Branch, u.Index, net)
 	if err != nil {
-		return nil, fmt.Errorf("%w: coin %s at branch %d index %d: %v", ErrMalformed, op, u.Branch, u.Index, err)
+		return nil, badRequest("coin %s at branch %d index %d: %v", op, u.Branch, u.Index, err)
 	}
 	if !bytes.Equal(dv.ScriptPubKey, prev.PkScript) {
 		return nil, fmt.Errorf("%w: coin %s pays to script %x, not to the wallet's address %s at branch %d index %d; the coin list is wrong",
@@ -120,7 +120,7 @@ func globalXpubs(d *descriptor.Descriptor) ([]*bpsbt.Unknown, error) {
 		}
 		ser := base58.Decode(key.XPub.String())
 		if len(ser) != xpubSerializedBytes+4 {
-			return nil, malformed("key %d: cannot serialize the extended public key", k)
+			return nil, badRequest("key %d: cannot serialize the extended public key", k)
 		}
 		var fp [4]byte
 		var path []uint32
@@ -129,7 +129,7 @@ func globalXpubs(d *descriptor.Descriptor) ([]*bpsbt.Unknown, error) {
 		} else {
 			pk, err := key.XPub.ECPubKey()
 			if err != nil {
-				return nil, malformed("key %d: %v", k, err)
+				return nil, badRequest("key %d: %v", k, err)
 			}
 			copy(fp[:], btcutil.Hash160(pk.SerializeCompressed()))
 		}

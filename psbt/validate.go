@@ -22,6 +22,18 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
+// requestError is an invalid request to Build or EstimateVSize: bad input
+// like a malformed PSBT (it matches ErrMalformed, exit code 2), but its
+// message does not speak of a PSBT.
+type requestError struct{ msg string }
+
+func (e *requestError) Error() string { return "invalid request: " + e.msg }
+func (e *requestError) Unwrap() error { return ErrMalformed }
+
+func badRequest(format string, args ...any) error {
+	return &requestError{msg: fmt.Sprintf(format, args...)}
+}
+
 // byteReader walks a serialized PSBT. Every read is bounds-checked so that
 // no input, however truncated, can make the scan index out of range.
 type byteReader struct {
@@ -614,13 +626,15 @@ func parseWitness(v []byte) (wire.TxWitness, error) {
 	return wit, nil
 }
 
-// Validate checks an in-memory packet against the BIP-174 rules that btcd's
-// Packet type can express: matching input and output maps, an unsigned
-// transaction, valid public keys and strict-DER partial signatures, BIP-32
-// derivations with a fingerprint, a decodable final scriptWitness, and a
-// witness_utxo and global records in their defined formats. Decode runs it
-// on every packet; call it on packets that come from elsewhere (a signer's
-// reply). Errors wrap ErrMalformed.
+// Validate checks an in-memory packet against the BIP-174 version 0 rules
+// that btcd's Packet type can express: one map per transaction input and
+// output, an unsigned transaction without scriptSigs or witnesses, valid
+// public keys and no duplicate keys in partial signatures and BIP-32
+// derivations, strict-DER partial signatures, a decodable final
+// scriptWitness, well-formed global records (xpubs, PSBT version 0) and no
+// version 2 records. Decode runs it on every packet; Combine runs it on the
+// PSBTs it is given; call it on packets that come from elsewhere (a
+// signer's reply). Errors wrap ErrMalformed.
 func Validate(p *bpsbt.Packet) error {
 	if p == nil || p.UnsignedTx == nil {
 		return malformed("no unsigned transaction")

@@ -194,11 +194,11 @@ func numberLen(v int) int {
 // never pays less than that rate.
 func EstimateVSize(d *descriptor.Descriptor, nIn int, outputScripts [][]byte) (int64, error) {
 	if nIn < 0 {
-		return 0, malformed("negative input count %d", nIn)
+		return 0, badRequest("negative input count %d", nIn)
 	}
 	in, err := walletInputSize(d)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return 0, badRequest("wallet descriptor: %v", err)
 	}
 	inputs := make([]inputSize, nIn)
 	for i := range inputs {
@@ -242,10 +242,10 @@ func feeAt(rate, vsize int64) int64 {
 // float noise) so the rate paid is never below the one asked for.
 func feeRateKvB(satPerVByte float64) (int64, error) {
 	if math.IsNaN(satPerVByte) || math.IsInf(satPerVByte, 0) || satPerVByte <= 0 {
-		return 0, malformed("fee rate %v sat/vB is not a positive number", satPerVByte)
+		return 0, badRequest("fee rate %v sat/vB is not a positive number", satPerVByte)
 	}
 	if satPerVByte > 1e8 {
-		return 0, malformed("fee rate %v sat/vB is beyond any sensible value", satPerVByte)
+		return 0, badRequest("fee rate %v sat/vB is beyond any sensible value", satPerVByte)
 	}
 	return int64(math.Ceil(satPerVByte*1000 - 1e-6)), nil
 }

@@ -64,13 +64,14 @@ func newWalletView(w WalletInfo) *walletView {
 	if w.Descriptor == nil || w.Network == nil {
 		return nil
 	}
+	d := walletForm(w.Descriptor)
 	v := &walletView{
 		w:     w,
-		d:     w.Descriptor,
+		d:     d,
 		fps:   make(map[[4]byte]bool),
 		cache: make(map[position]derivation),
 	}
-	for _, k := range w.Descriptor.Keys {
+	for _, k := range d.Keys {
 		ki := keyInfo{steps: k.Path, wild: k.Wildcard, hwild: k.HardenedWildcard}
 		switch {
 		case k.Origin != nil:
@@ -92,6 +93,17 @@ func newWalletView(w WalletInfo) *walletView {
 		v.keys = append(v.keys, ki)
 	}
 	return v
+}
+
+// walletForm returns the descriptor that stands for the whole wallet: a
+// Core-style receive (/0/*) or change (/1/*) descriptor becomes its
+// /<0;1>/* form, so that branch 0 is receive and branch 1 change whichever
+// half the caller holds.
+func walletForm(d *descriptor.Descriptor) *descriptor.Descriptor {
+	if d.Branches() == 1 {
+		return d.Multipath()
+	}
+	return d
 }
 
 // derive returns the wallet's scripts at pos, from the cache when it can.
@@ -129,8 +141,9 @@ func (v *walletView) prefetch(ps []position) {
 		slices.Sort(idx)
 		idx = slices.Compact(idx)
 		for i := 0; i < len(idx); {
-			// Grow the run while at least half of the span is wanted, so
-			// that batching never derives more than twice what is needed.
+			// Grow the run while about half of its span is wanted, so that
+			// batching derives at most twice what is needed (plus one
+			// batch's worth).
 			j := i
 			for j+1 < len(idx) && int64(idx[j+1]-idx[i])+1 <= 2*int64(j+2-i)+minPrefetchRun {
 				j++

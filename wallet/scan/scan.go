@@ -30,6 +30,10 @@ const DefaultGap = 20
 // Options tune a scan.
 type Options struct {
 	Gap uint32 // consecutive unused addresses that end a branch; 0 means DefaultGap
+	// Full asks every address again instead of reading only the blocks
+	// since the last sync. A Gap other than DefaultGap implies it, since
+	// the last sync may have stopped short of the new window.
+	Full bool
 	// Progress, when set, is called after each round with the number of
 	// addresses checked so far.
 	Progress func(addresses int)
@@ -37,19 +41,15 @@ type Options struct {
 
 // Result summarises a finished scan.
 type Result struct {
-	Height          int32
-	Hash            chainhash.Hash
-	Addresses       int // scripts queried
-	UTXOs           int
-	NewTxs          int // transactions fetched this time
+	Height           int32
+	Hash             chainhash.Hash
+	Addresses        int // scripts queried
+	UTXOs            int
+	NewTxs           int // transactions fetched this time
 	ReceiveHighWater uint32
 	ChangeHighWater  uint32
-}
-
-// TxBatcher is implemented by backends that fetch many transactions in one
-// round trip; Sync uses it when present.
-type TxBatcher interface {
-	Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error)
+	// Incremental is true when only the new blocks and the mempool were read.
+	Incremental bool
 }
 
 type position struct{ branch, index uint32 }
@@ -103,12 +103,24 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	if err != nil {
 		return nil, err
 	}
+	sc := &scanner{d: d, net: net, b: b, scripts: map[string]position{}}
+	if !opt.Full && gap == DefaultGap {
+		upd, res, err := incremental(ctx, sc, st, name, state, w, gap, stored)
+		switch {
+		case err == nil:
+			if err := st.ApplySync(ctx, name, *upd); err != nil {
+				return nil, err
+			}
+			return res, nil
+		case !errors.Is(err, errNeedFullScan):
+			return nil, err
+		}
+		sc = &scanner{d: d, net: net, b: b, scripts: map[string]position{}}
+	}
 	height, hash, err := b.Tip(ctx)
 	if err != nil {
 		return nil, err
 	}
-
-	sc := &scanner{d: d, net: net, b: b, scripts: map[string]position{}}
 	// Start past everything known to be used or handed out, so the first
 	// round usually covers the whole wallet.
 	high := [2]uint32{state.ReceiveHighWater, state.ChangeHighWater}
@@ -211,13 +223,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		}
 		upd.UTXOs = append(upd.UTXOs, wallet.UTXO{OutPoint: u.OutPoint, Value: u.Value, PkScript: u.PkScript, Branch: p.branch, Index: p.index, Height: u.Height})
 	}
-	sort.Slice(upd.UTXOs, func(i, j int) bool {
-		a, b := upd.UTXOs[i].OutPoint, upd.UTXOs[j].OutPoint
-		if a.Hash != b.Hash {
-			return a.Hash.String() < b.Hash.String()
-		}
-		return a.Index < b.Index
-	})
+	sortUTXOs(upd.UTXOs)
 	upd.Txs = accountTxs(txs, heights, sc.scripts)
 	// Unconfirmed transactions stored earlier that the backend no longer
 	// reports were replaced or dropped: forget them so their coins free up.
@@ -232,12 +238,22 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	return &Result{Height: height, Hash: hash, Addresses: len(sc.order), UTXOs: len(upd.UTXOs), NewTxs: newTxs, ReceiveHighWater: used[0], ChangeHighWater: used[1]}, nil
 }
 
+func sortUTXOs(us []wallet.UTXO) {
+	sort.Slice(us, func(i, j int) bool {
+		a, b := us[i].OutPoint, us[j].OutPoint
+		if a.Hash != b.Hash {
+			return a.Hash.String() < b.Hash.String()
+		}
+		return a.Index < b.Index
+	})
+}
+
 // fetchTxs gets transactions in one batch when the backend can, else one by one.
 func fetchTxs(ctx context.Context, b chain.Backend, ids []chainhash.Hash) ([]*wire.MsgTx, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	if tb, ok := b.(TxBatcher); ok {
+	if tb, ok := b.(chain.TxBatcher); ok {
 		txs, err := tb.Txs(ctx, ids)
 		if err == nil && len(txs) == len(ids) {
 			return txs, nil

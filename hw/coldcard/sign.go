@@ -1,0 +1,353 @@
+package coldcard
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil"
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
+)
+
+// Sign returns a copy of p with the Coldcard's partial signatures added.
+// The user approves each pass on the device. d and name identify the wallet
+// for the registration pre-check; the device itself finds the wallet from
+// the PSBT's derivations and refuses inputs it cannot match to an enrolled
+// wallet (hw.ErrNotRegistered).
+func (c *Coldcard) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+	const op = "sign transaction"
+	out, err := clonePacket(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
+	}
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	if err := c.prepare(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkChain(op, net); err != nil {
+		return nil, err
+	}
+	mine := c.ownKeys(out)
+	if mine == 0 {
+		return nil, c.fail(op, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %X: nothing for this Coldcard to sign", c.xfp))
+	}
+	if d != nil {
+		has, err := c.hasWallet(ctx, d)
+		if err != nil {
+			return nil, c.fail(op, err)
+		}
+		if !has {
+			return nil, c.failAs(op, hw.ErrNotRegistered, fmt.Errorf("the Coldcard holds no %s wallet with these cosigners (%q): register it first", d.Policy(), name))
+		}
+	}
+	// Each pass signs at most one of the device's keys per input, so a
+	// device holding k keys of an input needs up to k passes; mine bounds
+	// the loop whatever the device does.
+	for pass := 1; pass <= mine; pass++ {
+		raw, err := serialize(out)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
+		}
+		signed, err := c.signPass(ctx, raw, pass, len(out.UnsignedTx.TxIn), len(out.UnsignedTx.TxOut))
+		if err != nil {
+			return nil, err
+		}
+		added, err := mergeSignatures(out, signed, c.xfp)
+		if err != nil {
+			return nil, c.fail(op, err)
+		}
+		total := 0
+		for _, n := range added {
+			total += n
+		}
+		if total == 0 {
+			if pass == 1 {
+				return nil, c.fail(op, errors.New("the Coldcard approved but added no signature"))
+			}
+			break
+		}
+		if !needsAnotherPass(out, c.xfp, added) {
+			break
+		}
+	}
+	return out, nil
+}
+
+// ownKeys counts the (input, key) pairs whose derivation names this
+// device's fingerprint.
+func (c *Coldcard) ownKeys(p *bpsbt.Packet) int {
+	xfp := binary.LittleEndian.Uint32(c.xfp[:])
+	n := 0
+	for i := range p.Inputs {
+		for _, d := range p.Inputs[i].Bip32Derivation {
+			if d.MasterKeyFingerprint == xfp {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// signPass runs one upload/approve/download cycle and parses the result.
+func (c *Coldcard) signPass(ctx context.Context, raw []byte, pass, nIn, nOut int) (*bpsbt.Packet, error) {
+	const op = "sign transaction"
+	size, sum, err := c.upload(ctx, raw)
+	if err != nil {
+		return nil, c.fail("upload the PSBT", err)
+	}
+	if _, err := c.call(ctx, reqSignTxn(size, sum)); err != nil {
+		return nil, c.fail(op, err)
+	}
+	msg := fmt.Sprintf("Review the transaction (%d inputs, %d outputs) on your %s and press OK to sign (X refuses).", nIn, nOut, c.name())
+	if pass > 1 {
+		msg = fmt.Sprintf("Approve pass %d on your %s: it signs with another of its keys in the same inputs (X refuses).", pass, c.name())
+	}
+	c.opts.Prompt.Prompt(msg)
+	rep, err := c.poll(ctx, reqSignedTxn())
+	if err != nil {
+		return nil, c.fail(op, err)
+	}
+	length, resultSum, err := rep.strx("stok")
+	if err != nil {
+		return nil, c.fail(op, err)
+	}
+	result, err := c.download(ctx, length, resultSum)
+	if err != nil {
+		return nil, c.fail("download the signed PSBT", err)
+	}
+	signed, err := bpsbt.NewFromRawBytes(bytes.NewReader(result), false)
+	if err != nil {
+		return nil, c.fail(op, fmt.Errorf("the signed PSBT from the device does not parse: %w", err))
+	}
+	return signed, nil
+}
+
+func serialize(p *bpsbt.Packet) ([]byte, error) {
+	var b bytes.Buffer
+	if err := p.Serialize(&b); err != nil {
+		return nil, fmt.Errorf("serialize PSBT: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// clonePacket deep-copies p through its serialization, so the caller's
+// packet is never touched.
+func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
+	if p == nil || p.UnsignedTx == nil {
+		return nil, errors.New("no PSBT given")
+	}
+	raw, err := serialize(p)
+	if err != nil {
+		return nil, err
+	}
+	return bpsbt.NewFromRawBytes(bytes.NewReader(raw), false)
+}
+
+// mergeSignatures copies into dst the partial signatures in signed that are
+// new, belong to a key dst derives from fingerprint xfp, and verify against
+// dst's own view of the input. It returns how many it added per input.
+// Everything else the device returned is ignored: dst keeps the caller's
+// data, the device only contributes signatures.
+func mergeSignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
+	if signed.UnsignedTx == nil || signed.UnsignedTx.TxHash() != dst.UnsignedTx.TxHash() || len(signed.Inputs) != len(dst.Inputs) {
+		return nil, errors.New("the device returned a PSBT for a different transaction")
+	}
+	fp := binary.LittleEndian.Uint32(xfp[:])
+	v := newSigVerifier(dst)
+	added := make([]int, len(dst.Inputs))
+	for i := range signed.Inputs {
+		in := &dst.Inputs[i]
+		for _, ps := range signed.Inputs[i].PartialSigs {
+			if hasSig(in, ps.PubKey) {
+				continue
+			}
+			if !derivedFrom(in, ps.PubKey, fp) {
+				return nil, fmt.Errorf("input #%d: the device signed for key %x, which the PSBT does not derive from fingerprint %X", i, ps.PubKey, xfp)
+			}
+			if err := v.verify(i, ps.PubKey, ps.Signature); err != nil {
+				return nil, fmt.Errorf("input #%d: the device's signature does not verify: %w", i, err)
+			}
+			in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: ps.PubKey, Signature: ps.Signature})
+			added[i]++
+		}
+	}
+	return added, nil
+}
+
+func hasSig(in *bpsbt.PInput, pub []byte) bool {
+	for _, ps := range in.PartialSigs {
+		if bytes.Equal(ps.PubKey, pub) {
+			return true
+		}
+	}
+	return false
+}
+
+func derivedFrom(in *bpsbt.PInput, pub []byte, fp uint32) bool {
+	for _, d := range in.Bip32Derivation {
+		if d.MasterKeyFingerprint == fp && bytes.Equal(d.PubKey, pub) {
+			return true
+		}
+	}
+	return false
+}
+
+// needsAnotherPass reports whether an input that gained a signature in this
+// pass still lacks one of the device's keys and still needs signatures.
+func needsAnotherPass(p *bpsbt.Packet, xfp [4]byte, added []int) bool {
+	fp := binary.LittleEndian.Uint32(xfp[:])
+	for i := range p.Inputs {
+		if added[i] == 0 {
+			continue
+		}
+		in := &p.Inputs[i]
+		script := in.WitnessScript
+		if script == nil {
+			script = in.RedeemScript
+		}
+		_, m, err := txscript.CalcMultiSigStats(script)
+		if err != nil || len(in.PartialSigs) >= m {
+			continue
+		}
+		for _, d := range in.Bip32Derivation {
+			if d.MasterKeyFingerprint == fp && !hasSig(in, d.PubKey) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sigVerifier checks partial signatures against a packet's own data: the
+// previous output it names and its scripts, never the device's copy.
+type sigVerifier struct {
+	p      *bpsbt.Packet
+	hashes *txscript.TxSigHashes
+}
+
+// prevOuts serves txscript every input's previous output; unknown ones get
+// an empty output because txscript dereferences what it is given.
+type prevOuts map[wire.OutPoint]*wire.TxOut
+
+func (m prevOuts) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
+	if o, ok := m[op]; ok {
+		return o
+	}
+	return &wire.TxOut{}
+}
+
+func newSigVerifier(p *bpsbt.Packet) *sigVerifier {
+	m := prevOuts{}
+	for i, txIn := range p.UnsignedTx.TxIn {
+		if o, err := prevOut(p, i); err == nil {
+			m[txIn.PreviousOutPoint] = o
+		}
+	}
+	return &sigVerifier{p: p, hashes: txscript.NewTxSigHashes(p.UnsignedTx, m)}
+}
+
+// prevOut returns the output input i spends, from witness_utxo or from
+// non_witness_utxo after checking that transaction's hash. When both are
+// present they must agree.
+func prevOut(p *bpsbt.Packet, i int) (*wire.TxOut, error) {
+	in := &p.Inputs[i]
+	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
+	var full *wire.TxOut
+	if in.NonWitnessUtxo != nil {
+		if in.NonWitnessUtxo.TxHash() != op.Hash || int(op.Index) >= len(in.NonWitnessUtxo.TxOut) {
+			return nil, errors.New("non_witness_utxo is not the transaction this input spends")
+		}
+		full = in.NonWitnessUtxo.TxOut[op.Index]
+	}
+	switch {
+	case in.WitnessUtxo != nil && full != nil:
+		if in.WitnessUtxo.Value != full.Value || !bytes.Equal(in.WitnessUtxo.PkScript, full.PkScript) {
+			return nil, errors.New("witness_utxo and non_witness_utxo disagree")
+		}
+		return in.WitnessUtxo, nil
+	case in.WitnessUtxo != nil:
+		return in.WitnessUtxo, nil
+	case full != nil:
+		return full, nil
+	}
+	return nil, errors.New("no previous output (witness_utxo or non_witness_utxo)")
+}
+
+// verify checks one DER signature with its sighash byte.
+func (v *sigVerifier) verify(i int, pub, sig []byte) error {
+	if len(sig) < 2 {
+		return errors.New("empty signature")
+	}
+	want := v.p.Inputs[i].SighashType
+	if want == 0 {
+		want = txscript.SigHashAll
+	}
+	if got := txscript.SigHashType(sig[len(sig)-1]); got != want {
+		return fmt.Errorf("sighash type 0x%02x, the input asks for 0x%02x", byte(got), byte(want))
+	}
+	digest, err := v.sighash(i, want)
+	if err != nil {
+		return err
+	}
+	key, err := btcec.ParsePubKey(pub)
+	if err != nil {
+		return err
+	}
+	s, err := ecdsa.ParseDERSignature(sig[:len(sig)-1])
+	if err != nil {
+		return err
+	}
+	if !s.Verify(digest, key) {
+		return errors.New("ECDSA check failed")
+	}
+	return nil
+}
+
+// sighash computes the digest input i signs: BIP-143 over the witness
+// script for P2WSH and P2SH-P2WSH, the legacy digest over the redeem script
+// for P2SH. The scripts must be the ones the previous output commits to.
+func (v *sigVerifier) sighash(i int, ht txscript.SigHashType) ([]byte, error) {
+	in := &v.p.Inputs[i]
+	prev, err := prevOut(v.p, i)
+	if err != nil {
+		return nil, err
+	}
+	spk := prev.PkScript
+	if len(in.RedeemScript) > 0 {
+		if !bytes.Equal(spk, p2shScript(in.RedeemScript)) {
+			return nil, errors.New("redeem script does not match the previous output")
+		}
+		spk = in.RedeemScript
+	}
+	if txscript.IsPayToWitnessScriptHash(spk) {
+		h := sha256.Sum256(in.WitnessScript)
+		if len(in.WitnessScript) == 0 || !bytes.Equal(spk[2:], h[:]) {
+			return nil, errors.New("witness script does not match the previous output")
+		}
+		return txscript.CalcWitnessSigHash(in.WitnessScript, v.hashes, ht, v.p.UnsignedTx, i, prev.Value)
+	}
+	if len(in.RedeemScript) == 0 {
+		return nil, errors.New("not a P2SH, P2SH-P2WSH or P2WSH input")
+	}
+	return txscript.CalcSignatureHash(in.RedeemScript, ht, v.p.UnsignedTx, i)
+}
+
+func p2shScript(redeem []byte) []byte {
+	s := []byte{txscript.OP_HASH160, txscript.OP_DATA_20}
+	s = append(s, btcutil.Hash160(redeem)...)
+	return append(s, txscript.OP_EQUAL)
+}

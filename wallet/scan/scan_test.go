@@ -1,0 +1,161 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/internal/regtest"
+	"github.com/countersign/countersign/wallet"
+)
+
+// testDescriptor is a 2-of-3 wsh(sortedmulti) wallet over keys from fixed seeds.
+func testDescriptor(t testing.TB) *descriptor.Descriptor {
+	t.Helper()
+	var keys []string
+	for i := 1; i <= 3; i++ {
+		seed := make([]byte, 32)
+		for j := range seed {
+			seed[j] = byte(i)
+		}
+		m, err := hdkeychain.NewMaster(seed, &chaincfg.RegressionNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := m.ECPubKey()
+		fp := btcutil.Hash160(pub.SerializeCompressed())[:4]
+		k := m
+		for _, c := range []uint32{48, 1, 0, 2} {
+			k, _ = k.Derive(hdkeychain.HardenedKeyStart + c)
+		}
+		n, _ := k.Neuter()
+		keys = append(keys, fmt.Sprintf("[%x/48h/1h/0h/2h]%s/<0;1>/*", fp, n))
+	}
+	d, err := descriptor.Parse("wsh(sortedmulti(2," + strings.Join(keys, ",") + "))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func newWallet(t testing.TB, d *descriptor.Descriptor) *wallet.Store {
+	t.Helper()
+	st, err := wallet.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	err = st.CreateWallet(context.Background(), &wallet.Wallet{Name: "w", Descriptor: d.String(), Network: "regtest", Script: "wsh", Threshold: 2, N: 3, Labels: []string{"", "", ""}, Fingerprints: []string{"", "", ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// fundMany pays value to each receive index in one transaction and mines it.
+func fundMany(t testing.TB, node *regtest.Node, d *descriptor.Descriptor, branch uint32, idx []uint32, value int64) {
+	t.Helper()
+	ctx := context.Background()
+	var outs []*wire.TxOut
+	for _, i := range idx {
+		der, err := d.Derive(branch, i, node.Params())
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, wire.NewTxOut(value, der.ScriptPubKey))
+	}
+	tx, err := node.Spend(ctx, outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.SendRaw(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSyncInterruptedLeavesStoreAndNextSyncCompletes cancels a sync in the
+// middle of its scan: the store keeps its previous state, and the next sync
+// finds everything.
+func TestSyncInterruptedLeavesStoreAndNextSyncCompletes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest test")
+	}
+	node := regtest.Start(t)
+	d := testDescriptor(t)
+	st := newWallet(t, d)
+	fundMany(t, node, d, 0, []uint32{0, 15, 30}, 10_000)
+	b, err := chain.Open(node.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = Sync(ctx, st, "w", d, node.Params(), b, Options{Progress: func(int) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted sync returned %v, want context.Canceled", err)
+	}
+	if us, _ := st.UTXOs(context.Background(), "w"); len(us) != 0 {
+		t.Fatalf("interrupted sync wrote %d UTXOs", len(us))
+	}
+	res, err := Sync(context.Background(), st, "w", d, node.Params(), b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UTXOs != 3 || res.ReceiveHighWater != 31 {
+		t.Fatalf("next sync: %+v, want 3 coins and receive high water 31 (0, 15, 30 chained within the gap)", res)
+	}
+}
+
+// BenchmarkSync1000 funds 1,000 receive addresses and times a first sync
+// and a second sync with nothing new, reporting backend round trips.
+func BenchmarkSync1000(b *testing.B) {
+	node := regtest.Start(b)
+	d := testDescriptor(b)
+	idx := make([]uint32, 1000)
+	for i := range idx {
+		idx[i] = uint32(i)
+	}
+	fundMany(b, node, d, 0, idx, 10_000)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		st := newWallet(b, d)
+		be, err := chain.Open(node.RPCURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		res, err := Sync(ctx, st, "w", d, node.Params(), be, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		first := time.Since(t0)
+		rt1 := be.(chain.Counter).RoundTrips()
+		t1 := time.Now()
+		if _, err := Sync(ctx, st, "w", d, node.Params(), be, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		second := time.Since(t1)
+		rt2 := be.(chain.Counter).RoundTrips() - rt1
+		if res.UTXOs != 1000 {
+			b.Fatalf("found %d of 1000 coins", res.UTXOs)
+		}
+		b.ReportMetric(first.Seconds(), "first-sync-s")
+		b.ReportMetric(float64(rt1), "first-roundtrips")
+		b.ReportMetric(second.Seconds(), "resync-s")
+		b.ReportMetric(float64(rt2), "resync-roundtrips")
+	}
+}
