@@ -131,3 +131,18 @@ var errCancelled = errors.New("cancelled")
 // errRefusedByCheck is a CLI-level safety refusal (exit 4), such as a device
 // showing another address than the wallet derives.
 var errRefusedByCheck = errors.New("refused by a safety check")
+
+// printJSONError writes the error as one JSON object on stderr, for
+// scripts that asked for --json: {"error": ..., "hints": [...], "exit_code": n}.
+func printJSONError(w io.Writer, err error, code int) {
+	out := struct {
+		Error    string   `json:"error"`
+		Hints    []string `json:"hints"`
+		ExitCode int      `json:"exit_code"`
+	}{Error: err.Error(), Hints: []string{}, ExitCode: code}
+	var he *hintError
+	if errors.As(err, &he) {
+		out.Hints = he.hints
+	}
+	_ = writeJSON(w, out)
+}

@@ -53,6 +53,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdSign(f, nil),
 		newCmdKey(f),
 		newCmdDevice(f),
+		newCmdGenMan(f),
 	)
 	return root
 }
@@ -78,6 +79,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		PrintError(f.IO.ErrOut, errors.New("interrupted"))
 		return 130
 	}
-	PrintError(f.IO.ErrOut, err)
-	return ExitCode(err)
+	code := ExitCode(err)
+	if f.Global.JSON {
+		printJSONError(f.IO.ErrOut, err, code)
+	} else {
+		PrintError(f.IO.ErrOut, err)
+	}
+	return code
 }

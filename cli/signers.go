@@ -49,7 +49,13 @@ func (f *Factory) openSigner(ctx context.Context, spec string, so SignerOptions)
 	return f.openDevice(ctx, spec)
 }
 
-// prompter prints device instructions on stderr.
+// prompter prints device instructions ("Confirm on your Coldcard") and
+// waiting progress on stderr when it is a terminal; scripts and logs stay
+// silent.
 func (f *Factory) prompter() func(string) {
-	return func(msg string) { fmt.Fprintln(f.IO.ErrOut, msg) }
+	return func(msg string) {
+		if f.IO.StderrTTY {
+			fmt.Fprintln(f.IO.ErrOut, msg)
+		}
+	}
 }

@@ -27,6 +27,7 @@ type WalletCreateOptions struct {
 	Devices    []string
 	Account    uint32
 	F          *Factory
+	Prompter   Prompter
 }
 
 func newCmdWalletCreate(f *Factory, runF func(context.Context, *WalletCreateOptions) error) *cobra.Command {
@@ -53,12 +54,28 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
       --cosigner "bob=[0f056943/48h/0h/0h/2h]xpub6F..." \
       --cosigner "carol=[7bb026be/48h/0h/0h/2h]xpub6D..."
   countersign wallet create family --descriptor "wsh(sortedmulti(3,...))#checksum" --network testnet`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
 			o.Network = f.Global.Network
-			o.Name = args[0]
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
 			n := len(o.Cosigners) + len(o.Devices)
+			// A person at a terminal who gave no wallet flags is guided
+			// through the setup; scripts (no terminal) never see a prompt.
+			if o.Descriptor == "" && n == 0 && o.Threshold == 0 && f.IO.CanPrompt() {
+				if o.Prompter == nil {
+					o.Prompter = newLinePrompter(f.IO)
+				}
+				if err := walletCreateInteractive(c.Context(), f, o.Prompter, o); err != nil {
+					return err
+				}
+				n = len(o.Cosigners)
+			}
+			if o.Name == "" {
+				return usagef("give the wallet a NAME")
+			}
 			if o.Descriptor == "" && n == 0 {
 				return usagef("give the cosigners with --threshold M and --cosigner KEY or --device SIGNER (repeat), or the whole wallet with --descriptor DESC")
 			}

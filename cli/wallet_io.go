@@ -107,6 +107,7 @@ func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
 // WalletExportOptions are the inputs of `wallet export`.
 type WalletExportOptions struct {
 	IO     *Streams
+	JSON   bool
 	Store  func() (*wallet.Store, error)
 	Name   string
 	Format string
@@ -135,6 +136,7 @@ Without -o the file goes to stdout.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
+			o.JSON = f.Global.JSON
 			if o.Format == "" {
 				return usagef("--format is required: one of %s", strings.Join(names, ", "))
 			}
@@ -161,6 +163,14 @@ func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
 	data, err := formats.Export(l.formatsWallet(), formats.Format(o.Format))
 	if err != nil {
 		return err
+	}
+	if o.JSON {
+		if o.Output != "" && o.Output != "-" {
+			if err := writeOutput(o.IO, o.Output, data); err != nil {
+				return err
+			}
+		}
+		return writeJSON(o.IO.Out, map[string]string{"wallet": o.Name, "format": o.Format, "file": o.Output, "content": string(data)})
 	}
 	return writeOutput(o.IO, o.Output, data)
 }
