@@ -202,9 +202,9 @@ const coreTxindexHint = "start bitcoind with -txindex to look up any confirmed t
 
 // Txs asks getrawtransaction for all txids in one batch. Without -txindex
 // that finds mempool transactions only, so the ones Core does not know go
-// to the watch-only wallet's gettransaction in a second batch (one round
-// trip when the node knows them all, two more or so otherwise; the first
-// use of the wallet may also open it).
+// to the watch-only wallet's gettransaction in a second batch: one round
+// trip when the node knows them all, two otherwise (plus the calls that
+// open the wallet, on its first use).
 func (b *coreBackend) Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
 	txs, missing, err := b.rawTxs(ctx, txids)
 	if err != nil || len(missing) == 0 {

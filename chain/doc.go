@@ -72,10 +72,40 @@
 // CheckNetwork. A node's JSON-RPC error that maps to none of them is
 // returned with its code and message.
 //
+// # Blocks, the mempool and batches of transactions
+//
+// Every backend also implements BlockSource (block hash by height, whole
+// blocks, the mempool's txids) and TxBatcher (many transactions at once),
+// so a sync can walk the blocks since its last tip instead of asking about
+// every script again. Each block is checked before it is returned: its
+// header must hash to the hash asked for and its transactions must match
+// the header's merkle root (a repeated transaction is refused too), so a
+// server cannot pass off other transactions under a real header.
+//
+// Both nodes use getblockhash, getblock with verbosity 0 (the serialized
+// block; btcd needs v0.24 or newer for that form), getrawmempool and
+// getrawtransaction. All the blocks of a Blocks call go in JSON-RPC
+// batches of up to 33, which keeps an answer of 4 MB blocks (8 MB as hex)
+// within the 256 MiB an answer may hold: 20 blocks cost one round trip.
+// Txs asks for all transactions in one batch; without a transaction index
+// the nodes know mempool transactions only, and Core then asks its
+// watch-only wallet for the rest in a second batch. A pruned Core answers
+// ErrUnsupported for the blocks it dropped.
+//
+// Esplora has no batches: /block-height/:height, /block/:hash/raw per
+// block, /mempool/txids, and /tx/:txid/hex per transaction, four requests
+// in flight at a time as for scripts.
+//
+// A height above the tip, a block or transaction the backend does not
+// know are ErrNotFound, naming what was missing.
+//
 // # Wrappers and extras
 //
-// WithRetry retries reads on ErrUnavailable, never Broadcast. Backends
-// implement Counter (HTTP round trips, for sync tests and benchmarks) and
-// FeeEstimator (a fee rate together with whether it is a real estimate or
-// the minimum-relay fallback used on regtest and by fresh nodes).
+// WithRetry retries reads on ErrUnavailable, never Broadcast; Blocks and
+// Txs are retried whole. Backends implement Counter (HTTP round trips, for
+// sync tests and benchmarks) and FeeEstimator (a fee rate together with
+// whether it is a real estimate or the minimum-relay fallback used on
+// regtest and by fresh nodes), and the wrapper passes both on. It has
+// BlockSource and TxBatcher only when the wrapped backend has them, so a
+// type assertion on it answers as one on the backend would.
 package chain

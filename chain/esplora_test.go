@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -140,4 +141,100 @@ func TestScriptHashIsUnreversedSHA256(t *testing.T) {
 	if got := scriptHash(nil); got != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
 		t.Errorf("scriptHash(empty) = %s", got)
 	}
+}
+
+// TestEsploraReplayBlocksAndTxs: Esplora has no batches, so blocks and
+// transactions cost one request each; the raw blocks are checked.
+func TestEsploraReplayBlocksAndTxs(t *testing.T) {
+	chain, env := replayScenario(&chaincfg.RegressionNetParams)
+	srv := newReplayEsploraServer(t, chain)
+	bk, err := Open(srv.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bk.(*esploraBackend)
+	ctx := testCtx(t)
+	trips := func(fn func() error) int64 {
+		t.Helper()
+		before := b.RoundTrips()
+		if err := fn(); err != nil {
+			t.Fatal(err)
+		}
+		return b.RoundTrips() - before
+	}
+
+	var hashes []chainhash.Hash
+	for h := int32(0); h <= env.tipHeight; h++ {
+		var hash chainhash.Hash
+		if n := trips(func() (err error) { hash, err = b.BlockHash(ctx, h); return err }); n != 1 {
+			t.Errorf("BlockHash took %d requests", n)
+		}
+		hashes = append(hashes, hash)
+	}
+	var blocks []*wire.MsgBlock
+	if n := trips(func() (err error) { blocks, err = b.Blocks(ctx, hashes); return err }); n != int64(len(hashes)) {
+		t.Errorf("Blocks of %d took %d requests, want one each", len(hashes), n)
+	}
+	for i, block := range blocks {
+		if block.BlockHash() != hashes[i] {
+			t.Errorf("Blocks[%d] = %s, want %s", i, block.BlockHash(), hashes[i])
+		}
+	}
+	if n := countPrefix(srv.seen(), "GET /api/block/"+hashes[1].String()+"/raw"); n != 1 {
+		t.Errorf("block 1 was asked for %d times at /block/:hash/raw, want once", n)
+	}
+	pool := chain.mempoolTxids()
+	if n := trips(func() error {
+		got, err := b.Mempool(ctx)
+		if err == nil && fmt.Sprint(got) != fmt.Sprint(pool) {
+			err = fmt.Errorf("Mempool = %v, want %v", got, pool)
+		}
+		return err
+	}); n != 1 {
+		t.Errorf("Mempool took %d requests, want 1", n)
+	}
+	want := append([]chainhash.Hash{env.knownTx}, pool...)
+	if n := trips(func() error { _, err := b.Txs(ctx, want); return err }); n != int64(len(want)) {
+		t.Errorf("Txs of %d took %d requests, want one each", len(want), n)
+	}
+
+	// A server that alters or cuts a block is caught.
+	for _, tc := range []struct {
+		name   string
+		tamper func([]byte) []byte
+		want   string
+	}{
+		{"changed", func(raw []byte) []byte {
+			// The last 4 bytes are the last transaction's lock time.
+			out := append([]byte{}, raw...)
+			out[len(out)-1] ^= 1
+			return out
+		}, "merkle root"},
+		{"cut", func(raw []byte) []byte { return raw[:len(raw)-10] }, "does not decode"},
+	} {
+		srv.mu.Lock()
+		srv.tamper = tc.tamper
+		srv.mu.Unlock()
+		_, err := b.Blocks(ctx, hashes[2:3])
+		if err == nil || !strings.Contains(err.Error(), "bad block "+hashes[2].String()) || !strings.Contains(err.Error(), tc.want) ||
+			errors.Is(err, ErrNotFound) {
+			t.Errorf("%s block: %v, want an error naming the block and saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func (s *replayEsploraServer) seen() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+func countPrefix(list []string, prefix string) int {
+	n := 0
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
 }

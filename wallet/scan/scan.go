@@ -23,6 +23,9 @@ import (
 	"github.com/countersign/countersign/wallet"
 )
 
+// maxStep caps how many addresses one round of a full scan adds per branch.
+const maxStep = 2000
+
 // DefaultGap is the number of consecutive unused addresses after which a
 // branch is considered exhausted (BIP-44's gap limit).
 const DefaultGap = 20
@@ -144,6 +147,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	newTxs := 0
 	used := [2]uint32{} // one past the highest used index seen this scan
 
+	step := [2]uint32{gap, gap}
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -197,6 +201,13 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		pending = pending[:0]
 		for br := uint32(0); br < 2; br++ {
 			want := max(used[br], high[br], issued[br]) + gap
+			if want > sc.end[br] {
+				// A busy wallet: look further ahead each round (doubling,
+				// capped) so a thousand used addresses take a handful of
+				// rounds rather than one per gap.
+				want = max(want, sc.end[br]+min(step[br], maxStep))
+				step[br] *= 2
+			}
 			ss, err := sc.derive(br, want)
 			if err != nil {
 				return nil, err
