@@ -77,6 +77,9 @@ func TestColdcardRegtest(t *testing.T) {
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "vault", "--threshold", "2",
 		"--device", "coldcard:"+fpA, "--device", "coldcard:"+fpB, "--device", "key:k1")
 	mustRun(t, dir, "backend", "set", node.RPCURL())
+	// A second wallet in the store: PSBT commands must pick the right one.
+	other, _ := testDescriptor(t, "wsh", 2, 3)
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "other", "--descriptor", other)
 
 	mustRun(t, dir, "device", "register", "vault", "--with", "coldcard:"+fpA)
 	var show walletJSON
@@ -122,7 +125,7 @@ func TestColdcardRegtest(t *testing.T) {
 	combined := filepath.Join(work, "c.psbt")
 	mustRun(t, dir, "psbt", "combine", sA, sB, "-o", combined)
 	r := inspectFile(t, dir, combined)
-	if !r.ReadyToFinalize {
+	if !r.ReadyToFinalize || r.Wallet != "vault" {
 		t.Fatalf("not ready after two Coldcards signed: %+v", r)
 	}
 	txFile := filepath.Join(work, "tx.hex")

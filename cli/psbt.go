@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -65,8 +66,11 @@ func writePSBT(s *Streams, path string, p *bpsbt.Packet) error {
 	return writeOutput(s, path, raw)
 }
 
-// walletFor finds the stored wallet a PSBT spends from: the named one, or
-// the only wallet that recognises at least one input as its own.
+// walletFor finds the stored wallet a PSBT spends from: the named one, the
+// only stored one, the only one whose cosigner fingerprints cover the
+// PSBT's key derivations, or, failing those, the only one that recognises
+// an input as its own. Detection verifies no signatures: the command that
+// follows does that once.
 func (f *Factory) walletFor(ctx context.Context, name string, p *bpsbt.Packet) (*loaded, error) {
 	s, err := f.Store()
 	if err != nil {
@@ -78,6 +82,29 @@ func (f *Factory) walletFor(ctx context.Context, name string, p *bpsbt.Packet) (
 	ws, err := s.Wallets(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(ws) == 1 {
+		return loadWallet(ctx, s, ws[0].Name)
+	}
+	var byFP []*wallet.Wallet
+	want := derivationFingerprints(p)
+	if len(want) > 0 {
+		for _, w := range ws {
+			have := map[string]bool{}
+			for _, fp := range w.Fingerprints {
+				have[fp] = true
+			}
+			all := true
+			for fp := range want {
+				all = all && have[fp]
+			}
+			if all {
+				byFP = append(byFP, w)
+			}
+		}
+		if len(byFP) == 1 {
+			return loadWallet(ctx, s, byFP[0].Name)
+		}
 	}
 	var found []*loaded
 	for _, w := range ws {
@@ -108,6 +135,21 @@ func (f *Factory) walletFor(ctx context.Context, name string, p *bpsbt.Packet) (
 		names[i] = l.W.Name
 	}
 	return nil, usagef("several wallets recognise this PSBT (%s): name one with --wallet", strings.Join(names, ", "))
+}
+
+// derivationFingerprints collects the master fingerprints (hex) named by
+// the first input's BIP-32 derivations.
+func derivationFingerprints(p *bpsbt.Packet) map[string]bool {
+	out := map[string]bool{}
+	if len(p.Inputs) == 0 {
+		return out
+	}
+	for _, d := range p.Inputs[0].Bip32Derivation {
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], d.MasterKeyFingerprint)
+		out[hex.EncodeToString(b[:])] = true
+	}
+	return out
 }
 
 func walletInfo(l *loaded) psbt.WalletInfo {
@@ -352,12 +394,14 @@ transaction as hex (-o TX, default stdout). With too few signatures it exits
 			if err != nil {
 				return err
 			}
+			// FinalizePacket has executed every input's script against its
+			// prevout; extracting again would run them twice.
 			if err := psbt.FinalizePacket(p, walletInfo(l)); err != nil {
 				return err
 			}
-			tx, err := psbt.Extract(p)
+			tx, err := bpsbt.Extract(p)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: %v", psbt.ErrMalformed, err)
 			}
 			if err := f.saveDraft(c.Context(), l.W.Name, p, wallet.StateFinalized); err != nil {
 				return err

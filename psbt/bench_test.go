@@ -13,18 +13,28 @@ import (
 	"github.com/countersign/countersign/descriptor"
 )
 
-// benchSpend builds a 3-of-5 wsh(sortedmulti) PSBT spending nIn coins, each
-// from its own previous transaction, signed by cosigners A, B and C: the
-// state a PSBT is in when it is finalized. Keys come from fixed seeds. The
+// benchSpend builds a 3-of-5 wsh(sortedmulti) PSBT spending nIn coins
+// signed by cosigners A, B and C: the state a PSBT is in when it is
+// finalized.
+func benchSpend(b *testing.B, nIn int) (*testWallet, *bpsbt.Packet) {
+	b.Helper()
+	tw, p := wshSpend(b, 3, 5, nIn)
+	tw.sign(b, p, 0, 1, 2)
+	return tw, p
+}
+
+// wshSpend builds an unsigned m-of-n wsh(sortedmulti) PSBT spending nIn
+// coins at receive indexes 0..nIn-1, each from its own previous
+// transaction, to one external output. Keys come from fixed seeds. The
 // PSBT is made by the creator and updater functions Build uses, without
 // Build's standardness limit: 2,000 such inputs weigh more than a
 // relayable transaction may.
-func benchSpend(b *testing.B, nIn int) (*testWallet, *bpsbt.Packet) {
-	b.Helper()
-	tw := newTestWallet(b, descriptor.ScriptWsh, 3, 5, true)
+func wshSpend(t testing.TB, m, n, nIn int) (*testWallet, *bpsbt.Packet) {
+	t.Helper()
+	tw := newTestWallet(t, descriptor.ScriptWsh, m, n, true)
 	ds, err := tw.info.Descriptor.DeriveRange(0, 0, uint32(nIn), testNet)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	ops := make([]wire.OutPoint, nIn)
 	utxos := make([]UTXO, nIn)
@@ -36,15 +46,14 @@ func benchSpend(b *testing.B, nIn int) (*testWallet, *bpsbt.Packet) {
 	}
 	p, err := createPacket(txVersion, 800_000, ops, SequenceRBF, []*wire.TxOut{wire.NewTxOut(total-int64(nIn)*500, externalScript(1))})
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	if p.Unknowns, err = globalXpubs(tw.info.Descriptor); err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	for i, u := range utxos {
 		updateInput(&p.Inputs[i], u.PrevTx, u.OutPoint.Index, ds[i], descriptor.ScriptWsh)
 	}
-	tw.sign(b, p, 0, 1, 2)
 	return tw, p
 }
 

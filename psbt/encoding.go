@@ -75,7 +75,7 @@ func decodeRaw(raw []byte) (p *bpsbt.Packet, err error) {
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
-	if err := Validate(p); err != nil {
+	if err := validate(p, true); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -483,6 +483,15 @@ func validPubKey(b []byte) bool {
 	return err == nil
 }
 
+// pubKeyOK checks a key's encoding, and that it is on the curve unless
+// btcd's parser already did.
+func pubKeyOK(b []byte, parsed bool) bool {
+	if parsed {
+		return pubKeyEncoding(b)
+	}
+	return validPubKey(b)
+}
+
 // pubKeyEncoding checks only the length and prefix of a public key.
 func pubKeyEncoding(b []byte) bool {
 	return (len(b) == 33 && (b[0] == 0x02 || b[0] == 0x03)) || (len(b) == 65 && b[0] == 0x04)
@@ -635,7 +644,13 @@ func parseWitness(v []byte) (wire.TxWitness, error) {
 // version 2 records. Decode runs it on every packet; Combine runs it on the
 // PSBTs it is given; call it on packets that come from elsewhere (a
 // signer's reply). Errors wrap ErrMalformed.
-func Validate(p *bpsbt.Packet) error {
+func Validate(p *bpsbt.Packet) error { return validate(p, false) }
+
+// validate is Validate; parsed says p came straight from btcd's parser,
+// which has already put every partial-signature and BIP-32 public key on
+// the curve. Decompressing a key costs a field square root, so checking
+// them twice doubled the cost of decoding a large PSBT.
+func validate(p *bpsbt.Packet, parsed bool) error {
 	if p == nil || p.UnsignedTx == nil {
 		return malformed("no unsigned transaction")
 	}
@@ -672,12 +687,12 @@ func Validate(p *bpsbt.Packet) error {
 		}
 	}
 	for i := range p.Inputs {
-		if err := validateInput(&p.Inputs[i]); err != nil {
+		if err := validateInput(&p.Inputs[i], parsed); err != nil {
 			return malformed("input %d: %v", i, err)
 		}
 	}
 	for i := range p.Outputs {
-		if err := validateOutput(&p.Outputs[i]); err != nil {
+		if err := validateOutput(&p.Outputs[i], parsed); err != nil {
 			return malformed("output %d: %v", i, err)
 		}
 	}
@@ -694,7 +709,7 @@ func recordOf(key, value []byte) (record, error) {
 	return record{key: key, keyType: kt, keyData: key[kr.off:], value: value}, nil
 }
 
-func validateInput(in *bpsbt.PInput) error {
+func validateInput(in *bpsbt.PInput, parsed bool) error {
 	if in.NonWitnessUtxo != nil && (len(in.NonWitnessUtxo.TxIn) == 0 || len(in.NonWitnessUtxo.TxOut) == 0) {
 		return errors.New("non_witness_utxo: a transaction needs at least one input and one output")
 	}
@@ -703,7 +718,7 @@ func validateInput(in *bpsbt.PInput) error {
 	}
 	sigKeys := make(map[string]bool, len(in.PartialSigs))
 	for _, ps := range in.PartialSigs {
-		if ps == nil || !validPubKey(ps.PubKey) {
+		if ps == nil || !pubKeyOK(ps.PubKey, parsed) {
 			return errors.New("partial signature with an invalid public key")
 		}
 		if sigKeys[string(ps.PubKey)] {
@@ -714,7 +729,7 @@ func validateInput(in *bpsbt.PInput) error {
 			return fmt.Errorf("partial signature for pubkey %x is not strict DER with a sighash byte", ps.PubKey)
 		}
 	}
-	if err := validateDerivations(in.Bip32Derivation); err != nil {
+	if err := validateDerivations(in.Bip32Derivation, parsed); err != nil {
 		return err
 	}
 	if in.FinalScriptWitness != nil {
@@ -725,17 +740,17 @@ func validateInput(in *bpsbt.PInput) error {
 	return validateUnknowns(in.Unknowns, checkInputRecord)
 }
 
-func validateOutput(out *bpsbt.POutput) error {
-	if err := validateDerivations(out.Bip32Derivation); err != nil {
+func validateOutput(out *bpsbt.POutput, parsed bool) error {
+	if err := validateDerivations(out.Bip32Derivation, parsed); err != nil {
 		return err
 	}
 	return validateUnknowns(out.Unknowns, checkOutputRecord)
 }
 
-func validateDerivations(ds []*bpsbt.Bip32Derivation) error {
+func validateDerivations(ds []*bpsbt.Bip32Derivation, parsed bool) error {
 	keys := make(map[string]bool, len(ds))
 	for _, d := range ds {
-		if d == nil || !validPubKey(d.PubKey) {
+		if d == nil || !pubKeyOK(d.PubKey, parsed) {
 			return errors.New("BIP-32 derivation with an invalid public key")
 		}
 		if keys[string(d.PubKey)] {
