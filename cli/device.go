@@ -13,6 +13,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/coldcard"
+	"github.com/countersign/countersign/hw/ledger"
 	"github.com/countersign/countersign/wallet"
 )
 
@@ -26,7 +27,7 @@ func (f *Factory) Registry() *hw.Registry {
 
 // deviceDrivers lists the hardware signer families, one per vendor package.
 func deviceDrivers() []hw.Driver {
-	return []hw.Driver{coldcard.Driver()}
+	return []hw.Driver{coldcard.Driver(), ledger.Driver()}
 }
 
 // openDevice opens a hardware signer by selector.
@@ -83,15 +84,9 @@ func registrationHint(err error, walletName, spec string) error {
 	return err
 }
 
-// TokenUser is implemented by signers that need the proof of registration
-// the device returned (Ledger's policy HMAC) on every later use.
-type TokenUser interface {
-	UseToken(token []byte)
-}
-
 // feedToken hands a device its stored registration token, if it uses one.
 func (f *Factory) feedToken(ctx context.Context, l *loaded, s hw.Signer) error {
-	tu, ok := s.(TokenUser)
+	tu, ok := s.(ledger.TokenUser)
 	if !ok {
 		return nil
 	}
@@ -109,7 +104,9 @@ func (f *Factory) feedToken(ctx context.Context, l *loaded, s hw.Signer) error {
 	}
 	for _, r := range regs {
 		if strings.EqualFold(r.Fingerprint, hex.EncodeToString(fp[:])) && len(r.Token) > 0 {
-			tu.UseToken(r.Token)
+			if err := tu.UseToken(r.Token); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -98,6 +98,7 @@ type Endpoint struct {
 	Transport string             // "hid", "unixgram", "udp" or "tcp"
 	Path      string             // HID path, socket file or host:port
 	Emulator  bool               // an emulator endpoint rather than USB
+	Explicit  bool               // an emulator endpoint named in the environment, not a default
 	HID       *transport.HIDInfo // USB details when Transport is "hid"
 }
 
@@ -183,11 +184,13 @@ func (r *Registry) endpoints(drv *Driver) ([]Endpoint, []DeviceInfo) {
 	}
 	if e := drv.Emulator; e != nil && r.emulatorsEnabled() {
 		addrs := []string{e.Default}
+		explicit := false
 		if e.Env != "" {
 			// Several emulators of one family (a demo with two Coldcards)
 			// are listed comma-separated.
 			if v := r.getenv(e.Env); v != "" {
 				addrs = strings.Split(v, ",")
+				explicit = true
 			}
 		}
 		for _, addr := range addrs {
@@ -198,7 +201,7 @@ func (r *Registry) endpoints(drv *Driver) ([]Endpoint, []DeviceInfo) {
 			// A socket file that does not exist is an emulator that is not
 			// running: nothing attached, not an error.
 			if _, err := os.Stat(addr); e.Transport != "unixgram" || err == nil {
-				eps = append(eps, Endpoint{Transport: e.Transport, Path: addr, Emulator: true})
+				eps = append(eps, Endpoint{Transport: e.Transport, Path: addr, Emulator: true, Explicit: explicit})
 			}
 		}
 	}
@@ -220,7 +223,14 @@ func (r *Registry) scan(ctx context.Context, want func(*Driver, Endpoint) bool) 
 			if want != nil && !want(drv, ep) {
 				continue
 			}
-			out = append(out, r.probe(ctx, drv, ep))
+			f := r.probe(ctx, drv, ep)
+			// An emulator at its default endpoint that does not answer is
+			// simply not running: nothing attached, not an error. One the
+			// user named in the environment is listed with its error.
+			if f.dev == nil && ep.Emulator && !ep.Explicit {
+				continue
+			}
+			out = append(out, f)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

@@ -44,5 +44,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newColdcardCmd(nil))
+	root.AddCommand(newLedgerCmd(nil))
 	return root
 }
