@@ -21,7 +21,7 @@ test: vet
 	$(GO) test -count=1 -timeout 60m ./...
 
 demo: build
-	bash examples/demo.sh
+	$(GO) build -o $(BIN)/countersign-demo ./examples/demo && $(BIN)/countersign-demo
 
 # Short fuzz runs of every target (go test -fuzz runs one target at a time).
 fuzz:

@@ -14,20 +14,48 @@ import (
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/coldcard"
 	"github.com/countersign/countersign/hw/ledger"
+	"github.com/countersign/countersign/hw/trezor"
 	"github.com/countersign/countersign/wallet"
 )
 
 // Registry builds the device registry over every driver countersign has.
 func (f *Factory) Registry() *hw.Registry {
-	r := hw.NewRegistry(deviceDrivers()...)
+	r := hw.NewRegistry(f.deviceDrivers()...)
 	r.Getenv = f.Getenv
 	r.Prompt = f.prompter()
 	return r
 }
 
 // deviceDrivers lists the hardware signer families, one per vendor package.
-func deviceDrivers() []hw.Driver {
-	return []hw.Driver{coldcard.Driver(), ledger.Driver()}
+// At a terminal a locked Trezor asks for its PIN (blind matrix) and
+// passphrase; without one it is reported locked, with what to do.
+func (f *Factory) deviceDrivers() []hw.Driver {
+	to := trezor.DriverOptions{}
+	if f.IO.CanPrompt() {
+		to.PIN = trezor.TerminalPIN(f.IO.In, f.IO.ErrOut)
+		to.Passphrase = f.trezorPassphrase
+	}
+	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to)}
+}
+
+// trezorPassphrase asks for a Trezor's BIP-39 passphrase, offering entry
+// on the device when it supports that (safer: nothing typed on this computer).
+func (f *Factory) trezorPassphrase(ctx context.Context, onDeviceOK bool) (string, bool, error) {
+	p := newLinePrompter(f.IO)
+	if onDeviceOK {
+		on, err := p.Confirm("Enter the Trezor passphrase on the device itself?", true)
+		if err != nil {
+			return "", false, err
+		}
+		if on {
+			return "", true, nil
+		}
+	}
+	pass, err := f.passphrase("", "Trezor passphrase (empty for none): ", false)
+	if err != nil {
+		return "", false, err
+	}
+	return string(pass), false, nil
 }
 
 // openDevice opens a hardware signer by selector.
@@ -61,7 +89,6 @@ func (f *Factory) verifyAddressOnDevice(ctx context.Context, l *loaded, spec str
 	if err := f.feedToken(ctx, l, s); err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Check that the address on the %s screen is %s\n", name, want)
 	got, err := s.DisplayAddress(ctx, l.D, l.Net, l.W.Name, branch, index)
 	if err != nil {
 		return registrationHint(err, l.W.Name, spec)
@@ -149,6 +176,11 @@ func newCmdDeviceList(f *Factory) *cobra.Command {
 			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SELECTOR\tMODEL\tPATH\tSTATUS")
 			for _, i := range infos {
+				if i.Path == "" && i.Error != "" {
+					// Not a device: USB itself could not be listed.
+					fmt.Fprintf(f.IO.ErrOut, "note: %s devices over USB could not be listed: %s\n", i.Type, i.Error)
+					continue
+				}
 				status := "ready"
 				if i.Error != "" {
 					status = i.Error
@@ -247,7 +279,6 @@ one) in the store.`,
 			if err == nil && keyIndex(l.D, fp) < 0 {
 				return fmt.Errorf("%w: %s (fingerprint %s) holds none of wallet %q's keys; registering it would not let it sign", hw.ErrNoDevice, name, fps, args[0])
 			}
-			fmt.Fprintf(f.IO.ErrOut, "Confirm the %s wallet %q on your %s: check every cosigner's fingerprint and key.\n", l.D.Policy(), l.W.Name, name)
 			token, err := s.Register(ctx, l.D, l.Net, l.W.Name)
 			if err != nil {
 				return err

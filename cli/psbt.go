@@ -227,9 +227,9 @@ func renderReport(w io.Writer, walletName string, r *psbt.Report) {
 	}
 	tw.Flush()
 	if r.FeeKnown {
-		fmt.Fprintf(w, "Sending %s, fee %d sat (%.2f sat/vB, ~%d vB)%s\n", btcutil.Amount(r.Sent).Format(btcutil.AmountBTC), r.Fee, r.FeeRate, r.VSize, rbfNote(r.RBF))
+		fmt.Fprintf(w, "Sending %s, fee %d sat (%.2f sat/vB, ~%d vB)%s\n", btcString(r.Sent), r.Fee, r.FeeRate, r.VSize, rbfNote(r.RBF))
 	} else {
-		fmt.Fprintf(w, "Sending %s; fee unknown (some input amounts are missing)\n", btcutil.Amount(r.Sent).Format(btcutil.AmountBTC))
+		fmt.Fprintf(w, "Sending %s; fee unknown (some input amounts are missing)\n", btcString(r.Sent))
 	}
 	need := map[string]bool{}
 	var missing []string

@@ -44,7 +44,11 @@ func (f *Factory) openSigner(ctx context.Context, spec string, so SignerOptions)
 		if arg == "" {
 			return nil, "", usagef("--with file:DIR needs the folder of the SD card")
 		}
-		return &file.Signer{Dir: arg, Wait: !so.NoWait, Prompt: f.prompter()}, "PSBT files in " + arg, nil
+		// The file signer's lines say which file to carry to the device and
+		// where the signed one is expected: instructions, not progress, so
+		// they are printed with or without a terminal.
+		prompt := func(msg string) { fmt.Fprintln(f.IO.ErrOut, msg) }
+		return &file.Signer{Dir: arg, Wait: !so.NoWait, Prompt: prompt}, "PSBT files in " + arg, nil
 	}
 	return f.openDevice(ctx, spec)
 }

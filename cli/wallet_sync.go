@@ -104,14 +104,15 @@ func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
-	fmt.Fprintf(o.IO.Out, "Synced %s at height %d: %d addresses checked, %d coins, %d new transactions.\n", o.Name, res.Height, res.Addresses, res.UTXOs, res.NewTxs)
+	fmt.Fprintf(o.IO.Out, "Synced %s at height %d: %s checked, %s, %s.\n", o.Name, res.Height,
+		plural(res.Addresses, "address", "addresses"), plural(res.UTXOs, "coin", "coins"), plural(res.NewTxs, "new transaction", "new transactions"))
 	fmt.Fprintf(o.IO.Out, "Balance: %s confirmed, %s unconfirmed.\n", btcString(conf), btcString(unconf))
 	return nil
 }
 
 // btcString prints satoshis as BTC with 8 decimals.
 func btcString(sat int64) string {
-	return btcutil.Amount(sat).Format(btcutil.AmountBTC)
+	return fmt.Sprintf("%.8f BTC", btcutil.Amount(sat).ToBTC())
 }
 
 func newCmdWalletBalance(f *Factory) *cobra.Command {
@@ -211,7 +212,7 @@ func newCmdWalletUTXOs(f *Factory) *cobra.Command {
 				if u.SpentBy != "" {
 					conf += " (spending)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.OutPoint, btcutil.Amount(u.Amount).Format(btcutil.AmountBTC), u.Address, path, conf)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.OutPoint, btcNum(u.Amount), u.Address, path, conf)
 			}
 			return tw.Flush()
 		},
@@ -266,11 +267,18 @@ func newCmdWalletHistory(f *Factory) *cobra.Command {
 					h = "mempool"
 				}
 				if t.Fee != nil {
-					fee = btcutil.Amount(*t.Fee).Format(btcutil.AmountBTC)
+					fee = btcNum(*t.Fee)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee)
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -92,6 +92,11 @@ func invertBatch(vals, prefix []fe) {
 type batchAdder struct {
 	ready       []int
 	den, prefix []fe
+
+	// mulBaseAdd's scratch space.
+	digits  [][32]byte
+	pending []int
+	q       []*affinePoint
 }
 
 // addRound sets acc[i] += q[i] for every i in pending.
@@ -159,13 +164,16 @@ func addSameX(a, p *affinePoint) {
 // points for tweaks k[i] = IL of parents base[i].
 func (t *baseTable) mulBaseAdd(k []btcec.ModNScalar, base []*affinePoint, out []affinePoint, b *batchAdder) {
 	n := len(out)
-	digits := make([][32]byte, n)
+	if cap(b.digits) < n {
+		b.digits = make([][32]byte, n)
+		b.pending = make([]int, 0, n)
+		b.q = make([]*affinePoint, n)
+	}
+	digits, pending, q := b.digits[:n], b.pending[:0], b.q[:n]
 	for i := range n {
 		digits[i] = k[i].Bytes()
 		out[i] = affinePoint{inf: true}
 	}
-	pending := make([]int, 0, n)
-	q := make([]*affinePoint, n)
 	for w := range windows {
 		pending = pending[:0]
 		for i := range n {
@@ -193,13 +201,6 @@ func (p *affinePoint) putCompressed(out []byte) {
 		out[0] = 0x03
 	}
 	p.x.putBytes(out[1:33])
-}
-
-// compressed returns the 33-byte compressed form of a non-infinite point.
-func (p *affinePoint) compressed() []byte {
-	out := make([]byte, 33)
-	p.putCompressed(out)
-	return out
 }
 
 // jacobian converts to btcec for the checks done with its arithmetic.

@@ -15,29 +15,43 @@ import (
 // to make the shared inversion negligible, small enough to stay in cache.
 const batchRound = 256
 
+// batchState is one worker's reusable state for deriveBatch.
+type batchState struct {
+	cache  *nodeCache
+	table  *baseTable
+	ranged []int       // keys derived in the batch (unhardened wildcard)
+	macs   []hash.Hash // per key: HMAC-SHA512 keyed with its chain code
+	adder  batchAdder
+	tweaks []btcec.ModNScalar
+	bases  []*affinePoint
+	points []affinePoint
+}
+
+func newBatchState(nodes []keyNode, cache *nodeCache) *batchState {
+	b := &batchState{cache: cache, table: cache.baseTable(), macs: make([]hash.Hash, len(nodes))}
+	for i := range nodes {
+		if p := nodes[i].parent; p != nil {
+			b.ranged = append(b.ranged, i)
+			b.macs[i] = hmac.New(sha512.New, p.chainCode[:])
+		}
+	}
+	size := batchRound * len(b.ranged)
+	b.tweaks = make([]btcec.ModNScalar, 0, size)
+	b.bases = make([]*affinePoint, 0, size)
+	b.points = make([]affinePoint, size)
+	return b
+}
+
 // deriveBatch fills dst with consecutive indexes starting at first. The
 // children of every key with an unhardened wildcard are computed together
 // with the base table; other keys (fixed, or private with a hardened
 // wildcard) take the one-at-a-time path.
-func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, cache *nodeCache, branch, first uint32, net *chaincfg.Params) error {
-	table := cache.baseTable()
-	var ranged []int // keys derived in the batch
-	macs := make([]hash.Hash, len(nodes))
-	for i := range nodes {
-		if p := nodes[i].parent; p != nil {
-			ranged = append(ranged, i)
-			macs[i] = hmac.New(sha512.New, p.chainCode[:])
-		}
-	}
-	var adder batchAdder
+func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, b *batchState, branch, first uint32, net *chaincfg.Params) error {
+	ranged, macs := b.ranged, b.macs
 	var sum [sha512.Size]byte
-	size := min(batchRound, len(dst)) * len(ranged)
-	tweaks := make([]btcec.ModNScalar, 0, size)
-	bases := make([]*affinePoint, 0, size)
-	points := make([]affinePoint, size)
 	for start := 0; start < len(dst); start += batchRound {
 		cnt := min(batchRound, len(dst)-start)
-		tweaks, bases = tweaks[:0], bases[:0]
+		tweaks, bases := b.tweaks[:0], b.bases[:0]
 		for _, key := range ranged {
 			p := nodes[key].parent
 			base := p.affine()
@@ -51,13 +65,13 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, cache *nodeCac
 				bases = append(bases, base)
 			}
 		}
-		points := points[:len(tweaks)]
-		table.mulBaseAdd(tweaks, bases, points, &adder)
+		points := b.points[:len(tweaks)]
+		b.table.mulBaseAdd(tweaks, bases, points, &b.adder)
 		if !verifyRound(tweaks, bases, points) {
 			// The fast path disagrees with btcec's reference arithmetic:
 			// never hand out such an address; redo the round one child at
 			// a time (and count it so tests notice).
-			cache.fallbacks.Add(1)
+			b.cache.fallbacks.Add(1)
 			if err := recomputeRound(points, nodes, ranged, first+uint32(start), cnt); err != nil {
 				return invalid(fmt.Errorf("deriving indexes from %d: %w", first+uint32(start), err))
 			}

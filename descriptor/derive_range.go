@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/btcsuite/btcd/chaincfg"
 )
@@ -15,10 +16,16 @@ const maxRange = 1 << 20
 // minChunk is the smallest share of a range worth a goroutine.
 const minChunk = 64
 
+// rangeChunk is how many indexes a worker takes at a time: one batch round.
+const rangeChunk = batchRound
+
 // DeriveRange derives count consecutive indexes starting at from on one
-// branch. The work is split across runtime.GOMAXPROCS workers; the parent
-// nodes are derived once (and cached on the Descriptor), so each address
-// costs one child derivation per key. Errors wrap ErrInvalid.
+// branch, with the same results as calling Derive for each. The parent
+// nodes are derived once (and cached on the Descriptor); from minChunk
+// addresses on, children are computed in batches (batch.go, each batch
+// verified with btcec) by runtime.GOMAXPROCS workers. At most maxRange
+// addresses per call. Errors wrap ErrInvalid; on failure the error is the
+// one at the lowest index.
 func (d *Descriptor) DeriveRange(branch, from, count uint32, net *chaincfg.Params) ([]*Derived, error) {
 	nodes, cache, err := d.prepare(branch, net)
 	if err != nil {
@@ -36,43 +43,70 @@ func (d *Descriptor) DeriveRange(branch, from, count uint32, net *chaincfg.Param
 	}
 
 	out := make([]*Derived, count)
-	batch := cache
-	if count < minChunk || !hasPublicWildcard(nodes) {
-		batch = nil
+	// Batched derivation pays off from a few dozen addresses on.
+	useBatch := count >= minChunk && hasPublicWildcard(nodes)
+	state := func() *batchState {
+		if !useBatch {
+			return nil
+		}
+		return newBatchState(nodes, cache)
 	}
 	workers := min(runtime.GOMAXPROCS(0), int(count/minChunk))
 	if workers <= 1 {
-		if err := d.deriveInto(out, nodes, batch, branch, from, net); err != nil {
+		if err := d.deriveInto(out, nodes, state(), branch, from, net); err != nil {
 			return nil, err
 		}
 		return out, nil
 	}
-	errs := make([]error, workers)
-	chunk := (int(count) + workers - 1) / workers
+	// Workers take chunks from a shared counter rather than fixed halves:
+	// on a shared machine one core is often slower, and a fixed split
+	// would leave the other idle at the end.
+	var next atomic.Int64
+	var failed atomic.Bool
+	type failure struct {
+		lo  int
+		err error
+	}
+	fails := make([]failure, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo := w * chunk
-		hi := min(lo+chunk, int(count))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[w] = d.deriveInto(out[lo:hi], nodes, batch, branch, from+uint32(lo), net)
+			b := state()
+			for !failed.Load() {
+				lo := int(next.Add(rangeChunk) - rangeChunk)
+				if lo >= int(count) {
+					return
+				}
+				hi := min(lo+rangeChunk, int(count))
+				if err := d.deriveInto(out[lo:hi], nodes, b, branch, from+uint32(lo), net); err != nil {
+					fails[w] = failure{lo, err}
+					failed.Store(true)
+					return
+				}
+			}
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
+	// Report the failure at the lowest index, as a sequential run would.
+	var first *failure
+	for i := range fails {
+		if f := &fails[i]; f.err != nil && (first == nil || f.lo < first.lo) {
+			first = f
 		}
+	}
+	if first != nil {
+		return nil, first.err
 	}
 	return out, nil
 }
 
 // deriveInto fills dst with consecutive indexes starting at first, in
-// batches when batch (the cache holding the base table) is given.
-func (d *Descriptor) deriveInto(dst []*Derived, nodes []keyNode, batch *nodeCache, branch, first uint32, net *chaincfg.Params) error {
-	if batch != nil {
-		return d.deriveBatch(dst, nodes, batch, branch, first, net)
+// batches when a batch state is given.
+func (d *Descriptor) deriveInto(dst []*Derived, nodes []keyNode, b *batchState, branch, first uint32, net *chaincfg.Params) error {
+	if b != nil {
+		return d.deriveBatch(dst, nodes, b, branch, first, net)
 	}
 	for i := range dst {
 		r, err := d.deriveAt(nodes, branch, first+uint32(i), net)

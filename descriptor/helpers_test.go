@@ -63,3 +63,10 @@ func testPubKeys(n int, uncompressed bool) string {
 	}
 	return strings.Join(keys, ",")
 }
+
+// compressed returns the 33-byte compressed form of a non-infinite point.
+func (p *affinePoint) compressed() []byte {
+	out := make([]byte, 33)
+	p.putCompressed(out)
+	return out
+}

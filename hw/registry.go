@@ -108,6 +108,13 @@ type Driver struct {
 	Type     string // selector keyword, lower case: "coldcard"
 	USB      []USBID
 	Emulator *EmulatorEndpoint // nil when the family has no emulator endpoint
+	// MatchHID, when set, keeps only the HID interfaces the driver talks
+	// to: a device may also expose FIDO/U2F or debug interfaces, which
+	// would otherwise show up as unusable entries.
+	MatchHID func(transport.HIDInfo) bool
+	// Extra, when set, lists endpoints the driver finds itself, such as
+	// WebUSB (raw USB) interfaces, which HID enumeration does not see.
+	Extra func() ([]Endpoint, error)
 	// Open connects to the device at ep. Drivers wrap their failures in
 	// ErrDevice and name the device in the message.
 	Open func(ctx context.Context, ep Endpoint, prompt Prompter) (Device, error)
@@ -175,12 +182,19 @@ func (r *Registry) endpoints(drv *Driver) ([]Endpoint, []DeviceInfo) {
 			break
 		}
 		for i := range hids {
-			if seen[hids[i].Path] {
+			if seen[hids[i].Path] || (drv.MatchHID != nil && !drv.MatchHID(hids[i])) {
 				continue
 			}
 			seen[hids[i].Path] = true
 			eps = append(eps, Endpoint{Transport: "hid", Path: hids[i].Path, HID: &hids[i]})
 		}
+	}
+	if drv.Extra != nil {
+		extra, err := drv.Extra()
+		if err != nil {
+			failed = append(failed, DeviceInfo{Type: drv.Type, Transport: "usb", Error: err.Error()})
+		}
+		eps = append(eps, extra...)
 	}
 	if e := drv.Emulator; e != nil && r.emulatorsEnabled() {
 		addrs := []string{e.Default}

@@ -45,5 +45,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newColdcardCmd(nil))
 	root.AddCommand(newLedgerCmd(nil))
+	root.AddCommand(newTrezorCmd(nil))
 	return root
 }

@@ -63,8 +63,11 @@ func serveSocket(t testing.TB, e *emu.Emulator, path string) *socketEmulator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &socketEmulator{done: make(chan error, 1)}
-	go func() { s.done <- e.Serve(ctx, srv); srv.Close() }()
-	s.stop = func() { cancel(); <-s.done }
+	// Close the socket before reporting Serve's end: a restart listens on
+	// the same path right after stop returns, and must find it free.
+	go func() { err := e.Serve(ctx, srv); srv.Close(); s.done <- err }()
+	var once sync.Once
+	s.stop = func() { once.Do(func() { cancel(); <-s.done }) }
 	return s
 }
 

@@ -739,6 +739,7 @@ func Driver() hw.Driver {
 		Type:     "ledger",
 		USB:      []hw.USBID{{VendorID: VendorID}},
 		Emulator: &hw.EmulatorEndpoint{Transport: "tcp", Env: EnvSpeculos, Default: DefaultSpeculosAddr},
+		MatchHID: func(h transport.HIDInfo) bool { return isAPDUInterface(&h) },
 		Open: func(ctx context.Context, ep hw.Endpoint, prompt hw.Prompter) (hw.Device, error) {
 			opts := Options{Prompt: prompt, Endpoint: ep}
 			var link Link
