@@ -195,8 +195,8 @@ func newCmdDeviceList(f *Factory) *cobra.Command {
 func newCmdDeviceXpub(f *Factory) *cobra.Command {
 	var with, path string
 	cmd := &cobra.Command{
-		Use:   "xpub --with SIGNER --path P",
-		Short: "Read an extended public key from a signer, with its key origin",
+		Use:     "xpub --with SIGNER --path P",
+		Short:   "Read an extended public key from a signer, with its key origin",
 		Example: `  countersign device xpub --with coldcard --path m/48h/0h/0h/2h`,
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {

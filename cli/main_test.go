@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -79,4 +80,12 @@ func execCLI(t testing.TB, dataDir string, args ...string) *exec.Cmd {
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	return cmd
+}
+
+// mustJSON decodes a command's JSON output or fails the test.
+func mustJSON(t testing.TB, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
 }
