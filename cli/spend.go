@@ -185,6 +185,9 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 	}
 	p, sum, err := psbt.Build(req)
 	if err != nil {
+		if errors.Is(err, psbt.ErrRefused) && strings.Contains(err.Error(), "fee") {
+			return withHint(err, "check --fee-rate and the amounts; if this fee is intended, pass --allow-high-fee")
+		}
 		return err
 	}
 	raw, err := psbt.Serialize(p)
