@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 time=${1:-20s}
 grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do
-	pkg=./$(dirname "$f")
+	pkg=$(dirname "$f")
 	grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //' | while read -r target; do
 		echo "== $pkg $target ($time)"
 		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$time" "$pkg"

@@ -1,6 +1,9 @@
 package cli
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestParseAmount(t *testing.T) {
 	good := map[string]int64{
@@ -19,4 +22,43 @@ func TestParseAmount(t *testing.T) {
 			t.Errorf("parseAmount(%q) = %d, want an error", in, v)
 		}
 	}
+}
+
+// FuzzParseAmount: any input either fails or gives a positive amount that
+// prints back to the same number of satoshis.
+func FuzzParseAmount(f *testing.F) {
+	for _, s := range []string{"0.5", "150000sat", "0.00000001btc", "21000000", "1e3", "-1", ".5", "0.123456789"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseAmount(s)
+		if err != nil {
+			return
+		}
+		if v <= 0 || v > 21_000_000*100_000_000 {
+			t.Fatalf("parseAmount(%q) = %d, outside (0, 21e14]", s, v)
+		}
+		back, err := parseAmount(fmt.Sprintf("%dsat", v))
+		if err != nil || back != v {
+			t.Fatalf("round trip of %d sat: %d, %v", v, back, err)
+		}
+	})
+}
+
+// FuzzParsePath: any input either fails or gives a path that prints and
+// parses back to itself.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{"m/48h/0h/0h/2h", "m/48'/1'/0'/1'", "m", "m/0/1", "m/2147483648", "48h/0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parsePath(s)
+		if err != nil {
+			return
+		}
+		q, err := parsePath(formatPath(p))
+		if err != nil || fmt.Sprint(p) != fmt.Sprint(q) {
+			t.Fatalf("path %q -> %v -> %q -> %v, %v", s, p, formatPath(p), q, err)
+		}
+	})
 }
