@@ -72,6 +72,41 @@ func writePSBT(s *Streams, path string, p *bpsbt.Packet) error {
 // an input as its own. Detection verifies no signatures: the command that
 // follows does that once.
 func (f *Factory) walletFor(ctx context.Context, name string, p *bpsbt.Packet) (*loaded, error) {
+	l, err := f.findWallet(ctx, name, p)
+	if err != nil {
+		return nil, err
+	}
+	f.fillLabels(l)
+	return l, nil
+}
+
+// fillLabels names cosigners that have no label after the software key of
+// this computer with the same fingerprint (a wallet recovered from a
+// descriptor backup has no labels), so PSBT summaries say who signed.
+func (f *Factory) fillLabels(l *loaded) {
+	ks, err := f.KeyStore()
+	if err != nil {
+		return
+	}
+	keys, err := ks.List()
+	if err != nil && len(keys) == 0 {
+		return
+	}
+	byFP := map[[4]byte]string{}
+	for _, k := range keys {
+		byFP[k.Fingerprint] = "key " + k.Name
+	}
+	labels := make([]string, len(l.D.Keys))
+	copy(labels, l.W.Labels)
+	for i, k := range l.D.Keys {
+		if labels[i] == "" && k.Origin != nil {
+			labels[i] = byFP[k.Origin.Fingerprint]
+		}
+	}
+	l.W.Labels = labels
+}
+
+func (f *Factory) findWallet(ctx context.Context, name string, p *bpsbt.Packet) (*loaded, error) {
 	s, err := f.Store()
 	if err != nil {
 		return nil, err

@@ -38,6 +38,7 @@ type inspectJSON struct {
 		Missing    int  `json:"missing"`
 		Signatures []struct {
 			Fingerprint string `json:"fingerprint"`
+			Label       string `json:"label"`
 		} `json:"signatures"`
 	} `json:"inputs"`
 	Outputs []struct {
@@ -127,7 +128,9 @@ func spendEndToEnd(t *testing.T, node *regtest.Node, script string, m, n int) {
 		signed = append(signed, out)
 	}
 	r = inspectFile(t, dir, signed[0])
-	if r.Inputs[0].Missing != m-1 || len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Signatures[0].Fingerprint != cs[0].FP {
+	// The wallet came from a bare descriptor (no labels): the local key's
+	// name stands in, so the summary says who signed.
+	if r.Inputs[0].Missing != m-1 || len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Signatures[0].Fingerprint != cs[0].FP || r.Inputs[0].Signatures[0].Label != "key k1" {
 		t.Fatalf("after one signature: %+v", r.Inputs[0])
 	}
 	// Finalizing with one signature is refused and names who is missing.
