@@ -169,18 +169,22 @@ func newCmdDeviceList(f *Factory) *cobra.Command {
 			if f.Global.JSON {
 				return writeJSON(f.IO.Out, infos)
 			}
-			if len(infos) == 0 {
-				fmt.Fprintln(f.IO.ErrOut, "No signers found. Plug in and unlock a device, or set COUNTERSIGN_EMULATORS=1 for emulators.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SELECTOR\tMODEL\tPATH\tSTATUS")
+			var rows []hw.DeviceInfo
 			for _, i := range infos {
 				if i.Path == "" && i.Error != "" {
 					// Not a device: USB itself could not be listed.
 					fmt.Fprintf(f.IO.ErrOut, "note: %s devices over USB could not be listed: %s\n", i.Type, i.Error)
 					continue
 				}
+				rows = append(rows, i)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(f.IO.ErrOut, "No signers found. Plug in and unlock a device, or set COUNTERSIGN_EMULATORS=1 for emulators.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SELECTOR\tMODEL\tPATH\tSTATUS")
+			for _, i := range rows {
 				status := "ready"
 				if i.Error != "" {
 					status = i.Error
