@@ -3,21 +3,18 @@ package coldcard
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
-	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/psbt"
 )
 
 // Sign returns a copy of p with the Coldcard's partial signatures added.
@@ -167,7 +164,10 @@ func mergeSignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
 		return nil, errors.New("the device returned a PSBT for a different transaction")
 	}
 	fp := binary.LittleEndian.Uint32(xfp[:])
-	v := newSigVerifier(dst)
+	v, err := psbt.NewSigVerifier(dst)
+	if err != nil {
+		return nil, err
+	}
 	added := make([]int, len(dst.Inputs))
 	for i := range signed.Inputs {
 		in := &dst.Inputs[i]
@@ -178,7 +178,7 @@ func mergeSignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
 			if !derivedFrom(in, ps.PubKey, fp) {
 				return nil, fmt.Errorf("input #%d: the device signed for key %x, which the PSBT does not derive from fingerprint %X", i, ps.PubKey, xfp)
 			}
-			if err := v.verify(i, ps.PubKey, ps.Signature); err != nil {
+			if err := v.Verify(i, ps.PubKey, ps.Signature); err != nil {
 				return nil, fmt.Errorf("input #%d: the device's signature does not verify: %w", i, err)
 			}
 			in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: ps.PubKey, Signature: ps.Signature})
@@ -230,120 +230,6 @@ func needsAnotherPass(p *bpsbt.Packet, xfp [4]byte, added []int) bool {
 		}
 	}
 	return false
-}
-
-// sigVerifier checks partial signatures against a packet's own data: the
-// previous output it names and its scripts, never the device's copy.
-type sigVerifier struct {
-	p      *bpsbt.Packet
-	hashes *txscript.TxSigHashes
-}
-
-// prevOuts serves txscript every input's previous output; unknown ones get
-// an empty output because txscript dereferences what it is given.
-type prevOuts map[wire.OutPoint]*wire.TxOut
-
-func (m prevOuts) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
-	if o, ok := m[op]; ok {
-		return o
-	}
-	return &wire.TxOut{}
-}
-
-func newSigVerifier(p *bpsbt.Packet) *sigVerifier {
-	m := prevOuts{}
-	for i, txIn := range p.UnsignedTx.TxIn {
-		if o, err := prevOut(p, i); err == nil {
-			m[txIn.PreviousOutPoint] = o
-		}
-	}
-	return &sigVerifier{p: p, hashes: txscript.NewTxSigHashes(p.UnsignedTx, m)}
-}
-
-// prevOut returns the output input i spends, from witness_utxo or from
-// non_witness_utxo after checking that transaction's hash. When both are
-// present they must agree.
-func prevOut(p *bpsbt.Packet, i int) (*wire.TxOut, error) {
-	in := &p.Inputs[i]
-	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
-	var full *wire.TxOut
-	if in.NonWitnessUtxo != nil {
-		if in.NonWitnessUtxo.TxHash() != op.Hash || int(op.Index) >= len(in.NonWitnessUtxo.TxOut) {
-			return nil, errors.New("non_witness_utxo is not the transaction this input spends")
-		}
-		full = in.NonWitnessUtxo.TxOut[op.Index]
-	}
-	switch {
-	case in.WitnessUtxo != nil && full != nil:
-		if in.WitnessUtxo.Value != full.Value || !bytes.Equal(in.WitnessUtxo.PkScript, full.PkScript) {
-			return nil, errors.New("witness_utxo and non_witness_utxo disagree")
-		}
-		return in.WitnessUtxo, nil
-	case in.WitnessUtxo != nil:
-		return in.WitnessUtxo, nil
-	case full != nil:
-		return full, nil
-	}
-	return nil, errors.New("no previous output (witness_utxo or non_witness_utxo)")
-}
-
-// verify checks one DER signature with its sighash byte.
-func (v *sigVerifier) verify(i int, pub, sig []byte) error {
-	if len(sig) < 2 {
-		return errors.New("empty signature")
-	}
-	want := v.p.Inputs[i].SighashType
-	if want == 0 {
-		want = txscript.SigHashAll
-	}
-	if got := txscript.SigHashType(sig[len(sig)-1]); got != want {
-		return fmt.Errorf("sighash type 0x%02x, the input asks for 0x%02x", byte(got), byte(want))
-	}
-	digest, err := v.sighash(i, want)
-	if err != nil {
-		return err
-	}
-	key, err := btcec.ParsePubKey(pub)
-	if err != nil {
-		return err
-	}
-	s, err := ecdsa.ParseDERSignature(sig[:len(sig)-1])
-	if err != nil {
-		return err
-	}
-	if !s.Verify(digest, key) {
-		return errors.New("ECDSA check failed")
-	}
-	return nil
-}
-
-// sighash computes the digest input i signs: BIP-143 over the witness
-// script for P2WSH and P2SH-P2WSH, the legacy digest over the redeem script
-// for P2SH. The scripts must be the ones the previous output commits to.
-func (v *sigVerifier) sighash(i int, ht txscript.SigHashType) ([]byte, error) {
-	in := &v.p.Inputs[i]
-	prev, err := prevOut(v.p, i)
-	if err != nil {
-		return nil, err
-	}
-	spk := prev.PkScript
-	if len(in.RedeemScript) > 0 {
-		if !bytes.Equal(spk, p2shScript(in.RedeemScript)) {
-			return nil, errors.New("redeem script does not match the previous output")
-		}
-		spk = in.RedeemScript
-	}
-	if txscript.IsPayToWitnessScriptHash(spk) {
-		h := sha256.Sum256(in.WitnessScript)
-		if len(in.WitnessScript) == 0 || !bytes.Equal(spk[2:], h[:]) {
-			return nil, errors.New("witness script does not match the previous output")
-		}
-		return txscript.CalcWitnessSigHash(in.WitnessScript, v.hashes, ht, v.p.UnsignedTx, i, prev.Value)
-	}
-	if len(in.RedeemScript) == 0 {
-		return nil, errors.New("not a P2SH, P2SH-P2WSH or P2WSH input")
-	}
-	return txscript.CalcSignatureHash(in.RedeemScript, ht, v.p.UnsignedTx, i)
 }
 
 func p2shScript(redeem []byte) []byte {

@@ -7,15 +7,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
-	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/psbt"
 )
 
 // maxYieldIndex is the largest input index a YIELD carries; larger values
@@ -141,8 +139,10 @@ func parseYield(y []byte, nInputs int) (partialSig, error) {
 // returns how many it added.
 func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (int, error) {
 	tx := p.UnsignedTx
-	fetcher := newPrevOutFetcher(p)
-	var hashes *txscript.TxSigHashes
+	v, err := psbt.NewSigVerifier(p)
+	if err != nil {
+		return 0, err
+	}
 	added := 0
 	for _, y := range yields {
 		ps, err := parseYield(y, len(tx.TxIn))
@@ -156,36 +156,8 @@ func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (int, error) {
 		if ps.sig[len(ps.sig)-1] != byte(txscript.SigHashAll) {
 			return 0, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_ALL only", ps.input, ps.sig[len(ps.sig)-1])
 		}
-		der := ps.sig[:len(ps.sig)-1]
-		sig, err := ecdsa.ParseDERSignature(der)
-		if err != nil || !bytes.Equal(sig.Serialize(), der) {
-			return 0, fmt.Errorf("input %d: the Ledger's signature is not a canonical low-S DER signature", ps.input)
-		}
-		pub, err := btcec.ParsePubKey(ps.pubKey)
-		if err != nil {
-			return 0, fmt.Errorf("input %d: the Ledger signed with an invalid key: %w", ps.input, err)
-		}
-		var digest []byte
-		switch {
-		case in.WitnessScript != nil:
-			prev := fetcher.FetchPrevOutput(tx.TxIn[ps.input].PreviousOutPoint)
-			if prev.PkScript == nil {
-				return 0, fmt.Errorf("input %d has no witness_utxo or non_witness_utxo to check the signature with", ps.input)
-			}
-			if hashes == nil {
-				hashes = txscript.NewTxSigHashes(tx, fetcher)
-			}
-			digest, err = txscript.CalcWitnessSigHash(in.WitnessScript, hashes, txscript.SigHashAll, tx, ps.input, prev.Value)
-		case in.RedeemScript != nil:
-			digest, err = txscript.CalcSignatureHash(in.RedeemScript, txscript.SigHashAll, tx, ps.input)
-		default:
-			return 0, fmt.Errorf("input %d has no witness or redeem script to check the signature with", ps.input)
-		}
-		if err != nil {
-			return 0, fmt.Errorf("input %d: sighash: %w", ps.input, err)
-		}
-		if !sig.Verify(digest, pub) {
-			return 0, fmt.Errorf("input %d: the Ledger's signature does not verify for key %x: refusing it", ps.input, ps.pubKey)
+		if err := v.Verify(ps.input, ps.pubKey, ps.sig); err != nil {
+			return 0, fmt.Errorf("input %d: the Ledger's signature for key %x is refused: %w", ps.input, ps.pubKey, err)
 		}
 		if n := addPartialSig(in, ps); n {
 			added++
@@ -238,32 +210,6 @@ func addPartialSig(in *bpsbt.PInput, ps partialSig) bool {
 	}
 	in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: ps.pubKey, Signature: ps.sig})
 	return true
-}
-
-// prevOutFetcher returns each input's prevout from the PSBT, and an empty
-// output where the PSBT has none (txscript needs one for every input).
-type prevOutFetcher map[wire.OutPoint]*wire.TxOut
-
-func newPrevOutFetcher(p *bpsbt.Packet) prevOutFetcher {
-	f := prevOutFetcher{}
-	for i, txIn := range p.UnsignedTx.TxIn {
-		in := &p.Inputs[i]
-		op := txIn.PreviousOutPoint
-		switch {
-		case in.WitnessUtxo != nil:
-			f[op] = in.WitnessUtxo
-		case in.NonWitnessUtxo != nil && in.NonWitnessUtxo.TxHash() == op.Hash && int(op.Index) < len(in.NonWitnessUtxo.TxOut):
-			f[op] = in.NonWitnessUtxo.TxOut[op.Index]
-		}
-	}
-	return f
-}
-
-func (f prevOutFetcher) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
-	if o, ok := f[op]; ok {
-		return o
-	}
-	return &wire.TxOut{}
 }
 
 // clonePacket deep-copies p through its serialisation.

@@ -3,13 +3,10 @@ package trezor
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -421,7 +418,10 @@ func (pl *signPlan) answer(tr *tp.TxRequest) (*tp.TxAck, error) {
 // the device's key for the input, then adds it. Nothing is added unless
 // every signature verifies.
 func addSignatures(p *bpsbt.Packet, pl *signPlan, sigs [][]byte) error {
-	v := newSigVerifier(p)
+	v, err := psbt.NewSigVerifier(p)
+	if err != nil {
+		return err
+	}
 	type add struct {
 		i        int
 		pub, sig []byte
@@ -432,7 +432,7 @@ func addSignatures(p *bpsbt.Packet, pl *signPlan, sigs [][]byte) error {
 			continue // signed in an earlier pass
 		}
 		sig := append(append([]byte{}, der...), byte(txscript.SigHashAll))
-		if err := v.verify(i, pl.ownKeys[i], sig); err != nil {
+		if err := v.Verify(i, pl.ownKeys[i], sig); err != nil {
 			return fmt.Errorf("input #%d: the device's signature does not verify for key %x: %w", i, pl.ownKeys[i], err)
 		}
 		adds = append(adds, add{i, pl.ownKeys[i], sig})
@@ -450,79 +450,6 @@ func hasSig(in *bpsbt.PInput, pub []byte) bool {
 		}
 	}
 	return false
-}
-
-// sigVerifier checks signatures against a packet's own data.
-type sigVerifier struct {
-	p      *bpsbt.Packet
-	hashes *txscript.TxSigHashes
-}
-
-func newSigVerifier(p *bpsbt.Packet) *sigVerifier {
-	f := txscript.NewMultiPrevOutFetcher(nil)
-	for i, in := range p.UnsignedTx.TxIn {
-		if a, err := inputAmount(p, i); err == nil {
-			f.AddPrevOut(in.PreviousOutPoint, &wire.TxOut{Value: a, PkScript: prevScript(p, i)})
-		}
-	}
-	return &sigVerifier{p: p, hashes: txscript.NewTxSigHashes(p.UnsignedTx, f)}
-}
-
-func prevScript(p *bpsbt.Packet, i int) []byte {
-	in := &p.Inputs[i]
-	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
-	if in.NonWitnessUtxo != nil && int(op.Index) < len(in.NonWitnessUtxo.TxOut) {
-		return in.NonWitnessUtxo.TxOut[op.Index].PkScript
-	}
-	if in.WitnessUtxo != nil {
-		return in.WitnessUtxo.PkScript
-	}
-	return nil
-}
-
-// verify checks one DER signature (with its sighash byte): BIP-143 over the
-// witness script for P2WSH and P2SH-P2WSH, the legacy digest over the
-// redeem script for P2SH, each script checked against the spent output.
-func (v *sigVerifier) verify(i int, pub, sig []byte) error {
-	in := &v.p.Inputs[i]
-	spk := prevScript(v.p, i)
-	amount, err := inputAmount(v.p, i)
-	if err != nil {
-		return err
-	}
-	if len(in.RedeemScript) > 0 {
-		if !bytes.Equal(spk, p2shScript(in.RedeemScript)) {
-			return errors.New("redeem script does not match the spent output")
-		}
-		spk = in.RedeemScript
-	}
-	var digest []byte
-	if txscript.IsPayToWitnessScriptHash(spk) {
-		h := sha256.Sum256(in.WitnessScript)
-		if len(in.WitnessScript) == 0 || !bytes.Equal(spk[2:], h[:]) {
-			return errors.New("witness script does not match the spent output")
-		}
-		digest, err = txscript.CalcWitnessSigHash(in.WitnessScript, v.hashes, txscript.SigHashAll, v.p.UnsignedTx, i, amount)
-	} else if len(in.RedeemScript) > 0 {
-		digest, err = txscript.CalcSignatureHash(in.RedeemScript, txscript.SigHashAll, v.p.UnsignedTx, i)
-	} else {
-		return errors.New("not a P2SH, P2SH-P2WSH or P2WSH input")
-	}
-	if err != nil {
-		return err
-	}
-	key, err := btcec.ParsePubKey(pub)
-	if err != nil {
-		return err
-	}
-	s, err := ecdsa.ParseDERSignature(sig[:len(sig)-1])
-	if err != nil {
-		return err
-	}
-	if !s.Verify(digest, key) {
-		return errors.New("ECDSA check failed")
-	}
-	return nil
 }
 
 // clonePacket deep-copies p through its serialization.
