@@ -12,6 +12,7 @@ import (
 // GlobalOptions are the persistent flags every command shares.
 type GlobalOptions struct {
 	JSON    bool
+	Fields  string
 	DataDir string
 	Network string
 	Yes     bool

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -38,6 +39,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 
 	pf := root.PersistentFlags()
 	pf.BoolVar(&f.Global.JSON, "json", false, "print machine-readable JSON on stdout")
+	pf.StringVar(&f.Global.Fields, "fields", "", "with --json, keep only these comma-separated fields (of each element of a list)")
 	pf.StringVar(&f.Global.DataDir, "data-dir", "", "data directory (default $COUNTERSIGN_DATA_DIR or $XDG_DATA_HOME/countersign)")
 	pf.StringVar(&f.Global.Network, "network", "", "network: mainnet, testnet, signet or regtest")
 	pf.BoolVarP(&f.Global.Yes, "yes", "y", false, "do not ask for confirmation")
@@ -69,9 +71,28 @@ func Execute() int {
 
 // Run executes args against f and returns the exit code; tests call it.
 func Run(ctx context.Context, f *Factory, args []string) int {
+	// --fields filters the JSON after the command has written it, so every
+	// command supports it without knowing; the output is held until then.
+	realOut := f.IO.Out
+	var held bytes.Buffer
 	root := NewRootCmd(f)
 	root.SetArgs(args)
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if f.Global.Fields == "" {
+			return nil
+		}
+		if !f.Global.JSON {
+			return usagef("--fields selects fields of the --json output: add --json")
+		}
+		f.IO.Out = &held
+		c.SetOut(&held)
+		return nil
+	}
 	err := root.ExecuteContext(ctx)
+	f.IO.Out = realOut
+	if err == nil && f.Global.Fields != "" && f.Global.JSON {
+		err = flushSelected(realOut, &held, parseFields(f.Global.Fields))
+	}
 	if err == nil {
 		return ExitOK
 	}

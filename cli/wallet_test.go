@@ -238,3 +238,24 @@ func TestCompletionAndManPages(t *testing.T) {
 		t.Fatalf("man page for spend missing or incomplete: %v", err)
 	}
 }
+
+func TestJSONFieldSelection(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "wallet", "create", "cc", "--descriptor", coldcardVectorDescriptor(t))
+	var list []map[string]any
+	mustJSON(t, mustRun(t, dir, "--json", "--fields", "name,policy", "wallet", "list"), &list)
+	if len(list) != 1 || len(list[0]) != 2 || list[0]["name"] != "cc" || list[0]["policy"] != "2 of 4" {
+		t.Fatalf("selected fields: %v", list)
+	}
+	var one map[string]any
+	mustJSON(t, mustRun(t, dir, "--json", "--fields", "first_address", "wallet", "show", "cc"), &one)
+	if len(one) != 1 || !strings.HasPrefix(one["first_address"].(string), "tb1") {
+		t.Fatalf("selected fields: %v", one)
+	}
+	if r := runCLI(t, dir, "", "--json", "--fields", "nope", "wallet", "show", "cc"); r.Code != 2 || !strings.Contains(r.Err, "first_address") {
+		t.Fatalf("unknown field: exit %d: %s", r.Code, r.Err)
+	}
+	if r := runCLI(t, dir, "", "--fields", "name", "wallet", "list"); r.Code != 2 || !strings.Contains(r.Err, "--json") {
+		t.Fatalf("--fields without --json: exit %d: %s", r.Code, r.Err)
+	}
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// selectFields keeps only the named top-level fields of a command's JSON
+// output (of each element, when the output is an array), so scripts can
+// ask for exactly what they read: --json --fields name,policy.
+func selectFields(out []byte, fields []string) ([]byte, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber() // keep satoshi amounts exact
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("--fields: the output is not JSON: %v", err)
+	}
+	pick := func(o map[string]any) (map[string]any, error) {
+		kept := make(map[string]any, len(fields))
+		for _, f := range fields {
+			val, ok := o[f]
+			if !ok {
+				names := make([]string, 0, len(o))
+				for k := range o {
+					names = append(names, k)
+				}
+				sort.Strings(names)
+				return nil, usagef("--fields: no field %q; this command has: %s", f, strings.Join(names, ", "))
+			}
+			kept[f] = val
+		}
+		return kept, nil
+	}
+	switch t := v.(type) {
+	case map[string]any:
+		kept, err := pick(t)
+		if err != nil {
+			return nil, err
+		}
+		v = kept
+	case []any:
+		for i, e := range t {
+			o, ok := e.(map[string]any)
+			if !ok {
+				return nil, usagef("--fields: this command's output is not a list of objects")
+			}
+			kept, err := pick(o)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = kept
+		}
+	default:
+		return nil, usagef("--fields: this command's output has no fields")
+	}
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// parseFields splits --fields a,b,c.
+func parseFields(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// flushSelected writes the buffered JSON output with only the selected fields.
+func flushSelected(w io.Writer, buf *bytes.Buffer, fields []string) error {
+	if buf.Len() == 0 {
+		return nil
+	}
+	out, err := selectFields(buf.Bytes(), fields)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(out)
+	return err
+}
