@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -53,6 +54,20 @@ func walletCreateInteractive(ctx context.Context, f *Factory, p Prompter, o *Wal
 		if err != nil {
 			return err
 		}
+		var spec string
+		if kind == 0 {
+			// Nothing attached is a reason to choose again, not to lose
+			// the answers given so far.
+			if spec, err = chooseSigner(ctx, f, p); err != nil {
+				var ue *usageError
+				if errors.As(err, &ue) {
+					fmt.Fprintf(w, "  %v\n", err)
+					k--
+					continue
+				}
+				return err
+			}
+		}
 		label, err := p.Input("Label for this cosigner (e.g. alice)", fmt.Sprintf("cosigner%d", k))
 		if err != nil {
 			return err
@@ -60,10 +75,6 @@ func walletCreateInteractive(ctx context.Context, f *Factory, p Prompter, o *Wal
 		var key string
 		switch kind {
 		case 0:
-			spec, err := chooseSigner(ctx, f, p)
-			if err != nil {
-				return err
-			}
 			expr, err := f.deviceCosigner(ctx, spec, o.Script, o.Network, 0)
 			if err != nil {
 				return err

@@ -52,3 +52,24 @@ func TestWalletCreateInteractive(t *testing.T) {
 		t.Fatalf("non-terminal create without flags: exit %d, want 2", r.Code)
 	}
 }
+
+// Choosing "attached signer" with nothing attached asks again instead of
+// ending the setup.
+func TestWalletCreateInteractiveNoSignerAsksAgain(t *testing.T) {
+	dir := t.TempDir()
+	answers := []string{"solo", "4", "1", "1", "1", "1" /* attached: none */}
+	c := newTestCosigner(t, 1, 2)
+	answers = append(answers, "2", "me", c.Expr, "y")
+	io, in, _, errOut := TestStreams()
+	io.StdinTTY, io.StderrTTY = true, true
+	in.WriteString(strings.Join(answers, "\n") + "\n")
+	env := map[string]string{"COUNTERSIGN_DATA_DIR": dir}
+	f := NewFactory(io, func(k string) string { return env[k] })
+	defer f.Close()
+	if code := Run(context.Background(), f, []string{"wallet", "create"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut.String(), "no signers attached") {
+		t.Fatalf("no explanation shown:\n%s", errOut)
+	}
+}
