@@ -165,10 +165,7 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		}
 	}
 
-	w, err := s.Wallet(ctx, o.Name)
-	if err != nil {
-		return err
-	}
+	w := l.W
 	req := psbt.BuildRequest{
 		Wallet:           psbt.WalletInfo{Descriptor: l.D, Network: l.Net, Labels: l.W.Labels},
 		UTXOs:            coins,

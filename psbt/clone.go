@@ -8,6 +8,16 @@ import (
 	"github.com/btcsuite/btcd/wire"
 )
 
+// Clone returns a deep copy of p, so that a signer can add signatures
+// without touching the caller's packet. It copies field by field rather than
+// through serialization, which would decompress every public key again.
+func Clone(p *bpsbt.Packet) (*bpsbt.Packet, error) {
+	if err := checkShape(p); err != nil {
+		return nil, err
+	}
+	return clonePacket(p), nil
+}
+
 // clonePacket deep-copies a packet so that the combiner never changes the
 // PSBTs it was given. The packet must have passed checkShape.
 func clonePacket(p *bpsbt.Packet) *bpsbt.Packet {

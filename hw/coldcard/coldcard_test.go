@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
+	"github.com/countersign/countersign/psbt"
 )
 
 func TestFingerprintAndXpub(t *testing.T) {
@@ -145,7 +146,7 @@ func checkSigned(t *testing.T, signed, p *bpsbt.Packet, fp [4]byte) {
 		}
 	}
 	// Everything but the signatures is the caller's data.
-	bare, err := clonePacket(signed)
+	bare, err := psbt.Clone(signed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // wallet (hw.ErrNotRegistered).
 func (c *Coldcard) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	out, err := clonePacket(p)
+	out, err := psbt.Clone(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
 	}
@@ -139,19 +139,6 @@ func serialize(p *bpsbt.Packet) ([]byte, error) {
 		return nil, fmt.Errorf("serialize PSBT: %w", err)
 	}
 	return b.Bytes(), nil
-}
-
-// clonePacket deep-copies p through its serialization, so the caller's
-// packet is never touched.
-func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
-	if p == nil || p.UnsignedTx == nil {
-		return nil, errors.New("no PSBT given")
-	}
-	raw, err := serialize(p)
-	if err != nil {
-		return nil, err
-	}
-	return bpsbt.NewFromRawBytes(bytes.NewReader(raw), false)
 }
 
 // mergeSignatures copies into dst the partial signatures in signed that are

@@ -8,6 +8,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
+	"github.com/countersign/countersign/psbt"
 )
 
 // The driver takes only what it can check from the device's result.
@@ -50,16 +51,16 @@ func TestMergeSignaturesRefusesBadResults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			bad, _ := clonePacket(good)
+			bad, _ := psbt.Clone(good)
 			c.change(bad)
-			dst, _ := clonePacket(p)
+			dst, _ := psbt.Clone(p)
 			_, err := mergeSignatures(dst, bad, fp)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
 	}
-	dst, _ := clonePacket(p)
+	dst, _ := psbt.Clone(p)
 	added, err := mergeSignatures(dst, good, fp)
 	if err != nil || added[0] != 1 || added[1] != 1 {
 		t.Fatalf("good result: added %v, %v", added, err)

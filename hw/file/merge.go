@@ -16,7 +16,7 @@ import (
 // its inputs alone) verifies each one against its sighash and the wallet
 // before keeping it.
 func mergeSignatures(p, signed *bpsbt.Packet, wi psbt.WalletInfo) (*bpsbt.Packet, error) {
-	withSigs, err := clonePacket(p)
+	withSigs, err := psbt.Clone(p)
 	if err != nil {
 		return nil, err
 	}
@@ -45,17 +45,4 @@ func mergeSignatures(p, signed *bpsbt.Packet, wi psbt.WalletInfo) (*bpsbt.Packet
 		return nil, fmt.Errorf("%w: it holds no partial signature the PSBT did not already have; was it signed by a cosigner of this wallet (and not finalized by another program)?", hw.ErrDevice)
 	}
 	return psbt.Combine([]*bpsbt.Packet{p, withSigs}, wi)
-}
-
-// clonePacket deep-copies a PSBT through its serialisation.
-func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
-	var buf bytes.Buffer
-	if err := p.Serialize(&buf); err != nil {
-		return nil, fmt.Errorf("%w: cannot serialise the PSBT: %v", psbt.ErrMalformed, err)
-	}
-	out, err := bpsbt.NewFromRawBytes(&buf, false)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the PSBT does not parse back: %v", psbt.ErrMalformed, err)
-	}
-	return out, nil
 }

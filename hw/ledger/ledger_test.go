@@ -183,7 +183,7 @@ func TestRegisterShowSign(t *testing.T) {
 // passes btcd's script engine.
 func checkSigned(t *testing.T, w *testWallet, p, signed *bpsbt.Packet) {
 	t.Helper()
-	ref, err := clonePacket(p)
+	ref, err := psbt.Clone(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ const maxYieldIndex = 0xffff
 // wallet and which outputs are change.
 func (d *Ledger) Sign(ctx context.Context, p *bpsbt.Packet, desc *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	out, err := clonePacket(p)
+	out, err := psbt.Clone(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
 	}
@@ -210,16 +210,4 @@ func addPartialSig(in *bpsbt.PInput, ps partialSig) bool {
 	}
 	in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: ps.pubKey, Signature: ps.sig})
 	return true
-}
-
-// clonePacket deep-copies p through its serialisation.
-func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
-	if p == nil {
-		return nil, errors.New("no PSBT")
-	}
-	var buf bytes.Buffer
-	if err := p.Serialize(&buf); err != nil {
-		return nil, fmt.Errorf("serialize the PSBT: %w", err)
-	}
-	return bpsbt.NewFromRawBytes(&buf, false)
 }

@@ -120,7 +120,7 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descri
 	if err := psbt.CheckWallet(p, psbt.WalletInfo{Descriptor: d, Network: net}); err != nil {
 		return nil, fmt.Errorf("key %q will not sign for wallet %q: %w", s.name, name, err)
 	}
-	out, err := clonePacket(p)
+	out, err := psbt.Clone(p)
 	if err != nil {
 		return nil, err
 	}
@@ -160,17 +160,3 @@ func (s *Signer) lock(ctx context.Context) (*hdkeychain.ExtendedKey, func(), err
 }
 
 func (s *Signer) fpHex() string { return hex.EncodeToString(s.fp[:]) }
-
-// clonePacket deep-copies a PSBT through its serialisation, so signing
-// never touches the caller's packet.
-func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
-	var buf bytes.Buffer
-	if err := p.Serialize(&buf); err != nil {
-		return nil, fmt.Errorf("%w: cannot serialise the PSBT: %v", psbt.ErrMalformed, err)
-	}
-	out, err := bpsbt.NewFromRawBytes(&buf, false)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the PSBT does not parse back: %v", psbt.ErrMalformed, err)
-	}
-	return out, nil
-}

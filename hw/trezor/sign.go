@@ -45,7 +45,7 @@ type prevTx struct {
 // every input. The user confirms outputs, total and fee on the device.
 func (z *Trezor) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	out, err := clonePacket(p)
+	out, err := psbt.Clone(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", z.name(), op, err)
 	}
@@ -450,18 +450,6 @@ func hasSig(in *bpsbt.PInput, pub []byte) bool {
 		}
 	}
 	return false
-}
-
-// clonePacket deep-copies p through its serialization.
-func clonePacket(p *bpsbt.Packet) (*bpsbt.Packet, error) {
-	if p == nil || p.UnsignedTx == nil {
-		return nil, errors.New("no PSBT given")
-	}
-	var b bytes.Buffer
-	if err := p.Serialize(&b); err != nil {
-		return nil, fmt.Errorf("serialize PSBT: %w", err)
-	}
-	return bpsbt.NewFromRawBytes(&b, false)
 }
 
 func reverse(b []byte) []byte {
