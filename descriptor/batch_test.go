@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/countersign/countersign/internal/secp"
 )
 
 func scalar(v uint32) btcec.ModNScalar {
@@ -13,113 +14,52 @@ func scalar(v uint32) btcec.ModNScalar {
 }
 
 // refPoint computes k·G + base with btcec, as the reference.
-func refPoint(t *testing.T, k btcec.ModNScalar, base *affinePoint) affinePoint {
+func refPoint(t *testing.T, k btcec.ModNScalar, base *secp.Affine) secp.Affine {
 	t.Helper()
 	var kg, sum btcec.JacobianPoint
 	btcec.ScalarBaseMultNonConst(&k, &kg)
-	b := base.jacobian()
+	b := base.Jacobian()
 	btcec.AddNonConst(&kg, &b, &sum)
 	if (sum.X.IsZero() && sum.Y.IsZero()) || sum.Z.IsZero() {
-		return affinePoint{inf: true}
+		return secp.Affine{Inf: true}
 	}
 	sum.ToAffine()
-	var out affinePoint
-	out.x.setFieldVal(&sum.X)
-	out.y.setFieldVal(&sum.Y)
+	var out secp.Affine
+	out.X.SetFieldVal(&sum.X)
+	out.Y.SetFieldVal(&sum.Y)
 	return out
 }
 
-func affineOf(t *testing.T, k btcec.ModNScalar) *affinePoint {
+func affineOf(t *testing.T, k btcec.ModNScalar) *secp.Affine {
 	t.Helper()
-	p := refPoint(t, k, &affinePoint{inf: true})
+	p := refPoint(t, k, &secp.Affine{Inf: true})
 	return &p
 }
 
-func negate(p *affinePoint) *affinePoint {
+func negate(p *secp.Affine) *secp.Affine {
 	n := *p
-	var zero fe
-	n.y.sub(&zero, &p.y)
+	var zero secp.Field
+	n.Y.Sub(&zero, &p.Y)
 	return &n
-}
-
-// TestBaseTable checks table entries against btcec's fixed-base
-// multiplication.
-func TestBaseTable(t *testing.T) {
-	table := newBaseTable()
-	for _, w := range []int{0, 1, 15, 31} {
-		for _, b := range []int{1, 2, 3, 128, 255} {
-			var k btcec.ModNScalar
-			var buf [32]byte
-			buf[31-w] = byte(b)
-			k.SetBytes(&buf)
-			want := refPoint(t, k, &affinePoint{inf: true})
-			if table[w][b-1] != want {
-				t.Fatalf("table[%d][%d] differs from %d·2^%d·G", w, b-1, b, 8*w)
-			}
-		}
-	}
-}
-
-// TestBatchEdgeCases drives mulBaseAdd through the cases the affine formula
-// cannot handle: a zero tweak, a sum that doubles (k·G + k·G), a sum that
-// cancels (k·G - k·G), and tweaks with zero bytes, mixed with ordinary ones
-// in the same round.
-func TestBatchEdgeCases(t *testing.T) {
-	table := newBaseTable()
-	seven := scalar(7)
-	sparse := scalar(0)
-	sparse.SetByteSlice([]byte{0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5})
-	g := affineOf(t, scalar(1))
-	cases := []struct {
-		name string
-		k    btcec.ModNScalar
-		base *affinePoint
-	}{
-		{"zero tweak gives the parent", scalar(0), g},
-		{"doubling", seven, affineOf(t, seven)},
-		{"cancels to infinity", seven, negate(affineOf(t, seven))},
-		{"infinity base", seven, &affinePoint{inf: true}},
-		{"sparse bytes", sparse, g},
-		{"ordinary", scalar(123456789), affineOf(t, scalar(99))},
-		{"doubling across windows", sparse, affineOf(t, sparse)},
-	}
-	ks := make([]btcec.ModNScalar, len(cases))
-	bases := make([]*affinePoint, len(cases))
-	for i, c := range cases {
-		ks[i], bases[i] = c.k, c.base
-	}
-	out := make([]affinePoint, len(cases))
-	table.mulBaseAdd(ks, bases, out, &batchAdder{})
-	for i, c := range cases {
-		if want := refPoint(t, c.k, c.base); out[i] != want {
-			t.Errorf("%s: batch result differs from btcec", c.name)
-		}
-	}
-	if !out[2].inf {
-		t.Error("k·G - k·G is not the point at infinity")
-	}
-	if !verifyRound(ks, bases, out) {
-		t.Error("verifyRound rejected a correct round")
-	}
 }
 
 // TestVerifyRoundCatchesErrors: one wrong child makes the round fail.
 func TestVerifyRoundCatchesErrors(t *testing.T) {
-	table := newBaseTable()
+	table := secp.NewBaseTable()
 	base := affineOf(t, scalar(42))
 	ks := []btcec.ModNScalar{scalar(1), scalar(2), scalar(3)}
-	bases := []*affinePoint{base, base, base}
-	out := make([]affinePoint, 3)
-	table.mulBaseAdd(ks, bases, out, &batchAdder{})
+	bases := []*secp.Affine{base, base, base}
+	out := make([]secp.Affine, 3)
+	table.MulBaseAdd(ks, bases, out, &secp.BatchAdder{})
 	if !verifyRound(ks, bases, out) {
 		t.Fatal("correct round rejected")
 	}
-	bad := append([]affinePoint(nil), out...)
+	bad := append([]secp.Affine(nil), out...)
 	bad[1] = *negate(&bad[1])
 	if verifyRound(ks, bases, bad) {
 		t.Fatal("a negated child passed verification")
 	}
-	bad = append([]affinePoint(nil), out...)
+	bad = append([]secp.Affine(nil), out...)
 	bad[2] = *affineOf(t, scalar(5))
 	if verifyRound(ks, bases, bad) {
 		t.Fatal("a wrong child passed verification")
@@ -129,7 +69,7 @@ func TestVerifyRoundCatchesErrors(t *testing.T) {
 // TestMulSmall compares the double-and-add used by verifyRound with
 // btcec's scalar multiplication.
 func TestMulSmall(t *testing.T) {
-	p := affineOf(t, scalar(1234567)).jacobian()
+	p := affineOf(t, scalar(1234567)).Jacobian()
 	for k := 1; k <= 300; k++ {
 		got := mulSmall(k, &p)
 		var want btcec.JacobianPoint

@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // pubNode is an extended public key prepared for repeated BIP-32 public
@@ -95,11 +96,11 @@ func (n *pubNode) tweak(mac hash.Hash, i uint32, sum *[sha512.Size]byte) (btcec.
 	return il, nil
 }
 
-// affine is the node's key as an affinePoint for batched derivation.
-func (n *pubNode) affine() *affinePoint {
-	a := &affinePoint{}
-	a.x.setFieldVal(&n.point.X)
-	a.y.setFieldVal(&n.point.Y)
+// affine is the node's key as an secp.Affine for batched derivation.
+func (n *pubNode) affine() *secp.Affine {
+	a := &secp.Affine{}
+	a.X.SetFieldVal(&n.point.X)
+	a.Y.SetFieldVal(&n.point.Y)
 	return a
 }
 

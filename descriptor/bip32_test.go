@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/countersign/countersign/internal/secp"
 	"github.com/countersign/countersign/internal/vectors"
 )
 
@@ -43,7 +44,7 @@ func parseBIP32Path(t *testing.T, p string) []uint32 {
 // batched engine, and compares with the vector's child xpub.
 func TestBIP32PublicDerivation(t *testing.T) {
 	v := loadBIP32(t)
-	table := newBaseTable()
+	table := secp.NewBaseTable()
 	checked := 0
 	for _, tv := range v.Vectors {
 		for i := 1; i < len(tv.Chains); i++ {
@@ -80,9 +81,9 @@ func TestBIP32PublicDerivation(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out := make([]affinePoint, 1)
-				table.mulBaseAdd([]btcec.ModNScalar{il}, []*affinePoint{node.affine()}, out, &batchAdder{})
-				if b := out[0].compressed(); hex.EncodeToString(b) != hex.EncodeToString(pub[:]) {
+				out := make([]secp.Affine, 1)
+				table.MulBaseAdd([]btcec.ModNScalar{il}, []*secp.Affine{node.affine()}, out, &secp.BatchAdder{})
+				if b := compressed(&out[0]); hex.EncodeToString(b) != hex.EncodeToString(pub[:]) {
 					t.Fatalf("batched child %x, want %x", b, pub)
 				}
 			})
@@ -198,7 +199,7 @@ func TestBIP32InvalidKeys(t *testing.T) {
 func TestCKDAgainstHdkeychain(t *testing.T) {
 	v := loadBIP32(t)
 	rng := rand.New(rand.NewPCG(5, 6))
-	table := newBaseTable()
+	table := secp.NewBaseTable()
 	for _, tv := range v.Vectors {
 		for _, ch := range tv.Chains {
 			k, err := hdkeychain.NewKeyFromString(ch.ExtPub)
@@ -211,7 +212,7 @@ func TestCKDAgainstHdkeychain(t *testing.T) {
 			}
 			var idxs []uint32
 			var tweaks []btcec.ModNScalar
-			var bases []*affinePoint
+			var bases []*secp.Affine
 			base := node.affine()
 			mac := newMAC(node)
 			for j := range 40 {
@@ -226,8 +227,8 @@ func TestCKDAgainstHdkeychain(t *testing.T) {
 				}
 				idxs, tweaks, bases = append(idxs, i), append(tweaks, il), append(bases, base)
 			}
-			out := make([]affinePoint, len(idxs))
-			table.mulBaseAdd(tweaks, bases, out, &batchAdder{})
+			out := make([]secp.Affine, len(idxs))
+			table.MulBaseAdd(tweaks, bases, out, &secp.BatchAdder{})
 			if !verifyRound(tweaks, bases, out) {
 				t.Fatal("verifyRound rejected a correct round")
 			}
@@ -244,7 +245,7 @@ func TestCKDAgainstHdkeychain(t *testing.T) {
 				if !bytesEqual(pub[:], refPub.SerializeCompressed()) || !bytesEqual(cc[:], ref.ChainCode()) {
 					t.Fatalf("%s/%d: ckd differs from hdkeychain", ch.ExtPub, i)
 				}
-				if !bytesEqual(out[j].compressed(), pub[:]) {
+				if !bytesEqual(compressed(&out[j]), pub[:]) {
 					t.Fatalf("%s/%d: batch differs from hdkeychain", ch.ExtPub, i)
 				}
 			}

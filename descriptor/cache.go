@@ -9,6 +9,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // nodeCache keeps, per branch, every key's node just above the wildcard
@@ -20,7 +21,7 @@ type nodeCache struct {
 
 	// table speeds up DeriveRange (see batch.go); built on first use.
 	tableOnce sync.Once
-	table     *baseTable
+	table     *secp.BaseTable
 
 	// fallbacks counts batch rounds that failed verifyRound and were redone
 	// the slow way; it stays 0 unless the fast arithmetic is wrong.
@@ -29,8 +30,8 @@ type nodeCache struct {
 
 // baseTable returns the fixed-base table, building it once (about 8,000
 // point additions, a few milliseconds).
-func (c *nodeCache) baseTable() *baseTable {
-	c.tableOnce.Do(func() { c.table = newBaseTable() })
+func (c *nodeCache) baseTable() *secp.BaseTable {
+	c.tableOnce.Do(func() { c.table = secp.NewBaseTable() })
 	return c.table
 }
 

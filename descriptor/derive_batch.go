@@ -9,6 +9,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // batchRound is how many consecutive indexes are derived together: enough
@@ -18,13 +19,13 @@ const batchRound = 256
 // batchState is one worker's reusable state for deriveBatch.
 type batchState struct {
 	cache  *nodeCache
-	table  *baseTable
+	table  *secp.BaseTable
 	ranged []int       // keys derived in the batch (unhardened wildcard)
 	macs   []hash.Hash // per key: HMAC-SHA512 keyed with its chain code
-	adder  batchAdder
+	adder  secp.BatchAdder
 	tweaks []btcec.ModNScalar
-	bases  []*affinePoint
-	points []affinePoint
+	bases  []*secp.Affine
+	points []secp.Affine
 }
 
 func newBatchState(nodes []keyNode, cache *nodeCache) *batchState {
@@ -37,8 +38,8 @@ func newBatchState(nodes []keyNode, cache *nodeCache) *batchState {
 	}
 	size := batchRound * len(b.ranged)
 	b.tweaks = make([]btcec.ModNScalar, 0, size)
-	b.bases = make([]*affinePoint, 0, size)
-	b.points = make([]affinePoint, size)
+	b.bases = make([]*secp.Affine, 0, size)
+	b.points = make([]secp.Affine, size)
 	return b
 }
 
@@ -66,7 +67,7 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, b *batchState,
 			}
 		}
 		points := b.points[:len(tweaks)]
-		b.table.mulBaseAdd(tweaks, bases, points, &b.adder)
+		b.table.MulBaseAdd(tweaks, bases, points, &b.adder)
 		if !verifyRound(tweaks, bases, points) {
 			// The fast path disagrees with btcec's reference arithmetic:
 			// never hand out such an address; redo the round one child at
@@ -94,11 +95,11 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, b *batchState,
 					continue
 				}
 				pt := &points[r*cnt+j]
-				if pt.inf {
+				if pt.Inf {
 					return childError(key, branch, index, errInvalidChild)
 				}
 				pub := buf[33*r : 33*r+33 : 33*r+33]
-				pt.putCompressed(pub)
+				pt.PutCompressed(pub)
 				pubs[key] = pub
 				r++
 			}
@@ -113,10 +114,10 @@ func (d *Descriptor) deriveBatch(dst []*Derived, nodes []keyNode, b *batchState,
 }
 
 // verifyRound checks a round of batched children with btcec's own
-// arithmetic, independently of fe: the children must sum to
+// arithmetic, independently of secp.Field: the children must sum to
 // (Σ IL)·G + Σ parents. One wrong child breaks the equation, and the check
 // costs about one point addition per child.
-func verifyRound(tweaks []btcec.ModNScalar, bases []*affinePoint, points []affinePoint) bool {
+func verifyRound(tweaks []btcec.ModNScalar, bases []*secp.Affine, points []secp.Affine) bool {
 	var sumIL btcec.ModNScalar
 	var want, sum btcec.JacobianPoint // start at infinity (Z = 0)
 	for i := range points {
@@ -127,13 +128,13 @@ func verifyRound(tweaks []btcec.ModNScalar, bases []*affinePoint, points []affin
 			for i+run < len(bases) && bases[i+run] == bases[i] {
 				run++
 			}
-			b := bases[i].jacobian()
+			b := bases[i].Jacobian()
 			kb := mulSmall(run, &b)
 			var next btcec.JacobianPoint
 			btcec.AddNonConst(&want, &kb, &next)
 			want = next
 		}
-		p := points[i].jacobian()
+		p := points[i].Jacobian()
 		var next btcec.JacobianPoint
 		btcec.AddNonConst(&sum, &p, &next)
 		sum = next
@@ -174,13 +175,13 @@ func sameJacobian(a, b *btcec.JacobianPoint) bool {
 }
 
 // recomputeRound redoes a round with pubNode.ckd, one child at a time.
-func recomputeRound(points []affinePoint, nodes []keyNode, ranged []int, first uint32, cnt int) error {
+func recomputeRound(points []secp.Affine, nodes []keyNode, ranged []int, first uint32, cnt int) error {
 	for r, key := range ranged {
 		for j := range cnt {
 			pub, _, err := nodes[key].parent.ckd(first + uint32(j))
 			pt := &points[r*cnt+j]
 			if err != nil {
-				*pt = affinePoint{inf: true}
+				*pt = secp.Affine{Inf: true}
 				continue
 			}
 			pk, err := btcec.ParsePubKey(pub[:])
@@ -189,9 +190,9 @@ func recomputeRound(points []affinePoint, nodes []keyNode, ranged []int, first u
 			}
 			var jp btcec.JacobianPoint
 			pk.AsJacobian(&jp)
-			pt.x.setFieldVal(&jp.X)
-			pt.y.setFieldVal(&jp.Y)
-			pt.inf = false
+			pt.X.SetFieldVal(&jp.X)
+			pt.Y.SetFieldVal(&jp.Y)
+			pt.Inf = false
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // fingerprintOf is BIP-32's key fingerprint: hash160 of the public key.
@@ -65,8 +66,8 @@ func testPubKeys(n int, uncompressed bool) string {
 }
 
 // compressed returns the 33-byte compressed form of a non-infinite point.
-func (p *affinePoint) compressed() []byte {
+func compressed(p *secp.Affine) []byte {
 	out := make([]byte, 33)
-	p.putCompressed(out)
+	p.PutCompressed(out)
 	return out
 }

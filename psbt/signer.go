@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/countersign/countersign/descriptor"
 )
 
 // Sign is the Signer role for one BIP-32 master key: for every input whose
@@ -62,7 +63,7 @@ func (c *keyChain) privKey(path []uint32) (*btcec.PrivateKey, error) {
 		}
 		child, err := node.Derive(step)
 		if err != nil {
-			return nil, fmt.Errorf("deriving %s: %v", formatPath(path), err)
+			return nil, fmt.Errorf("deriving %s: %v", descriptor.Path(path), err)
 		}
 		c.nodes[string(key)] = child
 		node = child
@@ -116,11 +117,11 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 			}
 			if derived := serializePub(priv.PubKey(), len(d.PubKey)); !bytes.Equal(derived, d.PubKey) {
 				return 0, fmt.Errorf("%w: input %d: the derivation records pubkey %x at %s, but this key derives %x there: the PSBT's derivations are wrong; do not sign it",
-					ErrRefused, i, d.PubKey, formatPath(d.Bip32Path), derived)
+					ErrRefused, i, d.PubKey, descriptor.Path(d.Bip32Path), derived)
 			}
 			if st.spend.ms.indexOf(d.PubKey) < 0 {
 				return 0, fmt.Errorf("%w: input %d: this key (%x at %s) is not one of the keys of the input's script; the PSBT is inconsistent",
-					ErrRefused, i, d.PubKey, formatPath(d.Bip32Path))
+					ErrRefused, i, d.PubKey, descriptor.Path(d.Bip32Path))
 			}
 			if hasSigFor(in, d.PubKey) {
 				continue
@@ -185,19 +186,4 @@ func serializePub(k *btcec.PublicKey, size int) []byte {
 		return k.SerializeUncompressed()
 	}
 	return k.SerializeCompressed()
-}
-
-// formatPath prints a BIP-32 path the way descriptors do: m/48h/0h/0h/2h/0/5.
-func formatPath(path []uint32) string {
-	var b []byte
-	b = append(b, 'm')
-	for _, s := range path {
-		b = append(b, '/')
-		if s >= hdkeychain.HardenedKeyStart {
-			b = fmt.Appendf(b, "%dh", s-hdkeychain.HardenedKeyStart)
-		} else {
-			b = fmt.Appendf(b, "%d", s)
-		}
-	}
-	return string(b)
 }

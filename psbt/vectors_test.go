@@ -269,9 +269,9 @@ func wifKeys(t *testing.T, step signerStep) keySource {
 		if err != nil {
 			t.Fatalf("WIF: %v", err)
 		}
-		byPath[formatPath(parsePath(t, k.Path))] = w.PrivKey
+		byPath[descriptor.Path(parsePath(t, k.Path)).String()] = w.PrivKey
 	}
-	return func(path []uint32) (*btcec.PrivateKey, error) { return byPath[formatPath(path)], nil }
+	return func(path []uint32) (*btcec.PrivateKey, error) { return byPath[descriptor.Path(path).String()], nil }
 }
 
 // TestWorkedExample follows BIP-174's worked example role by role with this

@@ -75,7 +75,7 @@ func exportCaravan(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 		}
 		ck := caravanKey{Name: labels[i], BIP32Path: caravanUnknownPath, XPub: k.XPub.String()}
 		if k.Origin != nil {
-			ck.BIP32Path = formatBIP32Path(k.Origin.Path)
+			ck.BIP32Path = descriptor.Path(k.Origin.Path).Apostrophe()
 			ck.XFP = hex.EncodeToString(k.Origin.Fingerprint[:])
 		}
 		cfg.ExtendedPublicKeys = append(cfg.ExtendedPublicKeys, ck)
@@ -183,7 +183,7 @@ func caravanOrigin(ck caravanKey, depth int) (*descriptor.Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xfp: %v", err)
 	}
-	p, err := parseBIP32Path(path)
+	p, err := descriptor.ParsePath(path)
 	if err != nil {
 		return nil, fmt.Errorf("bip32Path: %v", err)
 	}

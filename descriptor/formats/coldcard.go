@@ -35,7 +35,7 @@ func exportColdcard(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 	for _, k := range d.Keys {
 		// A Derivation line applies to the keys after it, so it is
 		// repeated only when a cosigner's path differs.
-		if deriv := formatBIP32Path(k.Origin.Path); deriv != last {
+		if deriv := descriptor.Path(k.Origin.Path).Apostrophe(); deriv != last {
 			fmt.Fprintf(&b, "\nDerivation: %s\n\n", deriv)
 			last = deriv
 		}
@@ -85,7 +85,7 @@ func checkColdcardOrigin(fp [4]byte, path []uint32, x *hdkeychain.ExtendedKey) e
 	}
 	if depth := int(x.Depth()); len(path) != depth {
 		return fmt.Errorf("the derivation %s has %d steps but the xpub is at depth %d, so the path does not lead to this key: check the cosigner's derivation",
-			formatBIP32Path(path), len(path), depth)
+			descriptor.Path(path).Apostrophe(), len(path), depth)
 	}
 	if x.Depth() == 1 {
 		if parent := parentFingerprint(x); parent != fp {
@@ -93,7 +93,7 @@ func checkColdcardOrigin(fp [4]byte, path []uint32, x *hdkeychain.ExtendedKey) e
 		}
 		if path[0] != x.ChildIndex() {
 			return fmt.Errorf("the derivation is %s but this depth-1 xpub is child %s of its master: the path belongs to another key",
-				formatBIP32Path(path), formatBIP32Path([]uint32{x.ChildIndex()}))
+				descriptor.Path(path).Apostrophe(), descriptor.Path{x.ChildIndex()}.Apostrophe())
 		}
 	}
 	return nil
@@ -256,7 +256,7 @@ func (st *coldcardState) line(raw string) error {
 		if value == "" {
 			return fmt.Errorf("empty Derivation line: write the cosigners' path, e.g. m/48'/0'/0'/2'")
 		}
-		st.deriv, err = parseBIP32Path(value)
+		st.deriv, err = descriptor.ParsePath(value)
 		st.hasDeriv = err == nil
 	case "format":
 		st.script, err = coldcardScript(value)

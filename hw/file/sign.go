@@ -10,6 +10,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/internal/atomicfile"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -44,7 +45,7 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descri
 	// Files already on the card (an earlier attempt, another cosigner's
 	// pass) are not this device's answer; only new or changed ones count.
 	w0 := newWatcher(s.Dir, base)
-	if err := writeFile(s.Dir, fn, data); err != nil {
+	if err := atomicfile.WriteWith(filepath.Join(s.Dir, fn), data, atomicfile.Options{NoChmod: true}); err != nil {
 		return nil, err
 	}
 	s.prompt(fmt.Sprintf("Wrote %s. On the Coldcard: Ready To Sign, choose %s, check the outputs and fee, and approve; it writes %s-part.psbt (or -signed.psbt) back to the card.",

@@ -33,6 +33,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/internal/atomicfile"
 )
 
 var (
@@ -86,7 +87,7 @@ func (s *Signer) Register(ctx context.Context, d *descriptor.Descriptor, net *ch
 		return nil, fmt.Errorf("write the Coldcard file of wallet %q: %w", name, err)
 	}
 	fn := stem(name, "wallet") + "-coldcard.txt"
-	if err := writeFile(s.Dir, fn, data); err != nil {
+	if err := atomicfile.WriteWith(filepath.Join(s.Dir, fn), data, atomicfile.Options{NoChmod: true}); err != nil {
 		return nil, err
 	}
 	s.prompt(fmt.Sprintf("Wrote %s. On the Coldcard: Settings > Multisig Wallets > Import, choose %s, check every key and approve.",

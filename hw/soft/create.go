@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/tyler-smith/go-bip39"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/internal/atomicfile"
 )
 
 // Generate creates a new key from fresh entropy (crypto/rand) with a BIP-39
@@ -105,8 +107,8 @@ func (s *Store) create(name string, p *payload, net *chaincfg.Params, passphrase
 	if err := ensureDir(s.dir); err != nil {
 		return KeyInfo{}, err
 	}
-	if err := writeFile(s.dir, name+secretExt, sealed, false); err != nil {
-		if errors.Is(err, errFileExists) {
+	if err := atomicfile.WriteWith(filepath.Join(s.dir, name+secretExt), sealed, atomicfile.Options{Perm: 0o600, Exclusive: true}); err != nil {
+		if errors.Is(err, atomicfile.ErrExists) {
 			return KeyInfo{}, s.existsError(name)
 		}
 		return KeyInfo{}, fmt.Errorf("store key %q: %w", name, err)

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/countersign/countersign/internal/atomicfile"
 )
 
 // Key kinds, as stored in the sidecar and reported by KeyInfo.Kind.
@@ -191,7 +193,7 @@ func (s *Store) writeSidecar(info KeyInfo) error {
 	if err != nil {
 		return fmt.Errorf("encode the public data of key %q: %w", info.Name, err)
 	}
-	if err := writeFile(s.dir, info.Name+sidecarExt, append(b, '\n'), true); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, info.Name+sidecarExt), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("key %q: %w", info.Name, err)
 	}
 	return nil

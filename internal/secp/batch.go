@@ -1,4 +1,4 @@
-package descriptor
+package secp
 
 import (
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -14,25 +14,25 @@ import (
 // Montgomery's trick shares one inversion among all the additions of a round
 // (three multiplications each instead), so an addition costs six field
 // multiplications and the result is already affine. The field arithmetic is
-// the 64-bit fe (field.go), and each round is checked against btcec
+// the 64-bit Field (field.go), and each round is checked against btcec
 // (verifyRound).
 
-// affinePoint is a point in affine coordinates, or the point at infinity.
-type affinePoint struct {
-	x, y fe
-	inf  bool
+// Affine is a point in affine coordinates, or the point at infinity.
+type Affine struct {
+	X, Y Field
+	Inf  bool
 }
 
 // windows is the number of 8-bit windows of a 256-bit scalar.
 const windows = 32
 
-// baseTable holds b·2^(8w)·G for every window w and byte value b >= 1, so
+// BaseTable holds b·2^(8w)·G for every window w and byte value b >= 1, so
 // that k·G is the sum of one table entry per non-zero byte of k.
-type baseTable [windows][255]affinePoint
+type BaseTable [windows][255]Affine
 
-// newBaseTable computes the table with btcec's Jacobian arithmetic and
+// NewBaseTable computes the table with btcec's Jacobian arithmetic and
 // converts it to affine with one shared inversion.
-func newBaseTable() *baseTable {
+func NewBaseTable() *BaseTable {
 	jac := make([]btcec.JacobianPoint, windows*255)
 	var g btcec.JacobianPoint
 	btcec.GeneratorJacobian(&g)
@@ -46,21 +46,21 @@ func newBaseTable() *baseTable {
 		}
 		g = p // 256·2^(8w)·G = 2^(8(w+1))·G
 	}
-	z := make([]fe, len(jac))
+	z := make([]Field, len(jac))
 	for i := range jac {
-		z[i].setFieldVal(&jac[i].Z) // results of AddNonConst are normalized
+		z[i].SetFieldVal(&jac[i].Z) // results of AddNonConst are normalized
 	}
-	invertBatch(z, make([]fe, len(z)))
-	t := new(baseTable)
+	invertBatch(z, make([]Field, len(z)))
+	t := new(BaseTable)
 	for i := range jac {
-		var x, y, zInv2, zInv3 fe
-		x.setFieldVal(&jac[i].X)
-		y.setFieldVal(&jac[i].Y)
-		zInv2.sqr(&z[i])
-		zInv3.mul(&zInv2, &z[i])
+		var x, y, zInv2, zInv3 Field
+		x.SetFieldVal(&jac[i].X)
+		y.SetFieldVal(&jac[i].Y)
+		zInv2.Sqr(&z[i])
+		zInv3.Mul(&zInv2, &z[i])
 		e := &t[i/255][i%255]
-		e.x.mul(&x, &zInv2)
-		e.y.mul(&y, &zInv3)
+		e.X.Mul(&x, &zInv2)
+		e.Y.Mul(&y, &zInv3)
 	}
 	return t
 }
@@ -68,111 +68,111 @@ func newBaseTable() *baseTable {
 // invertBatch replaces every value by its inverse with a single field
 // inversion (Montgomery's trick). Values must be non-zero; prefix is scratch
 // space of the same length.
-func invertBatch(vals, prefix []fe) {
+func invertBatch(vals, prefix []Field) {
 	n := len(vals)
 	if n == 0 {
 		return
 	}
 	prefix[0] = vals[0]
 	for i := 1; i < n; i++ {
-		prefix[i].mul(&prefix[i-1], &vals[i])
+		prefix[i].Mul(&prefix[i-1], &vals[i])
 	}
-	var inv fe
-	inv.inv(&prefix[n-1]) // 1/(v0·v1·…·v(n-1))
+	var inv Field
+	inv.Inv(&prefix[n-1]) // 1/(v0·v1·…·v(n-1))
 	for i := n - 1; i > 0; i-- {
-		var vi fe
-		vi.mul(&inv, &prefix[i-1]) // 1/vi
-		inv.mul(&inv, &vals[i])    // 1/(v0·…·v(i-1))
+		var vi Field
+		vi.Mul(&inv, &prefix[i-1]) // 1/vi
+		inv.Mul(&inv, &vals[i])    // 1/(v0·…·v(i-1))
 		vals[i] = vi
 	}
 	vals[0] = inv
 }
 
-// batchAdder adds points pairwise in rounds, reusing its scratch space.
-type batchAdder struct {
+// BatchAdder adds points pairwise in rounds, reusing its scratch space.
+type BatchAdder struct {
 	ready       []int
-	den, prefix []fe
+	den, prefix []Field
 
 	// mulBaseAdd's scratch space.
 	digits  [][32]byte
 	pending []int
-	q       []*affinePoint
+	q       []*Affine
 }
 
 // addRound sets acc[i] += q[i] for every i in pending.
-func (b *batchAdder) addRound(acc []affinePoint, q []*affinePoint, pending []int) {
+func (b *BatchAdder) addRound(acc []Affine, q []*Affine, pending []int) {
 	b.ready = b.ready[:0]
 	b.den = b.den[:0]
 	for _, i := range pending {
 		a, p := &acc[i], q[i]
 		switch {
-		case p.inf:
-		case a.inf:
+		case p.Inf:
+		case a.Inf:
 			*a = *p
-		case a.x == p.x:
+		case a.X == p.X:
 			// Same x: the points are equal (double) or opposite (sum is
 			// infinity). The affine formula would divide by zero, and this
 			// is too rare to be worth batching.
 			addSameX(a, p)
 		default:
-			var d fe
-			d.sub(&p.x, &a.x)
+			var d Field
+			d.Sub(&p.X, &a.X)
 			b.den = append(b.den, d)
 			b.ready = append(b.ready, i)
 		}
 	}
 	if cap(b.prefix) < len(b.den) {
-		b.prefix = make([]fe, len(b.den))
+		b.prefix = make([]Field, len(b.den))
 	}
 	invertBatch(b.den, b.prefix[:len(b.den)])
 	for k, i := range b.ready {
 		a, p := &acc[i], q[i]
-		var lambda, x3, y3, t fe
-		lambda.sub(&p.y, &a.y)
-		lambda.mul(&lambda, &b.den[k]) // λ = (y2-y1)/(x2-x1)
-		x3.sqr(&lambda)
-		x3.sub(&x3, &a.x)
-		x3.sub(&x3, &p.x) // x3 = λ² - x1 - x2
-		t.sub(&a.x, &x3)
-		y3.mul(&lambda, &t)
-		y3.sub(&y3, &a.y) // y3 = λ(x1-x3) - y1
-		a.x, a.y = x3, y3
+		var lambda, x3, y3, t Field
+		lambda.Sub(&p.Y, &a.Y)
+		lambda.Mul(&lambda, &b.den[k]) // λ = (y2-y1)/(x2-x1)
+		x3.Sqr(&lambda)
+		x3.Sub(&x3, &a.X)
+		x3.Sub(&x3, &p.X) // x3 = λ² - x1 - x2
+		t.Sub(&a.X, &x3)
+		y3.Mul(&lambda, &t)
+		y3.Sub(&y3, &a.Y) // y3 = λ(x1-x3) - y1
+		a.X, a.Y = x3, y3
 	}
 }
 
 // addSameX sets a += p for points with equal x coordinates, using btcec.
-func addSameX(a, p *affinePoint) {
-	if a.y != p.y {
-		*a = affinePoint{inf: true}
+func addSameX(a, p *Affine) {
+	if a.Y != p.Y {
+		*a = Affine{Inf: true}
 		return
 	}
 	var j, r btcec.JacobianPoint
-	j.X, j.Y = a.x.fieldVal(), a.y.fieldVal()
+	j.X, j.Y = a.X.FieldVal(), a.Y.FieldVal()
 	j.Z.SetInt(1)
 	btcec.DoubleNonConst(&j, &r)
 	if (r.X.IsZero() && r.Y.IsZero()) || r.Z.IsZero() {
-		*a = affinePoint{inf: true}
+		*a = Affine{Inf: true}
 		return
 	}
 	r.ToAffine()
-	a.x.setFieldVal(&r.X)
-	a.y.setFieldVal(&r.Y)
-	a.inf = false
+	a.X.SetFieldVal(&r.X)
+	a.Y.SetFieldVal(&r.Y)
+	a.Inf = false
 }
 
 // mulBaseAdd sets out[i] = k[i]·G + base[i] for every i: the public child
 // points for tweaks k[i] = IL of parents base[i].
-func (t *baseTable) mulBaseAdd(k []btcec.ModNScalar, base []*affinePoint, out []affinePoint, b *batchAdder) {
+func (t *BaseTable) MulBaseAdd(k []btcec.ModNScalar, base []*Affine, out []Affine, b *BatchAdder) {
 	n := len(out)
 	if cap(b.digits) < n {
 		b.digits = make([][32]byte, n)
 		b.pending = make([]int, 0, n)
-		b.q = make([]*affinePoint, n)
+		b.q = make([]*Affine, n)
 	}
 	digits, pending, q := b.digits[:n], b.pending[:0], b.q[:n]
 	for i := range n {
 		digits[i] = k[i].Bytes()
-		out[i] = affinePoint{inf: true}
+		out[i] = Affine{Inf: true}
 	}
 	for w := range windows {
 		pending = pending[:0]
@@ -195,21 +195,21 @@ func (t *baseTable) mulBaseAdd(k []btcec.ModNScalar, base []*affinePoint, out []
 }
 
 // putCompressed writes the 33-byte compressed form of a non-infinite point.
-func (p *affinePoint) putCompressed(out []byte) {
+func (p *Affine) PutCompressed(out []byte) {
 	out[0] = 0x02
-	if p.y.isOdd() {
+	if p.Y.IsOdd() {
 		out[0] = 0x03
 	}
-	p.x.putBytes(out[1:33])
+	p.X.PutBytes(out[1:33])
 }
 
 // jacobian converts to btcec for the checks done with its arithmetic.
-func (p *affinePoint) jacobian() btcec.JacobianPoint {
+func (p *Affine) Jacobian() btcec.JacobianPoint {
 	var j btcec.JacobianPoint
-	if p.inf {
+	if p.Inf {
 		return j // Z = 0: infinity
 	}
-	j.X, j.Y = p.x.fieldVal(), p.y.fieldVal()
+	j.X, j.Y = p.X.FieldVal(), p.Y.FieldVal()
 	j.Z.SetInt(1)
 	return j
 }

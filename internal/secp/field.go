@@ -1,4 +1,4 @@
-package descriptor
+package secp
 
 import (
 	"math/bits"
@@ -6,16 +6,16 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 )
 
-// fe is an element of secp256k1's base field GF(p), p = 2^256 - 2^32 - 977,
+// Field is an element of secp256k1's base field GF(p), p = 2^256 - 2^32 - 977,
 // held as four little-endian 64-bit limbs and always fully reduced (< p).
 //
 // btcec's FieldVal uses ten 26-bit limbs so that it stays constant time and
 // portable; one multiplication costs about a hundred 32-bit products. Public
 // key derivation handles no secrets, so batched derivation (batch.go) uses
 // this 64-bit form, where math/bits compiles to single wide multiplications.
-// Every batch is checked against btcec's arithmetic (see verifyRound), and
+// Every batch is checked against btcec's arithmetic by the caller, and
 // field_test.go checks each operation against math/big.
-type fe [4]uint64
+type Field [4]uint64
 
 const (
 	// feC is 2^256 mod p: the high half of a product folds back as H·feC.
@@ -24,8 +24,8 @@ const (
 )
 
 // subP returns s - p and whether that did not borrow (so s >= p).
-func subP(s *fe) (fe, bool) {
-	var t fe
+func subP(s *Field) (Field, bool) {
+	var t Field
 	var b uint64
 	t[0], b = bits.Sub64(s[0], p0, 0)
 	t[1], b = bits.Sub64(s[1], ^uint64(0), b)
@@ -35,8 +35,8 @@ func subP(s *fe) (fe, bool) {
 }
 
 // add sets z = a + b mod p.
-func (z *fe) add(a, b *fe) {
-	var s fe
+func (z *Field) Add(a, b *Field) {
+	var s Field
 	var c uint64
 	s[0], c = bits.Add64(a[0], b[0], 0)
 	s[1], c = bits.Add64(a[1], b[1], c)
@@ -58,8 +58,8 @@ func (z *fe) add(a, b *fe) {
 }
 
 // sub sets z = a - b mod p.
-func (z *fe) sub(a, b *fe) {
-	var d fe
+func (z *Field) Sub(a, b *Field) {
+	var d Field
 	var borrow, c uint64
 	d[0], borrow = bits.Sub64(a[0], b[0], 0)
 	d[1], borrow = bits.Sub64(a[1], b[1], borrow)
@@ -89,7 +89,7 @@ func mac(a, b, c, d uint64) (hi, lo uint64) {
 }
 
 // mul sets z = a·b mod p.
-func (z *fe) mul(a, b *fe) {
+func (z *Field) Mul(a, b *Field) {
 	a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
 	b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
 
@@ -137,7 +137,7 @@ func (z *fe) mul(a, b *fe) {
 		s2, c = bits.Add64(s2, 0, c)
 		s3, _ = bits.Add64(s3, 0, c)
 	}
-	s := fe{s0, s1, s2, s3}
+	s := Field{s0, s1, s2, s3}
 	if t, ge := subP(&s); ge {
 		s = t
 	}
@@ -145,22 +145,22 @@ func (z *fe) mul(a, b *fe) {
 }
 
 // sqr sets z = a² mod p.
-func (z *fe) sqr(a *fe) { z.mul(a, a) }
+func (z *Field) Sqr(a *Field) { z.Mul(a, a) }
 
 // inv sets z = 1/a mod p (a != 0) with btcec's inversion; it runs once per
 // batch round, so its speed does not matter.
-func (z *fe) inv(a *fe) {
-	f := a.fieldVal()
+func (z *Field) Inv(a *Field) {
+	f := a.FieldVal()
 	f.Inverse().Normalize()
-	z.setFieldVal(&f)
+	z.SetFieldVal(&f)
 }
 
-func (z *fe) isZero() bool { return z[0]|z[1]|z[2]|z[3] == 0 }
+func (z *Field) IsZero() bool { return z[0]|z[1]|z[2]|z[3] == 0 }
 
-func (z *fe) isOdd() bool { return z[0]&1 == 1 }
+func (z *Field) IsOdd() bool { return z[0]&1 == 1 }
 
 // putBytes writes the 32-byte big-endian encoding.
-func (z *fe) putBytes(b []byte) {
+func (z *Field) PutBytes(b []byte) {
 	for i := range 4 {
 		v := z[3-i]
 		for j := range 8 {
@@ -170,7 +170,7 @@ func (z *fe) putBytes(b []byte) {
 }
 
 // setBytes reads a 32-byte big-endian value already below p.
-func (z *fe) setBytes(b *[32]byte) {
+func (z *Field) SetBytes(b *[32]byte) {
 	for i := range 4 {
 		var v uint64
 		for j := range 8 {
@@ -181,14 +181,14 @@ func (z *fe) setBytes(b *[32]byte) {
 }
 
 // setFieldVal converts from btcec; f must be normalized.
-func (z *fe) setFieldVal(f *btcec.FieldVal) {
-	z.setBytes(f.Bytes())
+func (z *Field) SetFieldVal(f *btcec.FieldVal) {
+	z.SetBytes(f.Bytes())
 }
 
 // fieldVal converts to btcec (normalized).
-func (z *fe) fieldVal() btcec.FieldVal {
+func (z *Field) FieldVal() btcec.FieldVal {
 	var b [32]byte
-	z.putBytes(b[:])
+	z.PutBytes(b[:])
 	var f btcec.FieldVal
 	f.SetBytes(&b)
 	return f

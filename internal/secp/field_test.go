@@ -1,4 +1,4 @@
-package descriptor
+package secp
 
 import (
 	"math/big"
@@ -10,17 +10,17 @@ import (
 
 var fieldP, _ = new(big.Int).SetString("fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f", 16)
 
-func feFromBig(x *big.Int) fe {
+func feFromBig(x *big.Int) Field {
 	var b [32]byte
 	new(big.Int).Mod(x, fieldP).FillBytes(b[:])
-	var z fe
-	z.setBytes(&b)
+	var z Field
+	z.SetBytes(&b)
 	return z
 }
 
-func (z *fe) big() *big.Int {
+func (z *Field) big() *big.Int {
 	var b [32]byte
-	z.putBytes(b[:])
+	z.PutBytes(b[:])
 	return new(big.Int).SetBytes(b[:])
 }
 
@@ -49,7 +49,7 @@ func fieldSamples(rng *rand.Rand, n int) []*big.Int {
 	return out
 }
 
-// TestFieldAgainstBig checks every fe operation against math/big on edge
+// TestFieldAgainstBig checks every Field operation against math/big on edge
 // values and on random values biased toward all-ones and all-zero bytes.
 func TestFieldAgainstBig(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -57,7 +57,7 @@ func TestFieldAgainstBig(t *testing.T) {
 	for _, x := range xs {
 		for _, y := range xs {
 			a, b := feFromBig(x), feFromBig(y)
-			var got fe
+			var got Field
 			check := func(op string, want *big.Int) {
 				t.Helper()
 				want.Mod(want, fieldP)
@@ -65,26 +65,26 @@ func TestFieldAgainstBig(t *testing.T) {
 					t.Fatalf("%s(%x, %x) = %x, want %x", op, x, y, got.big(), want)
 				}
 			}
-			got.add(&a, &b)
+			got.Add(&a, &b)
 			check("add", new(big.Int).Add(x, y))
-			got.sub(&a, &b)
+			got.Sub(&a, &b)
 			check("sub", new(big.Int).Sub(x, y))
-			got.mul(&a, &b)
+			got.Mul(&a, &b)
 			check("mul", new(big.Int).Mul(x, y))
 		}
 		a := feFromBig(x)
-		var got fe
-		got.sqr(&a)
+		var got Field
+		got.Sqr(&a)
 		if want := new(big.Int).Mod(new(big.Int).Mul(x, x), fieldP); got.big().Cmp(want) != 0 {
 			t.Fatalf("sqr(%x) = %x, want %x", x, got.big(), want)
 		}
 		if x.Sign() != 0 {
-			got.inv(&a)
+			got.Inv(&a)
 			if want := new(big.Int).ModInverse(x, fieldP); got.big().Cmp(want) != 0 {
 				t.Fatalf("inv(%x) = %x, want %x", x, got.big(), want)
 			}
 		}
-		if a.isOdd() != (x.Bit(0) == 1) {
+		if a.IsOdd() != (x.Bit(0) == 1) {
 			t.Fatalf("isOdd(%x) wrong", x)
 		}
 	}
@@ -95,9 +95,9 @@ func TestFieldRoundTripFieldVal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, x := range fieldSamples(rng, 100) {
 		a := feFromBig(x)
-		f := a.fieldVal()
-		var back fe
-		back.setFieldVal(&f)
+		f := a.FieldVal()
+		var back Field
+		back.SetFieldVal(&f)
 		if back != a {
 			t.Fatalf("round trip of %x gave %x", x, back.big())
 		}
@@ -119,8 +119,8 @@ func FuzzFieldMul(f *testing.F) {
 		x := new(big.Int).Mod(new(big.Int).SetBytes(xb), fieldP)
 		y := new(big.Int).Mod(new(big.Int).SetBytes(yb), fieldP)
 		a, b := feFromBig(x), feFromBig(y)
-		var got fe
-		got.mul(&a, &b)
+		var got Field
+		got.Mul(&a, &b)
 		want := new(big.Int).Mod(new(big.Int).Mul(x, y), fieldP)
 		if got.big().Cmp(want) != 0 {
 			t.Fatalf("mul(%x, %x) = %x, want %x", x, y, got.big(), want)
