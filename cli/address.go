@@ -5,27 +5,27 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/hw"
 	"github.com/spf13/cobra"
-
-	"github.com/countersign/countersign/wallet"
 )
 
 // AddressOptions are the inputs of `address`.
 type AddressOptions struct {
-	IO       *Streams
-	Store    func() (*wallet.Store, error)
-	JSON     bool
-	Name     string
-	Change   bool
-	Index    int64
-	Count    uint32
-	Label    string
-	VerifyOn string
-	Verify   func(ctx context.Context, l *loaded, spec string, branch, index uint32, want string) error
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	Open        func(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error)
+	JSON        bool
+	Name        string
+	Change      bool
+	Index       int64
+	Count       uint32
+	Label       string
+	VerifyOn    string
 }
 
 func newCmdAddress(f *Factory, runF func(context.Context, *AddressOptions) error) *cobra.Command {
-	o := &AddressOptions{IO: f.IO, Store: f.Store, Verify: f.verifyAddressOnDevice}
+	o := &AddressOptions{IO: f.IO, Coordinator: f.Coordinator, Open: f.OpenSigner}
 	cmd := &cobra.Command{
 		Use:   "address NAME",
 		Short: "Hand out the next receive address, or show addresses",
@@ -49,6 +49,9 @@ address to a payer.`,
 			if o.Index < -1 || o.Index >= 1<<31 {
 				return usagef("--index must be between 0 and 2^31-1")
 			}
+			if o.VerifyOn != "" && o.Count > 1 {
+				return usagef("--verify-on checks one address at a time: drop --count")
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -61,7 +64,7 @@ address to a payer.`,
 	fl.Uint32Var(&o.Count, "count", 1, "number of addresses to show")
 	fl.StringVar(&o.Label, "label", "", "label recorded with a handed-out address")
 	fl.StringVar(&o.VerifyOn, "verify-on", "", "show the address on this signer and check it matches")
-	return cmd
+	return withJSONFields(cmd, addressJSON{})
 }
 
 type addressJSON struct {
@@ -76,54 +79,43 @@ type addressJSON struct {
 }
 
 func addressRun(ctx context.Context, o *AddressOptions) error {
-	s, err := o.Store()
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	l, err := loadWallet(ctx, s, o.Name)
+	w, err := co.Wallet(ctx, o.Name)
 	if err != nil {
 		return err
 	}
 	branch := uint32(0)
-	branchName := "receive"
 	if o.Change {
-		branch, branchName = 1, "change"
+		branch = 1
 	}
 	showOnly := o.Change || o.Index >= 0 || o.Count > 1
-	var out []addressJSON
+	var addrs []coordinator.Address
 	if showOnly {
-		from := uint32(0)
-		if o.Index >= 0 {
-			from = uint32(o.Index)
-		}
-		ds, err := l.D.DeriveRange(branch, from, o.Count, l.Net)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			out = append(out, addressJSON{Wallet: o.Name, Branch: branchName, Index: d.Index, Address: d.Address, ScriptPubKey: hex.EncodeToString(d.ScriptPubKey)})
-		}
+		addrs, err = co.Addresses(ctx, o.Name, branch, uint32(max(o.Index, 0)), o.Count)
 	} else {
-		var script []byte
-		idx, addr, err := s.NextAddress(ctx, o.Name, 0, func(i uint32) (string, error) {
-			d, err := l.D.Derive(0, i, l.Net)
-			if err != nil {
-				return "", err
-			}
-			script = d.ScriptPubKey
-			return d.Address, nil
-		}, o.Label)
-		if err != nil {
-			return err
+		var a *coordinator.Address
+		if a, err = co.NextAddress(ctx, o.Name, o.Label); err == nil {
+			addrs = []coordinator.Address{*a}
 		}
-		out = append(out, addressJSON{Wallet: o.Name, Branch: branchName, Index: idx, Address: addr, ScriptPubKey: hex.EncodeToString(script), Label: o.Label, HandedOut: true})
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]addressJSON, len(addrs))
+	for i, a := range addrs {
+		out[i] = addressJSON{Wallet: o.Name, Branch: branchName(a.Branch), Index: a.Index, Address: a.Address, ScriptPubKey: hex.EncodeToString(a.ScriptPubKey), Label: a.Label, HandedOut: a.HandedOut}
 	}
 	if o.VerifyOn != "" {
-		if len(out) != 1 {
-			return usagef("--verify-on checks one address at a time: drop --count")
-		}
-		if err := o.Verify(ctx, l, o.VerifyOn, branch, out[0].Index, out[0].Address); err != nil {
+		s, err := o.Open(ctx, o.VerifyOn, SignerOptions{})
+		if err != nil {
 			return err
+		}
+		defer s.Close()
+		if _, err := co.VerifyAddress(ctx, w, s, branch, out[0].Index); err != nil {
+			return registrationHint(err, o.Name, o.VerifyOn)
 		}
 		out[0].VerifiedOn = o.VerifyOn
 	}
@@ -141,7 +133,7 @@ func addressRun(ctx context.Context, o *AddressOptions) error {
 		}
 	}
 	if o.VerifyOn != "" {
-		fmt.Fprintf(o.IO.ErrOut, "Verified: %s showed the same address.\n", o.VerifyOn)
+		fmt.Fprintf(o.IO.ErrOut, "Verified: %s showed the same address.\n", safe(o.VerifyOn))
 	}
 	return nil
 }

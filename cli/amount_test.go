@@ -44,21 +44,3 @@ func FuzzParseAmount(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParsePath: any input either fails or gives a path that prints and
-// parses back to itself.
-func FuzzParsePath(f *testing.F) {
-	for _, s := range []string{"m/48h/0h/0h/2h", "m/48'/1'/0'/1'", "m", "m/0/1", "m/2147483648", "48h/0"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		p, err := parsePath(s)
-		if err != nil {
-			return
-		}
-		q, err := parsePath(formatPath(p))
-		if err != nil || fmt.Sprint(p) != fmt.Sprint(q) {
-			t.Fatalf("path %q -> %v -> %q -> %v, %v", s, p, formatPath(p), q, err)
-		}
-	})
-}

@@ -13,10 +13,10 @@ import (
 )
 
 func newCmdDescriptor(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := groupCmd(&cobra.Command{
 		Use:   "descriptor",
 		Short: "Check and derive output descriptors without storing anything",
-	}
+	})
 	cmd.AddCommand(newCmdDescriptorCheck(f, nil), newCmdDescriptorDerive(f, nil))
 	return cmd
 }
@@ -30,7 +30,7 @@ type DescriptorCheckOptions struct {
 
 func newCmdDescriptorCheck(f *Factory, runF func(*DescriptorCheckOptions) error) *cobra.Command {
 	o := &DescriptorCheckOptions{IO: f.IO}
-	return &cobra.Command{
+	return withJSONFields(&cobra.Command{
 		Use:   "check DESCRIPTOR",
 		Short: "Validate a descriptor and print its canonical form with checksum",
 		Example: `  countersign descriptor check 'wsh(sortedmulti(2,[d34db33f/48h/0h/0h/2h]xpub.../<0;1>/*,...))'
@@ -44,7 +44,7 @@ func newCmdDescriptorCheck(f *Factory, runF func(*DescriptorCheckOptions) error)
 			}
 			return descriptorCheckRun(o)
 		},
-	}
+	}, descriptorCheckJSON{})
 }
 
 // keyJSON describes one cosigner key.
@@ -109,7 +109,7 @@ func keysJSON(d *descriptor.Descriptor) []keyJSON {
 		kj := keyJSON{Expression: k.String()}
 		if k.Origin != nil {
 			kj.Fingerprint = hex.EncodeToString(k.Origin.Fingerprint[:])
-			kj.Path = formatPath(k.Origin.Path)
+			kj.Path = descriptor.Path(k.Origin.Path).String()
 		}
 		if k.XPub != nil {
 			kj.Key = k.XPub.String()
@@ -123,20 +123,6 @@ func keysJSON(d *descriptor.Descriptor) []keyJSON {
 		keys = append(keys, kj)
 	}
 	return keys
-}
-
-// formatPath prints a BIP-32 path as m/48h/0h/0h/2h.
-func formatPath(p []uint32) string {
-	var b strings.Builder
-	b.WriteString("m")
-	for _, i := range p {
-		if i >= descriptor.HardenedKeyStart {
-			fmt.Fprintf(&b, "/%dh", i-descriptor.HardenedKeyStart)
-		} else {
-			fmt.Fprintf(&b, "/%d", i)
-		}
-	}
-	return b.String()
 }
 
 // DescriptorDeriveOptions are the inputs of `descriptor derive`.
@@ -181,7 +167,7 @@ for xpub keys and testnet for tpub keys; use --network for signet or regtest.`,
 	cmd.Flags().Uint32Var(&o.From, "from", 0, "first index")
 	cmd.Flags().Uint32Var(&o.Count, "count", 1, "number of addresses")
 	cmd.Flags().BoolVar(&o.Change, "change", false, "derive the change branch (second multipath alternative)")
-	return cmd
+	return withJSONFields(cmd, derivedJSON{})
 }
 
 type derivedJSON struct {

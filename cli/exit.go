@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
@@ -75,6 +76,7 @@ func baseExitKinds() []exitKind {
 		{soft.ErrInvalid, ExitBadInput},
 		{soft.ErrWrongPassphrase, ExitDevice},
 		{chain.ErrBadURL, ExitBadInput},
+		{coordinator.ErrNoBackend, ExitBadInput},
 		{hw.ErrNoDevice, ExitNotFound},
 		{hw.ErrDevice, ExitDevice},
 		{hw.ErrRejected, ExitDevice},
@@ -114,14 +116,35 @@ func isFlagError(err error) bool {
 	return false
 }
 
-// PrintError writes "error: ..." and any hints to w.
-func PrintError(w io.Writer, err error) {
-	fmt.Fprintf(w, "error: %s\n", err)
+// sentinelHints are the hints every error of a kind gets, wherever it
+// comes from.
+func sentinelHints(err error) []string {
+	switch {
+	case errors.Is(err, coordinator.ErrNoBackend):
+		return []string{"pass --backend URL, or save one: countersign backend set btcd://user:pass@127.0.0.1:18334",
+			"forms: btcd://, core://user:pass@host:port, core+cookie:///path/.cookie@host:port, esplora+https://host/api"}
+	case errors.Is(err, coordinator.ErrNoWallet):
+		return []string{"import the wallet it spends from (countersign wallet import), or name it with --wallet"}
+	}
+	return nil
+}
+
+// hints collects an error's hint lines.
+func hints(err error) []string {
+	var out []string
 	var he *hintError
 	if errors.As(err, &he) {
-		for _, h := range he.hints {
-			fmt.Fprintf(w, "hint: %s\n", h)
-		}
+		out = append(out, he.hints...)
+	}
+	return append(out, sentinelHints(err)...)
+}
+
+// PrintError writes "error: ..." and any hints to w. Error text can quote
+// what a backend, a device or a file said, so it is escaped.
+func PrintError(w io.Writer, err error) {
+	fmt.Fprintf(w, "error: %s\n", safe(err.Error()))
+	for _, h := range hints(err) {
+		fmt.Fprintf(w, "hint: %s\n", safe(h))
 	}
 }
 
@@ -139,10 +162,9 @@ func printJSONError(w io.Writer, err error, code int) {
 		Error    string   `json:"error"`
 		Hints    []string `json:"hints"`
 		ExitCode int      `json:"exit_code"`
-	}{Error: err.Error(), Hints: []string{}, ExitCode: code}
-	var he *hintError
-	if errors.As(err, &he) {
-		out.Hints = he.hints
+	}{Error: err.Error(), Hints: hints(err), ExitCode: code}
+	if out.Hints == nil {
+		out.Hints = []string{}
 	}
 	_ = writeJSON(w, out)
 }

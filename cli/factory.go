@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/hw/soft"
 	"github.com/countersign/countersign/wallet"
 )
 
@@ -27,9 +29,15 @@ type Factory struct {
 	Getenv func(string) string
 	Global *GlobalOptions
 
+	// keyWorkFactor, when non-zero, lowers the software keys' scrypt cost.
+	// Only test code sets it (see testkdf_on.go): a shipped binary cannot
+	// be talked into weak key encryption.
+	keyWorkFactor int
+
 	mu      sync.Mutex
 	closers []func() error
 	store   *wallet.Store
+	coord   *coordinator.Coordinator
 }
 
 // NewFactory returns a Factory over the given streams and environment.
@@ -37,7 +45,7 @@ func NewFactory(io *Streams, getenv func(string) string) *Factory {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	return &Factory{IO: io, Getenv: getenv, Global: &GlobalOptions{}}
+	return &Factory{IO: io, Getenv: getenv, Global: &GlobalOptions{}, keyWorkFactor: testWorkFactor(getenv)}
 }
 
 // DataDir is --data-dir, else $COUNTERSIGN_DATA_DIR, else
@@ -101,4 +109,35 @@ func (f *Factory) Store() (*wallet.Store, error) {
 	f.mu.Unlock()
 	f.onClose(s.Close)
 	return s, nil
+}
+
+// Coordinator returns the application layer over the store, built once per
+// command with the global flags' backend override.
+func (f *Factory) Coordinator() (*coordinator.Coordinator, error) {
+	f.mu.Lock()
+	c := f.coord
+	f.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	s, err := f.Store()
+	if err != nil {
+		return nil, err
+	}
+	c = &coordinator.Coordinator{
+		Store:           s,
+		BackendOverride: f.Global.Backend,
+		BackendDefault:  f.Getenv("COUNTERSIGN_BACKEND"),
+		LocalKeys: func() ([]soft.KeyInfo, error) {
+			ks, err := f.KeyStore()
+			if err != nil {
+				return nil, err
+			}
+			return ks.List()
+		},
+	}
+	f.mu.Lock()
+	f.coord = c
+	f.mu.Unlock()
+	return c, nil
 }

@@ -1,21 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
 
-	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw/soft"
 )
 
 func newCmdKey(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := groupCmd(&cobra.Command{
 		Use:   "key",
 		Short: "Software signing keys, encrypted on this computer",
 		Long: `A software key is a BIP-32 master key kept in <data-dir>/keys, encrypted with
@@ -24,212 +23,218 @@ least trusted one: hardware signers keep their keys off this computer.
 
 The passphrase comes from --passphrase-file, $COUNTERSIGN_PASSPHRASE, or a
 prompt at the terminal; never from a flag value.`,
+	})
+	cmd.AddCommand(newCmdKeyNew(f, nil), newCmdKeyImport(f, nil), newCmdKeyXpub(f, nil), newCmdKeyList(f, nil))
+	return cmd
+}
+
+// KeyOptions are the inputs of the `key` commands.
+type KeyOptions struct {
+	IO             *Streams
+	JSON           bool
+	Name           string
+	Network        string // --key-network, else --network, else mainnet
+	Words          int
+	SecretFile     string
+	BIP39Pass      string
+	PassphraseFile string
+	KeyStore       func() (*soft.Store, error)
+	Passphrase     func(file, prompt string, twice bool) ([]byte, error)
+}
+
+func newKeyOptions(f *Factory) *KeyOptions {
+	return &KeyOptions{IO: f.IO, KeyStore: f.KeyStore, Passphrase: f.passphrase}
+}
+
+// keyRun wraps a key command's RunE: options from flags, then runF or run.
+func keyRun(f *Factory, o *KeyOptions, netFlag *string, run, runF func(context.Context, *KeyOptions) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		o.JSON = f.Global.JSON
+		if len(args) > 0 {
+			o.Name = args[0]
+		}
+		o.Network = f.Global.Network
+		if netFlag != nil && *netFlag != "" {
+			o.Network = *netFlag
+		}
+		if runF != nil {
+			return runF(c.Context(), o)
+		}
+		return run(c.Context(), o)
 	}
-	var (
-		passFile string
-		words    int
-		netName  string
-	)
-	networkOf := func() (*chaincfg.Params, error) {
-		name := netName
-		if name == "" {
-			name = f.Global.Network
-		}
-		if name == "" {
-			name = "mainnet"
-		}
-		n, err := descriptor.NetworkParams(name)
-		if err != nil {
-			return nil, usagef("--network: %v", err)
-		}
-		return n, nil
-	}
-	newKey := &cobra.Command{
+}
+
+type keyNewJSON struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	Network     string `json:"network"`
+	Mnemonic    string `json:"mnemonic"`
+}
+
+func newCmdKeyNew(f *Factory, runF func(context.Context, *KeyOptions) error) *cobra.Command {
+	o := newKeyOptions(f)
+	var netFlag string
+	cmd := &cobra.Command{
 		Use:   "new NAME",
 		Short: "Generate a key; its BIP-39 mnemonic is shown once — write it down",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			if words != 12 && words != 24 {
-				return usagef("--words must be 12 or 24")
-			}
-			net, err := networkOf()
-			if err != nil {
-				return err
-			}
-			ks, err := f.KeyStore()
-			if err != nil {
-				return err
-			}
-			pass, err := f.passphrase(passFile, "Passphrase to encrypt the key: ", true)
-			if err != nil {
-				return err
-			}
-			mnemonic, info, err := ks.Generate(args[0], words, net, pass)
-			if err != nil {
-				return err
-			}
-			if f.Global.JSON {
-				return writeJSON(f.IO.Out, map[string]any{"name": info.Name, "fingerprint": hex.EncodeToString(info.Fingerprint[:]), "network": info.Network, "mnemonic": mnemonic})
-			}
-			fmt.Fprintf(f.IO.ErrOut, "Key %q created (fingerprint %x). Write these %d words down and keep them offline;\nthey are shown only this once and restore the key anywhere:\n\n", info.Name, info.Fingerprint, words)
-			fmt.Fprintln(f.IO.Out, mnemonic)
-			return nil
-		},
 	}
-	newKey.Flags().IntVar(&words, "words", 24, "mnemonic length: 12 or 24 words")
-	var secretFile, bip39Pass string
-	importKey := &cobra.Command{
+	cmd.RunE = keyRun(f, o, &netFlag, keyNewRun, runF)
+	cmd.Flags().IntVar(&o.Words, "words", 24, "mnemonic length: 12 or 24 words")
+	cmd.Flags().StringVar(&o.PassphraseFile, "passphrase-file", "", "read the key-store passphrase from this file")
+	cmd.Flags().StringVar(&netFlag, "key-network", "", "network the key is for (default --network, else mainnet)")
+	return withJSONFields(cmd, keyNewJSON{})
+}
+
+func keyNewRun(ctx context.Context, o *KeyOptions) error {
+	if o.Words != 12 && o.Words != 24 {
+		return usagef("--words must be 12 or 24")
+	}
+	net, err := networkOrMainnet(o.Network)
+	if err != nil {
+		return err
+	}
+	ks, err := o.KeyStore()
+	if err != nil {
+		return err
+	}
+	pass, err := o.Passphrase(o.PassphraseFile, "Passphrase to encrypt the key: ", true)
+	if err != nil {
+		return err
+	}
+	mnemonic, info, err := ks.Generate(o.Name, o.Words, net, pass)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, keyNewJSON{Name: info.Name, Fingerprint: hex.EncodeToString(info.Fingerprint[:]), Network: info.Network, Mnemonic: mnemonic})
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Key %q created (fingerprint %x). Write these %d words down and keep them offline;\nthey are shown only this once and restore the key anywhere:\n\n", info.Name, info.Fingerprint, o.Words)
+	fmt.Fprintln(o.IO.Out, mnemonic)
+	return nil
+}
+
+type keyInfoJSON struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	Network     string `json:"network"`
+	Kind        string `json:"kind"`
+}
+
+func newCmdKeyImport(f *Factory, runF func(context.Context, *KeyOptions) error) *cobra.Command {
+	o := newKeyOptions(f)
+	var netFlag string
+	cmd := &cobra.Command{
 		Use:   "import NAME --secret-file FILE",
 		Short: "Import a BIP-39 mnemonic or an xprv/tprv as a software key",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			if secretFile == "" {
-				return usagef("--secret-file FILE is required (the mnemonic or xprv; - for stdin); secrets are never taken from flag values")
-			}
-			b, err := readInput(f.IO, secretFile)
-			if err != nil {
-				return err
-			}
-			net, err := networkOf()
-			if err != nil {
-				return err
-			}
-			ks, err := f.KeyStore()
-			if err != nil {
-				return err
-			}
-			pass, err := f.passphrase(passFile, "Passphrase to encrypt the key: ", true)
-			if err != nil {
-				return err
-			}
-			info, err := ks.Import(args[0], strings.TrimSpace(string(b)), bip39Pass, net, pass)
-			if err != nil {
-				return err
-			}
-			return renderKeyInfo(f, info)
-		},
 	}
-	importKey.Flags().StringVar(&secretFile, "secret-file", "", "file holding the mnemonic or xprv (- for stdin)")
-	importKey.Flags().StringVar(&bip39Pass, "bip39-passphrase", "", "the mnemonic's BIP-39 passphrase (\"25th word\"), if it has one")
+	cmd.RunE = keyRun(f, o, &netFlag, keyImportRun, runF)
+	cmd.Flags().StringVar(&o.SecretFile, "secret-file", "", "file holding the mnemonic or xprv (- for stdin)")
+	cmd.Flags().StringVar(&o.BIP39Pass, "bip39-passphrase", "", "the mnemonic's BIP-39 passphrase (\"25th word\"), if it has one")
+	cmd.Flags().StringVar(&o.PassphraseFile, "passphrase-file", "", "read the key-store passphrase from this file")
+	cmd.Flags().StringVar(&netFlag, "key-network", "", "network the key is for (default --network, else mainnet)")
+	return withJSONFields(cmd, keyInfoJSON{})
+}
+
+func keyImportRun(ctx context.Context, o *KeyOptions) error {
+	if o.SecretFile == "" {
+		return usagef("--secret-file FILE is required (the mnemonic or xprv; - for stdin); secrets are never taken from flag values")
+	}
+	b, err := readInput(o.IO, o.SecretFile)
+	if err != nil {
+		return err
+	}
+	net, err := networkOrMainnet(o.Network)
+	if err != nil {
+		return err
+	}
+	ks, err := o.KeyStore()
+	if err != nil {
+		return err
+	}
+	pass, err := o.Passphrase(o.PassphraseFile, "Passphrase to encrypt the key: ", true)
+	if err != nil {
+		return err
+	}
+	info, err := ks.Import(o.Name, strings.TrimSpace(string(b)), o.BIP39Pass, net, pass)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, keyInfoJSON{Name: info.Name, Fingerprint: hex.EncodeToString(info.Fingerprint[:]), Network: info.Network, Kind: string(info.Kind)})
+	}
+	fmt.Fprintf(o.IO.Out, "Key %q imported (fingerprint %x, %s).\n", info.Name, info.Fingerprint, info.Network)
+	return nil
+}
+
+func newCmdKeyXpub(f *Factory, runF func(context.Context, *DeviceXpubOptions) error) *cobra.Command {
+	o := &DeviceXpubOptions{IO: f.IO, Open: f.OpenSigner}
 	var path string
-	xpub := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "xpub NAME --path P",
 		Short: "Print the key's extended public key at a path, with its origin",
 		Example: `  countersign key xpub alice --path "m/48h/0h/0h/2h"
   countersign wallet create w --threshold 2 --cosigner "$(countersign key xpub alice --path m/48h/1h/0h/2h)" ...`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			p, err := parsePath(path)
+			o.JSON = f.Global.JSON
+			o.With = "key:" + args[0]
+			p, err := parsePathFlag(path)
 			if err != nil {
 				return err
 			}
-			ks, err := f.KeyStore()
-			if err != nil {
-				return err
+			o.Path = p
+			if runF != nil {
+				return runF(c.Context(), o)
 			}
-			pass, err := f.passphrase(passFile, "Passphrase for key "+args[0]+": ", false)
-			if err != nil {
-				return err
-			}
-			sg, err := ks.Open(args[0], pass)
-			if err != nil {
-				return err
-			}
-			defer sg.Close()
-			fp, err := sg.Fingerprint(c.Context())
-			if err != nil {
-				return err
-			}
-			x, err := sg.Xpub(c.Context(), p)
-			if err != nil {
-				return err
-			}
-			expr := fmt.Sprintf("[%x%s]%s", fp, strings.TrimPrefix(formatPath(p), "m"), x.String())
-			if f.Global.JSON {
-				return writeJSON(f.IO.Out, map[string]string{"fingerprint": hex.EncodeToString(fp[:]), "path": formatPath(p), "xpub": x.String(), "key": expr})
-			}
-			fmt.Fprintln(f.IO.Out, expr)
-			return nil
+			return deviceXpubRun(c.Context(), o)
 		},
 	}
-	xpub.Flags().StringVar(&path, "path", "", "BIP-32 path, e.g. m/48h/0h/0h/2h")
-	list := &cobra.Command{
+	cmd.Flags().StringVar(&path, "path", "", "BIP-32 path, e.g. m/48h/0h/0h/2h")
+	cmd.Flags().StringVar(&o.Signer.PassphraseFile, "passphrase-file", "", "read the key-store passphrase from this file")
+	return withJSONFields(cmd, xpubJSON{})
+}
+
+type keyListJSON struct {
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	Network     string    `json:"network"`
+	Kind        string    `json:"kind"`
+	Created     time.Time `json:"created"`
+}
+
+func newCmdKeyList(f *Factory, runF func(context.Context, *KeyOptions) error) *cobra.Command {
+	o := newKeyOptions(f)
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List software keys (no passphrase needed)",
 		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, args []string) error {
-			ks, err := f.KeyStore()
-			if err != nil {
-				return err
-			}
-			infos, err := ks.List()
-			if err != nil {
-				return err
-			}
-			type item struct {
-				Name        string    `json:"name"`
-				Fingerprint string    `json:"fingerprint"`
-				Network     string    `json:"network"`
-				Kind        string    `json:"kind"`
-				Created     time.Time `json:"created"`
-			}
-			out := []item{}
-			for _, i := range infos {
-				out = append(out, item{i.Name, hex.EncodeToString(i.Fingerprint[:]), i.Network, string(i.Kind), i.Created.UTC()})
-			}
-			if f.Global.JSON {
-				return writeJSON(f.IO.Out, out)
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tFINGERPRINT\tNETWORK\tKIND")
-			for _, i := range out {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.Fingerprint, i.Network, i.Kind)
-			}
-			return tw.Flush()
-		},
 	}
-	for _, c := range []*cobra.Command{newKey, importKey, xpub} {
-		c.Flags().StringVar(&passFile, "passphrase-file", "", "read the key-store passphrase from this file")
-	}
-	for _, c := range []*cobra.Command{newKey, importKey} {
-		c.Flags().StringVar(&netName, "key-network", "", "network the key is for (default --network, else mainnet)")
-	}
-	cmd.AddCommand(newKey, importKey, xpub, list)
-	return cmd
+	cmd.RunE = keyRun(f, o, nil, keyListRun, runF)
+	return withJSONFields(cmd, keyListJSON{})
 }
 
-func renderKeyInfo(f *Factory, info soft.KeyInfo) error {
-	if f.Global.JSON {
-		return writeJSON(f.IO.Out, map[string]any{"name": info.Name, "fingerprint": hex.EncodeToString(info.Fingerprint[:]), "network": info.Network, "kind": info.Kind})
+func keyListRun(ctx context.Context, o *KeyOptions) error {
+	ks, err := o.KeyStore()
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(f.IO.Out, "Key %q imported (fingerprint %x, %s).\n", info.Name, info.Fingerprint, info.Network)
-	return nil
-}
-
-// parsePath reads m/48h/0'/0h/2h into indexes.
-func parsePath(s string) ([]uint32, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, usagef("--path is required, e.g. m/48h/0h/0h/2h")
+	infos, err := ks.List()
+	if err != nil {
+		return err
 	}
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "m"), "/")
-	if s == "" {
-		return nil, nil
+	out := []keyListJSON{}
+	for _, i := range infos {
+		out = append(out, keyListJSON{i.Name, hex.EncodeToString(i.Fingerprint[:]), i.Network, string(i.Kind), i.Created.UTC()})
 	}
-	var out []uint32
-	for _, part := range strings.Split(s, "/") {
-		hard := false
-		if n := len(part); n > 0 && (part[n-1] == 'h' || part[n-1] == 'H' || part[n-1] == '\'') {
-			hard, part = true, part[:n-1]
-		}
-		var v uint64
-		if _, err := fmt.Sscanf(part, "%d", &v); err != nil || fmt.Sprint(v) != part || v >= descriptor.HardenedKeyStart {
-			return nil, usagef("path step %q is not an index below 2^31", part)
-		}
-		if hard {
-			v += descriptor.HardenedKeyStart
-		}
-		out = append(out, uint32(v))
+	if o.JSON {
+		return writeJSON(o.IO.Out, out)
 	}
-	return out, nil
+	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tFINGERPRINT\tNETWORK\tKIND")
+	for _, i := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(i.Name), i.Fingerprint, i.Network, i.Kind)
+	}
+	return tw.Flush()
 }

@@ -15,10 +15,14 @@ import (
 // building a binary first.
 func TestMain(m *testing.M) {
 	if os.Getenv("COUNTERSIGN_AS_MAIN") == "1" {
-		os.Exit(Execute())
+		os.Exit(execute(cheapKeys))
 	}
 	os.Exit(m.Run())
 }
+
+// cheapKeys lowers the software keys' scrypt cost: the suite creates many.
+// Only test code can do this (the shipped binary has no switch for it).
+func cheapKeys(f *Factory) { f.keyWorkFactor = 10 }
 
 // extraEnv adds variables to runCLI's environment (tests that use it do not
 // run in parallel).
@@ -51,11 +55,12 @@ func runCLI(t testing.TB, dataDir string, stdin string, args ...string) result {
 	io, in, out, errOut := TestStreams()
 	in.WriteString(stdin)
 	env := map[string]string{"COUNTERSIGN_DATA_DIR": dataDir, "HOME": dataDir,
-		"COUNTERSIGN_PASSPHRASE": testPassphrase, "COUNTERSIGN_INSECURE_TEST_WORK_FACTOR": "10"}
+		"COUNTERSIGN_PASSPHRASE": testPassphrase}
 	for k, v := range extraEnv {
 		env[k] = v
 	}
 	f := NewFactory(io, func(k string) string { return env[k] })
+	cheapKeys(f)
 	defer f.Close()
 	code := Run(context.Background(), f, args)
 	return result{Out: out.String(), Err: errOut.String(), Code: code}
@@ -76,7 +81,7 @@ func execCLI(t testing.TB, dataDir string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "COUNTERSIGN_AS_MAIN=1", "COUNTERSIGN_DATA_DIR="+dataDir,
-		"COUNTERSIGN_PASSPHRASE="+testPassphrase, "COUNTERSIGN_INSECURE_TEST_WORK_FACTOR=10")
+		"COUNTERSIGN_PASSPHRASE="+testPassphrase)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	return cmd

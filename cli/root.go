@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/spf13/cobra"
 )
 
@@ -61,8 +62,15 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 }
 
 // Execute runs countersign with the process's streams and returns the exit code.
-func Execute() int {
+func Execute() int { return execute(nil) }
+
+// execute is Execute with a hook that adjusts the factory: tests run their
+// own binary as countersign with cheap key encryption through it.
+func execute(adjust func(*Factory)) int {
 	f := NewFactory(SystemStreams(), os.Getenv)
+	if adjust != nil {
+		adjust(f)
+	}
 	defer f.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -78,11 +86,21 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if f.Global.Network != "" {
+			if _, err := descriptor.NetworkParams(f.Global.Network); err != nil {
+				return usagef("--network: %v", err)
+			}
+		}
 		if f.Global.Fields == "" {
 			return nil
 		}
 		if !f.Global.JSON {
 			return usagef("--fields selects fields of the --json output: add --json")
+		}
+		// Checked before the command runs: a mistyped field must not cost
+		// a handed-out address or a device confirmation.
+		if err := checkFields(c, parseFields(f.Global.Fields)); err != nil {
+			return err
 		}
 		f.IO.Out = &held
 		c.SetOut(&held)

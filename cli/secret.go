@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"strconv"
 
 	"golang.org/x/term"
 
@@ -56,22 +55,14 @@ func (f *Factory) passphrase(file, prompt string, confirmTwice bool) ([]byte, er
 }
 
 // KeyStore opens the software key store in <data-dir>/keys.
-//
-// COUNTERSIGN_INSECURE_TEST_WORK_FACTOR lowers age's scrypt cost for test
-// suites that create many keys; it weakens the encryption and is named so
-// nobody sets it by accident.
 func (f *Factory) KeyStore() (*soft.Store, error) {
 	dir, err := f.DataDir()
 	if err != nil {
 		return nil, err
 	}
 	ks := soft.NewStore(dir + string(os.PathSeparator) + "keys")
-	if v := f.Getenv("COUNTERSIGN_INSECURE_TEST_WORK_FACTOR"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, usagef("COUNTERSIGN_INSECURE_TEST_WORK_FACTOR: %v", err)
-		}
-		if err := ks.SetWorkFactor(n); err != nil {
+	if f.keyWorkFactor != 0 {
+		if err := ks.SetWorkFactor(f.keyWorkFactor); err != nil {
 			return nil, err
 		}
 	}

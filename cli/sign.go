@@ -2,31 +2,30 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/spf13/cobra"
 
-	"github.com/countersign/countersign/hw/file"
+	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/psbt"
-	"github.com/countersign/countersign/wallet"
 )
 
 // SignOptions are the inputs of `sign`.
 type SignOptions struct {
-	F      *Factory
-	IO     *Streams
-	JSON   bool
-	File   string
-	With   string
-	Wallet string
-	Output string
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	Open        func(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error)
+	JSON        bool
+	File        string
+	With        string
+	Wallet      string
+	Output      string
 	SignerOptions
 }
 
 func newCmdSign(f *Factory, runF func(context.Context, *SignOptions) error) *cobra.Command {
-	o := &SignOptions{F: f, IO: f.IO}
+	o := &SignOptions{IO: f.IO, Coordinator: f.Coordinator, Open: f.OpenSigner}
 	cmd := &cobra.Command{
 		Use:   "sign FILE --with SIGNER [-o OUT]",
 		Short: "Add one cosigner's signatures to a PSBT",
@@ -39,7 +38,8 @@ SIGNER is one of:
   key:NAME           a software key (countersign key list)
   file:DIR           an air-gapped signer through PSBT files in DIR (SD card);
                      waits for the signed file unless --no-wait
-  coldcard[:FPR]     a hardware signer attached by USB or emulated
+  coldcard[:FPR], ledger[:FPR], trezor[:FPR]
+                     a hardware signer attached by USB or emulated
                      (countersign device list)
 
 The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
@@ -51,7 +51,7 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 			o.JSON = f.Global.JSON
 			o.File = args[0]
 			if o.With == "" {
-				return usagef("--with SIGNER is required (key:NAME, file:DIR, coldcard[:FINGERPRINT]; see `countersign device list`)")
+				return usagef("--with SIGNER is required: %s", signerForms)
 			}
 			if o.Output == "" && o.File == "-" {
 				o.Output = "-"
@@ -68,7 +68,17 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 	fl.StringVarP(&o.Output, "output", "o", "", "write the signed PSBT here (default: replace FILE)")
 	fl.StringVar(&o.PassphraseFile, "passphrase-file", "", "key-store passphrase file for key:NAME")
 	fl.BoolVar(&o.NoWait, "no-wait", false, "file:DIR only: write the PSBT and return without waiting for the signed file")
-	return cmd
+	return withJSONFields(cmd, psbtResultJSON{}, signJSON{})
+}
+
+// signJSON is what sign adds to psbtResultJSON, and what it prints alone
+// while an air-gapped signer has the PSBT.
+type signJSON struct {
+	Signer        string `json:"signer"`
+	Added         int    `json:"added"`
+	AlreadySigned bool   `json:"already_signed"`
+	Pending       bool   `json:"pending"`
+	Message       string `json:"message,omitempty"`
 }
 
 func signRun(ctx context.Context, o *SignOptions) error {
@@ -76,68 +86,60 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	if err != nil {
 		return err
 	}
-	l, err := o.F.walletFor(ctx, o.Wallet, p)
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	wi := walletInfo(l)
-	// Refuse before any signer sees it: the same gate every signer applies.
-	if err := psbt.CheckWallet(p, wi); err != nil {
-		return err
-	}
-	signer, desc, err := o.F.openSigner(ctx, o.With, o.SignerOptions)
+	// Every check runs before any signer sees the PSBT.
+	plan, err := co.PrepareSign(ctx, o.Wallet, p)
 	if err != nil {
 		return err
 	}
-	defer signer.Close()
-	// Devices that need the wallet registered get their stored proof of
-	// registration; the device is the authority on whether it knows the
-	// wallet, and its refusal comes back with the fix attached.
-	if err := o.F.feedToken(ctx, l, signer); err != nil {
+	s, err := o.Open(ctx, o.With, o.SignerOptions)
+	if err != nil {
 		return err
 	}
-	before := countSigs(p)
-	signed, err := signer.Sign(ctx, p, l.D, l.Net, l.W.Name)
-	if errors.Is(err, file.ErrPending) {
+	defer s.Close()
+	res, err := co.Sign(ctx, plan, s)
+	if err != nil {
+		return registrationHint(err, plan.Wallet.Name, o.With)
+	}
+	if res.Pending != nil {
 		if o.JSON {
-			return writeJSON(o.IO.Out, map[string]any{"wallet": l.W.Name, "signer": o.With, "pending": true, "message": err.Error()})
+			return writeJSON(o.IO.Out, struct {
+				Wallet string `json:"wallet"`
+				signJSON
+			}{res.Wallet.Name, signJSON{Signer: o.With, Pending: true, Message: res.Pending.Error()}})
 		}
-		fmt.Fprintln(o.IO.ErrOut, err.Error())
+		fmt.Fprintln(o.IO.ErrOut, safe(res.Pending.Error()))
 		return nil
-	}
-	if err != nil {
-		return registrationHint(fmt.Errorf("%s: %w", desc, err), l.W.Name, o.With)
-	}
-	// Whatever the signer returned goes through the combiner: every
-	// signature is verified against its sighash and key, and anything but
-	// new partial signatures for the same transaction is refused.
-	merged, err := psbt.Combine([]*bpsbt.Packet{p, signed}, wi)
-	if err != nil {
-		return fmt.Errorf("%s returned a PSBT that fails verification: %w", desc, err)
-	}
-	// Combine has verified every signature in both packets, so counting
-	// records counts valid signatures; no second Inspect is needed.
-	added := countSigs(merged) - before
-	if added <= 0 {
-		return fmt.Errorf("%w: %s added no signature: it holds no key of this wallet's inputs, or has signed already", psbt.ErrRefused, desc)
-	}
-	if err := o.F.saveDraft(ctx, l.W.Name, merged, wallet.StateSigned); err != nil {
-		return err
 	}
 	out := o.Output
 	if out == "" {
 		out = o.File
 	}
-	if !o.JSON {
-		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", desc, added)
+	if o.JSON {
+		b64, err := psbt.Encode(res.PSBT)
+		if err != nil {
+			return err
+		}
+		if res.Added > 0 && out != "-" {
+			if err := writePSBT(o.IO, out, res.PSBT); err != nil {
+				return err
+			}
+		}
+		return writeJSON(o.IO.Out, struct {
+			psbtResultJSON
+			signJSON
+		}{psbtResultJSON{res.Wallet.Name, out, b64, res.Report}, signJSON{Signer: s.Name(), Added: res.Added, AlreadySigned: res.AlreadySigned}})
 	}
-	return o.F.finishPSBT(out, l, merged)
-}
-
-func countSigs(p *bpsbt.Packet) int {
-	n := 0
-	for _, in := range p.Inputs {
-		n += len(in.PartialSigs)
+	if res.AlreadySigned {
+		fmt.Fprintf(o.IO.ErrOut, "%s has already signed every input it holds a key of; nothing to add.\n", safe(s.Name()))
+		if o.Output == "" {
+			return nil
+		}
+	} else {
+		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", safe(s.Name()), res.Added)
 	}
-	return n
+	return finishPSBT(o.IO, false, out, res.Wallet.Name, res.PSBT, res.Report)
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,15 +11,14 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/spf13/cobra"
 
-	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/psbt"
-	"github.com/countersign/countersign/wallet"
 )
 
 // SpendOptions are the inputs of `spend`.
 type SpendOptions struct {
-	F            *Factory
 	IO           *Streams
+	Coordinator  func() (*coordinator.Coordinator, error)
 	JSON         bool
 	Name         string
 	To           []string
@@ -36,7 +34,7 @@ type SpendOptions struct {
 }
 
 func newCmdSpend(f *Factory, runF func(context.Context, *SpendOptions) error) *cobra.Command {
-	o := &SpendOptions{F: f, IO: f.IO}
+	o := &SpendOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
 		Use:   "spend NAME (--to ADDR:AMOUNT... | --send-all ADDR) [-o FILE.psbt]",
 		Short: "Build an unsigned PSBT that spends from the wallet",
@@ -87,7 +85,7 @@ A fee rate above 1,000 sat/vB or a fee above 5% of the amount sent is refused
 	fl.BoolVar(&o.NoRBF, "no-rbf", false, "do not signal replace-by-fee (BIP-125)")
 	fl.Int32Var(&o.MinConf, "min-conf", 0, "spend only coins with at least this many confirmations")
 	fl.StringVar(&o.Note, "note", "", "a note stored with the draft")
-	return cmd
+	return withJSONFields(cmd, spendJSON{})
 }
 
 type spendJSON struct {
@@ -101,14 +99,6 @@ type spendJSON struct {
 }
 
 func spendRun(ctx context.Context, o *SpendOptions) error {
-	s, err := o.F.Store()
-	if err != nil {
-		return err
-	}
-	l, err := loadWallet(ctx, s, o.Name)
-	if err != nil {
-		return err
-	}
 	outputs, err := parseOutputs(o.To, o.SendAll)
 	if err != nil {
 		return err
@@ -117,177 +107,59 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 	if err != nil {
 		return err
 	}
-	coins, err := spendableCoins(ctx, s, o.Name)
-	if err != nil {
-		return err
-	}
-	if len(coins) == 0 {
-		return withHint(fmt.Errorf("%w: wallet %q has no spendable coins as of the last sync", psbt.ErrInsufficientFunds, o.Name),
-			"run `countersign wallet sync "+o.Name+"` first")
-	}
-
-	// The tip sets the anti-fee-sniping lock time; the backend gives the fee
-	// estimate. With an explicit fee rate and no backend configured, the
-	// last synced height stands in for the tip.
-	st, err := s.ScanState(ctx, o.Name)
-	if err != nil {
-		return err
-	}
-	tip := st.Height
 	var feeRate float64
-	feeSource := "--fee-rate"
 	if o.FeeRate != "" {
 		if feeRate, err = parseFeeRate(o.FeeRate); err != nil {
 			return err
 		}
 	}
-	b, berr := o.F.Backend(ctx, l)
+	co, err := o.Coordinator()
+	if err != nil {
+		return err
+	}
+	res, err := co.Spend(ctx, coordinator.SpendRequest{
+		Wallet:       o.Name,
+		Outputs:      outputs,
+		SendAll:      o.SendAll != "",
+		UTXOs:        pre,
+		FeeRate:      feeRate,
+		TargetBlocks: o.TargetBlocks,
+		MinConf:      o.MinConf,
+		NoRBF:        o.NoRBF,
+		AllowHighFee: o.AllowHighFee,
+		Note:         o.Note,
+	})
 	switch {
-	case berr == nil:
-		h, _, err := b.Tip(ctx)
-		if err != nil {
-			return err
-		}
-		tip = h
-		if feeRate == 0 {
-			fe, note, err := estimateFee(ctx, b, o.TargetBlocks)
-			if err != nil {
-				return err
-			}
-			feeRate, feeSource = fe, note
-		}
-	case feeRate == 0:
-		return withHint(fmt.Errorf("no fee rate: pass --fee-rate SAT_VB, or configure a backend for an estimate: %w", berr))
-	default:
-		var ue *usageError
-		if !errors.As(berr, &ue) {
-			return berr // a configured backend that fails is an error, not a fallback
-		}
-	}
-
-	w := l.W
-	req := psbt.BuildRequest{
-		Wallet:           psbt.WalletInfo{Descriptor: l.D, Network: l.Net, Labels: l.W.Labels},
-		UTXOs:            coins,
-		Outputs:          outputs,
-		SendAll:          o.SendAll != "",
-		Preselected:      pre,
-		FeeRate:          feeRate,
-		MinConfirmations: o.MinConf,
-		ChangeBranch:     1,
-		ChangeIndex:      w.NextChange,
-		LockTime:         uint32(max(tip, 0)),
-		DisableRBF:       o.NoRBF,
-		AllowHighFee:     o.AllowHighFee,
-	}
-	p, sum, err := psbt.Build(req)
-	if err != nil {
-		if errors.Is(err, psbt.ErrRefused) && strings.Contains(err.Error(), "fee") {
-			return withHint(err, "check --fee-rate and the amounts; if this fee is intended, pass --allow-high-fee")
-		}
+	case errors.Is(err, coordinator.ErrNoCoins):
+		return withHint(err, "run `countersign wallet sync "+o.Name+"` first")
+	case errors.Is(err, psbt.ErrRefused) && strings.Contains(err.Error(), "fee"):
+		return withHint(err, "check --fee-rate and the amounts; if this fee is intended, pass --allow-high-fee")
+	case err != nil:
 		return err
 	}
-	raw, err := psbt.Serialize(p)
-	if err != nil {
-		return err
-	}
-	d := &wallet.Draft{TxID: p.UnsignedTx.TxHash(), PSBT: raw, Note: o.Note}
-	if err := s.SaveDraft(ctx, o.Name, d); err != nil {
-		return err
-	}
-	if sum.ChangeUsed {
-		if err := s.AdvanceIndex(ctx, o.Name, 1, w.NextChange+1); err != nil {
-			return err
-		}
-	}
-	rep, err := psbt.Inspect(p, req.Wallet)
-	if err != nil {
-		return err
-	}
-	b64, err := psbt.Encode(p)
+	b64, err := psbt.Encode(res.PSBT)
 	if err != nil {
 		return err
 	}
 	if o.Output != "" && o.Output != "-" {
-		if err := writeOutput(o.IO, o.Output, raw); err != nil {
+		if err := writeOutput(o.IO, o.Output, res.Draft.PSBT); err != nil {
 			return err
 		}
 	}
 	if o.JSON {
-		return writeJSON(o.IO.Out, spendJSON{Draft: d.ID, File: o.Output, PSBT: b64, Algorithm: sum.Algorithm, Dropped: sum.DroppedChange, FeeSource: feeSource, Report: rep})
+		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report})
 	}
-	renderReport(o.IO.ErrOut, o.Name, rep)
-	if sum.DroppedChange > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", sum.DroppedChange)
+	renderReport(o.IO.ErrOut, o.Name, res.Report)
+	if res.Summary.DroppedChange > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
 	}
-	fmt.Fprintf(o.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", feeSource, d.ID[:12])
+	fmt.Fprintf(o.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
 	if o.Output == "" || o.Output == "-" {
 		fmt.Fprintln(o.IO.Out, b64)
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", o.Output, o.Output)
 	}
 	return nil
-}
-
-func estimateFee(ctx context.Context, b chain.Backend, target int) (float64, string, error) {
-	if fe, ok := b.(chain.FeeEstimator); ok {
-		e, err := fe.EstimateFee(ctx, target)
-		if err != nil {
-			return 0, "", err
-		}
-		note := fmt.Sprintf("the backend's estimate for %d blocks", target)
-		if e.Fallback {
-			note = "the backend's minimum relay fee (it has no estimate: " + e.Note + ")"
-		}
-		return e.SatPerVByte, note, nil
-	}
-	r, err := b.FeeRate(ctx, target)
-	return r, fmt.Sprintf("the backend's estimate for %d blocks", target), err
-}
-
-// spendableCoins turns the stored UTXO set into Build's coins, each with the
-// transaction that created it (stored by sync), skipping coins already being
-// spent by a broadcast transaction.
-func spendableCoins(ctx context.Context, s *wallet.Store, name string) ([]psbt.UTXO, error) {
-	us, err := s.UTXOs(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	txs, err := s.Transactions(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.ScanState(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	prev := make(map[chainhash.Hash]*wire.MsgTx, len(txs))
-	for _, t := range txs {
-		if len(t.Raw) == 0 {
-			continue
-		}
-		tx := &wire.MsgTx{}
-		if err := tx.Deserialize(bytes.NewReader(t.Raw)); err != nil {
-			return nil, fmt.Errorf("stored transaction %s does not decode (%v); run `countersign wallet sync %s`", t.TxID, err, name)
-		}
-		prev[t.TxID] = tx
-	}
-	var out []psbt.UTXO
-	for _, u := range us {
-		if u.SpentBy != nil {
-			continue
-		}
-		tx := prev[u.OutPoint.Hash]
-		if tx == nil {
-			return nil, fmt.Errorf("the transaction that created coin %s is not stored; run `countersign wallet sync %s`", u.OutPoint, name)
-		}
-		var conf int32
-		if u.Height > 0 {
-			conf = st.Height - u.Height + 1
-		}
-		out = append(out, psbt.UTXO{OutPoint: u.OutPoint, Value: u.Value, Branch: u.Branch, Index: u.Index, PrevTx: tx, Confirmations: conf})
-	}
-	return out, nil
 }
 
 func parseOutputs(to []string, sendAll string) ([]psbt.Output, error) {

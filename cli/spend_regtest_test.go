@@ -27,7 +27,7 @@ func importTestKeys(t *testing.T, dir string, cs []testCosigner) {
 	}
 }
 
-type inspectJSON struct {
+type inspectedJSON struct {
 	Wallet          string  `json:"wallet"`
 	ReadyToFinalize bool    `json:"ready_to_finalize"`
 	Fee             int64   `json:"fee"`
@@ -47,9 +47,9 @@ type inspectJSON struct {
 	} `json:"outputs"`
 }
 
-func inspectFile(t *testing.T, dir, file string) inspectJSON {
+func inspectFile(t *testing.T, dir, file string) inspectedJSON {
 	t.Helper()
-	var r inspectJSON
+	var r inspectedJSON
 	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "psbt", "inspect", file)), &r); err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,10 @@ import (
 )
 
 func newCmdWallet(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := groupCmd(&cobra.Command{
 		Use:   "wallet",
 		Short: "Create, import, export and inspect multisig wallets",
-	}
+	})
 	cmd.AddCommand(
 		newCmdWalletCreate(f, nil),
 		newCmdWalletImport(f, nil),
@@ -17,9 +17,9 @@ func newCmdWallet(f *Factory) *cobra.Command {
 		newCmdWalletShow(f, nil),
 		newCmdWalletDelete(f, nil),
 		newCmdWalletSync(f, nil),
-		newCmdWalletBalance(f),
-		newCmdWalletUTXOs(f),
-		newCmdWalletHistory(f),
+		newCmdWalletBalance(f, nil),
+		newCmdWalletUTXOs(f, nil),
+		newCmdWalletHistory(f, nil),
 	)
 	return cmd
 }

@@ -5,33 +5,35 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
-	"github.com/countersign/countersign/wallet"
+	"github.com/countersign/countersign/hw"
 )
 
 // WalletCreateOptions are the inputs of `wallet create`.
 type WalletCreateOptions struct {
-	IO         *Streams
-	Store      func() (*wallet.Store, error)
-	JSON       bool
-	Name       string
-	Threshold  int
-	Cosigners  []string
-	Script     string
-	Network    string
-	Descriptor string
-	Unsorted   bool
-	Birth      int32
-	Devices    []string
-	Account    uint32
-	F          *Factory
-	Prompter   Prompter
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	Open        func(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error)
+	JSON        bool
+	Name        string
+	Threshold   int
+	Cosigners   []string
+	Script      string
+	Network     string
+	Descriptor  string
+	Unsorted    bool
+	Birth       int32
+	Devices     []string
+	Account     uint32
+	Prompter    Prompter
 }
 
 func newCmdWalletCreate(f *Factory, runF func(context.Context, *WalletCreateOptions) error) *cobra.Command {
-	o := &WalletCreateOptions{IO: f.IO, Store: f.Store, F: f}
+	o := &WalletCreateOptions{IO: f.IO, Coordinator: f.Coordinator, Open: f.OpenSigner}
 	cmd := &cobra.Command{
 		Use:   "create NAME (--threshold M --cosigner KEY... | --descriptor DESC)",
 		Short: "Create an m-of-n wallet from cosigner keys or a descriptor",
@@ -103,7 +105,7 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 	fl.Int32Var(&o.Birth, "birth-height", 0, "first block height that can hold the wallet's coins (speeds up rescans)")
 	fl.StringArrayVar(&o.Devices, "device", nil, "collect a cosigner's BIP-48 key from a signer: coldcard[:FPR], key:NAME, ... (repeat)")
 	fl.Uint32Var(&o.Account, "account", 0, "BIP-48 account number for keys read with --device")
-	return cmd
+	return withJSONFields(cmd, walletJSON{})
 }
 
 // checkWalletName keeps names usable in file names and device screens.
@@ -120,138 +122,81 @@ func checkWalletName(name string) error {
 }
 
 func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
-	var (
-		d      *descriptor.Descriptor
-		labels []string
-		err    error
-	)
+	co, err := o.Coordinator()
+	if err != nil {
+		return err
+	}
+	req := coordinator.CreateRequest{Name: o.Name, Sorted: !o.Unsorted, Threshold: o.Threshold, BirthHeight: o.Birth}
+	if o.Network != "" {
+		if req.Network, err = descriptor.NetworkParams(o.Network); err != nil {
+			return usagef("--network: %v", err)
+		}
+	}
 	if o.Descriptor != "" {
-		d, err = descriptor.Parse(strings.TrimSpace(o.Descriptor))
-		if err != nil {
+		if req.Descriptor, err = descriptor.Parse(strings.TrimSpace(o.Descriptor)); err != nil {
 			return err
 		}
 	} else {
-		cosigners := append([]string(nil), o.Cosigners...)
+		if req.Script, err = descriptor.ParseScriptType(o.Script); err != nil {
+			return usagef("--script: %v", err)
+		}
+		for i, spec := range o.Cosigners {
+			c, err := coordinator.ParseCosigner(spec)
+			if err != nil {
+				return fmt.Errorf("cosigner %d: %w", i+1, err)
+			}
+			req.Cosigners = append(req.Cosigners, c)
+		}
 		for _, spec := range o.Devices {
-			k, err := o.F.deviceCosigner(ctx, spec, o.Script, o.Network, o.Account)
+			c, err := cosignerFromDevice(ctx, o, co, spec, req.Script)
 			if err != nil {
 				return err
 			}
-			cosigners = append(cosigners, k)
-		}
-		d, labels, err = descriptorFromCosigners(o.Script, o.Threshold, cosigners, !o.Unsorted)
-		if err != nil {
-			return err
+			req.Cosigners = append(req.Cosigners, c)
 		}
 	}
-	net, err := pickNetwork(o.Network, d)
+	res, err := co.CreateWallet(ctx, req)
 	if err != nil {
 		return err
 	}
-	for i, k := range d.Keys {
-		if k.Origin == nil {
-			fmt.Fprintf(o.IO.ErrOut, "warning: key %d has no origin ([fingerprint/path]); hardware signers may not recognise it as theirs\n", i+1)
-		}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(o.IO.ErrOut, "warning: %s\n", w)
 	}
-	rec, err := newStoredWallet(o.Name, d, net, labels, o.Birth)
+	sum, err := co.Summary(ctx, o.Name)
 	if err != nil {
 		return err
 	}
-	s, err := o.Store()
-	if err != nil {
-		return err
-	}
-	if err := s.CreateWallet(ctx, rec); err != nil {
-		return err
-	}
-	l, err := loadWallet(ctx, s, o.Name)
-	if err != nil {
-		return err
-	}
-	return renderWalletShow(o.IO, o.JSON, l, nil)
+	return renderWalletShow(o.IO, o.JSON, sum)
 }
 
-// descriptorFromCosigners assembles the descriptor text from the flags and
-// lets the descriptor package do all validation.
-func descriptorFromCosigners(script string, m int, cosigners []string, sorted bool) (*descriptor.Descriptor, []string, error) {
-	st, err := descriptor.ParseScriptType(script)
+// cosignerFromDevice reads a signer's multisig key at the standard path for
+// the script type (BIP-48, or BIP-45 for sh).
+func cosignerFromDevice(ctx context.Context, o *WalletCreateOptions, co *coordinator.Coordinator, spec string, script descriptor.ScriptType) (coordinator.Cosigner, error) {
+	net, err := networkOrMainnet(o.Network)
 	if err != nil {
-		return nil, nil, usagef("--script: %v", err)
+		return coordinator.Cosigner{}, err
 	}
-	labels := make([]string, len(cosigners))
-	exprs := make([]string, len(cosigners))
-	for i, c := range cosigners {
-		c = strings.TrimSpace(c)
-		if eq := strings.IndexByte(c, '='); eq >= 0 {
-			labels[i] = strings.TrimSpace(c[:eq])
-			c = strings.TrimSpace(c[eq+1:])
-		}
-		k, err := descriptor.ParseKey(c)
-		if err != nil {
-			return nil, nil, fmt.Errorf("cosigner %d: %w", i+1, err)
-		}
-		if k.XPub == nil {
-			return nil, nil, fmt.Errorf("%w: cosigner %d: an extended public key (xpub/tpub) is needed, not a plain public key", descriptor.ErrInvalid, i+1)
-		}
-		if len(k.Path) == 0 && !k.Wildcard {
-			c += "/<0;1>/*"
-		}
-		exprs[i] = c
-	}
-	fn := "sortedmulti"
-	if !sorted {
-		fn = "multi"
-	}
-	inner := fmt.Sprintf("%s(%d,%s)", fn, m, strings.Join(exprs, ","))
-	var text string
-	switch st {
-	case descriptor.ScriptWsh:
-		text = "wsh(" + inner + ")"
-	case descriptor.ScriptShWsh:
-		text = "sh(wsh(" + inner + "))"
-	case descriptor.ScriptSh:
-		text = "sh(" + inner + ")"
-	}
-	d, err := descriptor.Parse(text)
+	s, err := o.Open(ctx, spec, SignerOptions{})
 	if err != nil {
-		return nil, nil, err
-	}
-	return d, labels, nil
-}
-
-// deviceCosigner reads a signer's multisig key at the standard path for the
-// script type: BIP-48 m/48h/coin/account/script for segwit, m/45h for P2SH
-// (what Coldcard and other signers use for legacy multisig).
-func (f *Factory) deviceCosigner(ctx context.Context, spec, script, network string, account uint32) (string, error) {
-	coin := uint32(1)
-	if network == "" || network == "mainnet" {
-		coin = 0
-	}
-	h := uint32(descriptor.HardenedKeyStart)
-	var path []uint32
-	switch script {
-	case "wsh":
-		path = []uint32{h + 48, h + coin, h + account, h + 2}
-	case "sh-wsh":
-		path = []uint32{h + 48, h + coin, h + account, h + 1}
-	case "sh":
-		path = []uint32{h + 45}
-	default:
-		return "", usagef("--script %q: use wsh, sh-wsh or sh", script)
-	}
-	s, name, err := f.openSigner(ctx, spec, SignerOptions{})
-	if err != nil {
-		return "", err
+		return coordinator.Cosigner{}, err
 	}
 	defer s.Close()
-	expr, fp, _, err := originKey(ctx, s, path)
+	c, path, err := co.CosignerFromSigner(ctx, s, script, net, o.Account)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, err)
+		return coordinator.Cosigner{}, err
 	}
-	label := deviceType(spec) + "-" + fp
-	if kind, arg, _ := strings.Cut(spec, ":"); kind == "key" {
-		label = arg
+	fmt.Fprintf(o.IO.ErrOut, "Read %s key [%x%s] from %s\n", path, c.Key.Origin.Fingerprint, path.Steps(), safe(s.Name()))
+	return c, nil
+}
+
+// networkOrMainnet resolves --network, mainnet when unset.
+func networkOrMainnet(name string) (*chaincfg.Params, error) {
+	if name == "" {
+		return &chaincfg.MainNetParams, nil
 	}
-	fmt.Fprintf(f.IO.ErrOut, "Read %s key %s from %s\n", formatPath(path), expr[:strings.IndexByte(expr, ']')+1], name)
-	return label + "=" + expr, nil
+	n, err := descriptor.NetworkParams(name)
+	if err != nil {
+		return nil, usagef("--network: %v", err)
+	}
+	return n, nil
 }

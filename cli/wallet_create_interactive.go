@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/countersign/countersign/descriptor"
 )
 
 // walletCreateInteractive asks for everything `wallet create` needs, shows
@@ -75,11 +77,19 @@ func walletCreateInteractive(ctx context.Context, f *Factory, p Prompter, o *Wal
 		var key string
 		switch kind {
 		case 0:
-			expr, err := f.deviceCosigner(ctx, spec, o.Script, o.Network, 0)
+			co, err := f.Coordinator()
 			if err != nil {
 				return err
 			}
-			_, key, _ = strings.Cut(expr, "=")
+			script, err := descriptor.ParseScriptType(o.Script)
+			if err != nil {
+				return err
+			}
+			c, err := cosignerFromDevice(ctx, o, co, spec, script)
+			if err != nil {
+				return err
+			}
+			key = c.Key.String()
 		case 1:
 			if key, err = p.Input("Key", ""); err != nil {
 				return err

@@ -5,26 +5,25 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
-	"github.com/countersign/countersign/wallet"
 )
 
 // WalletImportOptions are the inputs of `wallet import`.
 type WalletImportOptions struct {
-	IO      *Streams
-	Store   func() (*wallet.Store, error)
-	JSON    bool
-	Name    string
-	File    string
-	Network string
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	JSON        bool
+	Name        string
+	File        string
+	Network     string
 }
 
 func newCmdWalletImport(f *Factory, runF func(context.Context, *WalletImportOptions) error) *cobra.Command {
-	o := &WalletImportOptions{IO: f.IO, Store: f.Store}
+	o := &WalletImportOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
 		Use:   "import NAME --file FILE",
 		Short: "Import a wallet from a descriptor, Bitcoin Core, Coldcard, Caravan, Sparrow/Specter or BSMS file",
@@ -57,7 +56,7 @@ Where the file does not say which test network it is for (tpub keys),
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "wallet file to import (- for stdin)")
-	return cmd
+	return withJSONFields(cmd, walletJSON{})
 }
 
 func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
@@ -65,57 +64,45 @@ func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
 	if err != nil {
 		return err
 	}
-	defNet := &chaincfg.TestNet3Params
+	req := coordinator.ImportRequest{Name: o.Name, Data: data}
 	if o.Network != "" {
-		n, err := descriptor.NetworkParams(o.Network)
-		if err != nil {
+		if req.Network, err = descriptor.NetworkParams(o.Network); err != nil {
 			return usagef("--network: %v", err)
 		}
-		defNet = n
 	}
-	w, format, err := formats.Import(data, defNet)
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	net := w.Network
-	if o.Network != "" && descriptor.NetworkName(net) != o.Network {
-		// The file named its network and the user named another: refusing
-		// is safer than guessing which one is wrong.
-		return fmt.Errorf("%w: the %s file is for %s but --network says %s", descriptor.ErrInvalid, format, descriptor.NetworkName(net), o.Network)
-	}
-	rec, err := newStoredWallet(o.Name, w.Descriptor, net, w.Labels, w.BirthHeight)
+	res, err := co.ImportWallet(ctx, req)
 	if err != nil {
 		return err
 	}
-	s, err := o.Store()
+	sum, err := co.Summary(ctx, o.Name)
 	if err != nil {
 		return err
 	}
-	if err := s.CreateWallet(ctx, rec); err != nil {
+	if err := renderWalletShow(o.IO, o.JSON, sum); err != nil {
 		return err
 	}
 	if !o.JSON {
-		fmt.Fprintf(o.IO.ErrOut, "Imported %s file as wallet %q.\n", format, o.Name)
+		fmt.Fprintf(o.IO.ErrOut, "Imported %s file as wallet %q.\n", res.Format, safe(o.Name))
 	}
-	l, err := loadWallet(ctx, s, o.Name)
-	if err != nil {
-		return err
-	}
-	return renderWalletShow(o.IO, o.JSON, l, nil)
+	return nil
 }
 
 // WalletExportOptions are the inputs of `wallet export`.
 type WalletExportOptions struct {
-	IO     *Streams
-	JSON   bool
-	Store  func() (*wallet.Store, error)
-	Name   string
-	Format string
-	Output string
+	IO          *Streams
+	JSON        bool
+	Coordinator func() (*coordinator.Coordinator, error)
+	Name        string
+	Format      string
+	Output      string
 }
 
 func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOptions) error) *cobra.Command {
-	o := &WalletExportOptions{IO: f.IO, Store: f.Store}
+	o := &WalletExportOptions{IO: f.IO, Coordinator: f.Coordinator}
 	names := make([]string, 0, 6)
 	for _, fm := range formats.Formats() {
 		names = append(names, string(fm))
@@ -148,19 +135,22 @@ Without -o the file goes to stdout.`,
 	}
 	cmd.Flags().StringVar(&o.Format, "format", "", "one of "+strings.Join(names, ", "))
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write to FILE instead of stdout")
-	return cmd
+	return withJSONFields(cmd, exportJSON{})
+}
+
+type exportJSON struct {
+	Wallet  string `json:"wallet"`
+	Format  string `json:"format"`
+	File    string `json:"file"`
+	Content string `json:"content"`
 }
 
 func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
-	s, err := o.Store()
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	l, err := loadWallet(ctx, s, o.Name)
-	if err != nil {
-		return err
-	}
-	data, err := formats.Export(l.formatsWallet(), formats.Format(o.Format))
+	data, err := co.ExportWallet(ctx, o.Name, formats.Format(o.Format))
 	if err != nil {
 		return err
 	}
@@ -170,7 +160,7 @@ func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
 				return err
 			}
 		}
-		return writeJSON(o.IO.Out, map[string]string{"wallet": o.Name, "format": o.Format, "file": o.Output, "content": string(data)})
+		return writeJSON(o.IO.Out, exportJSON{Wallet: o.Name, Format: o.Format, File: o.Output, Content: string(data)})
 	}
 	return writeOutput(o.IO, o.Output, data)
 }

@@ -5,21 +5,20 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/spf13/cobra"
-
-	"github.com/countersign/countersign/wallet"
 )
 
 // WalletListOptions are the inputs of `wallet list`.
 type WalletListOptions struct {
-	IO    *Streams
-	Store func() (*wallet.Store, error)
-	JSON  bool
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	JSON        bool
 }
 
 func newCmdWalletList(f *Factory, runF func(context.Context, *WalletListOptions) error) *cobra.Command {
-	o := &WalletListOptions{IO: f.IO, Store: f.Store}
-	return &cobra.Command{
+	o := &WalletListOptions{IO: f.IO, Coordinator: f.Coordinator}
+	return withJSONFields(&cobra.Command{
 		Use:   "list",
 		Short: "List the stored wallets",
 		Args:  cobra.NoArgs,
@@ -30,7 +29,7 @@ func newCmdWalletList(f *Factory, runF func(context.Context, *WalletListOptions)
 			}
 			return walletListRun(c.Context(), o)
 		},
-	}
+	}, walletListItem{})
 }
 
 type walletListItem struct {
@@ -43,11 +42,11 @@ type walletListItem struct {
 }
 
 func walletListRun(ctx context.Context, o *WalletListOptions) error {
-	s, err := o.Store()
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	ws, err := s.Wallets(ctx)
+	ws, err := co.Wallets(ctx)
 	if err != nil {
 		return err
 	}
@@ -65,23 +64,23 @@ func walletListRun(ctx context.Context, o *WalletListOptions) error {
 	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPOLICY\tSCRIPT\tNETWORK")
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Name, it.Policy, it.Script, it.Network)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(it.Name), it.Policy, it.Script, it.Network)
 	}
 	return tw.Flush()
 }
 
 // WalletDeleteOptions are the inputs of `wallet delete`.
 type WalletDeleteOptions struct {
-	IO    *Streams
-	Store func() (*wallet.Store, error)
-	JSON  bool
-	Yes   bool
-	Name  string
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	JSON        bool
+	Yes         bool
+	Name        string
 }
 
 func newCmdWalletDelete(f *Factory, runF func(context.Context, *WalletDeleteOptions) error) *cobra.Command {
-	o := &WalletDeleteOptions{IO: f.IO, Store: f.Store}
-	return &cobra.Command{
+	o := &WalletDeleteOptions{IO: f.IO, Coordinator: f.Coordinator}
+	return withJSONFields(&cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a wallet and everything stored for it (asks unless --yes)",
 		Long: `Delete a wallet from the store: its config, issued addresses, cached coins,
@@ -98,26 +97,31 @@ countersign wallet export NAME --format descriptor.`,
 			}
 			return walletDeleteRun(c.Context(), o)
 		},
-	}
+	}, deleteJSON{})
+}
+
+type deleteJSON struct {
+	Name    string `json:"name"`
+	Deleted bool   `json:"deleted"`
 }
 
 func walletDeleteRun(ctx context.Context, o *WalletDeleteOptions) error {
-	s, err := o.Store()
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	if _, err := s.Wallet(ctx, o.Name); err != nil {
+	if _, err := co.Wallet(ctx, o.Name); err != nil {
 		return err
 	}
-	if err := confirm(o.IO, o.Yes, fmt.Sprintf("Delete wallet %q and all its stored data?", o.Name)); err != nil {
+	if err := confirm(o.IO, o.Yes, fmt.Sprintf("Delete wallet %q and all its stored data?", safe(o.Name))); err != nil {
 		return err
 	}
-	if err := s.DeleteWallet(ctx, o.Name); err != nil {
+	if err := co.DeleteWallet(ctx, o.Name); err != nil {
 		return err
 	}
 	if o.JSON {
-		return writeJSON(o.IO.Out, map[string]any{"name": o.Name, "deleted": true})
+		return writeJSON(o.IO.Out, deleteJSON{Name: o.Name, Deleted: true})
 	}
-	fmt.Fprintf(o.IO.ErrOut, "Deleted wallet %q.\n", o.Name)
+	fmt.Fprintf(o.IO.ErrOut, "Deleted wallet %q.\n", safe(o.Name))
 	return nil
 }

@@ -2,28 +2,25 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/spf13/cobra"
-
-	"github.com/countersign/countersign/wallet"
 )
 
 // WalletShowOptions are the inputs of `wallet show`.
 type WalletShowOptions struct {
-	IO    *Streams
-	Store func() (*wallet.Store, error)
-	JSON  bool
-	Name  string
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	JSON        bool
+	Name        string
 }
 
 func newCmdWalletShow(f *Factory, runF func(context.Context, *WalletShowOptions) error) *cobra.Command {
-	o := &WalletShowOptions{IO: f.IO, Store: f.Store}
-	return &cobra.Command{
+	o := &WalletShowOptions{IO: f.IO, Coordinator: f.Coordinator}
+	return withJSONFields(&cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a wallet: descriptor, policy, cosigners and first address",
 		Args:  cobra.ExactArgs(1),
@@ -35,23 +32,19 @@ func newCmdWalletShow(f *Factory, runF func(context.Context, *WalletShowOptions)
 			}
 			return walletShowRun(c.Context(), o)
 		},
-	}
+	}, walletJSON{})
 }
 
 func walletShowRun(ctx context.Context, o *WalletShowOptions) error {
-	s, err := o.Store()
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	l, err := loadWallet(ctx, s, o.Name)
+	sum, err := co.Summary(ctx, o.Name)
 	if err != nil {
 		return err
 	}
-	regs, err := s.Registrations(ctx, o.Name)
-	if err != nil {
-		return err
-	}
-	return renderWalletShow(o.IO, o.JSON, l, regs)
+	return renderWalletShow(o.IO, o.JSON, sum)
 }
 
 type cosignerJSON struct {
@@ -86,58 +79,40 @@ type walletJSON struct {
 	CreatedAt    time.Time      `json:"created_at"`
 }
 
-func walletView(l *loaded, regs []wallet.Registration) (*walletJSON, error) {
-	first, err := l.D.Derive(0, 0, l.Net)
-	if err != nil {
-		return nil, err
-	}
+func walletView(sum *coordinator.WalletSummary) *walletJSON {
+	w := sum.Wallet
 	out := &walletJSON{
-		Name:         l.W.Name,
-		Descriptor:   l.D.String(),
-		Policy:       l.D.Policy(),
-		Script:       l.D.Script.String(),
-		Network:      l.W.Network,
-		Threshold:    l.D.Threshold,
-		N:            l.D.N(),
-		FirstAddress: first.Address,
-		NextReceive:  l.W.NextReceive,
-		NextChange:   l.W.NextChange,
-		BirthHeight:  l.W.BirthHeight,
-		Backend:      redactedBackend(l.W.Backend),
-		CreatedAt:    l.W.CreatedAt.UTC(),
+		Name:         w.Name,
+		Descriptor:   w.Descriptor.String(),
+		Policy:       w.Descriptor.Policy(),
+		Script:       w.Descriptor.Script.String(),
+		Network:      w.Wallet.Network,
+		Threshold:    w.Descriptor.Threshold,
+		N:            w.Descriptor.N(),
+		FirstAddress: sum.FirstAddress,
+		NextReceive:  w.NextReceive,
+		NextChange:   w.NextChange,
+		BirthHeight:  w.BirthHeight,
+		Backend:      redactedBackend(w.Backend),
+		CreatedAt:    w.CreatedAt.UTC(),
 	}
-	for i, k := range l.D.Keys {
-		c := cosignerJSON{Position: i + 1, Registered: []registration{}}
-		if i < len(l.W.Labels) {
-			c.Label = l.W.Labels[i]
-		}
-		if k.Origin != nil {
-			c.Fingerprint = hex.EncodeToString(k.Origin.Fingerprint[:])
-			c.Path = formatPath(k.Origin.Path)
-		}
-		if k.XPub != nil {
-			c.Xpub = k.XPub.String()
-		}
-		for _, r := range regs {
-			if c.Fingerprint != "" && strings.EqualFold(r.Fingerprint, c.Fingerprint) {
-				c.Registered = append(c.Registered, registration{Device: r.DeviceType, RegisteredAt: r.RegisteredAt.UTC(), NameOnDevice: r.NameOnDevice})
-			}
+	for _, cs := range sum.Cosigners {
+		c := cosignerJSON{Position: cs.Position, Label: cs.Label, Fingerprint: cs.Fingerprint, Path: cs.Path, Xpub: cs.Xpub, Registered: []registration{}}
+		for _, r := range cs.Registrations {
+			c.Registered = append(c.Registered, registration{Device: r.DeviceType, RegisteredAt: r.RegisteredAt.UTC(), NameOnDevice: r.NameOnDevice})
 		}
 		out.Cosigners = append(out.Cosigners, c)
 	}
-	return out, nil
+	return out
 }
 
-func renderWalletShow(s *Streams, asJSON bool, l *loaded, regs []wallet.Registration) error {
-	v, err := walletView(l, regs)
-	if err != nil {
-		return err
-	}
+func renderWalletShow(s *Streams, asJSON bool, sum *coordinator.WalletSummary) error {
+	v := walletView(sum)
 	if asJSON {
 		return writeJSON(s.Out, v)
 	}
 	w := s.Out
-	fmt.Fprintf(w, "Wallet:      %s\n", v.Name)
+	fmt.Fprintf(w, "Wallet:      %s\n", safe(v.Name))
 	fmt.Fprintf(w, "Policy:      %s (%s, %s)\n", v.Policy, scriptLabel(v.Script), v.Network)
 	fmt.Fprintf(w, "Descriptor:  %s\n", v.Descriptor)
 	fmt.Fprintf(w, "First address: %s\n", v.FirstAddress)
@@ -148,9 +123,9 @@ func renderWalletShow(s *Streams, asJSON bool, l *loaded, regs []wallet.Registra
 	for _, c := range v.Cosigners {
 		reg := "no"
 		if len(c.Registered) > 0 {
-			reg = fmt.Sprintf("yes (%s, %s)", c.Registered[0].Device, c.Registered[0].RegisteredAt.Format("2006-01-02"))
+			reg = fmt.Sprintf("yes (%s, %s)", safe(c.Registered[0].Device), c.Registered[0].RegisteredAt.Format("2006-01-02"))
 		}
-		fp, label, path := orDash(c.Fingerprint), orDash(c.Label), orDash(c.Path)
+		fp, label, path := orDash(c.Fingerprint), safe(orDash(c.Label)), orDash(c.Path)
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", c.Position, fp, label, path, reg)
 	}
 	return tw.Flush()
@@ -173,18 +148,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// redactedBackend hides a password in a backend URL before printing it.
-func redactedBackend(u string) string {
-	at := strings.LastIndexByte(u, '@')
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
-	}
-	cred := u[scheme+3 : at]
-	if colon := strings.IndexByte(cred, ':'); colon >= 0 {
-		return u[:scheme+3] + cred[:colon] + ":***" + u[at:]
-	}
-	return u
 }

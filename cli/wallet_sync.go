@@ -7,24 +7,24 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/spf13/cobra"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/wallet/scan"
 )
 
 // WalletSyncOptions are the inputs of `wallet sync`.
 type WalletSyncOptions struct {
-	IO   *Streams
-	F    *Factory
-	JSON bool
-	Name string
-	Gap  uint32
-	Full bool
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	JSON        bool
+	Name        string
+	Gap         uint32
+	Full        bool
 }
 
 func newCmdWalletSync(f *Factory, runF func(context.Context, *WalletSyncOptions) error) *cobra.Command {
-	o := &WalletSyncOptions{IO: f.IO, F: f}
+	o := &WalletSyncOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
 		Use:   "sync NAME",
 		Short: "Scan the chain backend for the wallet's coins and transactions",
@@ -49,7 +49,7 @@ one transaction at the end: an interrupted sync changes nothing.`,
 	}
 	cmd.Flags().Uint32Var(&o.Gap, "gap", scan.DefaultGap, "stop a branch after this many unused addresses in a row")
 	cmd.Flags().BoolVar(&o.Full, "full", false, "ask about every address again instead of reading only the blocks since the last sync")
-	return cmd
+	return withJSONFields(cmd, syncJSON{})
 }
 
 type syncJSON struct {
@@ -68,45 +68,27 @@ type syncJSON struct {
 }
 
 func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
-	s, err := o.F.Store()
-	if err != nil {
-		return err
-	}
-	l, err := loadWallet(ctx, s, o.Name)
-	if err != nil {
-		return err
-	}
-	b, err := o.F.Backend(ctx, l)
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
 	p := newProgress(o.IO)
 	defer p.Done()
-	res, err := scan.Sync(ctx, s, o.Name, l.D, l.Net, b, scan.Options{Gap: o.Gap, Full: o.Full, Progress: func(n int) {
-		p.Update(fmt.Sprintf("Scanning %s: %d addresses checked", o.Name, n))
+	res, err := co.Sync(ctx, o.Name, scan.Options{Gap: o.Gap, Full: o.Full, Progress: func(n int) {
+		p.Update(fmt.Sprintf("Scanning %s: %d addresses checked", safe(o.Name), n))
 	}})
 	if err != nil {
 		return err
 	}
 	p.Done()
-	conf, unconf, err := s.Balance(ctx, o.Name)
-	if err != nil {
-		return err
-	}
-	w, err := s.Wallet(ctx, o.Name)
-	if err != nil {
-		return err
-	}
-	out := syncJSON{Wallet: o.Name, Height: res.Height, Tip: res.Hash.String(), Addresses: res.Addresses, UTXOs: res.UTXOs, NewTxs: res.NewTxs, Confirmed: conf, Unconfirmed: unconf, NextReceive: w.NextReceive, NextChange: w.NextChange, Incremental: res.Incremental}
-	if c, ok := b.(interface{ RoundTrips() int64 }); ok {
-		out.RoundTrips = c.RoundTrips()
-	}
+	out := syncJSON{Wallet: o.Name, Height: res.Height, Tip: res.Hash.String(), Addresses: res.Addresses, UTXOs: res.UTXOs, NewTxs: res.NewTxs,
+		Confirmed: res.Confirmed, Unconfirmed: res.Unconfirmed, NextReceive: res.NextReceive, NextChange: res.NextChange, Incremental: res.Incremental, RoundTrips: res.RoundTrips}
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
-	fmt.Fprintf(o.IO.Out, "Synced %s at height %d: %s checked, %s, %s.\n", o.Name, res.Height,
+	fmt.Fprintf(o.IO.Out, "Synced %s at height %d: %s checked, %s, %s.\n", safe(o.Name), res.Height,
 		plural(res.Addresses, "address", "addresses"), plural(res.UTXOs, "coin", "coins"), plural(res.NewTxs, "new transaction", "new transactions"))
-	fmt.Fprintf(o.IO.Out, "Balance: %s confirmed, %s unconfirmed.\n", btcString(conf), btcString(unconf))
+	fmt.Fprintf(o.IO.Out, "Balance: %s confirmed, %s unconfirmed.\n", btcString(res.Confirmed), btcString(res.Unconfirmed))
 	return nil
 }
 
@@ -115,45 +97,69 @@ func btcString(sat int64) string {
 	return fmt.Sprintf("%.8f BTC", btcutil.Amount(sat).ToBTC())
 }
 
-func newCmdWalletBalance(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:   "balance NAME",
-		Short: "Show the wallet's balance as of the last sync",
+// WalletReadOptions are the inputs of `wallet balance`, `utxos` and
+// `history`: a wallet to read as of its last sync.
+type WalletReadOptions struct {
+	IO          *Streams
+	Coordinator func() (*coordinator.Coordinator, error)
+	JSON        bool
+	Name        string
+}
+
+func newCmdWalletRead(f *Factory, use, short string, shape any, run func(context.Context, *WalletReadOptions) error, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
+	o := &WalletReadOptions{IO: f.IO, Coordinator: f.Coordinator}
+	return withJSONFields(&cobra.Command{
+		Use:   use + " NAME",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			ctx := c.Context()
-			s, err := f.Store()
-			if err != nil {
-				return err
+			o.JSON = f.Global.JSON
+			o.Name = args[0]
+			if runF != nil {
+				return runF(c.Context(), o)
 			}
-			if _, err := s.Wallet(ctx, args[0]); err != nil {
-				return err
-			}
-			conf, unconf, err := s.Balance(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := s.ScanState(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if f.Global.JSON {
-				out := map[string]any{"wallet": args[0], "confirmed_sat": conf, "unconfirmed_sat": unconf, "total_sat": conf + unconf, "synced_height": st.Height}
-				if !st.SyncedAt.IsZero() {
-					out["synced_at"] = st.SyncedAt.UTC().Format(time.RFC3339)
-				}
-				return writeJSON(f.IO.Out, out)
-			}
-			if st.SyncedAt.IsZero() {
-				fmt.Fprintf(f.IO.ErrOut, "warning: wallet %q has never been synced; run `countersign wallet sync %s`\n", args[0], args[0])
-			}
-			fmt.Fprintf(f.IO.Out, "Confirmed:   %s\nUnconfirmed: %s\nTotal:       %s\n", btcString(conf), btcString(unconf), btcString(conf+unconf))
-			if !st.SyncedAt.IsZero() {
-				fmt.Fprintf(f.IO.ErrOut, "(as of height %d, synced %s)\n", st.Height, st.SyncedAt.Local().Format("2006-01-02 15:04"))
-			}
-			return nil
+			return run(c.Context(), o)
 		},
+	}, shape)
+}
+
+type balanceJSON struct {
+	Wallet       string `json:"wallet"`
+	Confirmed    int64  `json:"confirmed_sat"`
+	Unconfirmed  int64  `json:"unconfirmed_sat"`
+	Total        int64  `json:"total_sat"`
+	SyncedHeight int32  `json:"synced_height"`
+	SyncedAt     string `json:"synced_at,omitempty"`
+}
+
+func newCmdWalletBalance(f *Factory, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
+	return newCmdWalletRead(f, "balance", "Show the wallet's balance as of the last sync", balanceJSON{}, walletBalanceRun, runF)
+}
+
+func walletBalanceRun(ctx context.Context, o *WalletReadOptions) error {
+	co, err := o.Coordinator()
+	if err != nil {
+		return err
 	}
+	b, err := co.Balance(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		out := balanceJSON{Wallet: o.Name, Confirmed: b.Confirmed, Unconfirmed: b.Unconfirmed, Total: b.Confirmed + b.Unconfirmed, SyncedHeight: b.SyncedHeight}
+		if !b.SyncedAt.IsZero() {
+			out.SyncedAt = b.SyncedAt.UTC().Format(time.RFC3339)
+		}
+		return writeJSON(o.IO.Out, out)
+	}
+	if b.SyncedAt.IsZero() {
+		fmt.Fprintf(o.IO.ErrOut, "warning: wallet %q has never been synced; run `countersign wallet sync %s`\n", o.Name, safe(o.Name))
+	}
+	fmt.Fprintf(o.IO.Out, "Confirmed:   %s\nUnconfirmed: %s\nTotal:       %s\n", btcString(b.Confirmed), btcString(b.Unconfirmed), btcString(b.Confirmed+b.Unconfirmed))
+	if !b.SyncedAt.IsZero() {
+		fmt.Fprintf(o.IO.ErrOut, "(as of height %d, synced %s)\n", b.SyncedHeight, b.SyncedAt.Local().Format("2006-01-02 15:04"))
+	}
+	return nil
 }
 
 type utxoJSON struct {
@@ -167,64 +173,41 @@ type utxoJSON struct {
 	SpentBy       string `json:"spent_by,omitempty"`
 }
 
-func newCmdWalletUTXOs(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:   "utxos NAME",
-		Short: "List the wallet's unspent coins as of the last sync",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx := c.Context()
-			s, err := f.Store()
-			if err != nil {
-				return err
-			}
-			l, err := loadWallet(ctx, s, args[0])
-			if err != nil {
-				return err
-			}
-			us, err := s.UTXOs(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := s.ScanState(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			out := make([]utxoJSON, 0, len(us))
-			for _, u := range us {
-				j := utxoJSON{OutPoint: u.OutPoint.String(), Amount: u.Value, Branch: u.Branch, Index: u.Index, Height: u.Height, Address: scriptAddress(u.PkScript, l)}
-				if u.Height > 0 {
-					j.Confirmations = st.Height - u.Height + 1
-				}
-				if u.SpentBy != nil {
-					j.SpentBy = u.SpentBy.String()
-				}
-				out = append(out, j)
-			}
-			if f.Global.JSON {
-				return writeJSON(f.IO.Out, out)
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "OUTPOINT\tAMOUNT (BTC)\tADDRESS\tPATH\tCONF")
-			for _, u := range out {
-				path := fmt.Sprintf("%d/%d", u.Branch, u.Index)
-				conf := fmt.Sprint(u.Confirmations)
-				if u.SpentBy != "" {
-					conf += " (spending)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.OutPoint, btcNum(u.Amount), u.Address, path, conf)
-			}
-			return tw.Flush()
-		},
-	}
+func newCmdWalletUTXOs(f *Factory, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
+	return newCmdWalletRead(f, "utxos", "List the wallet's unspent coins as of the last sync", utxoJSON{}, walletUTXOsRun, runF)
 }
 
-func scriptAddress(script []byte, l *loaded) string {
-	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, l.Net)
-	if err != nil || len(addrs) != 1 {
-		return ""
+func walletUTXOsRun(ctx context.Context, o *WalletReadOptions) error {
+	co, err := o.Coordinator()
+	if err != nil {
+		return err
 	}
-	return addrs[0].EncodeAddress()
+	coins, err := co.Coins(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	out := make([]utxoJSON, 0, len(coins))
+	for _, u := range coins {
+		j := utxoJSON{OutPoint: u.OutPoint.String(), Amount: u.Value, Branch: u.Branch, Index: u.Index, Height: u.Height, Address: u.Address, Confirmations: u.Confirmations}
+		if u.SpentBy != nil {
+			j.SpentBy = u.SpentBy.String()
+		}
+		out = append(out, j)
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, out)
+	}
+	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTPOINT\tAMOUNT (BTC)\tADDRESS\tPATH\tCONF")
+	for _, u := range out {
+		path := fmt.Sprintf("%d/%d", u.Branch, u.Index)
+		conf := fmt.Sprint(u.Confirmations)
+		if u.SpentBy != "" {
+			conf += " (spending)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.OutPoint, btcNum(u.Amount), u.Address, path, conf)
+	}
+	return tw.Flush()
 }
 
 type historyJSON struct {
@@ -234,46 +217,39 @@ type historyJSON struct {
 	Fee    *int64 `json:"fee_sat"`
 }
 
-func newCmdWalletHistory(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:   "history NAME",
-		Short: "List the wallet's transactions as of the last sync",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			ctx := c.Context()
-			s, err := f.Store()
-			if err != nil {
-				return err
-			}
-			if _, err := s.Wallet(ctx, args[0]); err != nil {
-				return err
-			}
-			txs, err := s.Transactions(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			out := make([]historyJSON, 0, len(txs))
-			for _, t := range txs {
-				out = append(out, historyJSON{TxID: t.TxID.String(), Height: t.Height, Net: t.Net, Fee: t.Fee})
-			}
-			if f.Global.JSON {
-				return writeJSON(f.IO.Out, out)
-			}
-			tw := tabwriter.NewWriter(f.IO.Out, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TXID\tHEIGHT\tNET (BTC)\tFEE (BTC)")
-			for _, t := range out {
-				h, fee := fmt.Sprint(t.Height), "-"
-				if t.Height == 0 {
-					h = "mempool"
-				}
-				if t.Fee != nil {
-					fee = btcNum(*t.Fee)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee)
-			}
-			return tw.Flush()
-		},
+func newCmdWalletHistory(f *Factory, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
+	return newCmdWalletRead(f, "history", "List the wallet's transactions as of the last sync", historyJSON{}, walletHistoryRun, runF)
+}
+
+func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
+	co, err := o.Coordinator()
+	if err != nil {
+		return err
 	}
+	txs, err := co.History(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	out := make([]historyJSON, 0, len(txs))
+	for _, t := range txs {
+		out = append(out, historyJSON{TxID: t.TxID.String(), Height: t.Height, Net: t.Net, Fee: t.Fee})
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, out)
+	}
+	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TXID\tHEIGHT\tNET (BTC)\tFEE (BTC)")
+	for _, t := range out {
+		h, fee := fmt.Sprint(t.Height), "-"
+		if t.Height == 0 {
+			h = "mempool"
+		}
+		if t.Fee != nil {
+			fee = btcNum(*t.Fee)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee)
+	}
+	return tw.Flush()
 }
 
 func plural(n int, one, many string) string {

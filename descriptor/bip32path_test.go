@@ -71,3 +71,23 @@ func TestMultisigPath(t *testing.T) {
 		t.Errorf("account 2^31: %v", err)
 	}
 }
+
+// FuzzParsePath: any input either fails or gives a path that prints and
+// parses back to itself.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{"m/48h/0h/0h/2h", "m/48'/1'/0'/1'", "m", "m/0/1", "m/2147483648", "48h/0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePath(s)
+		if err != nil {
+			return
+		}
+		for _, form := range []string{p.String(), p.Apostrophe()} {
+			q, err := ParsePath(form)
+			if err != nil || !q.Equal(p) {
+				t.Fatalf("path %q -> %v -> %q -> %v, %v", s, p, form, q, err)
+			}
+		}
+	})
+}

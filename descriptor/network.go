@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 )
 
 // NetworkParams returns the chain parameters for a network name: mainnet,
@@ -128,4 +129,17 @@ func prefixName(f family) string {
 		return "tpub"
 	}
 	return "xpub"
+}
+
+// ScriptAddress encodes a scriptPubKey as an address of net, or returns ""
+// for a script that has no single address (OP_RETURN, bare multisig).
+func ScriptAddress(pkScript []byte, net *chaincfg.Params) string {
+	if net == nil {
+		return ""
+	}
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(pkScript, net)
+	if err != nil || len(addrs) != 1 {
+		return ""
+	}
+	return addrs[0].EncodeAddress()
 }

@@ -42,13 +42,6 @@ func (p Prompter) Prompt(msg string) {
 	}
 }
 
-// Device is what a driver opens: a Signer that can describe itself.
-type Device interface {
-	Signer
-	// Info describes the device without prompting the user.
-	Info() DeviceInfo
-}
-
 // DeviceInfo describes one signer found by a scan. Field names are stable:
 // `countersign device list --json` prints them.
 type DeviceInfo struct {
@@ -59,6 +52,9 @@ type DeviceInfo struct {
 	Fingerprint string `json:"fingerprint,omitempty"` // master key fingerprint (lower-case hex) when known without a prompt
 	Emulator    bool   `json:"emulator"`
 	Error       string `json:"error,omitempty"` // why the device could not be opened or described
+	// Name, when set, is how messages refer to a signer that is not a USB
+	// device ("software key office"); see Signer.Name.
+	Name string `json:"-"`
 }
 
 // Selector returns the most specific selector that picks this device.
@@ -365,7 +361,7 @@ func (r *Registry) parseSelector(spec string) (selector, error) {
 	return selector{}, fmt.Errorf("%w: unknown signer kind %q in %q (accepted here: %s)", ErrBadSelector, kind, spec, r.acceptedForms())
 }
 
-// Select opens the one device spec picks:
+// Select opens the one device spec picks, wrapped in the Signer adapter:
 //
 //	coldcard            the only Coldcard attached
 //	coldcard:0F056943   the Coldcard with that master fingerprint (hex, any case)
@@ -375,10 +371,10 @@ func (r *Registry) parseSelector(spec string) (selector, error) {
 // selector for each. Other kinds (key:NAME, file:DIR, hwi:...) are the CLI's
 // to resolve and are ErrBadSelector here. The returned Signer is open; the
 // caller closes it.
-func (r *Registry) Select(ctx context.Context, spec string) (Signer, DeviceInfo, error) {
+func (r *Registry) Select(ctx context.Context, spec string) (*Signer, error) {
 	sel, err := r.parseSelector(spec)
 	if err != nil {
-		return nil, DeviceInfo{}, err
+		return nil, err
 	}
 	fs := r.scan(ctx, func(d *Driver, ep Endpoint) bool {
 		if sel.path != "" {
@@ -388,7 +384,7 @@ func (r *Registry) Select(ctx context.Context, spec string) (Signer, DeviceInfo,
 	})
 	if err := ctx.Err(); err != nil {
 		closeAll(fs)
-		return nil, DeviceInfo{}, err
+		return nil, err
 	}
 	var match, unusable []found
 	var others []string // same type, other fingerprint
@@ -408,7 +404,9 @@ func (r *Registry) Select(ctx context.Context, spec string) (Signer, DeviceInfo,
 	}
 	switch len(match) {
 	case 1:
-		return match[0].dev, match[0].info, nil
+		s := NewSigner(match[0].dev)
+		s.info = match[0].info
+		return s, nil
 	case 0:
 		detail := ""
 		if len(others) > 0 {
@@ -421,14 +419,14 @@ func (r *Registry) Select(ctx context.Context, spec string) (Signer, DeviceInfo,
 			}
 			detail += "; found but unusable: " + strings.Join(why, "; ")
 		}
-		return nil, DeviceInfo{}, fmt.Errorf("%w: nothing matches %q%s", ErrNoDevice, spec, detail)
+		return nil, fmt.Errorf("%w: nothing matches %q%s", ErrNoDevice, spec, detail)
 	default:
 		closeAll(match)
 		var choices []string
 		for _, f := range match {
 			choices = append(choices, f.info.String())
 		}
-		return nil, DeviceInfo{}, fmt.Errorf("%w: %d devices match %q; pick one with: %s", ErrAmbiguous, len(match), spec, strings.Join(choices, ", "))
+		return nil, fmt.Errorf("%w: %d devices match %q; pick one with: %s", ErrAmbiguous, len(match), spec, strings.Join(choices, ", "))
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw/transport"
@@ -30,16 +29,16 @@ func (f *fakeDevice) Info() DeviceInfo { return f.info }
 func (f *fakeDevice) Fingerprint(context.Context) ([4]byte, error) {
 	return f.fp, nil
 }
-func (f *fakeDevice) Xpub(context.Context, []uint32) (*hdkeychain.ExtendedKey, error) {
+func (f *fakeDevice) Xpub(context.Context, descriptor.Path) (*hdkeychain.ExtendedKey, error) {
 	return nil, errFake
 }
-func (f *fakeDevice) Register(context.Context, *descriptor.Descriptor, *chaincfg.Params, string) ([]byte, error) {
+func (f *fakeDevice) Register(context.Context, *Wallet) ([]byte, error) {
 	return nil, errFake
 }
-func (f *fakeDevice) DisplayAddress(context.Context, *descriptor.Descriptor, *chaincfg.Params, string, uint32, uint32) (string, error) {
+func (f *fakeDevice) DisplayAddress(context.Context, *Wallet, uint32, uint32) (string, error) {
 	return "", errFake
 }
-func (f *fakeDevice) Sign(context.Context, *bpsbt.Packet, *descriptor.Descriptor, *chaincfg.Params, string) (*bpsbt.Packet, error) {
+func (f *fakeDevice) SignPSBT(context.Context, *bpsbt.Packet, *Wallet) (*bpsbt.Packet, error) {
 	return nil, errFake
 }
 func (f *fakeDevice) Close() error {
@@ -182,11 +181,12 @@ func TestSelect(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.spec, func(t *testing.T) {
 			w := twoColdcards()
-			s, info, err := w.registry(nil).Select(context.Background(), c.spec)
+			s, err := w.registry(nil).Select(context.Background(), c.spec)
 			if c.path != "" {
 				if err != nil {
 					t.Fatal(err)
 				}
+				info := s.Info()
 				if info.Path != c.path {
 					t.Fatalf("selected %s, want %s", info.Path, c.path)
 				}
@@ -215,11 +215,12 @@ func TestSelect(t *testing.T) {
 // the selector needs it.
 func TestSelectAsksFingerprint(t *testing.T) {
 	w := &fakeWorld{usb: map[uint16][]string{10: {"usb:9"}}, fps: map[string]string{"usb:9": ""}}
-	s, info, err := w.registry(nil).Select(context.Background(), "coldcard:AABBCCDD")
+	s, err := w.registry(nil).Select(context.Background(), "coldcard:AABBCCDD")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	info := s.Info()
 	if info.Fingerprint != "aabbccdd" {
 		t.Fatalf("fingerprint %q", info.Fingerprint)
 	}

@@ -6,7 +6,6 @@ import (
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/countersign/countersign/descriptor"
 )
@@ -296,14 +295,7 @@ func estimatedInputSize(in *bpsbt.PInput, st *inputState) inputSize {
 
 // addressOf encodes a scriptPubKey as an address of net, or "".
 func addressOf(pkScript []byte, net *chaincfg.Params) string {
-	if net == nil {
-		return ""
-	}
-	_, addrs, _, err := txscript.ExtractPkScriptAddrs(pkScript, net)
-	if err != nil || len(addrs) != 1 {
-		return ""
-	}
-	return addrs[0].EncodeAddress()
+	return descriptor.ScriptAddress(pkScript, net)
 }
 
 func displayAddress(o *OutputReport) string {

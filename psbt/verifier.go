@@ -23,8 +23,8 @@ func NewSigVerifier(p *bpsbt.Packet) (*SigVerifier, error) {
 	return &SigVerifier{a: analyze(p)}, nil
 }
 
-// Verify checks that sig (strict DER, low S, SIGHASH_ALL byte) is pub's
-// valid signature of input i.
+// Verify checks that pub is a key of input i's script and that sig (strict
+// DER, low S, SIGHASH_ALL byte) is pub's valid signature of the input.
 func (v *SigVerifier) Verify(i int, pub, sig []byte) error {
 	if i < 0 || i >= len(v.a.in) {
 		return fmt.Errorf("input %d: the PSBT has %d inputs", i, len(v.a.in))
@@ -37,6 +37,8 @@ func (v *SigVerifier) Verify(i int, pub, sig []byte) error {
 		return st.spendErr
 	case st.spend == nil:
 		return errors.New("the input is already finalized")
+	case st.spend.ms.indexOf(pub) < 0:
+		return fmt.Errorf("key %x is not a key of the input's script", pub)
 	}
 	h, err := v.a.sighashAll(i)
 	if err != nil {

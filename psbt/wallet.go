@@ -485,3 +485,27 @@ func checkDuplicateInputs(p *bpsbt.Packet) error {
 	}
 	return nil
 }
+
+// Recognises reports whether some input of p spends from the wallet w: its
+// scripts are the ones the wallet derives at the position its BIP-32
+// derivations claim. It verifies no signature and refuses nothing; use it to
+// find which stored wallet a PSBT belongs to.
+func Recognises(p *bpsbt.Packet, w WalletInfo) bool {
+	if checkShape(p) != nil {
+		return false
+	}
+	v := newWalletView(w)
+	if v == nil {
+		return false
+	}
+	a := analyze(p)
+	for i := range p.Inputs {
+		if a.in[i].spend == nil || !v.claims(p.Inputs[i].Bip32Derivation) {
+			continue
+		}
+		if _, err := v.matchInput(&p.Inputs[i], &a.in[i]); err == nil {
+			return true
+		}
+	}
+	return false
+}

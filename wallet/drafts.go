@@ -315,3 +315,66 @@ func unsignedTxID(final *wire.MsgTx) chainhash.Hash {
 	}
 	return bare.TxHash()
 }
+
+// CreateDraft builds and saves a new spend in one IMMEDIATE transaction: it
+// reads the wallet's next change index, calls build with it, saves the
+// draft build returns (its PSBT, TxID, Note) and, when build says it used
+// the change index, advances the counter past it. Two spends, in this
+// process or another, never get the same change index, and a crash leaves
+// either no draft and the old counter or both. build runs while the store's
+// write lock is held: it must be quick (coin selection is) and must not use
+// the store. When it fails nothing changes and its error is returned as is.
+func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeIndex uint32) (d *Draft, usedChange bool, err error)) (*Draft, error) {
+	var out *Draft
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var next uint32
+		if err := tx.QueryRowContext(ctx, `SELECT next_change FROM wallets WHERE id = ?`, wid).Scan(&next); err != nil {
+			return fmt.Errorf("new draft for wallet %q: read the change counter: %w", name, err)
+		}
+		if next >= maxIndex {
+			return fmt.Errorf("wallet %q has used every non-hardened change index: %w; create a new wallet", name, ErrInvalid)
+		}
+		d, used, err := build(next)
+		if err != nil {
+			return err
+		}
+		if d == nil || len(d.PSBT) == 0 || d.TxID == (chainhash.Hash{}) {
+			return fmt.Errorf("new draft for wallet %q: no PSBT or txid: %w", name, ErrInvalid)
+		}
+		id := DraftID(d.PSBT)
+		created := s.stamp()
+		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at)
+			VALUES (?, ?, ?, 'draft', ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, wid, d.TxID.String(), d.PSBT, d.Note, created)
+		if err != nil {
+			return fmt.Errorf("save draft for wallet %q: %w", name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("draft %s is already saved: %w", id, ErrExists)
+		}
+		if used {
+			if _, err := s.advance(ctx, tx, journalKey{wid, name}, 1, next+1); err != nil {
+				return err
+			}
+		}
+		out = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: StateDraft, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created)}
+		return s.appendJournal(ctx, tx, journalKey{wid, name}, ActionDraftSave, map[string]any{
+			"id": id, "txid": d.TxID.String(), "state": StateDraft, "note": d.Note, "change_index": changeDetail(used, next),
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// changeDetail is the journal's record of the change index a draft took.
+func changeDetail(used bool, index uint32) any {
+	if !used {
+		return nil
+	}
+	return index
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
 )
 
@@ -61,7 +62,7 @@ func benchSign(b *testing.B, via string, inputs int) {
 	}
 	defer cc.Close()
 	w := newTestWallet(b, mnemonics...)
-	if _, err := cc.Register(ctx, w.desc, testNet, "bench"); err != nil {
+	if _, err := cc.Register(ctx, hwtest.Wallet(w.desc, testNet, "bench")); err != nil {
 		b.Fatal(err)
 	}
 	p := w.buildPSBT(b, psbtSpec{inputs: inputs})
@@ -74,7 +75,7 @@ func benchSign(b *testing.B, via string, inputs int) {
 	start := time.Now()
 	n := 0
 	for b.Loop() {
-		signed, err := cc.Sign(ctx, p, w.desc, testNet, "bench")
+		signed, err := hwtest.Sign(ctx, cc, p, w.desc, testNet, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}

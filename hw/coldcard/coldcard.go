@@ -107,11 +107,10 @@ type Options struct {
 	Endpoint hw.Endpoint
 }
 
-// Coldcard is one open Coldcard. Its methods are safe for concurrent use;
-// they take turns on the device.
+// Coldcard is one open Coldcard, the hw.Device of the Coldcard driver.
+// Calls must not overlap: the hw.Signer adapter takes turns for them.
 type Coldcard struct {
 	opts Options
-	use  chan struct{} // one slot: whoever holds it owns the link
 	link *link
 
 	// Set by the session setup; read under use.
@@ -139,7 +138,6 @@ func Open(ctx context.Context, t transport.Transport, opts Options) (*Coldcard, 
 	}
 	c := &Coldcard{
 		opts: opts,
-		use:  make(chan struct{}, 1),
 		link: &link{t: t, timeout: opts.ReplyTimeout, broken: true},
 	}
 	if err := c.ensureSession(ctx); err != nil {
@@ -171,18 +169,6 @@ func (c *Coldcard) name() string {
 	return "coldcard"
 }
 
-// Error is a failure of one operation on one device. It unwraps to one of
-// hw's sentinels (Kind) and to the underlying cause.
-type Error struct {
-	Device string // "coldcard 0F056943"
-	Op     string // "sign transaction"
-	Kind   error  // hw.ErrDevice, hw.ErrRejected or hw.ErrNotRegistered
-	Err    error
-}
-
-func (e *Error) Error() string   { return e.Device + ": " + e.Op + ": " + e.Err.Error() }
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
-
 // The device's words for "I do not know this wallet": from signing
 // (psbt.py) and from showing an address (auth.py).
 const (
@@ -210,20 +196,8 @@ func (c *Coldcard) fail(op string, err error) error {
 
 // failAs reports err as a failure of the given kind.
 func (c *Coldcard) failAs(op string, kind, err error) error {
-	return &Error{Device: c.name(), Op: op, Kind: kind, Err: err}
+	return &hw.Error{Device: c.name(), Op: op, Kind: kind, Err: err}
 }
-
-// acquire takes the device for one operation.
-func (c *Coldcard) acquire(ctx context.Context) error {
-	select {
-	case c.use <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%s: waiting for the device: %w", c.name(), ctx.Err())
-	}
-}
-
-func (c *Coldcard) release() { <-c.use }
 
 // call runs one exchange, re-establishing the session first if a previous
 // exchange was interrupted.
@@ -399,19 +373,13 @@ func (c *Coldcard) Info() hw.DeviceInfo {
 	return info
 }
 
-// Stats returns the traffic so far. It waits for an operation in progress.
+// Stats returns the traffic so far. Call it between operations.
 func (c *Coldcard) Stats() Stats {
-	c.use <- struct{}{}
-	defer c.release()
 	return c.link.stats
 }
 
 // Fingerprint returns the master key fingerprint the device reported.
 func (c *Coldcard) Fingerprint(ctx context.Context) ([4]byte, error) {
-	if err := c.acquire(ctx); err != nil {
-		return [4]byte{}, err
-	}
-	defer c.release()
 	if err := c.ensureSession(ctx); err != nil {
 		return [4]byte{}, err
 	}
@@ -422,15 +390,11 @@ func (c *Coldcard) Fingerprint(ctx context.Context) ([4]byte, error) {
 }
 
 // Xpub returns the extended public key at path.
-func (c *Coldcard) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedKey, error) {
+func (c *Coldcard) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.ExtendedKey, error) {
 	const op = "read xpub"
 	if len(path) > maxPathLen {
-		return nil, c.fail(op, fmt.Errorf("path %s is deeper than the device's %d levels", formatPath(path), maxPathLen))
+		return nil, c.fail(op, fmt.Errorf("path %s is deeper than the device's %d levels", path, maxPathLen))
 	}
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
 	if err := c.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -446,27 +410,19 @@ func (c *Coldcard) Xpub(ctx context.Context, path []uint32) (*hdkeychain.Extende
 	if err != nil {
 		return nil, c.fail(op, fmt.Errorf("the device returned %q: %w", s, err))
 	}
-	// The hardened steps cannot be checked without private keys, but the
-	// key must at least sit where it was asked for.
-	if k.IsPrivate() || int(k.Depth()) != len(path) || len(path) > 0 && k.ChildIndex() != path[len(path)-1] {
-		return nil, c.fail(op, fmt.Errorf("the device returned a key at depth %d, child %d for %s", k.Depth(), k.ChildIndex(), formatPath(path)))
-	}
 	return k, nil
 }
 
 // Register enrolls the multisig wallet d under name. The user approves on
 // the device. It returns no token: the Coldcard stores the wallet itself.
 // A wallet the device already holds is not offered again.
-func (c *Coldcard) Register(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
+func (c *Coldcard) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
+	d, net, name := w.Descriptor, w.Network, w.Name
 	const op = "register wallet"
 	file, err := formats.Export(&formats.Wallet{Name: name, Descriptor: d, Network: net}, formats.FormatColdcard)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
 	}
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
 	if err := c.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -538,12 +494,9 @@ func (c *Coldcard) hasWallet(ctx context.Context, d *descriptor.Descriptor) (boo
 
 // DisplayAddress shows the wallet's address at (branch, index) on the device
 // and returns it, after checking it against the address countersign derives.
-func (c *Coldcard) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+func (c *Coldcard) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
+	d, net, name := w.Descriptor, w.Network, w.Name
 	const op = "show address"
-	if err := c.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer c.release()
 	if err := c.prepare(ctx); err != nil {
 		return "", err
 	}
@@ -739,7 +692,7 @@ func Driver() hw.Driver {
 				err = fmt.Errorf("a Coldcard cannot be reached over %q", ep.Transport)
 			}
 			if err != nil {
-				return nil, &Error{Device: "coldcard at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
+				return nil, &hw.Error{Device: "coldcard at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
 			}
 			c, err := Open(ctx, t, Options{Prompt: prompt, Endpoint: ep})
 			if err != nil {

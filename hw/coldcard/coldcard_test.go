@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -49,7 +50,7 @@ func TestRegisterShowAddressSign(t *testing.T) {
 	ctx := testCtx(t)
 	w := r.w
 
-	if _, err := r.cc.Register(ctx, w.desc, testNet, "treasury"); err != nil {
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(w.desc, testNet, "treasury")); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.emu.Wallets(); len(got) != 1 || got[0] != "treasury" {
@@ -60,7 +61,7 @@ func TestRegisterShowAddressSign(t *testing.T) {
 	}
 	// Registering again finds the wallet and does not offer it twice.
 	before := r.cc.Stats().RoundTrips
-	if _, err := r.cc.Register(ctx, w.desc, testNet, "treasury"); err != nil {
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(w.desc, testNet, "treasury")); err != nil {
 		t.Fatal(err)
 	}
 	if got := r.emu.Wallets(); len(got) != 1 {
@@ -73,7 +74,7 @@ func TestRegisterShowAddressSign(t *testing.T) {
 	for _, pos := range [][2]uint32{{0, 0}, {0, 5}, {1, 3}} {
 		ws, _ := w.script(t, pos[0], pos[1])
 		want, _, _ := w.address(t, ws)
-		got, err := r.cc.DisplayAddress(ctx, w.desc, testNet, "treasury", pos[0], pos[1])
+		got, err := r.cc.DisplayAddress(ctx, hwtest.Wallet(w.desc, testNet, "treasury"), pos[0], pos[1])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestRegisterShowAddressSign(t *testing.T) {
 
 	p := w.buildPSBT(t, psbtSpec{inputs: 2, changeIndex: 4})
 	orig, _ := serialize(p)
-	signed, err := r.cc.Sign(ctx, p, w.desc, testNet, "treasury")
+	signed, err := hwtest.Sign(ctx, r.cc, p, w.desc, testNet, "treasury")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func checkSigned(t *testing.T, signed, p *bpsbt.Packet, fp [4]byte) {
 func TestUserRejects(t *testing.T) {
 	r := newRig(t, emu.Config{Approve: func(context.Context, emu.Request) bool { return false }}, Options{})
 	ctx := testCtx(t)
-	_, err := r.cc.Register(ctx, r.w.desc, testNet, "treasury")
+	_, err := r.cc.Register(ctx, hwtest.Wallet(r.w.desc, testNet, "treasury"))
 	if !errors.Is(err, hw.ErrRejected) {
 		t.Fatalf("Register: %v, want ErrRejected", err)
 	}
@@ -179,11 +180,11 @@ func TestSignRejected(t *testing.T) {
 	approve := true
 	r := newRig(t, emu.Config{Approve: func(_ context.Context, q emu.Request) bool { return q.Kind == "enroll" || approve }}, Options{})
 	ctx := testCtx(t)
-	if _, err := r.cc.Register(ctx, r.w.desc, testNet, "treasury"); err != nil {
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(r.w.desc, testNet, "treasury")); err != nil {
 		t.Fatal(err)
 	}
 	approve = false
-	_, err := r.cc.Sign(ctx, r.w.buildPSBT(t, psbtSpec{inputs: 1}), r.w.desc, testNet, "treasury")
+	_, err := hwtest.Sign(ctx, r.cc, r.w.buildPSBT(t, psbtSpec{inputs: 1}), r.w.desc, testNet, "treasury")
 	if !errors.Is(err, hw.ErrRejected) {
 		t.Fatalf("Sign: %v, want ErrRejected", err)
 	}
@@ -194,16 +195,16 @@ func TestNotRegistered(t *testing.T) {
 	ctx := testCtx(t)
 	p := r.w.buildPSBT(t, psbtSpec{inputs: 1})
 	// Without a descriptor the driver skips its own check and the device
-	// refuses the inputs itself.
-	_, err := r.cc.Sign(ctx, p, nil, testNet, "treasury")
+	// refuses the inputs itself (the driver alone, without the adapter).
+	_, err := r.cc.SignPSBT(ctx, clonePSBT(t, p), hwtest.Wallet(nil, testNet, "treasury"))
 	if !errors.Is(err, hw.ErrNotRegistered) || !strings.Contains(err.Error(), "Unknown multisig wallet") {
 		t.Fatalf("Sign on the device: %v, want ErrNotRegistered from the device", err)
 	}
-	_, err = r.cc.Sign(ctx, p, r.w.desc, testNet, "treasury")
+	_, err = hwtest.Sign(ctx, r.cc, p, r.w.desc, testNet, "treasury")
 	if !errors.Is(err, hw.ErrNotRegistered) {
 		t.Fatalf("Sign with descriptor: %v, want ErrNotRegistered", err)
 	}
-	_, err = r.cc.DisplayAddress(ctx, r.w.desc, testNet, "treasury", 0, 0)
+	_, err = r.cc.DisplayAddress(ctx, hwtest.Wallet(r.w.desc, testNet, "treasury"), 0, 0)
 	if !errors.Is(err, hw.ErrNotRegistered) {
 		t.Fatalf("DisplayAddress: %v, want ErrNotRegistered", err)
 	}
@@ -212,14 +213,19 @@ func TestNotRegistered(t *testing.T) {
 func TestSwappedChangeRefused(t *testing.T) {
 	r := newRig(t, emu.Config{}, Options{})
 	ctx := testCtx(t)
-	if _, err := r.cc.Register(ctx, r.w.desc, testNet, "treasury"); err != nil {
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(r.w.desc, testNet, "treasury")); err != nil {
 		t.Fatal(err)
 	}
 	// The change output pays a wallet where the attacker replaced two
 	// cosigners, while its derivations still claim the real wallet.
 	thief := newTestWallet(t, mnemonics[0], "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong", "all all all all all all all all all all all all")
 	p := r.w.buildPSBT(t, psbtSpec{inputs: 1, changeFrom: thief})
-	_, err := r.cc.Sign(ctx, p, r.w.desc, testNet, "treasury")
+	// The adapter refuses it before the device sees it ...
+	if _, err := hwtest.Sign(ctx, r.cc, p, r.w.desc, testNet, "treasury"); !errors.Is(err, psbt.ErrRefused) {
+		t.Fatalf("adapter: %v, want ErrRefused", err)
+	}
+	// ... and the device refuses it on its own too.
+	_, err := r.cc.SignPSBT(ctx, clonePSBT(t, p), hwtest.Wallet(r.w.desc, testNet, "treasury"))
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "Output#1") {
 		t.Fatalf("Sign with swapped change: %v, want the device's change refusal", err)
 	}
@@ -228,7 +234,7 @@ func TestSwappedChangeRefused(t *testing.T) {
 func TestWrongNetwork(t *testing.T) {
 	r := newRig(t, emu.Config{}, Options{})
 	ctx := testCtx(t)
-	_, err := r.cc.DisplayAddress(ctx, r.w.desc, &chaincfg.MainNetParams, "x", 0, 0)
+	_, err := r.cc.DisplayAddress(ctx, hwtest.Wallet(r.w.desc, &chaincfg.MainNetParams, "x"), 0, 0)
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "set to testnet") {
 		t.Fatalf("%v", err)
 	}
@@ -241,17 +247,17 @@ func TestScriptTypes(t *testing.T) {
 			r := newRig(t, emu.Config{}, Options{})
 			ctx := testCtx(t)
 			w := newTestWalletOf(t, st, mnemonics...)
-			if _, err := r.cc.Register(ctx, w.desc, testNet, "nested"); err != nil {
+			if _, err := r.cc.Register(ctx, hwtest.Wallet(w.desc, testNet, "nested")); err != nil {
 				t.Fatal(err)
 			}
 			ms, _ := w.script(t, 1, 2)
 			want, _, _ := w.address(t, ms)
-			got, err := r.cc.DisplayAddress(ctx, w.desc, testNet, "nested", 1, 2)
+			got, err := r.cc.DisplayAddress(ctx, hwtest.Wallet(w.desc, testNet, "nested"), 1, 2)
 			if err != nil || got != want {
 				t.Fatalf("address %q %v, want %s", got, err, want)
 			}
 			p := w.buildPSBT(t, psbtSpec{inputs: 2, changeIndex: 3})
-			signed, err := r.cc.Sign(ctx, p, w.desc, testNet, "nested")
+			signed, err := hwtest.Sign(ctx, r.cc, p, w.desc, testNet, "nested")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,16 +270,25 @@ func TestScriptTypes(t *testing.T) {
 func TestNilArguments(t *testing.T) {
 	r := newRig(t, emu.Config{}, Options{})
 	ctx := testCtx(t)
-	if _, err := r.cc.DisplayAddress(ctx, r.w.desc, nil, "x", 0, 0); err == nil {
+	if _, err := r.cc.DisplayAddress(ctx, hwtest.Wallet(r.w.desc, nil, "x"), 0, 0); err == nil {
 		t.Error("nil network accepted")
 	}
-	if _, err := r.cc.Register(ctx, nil, testNet, "x"); err == nil {
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(nil, testNet, "x")); err == nil {
 		t.Error("nil descriptor accepted")
 	}
-	if _, err := r.cc.Sign(ctx, nil, r.w.desc, testNet, "x"); err == nil {
+	if _, err := hwtest.Sign(ctx, r.cc, nil, r.w.desc, testNet, "x"); err == nil {
 		t.Error("nil PSBT accepted")
 	}
-	if _, err := r.cc.Sign(ctx, r.w.buildPSBT(t, psbtSpec{inputs: 1}), r.w.desc, nil, "x"); err == nil {
+	if _, err := hwtest.Sign(ctx, r.cc, r.w.buildPSBT(t, psbtSpec{inputs: 1}), r.w.desc, nil, "x"); err == nil {
 		t.Error("nil network accepted for signing")
 	}
+}
+
+func clonePSBT(t *testing.T, p *bpsbt.Packet) *bpsbt.Packet {
+	t.Helper()
+	c, err := psbt.Clone(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

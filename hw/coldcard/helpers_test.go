@@ -174,7 +174,6 @@ type psbtSpec struct {
 	inputs      int
 	changeIndex uint32      // change output at (1, changeIndex)
 	changeFrom  *testWallet // wallet whose script the change output pays; nil = w
-	legacyOnly  bool        // only non_witness_utxo
 	external    []byte      // pkScript of the payment; a P2WPKH when nil
 }
 

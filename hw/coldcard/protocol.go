@@ -23,6 +23,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/countersign/countersign/descriptor"
 )
 
 // Limits from ckcc/constants.py.
@@ -51,7 +53,9 @@ func reqEncryptStart(hostPub [64]byte) []byte {
 }
 
 // reqXpub is "xpub" <path text>, e.g. "m/48'/1'/0'/2'".
-func reqXpub(path []uint32) []byte { return append([]byte("xpub"), formatPath(path)...) }
+// reqXpub asks for the xpub at path, written the way ckcc does:
+// m/48'/1'/0'/2'.
+func reqXpub(path descriptor.Path) []byte { return append([]byte("xpub"), path.Apostrophe()...) }
 
 // reqUpload is "upld" <offset:u32> <total:u32> <data>; offsets must be
 // multiples of 256 and blocks at most maxBlockLen.
@@ -134,20 +138,6 @@ func reqBlockchain() []byte { return []byte("blkc") }
 
 // reqCheckMiTM asks the device to sign the session key with its master key.
 func reqCheckMiTM() []byte { return []byte("mitm") }
-
-// formatPath writes a path the way ckcc does: m/48'/1'/0'/2'.
-func formatPath(path []uint32) string {
-	var b strings.Builder
-	b.WriteString("m")
-	for _, v := range path {
-		if v >= hardened {
-			fmt.Fprintf(&b, "/%d'", v-hardened)
-		} else {
-			fmt.Fprintf(&b, "/%d", v)
-		}
-	}
-	return b.String()
-}
 
 const hardened = 0x80000000
 

@@ -7,63 +7,52 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
 
-	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
-	"github.com/countersign/countersign/psbt"
 )
 
-// Sign returns a copy of p with the Coldcard's partial signatures added.
-// The user approves each pass on the device. d and name identify the wallet
-// for the registration pre-check; the device itself finds the wallet from
-// the PSBT's derivations and refuses inputs it cannot match to an enrolled
-// wallet (hw.ErrNotRegistered).
-func (c *Coldcard) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+// SignPSBT adds the Coldcard's partial signatures to p (the adapter's
+// private copy). The user approves each pass on the device. The device
+// itself finds the wallet from the PSBT's derivations and refuses inputs it
+// cannot match to an enrolled wallet (hw.ErrNotRegistered); w's descriptor,
+// when given, is asked about first ("msck") so that the fix is named before
+// the user is made to press anything.
+func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	out, err := psbt.Clone(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
-	}
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
 	if err := c.prepare(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.checkChain(op, net); err != nil {
+	if err := c.checkChain(op, w.Network); err != nil {
 		return nil, err
 	}
-	mine := c.ownKeys(out)
+	mine := c.ownKeys(p)
 	if mine == 0 {
 		return nil, c.fail(op, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %X: nothing for this Coldcard to sign", c.xfp))
 	}
-	if d != nil {
-		has, err := c.hasWallet(ctx, d)
+	if w.Descriptor != nil {
+		has, err := c.hasWallet(ctx, w.Descriptor)
 		if err != nil {
 			return nil, c.fail(op, err)
 		}
 		if !has {
-			return nil, c.failAs(op, hw.ErrNotRegistered, fmt.Errorf("the Coldcard holds no %s wallet with these cosigners (%q): register it first", d.Policy(), name))
+			return nil, c.failAs(op, hw.ErrNotRegistered, fmt.Errorf("the Coldcard holds no %s wallet with these cosigners (%q): register it first", w.Descriptor.Policy(), w.Name))
 		}
 	}
 	// Each pass signs at most one of the device's keys per input, so a
 	// device holding k keys of an input needs up to k passes; mine bounds
 	// the loop whatever the device does.
 	for pass := 1; pass <= mine; pass++ {
-		raw, err := serialize(out)
+		raw, err := serialize(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
 		}
-		signed, err := c.signPass(ctx, raw, pass, len(out.UnsignedTx.TxIn), len(out.UnsignedTx.TxOut))
+		signed, err := c.signPass(ctx, raw, pass, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
 		if err != nil {
 			return nil, err
 		}
-		added, err := mergeSignatures(out, signed, c.xfp)
+		added, err := copySignatures(p, signed, c.xfp)
 		if err != nil {
 			return nil, c.fail(op, err)
 		}
@@ -77,11 +66,11 @@ func (c *Coldcard) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Desc
 			}
 			break
 		}
-		if !needsAnotherPass(out, c.xfp, added) {
+		if !needsAnotherPass(p, c.xfp, added) {
 			break
 		}
 	}
-	return out, nil
+	return p, nil
 }
 
 // ownKeys counts the (input, key) pairs whose derivation names this
@@ -141,20 +130,15 @@ func serialize(p *bpsbt.Packet) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// mergeSignatures copies into dst the partial signatures in signed that are
-// new, belong to a key dst derives from fingerprint xfp, and verify against
-// dst's own view of the input. It returns how many it added per input.
-// Everything else the device returned is ignored: dst keeps the caller's
-// data, the device only contributes signatures.
-func mergeSignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
+// copySignatures copies into dst the partial signatures in signed that are
+// new, so the next pass uploads them; a signature for a key dst does not
+// derive from fingerprint xfp is an error. It returns how many it copied per input. Verifying them is
+// the adapter's job (hw.Signer), done once against the caller's packet.
+func copySignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
 	if signed.UnsignedTx == nil || signed.UnsignedTx.TxHash() != dst.UnsignedTx.TxHash() || len(signed.Inputs) != len(dst.Inputs) {
 		return nil, errors.New("the device returned a PSBT for a different transaction")
 	}
 	fp := binary.LittleEndian.Uint32(xfp[:])
-	v, err := psbt.NewSigVerifier(dst)
-	if err != nil {
-		return nil, err
-	}
 	added := make([]int, len(dst.Inputs))
 	for i := range signed.Inputs {
 		in := &dst.Inputs[i]
@@ -164,9 +148,6 @@ func mergeSignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
 			}
 			if !derivedFrom(in, ps.PubKey, fp) {
 				return nil, fmt.Errorf("input #%d: the device signed for key %x, which the PSBT does not derive from fingerprint %X", i, ps.PubKey, xfp)
-			}
-			if err := v.Verify(i, ps.PubKey, ps.Signature); err != nil {
-				return nil, fmt.Errorf("input #%d: the device's signature does not verify: %w", i, err)
 			}
 			in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: ps.PubKey, Signature: ps.Signature})
 			added[i]++
@@ -217,10 +198,4 @@ func needsAnotherPass(p *bpsbt.Packet, xfp [4]byte, added []int) bool {
 		}
 	}
 	return false
-}
-
-func p2shScript(redeem []byte) []byte {
-	s := []byte{txscript.OP_HASH160, txscript.OP_DATA_20}
-	s = append(s, btcutil.Hash160(redeem)...)
-	return append(s, txscript.OP_EQUAL)
 }

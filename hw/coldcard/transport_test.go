@@ -12,6 +12,7 @@ import (
 
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
 )
 
@@ -105,11 +106,12 @@ func TestOverUnixSocket(t *testing.T) {
 	if len(infos) != 1 || infos[0].Fingerprint != "73c5da0a" || infos[0].Path != path || !infos[0].Emulator || infos[0].Model != "Coldcard emulator" {
 		t.Fatalf("Enumerate = %+v", infos)
 	}
-	signer, info, err := reg.Select(ctx, "coldcard:73C5DA0A")
+	signer, err := reg.Select(ctx, "coldcard:73C5DA0A")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer signer.Close()
+	info := signer.Info()
 	if info.Selector() != "coldcard:73c5da0a" {
 		t.Fatalf("selector %q", info.Selector())
 	}
@@ -124,19 +126,20 @@ func TestOverUnixSocket(t *testing.T) {
 	if err != nil || x.String() != w.keys[0].account.String() {
 		t.Fatalf("xpub %v %v", x, err)
 	}
-	if _, err := signer.Register(ctx, w.desc, testNet, "family"); err != nil {
+	if _, err := signer.Register(ctx, hwtest.Wallet(w.desc, testNet, "family")); err != nil {
 		t.Fatal(err)
 	}
 	ws, _ := w.script(t, 0, 9)
 	want, _, _ := w.address(t, ws)
-	if got, err := signer.DisplayAddress(ctx, w.desc, testNet, "family", 0, 9); err != nil || got != want {
+	if got, err := signer.DisplayAddress(ctx, hwtest.Wallet(w.desc, testNet, "family"), 0, 9); err != nil || got != want {
 		t.Fatalf("address %q %v, want %s", got, err, want)
 	}
 	p := w.buildPSBT(t, psbtSpec{inputs: 3, changeIndex: 1})
-	signed, err := signer.Sign(ctx, p, w.desc, testNet, "family")
+	res, err := signer.Sign(ctx, p, hwtest.Wallet(w.desc, testNet, "family"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	signed := res.PSBT
 	checkSigned(t, signed, p, w.keys[0].fp)
 }
 
@@ -162,7 +165,7 @@ func TestEmulatorRestartMidTransfer(t *testing.T) {
 	}
 	defer cc.Close()
 	w := newTestWallet(t, mnemonics...)
-	if _, err := cc.Register(ctx, w.desc, testNet, "treasury"); err != nil {
+	if _, err := cc.Register(ctx, hwtest.Wallet(w.desc, testNet, "treasury")); err != nil {
 		t.Fatal(err)
 	}
 	p := w.buildPSBT(t, psbtSpec{inputs: 12})
@@ -179,14 +182,14 @@ func TestEmulatorRestartMidTransfer(t *testing.T) {
 			s = serveSocket(t, e, path)
 		}
 	}
-	_, err = cc.Sign(ctx, p, w.desc, testNet, "treasury")
+	_, err = hwtest.Sign(ctx, cc, p, w.desc, testNet, "treasury")
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "no key") {
 		t.Fatalf("Sign across a restart: %v, want a framing error (no key)", err)
 	}
 	tp.onWrite = nil
 	// The enrolled wallet survived (device settings); the session did not,
 	// and the next call sets up a new one.
-	signed, err := cc.Sign(ctx, p, w.desc, testNet, "treasury")
+	signed, err := hwtest.Sign(ctx, cc, p, w.desc, testNet, "treasury")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,13 +269,13 @@ func TestCancelWhileWaitingForUser(t *testing.T) {
 		}
 	}}, Options{})
 	ctx := testCtx(t)
-	if _, err := r.cc.Register(ctx, r.w.desc, testNet, "treasury"); err != nil {
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(r.w.desc, testNet, "treasury")); err != nil {
 		t.Fatal(err)
 	}
 	p := r.w.buildPSBT(t, psbtSpec{inputs: 1})
 	sctx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
-	go func() { _, err := r.cc.Sign(sctx, p, r.w.desc, testNet, "treasury"); errc <- err }()
+	go func() { _, err := hwtest.Sign(sctx, r.cc, p, r.w.desc, testNet, "treasury"); errc <- err }()
 	<-asked
 	stop()
 	select {
@@ -285,7 +288,7 @@ func TestCancelWhileWaitingForUser(t *testing.T) {
 	}
 	release <- false // the user eventually presses X
 	go func() { <-asked; release <- true }()
-	signed, err := r.cc.Sign(ctx, p, r.w.desc, testNet, "treasury")
+	signed, err := hwtest.Sign(ctx, r.cc, p, r.w.desc, testNet, "treasury")
 	if err != nil {
 		t.Fatal(err)
 	}

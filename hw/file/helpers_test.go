@@ -64,10 +64,6 @@ func newTestWallet(t *testing.T) *testWallet {
 	return w
 }
 
-func (w *testWallet) info() psbt.WalletInfo {
-	return psbt.WalletInfo{Descriptor: w.d, Network: regtest}
-}
-
 // psbt spends one coin of value at receive index 0, paying pay sats to an
 // outside script and the rest less 1000 sats of fee to change index 0. It
 // returns the PSBT and the previous transaction.

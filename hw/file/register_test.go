@@ -12,6 +12,7 @@ import (
 	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/file"
+	"github.com/countersign/countersign/hw/hwtest"
 )
 
 func TestRegisterWritesColdcardFile(t *testing.T) {
@@ -19,7 +20,7 @@ func TestRegisterWritesColdcardFile(t *testing.T) {
 	dir := t.TempDir()
 	var pr prompts
 	s := &file.Signer{Dir: dir, Prompt: pr.add}
-	tok, err := s.Register(context.Background(), w.d, regtest, "Family Vault")
+	tok, err := s.Register(context.Background(), hwtest.Wallet(w.d, regtest, "Family Vault"))
 	if err != nil || tok != nil {
 		t.Fatalf("Register = %v, %v", tok, err)
 	}
@@ -50,7 +51,7 @@ func TestUnsupported(t *testing.T) {
 	ctx := context.Background()
 	_, err1 := s.Fingerprint(ctx)
 	_, err2 := s.Xpub(ctx, []uint32{0})
-	_, err3 := s.DisplayAddress(ctx, w.d, regtest, "w", 0, 0)
+	_, err3 := s.DisplayAddress(ctx, hwtest.Wallet(w.d, regtest, "w"), 0, 0)
 	for i, err := range []error{err1, err2, err3} {
 		if !errors.Is(err, file.ErrUnsupported) || !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "device") {
 			t.Errorf("call %d: %v, want ErrUnsupported pointing at the device", i+1, err)

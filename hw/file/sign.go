@@ -7,31 +7,25 @@ import (
 	"time"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
 
-	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/internal/atomicfile"
 	"github.com/countersign/countersign/psbt"
 )
 
-// Sign writes p into Dir as NAME-TXID8.psbt (NAME from the wallet name, TXID8
-// the first 8 hex digits of the txid) for the device to sign. Without Wait it
-// returns ErrPending. With Wait it polls Dir until the device's signed file
-// appears, and returns a copy of p with the device's partial signatures
-// added, each verified. Cancelling ctx (Ctrl-C) stops the wait; the file
-// stays on the card.
-func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+// SignPSBT writes p into Dir as NAME-TXID8.psbt (NAME from the wallet name,
+// TXID8 the first 8 hex digits of the txid) for the device to sign. Without
+// Wait it returns hw.hw.ErrPending. With Wait it polls Dir until the device's
+// signed file appears and returns what it holds; the adapter takes only its
+// new partial signatures, each verified. Cancelling ctx (Ctrl-C) stops the
+// wait with hw.hw.ErrPending; the file stays on the card.
+func (s *Signer) SignPSBT(ctx context.Context, p *bpsbt.Packet, wal *hw.Wallet) (*bpsbt.Packet, error) {
+	name := wal.Name
 	if err := s.checkDir(ctx); err != nil {
 		return nil, err
 	}
 	if p == nil || p.UnsignedTx == nil {
 		return nil, fmt.Errorf("%w: no PSBT to write for the file signer", psbt.ErrMalformed)
-	}
-	w := psbt.WalletInfo{Descriptor: d, Network: net}
-	// The device checks the PSBT too, but nothing the wallet cannot explain
-	// should leave this computer.
-	if err := psbt.CheckWallet(p, w); err != nil {
-		return nil, fmt.Errorf("will not hand this PSBT to the file signer: %w", err)
 	}
 	data, err := psbt.Serialize(p)
 	if err != nil {
@@ -54,7 +48,7 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descri
 	combineHint := fmt.Sprintf("`countersign psbt combine ORIGINAL.psbt %s -o SIGNED.psbt`", filepath.Join(s.Dir, base+"-part.psbt"))
 	if !s.Wait {
 		return nil, fmt.Errorf("%w: the PSBT to sign is %s; after signing on the device, add its signatures with %s (Coldcard names the file %s-part.psbt, or %s-signed.psbt when its signature completes the transaction)",
-			ErrPending, path, combineHint, base, base)
+			hw.ErrPending, path, combineHint, base, base)
 	}
 
 	s.prompt(fmt.Sprintf("Waiting for the signed PSBT in %s (Ctrl-C to stop)…", s.Dir))
@@ -68,10 +62,10 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descri
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("stopped waiting for the signed PSBT (%w); %s stays on the card: sign it and add its signatures later with %s: %w",
-				ctx.Err(), path, combineHint, ErrPending)
+				ctx.Err(), path, combineHint, hw.ErrPending)
 		case <-timer.C:
 		}
-		out, found, err := w0.check(p, w)
+		out, found, err := w0.check(p)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/file"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -90,7 +91,7 @@ func TestSignWaitsForDevice(t *testing.T) {
 		return coldcardName(fn, false), serialize(t, got)
 	})
 	defer stop()
-	out, err := waitingSigner(dir, &pr).Sign(context.Background(), p, w.d, regtest, "Family Vault")
+	out, err := hwtest.Sign(context.Background(), waitingSigner(dir, &pr), p, w.d, regtest, "Family Vault")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestWrongTransactionRefused(t *testing.T) {
 		return coldcardName(fn, false), serialize(t, other)
 	})
 	defer stop()
-	out, err := waitingSigner(dir, &prompts{}).Sign(context.Background(), p, w.d, regtest, "w")
+	out, err := hwtest.Sign(context.Background(), waitingSigner(dir, &prompts{}), p, w.d, regtest, "w")
 	if !errors.Is(err, psbt.ErrRefused) || out != nil || !strings.Contains(err.Error(), "another transaction") {
 		t.Fatalf("Sign with a signed file of another transaction: %v, %v; want ErrRefused", out, err)
 	}
@@ -134,8 +135,8 @@ func TestCancelStopsWaiting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := waitingSigner(t.TempDir(), &prompts{}).Sign(ctx, p, w.d, regtest, "w")
-	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, file.ErrPending) {
+	_, err := hwtest.Sign(ctx, waitingSigner(t.TempDir(), &prompts{}), p, w.d, regtest, "w")
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, hw.ErrPending) {
 		t.Fatalf("Sign after the context ended: %v; want the context's error and ErrPending", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -149,8 +150,8 @@ func TestNoWaitReturnsPending(t *testing.T) {
 	dir := t.TempDir()
 	var pr prompts
 	s := &file.Signer{Dir: dir, Prompt: pr.add}
-	out, err := s.Sign(context.Background(), p, w.d, regtest, "w")
-	if !errors.Is(err, file.ErrPending) || out != nil {
+	out, err := hwtest.Sign(context.Background(), s, p, w.d, regtest, "w")
+	if !errors.Is(err, hw.ErrPending) || out != nil {
 		t.Fatalf("Sign without Wait: %v, %v; want ErrPending", out, err)
 	}
 	path := filepath.Join(dir, "w-"+p.UnsignedTx.TxHash().String()[:8]+".psbt")
@@ -184,7 +185,7 @@ func TestEarlierFilesIgnored(t *testing.T) {
 		return base + "-part-2.psbt", serialize(t, got)
 	})
 	defer stop()
-	out, err := waitingSigner(dir, &prompts{}).Sign(context.Background(), p, w.d, regtest, "w")
+	out, err := hwtest.Sign(context.Background(), waitingSigner(dir, &prompts{}), p, w.d, regtest, "w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestFinishedTransactionOnly(t *testing.T) {
 		return tx.TxHash().String() + ".txn", txHex(t, tx)
 	})
 	defer stop()
-	_, err := waitingSigner(dir, &prompts{}).Sign(context.Background(), p, w.d, regtest, "w")
+	_, err := hwtest.Sign(context.Background(), waitingSigner(dir, &prompts{}), p, w.d, regtest, "w")
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "Delete PSBTs") {
 		t.Fatalf("Sign with only a finished transaction back: %v", err)
 	}
@@ -219,7 +220,7 @@ func TestAnswerWithoutSignatures(t *testing.T) {
 		return coldcardName(fn, false), serialize(t, got)
 	})
 	defer stop()
-	_, err := waitingSigner(dir, &prompts{}).Sign(context.Background(), p, w.d, regtest, "w")
+	_, err := hwtest.Sign(context.Background(), waitingSigner(dir, &prompts{}), p, w.d, regtest, "w")
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "no partial signature") {
 		t.Fatalf("Sign with an unsigned answer: %v", err)
 	}
@@ -233,7 +234,7 @@ func TestGarbageAnswer(t *testing.T) {
 		return coldcardName(fn, true), []byte("this is not a PSBT")
 	})
 	defer stop()
-	_, err := waitingSigner(dir, &prompts{}).Sign(context.Background(), p, w.d, regtest, "w")
+	_, err := hwtest.Sign(context.Background(), waitingSigner(dir, &prompts{}), p, w.d, regtest, "w")
 	if !errors.Is(err, psbt.ErrMalformed) {
 		t.Fatalf("Sign with a garbage answer: %v, want ErrMalformed", err)
 	}
@@ -244,13 +245,14 @@ func TestRefusesBeforeWriting(t *testing.T) {
 	dir := t.TempDir()
 	p, _ := w.psbt(t, 100_000, 60_000)
 	p.Inputs[0].NonWitnessUtxo = nil
-	if _, err := (&file.Signer{Dir: dir}).Sign(context.Background(), p, w.d, regtest, "w"); !errors.Is(err, psbt.ErrRefused) {
+	if _, err := hwtest.Sign(context.Background(), (&file.Signer{Dir: dir}), p, w.d, regtest, "w"); !errors.Is(err, psbt.ErrRefused) {
 		t.Fatalf("Sign of a PSBT the wallet cannot explain: %v, want ErrRefused", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("a refused PSBT was written to the card: %v", entries)
 	}
-	if _, err := (&file.Signer{Dir: filepath.Join(dir, "no-card")}).Sign(context.Background(), p, w.d, regtest, "w"); !errors.Is(err, hw.ErrDevice) {
+	good, _ := w.psbt(t, 100_000, 60_000)
+	if _, err := hwtest.Sign(context.Background(), &file.Signer{Dir: filepath.Join(dir, "no-card")}, good, w.d, regtest, "w"); !errors.Is(err, hw.ErrDevice) {
 		t.Fatalf("Sign to a missing folder: %v, want hw.ErrDevice", err)
 	}
 }

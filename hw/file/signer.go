@@ -21,14 +21,12 @@ package file
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
@@ -36,15 +34,9 @@ import (
 	"github.com/countersign/countersign/internal/atomicfile"
 )
 
-var (
-	// ErrPending means the PSBT was handed to the air-gapped signer and its
-	// signatures are not back yet; the message says where the file is and
-	// how to import the signed one later.
-	ErrPending = errors.New("signature pending on the air-gapped signer")
-	// ErrUnsupported is returned for what a file signer cannot do. It wraps
-	// hw.ErrDevice.
-	ErrUnsupported = fmt.Errorf("%w: not possible with a file signer", hw.ErrDevice)
-)
+// ErrUnsupported is returned for what a file signer cannot do. It wraps
+// hw.ErrUnsupported.
+var ErrUnsupported = fmt.Errorf("%w: not possible with a file signer", hw.ErrUnsupported)
 
 // defaultPoll is how often Sign looks for the signed file when Poll is 0:
 // often enough to feel immediate after the card is back, rare enough to cost
@@ -59,7 +51,12 @@ type Signer struct {
 	Prompt func(string)  // receives instructions and progress lines; nil means silent
 }
 
-var _ hw.Signer = (*Signer)(nil)
+var _ hw.Device = (*Signer)(nil)
+
+// Info names the folder for messages.
+func (s *Signer) Info() hw.DeviceInfo {
+	return hw.DeviceInfo{Type: "file", Model: "air-gapped signer (PSBT files)", Path: s.Dir, Name: "PSBT files in " + s.Dir}
+}
 
 // Fingerprint is not available through files.
 func (s *Signer) Fingerprint(ctx context.Context) ([4]byte, error) {
@@ -67,22 +64,23 @@ func (s *Signer) Fingerprint(ctx context.Context) ([4]byte, error) {
 }
 
 // Xpub is not available through files.
-func (s *Signer) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedKey, error) {
+func (s *Signer) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.ExtendedKey, error) {
 	return nil, fmt.Errorf("%w: a file signer cannot derive xpubs; export them on the device (Coldcard: Settings > Multisig Wallets > Export XPUB) and import that file", ErrUnsupported)
 }
 
 // DisplayAddress is not available through files.
-func (s *Signer) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+func (s *Signer) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
 	return "", fmt.Errorf("%w: a file signer cannot show addresses; check the address on the device itself (Coldcard: Address Explorer, after registering the wallet)", ErrUnsupported)
 }
 
 // Register writes the wallet as a Coldcard multisig file, NAME-coldcard.txt,
 // into Dir for the user to import on the device. It returns no token.
-func (s *Signer) Register(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
+func (s *Signer) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
+	name := w.Name
 	if err := s.checkDir(ctx); err != nil {
 		return nil, err
 	}
-	data, err := formats.Export(&formats.Wallet{Name: name, Descriptor: d, Network: net}, formats.FormatColdcard)
+	data, err := formats.Export(&formats.Wallet{Name: name, Descriptor: w.Descriptor, Network: w.Network}, formats.FormatColdcard)
 	if err != nil {
 		return nil, fmt.Errorf("write the Coldcard file of wallet %q: %w", name, err)
 	}

@@ -89,7 +89,7 @@ func isTxn(name string) bool {
 
 // check looks once for the answer to p. It returns the merged packet and
 // true when a signed PSBT arrived, or an error when the answer is unusable.
-func (w *watcher) check(p *bpsbt.Packet, wi psbt.WalletInfo) (*bpsbt.Packet, bool, error) {
+func (w *watcher) check(p *bpsbt.Packet) (*bpsbt.Packet, bool, error) {
 	var fresh []string
 	w.scan(func(name string, st stamp) {
 		if old, ok := w.before[name]; !ok || old != st {
@@ -102,7 +102,7 @@ func (w *watcher) check(p *bpsbt.Packet, wi psbt.WalletInfo) (*bpsbt.Packet, boo
 			txns = append(txns, name)
 			continue
 		}
-		out, err := w.answer(name, p, wi)
+		out, err := w.answer(name, p)
 		if err != nil || out != nil {
 			return out, out != nil, err
 		}
@@ -121,7 +121,7 @@ func (w *watcher) check(p *bpsbt.Packet, wi psbt.WalletInfo) (*bpsbt.Packet, boo
 // answer reads one candidate file. It returns nil, nil when the file is not
 // readable yet (still being written): later polls try again, and a file that
 // stays unreadable and unchanged for the settle time is reported.
-func (w *watcher) answer(name string, p *bpsbt.Packet, wi psbt.WalletInfo) (*bpsbt.Packet, error) {
+func (w *watcher) answer(name string, p *bpsbt.Packet) (*bpsbt.Packet, error) {
 	path := filepath.Join(w.dir, name)
 	data, st, err := readFile(path)
 	if err != nil {
@@ -143,11 +143,10 @@ func (w *watcher) answer(name string, p *bpsbt.Packet, wi psbt.WalletInfo) (*bps
 		return nil, fmt.Errorf("%w: %s is a PSBT for another transaction (txid %s, this one is %s); it was not used: remove it from the card and sign %s.psbt",
 			psbt.ErrRefused, path, signed.UnsignedTx.TxHash(), p.UnsignedTx.TxHash(), filepath.Join(w.dir, w.base))
 	}
-	out, err := mergeSignatures(p, signed, wi)
-	if err != nil {
-		return nil, fmt.Errorf("signed file %s: %w", path, err)
+	if !hasNewSignature(p, signed) {
+		return nil, fmt.Errorf("%w: signed file %s holds no partial signature the PSBT did not already have; was it signed by a cosigner of this wallet (and not finalized by another program)?", hw.ErrDevice, path)
 	}
-	return out, nil
+	return signed, nil
 }
 
 // readFile reads a file with a size bound and returns the stamp of what it
@@ -201,4 +200,24 @@ func isFinalOf(path string, p *bpsbt.Packet) bool {
 		in.SignatureScript, in.Witness = nil, nil
 	}
 	return sameTx(&tx, p.UnsignedTx)
+}
+
+// hasNewSignature reports whether signed carries a partial signature that p
+// lacks.
+func hasNewSignature(p, signed *bpsbt.Packet) bool {
+	for i := range signed.Inputs {
+		if i >= len(p.Inputs) {
+			return false
+		}
+		have := map[string]bool{}
+		for _, ps := range p.Inputs[i].PartialSigs {
+			have[string(ps.PubKey)] = true
+		}
+		for _, ps := range signed.Inputs[i].PartialSigs {
+			if ps != nil && !have[string(ps.PubKey)] {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/btcsuite/btcd/wire"
+	"github.com/countersign/countersign/descriptor"
 )
 
 // APDU classes (doc/bitcoin.md of LedgerHQ/app-bitcoin-new).
@@ -227,7 +228,7 @@ func reqGetMasterFingerprint() []byte {
 //	display(1) | n(1) | path[0](4, BE) | ... | path[n-1](4, BE)
 func reqGetExtendedPubkey(path []uint32, display bool) ([]byte, error) {
 	if len(path) > maxPathLen {
-		return nil, fmt.Errorf("path %s has %d steps; the Bitcoin app takes at most %d", formatPath(path), len(path), maxPathLen)
+		return nil, fmt.Errorf("path %s has %d steps; the Bitcoin app takes at most %d", descriptor.Path(path), len(path), maxPathLen)
 	}
 	data := []byte{boolByte(display), byte(len(path))}
 	for _, s := range path {
@@ -387,22 +388,6 @@ func appendVarint(b []byte, n uint64) []byte {
 // readVarint reads a canonical Bitcoin compact size from r.
 func readVarint(r *bytes.Reader) (uint64, error) {
 	return wire.ReadVarInt(r, 0)
-}
-
-// formatPath prints a BIP-32 path as m/48'/1'/0'/2'.
-func formatPath(path []uint32) string {
-	var b strings.Builder
-	b.WriteString("m")
-	for _, s := range path {
-		b.WriteByte('/')
-		if s >= hardened {
-			b.WriteString(strconv.FormatUint(uint64(s-hardened), 10))
-			b.WriteByte('\'')
-		} else {
-			b.WriteString(strconv.FormatUint(uint64(s), 10))
-		}
-	}
-	return b.String()
 }
 
 const hardened = 0x80000000

@@ -20,7 +20,9 @@ import (
 	"github.com/tyler-smith/go-bip39"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/ledger"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/psbt"
 )
@@ -87,7 +89,7 @@ func startEmulator(t testing.TB, cfg emu.Config) (*emu.Emulator, string) {
 }
 
 // dial opens the driver on an emulator's port.
-func dial(t testing.TB, addr string, opts Options) (*Ledger, error) {
+func dial(t testing.TB, addr string, opts Options) (*session, error) {
 	t.Helper()
 	s, err := transport.DialTCP(context.Background(), addr, SpeculosOptions)
 	if err != nil {
@@ -95,13 +97,42 @@ func dial(t testing.TB, addr string, opts Options) (*Ledger, error) {
 	}
 	opts.Endpoint = endpointFor(addr)
 	d, err := Open(context.Background(), SpeculosLink(s), opts)
-	if err == nil {
-		t.Cleanup(func() { d.Close() })
+	if err != nil {
+		return nil, err
 	}
-	return d, err
+	t.Cleanup(func() { d.Close() })
+	return &session{Ledger: d}, nil
 }
 
-func mustDial(t testing.TB, addr string) *Ledger {
+// session is a Ledger as the coordinator uses it: the registration token it
+// keeps in the store goes with every call that needs one, and signing goes
+// through the hw.Signer adapter.
+type session struct {
+	*Ledger
+	token []byte
+}
+
+func (s *session) UseToken(token []byte) { s.token = token }
+
+func (s *session) wallet(d *descriptor.Descriptor, net *chaincfg.Params, name string) *hw.Wallet {
+	w := hwtest.Wallet(d, net, name)
+	w.Token = s.token
+	return w
+}
+
+func (s *session) Register(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
+	return s.Ledger.Register(ctx, s.wallet(d, net, name))
+}
+
+func (s *session) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+	return s.Ledger.DisplayAddress(ctx, s.wallet(d, net, name), branch, index)
+}
+
+func (s *session) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+	return hwtest.SignWithToken(ctx, s.Ledger, p, d, net, name, s.token)
+}
+
+func mustDial(t testing.TB, addr string) *session {
 	t.Helper()
 	d, err := dial(t, addr, Options{})
 	if err != nil {

@@ -89,14 +89,6 @@ const (
 	appDashboard   = "BOLOS"
 )
 
-// TokenUser is implemented by signers that need the proof of registration
-// that Register returned (a Ledger's HMAC) to show addresses and sign. The
-// caller, who stores the token with the wallet, hands it over before
-// calling DisplayAddress or Sign.
-type TokenUser interface {
-	UseToken(token []byte) error
-}
-
 // Options tune a Ledger connection. The zero value is ready to use.
 type Options struct {
 	// Prompt receives the instructions shown while the device waits for
@@ -126,32 +118,27 @@ type Stats struct {
 	BytesReceived int // response bytes, status words included
 }
 
-// Ledger is one open Ledger running the Bitcoin app. Its methods are safe
-// for concurrent use; they take turns on the device.
+// Ledger is one open Ledger running the Bitcoin app, the hw.Device of the
+// Ledger driver. Calls must not overlap: the hw.Signer adapter takes turns
+// for them.
 type Ledger struct {
 	opts Options
 	link Link
-	use  chan struct{} // one slot: whoever holds it owns the link
 
 	// Set by Open.
 	app     appVersion
 	mainnet bool
 	xfp     [4]byte
 
-	// Guarded by use.
 	broken error                 // why the link can no longer be used
-	regs   map[[32]byte][32]byte // wallet id -> HMAC, from Register
-	token  *[32]byte             // from UseToken
+	regs   map[[32]byte][32]byte // wallet id -> HMAC, from Register in this session
 	stats  Stats
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var (
-	_ hw.Device = (*Ledger)(nil)
-	_ TokenUser = (*Ledger)(nil)
-)
+var _ hw.Device = (*Ledger)(nil)
 
 // Open identifies the app running on the Ledger at the other end of l and
 // reads the master fingerprint. Nothing is shown on the device. On failure
@@ -160,7 +147,7 @@ func Open(ctx context.Context, l Link, opts Options) (*Ledger, error) {
 	if opts.ReplyTimeout <= 0 {
 		opts.ReplyTimeout = DefaultReplyTimeout
 	}
-	d := &Ledger{opts: opts, link: l, use: make(chan struct{}, 1), regs: make(map[[32]byte][32]byte)}
+	d := &Ledger{opts: opts, link: l, regs: make(map[[32]byte][32]byte)}
 	if err := d.identify(ctx); err != nil {
 		l.Close()
 		return nil, err
@@ -178,7 +165,7 @@ func (d *Ledger) identify(ctx context.Context) error {
 	switch sw {
 	case swOK:
 	case swLocked, swSecurityStatus:
-		return d.fail(op, errors.New("the Ledger is locked: unlock it with its PIN, open the Bitcoin app and try again"))
+		return d.failAs(op, hw.ErrLocked, errors.New("the Ledger is locked: unlock it with its PIN, open the Bitcoin app and try again"))
 	default:
 		return d.fail(op, &StatusError{Ins: "GET_VERSION", SW: sw})
 	}
@@ -193,11 +180,11 @@ func (d *Ledger) identify(ctx context.Context) error {
 	case appBitcoinTest:
 		d.mainnet = false
 	case appDashboard:
-		return d.fail(op, errors.New("the Ledger shows its dashboard: open the Bitcoin app on the Ledger (Bitcoin Test for testnet, signet and regtest)"))
+		return d.failAs(op, hw.ErrAppClosed, errors.New("the Ledger shows its dashboard: open the Bitcoin app on the Ledger (Bitcoin Test for testnet, signet and regtest)"))
 	case "Bitcoin Legacy", "Bitcoin Test Legacy":
-		return d.fail(op, fmt.Errorf("the Ledger runs the %q app, which has no wallet policies: open the Bitcoin app (2.1.0 or later) instead", app.Name))
+		return d.failAs(op, hw.ErrAppClosed, fmt.Errorf("the Ledger runs the %q app, which has no wallet policies: open the Bitcoin app (2.1.0 or later) instead", app.Name))
 	default:
-		return d.fail(op, fmt.Errorf("the Ledger runs the %q app: open the Bitcoin app on the Ledger (Bitcoin Test for testnet, signet and regtest)", app.Name))
+		return d.failAs(op, hw.ErrAppClosed, fmt.Errorf("the Ledger runs the %q app: open the Bitcoin app on the Ledger (Bitcoin Test for testnet, signet and regtest)", app.Name))
 	}
 	v, err := parseSemver(app.Version)
 	if err != nil {
@@ -227,18 +214,6 @@ func (d *Ledger) name() string {
 	}
 	return "ledger"
 }
-
-// Error is a failure of one operation on one device. It unwraps to one of
-// hw's sentinels (Kind) and to the underlying cause (often a *StatusError).
-type Error struct {
-	Device string // "ledger 1a2b3c4d"
-	Op     string // "sign transaction"
-	Kind   error  // hw.ErrDevice, hw.ErrRejected or hw.ErrNotRegistered
-	Err    error
-}
-
-func (e *Error) Error() string   { return e.Device + ": " + e.Op + ": " + e.Err.Error() }
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 
 // registerHint tells the user how to get an HMAC.
 func (d *Ledger) registerHint(name string) string {
@@ -273,31 +248,25 @@ func (d *Ledger) failWallet(op, name string, err error) error {
 			kind = hw.ErrNotRegistered
 			err = fmt.Errorf("%w: %s", err, d.registerHint(name))
 		case se.SW == swLocked || se.SW == swSecurityStatus:
+			kind = hw.ErrLocked
 			err = fmt.Errorf("the Ledger is locked: unlock it with its PIN and open the Bitcoin app (%w)", err)
 		case se.SW == swClaNotSupported || se.SW == swInsNotSupported || se.SW == swAppNotOpen1 || se.SW == swAppNotOpen2 || se.SW == swAppNotOpen3:
+			kind = hw.ErrAppClosed
 			err = fmt.Errorf("the Bitcoin app is no longer open: open the Bitcoin app on the Ledger (%w)", err)
 		}
 	}
-	return &Error{Device: d.name(), Op: op, Kind: kind, Err: err}
+	return d.failAs(op, kind, err)
+}
+
+// failAs reports err as a failure of the given kind.
+func (d *Ledger) failAs(op string, kind, err error) error {
+	return &hw.Error{Device: d.name(), Op: op, Kind: kind, Err: err}
 }
 
 // notRegistered is the error for a wallet without an HMAC.
 func (d *Ledger) notRegistered(op, name string) error {
-	return &Error{Device: d.name(), Op: op, Kind: hw.ErrNotRegistered,
-		Err: fmt.Errorf("no registration (HMAC) for wallet %q on this Ledger: %s", name, d.registerHint(name))}
+	return d.failAs(op, hw.ErrNotRegistered, fmt.Errorf("no registration (HMAC) for wallet %q on this Ledger: %s", name, d.registerHint(name)))
 }
-
-// acquire takes the device for one operation.
-func (d *Ledger) acquire(ctx context.Context) error {
-	select {
-	case d.use <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%s: waiting for the device: %w", d.name(), ctx.Err())
-	}
-}
-
-func (d *Ledger) release() { <-d.use }
 
 // exchange sends one APDU. An exchange the user is not deciding on is
 // bounded by ReplyTimeout.
@@ -387,7 +356,7 @@ func (d *Ledger) abort(ctx context.Context) {
 // ready fails when the link is unusable.
 func (d *Ledger) ready(op string) error {
 	if d.broken != nil {
-		return &Error{Device: d.name(), Op: op, Kind: hw.ErrDevice, Err: d.broken}
+		return d.failAs(op, hw.ErrDisconnected, d.broken)
 	}
 	return nil
 }
@@ -404,7 +373,7 @@ func (d *Ledger) appParams() *chaincfg.Params {
 // checkNetwork refuses a wallet for another network than the app's.
 func (d *Ledger) checkNetwork(op string, desc *descriptor.Descriptor, net *chaincfg.Params) error {
 	if net == nil {
-		return &Error{Device: d.name(), Op: op, Kind: hw.ErrDevice, Err: errors.New("no network given for the wallet")}
+		return d.failAs(op, hw.ErrDevice, errors.New("no network given for the wallet"))
 	}
 	isMain := net.Name == chaincfg.MainNetParams.Name
 	if isMain != d.mainnet {
@@ -412,8 +381,7 @@ func (d *Ledger) checkNetwork(op string, desc *descriptor.Descriptor, net *chain
 		if isMain {
 			want = "the Bitcoin app"
 		}
-		return &Error{Device: d.name(), Op: op, Kind: hw.ErrDevice,
-			Err: fmt.Errorf("the Ledger runs the %s app but the wallet is on %s: open %s", d.app.Name, descriptor.NetworkName(net), want)}
+		return d.failAs(op, hw.ErrAppClosed, fmt.Errorf("the Ledger runs the %s app but the wallet is on %s: open %s", d.app.Name, descriptor.NetworkName(net), want))
 	}
 	if desc != nil {
 		if err := desc.CheckNetwork(net); err != nil {
@@ -445,37 +413,22 @@ func (d *Ledger) Info() hw.DeviceInfo {
 // App returns the name and version of the app GET_VERSION reported.
 func (d *Ledger) App() (name, version string) { return d.app.Name, d.app.Version }
 
-// Stats returns the traffic so far.
-func (d *Ledger) Stats() Stats {
-	d.use <- struct{}{}
-	defer d.release()
-	return d.stats
-}
+// Stats returns the traffic so far. Call it between operations.
+func (d *Ledger) Stats() Stats { return d.stats }
 
-// UseToken hands over the HMAC that Register returned for the wallet the
-// next DisplayAddress or Sign calls are about (the caller stores it with
-// the wallet). Registrations made by this Ledger value are used without it.
-func (d *Ledger) UseToken(token []byte) error {
-	if len(token) != 32 {
-		return fmt.Errorf("%s: a Ledger registration token is a 32-byte HMAC, got %d bytes: register the wallet again", d.name(), len(token))
-	}
-	var h [32]byte
-	copy(h[:], token)
-	d.use <- struct{}{}
-	defer d.release()
-	d.token = &h
-	return nil
-}
-
-// hmacFor returns the HMAC to present for a policy.
-func (d *Ledger) hmacFor(p *WalletPolicy) ([32]byte, bool) {
+// hmacFor returns the HMAC to present for a policy: the one this session
+// registered, else the token the caller stored from an earlier Register.
+func (d *Ledger) hmacFor(p *WalletPolicy, w *hw.Wallet) ([32]byte, error) {
 	if h, ok := d.regs[p.ID()]; ok {
-		return h, true
+		return h, nil
 	}
-	if d.token != nil {
-		return *d.token, true
+	switch len(w.Token) {
+	case 32:
+		return [32]byte(w.Token), nil
+	case 0:
+		return [32]byte{}, d.notRegistered("use wallet", w.Name)
 	}
-	return [32]byte{}, false
+	return [32]byte{}, d.failAs("use wallet", hw.ErrNotRegistered, fmt.Errorf("the stored Ledger registration of wallet %q is %d bytes, not a 32-byte HMAC: %s", w.Name, len(w.Token), d.registerHint(w.Name)))
 }
 
 // Fingerprint returns the master key fingerprint read at Open.
@@ -485,29 +438,25 @@ func (d *Ledger) Fingerprint(ctx context.Context) ([4]byte, error) {
 
 // Xpub returns the extended public key at path. Paths the app does not
 // export silently are shown on the device for approval.
-func (d *Ledger) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedKey, error) {
+func (d *Ledger) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.ExtendedKey, error) {
 	const op = "read xpub"
 	display := !d.standardPath(path)
 	req, err := reqGetExtendedPubkey(path, display)
 	if err != nil {
 		return nil, d.fail(op, err)
 	}
-	if err := d.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer d.release()
 	if err := d.ready(op); err != nil {
 		return nil, err
 	}
 	if display {
-		d.opts.Prompt.Prompt(fmt.Sprintf("Check the extended public key for %s on your %s and approve it (it is not a standard path).", formatPath(path), d.name()))
+		d.opts.Prompt.Prompt(fmt.Sprintf("Check the extended public key for %s on your %s and approve it (it is not a standard path).", path, d.name()))
 	}
 	data, err := d.command(ctx, insGetExtendedPubkey, req, nil, display)
 	var se *StatusError
 	if !display && errors.As(err, &se) && se.SW == swNotSupported {
 		// This app version is stricter about silent exports.
 		req, _ = reqGetExtendedPubkey(path, true)
-		d.opts.Prompt.Prompt(fmt.Sprintf("Check the extended public key for %s on your %s and approve it.", formatPath(path), d.name()))
+		d.opts.Prompt.Prompt(fmt.Sprintf("Check the extended public key for %s on your %s and approve it.", path, d.name()))
 		data, err = d.command(ctx, insGetExtendedPubkey, req, nil, true)
 	}
 	if err != nil {
@@ -519,9 +468,6 @@ func (d *Ledger) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedK
 	}
 	if k.IsPrivate() || !k.IsForNet(d.appParams()) {
 		return nil, d.fail(op, fmt.Errorf("the device returned %q, not an extended public key of %s", shorten(string(data)), descriptor.NetworkName(d.appParams())))
-	}
-	if int(k.Depth()) != len(path) || len(path) > 0 && k.ChildIndex() != path[len(path)-1] {
-		return nil, d.fail(op, fmt.Errorf("the device returned a key at depth %d, child %d for %s", k.Depth(), k.ChildIndex(), formatPath(path)))
 	}
 	return k, nil
 }
@@ -566,7 +512,8 @@ func (d *Ledger) standardPath(path []uint32) bool {
 // The user checks the name, the policy and every key on the device. It
 // returns the device's HMAC, which DisplayAddress and Sign need: the
 // caller stores it and hands it back with UseToken in later sessions.
-func (d *Ledger) Register(ctx context.Context, desc *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
+func (d *Ledger) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
+	desc, net, name := w.Descriptor, w.Network, w.Name
 	const op = "register wallet"
 	pol, err := PolicyFromDescriptor(desc, name)
 	if err != nil {
@@ -579,10 +526,6 @@ func (d *Ledger) Register(ctx context.Context, desc *descriptor.Descriptor, net 
 	if err != nil {
 		return nil, d.fail(op, err)
 	}
-	if err := d.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer d.release()
 	if err := d.ready(op); err != nil {
 		return nil, err
 	}
@@ -615,7 +558,8 @@ func (d *Ledger) Register(ctx context.Context, desc *descriptor.Descriptor, net 
 // DisplayAddress shows the wallet's address at (branch, index) on the
 // Ledger and returns it, after checking it against the address countersign
 // derives. It needs the wallet's HMAC (see UseToken).
-func (d *Ledger) DisplayAddress(ctx context.Context, desc *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+func (d *Ledger) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
+	desc, net, name := w.Descriptor, w.Network, w.Name
 	const op = "show address"
 	pol, err := PolicyFromDescriptor(desc, name)
 	if err != nil {
@@ -624,16 +568,12 @@ func (d *Ledger) DisplayAddress(ctx context.Context, desc *descriptor.Descriptor
 	if err := d.checkNetwork(op, desc, net); err != nil {
 		return "", err
 	}
-	if err := d.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer d.release()
 	if err := d.ready(op); err != nil {
 		return "", err
 	}
-	mac, ok := d.hmacFor(pol)
-	if !ok {
-		return "", d.notRegistered(op, name)
+	mac, err := d.hmacFor(pol, w)
+	if err != nil {
+		return "", err
 	}
 	return d.walletAddress(ctx, op, pol, mac, desc, net, branch, index, true)
 }
@@ -746,26 +686,24 @@ func Driver() hw.Driver {
 			switch ep.Transport {
 			case "hid":
 				if ep.HID != nil && !isAPDUInterface(ep.HID) {
-					return nil, &Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice,
-						Err: fmt.Errorf("USB interface %d is not the Ledger's APDU interface", ep.HID.Interface)}
+					return nil, &hw.Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: fmt.Errorf("USB interface %d is not the Ledger's APDU interface", ep.HID.Interface)}
 				}
 				if ep.HID != nil {
 					opts.Model = modelName(ep.HID.ProductID)
 				}
 				t, err := transport.OpenHID(ep.Path)
 				if err != nil {
-					return nil, &Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
+					return nil, &hw.Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
 				}
 				link = HIDLink(t)
 			case "tcp":
 				s, err := transport.DialTCP(ctx, ep.Path, SpeculosOptions)
 				if err != nil {
-					return nil, &Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
+					return nil, &hw.Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
 				}
 				link = SpeculosLink(s)
 			default:
-				return nil, &Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice,
-					Err: fmt.Errorf("a Ledger cannot be reached over %q", ep.Transport)}
+				return nil, &hw.Error{Device: "ledger at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: fmt.Errorf("a Ledger cannot be reached over %q", ep.Transport)}
 			}
 			return Open(ctx, link, opts)
 		},

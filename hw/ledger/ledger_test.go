@@ -94,17 +94,17 @@ func TestXpub(t *testing.T) {
 		before := len(u.kinds())
 		k, err := d.Xpub(context.Background(), c.path)
 		if err != nil {
-			t.Fatalf("%s: %v", formatPath(c.path), err)
+			t.Fatalf("%s: %v", descriptor.Path(c.path), err)
 		}
 		want, err := derivePath(t, master, c.path).Neuter()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if k.String() != want.String() {
-			t.Errorf("%s: %s, want %s", formatPath(c.path), k, want)
+			t.Errorf("%s: %s, want %s", descriptor.Path(c.path), k, want)
 		}
 		if shown := len(u.kinds()) > before; shown != c.display {
-			t.Errorf("%s: shown on the device %v, want %v", formatPath(c.path), shown, c.display)
+			t.Errorf("%s: shown on the device %v, want %v", descriptor.Path(c.path), shown, c.display)
 		}
 	}
 	u.setRefuse(true)
@@ -230,12 +230,11 @@ func TestNotRegistered(t *testing.T) {
 	if _, err := d.Sign(ctx, w.spend(t, 1), w.desc, testNet, "treasury"); !errors.Is(err, hw.ErrNotRegistered) {
 		t.Fatalf("sign without token: %v", err)
 	}
-	if err := d.UseToken(token[:31]); err == nil {
-		t.Fatal("accepted a 31-byte token")
+	d.UseToken(token[:31])
+	if _, err := d.DisplayAddress(ctx, w.desc, testNet, "treasury", 0, 1); !errors.Is(err, hw.ErrNotRegistered) || !strings.Contains(err.Error(), "not a 32-byte HMAC") {
+		t.Fatalf("a 31-byte token: %v", err)
 	}
-	if err := d.UseToken(token); err != nil {
-		t.Fatal(err)
-	}
+	d.UseToken(token)
 	if _, err := d.DisplayAddress(ctx, w.desc, testNet, "treasury", 0, 1); err != nil {
 		t.Fatalf("with token: %v", err)
 	}
@@ -243,9 +242,7 @@ func TestNotRegistered(t *testing.T) {
 	// A tampered or stale HMAC is refused by the device (0xB008).
 	bad := bytes.Clone(token)
 	bad[0] ^= 1
-	if err := d.UseToken(bad); err != nil {
-		t.Fatal(err)
-	}
+	d.UseToken(bad)
 	for name, op := range map[string]func() error{
 		"address": func() error { _, err := d.DisplayAddress(ctx, w.desc, testNet, "treasury", 0, 0); return err },
 		"sign":    func() error { _, err := d.Sign(ctx, w.spend(t, 1), w.desc, testNet, "treasury"); return err },
@@ -257,9 +254,7 @@ func TestNotRegistered(t *testing.T) {
 		}
 	}
 	// The same token names another wallet (another name): refused too.
-	if err := d.UseToken(token); err != nil {
-		t.Fatal(err)
-	}
+	d.UseToken(token)
 	if _, err := d.DisplayAddress(ctx, w.desc, testNet, "other name", 0, 0); !errors.Is(err, hw.ErrNotRegistered) {
 		t.Errorf("token of another wallet: %v", err)
 	}
@@ -327,7 +322,13 @@ func TestDeviceRefusesBadPSBTs(t *testing.T) {
 		"not the device's":     {noDevice, "nothing for this Ledger to sign"},
 	} {
 		before := len(u.kinds())
-		_, err := d.Sign(ctx, c.p, w.desc, testNet, "treasury")
+		// The adapter refuses every one of them before the device sees it ...
+		if _, err := d.Sign(ctx, c.p, w.desc, testNet, "treasury"); !errors.Is(err, psbt.ErrRefused) {
+			t.Errorf("%s: the adapter let it through: %v", name, err)
+		}
+		// ... and the driver and the device refuse them on their own too.
+		q, _ := psbt.Clone(c.p)
+		_, err := d.Ledger.SignPSBT(ctx, q, d.wallet(w.desc, testNet, "treasury"))
 		if !errors.Is(err, hw.ErrDevice) || errors.Is(err, hw.ErrRejected) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want hw.ErrDevice with %q", name, err, c.want)
 		}
@@ -447,9 +448,7 @@ func TestDroppedConnectionMidSign(t *testing.T) {
 	reg.Close()
 	// GET_VERSION, GET_MASTER_FINGERPRINT, then 40 messages into SIGN_PSBT.
 	d := mustDial(t, cutProxy(t, addr, 42))
-	if err := d.UseToken(token); err != nil {
-		t.Fatal(err)
-	}
+	d.UseToken(token)
 	_, err = d.Sign(ctx, w.spend(t, 3), w.desc, testNet, "treasury")
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "ledger ") || !strings.Contains(err.Error(), "sign transaction") {
 		t.Fatalf("dropped connection: %v", err)
@@ -498,11 +497,12 @@ func TestOverHIDFraming(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = e.ServeHID(ctx, dev) }()
 	defer func() { cancel(); dev.Close(); wg.Wait() }()
-	d, err := Open(ctx, HIDLink(host), Options{})
+	l, err := Open(ctx, HIDLink(host), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer l.Close()
+	d := &session{Ledger: l}
 	w := newTestWallet(t, descriptor.ScriptShWsh, 2, true)
 	if _, err := d.Register(ctx, w.desc, testNet, "over hid"); err != nil {
 		t.Fatal(err)
@@ -535,15 +535,16 @@ func TestRegistryFindsEmulator(t *testing.T) {
 	if len(infos) != 1 || infos[0].Fingerprint != hex.EncodeToString(fp[:]) || infos[0].Error != "" || infos[0].Transport != "tcp" {
 		t.Fatalf("enumerate: %+v", infos)
 	}
-	s, info, err := r.Select(ctx, "ledger:"+strings.ToUpper(hex.EncodeToString(fp[:])))
+	s, err := r.Select(ctx, "ledger:"+strings.ToUpper(hex.EncodeToString(fp[:])))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	info := s.Info()
 	if info.Selector() != "ledger:"+hex.EncodeToString(fp[:]) {
 		t.Errorf("selector %s", info.Selector())
 	}
-	if _, ok := s.(TokenUser); !ok {
-		t.Error("the Ledger signer does not take tokens")
+	if _, ok := s.Device().(*Ledger); !ok {
+		t.Errorf("the selected signer drives %T, not a Ledger", s.Device())
 	}
 }

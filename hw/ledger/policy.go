@@ -104,7 +104,7 @@ func keyInfo(k descriptor.Key) (string, error) {
 		b.WriteByte('[')
 		b.WriteString(hex.EncodeToString(k.Origin.Fingerprint[:]))
 		for _, s := range k.Origin.Path {
-			b.WriteString(strings.TrimPrefix(formatPath([]uint32{s}), "m"))
+			b.WriteString(descriptor.Path{s}.Steps())
 		}
 		b.WriteByte(']')
 	}

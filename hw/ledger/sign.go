@@ -8,10 +8,8 @@ import (
 	"fmt"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
 
-	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/psbt"
 )
@@ -20,16 +18,14 @@ import (
 // are tags for MuSig2 data (doc/bitcoin.md, SIGN_PSBT).
 const maxYieldIndex = 0xffff
 
-// Sign returns a copy of p with the Ledger's partial signatures added. The
-// user reviews the outputs and fee on the device. It needs the wallet's
-// HMAC (see UseToken); the app itself decides which inputs belong to the
-// wallet and which outputs are change.
-func (d *Ledger) Sign(ctx context.Context, p *bpsbt.Packet, desc *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+// SignPSBT adds the Ledger's partial signatures to p (the adapter's private
+// copy). The user reviews the outputs and fee on the device. It needs the
+// wallet's HMAC (w.Token, or a registration made in this session); the app
+// itself decides which inputs belong to the wallet and which outputs are
+// change.
+func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	out, err := psbt.Clone(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
-	}
+	desc, net, name := w.Descriptor, w.Network, w.Name
 	pol, err := PolicyFromDescriptor(desc, name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
@@ -38,23 +34,18 @@ func (d *Ledger) Sign(ctx context.Context, p *bpsbt.Packet, desc *descriptor.Des
 		return nil, err
 	}
 	if !d.hasOwnDerivation(out) {
-		return nil, &Error{Device: d.name(), Op: op, Kind: hw.ErrDevice,
-			Err: fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %x: nothing for this Ledger to sign", d.xfp)}
+		return nil, d.failAs(op, hw.ErrDevice, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %x: nothing for this Ledger to sign", d.xfp))
 	}
 	mp, err := merkleizePSBT(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
 	}
-	if err := d.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer d.release()
 	if err := d.ready(op); err != nil {
 		return nil, err
 	}
-	mac, ok := d.hmacFor(pol)
-	if !ok {
-		return nil, d.notRegistered(op, name)
+	mac, err := d.hmacFor(pol, w)
+	if err != nil {
+		return nil, err
 	}
 	it := newInterpreter()
 	pol.addTo(it)

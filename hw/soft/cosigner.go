@@ -72,5 +72,5 @@ func (s *Signer) isOurs(master *hdkeychain.ExtendedKey, k *descriptor.Key) (bool
 		return false, nil // another master key that merely sits at depth 0
 	}
 	return false, fmt.Errorf("it claims key %q's fingerprint %s at %s, but that is not the key found there; the wallet was made with a different key or account path",
-		s.name, s.fpHex(), formatPath(path))
+		s.name, s.fpHex(), descriptor.Path(path))
 }

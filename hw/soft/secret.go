@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/countersign/countersign/descriptor"
 	"github.com/tyler-smith/go-bip39"
 )
 
@@ -152,7 +153,7 @@ func withChild(k *hdkeychain.ExtendedKey, path []uint32, fn func(*hdkeychain.Ext
 	for i, step := range path {
 		next, err := cur.Derive(step)
 		if err != nil {
-			return fmt.Errorf("derive step %d of %s: %w", i+1, formatPath(path), err)
+			return fmt.Errorf("derive step %d of %s: %w", i+1, descriptor.Path(path), err)
 		}
 		if cur != k {
 			cur.Zero()
@@ -188,20 +189,6 @@ func derivePub(k *hdkeychain.ExtendedKey, path []uint32) (pub *btcec.PublicKey, 
 		return err
 	})
 	return pub, chainCode, err
-}
-
-// formatPath prints a BIP-32 path as m/48h/1h/0h/2h.
-func formatPath(path []uint32) string {
-	var b strings.Builder
-	b.WriteString("m")
-	for _, p := range path {
-		if p >= hdkeychain.HardenedKeyStart {
-			fmt.Fprintf(&b, "/%dh", p-hdkeychain.HardenedKeyStart)
-		} else {
-			fmt.Fprintf(&b, "/%d", p)
-		}
-	}
-	return b.String()
 }
 
 // wipe overwrites b with zeros.

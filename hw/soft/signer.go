@@ -16,8 +16,9 @@ import (
 	"github.com/countersign/countersign/psbt"
 )
 
-// Signer is an opened software key. It implements hw.Signer. Its methods are
-// safe for concurrent use; after Close every method fails with ErrClosed.
+// Signer is an opened software key. It implements hw.Device (wrap it with
+// hw.NewSigner for the checks every signer gets). Its methods are safe for
+// concurrent use; after Close every method fails with ErrClosed.
 type Signer struct {
 	name string
 	fp   [4]byte
@@ -27,10 +28,15 @@ type Signer struct {
 	master *hdkeychain.ExtendedKey // nil once closed
 }
 
-var _ hw.Signer = (*Signer)(nil)
+var _ hw.Device = (*Signer)(nil)
 
 // Name is the key's name in the store.
 func (s *Signer) Name() string { return s.name }
+
+// Info names the key for messages and lists.
+func (s *Signer) Info() hw.DeviceInfo {
+	return hw.DeviceInfo{Type: "key", Model: "software key", Path: s.name, Fingerprint: s.fpHex(), Name: "software key " + s.name}
+}
 
 // Network is the network the key was stored for.
 func (s *Signer) Network() *chaincfg.Params { return s.net }
@@ -45,7 +51,7 @@ func (s *Signer) Fingerprint(ctx context.Context) ([4]byte, error) {
 
 // Xpub returns the extended public key at path from the master. Hardened
 // steps are allowed: the private key is at hand.
-func (s *Signer) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedKey, error) {
+func (s *Signer) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.ExtendedKey, error) {
 	master, unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -57,13 +63,13 @@ func (s *Signer) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedK
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: key %q: xpub at %s: %v", hw.ErrDevice, s.name, formatPath(path), err)
+		return nil, fmt.Errorf("%w: key %q: xpub at %s: %v", hw.ErrDevice, s.name, path, err)
 	}
 	return xpub, nil
 }
 
 // Register does nothing: a software key has no wallet registry to enrol in.
-func (s *Signer) Register(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
+func (s *Signer) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
 	_, unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -76,7 +82,8 @@ func (s *Signer) Register(ctx context.Context, d *descriptor.Descriptor, net *ch
 // that this key's public key is part of it. A software key has no screen:
 // the address comes from the same computer that made it, so this is NOT the
 // independent check a hardware device's display gives.
-func (s *Signer) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+func (s *Signer) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
+	d, net, name := w.Descriptor, w.Network, w.Name
 	master, unlock, err := s.lock(ctx)
 	if err != nil {
 		return "", err
@@ -102,10 +109,9 @@ func (s *Signer) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, n
 		psbt.ErrRefused, s.name, s.fpHex(), branch, index, name)
 }
 
-// Sign returns a copy of p with this key's partial signatures added. It
-// refuses a PSBT the wallet's descriptor does not fully explain, and fails
-// when the key is not a cosigner or has nothing to sign.
-func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+// SignPSBT adds this key's partial signatures to p (the adapter's private
+// copy). It refuses a wallet the key is not a cosigner of.
+func (s *Signer) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	master, unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -114,25 +120,13 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descri
 	if p == nil || p.UnsignedTx == nil {
 		return nil, fmt.Errorf("%w: key %q was given no PSBT to sign", psbt.ErrMalformed, s.name)
 	}
-	if err := s.checkCosigner(master, d, net); err != nil {
+	if err := s.checkCosigner(master, w.Descriptor, w.Network); err != nil {
 		return nil, err
 	}
-	if err := psbt.CheckWallet(p, psbt.WalletInfo{Descriptor: d, Network: net}); err != nil {
-		return nil, fmt.Errorf("key %q will not sign for wallet %q: %w", s.name, name, err)
-	}
-	out, err := psbt.Clone(p)
-	if err != nil {
-		return nil, err
-	}
-	n, err := psbt.Sign(out, master)
-	if err != nil {
+	if _, err := psbt.Sign(p, master); err != nil {
 		return nil, fmt.Errorf("key %q (fingerprint %s): %w", s.name, s.fpHex(), err)
 	}
-	if n == 0 {
-		return nil, fmt.Errorf("%w: key %q (fingerprint %s) added no signature: no input of this PSBT lists the key in its BIP-32 derivations (or every such input is already signed by it)",
-			hw.ErrDevice, s.name, s.fpHex())
-	}
-	return out, nil
+	return p, nil
 }
 
 // Close wipes the master key. Later calls fail with ErrClosed.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/soft"
 	"github.com/countersign/countersign/psbt"
 )
@@ -28,7 +29,7 @@ var (
 
 // keyExpr is a descriptor key expression [fp/48h/1h/0h/2h]tpub/<0;1>/* for
 // the signer's account key.
-func keyExpr(t *testing.T, sg hw.Signer) string {
+func keyExpr(t *testing.T, sg hw.Device) string {
 	t.Helper()
 	ctx := context.Background()
 	fp, err := sg.Fingerprint(ctx)
@@ -52,55 +53,8 @@ func parseWallet(t *testing.T, keys ...string) *descriptor.Descriptor {
 	return d
 }
 
-// buildPSBT makes a PSBT spending one 100000-sat coin of the wallet at
-// receive index 0 to an outside script, with change to change index 0:
-// everything an updater fills (both UTXO fields, witness script, every
-// cosigner's derivation on the input and the change).
 func buildPSBT(t *testing.T, d *descriptor.Descriptor) (*bpsbt.Packet, *wire.MsgTx) {
-	t.Helper()
-	recv, err := d.Derive(0, 0, regtest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	change, err := d.Derive(1, 0, regtest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prev := wire.NewMsgTx(2)
-	prev.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: 7}, nil, nil))
-	prev.AddTxOut(wire.NewTxOut(100_000, recv.ScriptPubKey))
-
-	tx := wire.NewMsgTx(2)
-	in := wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: 0}, nil, nil)
-	in.Sequence = wire.MaxTxInSequenceNum - 2
-	tx.AddTxIn(in)
-	outside := append([]byte{txscript.OP_0, 32}, make([]byte, 32)...)
-	tx.AddTxOut(wire.NewTxOut(60_000, outside))
-	tx.AddTxOut(wire.NewTxOut(39_000, change.ScriptPubKey))
-
-	p, err := bpsbt.NewFromUnsignedTx(tx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Inputs[0].NonWitnessUtxo = prev
-	p.Inputs[0].WitnessUtxo = prev.TxOut[0]
-	p.Inputs[0].WitnessScript = recv.WitnessScript
-	p.Inputs[0].Bip32Derivation = derivations(recv)
-	p.Outputs[1].WitnessScript = change.WitnessScript
-	p.Outputs[1].Bip32Derivation = derivations(change)
-	return p, prev
-}
-
-func derivations(d *descriptor.Derived) []*bpsbt.Bip32Derivation {
-	var out []*bpsbt.Bip32Derivation
-	for _, k := range d.Keys {
-		out = append(out, &bpsbt.Bip32Derivation{
-			PubKey:               k.PubKey,
-			MasterKeyFingerprint: binary.LittleEndian.Uint32(k.Fingerprint[:]),
-			Bip32Path:            k.Path,
-		})
-	}
-	return out
+	return hwtest.BuildPSBT(t, d, regtest)
 }
 
 // execute finalizes p and runs the spend through btcd's script engine.
@@ -166,7 +120,7 @@ func TestSignTwoOfThree(t *testing.T) {
 	ctx := context.Background()
 	p, prev := buildPSBT(t, c.d)
 
-	p1, err := c.alice.Sign(ctx, p, c.d, regtest, "family")
+	p1, err := hwtest.Sign(ctx, c.alice, p, c.d, regtest, "family")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +130,7 @@ func TestSignTwoOfThree(t *testing.T) {
 	if sigCount(p1) != 1 {
 		t.Fatalf("alice added %d signatures, want 1", sigCount(p1))
 	}
-	p2, err := c.bob.Sign(ctx, p1, c.d, regtest, "family")
+	p2, err := hwtest.Sign(ctx, c.bob, p1, c.d, regtest, "family")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,15 +147,15 @@ func TestSignRefusals(t *testing.T) {
 	t.Run("not a cosigner", func(t *testing.T) {
 		p, _ := buildPSBT(t, c.d)
 		fp, _ := c.mallory.Fingerprint(ctx)
-		_, err := c.mallory.Sign(ctx, p, c.d, regtest, "family")
-		want := fmt.Sprintf("key %q (fingerprint %x) is not a cosigner of this wallet", "mallory", fp)
+		_, err := hwtest.Sign(ctx, c.mallory, p, c.d, regtest, "family")
+		want := fmt.Sprintf("software key mallory (fingerprint %x) holds no key of any input of this PSBT: it is not a cosigner", fp)
 		if !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("mallory signs: %v; want ErrRefused saying %q", err, want)
 		}
 	})
 	t.Run("wrong network", func(t *testing.T) {
 		p, _ := buildPSBT(t, c.d)
-		if _, err := c.alice.Sign(ctx, p, c.d, &chaincfg.MainNetParams, "family"); !errors.Is(err, psbt.ErrRefused) {
+		if _, err := hwtest.Sign(ctx, c.alice, p, c.d, &chaincfg.MainNetParams, "family"); !errors.Is(err, psbt.ErrRefused) {
 			t.Fatalf("regtest key signing for mainnet: %v, want ErrRefused", err)
 		}
 	})
@@ -211,7 +165,7 @@ func TestSignRefusals(t *testing.T) {
 		forged := a[:strings.Index(a, "]")+1] + b[strings.Index(b, "]")+1:]
 		d := parseWallet(t, forged, c.carol)
 		p, _ := buildPSBT(t, d)
-		_, err := c.alice.Sign(ctx, p, d, regtest, "family")
+		_, err := hwtest.Sign(ctx, c.alice, p, d, regtest, "family")
 		if !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "not the key found there") {
 			t.Fatalf("signing for a forged key: %v", err)
 		}
@@ -219,12 +173,12 @@ func TestSignRefusals(t *testing.T) {
 	t.Run("psbt the wallet cannot explain", func(t *testing.T) {
 		p, _ := buildPSBT(t, c.d)
 		p.Inputs[0].NonWitnessUtxo = nil
-		if _, err := c.alice.Sign(ctx, p, c.d, regtest, "family"); !errors.Is(err, psbt.ErrRefused) {
+		if _, err := hwtest.Sign(ctx, c.alice, p, c.d, regtest, "family"); !errors.Is(err, psbt.ErrRefused) {
 			t.Fatalf("signing without non_witness_utxo: %v, want ErrRefused", err)
 		}
 		p, _ = buildPSBT(t, c.d)
 		p.Inputs[0].WitnessScript = append([]byte{txscript.OP_DROP}, p.Inputs[0].WitnessScript...)
-		if _, err := c.alice.Sign(ctx, p, c.d, regtest, "family"); !errors.Is(err, psbt.ErrRefused) {
+		if _, err := hwtest.Sign(ctx, c.alice, p, c.d, regtest, "family"); !errors.Is(err, psbt.ErrRefused) {
 			t.Fatalf("signing a changed witness script: %v, want ErrRefused", err)
 		}
 	})
@@ -238,17 +192,17 @@ func TestSignRefusals(t *testing.T) {
 			}
 		}
 		p.Inputs[0].Bip32Derivation = keep
-		out, err := c.alice.Sign(ctx, p, c.d, regtest, "family")
+		out, err := hwtest.Sign(ctx, c.alice, p, c.d, regtest, "family")
 		if err == nil || out != nil || !(errors.Is(err, hw.ErrDevice) || errors.Is(err, psbt.ErrRefused)) {
 			t.Fatalf("signing a PSBT without alice's derivation: %v, %v; want an error", out, err)
 		}
 	})
 	t.Run("no packet", func(t *testing.T) {
-		if _, err := c.alice.Sign(ctx, nil, c.d, regtest, "family"); !errors.Is(err, psbt.ErrMalformed) {
+		if _, err := hwtest.Sign(ctx, c.alice, nil, c.d, regtest, "family"); !errors.Is(err, psbt.ErrMalformed) {
 			t.Fatalf("Sign(nil): %v", err)
 		}
 		p, _ := buildPSBT(t, c.d)
-		if _, err := c.alice.Sign(ctx, p, nil, regtest, "family"); err == nil {
+		if _, err := hwtest.Sign(ctx, c.alice, p, nil, regtest, "family"); err == nil {
 			t.Fatal("Sign without a descriptor succeeded")
 		}
 	})
@@ -256,7 +210,7 @@ func TestSignRefusals(t *testing.T) {
 		p, _ := buildPSBT(t, c.d)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := c.alice.Sign(cctx, p, c.d, regtest, "family"); !errors.Is(err, context.Canceled) {
+		if _, err := hwtest.Sign(cctx, c.alice, p, c.d, regtest, "family"); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Sign with a cancelled context: %v", err)
 		}
 	})
@@ -269,14 +223,14 @@ func TestDisplayAddressAndRegister(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.alice.DisplayAddress(ctx, c.d, regtest, "family", 1, 5)
+	got, err := c.alice.DisplayAddress(ctx, hwtest.Wallet(c.d, regtest, "family"), 1, 5)
 	if err != nil || got != want.Address {
 		t.Fatalf("DisplayAddress = %q, %v; want %q", got, err, want.Address)
 	}
-	if _, err := c.mallory.DisplayAddress(ctx, c.d, regtest, "family", 1, 5); !errors.Is(err, psbt.ErrRefused) {
+	if _, err := c.mallory.DisplayAddress(ctx, hwtest.Wallet(c.d, regtest, "family"), 1, 5); !errors.Is(err, psbt.ErrRefused) {
 		t.Fatalf("DisplayAddress by a non-cosigner: %v, want ErrRefused", err)
 	}
-	if tok, err := c.alice.Register(ctx, c.d, regtest, "family"); tok != nil || err != nil {
+	if tok, err := c.alice.Register(ctx, hwtest.Wallet(c.d, regtest, "family")); tok != nil || err != nil {
 		t.Fatalf("Register = %v, %v; want nil, nil", tok, err)
 	}
 }

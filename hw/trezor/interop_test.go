@@ -21,6 +21,7 @@ import (
 
 	"github.com/countersign/countersign/descriptor"
 	emu "github.com/countersign/countersign/hw/emulator/trezor"
+	"github.com/countersign/countersign/hw/hwtest"
 )
 
 // The interop test checks countersign's emulator (and through it the
@@ -137,7 +138,7 @@ func TestTrezorlibInterop(t *testing.T) {
 		if len(res.Signatures) != len(p.Inputs) {
 			t.Fatalf("trezorlib returned %d signatures for %d inputs", len(res.Signatures), len(p.Inputs))
 		}
-		signed, err := r.z.Sign(testCtx(t), p, w.desc, testNet, "interop")
+		signed, err := hwtest.Sign(testCtx(t), r.z, p, w.desc, testNet, "interop")
 		if err != nil {
 			t.Fatal(err)
 		}

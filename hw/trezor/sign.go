@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
@@ -37,29 +36,18 @@ type prevTx struct {
 	outputs []*tp.TxOutputBinType
 }
 
-// Sign returns a copy of p with the Trezor's partial signatures added. The
-// PSBT must pass psbt.CheckWallet for d (every input and change output
-// derives from the wallet) and every input must carry a non_witness_utxo
-// (the device checks each previous transaction) and a BIP-32 derivation for
-// this device's fingerprint: a Trezor signs only when it holds a key of
-// every input. The user confirms outputs, total and fee on the device.
-func (z *Trezor) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descriptor, net *chaincfg.Params, name string) (*bpsbt.Packet, error) {
+// SignPSBT adds the Trezor's partial signatures to out (the adapter's
+// private copy, which has passed psbt.CheckWallet). Every input must carry
+// a non_witness_utxo (the device checks each previous transaction) and a
+// BIP-32 derivation for this device's fingerprint: a Trezor signs only when
+// it holds a key of every input. The user confirms outputs, total and fee
+// on the device.
+func (z *Trezor) SignPSBT(ctx context.Context, out *bpsbt.Packet, wal *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	out, err := psbt.Clone(p)
+	w, err := newWalletView(wal.Descriptor, wal.Network)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", z.name(), op, err)
+		return nil, &hw.Error{Device: z.name(), Op: op, Kind: hw.ErrUnsupported, Err: err}
 	}
-	w, err := newWalletView(d, net)
-	if err != nil {
-		return nil, &Error{Device: z.name(), Op: op, Kind: hw.ErrDevice, Err: err}
-	}
-	if err := psbt.CheckWallet(out, psbt.WalletInfo{Descriptor: d, Network: net}); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", z.name(), op, err)
-	}
-	if err := z.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer z.release()
 	fp, err := z.fingerprint(ctx)
 	if err != nil {
 		return nil, err
@@ -70,7 +58,7 @@ func (z *Trezor) Sign(ctx context.Context, p *bpsbt.Packet, d *descriptor.Descri
 	for {
 		plan, done, err := z.plan(out, w, fp)
 		if err != nil {
-			return nil, &Error{Device: z.name(), Op: op, Kind: hw.ErrDevice, Err: err}
+			return nil, &hw.Error{Device: z.name(), Op: op, Kind: hw.ErrDevice, Err: err}
 		}
 		if done {
 			return out, nil
@@ -201,7 +189,7 @@ func (z *Trezor) position(w *walletView, dv *bpsbt.Bip32Derivation) (*descriptor
 			return der, nil
 		}
 	}
-	return nil, fmt.Errorf("the derivation %s of key %x is not one of the wallet's keys", formatPath(dv.Bip32Path), dv.PubKey)
+	return nil, fmt.Errorf("the derivation %s of key %x is not one of the wallet's keys", descriptor.Path(dv.Bip32Path), dv.PubKey)
 }
 
 // inputAmount is the value of the output input i spends.

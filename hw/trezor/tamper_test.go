@@ -11,6 +11,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/trezor"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
 	tp "github.com/countersign/countersign/hw/trezor/trezorproto"
 )
@@ -120,7 +121,7 @@ func TestEmulatorCatchesTamperedData(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			z, _ := tamperRig(t, tc.edit)
 			w := newTestWallet(t, descriptor.ScriptWsh, true)
-			_, err := z.Sign(testCtx(t), w.buildPSBT(t, 2, 0), w.desc, testNet, "x")
+			_, err := hwtest.Sign(testCtx(t), z, w.buildPSBT(t, 2, 0), w.desc, testNet, "x")
 			if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a device error with %q", err, tc.want)
 			}
@@ -150,7 +151,7 @@ func TestEmulatorShowsForeignChange(t *testing.T) {
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
 	// The device signs what it was shown, which is not the PSBT's
 	// transaction: the driver's own check refuses the signatures.
-	_, err := z.Sign(testCtx(t), w.buildPSBT(t, 2, 0), w.desc, testNet, "x")
+	_, err := hwtest.Sign(testCtx(t), z, w.buildPSBT(t, 2, 0), w.desc, testNet, "x")
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "does not verify") {
 		t.Fatalf("err = %v, want the driver to refuse the signatures", err)
 	}

@@ -54,7 +54,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 
@@ -100,14 +99,12 @@ type Options struct {
 	Endpoint hw.Endpoint
 }
 
-// Trezor is one open Trezor. Its methods are safe for concurrent use; they
-// take turns on the device.
+// Trezor is one open Trezor, the hw.Device of the Trezor driver. Calls must
+// not overlap: the hw.Signer adapter takes turns for them.
 type Trezor struct {
 	opts Options
-	use  chan struct{} // one slot: whoever holds it owns the link
 	link *link
 
-	// read and written under use
 	features tp.Features
 	fp       [4]byte
 	hasFP    bool
@@ -126,7 +123,7 @@ func Open(ctx context.Context, t transport.Transport, opts Options) (*Trezor, er
 	if opts.ReplyTimeout <= 0 {
 		opts.ReplyTimeout = DefaultReplyTimeout
 	}
-	z := &Trezor{opts: opts, use: make(chan struct{}, 1), link: newLink(t)}
+	z := &Trezor{opts: opts, link: newLink(t)}
 	if err := z.initialize(ctx); err != nil {
 		t.Close()
 		return nil, err
@@ -207,18 +204,6 @@ func (z *Trezor) name() string {
 	return "trezor"
 }
 
-// Error is a failure of one operation on one device. It unwraps to one of
-// hw's sentinels (Kind) and to the underlying cause.
-type Error struct {
-	Device string // "trezor 1a2b3c4d"
-	Op     string // "sign transaction"
-	Kind   error  // hw.ErrDevice or hw.ErrRejected
-	Err    error
-}
-
-func (e *Error) Error() string   { return e.Device + ": " + e.Op + ": " + e.Err.Error() }
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
-
 // FailureError is a Failure message from the device.
 type FailureError struct {
 	Code    uint32 // FailureType
@@ -253,7 +238,7 @@ func (z *Trezor) fail(op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %s: %w", z.name(), op, err)
 	}
-	var already *Error
+	var already *hw.Error
 	if errors.As(err, &already) {
 		return err
 	}
@@ -265,44 +250,28 @@ func (z *Trezor) fail(op string, err error) error {
 			kind = hw.ErrRejected
 			err = fmt.Errorf("cancelled on the device: %w", err)
 		case tp.FailurePinInvalid:
+			kind = hw.ErrLocked
 			err = fmt.Errorf("wrong PIN: %w; enter the positions of the PIN's digits on the grid the Trezor shows (each wrong PIN makes the next try wait longer)", err)
 		case tp.FailurePinCancelled:
+			kind = hw.ErrLocked
 			err = fmt.Errorf("PIN entry cancelled: %w", err)
 		}
 	}
-	return &Error{Device: z.name(), Op: op, Kind: kind, Err: err}
+	return &hw.Error{Device: z.name(), Op: op, Kind: kind, Err: err}
 }
-
-// acquire takes the device for one operation.
-func (z *Trezor) acquire(ctx context.Context) error {
-	select {
-	case z.use <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%s: waiting for the device: %w", z.name(), ctx.Err())
-	}
-}
-
-func (z *Trezor) release() { <-z.use }
 
 // Features returns the device's Features as last read.
 func (z *Trezor) Features() tp.Features {
-	z.use <- struct{}{}
-	defer z.release()
 	return z.features
 }
 
 // Stats returns the traffic so far.
 func (z *Trezor) Stats() Stats {
-	z.use <- struct{}{}
-	defer z.release()
 	return z.link.stats.clone()
 }
 
 // Info describes the device as of its last Features.
 func (z *Trezor) Info() hw.DeviceInfo {
-	z.use <- struct{}{}
-	defer z.release()
 	info := hw.DeviceInfo{
 		Type:      "trezor",
 		Model:     modelName(z.features.Model),
@@ -334,10 +303,6 @@ func modelName(m string) string {
 // Fingerprint returns the master key fingerprint. It may ask for the PIN
 // and passphrase.
 func (z *Trezor) Fingerprint(ctx context.Context) ([4]byte, error) {
-	if err := z.acquire(ctx); err != nil {
-		return [4]byte{}, err
-	}
-	defer z.release()
 	return z.fingerprint(ctx)
 }
 
@@ -397,15 +362,11 @@ func coinForPath(path []uint32) (string, *chaincfg.Params) {
 
 // Xpub returns the extended public key at path. Paths with coin type 1'
 // (BIP-44/48 testnet) come back as tpub, others as xpub.
-func (z *Trezor) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedKey, error) {
+func (z *Trezor) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.ExtendedKey, error) {
 	const op = "read xpub"
 	if len(path) > 255 {
 		return nil, z.fail(op, fmt.Errorf("path of %d levels is too deep", len(path)))
 	}
-	if err := z.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer z.release()
 	coin, params := coinForPath(path)
 	pk, err := z.publicKey(ctx, op, path, coin)
 	if err != nil {
@@ -413,7 +374,7 @@ func (z *Trezor) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedK
 	}
 	n := pk.Node
 	if int(n.Depth) != len(path) || len(path) > 0 && n.ChildNum != path[len(path)-1] {
-		return nil, z.fail(op, fmt.Errorf("the device returned a key at depth %d, child %d for %s", n.Depth, n.ChildNum, formatPath(path)))
+		return nil, z.fail(op, fmt.Errorf("the device returned a key at depth %d, child %d for %s", n.Depth, n.ChildNum, path))
 	}
 	var parent [4]byte
 	binary.BigEndian.PutUint32(parent[:], n.Fingerprint)
@@ -438,9 +399,9 @@ func (z *Trezor) Xpub(ctx context.Context, path []uint32) (*hdkeychain.ExtendedK
 // Register checks that a Trezor can use the wallet and returns nil: a
 // Trezor needs no registration, since every request carries the whole
 // multisig description.
-func (z *Trezor) Register(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string) ([]byte, error) {
-	if _, err := newWalletView(d, net); err != nil {
-		return nil, &Error{Device: z.name(), Op: "register wallet", Kind: hw.ErrDevice, Err: err}
+func (z *Trezor) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
+	if _, err := newWalletView(w.Descriptor, w.Network); err != nil {
+		return nil, &hw.Error{Device: z.name(), Op: "register wallet", Kind: hw.ErrUnsupported, Err: err}
 	}
 	return nil, nil
 }
@@ -448,20 +409,16 @@ func (z *Trezor) Register(ctx context.Context, d *descriptor.Descriptor, net *ch
 // DisplayAddress shows the wallet's address at (branch, index) on the
 // device and returns it, after checking it against the address countersign
 // derives.
-func (z *Trezor) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, net *chaincfg.Params, name string, branch, index uint32) (string, error) {
+func (z *Trezor) DisplayAddress(ctx context.Context, wal *hw.Wallet, branch, index uint32) (string, error) {
 	const op = "show address"
-	w, err := newWalletView(d, net)
+	w, err := newWalletView(wal.Descriptor, wal.Network)
 	if err != nil {
-		return "", &Error{Device: z.name(), Op: op, Kind: hw.ErrDevice, Err: err}
+		return "", &hw.Error{Device: z.name(), Op: op, Kind: hw.ErrUnsupported, Err: err}
 	}
 	der, err := w.derive(branch, index)
 	if err != nil {
 		return "", fmt.Errorf("%s: %s: %w", z.name(), op, err)
 	}
-	if err := z.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer z.release()
 	fp, err := z.fingerprint(ctx)
 	if err != nil {
 		return "", err
@@ -481,7 +438,7 @@ func (z *Trezor) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, n
 		return "", z.fail(op, err)
 	}
 	which := [2]string{"receive", "change"}[min(branch, 1)]
-	prompt := fmt.Sprintf("Check that your %s shows %s for wallet %q (%s address %d), then confirm on the device.", z.name(), der.Address, name, which, index)
+	prompt := fmt.Sprintf("Check that your %s shows %s for wallet %q (%s address %d), then confirm on the device.", z.name(), der.Address, wal.Name, which, index)
 	typ, payload, err := z.call(ctx, &tp.GetAddress{
 		AddressN: der.Keys[own].Path, CoinName: w.coin, ShowDisplay: true, Multisig: ms, ScriptType: w.inType,
 	}, prompt)
@@ -505,19 +462,6 @@ func (z *Trezor) DisplayAddress(ctx context.Context, d *descriptor.Descriptor, n
 func (z *Trezor) Close() error {
 	z.closeOnce.Do(func() { z.closeErr = z.link.t.Close() })
 	return z.closeErr
-}
-
-func formatPath(path []uint32) string {
-	var b strings.Builder
-	b.WriteString("m")
-	for _, s := range path {
-		if s >= hdkeychain.HardenedKeyStart {
-			fmt.Fprintf(&b, "/%dh", s-hdkeychain.HardenedKeyStart)
-		} else {
-			fmt.Fprintf(&b, "/%d", s)
-		}
-	}
-	return b.String()
 }
 
 // DriverOptions configure the driver the registry uses.
@@ -549,7 +493,7 @@ func NewDriver(o DriverOptions) hw.Driver {
 			opts := Options{Prompt: prompt, PIN: o.PIN, Passphrase: o.Passphrase, ReplyTimeout: o.ReplyTimeout, Endpoint: ep}
 			t, err := openEndpoint(ctx, ep)
 			if err != nil {
-				return nil, &Error{Device: "trezor at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
+				return nil, &hw.Error{Device: "trezor at " + ep.Path, Op: "open", Kind: hw.ErrDevice, Err: err}
 			}
 			z, err := Open(ctx, t, opts)
 			if err != nil {
@@ -615,11 +559,4 @@ func isWireInterface(h *transport.HIDInfo) bool {
 		return h.UsagePage == usagePageWire
 	}
 	return h.Interface == wireInterfaceNumber || h.Interface < 0
-}
-
-// p2shScript is OP_HASH160 <hash160(redeem)> OP_EQUAL.
-func p2shScript(redeem []byte) []byte {
-	s := []byte{0xa9, 0x14}
-	s = append(s, btcutil.Hash160(redeem)...)
-	return append(s, 0x87)
 }

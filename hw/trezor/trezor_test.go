@@ -21,6 +21,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/trezor"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
 	tp "github.com/countersign/countersign/hw/trezor/trezorproto"
 	"github.com/countersign/countersign/psbt"
@@ -74,10 +75,10 @@ func TestXpubMatchesHdkeychain(t *testing.T) {
 		k, _ = k.CloneWithVersion(tc.net.HDPublicKeyID[:])
 		got, err := r.z.Xpub(ctx, tc.path)
 		if err != nil {
-			t.Fatalf("%s: %v", formatPath(tc.path), err)
+			t.Fatalf("%s: %v", descriptor.Path(tc.path), err)
 		}
 		if got.String() != k.String() {
-			t.Errorf("%s: Xpub = %s, want %s", formatPath(tc.path), got, k)
+			t.Errorf("%s: Xpub = %s, want %s", descriptor.Path(tc.path), got, k)
 		}
 	}
 }
@@ -95,7 +96,7 @@ func TestDisplayAddressMatchesDescriptor(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := r.z.DisplayAddress(ctx, w.desc, testNet, "family", pos[0], pos[1])
+				got, err := r.z.DisplayAddress(ctx, hwtest.Wallet(w.desc, testNet, "family"), pos[0], pos[1])
 				if err != nil {
 					t.Fatalf("%v sorted=%v %v: %v", st, sorted, pos, err)
 				}
@@ -119,7 +120,7 @@ func TestDisplayAddressMatchesDescriptor(t *testing.T) {
 func TestDisplayAddressForeignWallet(t *testing.T) {
 	r := newRig(t, emu.Config{Mnemonic: "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong"}, Options{})
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
-	_, err := r.z.DisplayAddress(testCtx(t), w.desc, testNet, "x", 0, 0)
+	_, err := r.z.DisplayAddress(testCtx(t), hwtest.Wallet(w.desc, testNet, "x"), 0, 0)
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "none of the wallet's keys") {
 		t.Fatalf("err = %v", err)
 	}
@@ -164,7 +165,7 @@ func TestSignMultisig(t *testing.T) {
 			w := newTestWallet(t, tc.st, tc.sorted)
 			p := w.buildPSBT(t, 3, 4)
 			before, _ := psbt.Serialize(p)
-			signed, err := r.z.Sign(ctx, p, w.desc, testNet, "family")
+			signed, err := hwtest.Sign(ctx, r.z, p, w.desc, testNet, "family")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,7 +235,7 @@ func fpUint(fp [4]byte) uint32 {
 func TestSignRejectedOnDevice(t *testing.T) {
 	r := newRig(t, emu.Config{Approve: func(_ context.Context, s emu.Screen) bool { return s.Kind != "total" }}, Options{})
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
-	_, err := r.z.Sign(testCtx(t), w.buildPSBT(t, 2, 0), w.desc, testNet, "family")
+	_, err := hwtest.Sign(testCtx(t), r.z, w.buildPSBT(t, 2, 0), w.desc, testNet, "family")
 	if !errors.Is(err, hw.ErrRejected) {
 		t.Fatalf("err = %v, want ErrRejected", err)
 	}
@@ -242,7 +243,7 @@ func TestSignRejectedOnDevice(t *testing.T) {
 		t.Errorf("error does not name the device: %v", err)
 	}
 	// The device is usable afterwards.
-	if _, err := r.z.DisplayAddress(testCtx(t), w.desc, testNet, "family", 0, 1); err != nil {
+	if _, err := r.z.DisplayAddress(testCtx(t), hwtest.Wallet(w.desc, testNet, "family"), 0, 1); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -353,7 +354,7 @@ func TestCancelWhileWaitingForUser(t *testing.T) {
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := r.z.DisplayAddress(ctx, w.desc, testNet, "x", 0, 0)
+	_, err := r.z.DisplayAddress(ctx, hwtest.Wallet(w.desc, testNet, "x"), 0, 0)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's deadline", err)
 	}
@@ -373,9 +374,16 @@ func TestCancelWhileWaitingForUser(t *testing.T) {
 func TestSignRefusesForeignInputs(t *testing.T) {
 	r := newRig(t, emu.Config{Mnemonic: "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong"}, Options{})
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
-	_, err := r.z.Sign(testCtx(t), w.buildPSBT(t, 1, 0), w.desc, testNet, "x")
+	p := w.buildPSBT(t, 1, 0)
+	// The adapter refuses a signer that holds no key of the inputs ...
+	_, err := hwtest.Sign(testCtx(t), r.z, p, w.desc, testNet, "x")
+	if !errors.Is(err, hw.ErrMismatch) || !strings.Contains(err.Error(), "holds no key of any input") {
+		t.Fatalf("adapter: %v", err)
+	}
+	// ... and the driver on its own refuses it too.
+	_, err = r.z.SignPSBT(testCtx(t), p, hwtest.Wallet(w.desc, testNet, "x"))
 	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "no key of this Trezor") {
-		t.Fatalf("err = %v", err)
+		t.Fatalf("driver: %v", err)
 	}
 }
 
@@ -384,7 +392,7 @@ func TestSignNeedsPrevTx(t *testing.T) {
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
 	p := w.buildPSBT(t, 2, 0)
 	p.Inputs[1].NonWitnessUtxo = nil
-	_, err := r.z.Sign(testCtx(t), p, w.desc, testNet, "x")
+	_, err := hwtest.Sign(testCtx(t), r.z, p, w.desc, testNet, "x")
 	if err == nil || !strings.Contains(err.Error(), "non_witness_utxo") {
 		t.Fatalf("err = %v", err)
 	}
@@ -402,7 +410,7 @@ func TestSignCountsMessages(t *testing.T) {
 	w := newTestWallet(t, descriptor.ScriptWsh, true)
 	p := w.buildPSBT(t, n, 0)
 	s0, e0 := r.z.Stats(), r.emu.Stats()
-	signed, err := r.z.Sign(testCtx(t), p, w.desc, testNet, "family")
+	signed, err := hwtest.Sign(testCtx(t), r.z, p, w.desc, testNet, "family")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +444,7 @@ func BenchmarkSign50Inputs(b *testing.B) {
 	s0 := r.z.Stats()
 	ops := 0
 	for b.Loop() {
-		if _, err := r.z.Sign(ctx, p, w.desc, testNet, "bench"); err != nil {
+		if _, err := hwtest.Sign(ctx, r.z, p, w.desc, testNet, "bench"); err != nil {
 			b.Fatal(err)
 		}
 		ops++

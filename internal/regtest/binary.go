@@ -2,7 +2,6 @@ package regtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -112,6 +111,3 @@ func isExecutable(path string) bool {
 	}
 	return info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0
 }
-
-// errNoLock is returned where the platform has no advisory file locks.
-var errNoLock = errors.New("regtest: file locking is not available on this platform")

@@ -26,6 +26,7 @@ import (
 
 	"github.com/countersign/countersign/descriptor"
 	emu "github.com/countersign/countersign/hw/emulator/ledger"
+	"github.com/countersign/countersign/hw/hwtest"
 	driver "github.com/countersign/countersign/hw/ledger"
 	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/psbt"
@@ -144,19 +145,19 @@ func TestLedgerJSClientInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := d.Register(ctx, desc, net3, name)
+	token, err := d.Register(ctx, hwtest.Wallet(desc, net3, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	receive0, err := d.DisplayAddress(ctx, desc, net3, name, 0, 0)
+	receive0, err := d.DisplayAddress(ctx, hwtest.Wallet(desc, net3, name), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	change3, err := d.DisplayAddress(ctx, desc, net3, name, 1, 3)
+	change3, err := d.DisplayAddress(ctx, hwtest.Wallet(desc, net3, name), 1, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := d.Sign(ctx, p, desc, net3, name)
+	signed, err := hwtest.Sign(ctx, d, p, desc, net3, name)
 	if err != nil {
 		t.Fatal(err)
 	}

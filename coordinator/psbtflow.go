@@ -1,0 +1,258 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
+)
+
+// Inspect reports what a PSBT does for the stored wallet it spends from.
+func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.Packet) (*Wallet, *psbt.Report, error) {
+	w, err := c.WalletFor(ctx, walletName, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := psbt.Inspect(p, w.Info())
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, rep, nil
+}
+
+// SignPlan is a PSBT found to be the wallet's and checked, ready to be shown
+// to the user and handed to a signer.
+type SignPlan struct {
+	Wallet *Wallet
+	PSBT   *bpsbt.Packet
+	Report *psbt.Report
+}
+
+// PrepareSign finds the PSBT's wallet and runs every check before any
+// signer sees it. The caller shows Report and asks for confirmation, then
+// calls Sign.
+func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bpsbt.Packet) (*SignPlan, error) {
+	w, err := c.WalletFor(ctx, walletName, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := psbt.CheckWallet(p, w.Info()); err != nil {
+		return nil, err
+	}
+	rep, err := psbt.Inspect(p, w.Info())
+	if err != nil {
+		return nil, err
+	}
+	return &SignPlan{Wallet: w, PSBT: p, Report: rep}, nil
+}
+
+// SignOutcome is what a signer added.
+type SignOutcome struct {
+	Wallet        *Wallet
+	PSBT          *bpsbt.Packet // the plan's PSBT with the new signatures
+	Added         int
+	AlreadySigned bool          // the signer had signed everything it could; nothing was asked
+	Report        *psbt.Report  // the result as the wallet sees it
+	Pending       error         // an air-gapped signer has the PSBT; its signatures come later (hw.ErrPending)
+	Draft         *wallet.Draft // the version recorded in the store
+}
+
+// Sign hands a prepared PSBT to one signer (with its stored registration
+// token), takes back only its verified new signatures, and records the
+// result as a draft.
+func (c *Coordinator) Sign(ctx context.Context, plan *SignPlan, s *hw.Signer) (*SignOutcome, error) {
+	w := plan.Wallet
+	sw, err := c.signerWallet(ctx, w, s)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Sign(ctx, plan.PSBT, sw)
+	if errors.Is(err, hw.ErrPending) {
+		return &SignOutcome{Wallet: w, PSBT: plan.PSBT, Report: plan.Report, Pending: err}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &SignOutcome{Wallet: w, PSBT: res.PSBT, Added: res.Added, AlreadySigned: res.AlreadySigned}
+	if out.Report, err = psbt.Inspect(res.PSBT, w.Info()); err != nil {
+		return nil, err
+	}
+	if res.Added > 0 {
+		if out.Draft, err = c.saveDraft(ctx, w.Name, res.PSBT, wallet.StateSigned); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Combined is the result of merging copies of one PSBT.
+type Combined struct {
+	Wallet *Wallet
+	PSBT   *bpsbt.Packet
+	Report *psbt.Report
+}
+
+// Combine merges copies of one PSBT signed by different cosigners (every
+// signature verified) and records the result.
+func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsbt.Packet) (*Combined, error) {
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%w: nothing to combine", psbt.ErrMalformed)
+	}
+	w, err := c.WalletFor(ctx, walletName, ps[0])
+	if err != nil {
+		return nil, err
+	}
+	out, err := psbt.Combine(ps, w.Info())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.saveDraft(ctx, w.Name, out, wallet.StateSigned); err != nil {
+		return nil, err
+	}
+	rep, err := psbt.Inspect(out, w.Info())
+	if err != nil {
+		return nil, err
+	}
+	return &Combined{Wallet: w, PSBT: out, Report: rep}, nil
+}
+
+// Finalized is a PSBT with every input finalized and its network
+// transaction.
+type Finalized struct {
+	Wallet *Wallet
+	PSBT   *bpsbt.Packet
+	Tx     *wire.MsgTx
+}
+
+// Finalize builds the final scriptSig and witness of every input (once
+// enough cosigners have signed), executes every input's script against its
+// previous output, and records the result. p is changed in place.
+func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.Packet) (*Finalized, error) {
+	w, err := c.WalletFor(ctx, walletName, p)
+	if err != nil {
+		return nil, err
+	}
+	// FinalizePacket has executed every input's script against its
+	// prevout; extracting again would run them twice.
+	if err := psbt.FinalizePacket(p, w.Info()); err != nil {
+		return nil, err
+	}
+	tx, err := bpsbt.Extract(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", psbt.ErrMalformed, err)
+	}
+	if _, err := c.saveDraft(ctx, w.Name, p, wallet.StateFinalized); err != nil {
+		return nil, err
+	}
+	return &Finalized{Wallet: w, PSBT: p, Tx: tx}, nil
+}
+
+// TxToBroadcast reads a finalized PSBT or a raw transaction (hex) and finds
+// the stored wallet it spends from.
+func (c *Coordinator) TxToBroadcast(ctx context.Context, walletName string, data []byte) (*wire.MsgTx, *Wallet, error) {
+	if p, err := psbt.Decode(data); err == nil {
+		w, err := c.WalletFor(ctx, walletName, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		tx, err := psbt.Extract(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tx, w, nil
+	}
+	tx, err := decodeHexTx(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if walletName != "" {
+		w, err := c.Wallet(ctx, walletName)
+		return tx, w, err
+	}
+	ws, err := c.Store.Wallets(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range ws {
+		us, err := c.Store.UTXOs(ctx, rec.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, u := range us {
+			for _, in := range tx.TxIn {
+				if in.PreviousOutPoint == u.OutPoint {
+					w, err := loaded(rec)
+					return tx, w, err
+				}
+			}
+		}
+	}
+	return nil, nil, fmt.Errorf("%w: no stored wallet owns an input of this transaction: name the wallet with --wallet", wallet.ErrInvalid)
+}
+
+// Broadcast sends a final transaction through the wallet's backend and
+// records it: the coins it spends stop counting until the next sync
+// confirms it. A broadcast that succeeded but could not be recorded is
+// reported with its txid.
+func (c *Coordinator) Broadcast(ctx context.Context, w *Wallet, tx *wire.MsgTx) (chainhash.Hash, error) {
+	b, err := c.Backend(ctx, w)
+	if err != nil {
+		return chainhash.Hash{}, err
+	}
+	txid, err := b.Broadcast(ctx, tx)
+	if err != nil {
+		return chainhash.Hash{}, err
+	}
+	if err := c.Store.MarkBroadcast(ctx, tx); err != nil && !isNotFound(err) {
+		return txid, fmt.Errorf("broadcast %s succeeded but recording it failed: %w", txid, err)
+	}
+	return txid, nil
+}
+
+// saveDraft records a PSBT version in the store; saving the same bytes
+// twice is harmless.
+func (c *Coordinator) saveDraft(ctx context.Context, name string, p *bpsbt.Packet, state wallet.DraftState) (*wallet.Draft, error) {
+	raw, err := psbt.Serialize(p)
+	if err != nil {
+		return nil, err
+	}
+	d := &wallet.Draft{TxID: p.UnsignedTx.TxHash(), PSBT: raw, State: state}
+	if err := c.Store.SaveDraft(ctx, name, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// decodeHexTx reads a raw transaction in hex.
+func decodeHexTx(data []byte) (*wire.MsgTx, error) {
+	raw, err := hexDecode(bytes.TrimSpace(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: neither a PSBT nor a hex transaction", psbt.ErrMalformed)
+	}
+	tx := &wire.MsgTx{}
+	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+		return nil, fmt.Errorf("%w: transaction does not decode: %v", psbt.ErrMalformed, err)
+	}
+	return tx, nil
+}
+
+func hexDecode(b []byte) ([]byte, error) {
+	out := make([]byte, hex.DecodedLen(len(b)))
+	n, err := hex.Decode(out, b)
+	return out[:n], err
+}
+
+// VSize is a transaction's virtual size in vbytes (BIP-141).
+func VSize(tx *wire.MsgTx) int64 {
+	w := int64(tx.SerializeSizeStripped())*3 + int64(tx.SerializeSize())
+	return (w + 3) / 4
+}
