@@ -409,10 +409,11 @@ var errAnswered = errors.New("answered")
 // session is one command in progress: the port it came on, to ask the host
 // through client commands.
 type session struct {
-	e    *Emulator
-	p    port
-	ctx  context.Context
-	data []byte
+	e     *Emulator
+	p     port
+	ctx   context.Context
+	data  []byte
+	proto byte // P2: the client's protocol version (0 or 1)
 }
 
 // command runs one top-level APDU to its final status word.
@@ -427,7 +428,7 @@ func (e *Emulator) command(ctx context.Context, p port, raw []byte) error {
 	if e.cfg.Locked {
 		return e.reply(ctx, p, nil, fail(swLocked, "locked"))
 	}
-	s := &session{e: e, p: p, ctx: ctx, data: a.data}
+	s := &session{e: e, p: p, ctx: ctx, data: a.data, proto: a.p2}
 	var resp []byte
 	var err error
 	switch {
