@@ -242,11 +242,10 @@ func (e *Emulator) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn answers APDUs in Speculos's framing on one connection until the
 // peer closes it (nil) or ctx ends (nil). It closes conn.
 func (e *Emulator) ServeConn(ctx context.Context, conn net.Conn) error {
-	s := transport.NewStream(conn, transport.StreamOptions{WriteTrailer: 2, MaxMessage: 4 + 255 + 16})
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	return e.serve(ctx, &streamPort{s: s})
+	return e.serve(ctx, &speculosPort{conn: conn})
 }
 
 // ServeHID answers APDUs in the Ledger HID framing on t until t fails or
@@ -280,14 +279,39 @@ func (e *Emulator) serve(ctx context.Context, p port) error {
 	}
 }
 
-// streamPort is Speculos's APDU socket: the response length counts the data
-// but not the status word after it.
-type streamPort struct{ s *transport.Stream }
+// speculosPort is Speculos's APDU socket (LedgerHQ/speculos,
+// speculos/mcu/apdu.py, commit 14f150fc80b97962d0165315614e176286ba09af):
+// a command is a 4-byte big-endian length and the APDU; a response is a
+// 4-byte big-endian length, the response data and the 2-byte status word,
+// which the length leaves out. The emulator frames it itself rather than
+// through hw/transport, whose Stream the driver's side uses.
+type speculosPort struct{ conn net.Conn }
 
-func (p *streamPort) read(ctx context.Context) ([]byte, error) { return p.s.ReadMessage(ctx) }
+// maxCommand bounds a command: an APDU header, Lc and 255 data bytes, with
+// room to spare.
+const maxCommand = 4 + 1 + 255 + 16
 
-func (p *streamPort) write(ctx context.Context, data []byte, sw uint16) error {
-	return p.s.WriteMessage(ctx, binary.BigEndian.AppendUint16(append([]byte(nil), data...), sw))
+func (p *speculosPort) read(ctx context.Context) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(p.conn, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxCommand {
+		return nil, fmt.Errorf("ledger emulator: a %d-byte command (an APDU is at most %d)", n, maxCommand)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(p.conn, msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+func (p *speculosPort) write(ctx context.Context, data []byte, sw uint16) error {
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(data)+2), uint32(len(data)))
+	out = binary.BigEndian.AppendUint16(append(out, data...), sw)
+	_, err := p.conn.Write(out)
+	return err
 }
 
 // hidPort is the Ledger HID framing: 64-byte reports of channel (2),
