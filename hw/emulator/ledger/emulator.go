@@ -24,19 +24,35 @@
 //     verify (status 0xB008);
 //   - SIGN_PSBT reads the whole PSBT through the Merkle protocol (keys in
 //     order with GET_MERKLE_LEAF_PROOF and GET_PREIMAGE, values by key with
-//     GET_MERKLE_LEAF_INDEX), rebuilds the transaction, signs only inputs
-//     whose prevout script it derives from the policy at the position its
-//     own BIP-32 derivation names, refuses outputs that claim to be change
-//     but do not derive from the policy, asks Config.Approve, signs with
-//     countersign's psbt signer role and YIELDs each signature.
+//     GET_MERKLE_LEAF_INDEX), rebuilds the transaction from the version 2
+//     fields, checks every input's UTXO fields (a non_witness_utxo must hash
+//     to the txid spent), signs only inputs whose prevout script it derives
+//     from the policy at the position a derivation of its own key names,
+//     refuses outputs that claim to be change but do not derive from the
+//     policy, asks Config.Approve, and YIELDs each signature.
+//
+// The emulator never borrows the code it tests: it parses the PSBT fields,
+// builds the scripts, and computes the BIP-143 and legacy signature hashes
+// itself (sighash.go, checked against BIP-143's examples and Bitcoin
+// Core's vectors), and imports neither countersign's psbt, descriptor nor
+// ledger driver packages. btcd supplies BIP-32 (hdkeychain), ECDSA with
+// RFC 6979 nonces (btcec), transaction parsing (wire) and address
+// encoding. Signing follows the app's sign_psbt.c: for each of the
+// wallet's own key placeholders that a derivation names, every internal
+// input, with the key at the placeholder's origin path and the input's
+// change and index; partial signatures already in the PSBT are ignored, as
+// the app ignores them.
 //
 // Known differences from the app: only multisig policies (sh, sh(wsh()) and
 // wsh() of multi or sortedmulti, with @i/** or @i/<0;1>/* placeholders) are
 // accepted, not miniscript, taproot or single-key default wallets; only
-// SIGHASH_ALL is signed; inputs without non_witness_utxo are refused
-// (the app signs segwit ones with a warning); the per-input time locks of
-// PSBT version 2 are not supported; the HMAC key is not derived from the
-// seed (SLIP-21), so registrations do not survive the emulator.
+// SIGHASH_ALL is signed (the app also signs the other types of segwit
+// inputs after a warning); an output that names this device's fingerprint
+// but does not derive from the wallet is refused (the app shows it as an
+// external output), and a wrong or missing redeem or witness script is
+// refused before the user is asked (the app finds it while signing); the
+// HMAC key is not derived from the seed (SLIP-21), so registrations do not
+// survive the emulator.
 package ledger
 
 import (

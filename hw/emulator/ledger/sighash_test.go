@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -263,3 +265,44 @@ func TestWithoutCodeSeparators(t *testing.T) {
 }
 
 func removeSpaces(s string) string { return string(bytes.ReplaceAll([]byte(s), []byte(" "), nil)) }
+
+func TestParsePSBTFields(t *testing.T) {
+	pub := mustHex(t, "02"+strings.Repeat("11", 32))
+	for val, ok := range map[string]bool{
+		"73c5da0a":               true, // a master key itself
+		"73c5da0a30000080":       true,
+		"73c5da0a300000":         false,
+		"":                       false,
+		strings.Repeat("00", 44): true, // fingerprint and 10 steps
+		strings.Repeat("00", 48): false,
+	} {
+		d, err := parseDerivation(pub, mustHex(t, val))
+		if (err == nil) != ok {
+			t.Errorf("value %s: %v", val, err)
+		}
+		if ok && (len(d.path) != len(val)/8-1 || hex.EncodeToString(d.fpr[:]) != val[:8]) {
+			t.Errorf("value %s: %+v", val, d)
+		}
+	}
+	for _, key := range []string{"04" + strings.Repeat("11", 64), "05" + strings.Repeat("11", 32), "02" + strings.Repeat("11", 31)} {
+		if _, err := parseDerivation(mustHex(t, key), mustHex(t, "73c5da0a")); err == nil {
+			t.Errorf("key %s accepted: the app takes compressed keys only", key)
+		}
+	}
+	for raw, want := range map[string]string{
+		"a086010000000000" + "0151":   "100000 51",
+		"a086010000000000" + "00":     "100000 ",
+		"a086010000000000" + "0251":   "",
+		"a086010000000000" + "015151": "",
+		"a0860100":                    "",
+	} {
+		o, err := parseWitnessUtxo(mustHex(t, raw))
+		got := ""
+		if err == nil {
+			got = fmt.Sprintf("%d %x", o.value, o.script)
+		}
+		if got != want {
+			t.Errorf("witness_utxo %s: %q, want %q", raw, got, want)
+		}
+	}
+}
