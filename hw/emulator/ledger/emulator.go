@@ -24,19 +24,35 @@
 //     verify (status 0xB008);
 //   - SIGN_PSBT reads the whole PSBT through the Merkle protocol (keys in
 //     order with GET_MERKLE_LEAF_PROOF and GET_PREIMAGE, values by key with
-//     GET_MERKLE_LEAF_INDEX), rebuilds the transaction, signs only inputs
-//     whose prevout script it derives from the policy at the position its
-//     own BIP-32 derivation names, refuses outputs that claim to be change
-//     but do not derive from the policy, asks Config.Approve, signs with
-//     countersign's psbt signer role and YIELDs each signature.
+//     GET_MERKLE_LEAF_INDEX), rebuilds the transaction from the version 2
+//     fields, checks every input's UTXO fields (a non_witness_utxo must hash
+//     to the txid spent), signs only inputs whose prevout script it derives
+//     from the policy at the position a derivation of its own key names,
+//     refuses outputs that claim to be change but do not derive from the
+//     policy, asks Config.Approve, and YIELDs each signature.
+//
+// The emulator never borrows the code it tests: it parses the PSBT fields,
+// builds the scripts, and computes the BIP-143 and legacy signature hashes
+// itself (sighash.go, checked against BIP-143's examples and Bitcoin
+// Core's vectors), and imports neither countersign's psbt, descriptor nor
+// ledger driver packages. btcd supplies BIP-32 (hdkeychain), ECDSA with
+// RFC 6979 nonces (btcec), transaction parsing (wire) and address
+// encoding. Signing follows the app's sign_psbt.c: for each of the
+// wallet's own key placeholders that a derivation names, every internal
+// input, with the key at the placeholder's origin path and the input's
+// change and index; partial signatures already in the PSBT are ignored, as
+// the app ignores them.
 //
 // Known differences from the app: only multisig policies (sh, sh(wsh()) and
 // wsh() of multi or sortedmulti, with @i/** or @i/<0;1>/* placeholders) are
 // accepted, not miniscript, taproot or single-key default wallets; only
-// SIGHASH_ALL is signed; inputs without non_witness_utxo are refused
-// (the app signs segwit ones with a warning); the per-input time locks of
-// PSBT version 2 are not supported; the HMAC key is not derived from the
-// seed (SLIP-21), so registrations do not survive the emulator.
+// SIGHASH_ALL is signed (the app also signs the other types of segwit
+// inputs after a warning); an output that names this device's fingerprint
+// but does not derive from the wallet is refused (the app shows it as an
+// external output), and a wrong or missing redeem or witness script is
+// refused before the user is asked (the app finds it while signing); the
+// HMAC key is not derived from the seed (SLIP-21), so registrations do not
+// survive the emulator.
 package ledger
 
 import (
@@ -242,11 +258,10 @@ func (e *Emulator) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn answers APDUs in Speculos's framing on one connection until the
 // peer closes it (nil) or ctx ends (nil). It closes conn.
 func (e *Emulator) ServeConn(ctx context.Context, conn net.Conn) error {
-	s := transport.NewStream(conn, transport.StreamOptions{WriteTrailer: 2, MaxMessage: 4 + 255 + 16})
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	return e.serve(ctx, &streamPort{s: s})
+	return e.serve(ctx, &speculosPort{conn: conn})
 }
 
 // ServeHID answers APDUs in the Ledger HID framing on t until t fails or
@@ -280,14 +295,39 @@ func (e *Emulator) serve(ctx context.Context, p port) error {
 	}
 }
 
-// streamPort is Speculos's APDU socket: the response length counts the data
-// but not the status word after it.
-type streamPort struct{ s *transport.Stream }
+// speculosPort is Speculos's APDU socket (LedgerHQ/speculos,
+// speculos/mcu/apdu.py, commit 14f150fc80b97962d0165315614e176286ba09af):
+// a command is a 4-byte big-endian length and the APDU; a response is a
+// 4-byte big-endian length, the response data and the 2-byte status word,
+// which the length leaves out. The emulator frames it itself rather than
+// through hw/transport, whose Stream the driver's side uses.
+type speculosPort struct{ conn net.Conn }
 
-func (p *streamPort) read(ctx context.Context) ([]byte, error) { return p.s.ReadMessage(ctx) }
+// maxCommand bounds a command: an APDU header, Lc and 255 data bytes, with
+// room to spare.
+const maxCommand = 4 + 1 + 255 + 16
 
-func (p *streamPort) write(ctx context.Context, data []byte, sw uint16) error {
-	return p.s.WriteMessage(ctx, binary.BigEndian.AppendUint16(append([]byte(nil), data...), sw))
+func (p *speculosPort) read(ctx context.Context) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(p.conn, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxCommand {
+		return nil, fmt.Errorf("ledger emulator: a %d-byte command (an APDU is at most %d)", n, maxCommand)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(p.conn, msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+func (p *speculosPort) write(ctx context.Context, data []byte, sw uint16) error {
+	out := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(data)+2), uint32(len(data)))
+	out = binary.BigEndian.AppendUint16(append(out, data...), sw)
+	_, err := p.conn.Write(out)
+	return err
 }
 
 // hidPort is the Ledger HID framing: 64-byte reports of channel (2),
@@ -409,10 +449,11 @@ var errAnswered = errors.New("answered")
 // session is one command in progress: the port it came on, to ask the host
 // through client commands.
 type session struct {
-	e    *Emulator
-	p    port
-	ctx  context.Context
-	data []byte
+	e     *Emulator
+	p     port
+	ctx   context.Context
+	data  []byte
+	proto byte // P2: the client's protocol version (0 or 1)
 }
 
 // command runs one top-level APDU to its final status word.
@@ -427,7 +468,7 @@ func (e *Emulator) command(ctx context.Context, p port, raw []byte) error {
 	if e.cfg.Locked {
 		return e.reply(ctx, p, nil, fail(swLocked, "locked"))
 	}
-	s := &session{e: e, p: p, ctx: ctx, data: a.data}
+	s := &session{e: e, p: p, ctx: ctx, data: a.data, proto: a.p2}
 	var resp []byte
 	var err error
 	switch {

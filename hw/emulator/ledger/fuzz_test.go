@@ -64,5 +64,47 @@ func FuzzParsers(f *testing.F) {
 		_, _ = e.parseKeyInfo(string(b))
 		_, _, _, _, _ = parseTemplate(string(b), 3)
 		_, _ = parseAPDU(b)
+		k := min(33, len(b)) // a derivation: the key data, then the value
+		_, _ = parseDerivation(b[:k], b[k:])
+		_, _ = parseWitnessUtxo(b)
+		_, _ = withoutCodeSeparators(b)
 	})
+}
+
+// FuzzSighash parses a previous transaction the way non_witness_utxo is
+// parsed and computes both digests of each of its inputs under hash type
+// ht with script as scriptCode: no input may panic, and the legacy digest
+// must not depend on OP_CODESEPARATORs the script does not contain.
+func FuzzSighash(f *testing.F) {
+	f.Add(mustHexF(f, "0100000002fff7f7881a8099afa6940d42d1e7f6362bec38171ea3edf433541db4e4ad969f0000000000eeffffffef51e1b804cc89d182d279655c3aa89e815b1b309fe287d9b2b55d57b90ec68a0100000000ffffffff02202cb206000000001976a9148280b37df378db99f66f85c95a783a76ac7a6d5988ac9093510d000000001976a9143bde42dbee7e4dbe6a21b2d50ce2f0167faa815988ac11000000"), []byte{0x51, 0xab, 0x52}, uint32(3))
+	f.Fuzz(func(t *testing.T, raw, script []byte, ht uint32) {
+		tx, err := parseTx(raw)
+		if err != nil {
+			return
+		}
+		h := newBIP143Hashes(tx)
+		for i := range tx.ins {
+			_, _ = segwitV0Sighash(tx, h, i, script, 1, ht)
+			a, errA := legacySighash(tx, i, script, ht)
+			if errA != nil {
+				continue
+			}
+			stripped, _ := withoutCodeSeparators(script)
+			b, errB := legacySighash(tx, i, stripped, ht)
+			if errB != nil || a != b {
+				t.Fatalf("input %d: removing OP_CODESEPARATOR twice changed the digest", i)
+			}
+		}
+		if _, err := legacySighash(tx, len(tx.ins), script, ht); err == nil {
+			t.Fatal("an input index out of range was accepted")
+		}
+	})
+}
+
+func mustHexF(f *testing.F, s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
 }

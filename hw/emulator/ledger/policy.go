@@ -14,7 +14,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 )
 
@@ -244,12 +243,9 @@ func (e *Emulator) parseKeyInfo(s string) (keyInfo, error) {
 
 // xpubAt derives the emulator's own extended public key at path.
 func (e *Emulator) xpubAt(path []uint32) (*hdkeychain.ExtendedKey, error) {
-	k := e.master
-	for _, s := range path {
-		var err error
-		if k, err = k.Derive(s); err != nil {
-			return nil, err
-		}
+	k, err := e.privAt(path)
+	if err != nil {
+		return nil, err
 	}
 	return k.Neuter()
 }
@@ -351,41 +347,71 @@ func (w *wallet) derive(e *Emulator, change, index uint32) (*derived, error) {
 		pubs[i] = pk.SerializeCompressed()
 	}
 	if w.sorted {
+		// BIP-67: sortedmulti orders the keys lexicographically.
 		sort.Slice(pubs, func(i, j int) bool { return bytes.Compare(pubs[i], pubs[j]) < 0 })
 	}
-	b := txscript.NewScriptBuilder().AddInt64(int64(w.threshold))
-	for _, p := range pubs {
-		b.AddData(p)
-	}
-	ms, err := b.AddInt64(int64(len(pubs))).AddOp(txscript.OP_CHECKMULTISIG).Script()
-	if err != nil {
-		return nil, fail(swBadState, "script: %v", err)
-	}
+	ms := multisigScript(w.threshold, pubs)
 	d := &derived{}
+	var err error
 	switch w.kind {
 	case kindWsh:
 		h := sha256.Sum256(ms)
 		d.witnessScript = ms
+		d.scriptPubKey = p2wshScript(h)
 		d.address, err = btcutil.NewAddressWitnessScriptHash(h[:], e.params)
 	case kindShWsh:
 		h := sha256.Sum256(ms)
 		d.witnessScript = ms
-		d.redeemScript = append([]byte{txscript.OP_0, 32}, h[:]...)
-		d.address, err = btcutil.NewAddressScriptHash(d.redeemScript, e.params)
+		d.redeemScript = p2wshScript(h)
+		d.scriptPubKey = p2shScript(d.redeemScript)
+		d.address, err = btcutil.NewAddressScriptHashFromHash(btcutil.Hash160(d.redeemScript), e.params)
 	case kindSh:
-		if len(ms) > txscript.MaxScriptElementSize {
+		if len(ms) > maxScriptElementSize {
 			return nil, fail(swIncorrectData, "redeem script too long")
 		}
 		d.redeemScript = ms
-		d.address, err = btcutil.NewAddressScriptHash(ms, e.params)
+		d.scriptPubKey = p2shScript(ms)
+		d.address, err = btcutil.NewAddressScriptHashFromHash(btcutil.Hash160(ms), e.params)
 	}
 	if err != nil {
 		return nil, fail(swBadState, "address: %v", err)
 	}
-	if d.scriptPubKey, err = txscript.PayToAddrScript(d.address); err != nil {
-		return nil, fail(swBadState, "address: %v", err)
-	}
 	return d, nil
+}
+
+// maxScriptElementSize is the consensus limit on a pushed element, and so
+// on a P2SH redeem script (Bitcoin Core MAX_SCRIPT_ELEMENT_SIZE).
+const maxScriptElementSize = 520
+
+// Opcodes of the scripts the emulator builds.
+const (
+	op0             = 0x00
+	op1             = 0x51 // OP_1; OP_n is op1 - 1 + n for n in 1..16
+	opHash160       = 0xa9
+	opEqual         = 0x87
+	opCheckMultisig = 0xae
+)
+
+// multisigScript is BIP-11's m-of-n script, OP_m <key 1> ... <key n> OP_n
+// OP_CHECKMULTISIG; m and n are at most 16 here, so each is a one-byte
+// OP_1..OP_16 and each 33-byte key a direct push.
+func multisigScript(m int, keys [][]byte) []byte {
+	s := []byte{byte(op1 - 1 + m)}
+	for _, k := range keys {
+		s = append(append(s, byte(len(k))), k...)
+	}
+	return append(s, byte(op1-1+len(keys)), opCheckMultisig)
+}
+
+// p2wshScript is the version 0 witness program of a script hash (BIP-141):
+// OP_0 <32 bytes>. It is also sh(wsh())'s redeem script.
+func p2wshScript(h [32]byte) []byte {
+	return append([]byte{op0, 32}, h[:]...)
+}
+
+// p2shScript is BIP-16's OP_HASH160 <hash160(redeem script)> OP_EQUAL.
+func p2shScript(redeem []byte) []byte {
+	return append(append([]byte{opHash160, 20}, btcutil.Hash160(redeem)...), opEqual)
 }
 
 // position finds where an own-key derivation path points in the wallet:

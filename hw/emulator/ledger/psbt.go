@@ -3,39 +3,36 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 
-	"github.com/btcsuite/btcd/btcutil"
-	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
-
-	"github.com/countersign/countersign/psbt"
 )
 
-// PSBT version 2 key types (BIP-370) the emulator reads.
+// PSBT key types (BIP-174, BIP-370) the emulator reads. Version 2 maps
+// carry the transaction field by field; the emulator reads it from them,
+// as the app does, and parses every field itself.
 const (
 	globalUnsignedTx       = 0x00
 	globalTxVersion        = 0x02
 	globalFallbackLocktime = 0x03
 	globalInputCount       = 0x04
 	globalOutputCount      = 0x05
-	globalTxModifiable     = 0x06
 	globalVersion          = 0xFB
 
-	inPreviousTxid         = 0x0E
-	inOutputIndex          = 0x0F
-	inSequence             = 0x10
-	inRequiredTimeLocktime = 0x11
-	inRequiredHeightLock   = 0x12
+	inNonWitnessUtxo  = 0x00
+	inWitnessUtxo     = 0x01
+	inSighashType     = 0x03
+	inRedeemScript    = 0x04
+	inWitnessScript   = 0x05
+	inBip32Derivation = 0x06
+	inPreviousTxid    = 0x0E
+	inOutputIndex     = 0x0F
+	inSequence        = 0x10
 
-	outAmount = 0x03
-	outScript = 0x04
+	outBip32Derivation = 0x02
+	outAmount          = 0x03
+	outScript          = 0x04
 )
 
 // maxInputs is the app's limit on inputs (since 2.0.4); outputs get the
@@ -44,6 +41,15 @@ const (
 	maxInputs  = 512
 	maxOutputs = 512
 )
+
+// maxMoney is the total supply in satoshis: the app refuses amounts above
+// it (sign_psbt.c, BITCOIN_TOTAL_SUPPLY).
+const maxMoney = 21_000_000 * 100_000_000
+
+// maxDerivationSteps is the app's MAX_BIP32_PATH_STEPS (src/constants.h):
+// a BIP32_DERIVATION value longer than the fingerprint and that many steps
+// is an error.
+const maxDerivationSteps = 10
 
 // signRequest is SIGN_PSBT's data.
 type signRequest struct {
@@ -113,14 +119,14 @@ func (s *session) signPSBT() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	internal, text, err := s.e.review(w, p)
+	plan, text, err := s.e.review(w, p)
 	if err != nil {
 		return nil, err
 	}
 	if !s.approve(Request{Kind: "sign", Text: text}) {
 		return nil, fail(swDeny, "refused")
 	}
-	sigs, err := s.e.sign(p, internal)
+	sigs, err := s.e.sign(w, p, plan, s.proto)
 	if err != nil {
 		return nil, err
 	}
@@ -132,29 +138,64 @@ func (s *session) signPSBT() ([]byte, error) {
 	return nil, nil
 }
 
+// derivation is one BIP32_DERIVATION entry: the key's public key and its
+// origin.
+type derivation struct {
+	pubKey []byte
+	fpr    [4]byte
+	path   []uint32
+}
+
+// psbtInput is one input map: its one-byte-key fields by type, and its
+// BIP-32 derivations in key order.
+type psbtInput struct {
+	fields      map[byte][]byte
+	derivations []derivation
+}
+
+// psbtOutput is one output map, likewise.
+type psbtOutput struct {
+	fields      map[byte][]byte
+	derivations []derivation
+}
+
+// unsignedPSBT is what SIGN_PSBT revealed: the transaction the maps
+// describe, and the maps.
+type unsignedPSBT struct {
+	tx      *tx
+	inputs  []psbtInput
+	outputs []psbtOutput
+}
+
 // readPSBT reads every map through the client commands and rebuilds the
-// PSBT as version 0, which btcd parses and checks.
-func (s *session) readPSBT(q signRequest) (*bpsbt.Packet, error) {
+// transaction from the version 2 fields.
+func (s *session) readPSBT(q signRequest) (*unsignedPSBT, error) {
 	global, err := s.readMap(q.global)
 	if err != nil {
 		return nil, err
 	}
-	g := mapOf(global)
-	if _, ok := g[string([]byte{globalUnsignedTx})]; ok {
+	g, _, err := splitMap(global, 0xff)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := g[globalUnsignedTx]; ok {
 		return nil, fail(swIncorrectData, "a version 2 PSBT with an unsigned transaction")
 	}
-	if v, ok := g[string([]byte{globalVersion})]; !ok || !bytes.Equal(v, []byte{2, 0, 0, 0}) {
+	if v, ok := g[globalVersion]; !ok || !bytes.Equal(v, []byte{2, 0, 0, 0}) {
 		return nil, fail(swIncorrectData, "PSBT_GLOBAL_VERSION is not 2")
 	}
-	tx := wire.NewMsgTx(0)
+	t := &tx{}
 	ver, ok := u32(g, globalTxVersion)
 	if !ok {
 		return nil, fail(swIncorrectData, "no PSBT_GLOBAL_TX_VERSION")
 	}
-	tx.Version = int32(ver)
+	t.version = ver
+	// The app uses the fallback lock time as it is and ignores the
+	// inputs' PSBT_IN_REQUIRED_*_LOCKTIME (sign_psbt.c,
+	// init_global_state); so does the emulator.
 	if lt, ok := u32(g, globalFallbackLocktime); ok {
-		tx.LockTime = lt
-	} else if _, present := g[string([]byte{globalFallbackLocktime})]; present {
+		t.locktime = lt
+	} else if _, present := g[globalFallbackLocktime]; present {
 		return nil, fail(swIncorrectData, "malformed PSBT_GLOBAL_FALLBACK_LOCKTIME")
 	}
 	if n, ok := count(g, globalInputCount); !ok || n != q.nInputs {
@@ -163,72 +204,94 @@ func (s *session) readPSBT(q signRequest) (*bpsbt.Packet, error) {
 	if n, ok := count(g, globalOutputCount); !ok || n != q.nOutputs {
 		return nil, fail(swIncorrectData, "PSBT_GLOBAL_OUTPUT_COUNT disagrees with the command")
 	}
-	var ins, outs [][]kv
+	p := &unsignedPSBT{tx: t}
 	for i := uint64(0); i < q.nInputs; i++ {
 		m, err := s.readListedMap(q.inputsRoot, q.nInputs, i)
 		if err != nil {
 			return nil, err
 		}
-		im := mapOf(m)
-		txid, ok := im[string([]byte{inPreviousTxid})]
-		idx, ok2 := u32(im, inOutputIndex)
+		in, ders, err := splitMap(m, inBip32Derivation)
+		if err != nil {
+			return nil, fail(swIncorrectData, "input %d: %v", i, err)
+		}
+		txid, ok := in[inPreviousTxid]
+		idx, ok2 := u32(in, inOutputIndex)
 		if !ok || len(txid) != 32 || !ok2 {
 			return nil, fail(swIncorrectData, "input %d has no outpoint", i)
 		}
-		seq := uint32(wire.MaxTxInSequenceNum)
-		if v, present := im[string([]byte{inSequence})]; present {
+		ti := txIn{prevIndex: idx, sequence: wire.MaxTxInSequenceNum}
+		copy(ti.prevHash[:], txid)
+		if v, present := in[inSequence]; present {
 			if len(v) != 4 {
 				return nil, fail(swIncorrectData, "input %d: malformed sequence", i)
 			}
-			seq = binary.LittleEndian.Uint32(v)
+			ti.sequence = binary.LittleEndian.Uint32(v)
 		}
-		if _, t := im[string([]byte{inRequiredTimeLocktime})]; t {
-			return nil, fail(swNotSupported, "per-input time locks are not supported by the emulator")
-		}
-		if _, t := im[string([]byte{inRequiredHeightLock})]; t {
-			return nil, fail(swNotSupported, "per-input time locks are not supported by the emulator")
-		}
-		var h chainhash.Hash
-		copy(h[:], txid)
-		tx.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Hash: h, Index: idx}, Sequence: seq})
-		ins = append(ins, without(m, inPreviousTxid, inOutputIndex, inSequence))
+		t.ins = append(t.ins, ti)
+		p.inputs = append(p.inputs, psbtInput{fields: in, derivations: ders})
 	}
 	for i := uint64(0); i < q.nOutputs; i++ {
 		m, err := s.readListedMap(q.outputs, q.nOutputs, i)
 		if err != nil {
 			return nil, err
 		}
-		om := mapOf(m)
-		amt, ok := om[string([]byte{outAmount})]
-		script, ok2 := om[string([]byte{outScript})]
+		out, ders, err := splitMap(m, outBip32Derivation)
+		if err != nil {
+			return nil, fail(swIncorrectData, "output %d: %v", i, err)
+		}
+		amt, ok := out[outAmount]
+		script, ok2 := out[outScript]
 		if !ok || len(amt) != 8 || !ok2 {
 			return nil, fail(swIncorrectData, "output %d has no amount or script", i)
 		}
-		tx.AddTxOut(wire.NewTxOut(int64(binary.LittleEndian.Uint64(amt)), script))
-		outs = append(outs, without(m, outAmount, outScript))
-	}
-	var raw bytes.Buffer
-	raw.WriteString("psbt\xff")
-	var txb bytes.Buffer
-	if err := tx.SerializeNoWitness(&txb); err != nil {
-		return nil, fail(swBadState, "serialize: %v", err)
-	}
-	writeKV(&raw, kv{[]byte{globalUnsignedTx}, txb.Bytes()})
-	for _, e := range without(global, globalTxVersion, globalFallbackLocktime, globalInputCount, globalOutputCount, globalTxModifiable, globalVersion) {
-		writeKV(&raw, e)
-	}
-	raw.WriteByte(0)
-	for _, m := range append(ins, outs...) {
-		for _, e := range m {
-			writeKV(&raw, e)
+		v := binary.LittleEndian.Uint64(amt)
+		if v > maxMoney {
+			return nil, fail(swIncorrectData, "output %d: amount above the supply", i)
 		}
-		raw.WriteByte(0)
-	}
-	p, err := bpsbt.NewFromRawBytes(&raw, false)
-	if err != nil {
-		return nil, fail(swIncorrectData, "the PSBT does not parse: %v", err)
+		t.outs = append(t.outs, txOut{value: int64(v), script: script})
+		p.outputs = append(p.outputs, psbtOutput{fields: out, derivations: ders})
 	}
 	return p, nil
+}
+
+// splitMap sorts a map's entries into its one-byte-key fields and the
+// BIP32_DERIVATION entries of type derType (none when derType is 0xff).
+// Other entries (partial signatures, proprietary and unknown keys) play no
+// part in signing, as in the app.
+func splitMap(m []kv, derType byte) (map[byte][]byte, []derivation, error) {
+	fields := make(map[byte][]byte, len(m))
+	var ders []derivation
+	for _, e := range m {
+		switch {
+		case len(e.key) == 1:
+			fields[e.key[0]] = e.value
+		case e.key[0] == derType && derType != 0xff:
+			d, err := parseDerivation(e.key[1:], e.value)
+			if err != nil {
+				return nil, nil, err
+			}
+			ders = append(ders, d)
+		}
+	}
+	return fields, ders, nil
+}
+
+// parseDerivation decodes a BIP32_DERIVATION entry: the key data is a
+// public key, which the app requires compressed; the value the master
+// fingerprint and the path, 32-bit little-endian each (BIP-174).
+func parseDerivation(pub, val []byte) (derivation, error) {
+	if len(pub) != 33 || (pub[0] != 2 && pub[0] != 3) {
+		return derivation{}, fmt.Errorf("a BIP32_DERIVATION key is not a compressed public key")
+	}
+	if len(val) < 4 || len(val)%4 != 0 || len(val) > 4*(1+maxDerivationSteps) {
+		return derivation{}, fmt.Errorf("a BIP32_DERIVATION value of %d bytes", len(val))
+	}
+	d := derivation{pubKey: pub}
+	copy(d.fpr[:], val)
+	for i := 4; i < len(val); i += 4 {
+		d.path = append(d.path, binary.LittleEndian.Uint32(val[i:]))
+	}
+	return d, nil
 }
 
 // readListedMap reads map i of a list of map commitments.
@@ -244,24 +307,16 @@ func (s *session) readListedMap(root [32]byte, n, i uint64) ([]kv, error) {
 	return s.readMap(c)
 }
 
-func mapOf(m []kv) map[string][]byte {
-	out := make(map[string][]byte, len(m))
-	for _, e := range m {
-		out[string(e.key)] = e.value
-	}
-	return out
-}
-
-func u32(m map[string][]byte, key byte) (uint32, bool) {
-	v, ok := m[string([]byte{key})]
+func u32(m map[byte][]byte, key byte) (uint32, bool) {
+	v, ok := m[key]
 	if !ok || len(v) != 4 {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint32(v), true
 }
 
-func count(m map[string][]byte, key byte) (uint64, bool) {
-	v, ok := m[string([]byte{key})]
+func count(m map[byte][]byte, key byte) (uint64, bool) {
+	v, ok := m[key]
 	if !ok {
 		return 0, false
 	}
@@ -270,197 +325,65 @@ func count(m map[string][]byte, key byte) (uint64, bool) {
 	return n, err == nil && r.Len() == 0
 }
 
-// without drops the one-byte keys given.
-func without(m []kv, keys ...byte) []kv {
-	var out []kv
-	for _, e := range m {
-		drop := false
-		for _, k := range keys {
-			if len(e.key) == 1 && e.key[0] == k {
-				drop = true
-			}
-		}
-		if !drop {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func writeKV(b *bytes.Buffer, e kv) {
-	_ = wire.WriteVarBytes(b, 0, e.key)
-	_ = wire.WriteVarBytes(b, 0, e.value)
-}
-
-// review decides which inputs are the wallet's, checks that every output
-// claiming to be change is, and writes what the screen would show.
-func (e *Emulator) review(w *wallet, p *bpsbt.Packet) ([]bool, string, error) {
-	tx := p.UnsignedTx
-	internal := make([]bool, len(tx.TxIn))
-	var totalIn int64
-	nInternal := 0
-	for i, txIn := range tx.TxIn {
-		in := &p.Inputs[i]
-		prev, err := prevOut(in, txIn.PreviousOutPoint, i)
-		if err != nil {
-			return nil, "", err
-		}
-		totalIn += prev.Value
-		for _, d := range in.Bip32Derivation {
-			var fpr [4]byte
-			binary.LittleEndian.PutUint32(fpr[:], d.MasterKeyFingerprint)
-			change, index, ok := w.position(fpr, d.Bip32Path)
-			if !ok {
-				continue
-			}
-			der, err := w.derive(e, change, index)
-			if err != nil {
-				return nil, "", err
-			}
-			if !bytes.Equal(der.scriptPubKey, prev.PkScript) {
-				continue
-			}
-			if in.WitnessScript != nil && !bytes.Equal(in.WitnessScript, der.witnessScript) {
-				return nil, "", failCode(swIncorrectData, ecSignBadWitnessScript, "input %d: witness script", i)
-			}
-			if in.RedeemScript != nil && !bytes.Equal(in.RedeemScript, der.redeemScript) {
-				return nil, "", failCode(swIncorrectData, ecSignBadRedeemScript, "input %d: redeem script", i)
-			}
-			switch {
-			case w.kind == kindSh && (in.NonWitnessUtxo == nil || in.WitnessUtxo != nil):
-				return nil, "", failCode(swIncorrectData, ecSignLegacyUtxo, "input %d", i)
-			case w.kind != kindSh && in.WitnessUtxo == nil:
-				return nil, "", failCode(swIncorrectData, ecSignSegwitUtxo, "input %d", i)
-			}
-			if in.SighashType != 0 && in.SighashType != txscript.SigHashAll {
-				return nil, "", fail(swNotSupported, "input %d: sighash type %d (the emulator signs SIGHASH_ALL only)", i, in.SighashType)
-			}
-			internal[i] = true
-		}
-		if internal[i] {
-			nInternal++
-		}
-	}
-	if nInternal == 0 {
-		return nil, "", fail(swIncorrectData, "no input belongs to wallet %q", w.name)
-	}
-	var text strings.Builder
-	fmt.Fprintf(&text, "Sign transaction from wallet %q (%d of %d inputs)\n", w.name, nInternal, len(tx.TxIn))
-	var totalOut int64
-	nChange := 0
-	for j, out := range tx.TxOut {
-		totalOut += out.Value
-		claims, change := false, false
-		for _, d := range p.Outputs[j].Bip32Derivation {
-			var fpr [4]byte
-			binary.LittleEndian.PutUint32(fpr[:], d.MasterKeyFingerprint)
-			if fpr != e.xfp {
-				continue
-			}
-			claims = true
-			c, idx, ok := w.position(fpr, d.Bip32Path)
-			if !ok {
-				continue
-			}
-			der, err := w.derive(e, c, idx)
-			if err != nil {
-				return nil, "", err
-			}
-			if bytes.Equal(der.scriptPubKey, out.PkScript) {
-				change = true
-			}
-		}
-		if claims && !change {
-			return nil, "", fail(swIncorrectData, "output %d claims to be change of this device but does not derive from wallet %q", j, w.name)
-		}
-		if change {
-			nChange++
-			continue
-		}
-		fmt.Fprintf(&text, "Send %s to %s\n", btcutil.Amount(out.Value), scriptText(out.PkScript, e))
-	}
-	if totalOut > totalIn {
-		return nil, "", fail(swIncorrectData, "the outputs spend more than the inputs")
-	}
-	fmt.Fprintf(&text, "Change outputs: %d\nFee: %s\n", nChange, btcutil.Amount(totalIn-totalOut))
-	return internal, text.String(), nil
-}
-
 // prevOut is the output an input spends, from its UTXO fields, checked the
-// way the app does.
-func prevOut(in *bpsbt.PInput, op wire.OutPoint, i int) (*wire.TxOut, error) {
-	var fromTx *wire.TxOut
-	if in.NonWitnessUtxo != nil {
-		if in.NonWitnessUtxo.TxHash() != op.Hash || int(op.Index) >= len(in.NonWitnessUtxo.TxOut) {
-			return nil, failCode(swIncorrectData, ecSignBadNonWitnessUtxo, "input %d", i)
-		}
-		fromTx = in.NonWitnessUtxo.TxOut[op.Index]
+// way the app does (sign_psbt.c, preprocess_inputs): a non_witness_utxo
+// must hash to the txid the input spends, and agree with a witness_utxo
+// given beside it. hasTx reports whether the previous transaction was
+// given, which proves the amount.
+func prevOut(in *psbtInput, ti *txIn, i int) (out txOut, hasTx bool, err error) {
+	raw, hasTx := in.fields[inNonWitnessUtxo]
+	wraw, hasW := in.fields[inWitnessUtxo]
+	if !hasTx && !hasW {
+		return txOut{}, false, failCode(swIncorrectData, ecSignMissingUtxo, "input %d", i)
 	}
-	switch {
-	case fromTx != nil && in.WitnessUtxo != nil:
-		if fromTx.Value != in.WitnessUtxo.Value || !bytes.Equal(fromTx.PkScript, in.WitnessUtxo.PkScript) {
-			return nil, failCode(swIncorrectData, ecSignUtxoMismatch, "input %d", i)
+	if hasTx {
+		prev, err := parseTx(raw)
+		if err != nil || prev.txid() != ti.prevHash || int(ti.prevIndex) >= len(prev.outs) {
+			return txOut{}, true, failCode(swIncorrectData, ecSignBadNonWitnessUtxo, "input %d", i)
 		}
-		return fromTx, nil
-	case fromTx != nil:
-		return fromTx, nil
-	case in.WitnessUtxo != nil:
-		return in.WitnessUtxo, nil
+		out = prev.outs[ti.prevIndex]
 	}
-	return nil, failCode(swIncorrectData, ecSignMissingUtxo, "input %d", i)
+	if hasW {
+		w, err := parseWitnessUtxo(wraw)
+		if err != nil {
+			return txOut{}, hasTx, fail(swIncorrectData, "input %d: %v", i, err)
+		}
+		if hasTx && (w.value != out.value || !bytes.Equal(w.script, out.script)) {
+			return txOut{}, true, failCode(swIncorrectData, ecSignUtxoMismatch, "input %d", i)
+		}
+		out = w
+	}
+	if out.value < 0 || out.value > maxMoney {
+		return txOut{}, hasTx, fail(swIncorrectData, "input %d: amount outside the supply", i)
+	}
+	return out, hasTx, nil
 }
 
-func scriptText(script []byte, e *Emulator) string {
-	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, e.params)
-	if err == nil && len(addrs) == 1 {
-		return addrs[0].EncodeAddress()
+// parseTx decodes a previous transaction (with or without witnesses). btcd
+// parses it; the txid it is checked by is computed here (tx.txid).
+func parseTx(raw []byte) (*tx, error) {
+	var m wire.MsgTx
+	r := bytes.NewReader(raw)
+	if err := m.Deserialize(r); err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("script %x", script)
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%d bytes after the transaction", r.Len())
+	}
+	return txFromWire(&m), nil
 }
 
-// sign signs the internal inputs with countersign's signer role and
-// returns the YIELD payloads: input index (varint) | 33 | pubkey |
-// signature with its sighash byte.
-func (e *Emulator) sign(p *bpsbt.Packet, internal []bool) ([][]byte, error) {
-	own := make([]map[string]bool, len(p.Inputs))
-	for i := range p.Inputs {
-		in := &p.Inputs[i]
-		own[i] = map[string]bool{}
-		for _, ps := range in.PartialSigs {
-			own[i][string(ps.PubKey)] = true
-		}
-		if !internal[i] {
-			// Keep the signer away from inputs that are not the wallet's.
-			var keep []*bpsbt.Bip32Derivation
-			for _, d := range in.Bip32Derivation {
-				var fpr [4]byte
-				binary.LittleEndian.PutUint32(fpr[:], d.MasterKeyFingerprint)
-				if fpr != e.xfp {
-					keep = append(keep, d)
-				}
-			}
-			in.Bip32Derivation = keep
-		}
+// parseWitnessUtxo decodes a witness_utxo: amount (8 bytes, little-endian)
+// and the length-prefixed scriptPubKey, a serialized transaction output.
+func parseWitnessUtxo(b []byte) (txOut, error) {
+	r := bytes.NewReader(b)
+	var v [8]byte
+	if _, err := io.ReadFull(r, v[:]); err != nil {
+		return txOut{}, fmt.Errorf("malformed witness_utxo")
 	}
-	if _, err := psbt.Sign(p, e.master); err != nil {
-		if errors.Is(err, psbt.ErrRefused) || errors.Is(err, psbt.ErrMalformed) {
-			return nil, fail(swIncorrectData, "%v", err)
-		}
-		return nil, fail(swBadState, "%v", err)
+	n, err := wire.ReadVarInt(r, 0)
+	if err != nil || n != uint64(r.Len()) {
+		return txOut{}, fmt.Errorf("malformed witness_utxo")
 	}
-	var out [][]byte
-	for i := range p.Inputs {
-		sigs := append([]*bpsbt.PartialSig(nil), p.Inputs[i].PartialSigs...)
-		sort.Slice(sigs, func(a, b int) bool { return bytes.Compare(sigs[a].PubKey, sigs[b].PubKey) < 0 })
-		for _, ps := range sigs {
-			if own[i][string(ps.PubKey)] {
-				continue
-			}
-			y := varint(uint64(i))
-			y = append(y, byte(len(ps.PubKey)))
-			y = append(y, ps.PubKey...)
-			out = append(out, append(y, ps.Signature...))
-		}
-	}
-	return out, nil
+	return txOut{value: int64(binary.LittleEndian.Uint64(v[:])), script: b[len(b)-int(n):]}, nil
 }
