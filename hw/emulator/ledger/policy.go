@@ -132,7 +132,7 @@ type wallet struct {
 // multi(...) or sortedmulti(...) with @i/** or @i/<0;1>/* placeholders.
 func parseTemplate(t string, nKeys int) (kind scriptKind, threshold int, sorted bool, order []int, err error) {
 	notSane := func(why string) error { return failCode(swNotSupported, ecRegisterNotSane, "template %q: %s", t, why) }
-	inner := t
+	var inner string
 	switch {
 	case strings.HasPrefix(t, "sh(wsh(") && strings.HasSuffix(t, "))"):
 		kind, inner = kindShWsh, t[len("sh(wsh("):len(t)-2]
@@ -412,27 +412,6 @@ func p2wshScript(h [32]byte) []byte {
 // p2shScript is BIP-16's OP_HASH160 <hash160(redeem script)> OP_EQUAL.
 func p2shScript(redeem []byte) []byte {
 	return append(append([]byte{opHash160, 20}, btcutil.Hash160(redeem)...), opEqual)
-}
-
-// position finds where an own-key derivation path points in the wallet:
-// an internal key's origin path followed by change and index.
-func (w *wallet) position(fpr [4]byte, path []uint32) (change, index uint32, ok bool) {
-	for _, k := range w.keys {
-		if !k.internal || k.fpr != fpr || len(path) != len(k.path)+2 {
-			continue
-		}
-		match := true
-		for i, s := range k.path {
-			if path[i] != s {
-				match = false
-			}
-		}
-		c, idx := path[len(path)-2], path[len(path)-1]
-		if match && c <= 1 && idx < hdkeychain.HardenedKeyStart {
-			return c, idx, true
-		}
-	}
-	return 0, 0, false
 }
 
 func (s *session) getExtendedPubkey() ([]byte, error) {

@@ -24,6 +24,7 @@ import (
 	"github.com/tyler-smith/go-bip39"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw/hwtest"
 	driver "github.com/countersign/countersign/hw/ledger"
 	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/psbt"
@@ -105,7 +106,7 @@ func newSignSetup(t *testing.T, script string) *signSetup {
 		t.Fatal(err)
 	}
 	st.desc = signWallet(t, script)
-	if _, err := st.d.Register(ctx, st.desc, &chaincfg.TestNet3Params, signWalletName); err != nil {
+	if _, err := st.d.Register(ctx, hwtest.Wallet(st.desc, &chaincfg.TestNet3Params, signWalletName)); err != nil {
 		t.Fatal(err)
 	}
 	st.take()
@@ -290,7 +291,7 @@ func TestSignaturesVerifyIndependently(t *testing.T) {
 		t.Run(script, func(t *testing.T) {
 			st := newSignSetup(t, script)
 			p := spendPSBT(t, st.desc, 3)
-			signed, err := st.d.Sign(context.Background(), p, st.desc, &chaincfg.TestNet3Params, signWalletName)
+			signed, err := st.sign(context.Background(), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -320,7 +321,7 @@ func TestSignLikeTheApp(t *testing.T) {
 	net3 := &chaincfg.TestNet3Params
 	st := newSignSetup(t, "wsh(sortedmulti(%s))")
 	p := spendPSBT(t, st.desc, 2)
-	signed, err := st.d.Sign(ctx, p, st.desc, net3, signWalletName)
+	signed, err := st.sign(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestSignLikeTheApp(t *testing.T) {
 
 	// Signed again: the app ignores PSBT_IN_PARTIAL_SIG and yields the
 	// same (RFC 6979) signatures; the driver has nothing to add.
-	if _, err := st.d.Sign(ctx, signed, st.desc, net3, signWalletName); err == nil || !strings.Contains(err.Error(), "no signature") {
+	if _, err := st.sign(ctx, signed); err == nil || !strings.Contains(err.Error(), "no signature") {
 		t.Fatalf("signing a signed PSBT: %v", err)
 	}
 	if again := st.rec.take(); len(again) != 2 || !bytes.Equal(again[0], first[0]) || !bytes.Equal(again[1], first[1]) {
@@ -340,7 +341,7 @@ func TestSignLikeTheApp(t *testing.T) {
 	// No previous transaction on input 0: signed after a warning.
 	noTx := spendPSBT(t, st.desc, 2)
 	noTx.Inputs[0].NonWitnessUtxo = nil
-	if _, err := st.d.Sign(ctx, noTx, st.desc, net3, signWalletName); err != nil {
+	if _, err := st.sign(ctx, noTx); err != nil {
 		t.Fatal(err)
 	}
 	checkYields(t, st.e, noTx, decodeAll(t, st.rec.take(), true))
@@ -366,7 +367,7 @@ func TestSignLikeTheApp(t *testing.T) {
 		}
 		self.Outputs[j].WitnessScript = der.WitnessScript
 	}
-	if _, err := st.d.Sign(ctx, self, st.desc, net3, signWalletName); err != nil {
+	if _, err := st.sign(ctx, self); err != nil {
 		t.Fatal(err)
 	}
 	st.rec.take()
@@ -377,7 +378,7 @@ func TestSignLikeTheApp(t *testing.T) {
 	// Protocol version 0: input index and signature only. The driver,
 	// which speaks version 1, refuses what it gets.
 	st.rec.p2 = 0
-	if _, err := st.d.Sign(ctx, p, st.desc, net3, signWalletName); err == nil {
+	if _, err := st.sign(ctx, p); err == nil {
 		t.Fatal("the driver accepted version 0 yields")
 	}
 	st.rec.p2 = -1
@@ -397,7 +398,6 @@ func TestSignLikeTheApp(t *testing.T) {
 // is asked, on PSBTs the driver passes through.
 func TestSignRefusals(t *testing.T) {
 	ctx := context.Background()
-	net3 := &chaincfg.TestNet3Params
 	st := newSignSetup(t, "wsh(sortedmulti(%s))")
 	for name, c := range map[string]struct {
 		edit func(p *bpsbt.Packet)
@@ -412,7 +412,7 @@ func TestSignRefusals(t *testing.T) {
 	} {
 		p := spendPSBT(t, st.desc, 2)
 		c.edit(p)
-		_, err := st.d.Sign(ctx, p, st.desc, net3, signWalletName)
+		_, err := st.sign(ctx, p)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error with %q", name, err, c.want)
 		}
@@ -423,4 +423,15 @@ func TestSignRefusals(t *testing.T) {
 			t.Errorf("%s: the user was asked", name)
 		}
 	}
+}
+
+// sign has the driver sign a copy of p directly, without the hw.Signer
+// adapter: these tests look at what the emulated app itself does, including
+// with PSBTs the adapter would refuse before the device saw them.
+func (st *signSetup) sign(ctx context.Context, p *bpsbt.Packet) (*bpsbt.Packet, error) {
+	c, err := psbt.Clone(p)
+	if err != nil {
+		return nil, err
+	}
+	return st.d.SignPSBT(ctx, c, hwtest.Wallet(st.desc, &chaincfg.TestNet3Params, signWalletName))
 }
