@@ -233,3 +233,23 @@ func TestBSMSDecimalTokenAmbiguity(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 }
+
+// TestBSMSMultipathRecord reads descriptor records written with the BIP-389
+// form instead of the BIP-129 template, with and without restrictions.
+func TestBSMSMultipathRecord(t *testing.T) {
+	w := testWallet(t, descriptor.ScriptWsh, 2, 3, &chaincfg.MainNetParams, true)
+	first, err := w.Descriptor.Derive(0, 0, w.Network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, restrictions := range []string{"No path restrictions", "/0/*,/1/*"} {
+		rec := strings.Join([]string{"BSMS 1.0", w.Descriptor.String(), restrictions, first.Address}, "\n")
+		got, _, err := Import([]byte(rec), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", restrictions, err)
+		}
+		if !descriptor.Equal(got.Descriptor, w.Descriptor) {
+			t.Errorf("%s: %s", restrictions, got.Descriptor)
+		}
+	}
+}

@@ -204,3 +204,34 @@ func TestBackupHostileText(t *testing.T) {
 		t.Error("a control or non-Latin-1 character reached the page")
 	}
 }
+
+// TestBackupWithoutLabelsOrOrigins prints a wallet whose keys have no
+// labels and no origin (a descriptor of bare xpubs): the table says so
+// instead of leaving blanks.
+func TestBackupWithoutLabelsOrOrigins(t *testing.T) {
+	tools := needTools(t)
+	full := testWallet(t, descriptor.ScriptWsh, 2, 3, &chaincfg.MainNetParams)
+	s := full.Descriptor.StringNoChecksum()
+	for _, k := range full.Descriptor.Keys {
+		origin := k.String()[:strings.IndexByte(k.String(), ']')+1]
+		s = strings.Replace(s, origin, "", 1)
+	}
+	d, err := descriptor.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RenderResult(&formats.Wallet{Descriptor: d, Network: &chaincfg.MainNetParams}, Options{Created: testDate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf := filepath.Join(t.TempDir(), "b.pdf")
+	if err := os.WriteFile(pdf, r.PDF, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(run(t, tools["pdftotext"], pdf, "-")), " ")
+	for _, want := range []string{"(unnamed wallet)", "(no label)", "unknown (no key origin)", "Birth height: unknown", "wallet import NAME"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("pdftotext does not find %q", want)
+		}
+	}
+}

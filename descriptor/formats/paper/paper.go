@@ -16,8 +16,10 @@
 // for a fixed Options.Created, so tests can hash it.
 //
 // Wallets with many keys (a 15-of-15) do not fit one page with the xpub
-// table and a scannable QR code; the restore section then moves to a
-// second page, and Render says so in its Result.
+// table and a scannable QR code; the page then flows onto a second one
+// (RenderResult reports the page count), and a descriptor too long for one
+// code (more than about 2070 characters, e.g. 20 keys) is split into
+// codes labelled "part i of n".
 package paper
 
 import (
