@@ -50,16 +50,29 @@ const (
 // code 2 (bad input).
 var ErrBSMSToken = errors.New("BSMS token")
 
+// ErrBSMSNeedToken is also wrapped when the file is encrypted and no token
+// was given, so a caller at a terminal can ask for one and try again.
+var ErrBSMSNeedToken = errors.New("encrypted BSMS file needs its token")
+
 // bsmsTokenError is a token problem: it wraps ErrBSMSToken, and also
 // descriptor.ErrInvalid so callers that only know that sentinel still treat
 // it as bad input.
-type bsmsTokenError struct{ msg string }
+type bsmsTokenError struct {
+	msg       string
+	needToken bool
+}
 
-func (e *bsmsTokenError) Error() string   { return e.msg }
-func (e *bsmsTokenError) Unwrap() []error { return []error{ErrBSMSToken, descriptor.ErrInvalid} }
+func (e *bsmsTokenError) Error() string { return e.msg }
+
+func (e *bsmsTokenError) Unwrap() []error {
+	if e.needToken {
+		return []error{ErrBSMSToken, ErrBSMSNeedToken, descriptor.ErrInvalid}
+	}
+	return []error{ErrBSMSToken, descriptor.ErrInvalid}
+}
 
 func tokenErrorf(format string, args ...any) error {
-	return &bsmsTokenError{fmt.Sprintf(format, args...)}
+	return &bsmsTokenError{msg: fmt.Sprintf(format, args...)}
 }
 
 // NewBSMSToken returns a fresh random TOKEN in lower-case hex: bits 64 is
@@ -237,8 +250,13 @@ func bsmsDecrypt(token string, raw []byte) ([]byte, string, error) {
 	return nil, "", tokenErrorf("the file does not authenticate with this token (MAC mismatch): the token is wrong or mistyped, or the file was altered; check the token with the coordinator")
 }
 
+// errBSMSEncrypted names the CLI flag, as the file's reader is the one
+// place that knows the content was encrypted.
 func errBSMSEncrypted() error {
-	return tokenErrorf("this looks like an encrypted BSMS file: pass --bsms-token with the token the coordinator set for this wallet setup")
+	return &bsmsTokenError{
+		msg:       "this looks like an encrypted BSMS file: pass --bsms-token with the token the coordinator set for this wallet setup",
+		needToken: true,
+	}
 }
 
 // bsmsOpen decrypts raw (MAC || ciphertext) with one hex token and reports

@@ -391,6 +391,9 @@ func TestBIP129WrongToken(t *testing.T) {
 			if tc.msg != "key record" && !errors.Is(err, ErrBSMSToken) {
 				t.Errorf("error does not wrap ErrBSMSToken: %v", err)
 			}
+			if errors.Is(err, ErrBSMSNeedToken) != (tc.token == "") {
+				t.Errorf("ErrBSMSNeedToken is %v for token %q", errors.Is(err, ErrBSMSNeedToken), tc.token)
+			}
 		})
 	}
 	if _, err := ParseBSMSKeyRecord([]byte(keyDat), other); !errors.Is(err, ErrBSMSToken) {

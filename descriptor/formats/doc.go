@@ -63,7 +63,9 @@
 //
 // Import errors wrap ErrUnknownFormat when the content is none of the
 // formats, and descriptor.ErrInvalid when the format is recognised but the
-// content is wrong. Export errors wrap ErrUnknownFormat for an unknown
+// content is wrong. An encrypted BSMS file read without its token wraps
+// ErrBSMSToken and ErrBSMSNeedToken; a wrong token (the MAC does not
+// match) wraps ErrBSMSToken; both also wrap descriptor.ErrInvalid. Export errors wrap ErrUnknownFormat for an unknown
 // format name and descriptor.ErrInvalid when the wallet cannot be written in
 // the chosen format.
 package formats
