@@ -196,3 +196,50 @@ func bsmsNetwork(d *descriptor.Descriptor, addr string, defaultNet *chaincfg.Par
 	return nil, invalidf("the record's first address %s is not the descriptor's first address (%s on %s, or its equivalent on another network): the record was altered or belongs to another wallet; do not use it",
 		addr, first.Address, descriptor.NetworkName(keysNet))
 }
+
+// bsmsDecryptRecord decrypts an encrypted descriptor record (round 2) for
+// Import and checks it is one: a key record decrypts with the same token
+// but is not a wallet.
+func bsmsDecryptRecord(text, token string) (string, error) {
+	raw, err := bsmsHex([]byte(text))
+	if err != nil {
+		return "", err
+	}
+	plain, _, err := bsmsDecrypt(token, raw)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(string(plain), "BSMS ") {
+		return "", invalidf("the file decrypts and authenticates but is not a BSMS record (it does not start with %q)", bsmsVersion)
+	}
+	return string(plain), nil
+}
+
+// ExportBSMS writes w as a BIP-129 descriptor record (round 2, coordinator
+// to signers), encrypted with token when one is set: the .dat content,
+// hex(MAC || ciphertext). token "" or "00" gives the plain .bsms record,
+// as Export(w, FormatBSMS) does. With EXTENDED encryption each signer has
+// its own token: call ExportBSMS once per signer. The encrypted file is
+// decrypted and imported again before it is returned.
+func ExportBSMS(w *Wallet, token string) ([]byte, error) {
+	plain, err := Export(w, FormatBSMS)
+	if err != nil {
+		return nil, err
+	}
+	token = strings.ToLower(strings.TrimSpace(token))
+	if token == "" || token == BSMSNoEncryption {
+		return plain, nil
+	}
+	out, err := EncryptBSMS(token, plain)
+	if err != nil {
+		return nil, fmt.Errorf("export bsms: %w", err)
+	}
+	back, _, err := ImportWithOptions(out, ImportOptions{DefaultNet: w.Network, BSMSToken: token})
+	if err != nil {
+		return nil, fmt.Errorf("export bsms: the encrypted record does not read back (%w); this is a bug in countersign, please report it", err)
+	}
+	if !descriptor.Equal(back.Descriptor, w.Descriptor) || descriptor.NetworkName(back.Network) != descriptor.NetworkName(w.Network) {
+		return nil, fmt.Errorf("export bsms: the encrypted record reads back as another wallet; this is a bug in countersign, please report it")
+	}
+	return out, nil
+}

@@ -20,7 +20,7 @@ func detect(text string) (Format, string) {
 	}
 	body := strings.TrimSpace(stripCommentLines(t))
 	switch {
-	case strings.HasPrefix(t, "BSMS "):
+	case strings.HasPrefix(t, "BSMS "), looksLikeEncryptedBSMS(t):
 		return FormatBSMS, ""
 	case strings.HasPrefix(body, "importdescriptors"):
 		return FormatCore, ""
@@ -29,7 +29,7 @@ func detect(text string) (Format, string) {
 	case looksLikeColdcard(t):
 		return FormatColdcard, ""
 	}
-	return "", "the text is not a descriptor, a BSMS record or a Coldcard setup file (no Policy, Format, Derivation or \"XFP: xpub\" line)"
+	return "", "the text is not a descriptor, a BSMS record (plain or encrypted) or a Coldcard setup file (no Policy, Format, Derivation or \"XFP: xpub\" line)"
 }
 
 // detectJSON tells the JSON formats apart by their distinctive fields.

@@ -19,8 +19,14 @@
 //   - "caravan": Caravan's wallet configuration JSON.
 //   - "specter": the Specter Desktop JSON that Sparrow also reads and writes
 //     ({"label", "blockheight", "descriptor", "devices"}).
-//   - "bsms": a BIP-129 descriptor record (unencrypted): version, descriptor
-//     or template, path restrictions, first address.
+//   - "bsms": a BIP-129 descriptor record: version, descriptor or
+//     template, path restrictions, first address. ExportBSMS encrypts it
+//     with a setup TOKEN (AES-256-CTR, HMAC-SHA256) and ImportWithOptions
+//     decrypts it; without a token an encrypted record is recognised and
+//     refused with ErrBSMSToken. Round-1 key records (a signer's
+//     [fingerprint/path]xpub, signed with the legacy Bitcoin signed-message
+//     scheme) are read by ParseBSMSKeyRecord and written by
+//     NewBSMSKeyRecord; NewBSMSToken makes tokens.
 //
 // Import detects the format from the content. Export writes one format by
 // name and, before returning, imports its own output again and checks that
@@ -57,7 +63,9 @@
 //
 // Import errors wrap ErrUnknownFormat when the content is none of the
 // formats, and descriptor.ErrInvalid when the format is recognised but the
-// content is wrong. Export errors wrap ErrUnknownFormat for an unknown
+// content is wrong. An encrypted BSMS file read without its token wraps
+// ErrBSMSToken and ErrBSMSNeedToken; a wrong token (the MAC does not
+// match) wraps ErrBSMSToken; both also wrap descriptor.ErrInvalid. Export errors wrap ErrUnknownFormat for an unknown
 // format name and descriptor.ErrInvalid when the wallet cannot be written in
 // the chosen format.
 package formats

@@ -105,18 +105,36 @@ func Export(w *Wallet, f Format) ([]byte, error) {
 	return out, nil
 }
 
+// ImportOptions are Import's settings beyond the file itself.
+type ImportOptions struct {
+	// DefaultNet is the network to assume where the file does not say
+	// (see Import).
+	DefaultNet *chaincfg.Params
+	// BSMSToken decrypts an encrypted BIP-129 descriptor record (.dat): the
+	// hex token, its decimal form or its six words (BSMSTokenCandidates).
+	// Plain files ignore it.
+	BSMSToken string
+}
+
 // Import reads a wallet file, detecting its format from the content.
 // defaultNet is the network to assume where the file does not say: tpub keys
 // fit testnet, signet and regtest alike, so it picks among those (testnet
 // when it is nil or mainnet). Files that state their network (Caravan's
-// network field, a BSMS first address, xpub keys) override it.
+// network field, a BSMS first address, xpub keys) override it. An encrypted
+// BSMS record is recognised and refused with an error wrapping ErrBSMSToken;
+// ImportWithOptions takes its token.
 func Import(data []byte, defaultNet *chaincfg.Params) (*Wallet, Format, error) {
+	return ImportWithOptions(data, ImportOptions{DefaultNet: defaultNet})
+}
+
+// ImportWithOptions is Import with a token for encrypted BSMS records.
+func ImportWithOptions(data []byte, o ImportOptions) (*Wallet, Format, error) {
 	if len(data) > maxImportSize {
 		return nil, "", fmt.Errorf("%w: the file is %d bytes; wallet files are a few kilobytes, so this is not one (limit %d bytes)",
 			ErrUnknownFormat, len(data), maxImportSize)
 	}
 	if !utf8.Valid(data) {
-		return nil, "", fmt.Errorf("%w: the content is not UTF-8 text; %s files are all text (an encrypted BSMS record must be decrypted first)",
+		return nil, "", fmt.Errorf("%w: the content is not UTF-8 text; %s files are all text (an encrypted BSMS record is hex text)",
 			ErrUnknownFormat, formatList())
 	}
 	text := strings.TrimPrefix(string(data), "\ufeff") // some editors add a byte-order mark
@@ -124,8 +142,15 @@ func Import(data []byte, defaultNet *chaincfg.Params) (*Wallet, Format, error) {
 	if f == "" {
 		return nil, "", fmt.Errorf("%w: %s; tried %s", ErrUnknownFormat, why, formatList())
 	}
+	if f == FormatBSMS && looksLikeEncryptedBSMS(strings.TrimSpace(text)) {
+		plain, err := bsmsDecryptRecord(text, o.BSMSToken)
+		if err != nil {
+			return nil, f, fmt.Errorf("import %s file: %w", f, err)
+		}
+		text = plain
+	}
 	c, _ := codecFor(f)
-	w, err := c.imp(text, defaultNet)
+	w, err := c.imp(text, o.DefaultNet)
 	if err != nil {
 		return nil, f, fmt.Errorf("import %s file: %w", f, err)
 	}

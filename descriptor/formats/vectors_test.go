@@ -169,44 +169,10 @@ func TestCaravanVector(t *testing.T) {
 	}
 }
 
-// bip129Record is one round-2 descriptor record of bip129.json.
+// bip129Record is one round-2 descriptor record of bip129.json
+// (bip129Records in bsms_vectors_test.go).
 type bip129Record struct {
 	mode, content string
-}
-
-func bip129Records(t testing.TB) []bip129Record {
-	t.Helper()
-	var v struct {
-		Modes []struct {
-			Mode   string `json:"mode_heading"`
-			Rounds []struct {
-				Round   int `json:"round"`
-				Entries []struct {
-					Files []struct {
-						Name    string `json:"name"`
-						Content string `json:"content"`
-					} `json:"files"`
-				} `json:"entries"`
-			} `json:"rounds"`
-		} `json:"modes"`
-	}
-	vectors.Load(t, "bip129.json", &v)
-	var recs []bip129Record
-	for _, m := range v.Modes {
-		for _, r := range m.Rounds {
-			for _, e := range r.Entries {
-				for _, f := range e.Files {
-					if r.Round == 2 && strings.HasSuffix(f.Name, ".bsms") {
-						recs = append(recs, bip129Record{m.Mode, f.Content})
-					}
-				}
-			}
-		}
-	}
-	if len(recs) != 4 {
-		t.Fatalf("bip129.json: %d round-2 descriptor records, want 4 (one per mode)", len(recs))
-	}
-	return recs
 }
 
 func TestBIP129DescriptorRecords(t *testing.T) {
