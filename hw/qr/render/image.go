@@ -125,4 +125,3 @@ func DecodeGIF(r io.Reader) ([]string, error) {
 	}
 	return out, nil
 }
-
