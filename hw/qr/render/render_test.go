@@ -208,3 +208,25 @@ func TestZbarReadsOurPNGs(t *testing.T) {
 		}
 	}
 }
+
+// TestURFitsVersion: parts made with ur.MaxFragmentLen for a version's
+// capacity render at that version or below, fountain parts included.
+func TestURFitsVersion(t *testing.T) {
+	msg := bytes.Repeat([]byte{0x42}, 9000)
+	for _, v := range []int{8, 12, 20, 30} {
+		frag := ur.MaxFragmentLen(ur.TypeCryptoPSBT, bbqr.AlnumCapacity(v))
+		e, err := ur.NewEncoder(ur.TypeCryptoPSBT, append([]byte{0x59, 0x23, 0x28}, msg...), frag, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, p := range e.Parts(e.SeqLen() + 5) {
+			parts = append(parts, ForQR(p))
+		}
+		got, err := SeriesVersion(parts)
+		if err != nil || got > v {
+			t.Fatalf("fragments of %d bytes for version %d render at version %d: %v", frag, v, got, err)
+		}
+		t.Logf("version %d: %d-byte fragments, %d parts, rendered at version %d", v, frag, e.SeqLen(), got)
+	}
+}

@@ -311,3 +311,16 @@ func (d *Decoder) Result() (UR, error) {
 	have, total := d.Progress()
 	return UR{}, fmt.Errorf("%w: have %d of %d fragments", ErrIncomplete, have, total)
 }
+
+// MaxFragmentLen returns the largest fragment length whose parts, upper
+// cased, stay within qrChars alphanumeric characters (for a QR version at
+// level L: bbqr.AlnumCapacity). It budgets for the worst-case part header:
+// "ur:<type>/" plus a sequence of up to 10 digits each side, a
+// fragment CBOR header of at most 24 bytes and the 4-byte checksum, at two
+// characters a byte. It returns 0 when not even one byte fits.
+func MaxFragmentLen(urType string, qrChars int) int {
+	const seqChars = 10 + 1 + 10 + 1               // "<seqNum>-<seqLen>/"
+	const cborOverhead = 1 + 5 + 9 + 9 + 5 + 5 + 4 // array, 4 ints, byte-string header, CRC
+	n := (qrChars-len("ur:")-len(urType)-1-seqChars)/2 - cborOverhead
+	return max(n, 0)
+}
