@@ -115,7 +115,7 @@ func expandDigests(expr string) string {
 }
 
 type jsSat struct {
-	ASM       string `json:"asm"`
+	ASM       string  `json:"asm"`
 	NSequence *uint32 `json:"nSequence"`
 	NLockTime *uint32 `json:"nLockTime"`
 }
@@ -401,4 +401,3 @@ func pathSatisfier(ctx Context, keys map[string]PubKey, names *jsNames, p Path) 
 	}
 	return s
 }
-
