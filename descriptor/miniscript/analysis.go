@@ -172,9 +172,10 @@ func (n *Node) computeOps() opsInfo {
 	case Older, After:
 		return opsInfo{1, some(0), none}
 	case Sha256, Hash256, Ripemd160, Hash160:
-		// The dissatisfaction (any other 32-byte value) is malleable
-		// but valid script, so the limits count it.
-		return opsInfo{4, some(0), some(0)}
+		// The dissatisfaction (any other 32-byte value) is malleable,
+		// so no non-malleable witness uses it: like Core, leave it out
+		// (rust-miniscript counts it and gets larger bounds).
+		return opsInfo{4, some(0), none}
 	case AndV:
 		x, y := n.sub(0).ops, n.sub(1).ops
 		return opsInfo{x.count + y.count, x.sat.add(y.sat), none}
@@ -253,8 +254,7 @@ func (n *Node) computeStack() stackInfo {
 		s := siDup.then(siHash).then(siPush).then(siEqVfy)
 		return stackInfo{s, s}
 	case Sha256, Hash256, Ripemd160, Hash160:
-		s := siSize.then(siPush).then(siEqVfy).then(siHash).then(siPush).then(siEqual)
-		return stackInfo{s, s}
+		return stackInfo{siSize.then(siPush).then(siEqVfy).then(siHash).then(siPush).then(siEqual), satInfo{}}
 	case AndOr:
 		x, y, z := n.sub(0).ss, n.sub(1).ss, n.sub(2).ss
 		return stackInfo{
@@ -358,7 +358,7 @@ func (n *Node) computeWitness() witnessInfo {
 	case PkH:
 		return witnessInfo{some(sig + pub), some(1 + pub)}
 	case Sha256, Hash256, Ripemd160, Hash160:
-		return witnessInfo{some(1 + 32), some(1 + 32)}
+		return witnessInfo{some(1 + 32), none}
 	case AndOr:
 		x, y, z := n.sub(0).ws, n.sub(1).ws, n.sub(2).ws
 		return witnessInfo{x.sat.add(y.sat).or(x.dsat.add(z.sat)), x.dsat.add(z.dsat)}
