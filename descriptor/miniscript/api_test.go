@@ -306,3 +306,20 @@ func TestDecodeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTapscriptSizeLimit: Core's limit is 329482 bytes; multi_a with 999
+// keys is 33970 bytes, within it, and the P2WSH limit rejects multi-key
+// scripts over 3600 bytes.
+func TestTapscriptSizeLimit(t *testing.T) {
+	if MaxTapscriptScriptSize != 329482 {
+		t.Errorf("MaxTapscriptScriptSize = %d", MaxTapscriptScriptSize)
+	}
+	expr := "multi_a(1" + strings.Repeat(",A", 999) + ")"
+	n := mustParse(t, expr, Tapscript)
+	if n.ScriptSize() != 999*34+2 {
+		t.Errorf("multi_a(1, 999 keys) is %d bytes", n.ScriptSize())
+	}
+	if _, err := Parse("multi_a(1"+strings.Repeat(",A", 1000)+")", Tapscript, letterParser(letterKeys(t))); err == nil {
+		t.Error("multi_a with 1000 keys parsed")
+	}
+}

@@ -105,11 +105,12 @@ const (
 	// MaxStackSize is MAX_STACK_SIZE (consensus): stack plus altstack.
 	MaxStackSize = 1000
 	// MaxTapscriptScriptSize bounds a leaf script so that even a maximal
-	// witness fits a standard transaction: 400000 (MAX_STANDARD_TX_WEIGHT)
-	// - 2000 (TX_BODY_LEEWAY_WEIGHT) - 66003 (1000 maximal 65-byte stack
-	// elements), minus the 5-byte compact size of the result, as Core's
-	// MaxScriptSize does.
-	MaxTapscriptScriptSize = 400000 - 2000 - 66003 - 5
+	// witness fits a standard transaction, as Core's MaxScriptSize does:
+	// 400000 (MAX_STANDARD_TX_WEIGHT) - 378 (TX_BODY_LEEWAY_WEIGHT: a
+	// one-input, one-output transaction body) - 70135
+	// (MAX_TAPSCRIPT_SAT_SIZE: 1000 maximal 65-byte elements and the
+	// largest control block), minus the 5-byte compact size of the result.
+	MaxTapscriptScriptSize = 400000 - 378 - 70135 - 5
 	// MaxMultiKeys is the key limit of CHECKMULTISIG (MAX_PUBKEYS_PER_MULTISIG).
 	MaxMultiKeys = 20
 	// MaxMultiAKeys is Core's MAX_PUBKEYS_PER_MULTI_A.
