@@ -4,7 +4,7 @@ BIN     := bin
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/countersign/countersign/cli.Version=$(VERSION)
 
-.PHONY: all build test demo vet fuzz bench man clean
+.PHONY: all build test test-short demo vet lint fuzz bench man clean
 
 all: build
 
@@ -19,6 +19,17 @@ vet:
 # pinned btcd node into the user cache (about a minute).
 test: vet
 	$(GO) test -count=1 -timeout 60m ./...
+
+# Everything but the regtest end-to-end tests (files *_regtest_test.go,
+# which start btcd nodes and skip under -short): under a minute.
+test-short: vet
+	$(GO) test -count=1 -short -timeout 10m ./...
+
+# staticcheck, pinned; installed into the Go bin directory on first use.
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+lint: vet
+	test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(STATICCHECK) ./...
 
 demo: build
 	$(GO) build -o $(BIN)/countersign-demo ./examples/demo && $(BIN)/countersign-demo

@@ -20,6 +20,9 @@ func groupCmd(cmd *cobra.Command) *cobra.Command {
 			return usagef("%s needs a subcommand", c.CommandPath())
 		}
 		msg := "unknown command " + quote(args[0]) + " for " + quote(c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
 		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 			msg += "; did you mean " + strings.Join(s, " or ") + "?"
 		}

@@ -259,3 +259,33 @@ func TestJSONFieldSelection(t *testing.T) {
 		t.Fatalf("--fields without --json: exit %d: %s", r.Code, r.Err)
 	}
 }
+
+// --fields is checked before the command runs: a mistyped field costs no
+// handed-out address, and an optional field the output leaves out is null.
+func TestFieldsCheckedBeforeRunning(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "wallet", "create", "cc", "--descriptor", coldcardVectorDescriptor(t))
+	if r := runCLI(t, dir, "", "--json", "--fields", "adress", "address", "cc"); r.Code != 2 || !strings.Contains(r.Err, "script_pubkey") {
+		t.Fatalf("mistyped field: exit %d: %s", r.Code, r.Err)
+	}
+	var w struct {
+		NextReceive int `json:"next_receive_index"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "cc"), &w)
+	if w.NextReceive != 0 {
+		t.Fatalf("a refused --fields handed out an address: next receive index %d", w.NextReceive)
+	}
+	var a map[string]any
+	mustJSON(t, mustRun(t, dir, "--json", "--fields", "address,label", "address", "cc"), &a)
+	if len(a) != 2 || a["label"] != nil || !strings.HasPrefix(a["address"].(string), "tb1") {
+		t.Fatalf("address with fields address,label: %v", a)
+	}
+	for _, args := range [][]string{{"psbt", "finalise", "x"}, {"wallet", "sycn", "cc"}, {"psbt"}, {"--network", "bogus", "wallet", "list"}} {
+		if r := runCLI(t, dir, "", append([]string{"--json"}, args...)...); r.Code != 2 || r.Out != "" {
+			t.Errorf("countersign %s: exit %d, stdout %q, stderr %s", strings.Join(args, " "), r.Code, r.Out, r.Err)
+		}
+	}
+	if r := runCLI(t, dir, "", "wallet", "sycn", "cc"); !strings.Contains(r.Err, "did you mean sync") {
+		t.Errorf("no suggestion for a typo: %s", r.Err)
+	}
+}

@@ -10,7 +10,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // RIPEMD-160 is what the script opcode computes
+	//lint:ignore SA1019 RIPEMD-160 is what OP_RIPEMD160 computes: the ripemd160() fragment needs it
+	"golang.org/x/crypto/ripemd160"
 )
 
 // LockState is the time-lock state of the spending transaction: the
@@ -122,14 +123,6 @@ func cat(a, b sol) sol {
 	out.hashes = append(append([][]byte(nil), a.hashes...), b.hashes...)
 	out.olders = append(append([]uint32(nil), a.olders...), b.olders...)
 	out.afters = append(append([]uint32(nil), a.afters...), b.afters...)
-	return out
-}
-
-func cats(ss ...sol) sol {
-	out := solEmpty
-	for _, s := range ss {
-		out = cat(out, s)
-	}
 	return out
 }
 

@@ -72,7 +72,6 @@ func (t Type) String() string {
 	return b.String()
 }
 
-const basicTypes = TypeB | TypeV | TypeK | TypeW
 const timelockProps = PropG | PropH | PropI | PropJ
 
 // sanitize drops a type without exactly one basic type to the empty type.

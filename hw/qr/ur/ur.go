@@ -126,7 +126,7 @@ func parsePart(s string) (*part, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	rest, ok := strings.CutPrefix(s, "ur:")
 	if !ok {
-		return nil, fmt.Errorf("%w: does not start with ur:", ErrInvalid)
+		return nil, fmt.Errorf("%w: does not start with \"ur:\"", ErrInvalid)
 	}
 	comps := strings.Split(rest, "/")
 	if len(comps) < 2 || len(comps) > 3 {
