@@ -1,5 +1,7 @@
-// Package vectors locates the published BIP test vectors that live beside the
-// repository in ../shared/vectors, so tests in any package can read them.
+// Package vectors locates the published BIP test vectors kept in the
+// repository's testdata/vectors folder (copied from the specifications,
+// with their sources), so tests in any package can read them. A plain clone
+// has them: a missing vector file fails its test instead of skipping it.
 package vectors
 
 import (
@@ -9,9 +11,8 @@ import (
 	"testing"
 )
 
-// Dir returns the vectors folder, walking up from the working directory. It
-// skips the test with a clear message when the folder is absent (a checkout
-// without the shared/ folder beside it).
+// Dir returns the vectors folder: $COUNTERSIGN_VECTORS when set, else
+// testdata/vectors at the module root (found by walking up to go.mod).
 func Dir(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("COUNTERSIGN_VECTORS"); d != "" {
@@ -22,15 +23,18 @@ func Dir(t testing.TB) string {
 		t.Fatalf("getwd: %v", err)
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
-		cand := filepath.Join(dir, "shared", "vectors")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			cand := filepath.Join(dir, "testdata", "vectors")
+			if st, err := os.Stat(cand); err != nil || !st.IsDir() {
+				t.Fatalf("published vectors not found: %s is missing (it is part of the repository)", cand)
+			}
 			return cand
 		}
 		if filepath.Dir(dir) == dir {
 			break
 		}
 	}
-	t.Skip("published vectors not found: expected a shared/vectors folder beside the repository (or set COUNTERSIGN_VECTORS)")
+	t.Fatalf("published vectors not found: no go.mod above %s", wd)
 	return ""
 }
 
