@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
@@ -17,16 +18,23 @@ import (
 )
 
 // Inspect reports what a PSBT does for the stored wallet it spends from.
-func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.Packet) (*Wallet, *psbt.Report, error) {
+// When no stored wallet recognises it (and none is named), it is reported
+// as a plain PSBT: w is nil, addresses are for net (nil: the network its
+// global xpubs say, else mainnet), inputs and outputs are all external.
+func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.Packet, net *chaincfg.Params) (*Wallet, *psbt.Report, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
-	if err != nil {
-		return nil, nil, err
+	switch {
+	case err == nil:
+		rep, err := psbt.Inspect(p, w.Info())
+		return w, rep, err
+	case walletName == "" && errors.Is(err, ErrNoWallet):
+		if net == nil {
+			net = psbt.GuessNetwork(p)
+		}
+		rep, err := psbt.Inspect(p, psbt.WalletInfo{Network: net})
+		return nil, rep, err
 	}
-	rep, err := psbt.Inspect(p, w.Info())
-	if err != nil {
-		return nil, nil, err
-	}
-	return w, rep, nil
+	return nil, nil, err
 }
 
 // SignPlan is a PSBT found to be the wallet's and checked, ready to be shown

@@ -11,58 +11,92 @@ import (
 	"github.com/btcsuite/btcd/wire"
 )
 
-// Combine is the BIP-174 Combiner: it merges copies of one PSBT (each
-// typically signed by a different cosigner) into a new packet; the inputs
-// are not changed. All must have the same unsigned transaction. Every
-// record of every copy ends up in the result; when two copies hold
-// different values for the same key the PSBTs disagree about something
-// that matters and Combine refuses, naming the input or output and the key.
-// Unknown and proprietary records are sorted by key, as BIP-174's combiner
-// vector expects.
+// Combine is CombineReport without the report.
+func Combine(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, error) {
+	p, _, err := CombineReport(ps, w)
+	return p, err
+}
+
+// CombineReport is the BIP-174 Combiner: it merges copies of one PSBT
+// (each typically signed by a different cosigner, with another tool) into
+// a new packet; the inputs are not changed. All must have the same
+// unsigned transaction.
+//
+// Copies made by different tools disagree about records that are not
+// signatures; the wallet decides. Before merging, each copy's BIP-32
+// derivations of the wallet's keys and its global xpub records of them
+// are corrected to the wallet's (Electrum, for a cosigner whose key origin
+// it was never told, writes [fingerprint of the xpub]/0/5 where a hardware
+// signer writes the full origin). Unknown and proprietary records on which
+// copies disagree are dropped: the wallet cannot tell which is right and
+// countersign uses neither. Every correction and drop is returned as a line
+// naming the copy and the record. What still disagrees is refused
+// (ErrRefused): scripts, UTXO records, sighash types, derivations of keys
+// the wallet does not know. Unknown and proprietary records are sorted by
+// key, as BIP-174's combiner vector expects.
 //
 // Every partial signature in the result is then verified before it is kept:
 // it must be SIGHASH_ALL, strict DER with low S, made by one of the keys of
 // the input's script, and valid for the input's sighash. An invalid one is
 // refused (ErrRefused, naming input and cosigner); none is ever dropped.
 // w supplies the cosigners' labels; with no descriptor, cosigners are named
-// by the fingerprints in the BIP-32 derivations.
-func Combine(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, error) {
+// by the fingerprints in the BIP-32 derivations and nothing is corrected.
+func CombineReport(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, []string, error) {
 	if len(ps) == 0 {
-		return nil, malformed("nothing to combine: give at least one PSBT")
+		return nil, nil, malformed("nothing to combine: give at least one PSBT")
 	}
 	for k, p := range ps {
 		// PSBTs to combine come from signers and files: hold each to the
 		// BIP-174 rules before reading it.
 		if err := Validate(p); err != nil {
-			return nil, fmt.Errorf("PSBT %d: %w", k+1, err)
+			return nil, nil, fmt.Errorf("PSBT %d: %w", k+1, err)
 		}
 	}
 	ref, err := unsignedTxBytes(ps[0].UnsignedTx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, p := range ps[1:] {
 		b, err := unsignedTxBytes(p.UnsignedTx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !bytes.Equal(b, ref) {
-			return nil, fmt.Errorf("%w: PSBT %d of %d is for a different transaction (txid %s) than PSBT 1 (txid %s): only copies of the same PSBT can be combined",
+			return nil, nil, fmt.Errorf("%w: PSBT %d of %d is for a different transaction (txid %s) than PSBT 1 (txid %s): only copies of the same PSBT can be combined",
 				ErrRefused, k+2, len(ps), txid(p), txid(ps[0]))
 		}
 	}
 
-	out := clonePacket(ps[0])
-	for k, p := range ps[1:] {
-		if err := mergePacket(out, p); err != nil {
-			return nil, fmt.Errorf("combining PSBT %d into the earlier ones: %w", k+2, err)
+	v := newWalletView(w)
+	var notes []string
+	copies := make([]*bpsbt.Packet, len(ps))
+	for k, p := range ps {
+		copies[k] = clonePacket(p)
+		if v == nil {
+			continue
+		}
+		note := func(format string, args ...any) {
+			notes = append(notes, fmt.Sprintf("PSBT %d, ", k+1)+fmt.Sprintf(format, args...))
+		}
+		if err := v.toWalletTruth(copies[k], note); err != nil {
+			return nil, nil, fmt.Errorf("PSBT %d: %w", k+1, err)
 		}
 	}
-	sortUnknowns(out)
-	if err := verifyPartialSigs(out, newWalletView(w)); err != nil {
-		return nil, err
+	out := copies[0]
+	m := &merger{drop: func(where string, key []byte) {
+		notes = append(notes, fmt.Sprintf("%s: dropped record %x: the copies hold different values and the wallet cannot tell which is right; countersign does not use it", where, key))
+	}}
+	for k, p := range copies[1:] {
+		if err := m.mergePacket(out, p); err != nil {
+			return nil, nil, fmt.Errorf("combining PSBT %d into the earlier ones: %w", k+2, err)
+		}
 	}
-	return out, nil
+	m.dropConflicts(out)
+	sortUnknowns(out)
+	if err := verifyPartialSigs(out, v); err != nil {
+		return nil, nil, err
+	}
+	return out, notes, nil
 }
 
 func unsignedTxBytes(tx *wire.MsgTx) ([]byte, error) {
@@ -95,25 +129,47 @@ func mergeBytes(dst *[]byte, src []byte, where, what string) error {
 	return nil
 }
 
-func mergePacket(dst, src *bpsbt.Packet) error {
-	var err error
-	if dst.Unknowns, err = mergeUnknowns(dst.Unknowns, src.Unknowns, "global map"); err != nil {
-		return err
-	}
+// merger merges copies record by record. Unknown and proprietary records
+// on which copies disagree are remembered and dropped at the end (a third
+// copy must not bring one back).
+type merger struct {
+	drop      func(where string, key []byte)
+	conflicts map[string]bool // where + "\x00" + key
+}
+
+func (m *merger) mergePacket(dst, src *bpsbt.Packet) error {
+	dst.Unknowns = m.mergeUnknowns(dst.Unknowns, src.Unknowns, "global map")
 	for i := range dst.Inputs {
-		if err := mergeInput(&dst.Inputs[i], &src.Inputs[i], fmt.Sprintf("input %d", i)); err != nil {
+		if err := m.mergeInput(&dst.Inputs[i], &src.Inputs[i], fmt.Sprintf("input %d", i)); err != nil {
 			return err
 		}
 	}
 	for j := range dst.Outputs {
-		if err := mergeOutput(&dst.Outputs[j], &src.Outputs[j], fmt.Sprintf("output %d", j)); err != nil {
+		if err := m.mergeOutput(&dst.Outputs[j], &src.Outputs[j], fmt.Sprintf("output %d", j)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func mergeInput(dst, src *bpsbt.PInput, where string) error {
+// dropConflicts removes every unknown record copies disagreed on.
+func (m *merger) dropConflicts(p *bpsbt.Packet) {
+	if len(m.conflicts) == 0 {
+		return
+	}
+	keep := func(where string, us []*bpsbt.Unknown) []*bpsbt.Unknown {
+		return slices.DeleteFunc(us, func(u *bpsbt.Unknown) bool { return m.conflicts[where+"\x00"+string(u.Key)] })
+	}
+	p.Unknowns = keep("global map", p.Unknowns)
+	for i := range p.Inputs {
+		p.Inputs[i].Unknowns = keep(fmt.Sprintf("input %d", i), p.Inputs[i].Unknowns)
+	}
+	for j := range p.Outputs {
+		p.Outputs[j].Unknowns = keep(fmt.Sprintf("output %d", j), p.Outputs[j].Unknowns)
+	}
+}
+
+func (m *merger) mergeInput(dst, src *bpsbt.PInput, where string) error {
 	if src.NonWitnessUtxo != nil {
 		if dst.NonWitnessUtxo == nil {
 			dst.NonWitnessUtxo = src.NonWitnessUtxo.Copy()
@@ -199,11 +255,11 @@ func mergeInput(dst, src *bpsbt.PInput, where string) error {
 			return conflict(where, "a taproot leaf script", l.ControlBlock)
 		}
 	}
-	dst.Unknowns, err = mergeUnknowns(dst.Unknowns, src.Unknowns, where)
-	return err
+	dst.Unknowns = m.mergeUnknowns(dst.Unknowns, src.Unknowns, where)
+	return nil
 }
 
-func mergeOutput(dst, src *bpsbt.POutput, where string) error {
+func (m *merger) mergeOutput(dst, src *bpsbt.POutput, where string) error {
 	for _, f := range []struct {
 		dst  *[]byte
 		src  []byte
@@ -225,8 +281,8 @@ func mergeOutput(dst, src *bpsbt.POutput, where string) error {
 	if dst.TaprootBip32Derivation, err = mergeTapDerivations(dst.TaprootBip32Derivation, src.TaprootBip32Derivation, where); err != nil {
 		return err
 	}
-	dst.Unknowns, err = mergeUnknowns(dst.Unknowns, src.Unknowns, where)
-	return err
+	dst.Unknowns = m.mergeUnknowns(dst.Unknowns, src.Unknowns, where)
+	return nil
 }
 
 func sameTx(a, b *wire.MsgTx) bool {
@@ -267,7 +323,7 @@ func mergeTapDerivations(dst, src []*bpsbt.TaprootBip32Derivation, where string)
 	return dst, nil
 }
 
-func mergeUnknowns(dst, src []*bpsbt.Unknown, where string) ([]*bpsbt.Unknown, error) {
+func (m *merger) mergeUnknowns(dst, src []*bpsbt.Unknown, where string) []*bpsbt.Unknown {
 	for _, u := range src {
 		if u == nil {
 			continue
@@ -277,10 +333,19 @@ func mergeUnknowns(dst, src []*bpsbt.Unknown, where string) ([]*bpsbt.Unknown, e
 		case i < 0:
 			dst = append(dst, &bpsbt.Unknown{Key: bytes.Clone(u.Key), Value: bytes.Clone(u.Value)})
 		case !bytes.Equal(dst[i].Value, u.Value):
-			return nil, conflict(where, "a record", u.Key)
+			id := where + "\x00" + string(u.Key)
+			if m.conflicts == nil {
+				m.conflicts = map[string]bool{}
+			}
+			if !m.conflicts[id] {
+				m.conflicts[id] = true
+				if m.drop != nil {
+					m.drop(where, u.Key)
+				}
+			}
 		}
 	}
-	return dst, nil
+	return dst
 }
 
 // sortUnknowns orders unknown and proprietary records by key, the order

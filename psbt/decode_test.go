@@ -74,14 +74,14 @@ func TestDecodeStrictRules(t *testing.T) {
 		{"missing output map", rawPSBT(tx, nil, in(), nil), "output 0"},
 		{"non-minimal key type", rawPSBT(tx, nil, in(kv{append([]byte{0xfd, 0x06, 0x00}, pub...), origin}), out), "minimally"},
 		{"version 2 field in version 0", rawPSBT(tx, nil, in(kv{[]byte{0x0e}, make([]byte, 32)}), out), "version 2"},
-		{"PSBT version 2", rawPSBT(tx, []kv{{[]byte{0xfb}, []byte{2, 0, 0, 0}}}, in(), out), "version 2 is not supported"},
+		{"PSBT version 2 with a global unsigned tx", rawPSBT(tx, []kv{{[]byte{0xfb}, []byte{2, 0, 0, 0}}}, in(), out), "not allowed in a version 2 PSBT"},
+		{"PSBT version 1", rawPSBT(tx, []kv{{[]byte{0xfb}, []byte{1, 0, 0, 0}}}, in(), out), "version 1 is not defined"},
 		{"witness_utxo script length mismatch", rawPSBT(tx, nil, in(kv{[]byte{0x01}, wutxo(externalScript(1), 30)}), out), "script length"},
 		{"duplicate unknown key, different values", rawPSBT(tx, nil, in(kv{[]byte{0xf0, 1}, []byte{1}}, kv{[]byte{0xf0, 1}, []byte{2}}), out), "duplicate key"},
 		{"duplicate global key", rawPSBT(tx, []kv{{[]byte{0xf0}, nil}, {[]byte{0xf0}, []byte{1}}}, in(), out), "duplicate key"},
 		{"partial signature not DER", rawPSBT(tx, nil, in(kv{append([]byte{0x02}, pub...), append([]byte{0x30, 0x00}, sig[2:]...)}), out), "DER"},
 		{"partial signature key not a pubkey", rawPSBT(tx, nil, in(kv{append([]byte{0x02}, pub[:32]...), sig}), out), "public key"},
 		{"final scriptWitness with a short item", rawPSBT(tx, nil, in(kv{[]byte{0x08}, []byte{2, 1, 0xaa, 5, 0xbb}}), out), "final scriptWitness"},
-		{"unsigned tx not first", rawPSBT(nil, []kv{{[]byte{0xf0}, nil}, {[]byte{0x00}, tx}}, in(), out), "first"},
 		{"no unsigned tx", rawPSBT(nil, nil, nil, nil), "unsigned transaction"},
 		{"unsigned tx with trailing bytes", rawPSBT(append(tx, 0), nil, in(), out), "stated size"},
 		{"global xpub of the wrong length", rawPSBT(tx, []kv{{append([]byte{0x01}, make([]byte, 77)...), origin[:4]}}, in(), out), "78"},
@@ -137,5 +137,28 @@ func TestValidateInMemory(t *testing.T) {
 	}
 	if err := Validate(nil); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("nil packet: %v", err)
+	}
+}
+
+// BIP-174 fixes no order of records in a map: a PSBT whose global version
+// record comes before the transaction is valid, and is written back in the
+// canonical order (the transaction first).
+func TestRecordsInAnyOrder(t *testing.T) {
+	tx := oneInOneOut()
+	raw := rawPSBT(nil, []kv{{[]byte{0xfb}, []byte{0, 0, 0, 0}}, {[]byte{0xf0}, []byte{7}}, {[]byte{0x00}, tx}}, [][]kv{{}}, [][]kv{{}})
+	p, err := Decode(raw)
+	if err != nil {
+		t.Fatalf("version record before the transaction: %v", err)
+	}
+	out, err := Serialize(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(out, append(append([]byte(nil), psbtMagic...), 0x01, 0x00)) {
+		t.Fatalf("not written with the transaction first: %x", out[:8])
+	}
+	q, err := Decode(out)
+	if err != nil || q.UnsignedTx.TxHash() != p.UnsignedTx.TxHash() || len(q.Unknowns) != 2 {
+		t.Fatalf("round trip: %v, %d unknowns", err, len(q.Unknowns))
 	}
 }

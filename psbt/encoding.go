@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 )
@@ -17,14 +18,22 @@ const (
 
 // Decode parses a PSBT given as binary (starting with the magic bytes
 // "psbt\xff"), as canonical base64 (RFC 4648 with padding, as BIP-174
-// specifies) or as hex. Surrounding whitespace is ignored for the text
-// forms; whitespace inside base64 is not. The data must pass the BIP-174
-// version 0 rules record by record (see Validate). Errors wrap ErrMalformed
-// and give the reason.
+// specifies) or as hex, in version 0 (BIP-174) or version 2 (BIP-370),
+// with its records in any order. Surrounding whitespace is ignored for the
+// text forms; whitespace inside base64 is not. The data must pass the
+// rules of its version record by record (see Validate). Errors wrap
+// ErrMalformed and give the reason.
 func Decode(data []byte) (*bpsbt.Packet, error) {
+	p, _, err := DecodeVersion(data)
+	return p, err
+}
+
+// DecodeVersion is Decode that also returns the PSBT's version (0 or 2),
+// so that a command can write its result in the version it was given.
+func DecodeVersion(data []byte) (*bpsbt.Packet, uint32, error) {
 	raw, err := rawBytes(data)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	return decodeRaw(raw)
 }
@@ -59,40 +68,94 @@ func rawBytes(data []byte) ([]byte, error) {
 	return nil, malformed("not a PSBT: expected base64 starting %q, hex starting %q or binary starting with the bytes \"psbt\\xff\"", base64Prefix, hexPrefix)
 }
 
-// decodeRaw runs the strict scan, then btcd's parser, then Validate.
-func decodeRaw(raw []byte) (p *bpsbt.Packet, err error) {
-	if err := scanPSBT(raw); err != nil {
-		return nil, err
+// decodeRaw runs the strict scan, then btcd's parser on the version 0 form
+// of the records, then Validate.
+func decodeRaw(raw []byte) (p *bpsbt.Packet, version uint32, err error) {
+	sc, err := scanPSBT(raw)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !sc.inOrder() {
+		if raw, err = sc.v0Bytes(); err != nil {
+			return nil, 0, err
+		}
 	}
 	// The scan refuses everything known to crash btcd's parser; this
 	// recover is the last line so that no input can take the process down.
 	defer func() {
 		if r := recover(); r != nil {
-			p, err = nil, malformed("the PSBT parser failed on this input (%v)", r)
+			p, version, err = nil, 0, malformed("the PSBT parser failed on this input (%v)", r)
 		}
 	}()
 	p, err = bpsbt.NewFromRawBytes(bytes.NewReader(raw), false)
 	if err != nil {
-		return nil, malformed("%v", err)
+		return nil, 0, malformed("%v", err)
 	}
 	if err := validate(p, true); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return p, nil
+	return p, sc.version, nil
 }
 
-// Serialize returns the binary BIP-174 serialization of p. Records within
-// each map are written in btcd's order: known types by key type, then the
-// unknown records in the order they are held (Combine sorts them).
+// Serialize returns the binary version 0 (BIP-174) serialization of p, in
+// the canonical order: the known records by key type, then the unknown and
+// proprietary records by key. Version 2 records that p carries are left
+// out (see SerializeVersion).
 func Serialize(p *bpsbt.Packet) ([]byte, error) {
 	if err := checkShape(p); err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	if err := p.Serialize(&b); err != nil {
+	if err := withoutCarried(p).Serialize(&b); err != nil {
 		return nil, malformed("cannot serialize: %v", err)
 	}
 	return b.Bytes(), nil
+}
+
+// SerializeVersion writes p as a version 0 or version 2 PSBT.
+func SerializeVersion(p *bpsbt.Packet, version uint32) ([]byte, error) {
+	switch version {
+	case 0:
+		return Serialize(p)
+	case 2:
+		return serializeV2(p)
+	}
+	return nil, badRequest("PSBT version %d: countersign writes version 0 and version 2", version)
+}
+
+// withoutCarried returns p, or a shallow copy of it whose unknown records
+// leave out the version 2 fields it carries and are sorted by key.
+func withoutCarried(p *bpsbt.Packet) *bpsbt.Packet {
+	q := *p
+	q.Unknowns = sortedUnknowns(p.Unknowns, carriedGlobal)
+	q.Inputs = make([]bpsbt.PInput, len(p.Inputs))
+	for i := range p.Inputs {
+		q.Inputs[i] = p.Inputs[i]
+		q.Inputs[i].Unknowns = sortedUnknowns(p.Inputs[i].Unknowns, carriedInput)
+	}
+	q.Outputs = make([]bpsbt.POutput, len(p.Outputs))
+	for j := range p.Outputs {
+		q.Outputs[j] = p.Outputs[j]
+		q.Outputs[j].Unknowns = sortedUnknowns(p.Outputs[j].Unknowns, func(uint64) bool { return false })
+	}
+	return &q
+}
+
+// sortedUnknowns returns us sorted by key, without the records whose type
+// drop selects. us itself is not changed.
+func sortedUnknowns(us []*bpsbt.Unknown, drop func(uint64) bool) []*bpsbt.Unknown {
+	out := make([]*bpsbt.Unknown, 0, len(us))
+	for _, u := range us {
+		if u == nil {
+			continue
+		}
+		if rec, err := recordOf(u.Key, u.Value); err == nil && drop(rec.keyType) {
+			continue
+		}
+		out = append(out, u)
+	}
+	slices.SortStableFunc(out, func(a, b *bpsbt.Unknown) int { return bytes.Compare(a.Key, b.Key) })
+	return out
 }
 
 // Encode returns p as canonical base64, the form BIP-174 defines for text.

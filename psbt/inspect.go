@@ -1,11 +1,13 @@
 package psbt
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/countersign/countersign/descriptor"
 )
@@ -37,9 +39,21 @@ type Report struct {
 
 	// ReadyToFinalize is true when every input is finalized or holds
 	// enough valid signatures.
-	ReadyToFinalize bool     `json:"ready_to_finalize"`
-	Warnings        []string `json:"warnings"`
+	ReadyToFinalize bool `json:"ready_to_finalize"`
+	// Next is the BIP-174 role the PSBT must go to next, as Bitcoin Core's
+	// analyzepsbt says it: "updater" (an input lacks its UTXO or scripts),
+	// "signer", "finalizer" or "extractor".
+	Next     string   `json:"next"`
+	Warnings []string `json:"warnings"`
 }
+
+// The BIP-174 roles, in the order a PSBT goes through them.
+const (
+	RoleUpdater   = "updater"
+	RoleSigner    = "signer"
+	RoleFinalizer = "finalizer"
+	RoleExtractor = "extractor"
+)
 
 // InputReport describes one input.
 type InputReport struct {
@@ -54,8 +68,15 @@ type InputReport struct {
 
 	Finalized bool `json:"finalized"`
 	Required  int  `json:"required"` // m; 0 when the script is unknown
+	// SighashType is PSBT_IN_SIGHASH_TYPE when the input asks for one
+	// ("ALL", "NONE|ANYONECANPAY", ...); "" when it does not.
+	SighashType string `json:"sighash_type,omitempty"`
 	// Signatures are the valid partial signatures present.
 	Signatures []Cosigner `json:"signatures"`
+	// Unchecked are partial signatures on an input whose script is not a
+	// multisig countersign can check (another wallet's input): present,
+	// not verified, not counted.
+	Unchecked []Cosigner `json:"unchecked_signatures,omitempty"`
 	// Missing is how many more signatures are needed.
 	Missing int `json:"missing"`
 	// NotSigned lists the cosigners whose keys have not signed.
@@ -67,6 +88,9 @@ type Cosigner struct {
 	Fingerprint string `json:"fingerprint"` // master key fingerprint, hex; "" when unknown
 	Label       string `json:"label"`
 	PubKey      string `json:"pubkey"` // hex
+	// Sighash is the sighash type a signature commits to ("ALL", ...);
+	// "" for a cosigner who has not signed.
+	Sighash string `json:"sighash,omitempty"`
 }
 
 // OutputReport describes one output.
@@ -140,6 +164,7 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 		}
 	}
 	r.ReadyToFinalize = ready && len(tx.TxIn) > 0
+	r.Next = nextRole(p, a, r)
 	if err := checkDuplicateInputs(p); err != nil {
 		r.Warnings = append(r.Warnings, err.Error())
 		r.ReadyToFinalize = false
@@ -190,7 +215,7 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 		r.Warnings = append(r.Warnings, "some inputs lack UTXO data: the fee is unknown")
 	}
 	if v == nil {
-		r.Warnings = append(r.Warnings, "no wallet descriptor and network given: inputs and outputs cannot be recognised as the wallet's")
+		r.Warnings = append(r.Warnings, "no stored wallet recognises this PSBT: nothing in it is checked against a wallet (inputs and outputs are shown as external)")
 	}
 	return r, nil
 }
@@ -222,9 +247,19 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 			warns = append(warns, err.Error())
 		}
 	}
+	if in.SighashType != 0 {
+		ir.SighashType = SighashName(in.SighashType)
+	}
 	if st.spend == nil {
+		for _, ps := range in.PartialSigs {
+			if ps == nil {
+				continue
+			}
+			fp, label := v.cosigner(ps.PubKey, nil, in.Bip32Derivation)
+			ir.Unchecked = append(ir.Unchecked, Cosigner{Fingerprint: fp, Label: label, PubKey: hex.EncodeToString(ps.PubKey), Sighash: sigSighash(ps.Signature)})
+		}
 		if len(in.PartialSigs) > 0 {
-			warns = append(warns, fmt.Sprintf("input %d: its %d signatures cannot be verified without its UTXO and scripts", i, len(in.PartialSigs)))
+			warns = append(warns, fmt.Sprintf("input %d: its %d signatures cannot be verified without its UTXO and a multisig script", i, len(in.PartialSigs)))
 		}
 		return ir, warns
 	}
@@ -265,6 +300,7 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 				continue
 			}
 			signed[slot] = true
+			s.Sighash = sigSighash(ps.Signature)
 			ir.Signatures = append(ir.Signatures, s)
 		}
 	}
@@ -306,3 +342,73 @@ func displayAddress(o *OutputReport) string {
 }
 
 func ptr(v uint32) *uint32 { return &v }
+
+// nextRole is the role the PSBT needs next: the least advanced over its
+// inputs.
+func nextRole(p *bpsbt.Packet, a *analysis, r *Report) string {
+	role := RoleExtractor
+	for i := range p.Inputs {
+		st, ir := &a.in[i], &r.Inputs[i]
+		var ri string
+		switch {
+		case st.finalized:
+			ri = RoleExtractor
+		case st.prevOut == nil || st.spend == nil:
+			ri = RoleUpdater
+		case ir.Missing > 0:
+			ri = RoleSigner
+		default:
+			ri = RoleFinalizer
+		}
+		if roleRank(ri) < roleRank(role) {
+			role = ri
+		}
+	}
+	if len(p.Inputs) == 0 {
+		return RoleUpdater
+	}
+	return role
+}
+
+func roleRank(r string) int {
+	return map[string]int{RoleUpdater: 0, RoleSigner: 1, RoleFinalizer: 2, RoleExtractor: 3}[r]
+}
+
+// SighashName spells a sighash type: "ALL", "NONE|ANYONECANPAY",
+// "DEFAULT", or its number for anything undefined.
+func SighashName(t txscript.SigHashType) string {
+	base := map[txscript.SigHashType]string{txscript.SigHashAll: "ALL", txscript.SigHashNone: "NONE", txscript.SigHashSingle: "SINGLE"}[t&^txscript.SigHashAnyOneCanPay]
+	switch {
+	case t == txscript.SigHashDefault:
+		return "DEFAULT"
+	case base == "":
+		return fmt.Sprintf("0x%x", uint32(t))
+	case t&txscript.SigHashAnyOneCanPay != 0:
+		return base + "|ANYONECANPAY"
+	}
+	return base
+}
+
+// sigSighash names the sighash byte a DER signature ends with.
+func sigSighash(sig []byte) string {
+	if len(sig) == 0 {
+		return ""
+	}
+	return SighashName(txscript.SigHashType(sig[len(sig)-1]))
+}
+
+// GuessNetwork is the network a PSBT's global xpubs are for (testnet for
+// tpub), or mainnet when it has none: what addresses are shown for when
+// no wallet says.
+func GuessNetwork(p *bpsbt.Packet) *chaincfg.Params {
+	for _, u := range p.Unknowns {
+		if u == nil || len(u.Key) != 1+xpubSerializedBytes || u.Key[0] != globalXpub {
+			continue
+		}
+		if bytes.Equal(u.Key[1:5], chaincfg.TestNet3Params.HDPublicKeyID[:]) {
+			return &chaincfg.TestNet3Params
+		}
+		return &chaincfg.MainNetParams
+	}
+	return &chaincfg.MainNetParams
+}

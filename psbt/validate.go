@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 )
 
@@ -133,88 +134,30 @@ func (r *byteReader) next() (rec record, end bool, err error) {
 	return record{key: key, keyType: keyType, keyData: key[kr.off:], value: value}, false, nil
 }
 
-// scanPSBT checks a serialized PSBT against the rules of BIP-174 version 0
-// before btcd's parser sees it. btcd accepts some forbidden encodings (a
-// value longer than the transaction it holds, duplicate unknown keys with
-// different values, trailing data, non-minimal key types, a witness_utxo
-// whose script length it does not read) and panics on an empty BIP-32
-// derivation value; this pass refuses all of them with a reason.
-func scanPSBT(raw []byte) error {
-	if !bytes.HasPrefix(raw, psbtMagic) {
-		return malformed("missing the magic bytes 70736274ff (\"psbt\" and 0xff): this is not a PSBT")
-	}
-	r := &byteReader{b: raw, off: len(psbtMagic)}
-
-	var tx *wire.MsgTx
-	seen := make(map[string]bool)
-	for n := 0; ; n++ {
-		rec, end, err := r.next()
-		if err != nil {
-			return malformed("global map: %v", err)
-		}
-		if end {
-			break
-		}
-		if seen[string(rec.key)] {
-			return malformed("global map: duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
-		}
-		seen[string(rec.key)] = true
-		if rec.keyType == globalUnsignedTx && n > 0 {
-			// BIP-174 does not fix the order, but btcd's parser (and every
-			// known writer) puts the transaction first.
-			return malformed("global map: the unsigned transaction is record %d; countersign reads it only as the first record, as every PSBT writer puts it", n+1)
-		}
-		if err := checkGlobalRecord(rec); err != nil {
-			return malformed("global map: %v", err)
-		}
-		if rec.keyType == globalUnsignedTx {
-			if tx, err = parseUnsignedTx(rec.value); err != nil {
-				return malformed("global unsigned transaction: %v", err)
-			}
-		}
-	}
-	if tx == nil {
-		return malformed("no unsigned transaction: a version 0 PSBT must carry PSBT_GLOBAL_UNSIGNED_TX")
-	}
-
-	for i := range tx.TxIn {
-		if err := scanMap(r, checkInputRecord); err != nil {
-			return malformed("input %d: %v", i, err)
-		}
-	}
-	for i := range tx.TxOut {
-		if err := scanMap(r, checkOutputRecord); err != nil {
-			return malformed("output %d: %v", i, err)
-		}
-	}
-	if r.remaining() != 0 {
-		return malformed("%d bytes of unexpected data after the last output map", r.remaining())
-	}
-	return nil
-}
-
 // scanMap reads one input or output map up to its separator, refusing
 // duplicate keys and records that break their type's format.
-func scanMap(r *byteReader, check func(record) error) error {
+func scanMap(r *byteReader, check func(record) error) ([]record, error) {
 	if r.remaining() == 0 {
-		return errors.New("map is missing: the data ends before every input and output of the unsigned transaction has its map")
+		return nil, errors.New("map is missing: the data ends before every input and output of the unsigned transaction has its map")
 	}
 	seen := make(map[string]bool)
+	var recs []record
 	for {
 		rec, end, err := r.next()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if end {
-			return nil
+			return recs, nil
 		}
 		if seen[string(rec.key)] {
-			return fmt.Errorf("duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
+			return nil, fmt.Errorf("duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
 		}
 		seen[string(rec.key)] = true
 		if err := check(rec); err != nil {
-			return err
+			return nil, err
 		}
+		recs = append(recs, rec)
 	}
 }
 
@@ -231,16 +174,10 @@ func checkGlobalRecord(rec record) error {
 		}
 		return checkKeyOrigin(rec.value, "global xpub")
 	case globalTxVersion, globalFallbackLock, globalInputCount, globalOutputCount, globalTxModifiable:
-		return fmt.Errorf("key type 0x%02x belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType)
+		return fmt.Errorf("key type 0x%02x (%s) belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType, globalName(rec.keyType))
 	case globalVersion:
-		if err := noKeyData(rec, "PSBT version"); err != nil {
+		if _, err := versionOf(rec); err != nil {
 			return err
-		}
-		if len(rec.value) != 4 {
-			return fmt.Errorf("PSBT version value is %d bytes; it must be a 4-byte integer", len(rec.value))
-		}
-		if v := binary.LittleEndian.Uint32(rec.value); v != 0 {
-			return fmt.Errorf("PSBT version %d is not supported: countersign reads version 0 (BIP-174) only; convert the PSBT to version 0", v)
 		}
 	case globalProprietary:
 		return checkProprietary(rec)
@@ -321,7 +258,7 @@ func checkInputRecord(rec record) error {
 			return fmt.Errorf("hash preimage (type 0x%02x) does not hash to its key", rec.keyType)
 		}
 	case inPreviousTxid, inOutputIndex, inSequence, inRequiredTimeLock, inRequiredHeightLck:
-		return fmt.Errorf("key type 0x%02x belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType)
+		return fmt.Errorf("key type 0x%02x (%s) belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType, inputName(rec.keyType))
 	case inTapKeySig:
 		if err := noKeyData(rec, "taproot key signature"); err != nil {
 			return err
@@ -377,7 +314,7 @@ func checkOutputRecord(rec record) error {
 		}
 		return checkKeyOrigin(rec.value, "output BIP-32 derivation")
 	case outAmount, outScript:
-		return fmt.Errorf("key type 0x%02x belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType)
+		return fmt.Errorf("key type 0x%02x (%s) belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType, outputName(rec.keyType))
 	case outTapInternalKey:
 		if err := noKeyData(rec, "taproot internal key"); err != nil {
 			return err
@@ -661,10 +598,8 @@ func validate(p *bpsbt.Packet, parsed bool) error {
 	if len(p.Outputs) != len(tx.TxOut) {
 		return malformed("%d output maps for %d transaction outputs", len(p.Outputs), len(tx.TxOut))
 	}
-	for i, in := range tx.TxIn {
-		if len(in.SignatureScript) != 0 || len(in.Witness) != 0 {
-			return malformed("input %d of the unsigned transaction carries a scriptSig or witness; it must be empty", i)
-		}
+	if err := checkTransaction(tx); err != nil {
+		return err
 	}
 	seen := make(map[string]bool, len(p.Unknowns))
 	for _, u := range p.Unknowns {
@@ -682,12 +617,15 @@ func validate(p *bpsbt.Packet, parsed bool) error {
 		if rec.keyType == globalUnsignedTx {
 			return malformed("global map: a second unsigned transaction record")
 		}
-		if err := checkGlobalRecord(rec); err != nil {
+		if err := checkGlobalUnknown(rec); err != nil {
 			return malformed("global map: %v", err)
 		}
 	}
 	for i := range p.Inputs {
 		if err := validateInput(&p.Inputs[i], parsed); err != nil {
+			return malformed("input %d: %v", i, err)
+		}
+		if err := checkNonWitnessUtxo(&p.Inputs[i], tx.TxIn[i].PreviousOutPoint); err != nil {
 			return malformed("input %d: %v", i, err)
 		}
 	}
@@ -697,6 +635,61 @@ func validate(p *bpsbt.Packet, parsed bool) error {
 		}
 	}
 	return nil
+}
+
+// checkTransaction holds the unsigned transaction to what any valid
+// transaction must be, whatever wallet it comes from (Bitcoin Core's
+// CheckTransaction): empty scriptSigs and witnesses, no outpoint spent
+// twice, amounts within 0..21e14 satoshis in total.
+func checkTransaction(tx *wire.MsgTx) error {
+	seen := make(map[wire.OutPoint]int, len(tx.TxIn))
+	for i, in := range tx.TxIn {
+		if len(in.SignatureScript) != 0 || len(in.Witness) != 0 {
+			return malformed("input %d of the unsigned transaction carries a scriptSig or witness; it must be empty", i)
+		}
+		if j, ok := seen[in.PreviousOutPoint]; ok {
+			return malformed("inputs %d and %d both spend %s: a transaction cannot spend one output twice", j, i, in.PreviousOutPoint)
+		}
+		seen[in.PreviousOutPoint] = i
+	}
+	var total int64
+	for j, out := range tx.TxOut {
+		if out.Value < 0 || out.Value > btcutil.MaxSatoshi {
+			return malformed("output %d pays %d satoshis, outside 0..21e14", j, out.Value)
+		}
+		total += out.Value
+		if total > btcutil.MaxSatoshi {
+			return malformed("the outputs pay more than 21 million bitcoin in total")
+		}
+	}
+	return nil
+}
+
+// checkNonWitnessUtxo refuses a previous transaction that is not the one
+// the input spends, as Bitcoin Core's decoder does: it is not this input's
+// UTXO record at all.
+func checkNonWitnessUtxo(in *bpsbt.PInput, op wire.OutPoint) error {
+	if in.NonWitnessUtxo == nil {
+		return nil
+	}
+	if h := in.NonWitnessUtxo.TxHash(); h != op.Hash {
+		return fmt.Errorf("non_witness_utxo is transaction %s but the input spends %s", h, op.Hash)
+	}
+	if int(op.Index) >= len(in.NonWitnessUtxo.TxOut) {
+		return fmt.Errorf("the input spends output %d but non_witness_utxo %s has only %d outputs", op.Index, op.Hash, len(in.NonWitnessUtxo.TxOut))
+	}
+	return nil
+}
+
+// validSighash reports the sighash types a signature can commit to:
+// ALL, NONE, SINGLE, each with ANYONECANPAY, and taproot's DEFAULT (0).
+// Anything else is not a sighash type (rust-bitcoin refuses it on decode).
+func validSighash(t txscript.SigHashType) bool {
+	switch t &^ txscript.SigHashAnyOneCanPay {
+	case txscript.SigHashAll, txscript.SigHashNone, txscript.SigHashSingle:
+		return true
+	}
+	return t == txscript.SigHashDefault
 }
 
 // recordOf splits an unknown record's key into type and key data.
@@ -716,6 +709,9 @@ func validateInput(in *bpsbt.PInput, parsed bool) error {
 	if in.WitnessUtxo != nil && (in.WitnessUtxo.Value < 0 || in.WitnessUtxo.Value > btcutil.MaxSatoshi) {
 		return fmt.Errorf("witness_utxo amount %d is outside 0..21e14 satoshis", in.WitnessUtxo.Value)
 	}
+	if in.SighashType != 0 && !validSighash(in.SighashType) {
+		return fmt.Errorf("sighash type 0x%x is not a sighash type (ALL, NONE, SINGLE, optionally with ANYONECANPAY)", uint32(in.SighashType))
+	}
 	sigKeys := make(map[string]bool, len(in.PartialSigs))
 	for _, ps := range in.PartialSigs {
 		if ps == nil || !pubKeyOK(ps.PubKey, parsed) {
@@ -728,6 +724,9 @@ func validateInput(in *bpsbt.PInput, parsed bool) error {
 		if !strictDER(ps.Signature) {
 			return fmt.Errorf("partial signature for pubkey %x is not strict DER with a sighash byte", ps.PubKey)
 		}
+		if st := txscript.SigHashType(ps.Signature[len(ps.Signature)-1]); !validSighash(st) || st == txscript.SigHashDefault {
+			return fmt.Errorf("partial signature for pubkey %x ends in 0x%02x, which is not a sighash type", ps.PubKey, byte(st))
+		}
 	}
 	if err := validateDerivations(in.Bip32Derivation, parsed); err != nil {
 		return err
@@ -737,7 +736,28 @@ func validateInput(in *bpsbt.PInput, parsed bool) error {
 			return fmt.Errorf("final scriptWitness: %v", err)
 		}
 	}
-	return validateUnknowns(in.Unknowns, checkInputRecord)
+	return validateUnknowns(in.Unknowns, checkInputUnknown)
+}
+
+// checkGlobalUnknown checks a global record btcd keeps as unknown,
+// allowing the version 2 fields a Packet carries (see scan.go).
+func checkGlobalUnknown(rec record) error {
+	switch rec.keyType {
+	case globalFallbackLock:
+		return fixedValue(rec, "PSBT_GLOBAL_FALLBACK_LOCKTIME", 4)
+	case globalTxModifiable:
+		return fixedValue(rec, "PSBT_GLOBAL_TX_MODIFIABLE", 1)
+	}
+	return checkGlobalRecord(rec)
+}
+
+// checkInputUnknown is checkInputRecord allowing the carried version 2
+// lock time requirements.
+func checkInputUnknown(rec record) error {
+	if carriedInput(rec.keyType) {
+		return checkRequiredLock(rec)
+	}
+	return checkInputRecord(rec)
 }
 
 func validateOutput(out *bpsbt.POutput, parsed bool) error {

@@ -56,6 +56,12 @@ type keyInfo struct {
 	steps  []descriptor.PathElem
 	wild   bool
 	hwild  bool
+	// selfFP is the fingerprint of the extended key itself. A cosigner
+	// whose wallet holds this key without its origin (Electrum, when the
+	// xpub was typed in) writes derivations rooted at the xpub:
+	// [selfFP]/branch/index.
+	selfFP  [4]byte
+	hasSelf bool
 }
 
 // newWalletView returns nil when w has no descriptor: every input and
@@ -88,6 +94,13 @@ func newWalletView(w WalletInfo) *walletView {
 				ser = k.PubKey.SerializeUncompressed()
 			}
 			copy(ki.fp[:], btcutil.Hash160(ser))
+		}
+		if k.XPub != nil {
+			if pk, err := k.XPub.ECPubKey(); err == nil {
+				copy(ki.selfFP[:], btcutil.Hash160(pk.SerializeCompressed()))
+				ki.hasSelf = true
+				v.fps[ki.selfFP] = true
+			}
 		}
 		v.fps[ki.fp] = true
 		v.keys = append(v.keys, ki)
@@ -193,17 +206,22 @@ func (v *walletView) prefetchPacket(p *bpsbt.Packet, a *analysis) {
 func (v *walletView) locate(fp [4]byte, path []uint32) []position {
 	var out []position
 	for _, k := range v.keys {
-		if k.fp != fp {
+		prefix := k.prefix
+		switch {
+		case k.fp == fp:
+		case k.hasSelf && k.selfFP == fp:
+			prefix = nil // rooted at the xpub itself (see keyInfo.selfFP)
+		default:
 			continue
 		}
 		n := len(k.steps)
 		if k.wild {
 			n++
 		}
-		if len(path) != len(k.prefix)+n || !slices.Equal(path[:len(k.prefix)], k.prefix) {
+		if len(path) != len(prefix)+n || !slices.Equal(path[:len(prefix)], prefix) {
 			continue
 		}
-		rest := path[len(k.prefix):]
+		rest := path[len(prefix):]
 		pos, ok := position{}, true
 		for j, e := range k.steps {
 			if e.Multi == nil {
@@ -342,8 +360,8 @@ func (v *walletView) cosigner(pub []byte, d *descriptor.Derived, ds []*bpsbt.Bip
 			fp = hex.EncodeToString(f[:])
 			if v != nil {
 				for k := range v.keys {
-					if v.keys[k].fp == f {
-						return fp, v.label(k)
+					if v.keys[k].fp == f || v.keys[k].hasSelf && v.keys[k].selfFP == f {
+						return hex.EncodeToString(v.keys[k].fp[:]), v.label(k)
 					}
 				}
 			}
