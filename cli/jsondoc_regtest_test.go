@@ -125,6 +125,8 @@ func TestJSONDocumented(t *testing.T) {
 	unsigned := filepath.Join(work, "u.psbt")
 	run("spend", "spend", "w", "--to", node.Address().EncodeAddress()+":0.05", "--fee-rate", "2", "-o", unsigned)
 	run("psbt inspect", "psbt", "inspect", unsigned)
+	run("psbt update", "psbt", "update", unsigned, "-o", filepath.Join(work, "updated.psbt"))
+	run("psbt convert", "psbt", "convert", unsigned, "--to", "v2", "-o", filepath.Join(work, "v2.psbt"))
 	s1, s2, c := filepath.Join(work, "1.psbt"), filepath.Join(work, "2.psbt"), filepath.Join(work, "c.psbt")
 	run("sign", "sign", unsigned, "--with", "key:k1", "-o", s1)
 	mustRun(t, dir, "sign", unsigned, "--with", "coldcard:"+fp, "-o", s2)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -16,23 +18,26 @@ import (
 func newCmdPSBT(f *Factory) *cobra.Command {
 	cmd := groupCmd(&cobra.Command{
 		Use:   "psbt",
-		Short: "Inspect, combine, finalize and broadcast PSBTs",
+		Short: "Inspect, update, combine, finalize, convert and broadcast PSBTs",
 	})
-	cmd.AddCommand(newCmdPSBTInspect(f, nil), newCmdPSBTCombine(f, nil), newCmdPSBTFinalize(f, nil), newCmdPSBTBroadcast(f, nil))
+	cmd.AddCommand(newCmdPSBTInspect(f, nil), newCmdPSBTUpdate(f, nil), newCmdPSBTCombine(f, nil), newCmdPSBTFinalize(f, nil),
+		newCmdPSBTBroadcast(f, nil), newCmdPSBTConvert(f, nil))
 	return cmd
 }
 
-// readPSBT decodes a PSBT file (binary, base64 or hex; "-" = stdin).
-func readPSBT(s *Streams, path string) (*bpsbt.Packet, error) {
+// readPSBT decodes a PSBT file (binary, base64 or hex; version 0 or 2;
+// "-" = stdin) and returns its version, so that the result can be written
+// in the version it came in.
+func readPSBT(s *Streams, path string) (*bpsbt.Packet, uint32, error) {
 	data, err := readInput(s, path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	p, err := psbt.Decode(data)
+	p, version, err := psbt.DecodeVersion(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", displayName(path), err)
+		return nil, 0, fmt.Errorf("%s: %w", displayName(path), err)
 	}
-	return p, nil
+	return p, version, nil
 }
 
 func displayName(path string) string {
@@ -42,26 +47,86 @@ func displayName(path string) string {
 	return path
 }
 
-// writePSBT writes p to path as a binary PSBT, or base64 to stdout for "" or "-".
-func writePSBT(s *Streams, path string, p *bpsbt.Packet) error {
-	if path == "" || path == "-" {
-		b64, err := psbt.Encode(p)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(s.Out, b64)
-		return err
+// Encodings a PSBT can be written in.
+const (
+	encodingBinary = "binary"
+	encodingBase64 = "base64"
+	encodingHex    = "hex"
+)
+
+// psbtOut says where and how a command writes a PSBT.
+type psbtOut struct {
+	Path     string // "" or "-": stdout
+	Encoding string // "" for the default: binary for *.psbt files, base64 otherwise
+	Version  uint32 // 0 or 2
+}
+
+// addEncodingFlag adds --encoding to a command that writes PSBTs.
+func addEncodingFlag(cmd *cobra.Command, enc *string) {
+	cmd.Flags().StringVar(enc, "encoding", "", "write the PSBT as binary, base64 or hex (default: binary for a .psbt file, base64 otherwise)")
+}
+
+// checkEncoding validates --encoding.
+func checkEncoding(enc string) error {
+	switch enc {
+	case "", encodingBinary, encodingBase64, encodingHex:
+		return nil
 	}
-	raw, err := psbt.Serialize(p)
+	return usagef("--encoding %q: use binary, base64 or hex", enc)
+}
+
+// encoding is the encoding o is written in.
+func (o psbtOut) encoding() string {
+	switch {
+	case o.Encoding != "":
+		return o.Encoding
+	case o.Path != "" && o.Path != "-" && strings.HasSuffix(strings.ToLower(o.Path), ".psbt"):
+		// What Coldcard, Sparrow and Core's -stdin users expect of a .psbt file.
+		return encodingBinary
+	}
+	return encodingBase64
+}
+
+// encodePSBT serializes p as o says; text forms end in a newline.
+func encodePSBT(o psbtOut, p *bpsbt.Packet) ([]byte, error) {
+	raw, err := psbt.SerializeVersion(p, o.Version)
+	if err != nil {
+		return nil, err
+	}
+	switch o.encoding() {
+	case encodingBinary:
+		return raw, nil
+	case encodingHex:
+		return []byte(hex.EncodeToString(raw) + "\n"), nil
+	}
+	return []byte(base64.StdEncoding.EncodeToString(raw) + "\n"), nil
+}
+
+// base64PSBT is p in base64, in version v, for JSON output.
+func base64PSBT(p *bpsbt.Packet, v uint32) (string, error) {
+	raw, err := psbt.SerializeVersion(p, v)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(raw), nil
+}
+
+// writePSBT writes p as o says: to a file atomically, or to stdout.
+func writePSBT(s *Streams, o psbtOut, p *bpsbt.Packet) error {
+	data, err := encodePSBT(o, p)
 	if err != nil {
 		return err
 	}
-	return writeOutput(s, path, raw)
+	return writeOutput(s, o.Path, data)
 }
 
 // renderReport prints a PSBT summary for people.
 func renderReport(w io.Writer, walletName string, r *psbt.Report) {
-	fmt.Fprintf(w, "PSBT spending from wallet %q (txid %s)\n", safe(walletName), r.TxID)
+	if walletName == "" {
+		fmt.Fprintf(w, "PSBT (txid %s)\n", r.TxID)
+	} else {
+		fmt.Fprintf(w, "PSBT spending from wallet %q (txid %s)\n", walletName, r.TxID)
+	}
 	fmt.Fprintln(w, "Inputs:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for i, in := range r.Inputs {
@@ -74,10 +139,16 @@ func renderReport(w io.Writer, walletName string, r *psbt.Report) {
 			signed = append(signed, signerName(s))
 		}
 		status := fmt.Sprintf("%d of %d signatures", len(in.Signatures), in.Required)
-		if in.Finalized {
+		switch {
+		case in.Finalized:
 			status = "finalized"
-		} else if len(signed) > 0 {
+		case in.Required == 0:
+			status = fmt.Sprintf("%d signature(s) present, not checked", len(in.Unchecked))
+		case len(signed) > 0:
 			status += " (" + safe(strings.Join(signed, ", ")) + ")"
+		}
+		if in.SighashType != "" && in.SighashType != "ALL" {
+			status += ", asks for sighash " + in.SighashType
 		}
 		fmt.Fprintf(tw, "  #%d\t%s\t%s BTC\t%s\t%s\n", i, in.OutPoint, btcNum(in.Amount), owner, status)
 	}
@@ -111,9 +182,12 @@ func renderReport(w io.Writer, walletName string, r *psbt.Report) {
 			}
 		}
 	}
-	if r.ReadyToFinalize {
+	switch {
+	case r.ReadyToFinalize:
 		fmt.Fprintln(w, "Ready to finalize: yes")
-	} else {
+	case r.Next == psbt.RoleUpdater:
+		fmt.Fprintln(w, "Ready to finalize: no — some inputs lack their UTXO data or scripts (next: an updater; for a stored wallet's PSBT run `countersign psbt update`)")
+	default:
 		most := 0
 		for _, in := range r.Inputs {
 			most = max(most, in.Missing)

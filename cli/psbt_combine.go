@@ -18,6 +18,7 @@ type PSBTCombineOptions struct {
 	Files       []string
 	Wallet      string
 	Output      string
+	Encoding    string
 	Coordinator func() (*coordinator.Coordinator, error)
 }
 
@@ -26,13 +27,23 @@ func newCmdPSBTCombine(f *Factory, runF func(context.Context, *PSBTCombineOption
 	cmd := &cobra.Command{
 		Use:   "combine FILE FILE... [-o OUT]",
 		Short: "Merge signed copies of one PSBT, verifying every signature",
-		Long: `Merge copies of the same PSBT signed by different cosigners (BIP-174
-combiner). Every partial signature is checked against its sighash and public
-key; an invalid signature or conflicting data is refused (exit 4) and named.`,
+		Long: `Merge copies of the same PSBT signed by different cosigners, with any tools
+(BIP-174 combiner; version 0 and version 2 copies mix). Where copies
+disagree on something that is not a signature, the wallet decides: each
+copy's key derivations and global xpubs of the wallet's keys are corrected
+to the wallet's (Electrum writes [fingerprint of the xpub]/0/5 for a
+cosigner it knows only by its xpub), and unknown records the copies
+disagree on are dropped; every such decision is listed. Copies that
+disagree on scripts, UTXOs or keys the wallet does not know are refused
+(exit 4), as is any invalid signature, named. The result is written in the
+first copy's PSBT version.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
 			o.Files = args
+			if err := checkEncoding(o.Encoding); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -41,15 +52,25 @@ key; an invalid signature or conflicting data is refused (exit 4) and named.`,
 	}
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write the combined PSBT here (default: base64 on stdout)")
-	return withJSONFields(cmd, psbtResultJSON{})
+	addEncodingFlag(cmd, &o.Encoding)
+	return withJSONFields(cmd, psbtResultJSON{}, combineJSON{})
+}
+
+// combineJSON is what combine adds to psbtResultJSON.
+type combineJSON struct {
+	Resolved []string `json:"resolved"`
 }
 
 func psbtCombineRun(ctx context.Context, o *PSBTCombineOptions) error {
 	ps := make([]*bpsbt.Packet, len(o.Files))
+	var version uint32
 	for i, a := range o.Files {
-		p, err := readPSBT(o.IO, a)
+		p, v, err := readPSBT(o.IO, a)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			version = v
 		}
 		ps[i] = p
 	}
@@ -61,37 +82,68 @@ func psbtCombineRun(ctx context.Context, o *PSBTCombineOptions) error {
 	if err != nil {
 		return err
 	}
-	return finishPSBT(o.IO, o.JSON, o.Output, res.Wallet.Name, res.PSBT, res.Report)
-}
-
-// psbtResultJSON is what combine and sign print with --json.
-type psbtResultJSON struct {
-	Wallet string `json:"wallet"`
-	File   string `json:"file,omitempty"`
-	PSBT   string `json:"psbt"`
-	*psbt.Report
-}
-
-// finishPSBT writes p and prints its status.
-func finishPSBT(s *Streams, asJSON bool, output, walletName string, p *bpsbt.Packet, rep *psbt.Report) error {
-	if asJSON {
-		b64, err := psbt.Encode(p)
+	out := psbtOut{Path: o.Output, Encoding: o.Encoding, Version: version}
+	if o.JSON {
+		j, err := newPSBTResult(out, res.Wallet.Name, res.PSBT, res.Report)
 		if err != nil {
 			return err
 		}
-		if output != "" && output != "-" {
-			if err := writePSBT(s, output, p); err != nil {
-				return err
-			}
+		if err := writeFileOnly(o.IO, out, res.PSBT); err != nil {
+			return err
 		}
-		return writeJSON(s.Out, psbtResultJSON{walletName, output, b64, rep})
+		resolved := res.Resolved
+		if resolved == nil {
+			resolved = []string{}
+		}
+		return writeJSON(o.IO.Out, struct {
+			*psbtResultJSON
+			combineJSON
+		}{j, combineJSON{resolved}})
 	}
-	if err := writePSBT(s, output, p); err != nil {
+	for _, r := range res.Resolved {
+		fmt.Fprintf(o.IO.ErrOut, "Resolved: %s\n", safe(r))
+	}
+	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
+}
+
+// psbtResultJSON is what combine, sign and update print with --json.
+type psbtResultJSON struct {
+	Wallet      string `json:"wallet"`
+	File        string `json:"file,omitempty"`
+	PSBT        string `json:"psbt"`
+	PSBTVersion uint32 `json:"psbt_version"`
+	*psbt.Report
+}
+
+func newPSBTResult(out psbtOut, walletName string, p *bpsbt.Packet, rep *psbt.Report) (*psbtResultJSON, error) {
+	b64, err := base64PSBT(p, out.Version)
+	if err != nil {
+		return nil, err
+	}
+	j := &psbtResultJSON{Wallet: walletName, PSBT: b64, PSBTVersion: out.Version, Report: rep}
+	if out.Path != "" && out.Path != "-" {
+		j.File = out.Path
+	}
+	return j, nil
+}
+
+// writeFileOnly writes p when out names a file; with --json the PSBT on
+// stdout is in the JSON object instead.
+func writeFileOnly(s *Streams, out psbtOut, p *bpsbt.Packet) error {
+	if out.Path == "" || out.Path == "-" {
+		return nil
+	}
+	return writePSBT(s, out, p)
+}
+
+// finishPSBT writes p and prints its status for people.
+func finishPSBT(s *Streams, out psbtOut, walletName string, p *bpsbt.Packet, rep *psbt.Report) error {
+	if err := writePSBT(s, out, p); err != nil {
 		return err
 	}
 	renderReport(s.ErrOut, walletName, rep)
-	if output != "" && output != "-" {
-		fmt.Fprintf(s.ErrOut, "Wrote %s.\n", output)
+	if out.Path != "" && out.Path != "-" {
+		fmt.Fprintf(s.ErrOut, "Wrote %s.\n", out.Path)
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ type finalizeJSON struct {
 }
 
 func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
-	p, err := readPSBT(o.IO, o.File)
+	p, version, err := readPSBT(o.IO, o.File)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
 		return err
 	}
 	if o.PSBTOutput != "" {
-		if err := writePSBT(o.IO, o.PSBTOutput, res.PSBT); err != nil {
+		if err := writePSBT(o.IO, psbtOut{Path: o.PSBTOutput, Version: version}, res.PSBT); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/hw"
-	"github.com/countersign/countersign/psbt"
 )
 
 // SignOptions are the inputs of `sign`.
@@ -21,6 +20,7 @@ type SignOptions struct {
 	With        string
 	Wallet      string
 	Output      string
+	Encoding    string
 	SignerOptions
 }
 
@@ -56,6 +56,9 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 			if o.Output == "" && o.File == "-" {
 				o.Output = "-"
 			}
+			if err := checkEncoding(o.Encoding); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -68,21 +71,23 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 	fl.StringVarP(&o.Output, "output", "o", "", "write the signed PSBT here (default: replace FILE)")
 	fl.StringVar(&o.PassphraseFile, "passphrase-file", "", "key-store passphrase file for key:NAME")
 	fl.BoolVar(&o.NoWait, "no-wait", false, "file:DIR only: write the PSBT and return without waiting for the signed file")
+	addEncodingFlag(cmd, &o.Encoding)
 	return withJSONFields(cmd, psbtResultJSON{}, signJSON{})
 }
 
 // signJSON is what sign adds to psbtResultJSON, and what it prints alone
 // while an air-gapped signer has the PSBT.
 type signJSON struct {
-	Signer        string `json:"signer"`
-	Added         int    `json:"added"`
-	AlreadySigned bool   `json:"already_signed"`
-	Pending       bool   `json:"pending"`
-	Message       string `json:"message,omitempty"`
+	Signer        string   `json:"signer"`
+	Added         int      `json:"added"`
+	AlreadySigned bool     `json:"already_signed"`
+	Pending       bool     `json:"pending"`
+	Message       string   `json:"message,omitempty"`
+	Updated       []string `json:"updated,omitempty"`
 }
 
 func signRun(ctx context.Context, o *SignOptions) error {
-	p, err := readPSBT(o.IO, o.File)
+	p, version, err := readPSBT(o.IO, o.File)
 	if err != nil {
 		return err
 	}
@@ -114,32 +119,36 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		fmt.Fprintln(o.IO.ErrOut, safe(res.Pending.Error()))
 		return nil
 	}
-	out := o.Output
-	if out == "" {
-		out = o.File
+	path := o.Output
+	if path == "" {
+		path = o.File
 	}
+	out := psbtOut{Path: path, Encoding: o.Encoding, Version: version}
 	if o.JSON {
-		b64, err := psbt.Encode(res.PSBT)
+		j, err := newPSBTResult(out, res.Wallet.Name, res.PSBT, res.Report)
 		if err != nil {
 			return err
 		}
-		if res.Added > 0 && out != "-" {
-			if err := writePSBT(o.IO, out, res.PSBT); err != nil {
+		if res.Added > 0 || o.Output != "" {
+			if err := writeFileOnly(o.IO, out, res.PSBT); err != nil {
 				return err
 			}
 		}
 		return writeJSON(o.IO.Out, struct {
-			psbtResultJSON
+			*psbtResultJSON
 			signJSON
-		}{psbtResultJSON{res.Wallet.Name, out, b64, res.Report}, signJSON{Signer: s.Name(), Added: res.Added, AlreadySigned: res.AlreadySigned}})
+		}{j, signJSON{Signer: s.Name(), Added: res.Added, AlreadySigned: res.AlreadySigned, Updated: plan.Updated}})
+	}
+	for _, c := range plan.Updated {
+		fmt.Fprintf(o.IO.ErrOut, "Updated from the wallet: %s\n", safe(c))
 	}
 	if res.AlreadySigned {
 		fmt.Fprintf(o.IO.ErrOut, "%s has already signed every input it holds a key of; nothing to add.\n", safe(s.Name()))
-		if o.Output == "" {
+		if o.Output == "" && len(plan.Updated) == 0 {
 			return nil
 		}
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", safe(s.Name()), res.Added)
 	}
-	return finishPSBT(o.IO, false, out, res.Wallet.Name, res.PSBT, res.Report)
+	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
 }

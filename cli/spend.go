@@ -31,6 +31,7 @@ type SpendOptions struct {
 	NoRBF        bool
 	MinConf      int32
 	Note         string
+	Encoding     string
 }
 
 func newCmdSpend(f *Factory, runF func(context.Context, *SpendOptions) error) *cobra.Command {
@@ -68,6 +69,9 @@ A fee rate above 1,000 sat/vB or a fee above 5% of the amount sent is refused
 			if o.TargetBlocks < 1 || o.TargetBlocks > 1008 {
 				return usagef("--target-blocks must be between 1 and 1008")
 			}
+			if err := checkEncoding(o.Encoding); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -85,6 +89,7 @@ A fee rate above 1,000 sat/vB or a fee above 5% of the amount sent is refused
 	fl.BoolVar(&o.NoRBF, "no-rbf", false, "do not signal replace-by-fee (BIP-125)")
 	fl.Int32Var(&o.MinConf, "min-conf", 0, "spend only coins with at least this many confirmations")
 	fl.StringVar(&o.Note, "note", "", "a note stored with the draft")
+	addEncodingFlag(cmd, &o.Encoding)
 	return withJSONFields(cmd, spendJSON{})
 }
 
@@ -142,7 +147,7 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		return err
 	}
 	if o.Output != "" && o.Output != "-" {
-		if err := writeOutput(o.IO, o.Output, res.Draft.PSBT); err != nil {
+		if err := writePSBT(o.IO, psbtOut{Path: o.Output, Encoding: o.Encoding}, res.PSBT); err != nil {
 			return err
 		}
 	}
@@ -155,7 +160,9 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 	}
 	fmt.Fprintf(o.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
 	if o.Output == "" || o.Output == "-" {
-		fmt.Fprintln(o.IO.Out, b64)
+		if err := writePSBT(o.IO, psbtOut{Encoding: o.Encoding}, res.PSBT); err != nil {
+			return err
+		}
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", o.Output, o.Output)
 	}

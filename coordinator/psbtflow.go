@@ -37,30 +37,43 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 	return nil, nil, err
 }
 
-// SignPlan is a PSBT found to be the wallet's and checked, ready to be shown
-// to the user and handed to a signer.
+// SignPlan is a PSBT found to be the wallet's, completed from the wallet
+// and checked, ready to be shown to the user and handed to a signer.
 type SignPlan struct {
 	Wallet *Wallet
 	PSBT   *bpsbt.Packet
 	Report *psbt.Report
+	// Updated lists what the wallet added or corrected in a PSBT another
+	// tool made (see UpdatePSBT) before any signer saw it.
+	Updated []string
 }
 
-// PrepareSign finds the PSBT's wallet and runs every check before any
-// signer sees it. The caller shows Report and asks for confirmation, then
-// calls Sign.
+// PrepareSign finds the PSBT's wallet, completes it from the wallet (a PSBT
+// from another tool may lack derivations, scripts or previous transactions
+// a device needs) and runs every check before any signer sees it. p is not
+// changed. The caller shows Report and asks for confirmation, then calls
+// Sign.
 func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bpsbt.Packet) (*SignPlan, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	if err != nil {
 		return nil, err
 	}
-	if err := psbt.CheckWallet(p, w.Info()); err != nil {
-		return nil, err
-	}
-	rep, err := psbt.Inspect(p, w.Info())
+	q, err := psbt.Clone(p)
 	if err != nil {
 		return nil, err
 	}
-	return &SignPlan{Wallet: w, PSBT: p, Report: rep}, nil
+	up, err := c.update(ctx, w, q)
+	if err != nil {
+		return nil, err
+	}
+	if err := psbt.CheckWallet(q, w.Info()); err != nil {
+		return nil, err
+	}
+	rep, err := psbt.Inspect(q, w.Info())
+	if err != nil {
+		return nil, err
+	}
+	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: up.Changes}, nil
 }
 
 // SignOutcome is what a signer added.
@@ -107,20 +120,34 @@ type Combined struct {
 	Wallet *Wallet
 	PSBT   *bpsbt.Packet
 	Report *psbt.Report
+	// Resolved lists the records the copies disagreed on and how the
+	// wallet decided (see psbt.CombineReport).
+	Resolved []string
 }
 
-// Combine merges copies of one PSBT signed by different cosigners (every
-// signature verified) and records the result.
+// Combine merges copies of one PSBT signed by different cosigners, made by
+// any tools: where copies disagree on a record that is not a signature,
+// the wallet decides; every signature is verified. The result is completed
+// from the wallet and recorded.
 func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsbt.Packet) (*Combined, error) {
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("%w: nothing to combine", psbt.ErrMalformed)
 	}
-	w, err := c.WalletFor(ctx, walletName, ps[0])
+	var w *Wallet
+	var err error
+	for _, p := range ps {
+		if w, err = c.WalletFor(ctx, walletName, p); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	out, err := psbt.Combine(ps, w.Info())
+	out, resolved, err := psbt.CombineReport(ps, w.Info())
 	if err != nil {
+		return nil, err
+	}
+	if _, err := c.update(ctx, w, out); err != nil {
 		return nil, err
 	}
 	if _, err := c.saveDraft(ctx, w.Name, out, wallet.StateSigned); err != nil {
@@ -130,7 +157,7 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
-	return &Combined{Wallet: w, PSBT: out, Report: rep}, nil
+	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved}, nil
 }
 
 // Finalized is a PSBT with every input finalized and its network

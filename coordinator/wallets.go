@@ -11,6 +11,7 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
@@ -145,6 +146,13 @@ func (c *Coordinator) findWallet(ctx context.Context, name string, p *bpsbt.Pack
 			found = append(found, w)
 		}
 	}
+	if len(found) == 0 {
+		// A PSBT another tool made may carry no derivations the wallet
+		// can place: the coins it spends tell.
+		if found, err = c.walletsSpentBy(ctx, ws, p); err != nil {
+			return nil, err
+		}
+	}
 	switch len(found) {
 	case 1:
 		return found[0], nil
@@ -156,6 +164,31 @@ func (c *Coordinator) findWallet(ctx context.Context, name string, p *bpsbt.Pack
 		names[i] = w.Name
 	}
 	return nil, fmt.Errorf("%w (%s): name one with --wallet", ErrAmbiguousWallet, strings.Join(names, ", "))
+}
+
+// walletsSpentBy lists the stored wallets whose synced coins include an
+// outpoint the PSBT spends.
+func (c *Coordinator) walletsSpentBy(ctx context.Context, ws []*wallet.Wallet, p *bpsbt.Packet) ([]*Wallet, error) {
+	spends := map[wire.OutPoint]bool{}
+	for _, in := range p.UnsignedTx.TxIn {
+		spends[in.PreviousOutPoint] = true
+	}
+	var out []*Wallet
+	for _, rec := range ws {
+		us, err := c.Store.UTXOs(ctx, rec.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			if spends[u.OutPoint] {
+				if w, err := loaded(rec); err == nil {
+					out = append(out, w)
+				}
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // derivationFingerprints collects the master fingerprints (hex) named by

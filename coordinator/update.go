@@ -1,0 +1,111 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet/scan"
+)
+
+// UpdatePSBT completes a PSBT another tool made for a stored wallet, as
+// Bitcoin Core's descriptorprocesspsbt does without signing: previous
+// transactions (from the store, else the backend), witness_utxo, scripts,
+// every cosigner's derivation with its full key origin, the global xpubs.
+// p is changed in place; the report lists every change.
+func (c *Coordinator) UpdatePSBT(ctx context.Context, walletName string, p *bpsbt.Packet) (*Wallet, *psbt.UpdateReport, error) {
+	w, err := c.WalletFor(ctx, walletName, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := c.update(ctx, w, p)
+	return w, rep, err
+}
+
+// update runs psbt.Update with what the store and the backend know.
+func (c *Coordinator) update(ctx context.Context, w *Wallet, p *bpsbt.Packet) (*psbt.UpdateReport, error) {
+	src, err := c.updateSource(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return psbt.Update(p, w.Info(), src)
+}
+
+// updateSource answers psbt.Update's questions from the store (the
+// wallet's coins and transactions, and its scripts up to the gap limit past
+// the addresses handed out) and, for previous transactions the store does
+// not have, from the backend when one is configured.
+func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateSource, error) {
+	us, err := c.Store.UTXOs(ctx, w.Name)
+	if err != nil {
+		return psbt.UpdateSource{}, err
+	}
+	txs, err := c.Store.Transactions(ctx, w.Name)
+	if err != nil {
+		return psbt.UpdateSource{}, err
+	}
+	st, err := c.Store.ScanState(ctx, w.Name)
+	if err != nil {
+		return psbt.UpdateSource{}, err
+	}
+	type pos struct{ branch, index uint32 }
+	var once sync.Once
+	scripts := map[string]pos{}
+	for _, u := range us {
+		scripts[string(u.PkScript)] = pos{u.Branch, u.Index}
+	}
+	// Derived lazily: most PSBTs carry derivations and never ask.
+	fill := func() {
+		for branch, next := range [2]uint32{max(w.NextReceive, st.ReceiveHighWater), max(w.NextChange, st.ChangeHighWater)} {
+			ds, err := w.Descriptor.DeriveRange(uint32(branch), 0, next+scan.DefaultGap, w.Network)
+			if err != nil {
+				continue
+			}
+			for _, d := range ds {
+				scripts[string(d.ScriptPubKey)] = pos{uint32(branch), d.Index}
+			}
+		}
+	}
+	raw := make(map[chainhash.Hash][]byte, len(txs))
+	for _, t := range txs {
+		if len(t.Raw) > 0 {
+			raw[t.TxID] = t.Raw
+		}
+	}
+	var backend chain.Backend
+	var backendErr error
+	var backendOnce sync.Once
+	return psbt.UpdateSource{
+		Locate: func(pkScript []byte) (uint32, uint32, bool) {
+			if p, ok := scripts[string(pkScript)]; ok {
+				return p.branch, p.index, true
+			}
+			once.Do(fill)
+			p, ok := scripts[string(pkScript)]
+			return p.branch, p.index, ok
+		},
+		PrevTx: func(txid chainhash.Hash) *wire.MsgTx {
+			if b, ok := raw[txid]; ok {
+				tx := &wire.MsgTx{}
+				if tx.Deserialize(bytes.NewReader(b)) == nil {
+					return tx
+				}
+			}
+			backendOnce.Do(func() { backend, backendErr = c.Backend(ctx, w) })
+			if backendErr != nil {
+				return nil
+			}
+			tx, err := backend.Tx(ctx, txid)
+			if err != nil {
+				return nil
+			}
+			return tx
+		},
+	}, nil
+}
