@@ -187,15 +187,18 @@ func (v *walletView) wallettruth(ds []*bpsbt.Bip32Derivation, d *descriptor.Deri
 
 // setGlobalXpubs makes the PSBT_GLOBAL_XPUB records of the wallet's keys
 // the wallet's (the key and its origin); records of other xpubs are kept.
-// Two serializations of one key that differ only in version bytes (a
-// SLIP-132 Vpub and a tpub) are the same key.
+// Two serializations with the same chain code and public key are the same
+// key, whatever their version bytes (a SLIP-132 Vpub and a tpub), depth,
+// parent fingerprint and child number say: Electrum writes a key it knows
+// without origin as if it were a master key (depth 0, no parent).
 func (v *walletView) setGlobalXpubs(p *bpsbt.Packet, change func(string, ...any), reportAdded bool) error {
 	want, err := globalXpubs(v.d)
 	if err != nil {
 		return err
 	}
+	const keyMaterial = 1 + 4 + 1 + 4 + 4 // type, version, depth, parent, child: then chain code and key
 	sameKey := func(a, b []byte) bool {
-		return len(a) == 1+xpubSerializedBytes && len(b) == 1+xpubSerializedBytes && a[0] == globalXpub && b[0] == globalXpub && bytes.Equal(a[5:], b[5:])
+		return len(a) == 1+xpubSerializedBytes && len(b) == 1+xpubSerializedBytes && a[0] == globalXpub && b[0] == globalXpub && bytes.Equal(a[keyMaterial:], b[keyMaterial:])
 	}
 	var kept []*bpsbt.Unknown
 	for _, u := range p.Unknowns {

@@ -44,6 +44,10 @@ func electrumForm(t *testing.T, tw *testWallet, p *bpsbt.Packet, k int) {
 	}
 	for _, u := range p.Unknowns {
 		if len(u.Value) >= 4 && binary.LittleEndian.Uint32(u.Value[:4]) == real {
+			// Electrum serializes a key without origin as a master key:
+			// depth 0, no parent fingerprint, child number 0.
+			u.Key = slices.Clone(u.Key)
+			copy(u.Key[5:14], make([]byte, 9))
 			u.Value = binary.LittleEndian.AppendUint32(nil, self)
 		}
 	}
