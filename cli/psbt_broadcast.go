@@ -11,11 +11,12 @@ import (
 
 // PSBTBroadcastOptions are the inputs of `psbt broadcast`.
 type PSBTBroadcastOptions struct {
-	IO          *Streams
-	JSON        bool
-	File        string
-	Wallet      string
-	Coordinator func() (*coordinator.Coordinator, error)
+	IO           *Streams
+	JSON         bool
+	File         string
+	Wallet       string
+	AllowHighFee bool
+	Coordinator  func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTBroadcast(f *Factory, runF func(context.Context, *PSBTBroadcastOptions) error) *cobra.Command {
@@ -37,6 +38,7 @@ the balance until the next sync confirms it.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the transaction spends from (default: detected)")
+	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "allow a fee above 1,000 sat/vB or 5% of the amount sent")
 	return withJSONFields(cmd, broadcastJSON{})
 }
 
@@ -54,17 +56,13 @@ func psbtBroadcastRun(ctx context.Context, o *PSBTBroadcastOptions) error {
 	if err != nil {
 		return err
 	}
-	tx, w, err := co.TxToBroadcast(ctx, o.Wallet, data)
-	if err != nil {
-		return err
-	}
-	txid, err := co.Broadcast(ctx, w, tx)
+	res, err := co.Broadcast(ctx, o.Wallet, data, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
 	if err != nil {
 		return err
 	}
 	if o.JSON {
-		return writeJSON(o.IO.Out, broadcastJSON{Wallet: w.Name, TxID: txid.String()})
+		return writeJSON(o.IO.Out, broadcastJSON{Wallet: res.Wallet.Name, TxID: res.TxID.String()})
 	}
-	fmt.Fprintln(o.IO.Out, txid)
+	fmt.Fprintln(o.IO.Out, res.TxID)
 	return nil
 }

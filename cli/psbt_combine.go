@@ -13,13 +13,14 @@ import (
 
 // PSBTCombineOptions are the inputs of `psbt combine`.
 type PSBTCombineOptions struct {
-	IO          *Streams
-	JSON        bool
-	Files       []string
-	Wallet      string
-	Output      string
-	Encoding    string
-	Coordinator func() (*coordinator.Coordinator, error)
+	IO           *Streams
+	JSON         bool
+	Files        []string
+	Wallet       string
+	Output       string
+	Encoding     string
+	AllowHighFee bool
+	Coordinator  func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTCombine(f *Factory, runF func(context.Context, *PSBTCombineOptions) error) *cobra.Command {
@@ -53,6 +54,7 @@ first copy's PSBT version.`,
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write the combined PSBT here (default: base64 on stdout)")
 	addEncodingFlag(cmd, &o.Encoding)
+	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "allow a fee above 1,000 sat/vB or 5% of the amount sent")
 	return withJSONFields(cmd, psbtResultJSON{}, combineJSON{})
 }
 
@@ -78,7 +80,7 @@ func psbtCombineRun(ctx context.Context, o *PSBTCombineOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := co.Combine(ctx, o.Wallet, ps)
+	res, err := co.Combine(ctx, o.Wallet, ps, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
 	if err != nil {
 		return err
 	}

@@ -13,13 +13,14 @@ import (
 
 // PSBTFinalizeOptions are the inputs of `psbt finalize`.
 type PSBTFinalizeOptions struct {
-	IO          *Streams
-	JSON        bool
-	File        string
-	Wallet      string
-	Output      string
-	PSBTOutput  string
-	Coordinator func() (*coordinator.Coordinator, error)
+	IO           *Streams
+	JSON         bool
+	File         string
+	Wallet       string
+	Output       string
+	PSBTOutput   string
+	AllowHighFee bool
+	Coordinator  func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTFinalize(f *Factory, runF func(context.Context, *PSBTFinalizeOptions) error) *cobra.Command {
@@ -45,6 +46,7 @@ transaction as hex (-o TX, default stdout). With too few signatures it exits
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write the raw transaction hex here (default: stdout)")
 	cmd.Flags().StringVar(&o.PSBTOutput, "psbt-output", "", "also write the finalized PSBT here")
+	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "allow a fee above 1,000 sat/vB or 5% of the amount sent")
 	return withJSONFields(cmd, finalizeJSON{})
 }
 
@@ -64,7 +66,7 @@ func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := co.Finalize(ctx, o.Wallet, p)
+	res, err := co.Finalize(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,8 @@ type SignOptions struct {
 	Wallet      string
 	Output      string
 	Encoding    string
+	// AllowHighFee lets a fee above the limits through the gate.
+	AllowHighFee bool
 	SignerOptions
 }
 
@@ -72,6 +74,7 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 	fl.StringVar(&o.PassphraseFile, "passphrase-file", "", "key-store passphrase file for key:NAME")
 	fl.BoolVar(&o.NoWait, "no-wait", false, "file:DIR only: write the PSBT and return without waiting for the signed file")
 	addEncodingFlag(cmd, &o.Encoding)
+	fl.BoolVar(&o.AllowHighFee, "allow-high-fee", false, "sign even with a fee above 1,000 sat/vB or 5% of the amount sent")
 	return withJSONFields(cmd, psbtResultJSON{}, signJSON{})
 }
 
@@ -96,7 +99,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		return err
 	}
 	// Every check runs before any signer sees the PSBT.
-	plan, err := co.PrepareSign(ctx, o.Wallet, p)
+	plan, err := co.PrepareSign(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
 	if err != nil {
 		return err
 	}

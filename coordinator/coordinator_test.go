@@ -181,7 +181,7 @@ func TestSpendSignCombineFinalizeBroadcast(t *testing.T) {
 
 	var copies []*coordinator.SignOutcome
 	for _, name := range []string{"alice", "carol"} {
-		plan, err := r.c.PrepareSign(ctx, "", sp.PSBT)
+		plan, err := r.c.PrepareSign(ctx, "", sp.PSBT, coordinator.GateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,20 +194,21 @@ func TestSpendSignCombineFinalizeBroadcast(t *testing.T) {
 		}
 		copies = append(copies, out)
 	}
-	comb, err := r.c.Combine(ctx, "", []*bpsbt.Packet{copies[0].PSBT, copies[1].PSBT})
+	comb, err := r.c.Combine(ctx, "", []*bpsbt.Packet{copies[0].PSBT, copies[1].PSBT}, coordinator.GateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !comb.Report.ReadyToFinalize {
 		t.Fatal("two of three signatures are not enough?")
 	}
-	fin, err := r.c.Finalize(ctx, "", comb.PSBT)
+	fin, err := r.c.Finalize(ctx, "", comb.PSBT, coordinator.GateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	txid, err := r.c.Broadcast(ctx, fin.Wallet, fin.Tx)
-	if err != nil || txid != fin.Tx.TxHash() || len(r.b.broadcast) != 1 {
-		t.Fatalf("broadcast %v, %v (%d sent)", txid, err, len(r.b.broadcast))
+	raw, _ := psbt.Serialize(fin.PSBT)
+	bc, err := r.c.Broadcast(ctx, "", raw, coordinator.GateOptions{})
+	if err != nil || bc.TxID != fin.Tx.TxHash() || len(r.b.broadcast) != 1 {
+		t.Fatalf("broadcast %v, %v (%d sent)", bc, err, len(r.b.broadcast))
 	}
 	drafts, err := r.c.Store.Drafts(ctx, "family")
 	if err != nil {
@@ -321,7 +322,7 @@ func TestSignRefusesBeforeTheSigner(t *testing.T) {
 			o.PkScript = append([]byte{txscript.OP_0, 32}, bytes.Repeat([]byte{0xee}, 32)...)
 		}
 	}
-	if _, err := r.c.PrepareSign(ctx, "", p); !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "swapped") {
+	if _, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{}); !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "swapped") {
 		t.Fatalf("swapped change: %v", err)
 	}
 }
@@ -347,7 +348,12 @@ func TestWalletFor(t *testing.T) {
 	if err != nil || w.Name != "family" {
 		t.Fatalf("detected %v, %v; want family", w, err)
 	}
-	if w, err := r.c.WalletFor(ctx, "other", sp.PSBT); err != nil || w.Name != "other" {
+	// Naming a wallet the PSBT does not spend from is refused: its draft
+	// would be saved under the wrong wallet.
+	if _, err := r.c.WalletFor(ctx, "other", sp.PSBT); !errors.Is(err, coordinator.ErrNotThisWallet) {
+		t.Fatalf("named wallet of another PSBT: %v", err)
+	}
+	if w, err := r.c.WalletFor(ctx, "family", sp.PSBT); err != nil || w.Name != "family" {
 		t.Fatalf("named wallet: %v, %v", w, err)
 	}
 	stranger := newRig(t, 100_000)

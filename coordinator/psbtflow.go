@@ -53,7 +53,7 @@ type SignPlan struct {
 // a device needs) and runs every check before any signer sees it. p is not
 // changed. The caller shows Report and asks for confirmation, then calls
 // Sign.
-func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bpsbt.Packet) (*SignPlan, error) {
+func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bpsbt.Packet, opts GateOptions) (*SignPlan, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	if err != nil {
 		return nil, err
@@ -66,10 +66,7 @@ func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bps
 	if err != nil {
 		return nil, err
 	}
-	if err := psbt.CheckWallet(q, w.Info()); err != nil {
-		return nil, err
-	}
-	rep, err := psbt.Inspect(q, w.Info())
+	rep, err := c.gate(ctx, w, q, true, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +126,7 @@ type Combined struct {
 // any tools: where copies disagree on a record that is not a signature,
 // the wallet decides; every signature is verified. The result is completed
 // from the wallet and recorded.
-func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsbt.Packet) (*Combined, error) {
+func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsbt.Packet, opts GateOptions) (*Combined, error) {
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("%w: nothing to combine", psbt.ErrMalformed)
 	}
@@ -148,6 +145,10 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 		return nil, err
 	}
 	if _, err := c.update(ctx, w, out); err != nil {
+		return nil, err
+	}
+	// The signatures were verified by the combiner.
+	if _, err := c.gate(ctx, w, out, false, opts); err != nil {
 		return nil, err
 	}
 	if _, err := c.saveDraft(ctx, w.Name, out, wallet.StateSigned); err != nil {
@@ -171,9 +172,16 @@ type Finalized struct {
 // Finalize builds the final scriptSig and witness of every input (once
 // enough cosigners have signed), executes every input's script against its
 // previous output, and records the result. p is changed in place.
-func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.Packet) (*Finalized, error) {
+func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.Packet, opts GateOptions) (*Finalized, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := c.update(ctx, w, p); err != nil {
+		return nil, err
+	}
+	// The finalizer's script engine verifies every signature it uses.
+	if _, err := c.gate(ctx, w, p, false, opts); err != nil {
 		return nil, err
 	}
 	// FinalizePacket has executed every input's script against its
@@ -191,66 +199,84 @@ func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.
 	return &Finalized{Wallet: w, PSBT: p, Tx: tx}, nil
 }
 
-// TxToBroadcast reads a finalized PSBT or a raw transaction (hex) and finds
-// the stored wallet it spends from.
-func (c *Coordinator) TxToBroadcast(ctx context.Context, walletName string, data []byte) (*wire.MsgTx, *Wallet, error) {
-	if p, err := psbt.Decode(data); err == nil {
-		w, err := c.WalletFor(ctx, walletName, p)
-		if err != nil {
-			return nil, nil, err
-		}
-		tx, err := psbt.Extract(p)
-		if err != nil {
-			return nil, nil, err
-		}
-		return tx, w, nil
-	}
-	tx, err := decodeHexTx(data)
-	if err != nil {
-		return nil, nil, err
-	}
-	if walletName != "" {
-		w, err := c.Wallet(ctx, walletName)
-		return tx, w, err
-	}
-	ws, err := c.Store.Wallets(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, rec := range ws {
-		us, err := c.Store.UTXOs(ctx, rec.Name)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, u := range us {
-			for _, in := range tx.TxIn {
-				if in.PreviousOutPoint == u.OutPoint {
-					w, err := loaded(rec)
-					return tx, w, err
-				}
-			}
-		}
-	}
-	return nil, nil, fmt.Errorf("%w: no stored wallet owns an input of this transaction: name the wallet with --wallet", wallet.ErrInvalid)
+// Broadcasted is a transaction sent.
+type Broadcasted struct {
+	Wallet *Wallet
+	TxID   chainhash.Hash
+	Tx     *wire.MsgTx
 }
 
-// Broadcast sends a final transaction through the wallet's backend and
-// records it: the coins it spends stop counting until the next sync
-// confirms it. A broadcast that succeeded but could not be recorded is
-// reported with its txid.
-func (c *Coordinator) Broadcast(ctx context.Context, w *Wallet, tx *wire.MsgTx) (chainhash.Hash, error) {
+// Broadcast sends a finalized PSBT or a raw transaction (hex) through the
+// wallet's backend after the gate: every input spends a coin of the
+// wallet with its amount proven, the wallet's outputs are within its gap,
+// the fee is sane unless allowed. It records the broadcast: the coins it
+// spends stop counting until the next sync confirms it. A broadcast that
+// succeeded but could not be recorded is reported with its txid.
+func (c *Coordinator) Broadcast(ctx context.Context, walletName string, data []byte, opts GateOptions) (*Broadcasted, error) {
+	p, perr := psbt.Decode(data)
+	var tx *wire.MsgTx
+	if perr == nil {
+		var err error
+		if tx, err = psbt.Extract(p); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if tx, err = decodeHexTx(data); err != nil {
+			return nil, err
+		}
+		if p, err = packetOf(tx); err != nil {
+			return nil, fmt.Errorf("%w: %v", psbt.ErrMalformed, err)
+		}
+	}
+	w, err := c.broadcastWallet(ctx, walletName, p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.update(ctx, w, p); err != nil {
+		return nil, err
+	}
+	if _, err := c.gate(ctx, w, p, false, opts); err != nil {
+		return nil, err
+	}
 	b, err := c.Backend(ctx, w)
 	if err != nil {
-		return chainhash.Hash{}, err
+		return nil, err
 	}
 	txid, err := b.Broadcast(ctx, tx)
 	if err != nil {
-		return chainhash.Hash{}, err
+		return nil, err
 	}
 	if err := c.Store.MarkBroadcast(ctx, tx); err != nil && !isNotFound(err) {
-		return txid, fmt.Errorf("broadcast %s succeeded but recording it failed: %w", txid, err)
+		return &Broadcasted{Wallet: w, TxID: txid, Tx: tx}, fmt.Errorf("broadcast %s succeeded but recording it failed: %w", txid, err)
 	}
-	return txid, nil
+	return &Broadcasted{Wallet: w, TxID: txid, Tx: tx}, nil
+}
+
+// broadcastWallet finds the wallet a final transaction spends from: the
+// named one, or the one whose coins it spends.
+func (c *Coordinator) broadcastWallet(ctx context.Context, walletName string, p *bpsbt.Packet) (*Wallet, error) {
+	if walletName != "" {
+		return c.Wallet(ctx, walletName)
+	}
+	ws, err := c.Store.Wallets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(ws) == 1 {
+		return loaded(ws[0])
+	}
+	found, err := c.walletsSpentBy(ctx, ws, p)
+	if err != nil {
+		return nil, err
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return nil, fmt.Errorf("%w: no stored wallet owns an input of this transaction: name the wallet with --wallet", wallet.ErrInvalid)
+	}
+	return nil, fmt.Errorf("%w: several wallets own inputs of this transaction: name one with --wallet", wallet.ErrInvalid)
 }
 
 // saveDraft records a PSBT version in the store; saving the same bytes

@@ -89,8 +89,14 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		return nil, berr // a configured backend that fails is an error, not a fallback
 	}
 
+	rules, err := c.rules(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	rules.AllowHighFee = req.AllowHighFee
 	var built *bpsbt.Packet
 	var sum *psbt.BuildSummary
+	var rep *psbt.Report
 	draft, err := c.Store.CreateDraft(ctx, req.Wallet, func(changeIndex uint32) (*wallet.Draft, bool, error) {
 		var err error
 		built, sum, err = psbt.Build(psbt.BuildRequest{
@@ -110,16 +116,16 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		if err != nil {
 			return nil, false, err
 		}
+		// The same gate every later step runs, before anything is saved.
+		if rep, err = psbt.Gate(built, w.Info(), rules); err != nil {
+			return nil, false, err
+		}
 		raw, err := psbt.Serialize(built)
 		if err != nil {
 			return nil, false, err
 		}
 		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note}, sum.ChangeUsed, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	rep, err := psbt.Inspect(built, w.Info())
 	if err != nil {
 		return nil, err
 	}

@@ -103,12 +103,31 @@ func (c *Coordinator) WalletFor(ctx context.Context, name string, p *bpsbt.Packe
 // ErrNoWallet means no stored wallet recognises a PSBT.
 var ErrNoWallet = fmt.Errorf("%w: no stored wallet recognises any input of this PSBT", psbt.ErrRefused)
 
+// ErrNotThisWallet means a PSBT does not spend from the wallet named for
+// it.
+var ErrNotThisWallet = fmt.Errorf("%w: not this wallet's PSBT", psbt.ErrRefused)
+
 // ErrAmbiguousWallet means several stored wallets recognise a PSBT.
 var ErrAmbiguousWallet = fmt.Errorf("%w: several stored wallets recognise this PSBT", wallet.ErrInvalid)
 
 func (c *Coordinator) findWallet(ctx context.Context, name string, p *bpsbt.Packet) (*Wallet, error) {
 	if name != "" {
-		return c.Wallet(ctx, name)
+		w, err := c.Wallet(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		// A named wallet must be this PSBT's: otherwise a draft would be
+		// saved under a wallet it does not belong to.
+		if !psbt.Recognises(p, w.Info()) {
+			spent, err := c.walletsSpentBy(ctx, []*wallet.Wallet{w.Wallet}, p)
+			if err != nil {
+				return nil, err
+			}
+			if len(spent) == 0 {
+				return nil, fmt.Errorf("%w: the PSBT spends nothing of wallet %q (no input derives from it and none is one of its synced coins)", ErrNotThisWallet, name)
+			}
+		}
+		return w, nil
 	}
 	ws, err := c.Store.Wallets(ctx)
 	if err != nil {

@@ -107,8 +107,9 @@ type OutputReport struct {
 
 // Output kinds.
 const (
-	KindChange   = "change"
-	KindExternal = "external"
+	KindChange   = "change"   // pays the wallet's change branch (re-derived)
+	KindReceive  = "receive"  // pays one of the wallet's receive addresses (re-derived): the money stays in the wallet
+	KindExternal = "external" // pays anyone else
 )
 
 // Inspect reports what p does for the wallet w: for each input its amount,
@@ -120,6 +121,13 @@ const (
 // warnings and not counted. Only a packet without a transaction or with
 // mismatched maps is an error (ErrMalformed).
 func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
+	return inspect(p, w, true)
+}
+
+// inspect is Inspect; without verify, partial signatures of a key of the
+// script are counted without the ECDSA verification (the gate, which runs
+// before the step that verifies them anyway).
+func inspect(p *bpsbt.Packet, w WalletInfo, verify bool) (*Report, error) {
 	if err := checkShape(p); err != nil {
 		return nil, err
 	}
@@ -139,10 +147,12 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 	if v != nil {
 		v.prefetchPacket(p, a)
 	}
-	a.computeSighashes(func(i int) bool { return len(p.Inputs[i].PartialSigs) > 0 && !a.in[i].finalized })
+	if verify {
+		a.computeSighashes(func(i int) bool { return len(p.Inputs[i].PartialSigs) > 0 && !a.in[i].finalized })
+	}
 	warnings := make([][]string, len(tx.TxIn))
 	parallelFor(len(tx.TxIn), func(i int) {
-		r.Inputs[i], warnings[i] = inspectInput(p, a, v, w.Network, i)
+		r.Inputs[i], warnings[i] = inspectInput(p, a, v, w.Network, i, verify)
 	})
 
 	sizes := make([]inputSize, len(tx.TxIn))
@@ -181,13 +191,17 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 			po := &p.Outputs[j]
 			if d := v.matchOutput(po, out.PkScript); d != nil {
 				or.Kind = KindChange
+				if d.Branch == 0 {
+					or.Kind = KindReceive
+					r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat) pays the wallet's own receive address %d/%d, not its change branch: the money stays in the wallet", j, out.Value, d.Branch, d.Index))
+				}
 				or.Branch, or.Index = ptr(d.Branch), ptr(d.Index)
 			} else if v.claims(po.Bip32Derivation) {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat to %s) claims to be change but does not derive from the wallet: treat it as a payment to someone else, and do not sign if you did not intend it",
 					j, out.Value, displayAddress(or)))
 			}
 		}
-		if or.Kind == KindChange {
+		if or.Kind != KindExternal {
 			r.Change += out.Value
 		} else {
 			r.Sent += out.Value
@@ -222,7 +236,7 @@ func Inspect(p *bpsbt.Packet, w WalletInfo) (*Report, error) {
 
 // inspectInput reports one input and its warnings. It only writes state
 // that belongs to input i.
-func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Params, i int) (InputReport, []string) {
+func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Params, i int, verify bool) (InputReport, []string) {
 	in, st := &p.Inputs[i], &a.in[i]
 	ir := InputReport{
 		OutPoint:   p.UnsignedTx.TxIn[i].PreviousOutPoint.String(),
@@ -292,10 +306,14 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 		switch {
 		case slot < 0:
 			warns = append(warns, fmt.Sprintf("input %d: a signature from %s is for a key that is not in the input's script; it does not count", i, describeCosigner(s.Fingerprint, s.Label, ps.PubKey)))
-		case st.sighashErr != nil:
+		case verify && st.sighashErr != nil:
 			warns = append(warns, fmt.Sprintf("input %d: the sighash cannot be computed: %v", i, st.sighashErr))
 		default:
-			if err := verifySignature(st.sighash, ps.PubKey, ps.Signature); err != nil {
+			err := checkSigEncoding(ps.Signature)
+			if err == nil && verify {
+				err = verifySignature(st.sighash, ps.PubKey, ps.Signature)
+			}
+			if err != nil {
 				warns = append(warns, fmt.Sprintf("input %d: invalid signature from %s: %v; it does not count", i, describeCosigner(s.Fingerprint, s.Label, ps.PubKey), err))
 				continue
 			}

@@ -65,14 +65,16 @@ func Update(p *bpsbt.Packet, w WalletInfo, src UpdateSource) (*UpdateReport, err
 	for i := range p.Inputs {
 		in := &p.Inputs[i]
 		op := p.UnsignedTx.TxIn[i].PreviousOutPoint
-		if isFinalized(in) {
-			continue
-		}
 		if in.NonWitnessUtxo == nil && src.PrevTx != nil {
 			if tx := src.PrevTx(op.Hash); tx != nil && tx.TxHash() == op.Hash && int(op.Index) < len(tx.TxOut) {
 				in.NonWitnessUtxo = tx
 				change("input %d: added non_witness_utxo (the previous transaction %s)", i, op.Hash)
 			}
+		}
+		if isFinalized(in) {
+			// Its scripts are in the final scriptSig/witness: only the
+			// amount's proof is added.
+			continue
 		}
 		prevOut, err := resolvePrevOut(in, op, i)
 		if err != nil {

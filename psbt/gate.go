@@ -1,0 +1,190 @@
+package psbt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+)
+
+// The rules of the gate, named in its refusals.
+const (
+	RuleWallet    = "wallet"       // inputs and change derive from the wallet; UTXOs proven; SIGHASH_ALL
+	RuleIndex     = "change-index" // the wallet's outputs stay within the addresses a sync finds
+	RuleFee       = "fee"          // no absurd fee without --allow-high-fee
+	RuleSignature = "signature"    // signatures already present are valid
+	RuleNetwork   = "network"      // the PSBT is for the wallet's network
+)
+
+// GateError is a refusal by the gate: which rule, and why. It wraps
+// ErrRefused (exit code 4).
+type GateError struct {
+	Rule string
+	Err  error
+}
+
+func (e *GateError) Error() string   { return "refused by the " + e.Rule + " rule: " + e.Err.Error() }
+func (e *GateError) Unwrap() []error { return []error{ErrRefused, e.Err} }
+
+func refuse(rule string, err error) error { return &GateError{Rule: rule, Err: err} }
+
+// GateRules are the limits a wallet sets on every PSBT it handles.
+type GateRules struct {
+	// ReceiveLimit and ChangeLimit are the first index, per branch, that a
+	// wallet output may not use: the next index to hand out plus the gap
+	// limit. Coins paid beyond it would not be found by a sync. 0: no
+	// limit.
+	ReceiveLimit, ChangeLimit uint32
+	// Gap is the gap limit the limits were computed with, for messages.
+	Gap uint32
+	// AllowHighFee lets a fee above 1,000 sat/vB or 5% of the amount sent
+	// through.
+	AllowHighFee bool
+	// VerifySignatures checks the partial signatures already present (sign
+	// does: a bad one must be named as not the new signer's).
+	VerifySignatures bool
+	// Locate says where a script is in the wallet, for inputs that are
+	// already finalized (their scripts and derivations are gone): they must
+	// still spend the wallet's coins. nil: finalized inputs are refused.
+	Locate func(pkScript []byte) (branch, index uint32, ok bool)
+}
+
+// Gate is the one safety check every step runs (spend, sign before any
+// signer sees the PSBT, combine, finalize, broadcast): every input derives
+// from the wallet (or, finalized, spends a script the wallet has) with its
+// amount proven by the previous transaction and SIGHASH_ALL; every output
+// that claims to be the wallet's re-derives, within the gap of addresses a
+// sync finds; the fee is sane unless allowed; with VerifySignatures, the
+// signatures present are valid; global xpub records of the wallet's keys
+// are for its network. It returns the PSBT's report; a refusal is a
+// *GateError naming the rule.
+func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
+	if err := checkShape(p); err != nil {
+		return nil, err
+	}
+	v := newWalletView(w)
+	if v == nil {
+		return nil, refuse(RuleWallet, errors.New("no wallet descriptor or network to check the PSBT against"))
+	}
+	if len(p.Inputs) == 0 {
+		return nil, refuse(RuleWallet, errors.New("the PSBT spends nothing (no inputs)"))
+	}
+	if err := checkDuplicateInputs(p); err != nil {
+		return nil, refuse(RuleWallet, err)
+	}
+	if err := v.checkXpubNetwork(p); err != nil {
+		return nil, refuse(RuleNetwork, err)
+	}
+	a := analyze(p)
+	v.prefetchPacket(p, a)
+	errs := make([]error, len(p.Inputs))
+	parallelFor(len(p.Inputs), func(i int) {
+		if a.in[i].finalized {
+			errs[i] = finalizedInput(p, a, i, rules.Locate)
+			return
+		}
+		errs[i] = v.checkInput(p, a, i)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, refuse(RuleWallet, err)
+	}
+	for j := range p.Outputs {
+		out := &p.Outputs[j]
+		if v.claims(out.Bip32Derivation) && v.matchOutput(out, p.UnsignedTx.TxOut[j].PkScript) == nil {
+			return nil, refuse(RuleWallet, fmt.Errorf("output %d claims to be change (its BIP-32 derivations carry this wallet's fingerprints) but its script %x does not derive from the wallet: the change may have been swapped by an attacker; do not sign",
+				j, p.UnsignedTx.TxOut[j].PkScript))
+		}
+	}
+	rep, err := inspect(p, w, rules.VerifySignatures)
+	if err != nil {
+		return nil, err
+	}
+	for j, o := range rep.Outputs {
+		if o.Branch == nil || o.Index == nil {
+			continue
+		}
+		limit, branch := rules.ChangeLimit, "change"
+		if *o.Branch == 0 {
+			limit, branch = rules.ReceiveLimit, "receive"
+		}
+		if limit > 0 && *o.Index >= limit {
+			return nil, refuse(RuleIndex, fmt.Errorf("output %d (%d sat) pays the wallet's %s address %d/%d, beyond index %d: the wallet hands out %s addresses in order and a sync looks only %d addresses past the last one used, so these coins would not be found; do not sign",
+				j, o.Amount, branch, *o.Branch, *o.Index, limit-1, branch, rules.Gap))
+		}
+	}
+	if err := checkFee(rep.Fee, rep.VSize, rep.Sent, rules.AllowHighFee); err != nil {
+		return nil, refuse(RuleFee, err)
+	}
+	if rules.VerifySignatures {
+		for i, in := range rep.Inputs {
+			if len(in.Signatures) != len(p.Inputs[i].PartialSigs) && !in.Finalized && in.Required > 0 {
+				return nil, refuse(RuleSignature, fmt.Errorf("input %d already carries a signature that is not valid for it (%d present, %d valid): it came from an earlier step, not from the signer about to sign; get the PSBT again from its source", i, len(p.Inputs[i].PartialSigs), len(in.Signatures)))
+			}
+		}
+	}
+	return rep, nil
+}
+
+// finalizedInput checks an input that is already finalized: its amount is
+// proven and it spends a script of the wallet.
+func finalizedInput(p *bpsbt.Packet, a *analysis, i int, locate func([]byte) (uint32, uint32, bool)) error {
+	st := &a.in[i]
+	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
+	switch {
+	case st.prevErr != nil:
+		return st.prevErr
+	case p.Inputs[i].NonWitnessUtxo == nil:
+		return fmt.Errorf("input %d (%s) is finalized without its previous transaction: its amount cannot be proven", i, op)
+	case locate == nil:
+		return fmt.Errorf("input %d (%s) is already finalized: its scripts and derivations are gone, so it can no longer be checked against the wallet; finalize or broadcast this PSBT instead", i, op)
+	}
+	if _, _, ok := locate(st.prevOut.PkScript); !ok {
+		return fmt.Errorf("input %d (%s) spends script %x, which is not one of the wallet's", i, op, st.prevOut.PkScript)
+	}
+	return nil
+}
+
+// checkXpubNetwork refuses global xpub records of the wallet's keys that
+// are serialized for another network than the wallet's: the PSBT was made
+// for another chain.
+func (v *walletView) checkXpubNetwork(p *bpsbt.Packet) error {
+	want, err := globalXpubs(v.d)
+	if err != nil {
+		return err
+	}
+	const keyMaterial = 1 + 4 + 1 + 4 + 4
+	for _, u := range p.Unknowns {
+		if u == nil || len(u.Key) != 1+xpubSerializedBytes || u.Key[0] != globalXpub {
+			continue
+		}
+		for _, w := range want {
+			if !bytes.Equal(u.Key[keyMaterial:], w.Key[keyMaterial:]) {
+				continue
+			}
+			if got := u.Key[1:5]; !sameNetworkFamily(got, v.w.Network) {
+				return fmt.Errorf("the PSBT's global xpub record of a wallet key is serialized for another network (version %x) than the wallet's %s", got, v.w.Network.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// sameNetworkFamily reports whether extended-key version bytes belong to
+// net's family (mainnet xpub, or the test networks' tpub), SLIP-132
+// versions included.
+func sameNetworkFamily(version []byte, net *chaincfg.Params) bool {
+	main := net.Name == chaincfg.MainNetParams.Name
+	switch {
+	case bytes.Equal(version, chaincfg.MainNetParams.HDPublicKeyID[:]):
+		return main
+	case bytes.Equal(version, chaincfg.TestNet3Params.HDPublicKeyID[:]):
+		return !main
+	}
+	// SLIP-132 (Ypub/Zpub mainnet 0x0295b43f/0x02aa7ed3; Upub/Vpub test
+	// 0x024289ef/0x02575483): Electrum writes plain xpubs, but be lenient.
+	mainSlip := bytes.Equal(version, []byte{0x02, 0x95, 0xb4, 0x3f}) || bytes.Equal(version, []byte{0x02, 0xaa, 0x7e, 0xd3})
+	testSlip := bytes.Equal(version, []byte{0x02, 0x42, 0x89, 0xef}) || bytes.Equal(version, []byte{0x02, 0x57, 0x54, 0x83})
+	return (main && mainSlip) || (!main && testSlip)
+}
