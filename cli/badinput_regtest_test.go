@@ -67,9 +67,9 @@ func TestSpendBadInput(t *testing.T) {
 		msg  string
 	}{
 		{"malformed", dir, []string{"psbt", "inspect", garbage}, 2, "PSBT"},
-		{"truncated", dir, []string{"sign", truncated, "--with", "key:k1"}, 2, "PSBT"},
-		{"another wallet", other, []string{"sign", good, "--with", "key:k1"}, 4, "does not belong to this wallet"},
-		{"swapped change", dir, []string{"sign", swapped, "--with", "key:k1"}, 4, "output"},
+		{"truncated", dir, []string{"sign", truncated, "--with", "key:k1", "--yes"}, 2, "PSBT"},
+		{"another wallet", other, []string{"sign", good, "--with", "key:k1", "--yes"}, 4, "does not belong to this wallet"},
+		{"swapped change", dir, []string{"sign", swapped, "--with", "key:k1", "--yes"}, 4, "output"},
 		{"fee rate too high", dir, []string{"spend", "w", "--to", ext + ":0.1", "--fee-rate", "1500", "-o", filepath.Join(work, "x.psbt")}, 4, "--allow-high-fee"},
 		{"fee above 5%", dir, []string{"spend", "w", "--to", ext + ":0.0001", "--fee-rate", "500", "-o", filepath.Join(work, "y.psbt")}, 4, "%"},
 		{"finalize unsigned", dir, []string{"psbt", "finalize", good}, 4, cs[0].FP},

@@ -323,7 +323,7 @@ func TestElectrumCreatesPSBT(t *testing.T) {
 		Added   int      `json:"added"`
 		Updated []string `json:"updated"`
 	}
-	mustJSON(t, mustRun(t, dir, "--json", "sign", fromElectrum, "--with", "key:k1", "-o", keySigned), &sj)
+	mustJSON(t, mustRun(t, dir, "--json", "sign", fromElectrum, "--with", "key:k1", "--yes", "-o", keySigned), &sj)
 	if sj.Added != len(rep.Inputs) || len(sj.Updated) == 0 {
 		t.Fatalf("sign of Electrum's PSBT: %+v", sj)
 	}

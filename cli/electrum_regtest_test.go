@@ -231,7 +231,7 @@ func TestElectrumCosigner(t *testing.T) {
 
 	// countersign signs the original with cosigner 1 and combines.
 	k1Signed := filepath.Join(work, "k1.psbt")
-	mustRun(t, dir, "sign", unsigned, "--with", "key:k1", "-o", k1Signed)
+	mustRun(t, dir, "sign", unsigned, "--with", "key:k1", "--yes", "-o", k1Signed)
 
 	// Combine verifies Electrum's signatures: a corrupted one is refused.
 	bad := corruptFirstSignature(t, electrumSigned, filepath.Join(work, "bad.psbt"))

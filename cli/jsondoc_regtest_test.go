@@ -128,7 +128,7 @@ func TestJSONDocumented(t *testing.T) {
 	run("psbt update", "psbt", "update", unsigned, "-o", filepath.Join(work, "updated.psbt"))
 	run("psbt convert", "psbt", "convert", unsigned, "--to", "v2", "-o", filepath.Join(work, "v2.psbt"))
 	s1, s2, c := filepath.Join(work, "1.psbt"), filepath.Join(work, "2.psbt"), filepath.Join(work, "c.psbt")
-	run("sign", "sign", unsigned, "--with", "key:k1", "-o", s1)
+	run("sign", "sign", unsigned, "--with", "key:k1", "--yes", "-o", s1)
 	mustRun(t, dir, "sign", unsigned, "--with", "coldcard:"+fp, "-o", s2)
 	run("psbt combine", "psbt", "combine", s1, s2, "-o", c)
 	run("psbt finalize", "psbt", "finalize", c, "-o", filepath.Join(work, "tx"))

@@ -91,7 +91,7 @@ func TestLedgerRegtest(t *testing.T) {
 	var parts []string
 	for i, with := range []string{"ledger:" + fpL2, "coldcard:" + fpC, "key:k2"} {
 		out := filepath.Join(work, fmt.Sprintf("s%d.psbt", i))
-		mustRun(t, dir, "sign", unsigned, "--with", with, "-o", out)
+		mustRun(t, dir, "sign", unsigned, "--with", with, "--yes", "-o", out)
 		parts = append(parts, out)
 	}
 	combined := filepath.Join(work, "c.psbt")

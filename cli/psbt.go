@@ -157,8 +157,11 @@ func renderReport(w io.Writer, walletName string, r *psbt.Report) {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for i, out := range r.Outputs {
 		kind := "pays " + safe(orDash(out.Address))
-		if out.Kind == psbt.KindChange {
+		switch out.Kind {
+		case psbt.KindChange:
 			kind = fmt.Sprintf("change to %s (wallet %d/%d)", safe(out.Address), deref(out.Branch), deref(out.Index))
+		case psbt.KindReceive:
+			kind = fmt.Sprintf("to this wallet's own receive address %s (%d/%d), not change", safe(out.Address), deref(out.Branch), deref(out.Index))
 		}
 		fmt.Fprintf(tw, "  #%d\t%s BTC\t%s\n", i, btcNum(out.Amount), kind)
 	}

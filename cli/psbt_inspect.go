@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/chaincfg"
@@ -14,12 +15,14 @@ import (
 
 // PSBTInspectOptions are the inputs of `psbt inspect`.
 type PSBTInspectOptions struct {
-	IO          *Streams
-	JSON        bool
-	File        string
-	Wallet      string
-	Network     string
-	Coordinator func() (*coordinator.Coordinator, error)
+	IO      *Streams
+	JSON    bool
+	File    string
+	Wallet  string
+	Network string
+	// AllowHighFee: a fee above the limits is not a refusal.
+	AllowHighFee bool
+	Coordinator  func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTInspect(f *Factory, runF func(context.Context, *PSBTInspectOptions) error) *cobra.Command {
@@ -37,7 +40,12 @@ A PSBT no stored wallet recognises is still shown, as a plain PSBT (with
 addresses (for --network, else the network its xpubs say, else mainnet),
 the fee when every amount is known, the signatures present, and the next
 role it needs (updater, signer, finalizer or extractor). Nothing in it is
-checked against a wallet.`,
+checked against a wallet.
+
+A stored wallet's PSBT also goes through the checks every step runs (see
+SECURITY.md): when sign, combine, finalize or broadcast would refuse it,
+inspect still shows it, names the rule and the reason ("refused" in
+--json) and exits 4.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -50,6 +58,7 @@ checked against a wallet.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
+	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "do not count a fee above 1,000 sat/vB or 5% of the amount sent as a refusal")
 	return withJSONFields(cmd, inspectJSON{})
 }
 
@@ -57,7 +66,23 @@ type inspectJSON struct {
 	Wallet      *string `json:"wallet"` // null: no stored wallet recognises it
 	Network     string  `json:"network"`
 	PSBTVersion uint32  `json:"psbt_version"`
+	// Refused is set when the steps would refuse the PSBT (exit 4).
+	Refused *refusalJSON `json:"refused"`
 	*psbt.Report
+}
+
+// refusalJSON is a refusal by the gate: the rule and why.
+type refusalJSON struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+func newRefusalJSON(err error) *refusalJSON {
+	var g *psbt.GateError
+	if errors.As(err, &g) {
+		return &refusalJSON{Rule: g.Rule, Reason: g.Err.Error()}
+	}
+	return &refusalJSON{Rule: psbt.RuleWallet, Reason: err.Error()}
 }
 
 func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
@@ -75,11 +100,15 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 			return usagef("--network: %v", err)
 		}
 	}
-	w, rep, err := co.Inspect(ctx, o.Wallet, p, net)
+	in, err := co.Inspect(ctx, o.Wallet, p, net, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
 	if err != nil {
 		return err
 	}
+	w, rep := in.Wallet, in.Report
 	j := inspectJSON{PSBTVersion: version, Report: rep}
+	if in.Refusal != nil {
+		j.Refused = newRefusalJSON(in.Refusal)
+	}
 	name := ""
 	switch {
 	case w != nil:
@@ -90,11 +119,18 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 		j.Network = descriptor.NetworkName(psbt.GuessNetwork(p))
 	}
 	if o.JSON {
-		return writeJSON(o.IO.Out, j)
+		if err := writeJSON(o.IO.Out, j); err != nil {
+			return err
+		}
+		return in.Refusal
 	}
 	if w == nil {
 		fmt.Fprintf(o.IO.Out, "No stored wallet recognises this PSBT: shown as a plain PSBT (addresses on %s); nothing in it is checked against a wallet.\n", j.Network)
 	}
 	renderReport(o.IO.Out, name, rep)
-	return nil
+	if in.Refusal != nil {
+		fmt.Fprintf(o.IO.Out, "REFUSED: every step (sign, combine, finalize, broadcast) would refuse this PSBT, by the %s rule.\n", j.Refused.Rule)
+	}
+	// The reason follows on stderr, with exit 4.
+	return in.Refusal
 }

@@ -11,13 +11,15 @@ import (
 
 // PSBTUpdateOptions are the inputs of `psbt update`.
 type PSBTUpdateOptions struct {
-	IO          *Streams
-	JSON        bool
-	File        string
-	Wallet      string
-	Output      string
-	Encoding    string
-	Coordinator func() (*coordinator.Coordinator, error)
+	IO       *Streams
+	JSON     bool
+	File     string
+	Wallet   string
+	Output   string
+	Encoding string
+	// AllowHighFee lets a fee above the limits through the gate.
+	AllowHighFee bool
+	Coordinator  func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTUpdate(f *Factory, runF func(context.Context, *PSBTUpdateOptions) error) *cobra.Command {
@@ -32,7 +34,9 @@ transactions (from the store, else the backend), witness_utxo, redeem and
 witness scripts, every cosigner's key derivation with its full origin, and
 the global xpubs. A record that contradicts the wallet is replaced; every
 change is listed. Inputs and outputs the wallet does not derive are left
-alone. sign does the same by itself before any signer sees a PSBT.
+alone. sign does the same by itself before any signer sees a PSBT. The
+completed PSBT then goes through the same checks as sign: a PSBT the wallet
+refuses is not written back.
 
 The result replaces FILE unless -o names another file ("-" for stdout), in
 FILE's PSBT version.`,
@@ -57,6 +61,7 @@ FILE's PSBT version.`,
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write the updated PSBT here (default: replace FILE)")
 	addEncodingFlag(cmd, &o.Encoding)
+	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "accept a fee above 1,000 sat/vB or 5% of the amount sent")
 	return withJSONFields(cmd, psbtResultJSON{}, updateJSON{})
 }
 
@@ -74,20 +79,17 @@ func psbtUpdateRun(ctx context.Context, o *PSBTUpdateOptions) error {
 	if err != nil {
 		return err
 	}
-	w, rep, err := co.UpdatePSBT(ctx, o.Wallet, p)
+	up, err := co.UpdatePSBT(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
 	if err != nil {
 		return err
 	}
-	_, report, err := co.Inspect(ctx, w.Name, p, nil)
-	if err != nil {
-		return err
-	}
+	w, report := up.Wallet, up.Report
 	path := o.Output
 	if path == "" {
 		path = o.File
 	}
 	out := psbtOut{Path: path, Encoding: o.Encoding, Version: version}
-	changes := rep.Changes
+	changes := up.Changes
 	if changes == nil {
 		changes = []string{}
 	}

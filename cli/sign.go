@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,9 @@ type SignOptions struct {
 	Encoding    string
 	// AllowHighFee lets a fee above the limits through the gate.
 	AllowHighFee bool
+	// Yes skips the confirmation a software key asks for; without a
+	// terminal it is required.
+	Yes bool
 	SignerOptions
 }
 
@@ -44,13 +48,19 @@ SIGNER is one of:
                      a hardware signer attached by USB or emulated
                      (countersign device list)
 
+A software key is this computer signing, so there is no device screen to
+check: countersign shows what the PSBT pays and asks "Sign with key:NAME?"
+first. Scripts pass --yes; without a terminal --yes is required.
+
 The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 		Example: `  countersign sign pay.psbt --with key:office -o pay-office.psbt
+  countersign sign pay.psbt --with key:office --yes     # from a script
   countersign sign pay.psbt --with coldcard:0f056943 -o pay-cc.psbt
   countersign sign pay.psbt --with file:/media/SD`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
+			o.Yes = f.Global.Yes
 			o.File = args[0]
 			if o.With == "" {
 				return usagef("--with SIGNER is required: %s", signerForms)
@@ -103,6 +113,16 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	if err != nil {
 		return err
 	}
+	if isSoftwareKey(o.With) {
+		// A device shows the payment on its own screen; a software key has
+		// only this terminal, so the summary comes before the signature.
+		if !o.Yes && o.IO.CanPrompt() {
+			renderReport(o.IO.ErrOut, plan.Wallet.Name, plan.Report)
+		}
+		if err := confirm(o.IO, o.Yes, fmt.Sprintf("Sign with software key %s?", safe(o.With))); err != nil {
+			return err
+		}
+	}
 	s, err := o.Open(ctx, o.With, o.SignerOptions)
 	if err != nil {
 		return err
@@ -154,4 +174,9 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", safe(s.Name()), res.Added)
 	}
 	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
+}
+
+// isSoftwareKey tells whether spec names a key kept by this computer.
+func isSoftwareKey(spec string) bool {
+	return strings.HasPrefix(spec, "key:")
 }

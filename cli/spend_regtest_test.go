@@ -124,7 +124,7 @@ func spendEndToEnd(t *testing.T, node *regtest.Node, script string, m, n int) {
 	var signed []string
 	for i := 1; i <= m; i++ {
 		out := filepath.Join(work, fmt.Sprintf("signed-%d.psbt", i))
-		mustRun(t, dir, "sign", unsigned, "--with", fmt.Sprintf("key:k%d", i), "-o", out)
+		mustRun(t, dir, "sign", unsigned, "--with", fmt.Sprintf("key:k%d", i), "--yes", "-o", out)
 		signed = append(signed, out)
 	}
 	r = inspectFile(t, dir, signed[0])

@@ -17,24 +17,49 @@ import (
 	"github.com/countersign/countersign/wallet"
 )
 
-// Inspect reports what a PSBT does for the stored wallet it spends from.
-// When no stored wallet recognises it (and none is named), it is reported
-// as a plain PSBT: w is nil, addresses are for net (nil: the network its
-// global xpubs say, else mainnet), inputs and outputs are all external.
-func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.Packet, net *chaincfg.Params) (*Wallet, *psbt.Report, error) {
+// Inspection is what a PSBT does and what the gate says of it.
+type Inspection struct {
+	// Wallet is nil when no stored wallet recognises the PSBT.
+	Wallet *Wallet
+	Report *psbt.Report
+	// Refusal is the gate's refusal (a *psbt.GateError), or nil when every
+	// step would accept the PSBT. Only a wallet's PSBT is gated.
+	Refusal error
+}
+
+// Inspect reports what a PSBT does for the stored wallet it spends from,
+// and whether the gate lets it through: the verdict sign would give,
+// after completing the PSBT from the wallet as sign does. When no stored
+// wallet recognises it (and none is named), it is reported as a plain
+// PSBT: Wallet is nil, addresses are for net (nil: the network its global
+// xpubs say, else mainnet), inputs and outputs are all external.
+func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.Packet, net *chaincfg.Params, opts GateOptions) (*Inspection, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	switch {
 	case err == nil:
 		rep, err := psbt.Inspect(p, w.Info())
-		return w, rep, err
+		if err != nil {
+			return nil, err
+		}
+		in := &Inspection{Wallet: w, Report: rep}
+		if _, err := c.PrepareSign(ctx, w.Name, p, opts); err != nil {
+			if !errors.Is(err, psbt.ErrRefused) {
+				return nil, err
+			}
+			in.Refusal = err
+		}
+		return in, nil
 	case walletName == "" && errors.Is(err, ErrNoWallet):
 		if net == nil {
 			net = psbt.GuessNetwork(p)
 		}
 		rep, err := psbt.Inspect(p, psbt.WalletInfo{Network: net})
-		return nil, rep, err
+		if err != nil {
+			return nil, err
+		}
+		return &Inspection{Report: rep}, nil
 	}
-	return nil, nil, err
+	return nil, err
 }
 
 // SignPlan is a PSBT found to be the wallet's, completed from the wallet
@@ -58,19 +83,32 @@ func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bps
 	if err != nil {
 		return nil, err
 	}
-	q, err := psbt.Clone(p)
+	q, changes, rep, err := c.vet(ctx, w, p, opts)
 	if err != nil {
 		return nil, err
+	}
+	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: changes}, nil
+}
+
+// vet is what every step does before it acts on a PSBT: complete a copy
+// from the wallet (another tool's PSBT may lack what the checks need) and
+// run the gate on it with every signature present verified. p is not
+// changed; the copy, what completing it changed, and its report are
+// returned.
+func (c *Coordinator) vet(ctx context.Context, w *Wallet, p *bpsbt.Packet, opts GateOptions) (*bpsbt.Packet, []string, *psbt.Report, error) {
+	q, err := psbt.Clone(p)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	up, err := c.update(ctx, w, q)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	rep, err := c.gate(ctx, w, q, true, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: up.Changes}, nil
+	return q, up.Changes, rep, nil
 }
 
 // SignOutcome is what a signer added.
@@ -140,6 +178,16 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
+	// Each copy is vetted on its own first, so that a manipulated copy is
+	// refused for what was done to it, not for the disagreement it causes.
+	for i, p := range ps {
+		if _, _, _, err := c.vet(ctx, w, p, opts); err != nil {
+			if len(ps) > 1 {
+				err = fmt.Errorf("PSBT %d of %d: %w", i+1, len(ps), err)
+			}
+			return nil, err
+		}
+	}
 	out, resolved, err := psbt.CombineReport(ps, w.Info())
 	if err != nil {
 		return nil, err
@@ -171,17 +219,17 @@ type Finalized struct {
 
 // Finalize builds the final scriptSig and witness of every input (once
 // enough cosigners have signed), executes every input's script against its
-// previous output, and records the result. p is changed in place.
+// previous output, and records the result. p is not changed: the result
+// is Finalized.PSBT.
 func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.Packet, opts GateOptions) (*Finalized, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.update(ctx, w, p); err != nil {
-		return nil, err
-	}
-	// The finalizer's script engine verifies every signature it uses.
-	if _, err := c.gate(ctx, w, p, false, opts); err != nil {
+	// Every signature present is verified, not only those the finalizer
+	// picks: one that is not valid means the PSBT was changed on its way.
+	p, _, _, err = c.vet(ctx, w, p, opts)
+	if err != nil {
 		return nil, err
 	}
 	// FinalizePacket has executed every input's script against its
@@ -214,15 +262,9 @@ type Broadcasted struct {
 // succeeded but could not be recorded is reported with its txid.
 func (c *Coordinator) Broadcast(ctx context.Context, walletName string, data []byte, opts GateOptions) (*Broadcasted, error) {
 	p, perr := psbt.Decode(data)
-	var tx *wire.MsgTx
-	if perr == nil {
-		var err error
-		if tx, err = psbt.Extract(p); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if tx, err = decodeHexTx(data); err != nil {
+	if perr != nil {
+		tx, err := decodeHexTx(data)
+		if err != nil {
 			return nil, err
 		}
 		if p, err = packetOf(tx); err != nil {
@@ -233,10 +275,13 @@ func (c *Coordinator) Broadcast(ctx context.Context, walletName string, data []b
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.update(ctx, w, p); err != nil {
+	// The gate first, so that a refusal names what was done to the PSBT;
+	// then every input's script runs against its previous output.
+	if p, _, _, err = c.vet(ctx, w, p, opts); err != nil {
 		return nil, err
 	}
-	if _, err := c.gate(ctx, w, p, false, opts); err != nil {
+	tx, err := psbt.Extract(p)
+	if err != nil {
 		return nil, err
 	}
 	b, err := c.Backend(ctx, w)

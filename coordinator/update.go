@@ -14,18 +14,33 @@ import (
 	"github.com/countersign/countersign/wallet/scan"
 )
 
+// Updated is a PSBT completed from its wallet.
+type Updated struct {
+	Wallet  *Wallet
+	Changes []string     // what was added or corrected
+	Report  *psbt.Report // the result as the wallet sees it, through the gate
+}
+
 // UpdatePSBT completes a PSBT another tool made for a stored wallet, as
 // Bitcoin Core's descriptorprocesspsbt does without signing: previous
 // transactions (from the store, else the backend), witness_utxo, scripts,
 // every cosigner's derivation with its full key origin, the global xpubs.
-// p is changed in place; the report lists every change.
-func (c *Coordinator) UpdatePSBT(ctx context.Context, walletName string, p *bpsbt.Packet) (*Wallet, *psbt.UpdateReport, error) {
+// p is changed in place; the result then runs through the gate, so a
+// tampered PSBT is refused here too rather than written back completed.
+func (c *Coordinator) UpdatePSBT(ctx context.Context, walletName string, p *bpsbt.Packet, opts GateOptions) (*Updated, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rep, err := c.update(ctx, w, p)
-	return w, rep, err
+	up, err := c.update(ctx, w, p)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.gate(ctx, w, p, true, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Updated{Wallet: w, Changes: up.Changes, Report: rep}, nil
 }
 
 // update runs psbt.Update with what the store and the backend know.

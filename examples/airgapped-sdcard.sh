@@ -61,12 +61,12 @@ on_card=$(find "$card" -maxdepth 1 -name '*.psbt' ! -name '*-part.psbt' ! -name 
 [ "$(wc -l <<<"$on_card")" -eq 1 ] || die "expected one PSBT on the card, found: $on_card"
 part=${on_card%.psbt}-part.psbt
 say "The Coldcard signs $on_card and writes $part next to it."
-run countersign --data-dir airgapped sign "$on_card" --with key:vault-cc -o "$part"
+run countersign --data-dir airgapped sign "$on_card" --with key:vault-cc --yes -o "$part"
 
 say "Back at the computer: bring the Coldcard's signature in; combine verifies it."
 run countersign psbt combine pay.psbt "$part" -o pay-airgapped.psbt
 say "The office key adds the second signature."
-run countersign sign pay-airgapped.psbt --with key:office -o pay-signed.psbt
+run countersign sign pay-airgapped.psbt --with key:office --yes -o pay-signed.psbt
 run countersign psbt finalize pay-signed.psbt -o pay.tx
 run countersign psbt broadcast pay.tx
 run faucet mine 1
@@ -85,7 +85,7 @@ play_coldcard() {
 		for f in "$card"/*.psbt; do
 			case $f in *-part.psbt | *-signed.psbt) continue ;; esac
 			[ -e "${f%.psbt}-part.psbt" ] && continue
-			countersign --data-dir airgapped sign "$f" --with key:vault-cc -o "${f%.psbt}-part.psbt" >/dev/null 2>&1
+			countersign --data-dir airgapped sign "$f" --with key:vault-cc --yes -o "${f%.psbt}-part.psbt" >/dev/null 2>&1
 			return
 		done
 		sleep 0.1

@@ -85,7 +85,7 @@ section "6. Spend with the three remaining keys"
 payee=$(faucet address)
 run countersign spend family --to "$payee:0.4" --fee-rate 3 -o move.psbt
 for who in daughter uncle lawyer; do
-	run countersign sign move.psbt --with "key:$who" -o "move-$who.psbt"
+	run countersign sign move.psbt --with "key:$who" --yes -o "move-$who.psbt"
 done
 run countersign psbt combine move-daughter.psbt move-uncle.psbt move-lawyer.psbt -o move-signed.psbt
 run countersign psbt finalize move-signed.psbt -o move.tx

@@ -63,8 +63,8 @@ check "$(grep -c 'change to' <<<"$summary" || true)" -eq 0 "a sweep has no chang
 check "$(grep -c ' ours ' <<<"$summary")" -eq 3 "all three coins are swept"
 
 say "Two of the old cosigners sign; carol is not needed."
-run countersign sign sweep.psbt --with key:alice -o sweep-alice.psbt
-run countersign sign sweep.psbt --with key:bob -o sweep-bob.psbt
+run countersign sign sweep.psbt --with key:alice --yes -o sweep-alice.psbt
+run countersign sign sweep.psbt --with key:bob --yes -o sweep-bob.psbt
 run countersign psbt combine sweep-alice.psbt sweep-bob.psbt -o sweep-signed.psbt
 run countersign psbt finalize sweep-signed.psbt -o sweep.tx
 run countersign psbt broadcast sweep.tx

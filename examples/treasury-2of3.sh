@@ -81,7 +81,7 @@ countersign --json psbt finalize suppliers.psbt >/dev/null 2>finalize-error.json
 check "$code" -eq 4 "finalize with one signature exits 4"
 jq -r '"exit \(.exit_code): \(.error)"' finalize-error.json
 
-capture -q s countersign --json sign suppliers.psbt --with key:ops
+capture -q s countersign --json sign suppliers.psbt --with key:ops --yes
 check "$(jq .ready_to_finalize <<<"$s")" = true "ready after two signatures"
 capture -q inspect countersign --json psbt inspect suppliers.psbt
 jq -c '{signed_by: [.inputs[0].signatures[].fingerprint], missing: .inputs[0].missing}' <<<"$inspect"

@@ -226,7 +226,7 @@ func executeScripts(tx *wire.MsgTx, a *analysis, diagnose func(i int) error) err
 				return
 			}
 		}
-		errs[i] = fmt.Errorf("%w: input %d (%s) does not validate: %v", ErrRefused, i, tx.TxIn[i].PreviousOutPoint, err)
+		errs[i] = refuse(RuleSignature, fmt.Errorf("input %d (%s) does not validate: %v", i, tx.TxIn[i].PreviousOutPoint, err))
 	})
 	return errors.Join(errs...)
 }

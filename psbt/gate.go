@@ -2,11 +2,14 @@ package psbt
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 )
 
 // The rules of the gate, named in its refusals.
@@ -87,6 +90,12 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 		}
 		errs[i] = v.checkInput(p, a, i)
 	})
+	for _, err := range errs {
+		var g *GateError
+		if errors.As(err, &g) {
+			return nil, g
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, refuse(RuleWallet, err)
 	}
@@ -120,7 +129,8 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 	if rules.VerifySignatures {
 		for i, in := range rep.Inputs {
 			if len(in.Signatures) != len(p.Inputs[i].PartialSigs) && !in.Finalized && in.Required > 0 {
-				return nil, refuse(RuleSignature, fmt.Errorf("input %d already carries a signature that is not valid for it (%d present, %d valid): it came from an earlier step, not from the signer about to sign; get the PSBT again from its source", i, len(p.Inputs[i].PartialSigs), len(in.Signatures)))
+				return nil, refuse(RuleSignature, fmt.Errorf("input %d carries a signature by %s that does not verify: the PSBT was changed or corrupted after that cosigner signed (a signer about to sign has not touched it yet); ask that cosigner to sign again",
+					i, strings.Join(invalidSigners(p.Inputs[i].PartialSigs, in), ", ")))
 			}
 		}
 	}
@@ -143,7 +153,51 @@ func finalizedInput(p *bpsbt.Packet, a *analysis, i int, locate func([]byte) (ui
 	if _, _, ok := locate(st.prevOut.PkScript); !ok {
 		return fmt.Errorf("input %d (%s) spends script %x, which is not one of the wallet's", i, op, st.prevOut.PkScript)
 	}
+	// A finalizer clears every other record (BIP-174); what is left or
+	// added afterwards must not contradict the final scripts.
+	in := &p.Inputs[i]
+	if in.SighashType != 0 && in.SighashType != txscript.SigHashAll {
+		return fmt.Errorf("input %d (%s) is finalized but asks for sighash type %s; only SIGHASH_ALL is accepted", i, op, SighashName(in.SighashType))
+	}
+	if len(in.PartialSigs) > 0 {
+		return refuse(RuleSignature, fmt.Errorf("input %d (%s) is finalized but carries %d partial signature(s) a finalizer would have cleared: they were added afterwards", i, op, len(in.PartialSigs)))
+	}
+	for _, sig := range finalSignatures(in) {
+		if h := txscript.SigHashType(sig[len(sig)-1]); h != txscript.SigHashAll {
+			return fmt.Errorf("input %d (%s) is finalized with a signature of sighash type %s; only SIGHASH_ALL is accepted", i, op, SighashName(h))
+		}
+	}
 	return nil
+}
+
+// finalSignatures are the signatures in a finalized multisig input: the
+// witness items between the leading empty item (CHECKMULTISIG's extra pop)
+// and the witness script, or the same pushes of a P2SH scriptSig.
+func finalSignatures(in *bpsbt.PInput) [][]byte {
+	var items [][]byte
+	if len(in.FinalScriptWitness) > 0 {
+		w, err := parseWitness(in.FinalScriptWitness)
+		if err != nil {
+			return nil
+		}
+		items = w
+	} else if len(in.FinalScriptSig) > 0 {
+		pushes, err := txscript.PushedData(in.FinalScriptSig)
+		if err != nil {
+			return nil
+		}
+		items = pushes
+	}
+	if len(items) < 3 {
+		return nil
+	}
+	var sigs [][]byte
+	for _, it := range items[1 : len(items)-1] {
+		if len(it) > 0 {
+			sigs = append(sigs, it)
+		}
+	}
+	return sigs
 }
 
 // checkXpubNetwork refuses global xpub records of the wallet's keys that
@@ -187,4 +241,32 @@ func sameNetworkFamily(version []byte, net *chaincfg.Params) bool {
 	mainSlip := bytes.Equal(version, []byte{0x02, 0x95, 0xb4, 0x3f}) || bytes.Equal(version, []byte{0x02, 0xaa, 0x7e, 0xd3})
 	testSlip := bytes.Equal(version, []byte{0x02, 0x42, 0x89, 0xef}) || bytes.Equal(version, []byte{0x02, 0x57, 0x54, 0x83})
 	return (main && mainSlip) || (!main && testSlip)
+}
+
+// invalidSigners names the cosigners whose partial signatures on an input
+// are not among its valid ones: by fingerprint and label when the wallet
+// knows the key, else by public key.
+func invalidSigners(sigs []*bpsbt.PartialSig, in InputReport) []string {
+	valid := map[string]bool{}
+	for _, c := range in.Signatures {
+		valid[c.PubKey] = true
+	}
+	var names []string
+	for _, ps := range sigs {
+		pub := hex.EncodeToString(ps.PubKey)
+		if valid[pub] {
+			continue
+		}
+		name := "key " + pub + " (not a key of this input)"
+		for _, c := range in.NotSigned {
+			if c.PubKey == pub {
+				name = c.Fingerprint
+				if c.Label != "" {
+					name += " (" + c.Label + ")"
+				}
+			}
+		}
+		names = append(names, name)
+	}
+	return names
 }

@@ -194,6 +194,11 @@ func (v *walletView) wallettruth(ds []*bpsbt.Bip32Derivation, d *descriptor.Deri
 // parent fingerprint and child number say: Electrum writes a key it knows
 // without origin as if it were a master key (depth 0, no parent).
 func (v *walletView) setGlobalXpubs(p *bpsbt.Packet, change func(string, ...any), reportAdded bool) error {
+	// A wallet key serialized for another network is not a record to
+	// correct: the PSBT was made for another chain.
+	if err := v.checkXpubNetwork(p); err != nil {
+		return refuse(RuleNetwork, err)
+	}
 	want, err := globalXpubs(v.d)
 	if err != nil {
 		return err
