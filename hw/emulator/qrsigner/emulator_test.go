@@ -330,4 +330,3 @@ func TestWalletWithoutDeviceKey(t *testing.T) {
 		t.Fatal("a bad mnemonic was accepted")
 	}
 }
-
