@@ -19,7 +19,7 @@ import (
 // qrVectors are the published Blockchain Commons examples in testdata/qr.
 type qrVectors struct {
 	CryptoAccount struct {
-		UR          string `json:"ur"`
+		UR          string   `json:"ur"`
 		Descriptors []string `json:"descriptors"`
 	} `json:"crypto_account"`
 	OutputDescriptor struct {
