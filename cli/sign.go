@@ -94,7 +94,7 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.With, "with", "", "the signer: key:NAME, file:DIR, coldcard[:FINGERPRINT], path:...")
+	fl.StringVar(&o.With, "with", "", "the signer: key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], path:...")
 	fl.StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
 	fl.StringVarP(&o.Output, "output", "o", "", "write the signed PSBT here (default: replace FILE)")
 	fl.StringVar(&o.PassphraseFile, "passphrase-file", "", "key-store passphrase file for key:NAME")
