@@ -69,6 +69,12 @@ func (c *collector) Add(line string) (fresh bool, err error) {
 	} else {
 		fresh, err = c.ud.Receive(line)
 	}
+	if errors.Is(err, ur.ErrChecksum) {
+		// The reassembled message does not match its checksum: a part
+		// was misread. The decoder cannot recover; start over.
+		c.Reset()
+		return false, scanErrorf("the answer did not check out (a part was misread); scanning starts over: %v", err)
+	}
 	if err != nil {
 		return false, scanErrorf("%v", err)
 	}

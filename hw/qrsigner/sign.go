@@ -18,6 +18,12 @@ import (
 	"github.com/countersign/countersign/psbt"
 )
 
+// maxOwn bounds how many of the parts shown are remembered to recognise
+// a scan of countersign's own screen: the first pass and the fountain
+// parts of the first minutes. A later one is still caught when the
+// answer completes as the unsigned PSBT.
+const maxOwn = 2048
+
 // maxImage bounds an answer image file: photos from a phone are a few
 // megabytes; anything far larger is not a picture of a QR code.
 const maxImage = 64 << 20
@@ -109,7 +115,9 @@ func (s *Signer) wait(ctx context.Context, p *bpsbt.Packet, raw []byte, ser *Ser
 	status := "Waiting for the signer's answer: 0 parts scanned."
 	frame := func() error {
 		part := ser.Next()
-		c.Own[strings.ToUpper(part)] = true
+		if len(c.Own) < maxOwn {
+			c.Own[strings.ToUpper(part)] = true
+		}
 		var err error
 		if code, err = render.New(part, ser.Version); err != nil {
 			if code, err = render.New(part, 0); err != nil {

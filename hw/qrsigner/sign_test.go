@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/qr/bbqr"
@@ -436,5 +437,47 @@ func TestUnsupported(t *testing.T) {
 	}
 	if _, err := qrsigner.ParseFormat("qrz"); !errors.Is(err, hw.ErrBadSelector) {
 		t.Errorf("format: %v", err)
+	}
+}
+
+// misread corrupts one byte of a multi-part UR's fragment and re-encodes
+// the part with a valid part checksum, as a camera misreading a code
+// whose own error correction failed silently would.
+func misread(t *testing.T, part string) string {
+	t.Helper()
+	i := strings.LastIndexByte(part, '/')
+	payload, err := ur.DecodeBytewords(ur.Minimal, strings.ToLower(part[i+1:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []any
+	if err := cbor.Unmarshal(payload, &fields); err != nil || len(fields) != 5 {
+		t.Fatalf("fragment CBOR: %v", err)
+	}
+	data := fields[4].([]byte)
+	data[0] ^= 0xff
+	b, err := cbor.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return part[:i+1] + ur.EncodeBytewords(ur.Minimal, b)
+}
+
+// TestSignRecoversFromMisread: an answer that reassembles to the wrong
+// checksum restarts the collection with a note, and a clean pass then
+// signs.
+func TestSignRecoversFromMisread(t *testing.T) {
+	tw := newTestWallet(t)
+	p := tw.psbt(t)
+	parts := urParts(t, tw.signed(t, p, 0), 80, 0)
+	in := append([]string{misread(t, parts[0])}, parts[1:]...)
+	in = append(in, parts...)
+	var status lines
+	res, err := hw.NewSigner(qrsigner.New(qrsigner.Options{In: strings.NewReader(strings.Join(in, "\n")), Status: status.add})).Sign(context.Background(), p, tw.w)
+	if err != nil || res.Added != 1 {
+		t.Fatalf("%v\n%s", err, status.all())
+	}
+	if !strings.Contains(status.all(), "scanning starts over") {
+		t.Fatalf("no note of the misread:\n%s", status.all())
 	}
 }
