@@ -52,11 +52,11 @@ answer is read back from what a USB QR scanner types into the terminal: one
 part a line, in any order, UR or BBQr recognised by content, progress shown
 under the code. The answer can also be piped into stdin, or read from
 pictures of the device's screen with --from-image (PNG, GIF; several files,
-or one animated GIF). --qr-out DIR writes the code as PNG frames, an
-animated GIF and parts.txt (one part a line) instead; countersign then
-waits for the scanner at a terminal, or returns with the signature pending
-(exit 0) when stdin is not a terminal or with --no-wait. Ctrl-C while
-waiting also leaves it pending.
+or one animated GIF). --qr-out DIR also writes the code as PNG frames, an
+animated GIF and parts.txt (one part a line); countersign then waits for
+the scanner at a terminal, or returns with the signature pending (exit 0)
+when stdin is not a terminal or with --no-wait. Ctrl-C while waiting also
+leaves it pending.
 
 The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 		Example: `  countersign sign pay.psbt --with key:office -o pay-office.psbt
