@@ -168,6 +168,7 @@ type DeviceRegisterOptions struct {
 	JSON        bool
 	Name        string
 	With        string
+	QROut       string
 	Coordinator func() (*coordinator.Coordinator, error)
 	Open        func(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error)
 }
@@ -181,7 +182,13 @@ func newCmdDeviceRegister(f *Factory, runF func(context.Context, *DeviceRegister
 that knows the wallet can check change outputs and show addresses; Coldcard
 and Ledger refuse to sign for a multisig wallet they have not registered.
 countersign records the registration (and the device's proof, where it gives
-one) in the store.`,
+one) in the store.
+
+A QR signer (--with qr, qr:ur, qr:bbqr) is shown the wallet as an animated
+QR code until Enter is pressed: the Coldcard multisig setup file as BBQr for
+a Coldcard Q, a crypto-output UR for the others. --qr-out DIR writes the
+code as PNG frames, a GIF and parts.txt instead. Nothing comes back from the
+device, so nothing is recorded.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -196,6 +203,7 @@ one) in the store.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.With, "with", "", "the signer")
+	cmd.Flags().StringVar(&o.QROut, "qr-out", "", "qr: write the wallet's QR codes to DIR (PNG frames, animated GIF, parts.txt)")
 	return withJSONFields(cmd, registerJSON{})
 }
 
@@ -214,7 +222,7 @@ func deviceRegisterRun(ctx context.Context, o *DeviceRegisterOptions) error {
 	if _, err := co.Wallet(ctx, o.Name); err != nil {
 		return err
 	}
-	s, err := o.Open(ctx, o.With, SignerOptions{})
+	s, err := o.Open(ctx, o.With, SignerOptions{QROptions: QROptions{QROut: o.QROut}})
 	if err != nil {
 		return err
 	}
@@ -225,6 +233,10 @@ func deviceRegisterRun(ctx context.Context, o *DeviceRegisterOptions) error {
 	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, registerJSON{Wallet: o.Name, Device: s.Name(), Fingerprint: res.Fingerprint, Registered: true})
+	}
+	if !res.Recorded {
+		fmt.Fprintf(o.IO.ErrOut, "Handed wallet %q to %s; it gives nothing back, so no registration is recorded.\n", safe(o.Name), safe(s.Name()))
+		return nil
 	}
 	fmt.Fprintf(o.IO.ErrOut, "Registered wallet %q on %s.\n", safe(o.Name), safe(s.Name()))
 	return nil

@@ -33,7 +33,7 @@ type SignOptions struct {
 func newCmdSign(f *Factory, runF func(context.Context, *SignOptions) error) *cobra.Command {
 	o := &SignOptions{IO: f.IO, Coordinator: f.Coordinator, Open: f.OpenSigner}
 	cmd := &cobra.Command{
-		Use:   "sign FILE --with SIGNER [-o OUT]",
+		Use:   "sign FILE --with SIGNER [-o OUT] [--from-image IMAGE...]",
 		Short: "Add one cosigner's signatures to a PSBT",
 		Long: `Send the PSBT to one signer and add the partial signatures it returns. The
 signer checks the PSBT against the wallet first (every input and change
@@ -44,6 +44,9 @@ SIGNER is one of:
   key:NAME           a software key (countersign key list)
   file:DIR           an air-gapped signer through PSBT files in DIR (SD card);
                      waits for the signed file unless --no-wait
+  qr, qr:ur, qr:bbqr an air-gapped signer with a camera, through QR codes:
+                     UR (crypto-psbt) for Keystone, Passport, SeedSigner,
+                     Jade and Krux; BBQr for a Coldcard Q
   coldcard[:FPR], ledger[:FPR], trezor[:FPR]
                      a hardware signer attached by USB or emulated
                      (countersign device list)
@@ -52,18 +55,45 @@ A software key is this computer signing, so there is no device screen to
 check: countersign shows what the PSBT pays and asks "Sign with key:NAME?"
 first. Scripts pass --yes; without a terminal --yes is required.
 
+A QR signer is shown the PSBT as an animated QR code on this terminal (sized
+to it, --fps frames a second, at most --max-fragment bytes a code), and its
+answer is read back from what a USB QR scanner types into the terminal: one
+part a line, in any order, UR or BBQr recognised by content, progress shown
+under the code. The answer can also be piped into stdin, or read from
+pictures of the device's screen with --from-image (PNG, GIF; several files,
+or one animated GIF). --qr-out DIR also writes the code as PNG frames, an
+animated GIF and parts.txt (one part a line); countersign then waits for
+the scanner at a terminal, or returns with the signature pending (exit 0)
+when stdin is not a terminal or with --no-wait. Ctrl-C while waiting also
+leaves it pending.
+
 The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 		Example: `  countersign sign pay.psbt --with key:office -o pay-office.psbt
   countersign sign pay.psbt --with key:office --yes     # from a script
   countersign sign pay.psbt --with coldcard:0f056943 -o pay-cc.psbt
-  countersign sign pay.psbt --with file:/media/SD`,
-		Args: cobra.ExactArgs(1),
+  countersign sign pay.psbt --with file:/media/SD
+  countersign sign pay.psbt --with qr:bbqr -o pay-q.psbt
+  countersign sign pay.psbt --with qr --qr-out qr/ --no-wait
+  countersign sign pay.psbt --with qr --from-image answer-*.png -o pay-k.psbt
+  countersign sign pay.psbt --with qr -o pay-k.psbt < answer-parts.txt`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
 			o.Yes = f.Global.Yes
 			o.File = args[0]
+			if len(args) > 1 {
+				// --from-image a.png b.png: the shell's expansion of a
+				// pattern lands here.
+				if len(o.FromImage) == 0 {
+					return usagef("sign takes one PSBT file; more arguments are only taken as images after --from-image")
+				}
+				o.FromImage = append(o.FromImage, args[1:]...)
+			}
 			if o.With == "" {
 				return usagef("--with SIGNER is required: %s", signerForms)
+			}
+			if o.File == "-" && strings.HasPrefix(o.With, "qr") && len(o.FromImage) == 0 && o.QROut == "" {
+				return usagef("with a QR signer, stdin carries the scanner's answer: give the PSBT as a file, not -")
 			}
 			if o.Output == "" && o.File == "-" {
 				o.Output = "-"
@@ -78,11 +108,15 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.With, "with", "", "the signer: key:NAME, file:DIR, coldcard[:FINGERPRINT], path:...")
+	fl.StringVar(&o.With, "with", "", "the signer: key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], path:...")
 	fl.StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
 	fl.StringVarP(&o.Output, "output", "o", "", "write the signed PSBT here (default: replace FILE)")
 	fl.StringVar(&o.PassphraseFile, "passphrase-file", "", "key-store passphrase file for key:NAME")
-	fl.BoolVar(&o.NoWait, "no-wait", false, "file:DIR only: write the PSBT and return without waiting for the signed file")
+	fl.BoolVar(&o.NoWait, "no-wait", false, "file:DIR and qr with --qr-out: write the PSBT and return without waiting for the answer")
+	fl.Float64Var(&o.FPS, "fps", 0, "qr: frames a second of the animated QR code (default 4)")
+	fl.IntVar(&o.MaxFragment, "max-fragment", 0, "qr: most bytes of the PSBT in one QR code (default: UR 200, BBQr up to version 20; the terminal may lower it)")
+	fl.StringVar(&o.QROut, "qr-out", "", "qr: write the QR codes to DIR (PNG frames, animated GIF, parts.txt)")
+	fl.StringSliceVar(&o.FromImage, "from-image", nil, "qr: read the signer's answer from these pictures of its screen (PNG, GIF)")
 	addEncodingFlag(cmd, &o.Encoding)
 	fl.BoolVar(&o.AllowHighFee, "allow-high-fee", false, "sign even with a fee above 1,000 sat/vB or 5% of the amount sent")
 	return withJSONFields(cmd, psbtResultJSON{}, signJSON{})

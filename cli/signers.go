@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/coldcard"
 	"github.com/countersign/countersign/hw/file"
 	"github.com/countersign/countersign/hw/ledger"
+	"github.com/countersign/countersign/hw/qrsigner"
 	"github.com/countersign/countersign/hw/trezor"
 )
 
@@ -17,18 +19,36 @@ import (
 type SignerOptions struct {
 	PassphraseFile string
 	NoWait         bool
+	QROptions
+}
+
+// QROptions are the QR signer's flags (--with qr...).
+type QROptions struct {
+	FPS         float64
+	MaxFragment int
+	QROut       string
+	FromImage   []string
+}
+
+// used reports whether any QR flag was given.
+func (q QROptions) used() bool {
+	return q.FPS != 0 || q.MaxFragment != 0 || q.QROut != "" || len(q.FromImage) > 0
 }
 
 // signerForms lists every --with form, for usage errors.
-const signerForms = "key:NAME, file:DIR, coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], path:PATH (see `countersign device list`)"
+const signerForms = "key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], path:PATH (see `countersign device list`)"
 
 // OpenSigner resolves a --with selector to a signer behind the hw adapter:
 //
 //	key:NAME             a software key in the key store
 //	file:DIR             an air-gapped signer reached through PSBT files in DIR
+//	qr[:ur|:bbqr]        an air-gapped signer with a camera, through QR codes
 //	coldcard[:FPR], ledger[:FPR], trezor[:FPR], path:...   a hardware signer
 func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
+	if so.QROptions.used() && kind != "qr" {
+		return nil, usagef("--fps, --max-fragment, --qr-out and --from-image are for QR signers: --with qr, qr:ur or qr:bbqr")
+	}
 	switch kind {
 	case "key":
 		if arg == "" {
@@ -56,7 +76,14 @@ func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions)
 		// they are printed with or without a terminal.
 		prompt := func(msg string) { fmt.Fprintln(f.IO.ErrOut, msg) }
 		return hw.NewSigner(&file.Signer{Dir: arg, Wait: !so.NoWait, Prompt: prompt}), nil
+	case "qr":
+		q, err := f.qrSigner(arg, so)
+		if err != nil {
+			return nil, err
+		}
+		return hw.NewSigner(q), nil
 	}
+
 	s, err := f.Registry().Select(ctx, spec)
 	switch {
 	case errors.Is(err, hw.ErrBadSelector):
@@ -66,6 +93,48 @@ func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions)
 			"for emulators set COUNTERSIGN_EMULATORS=1")
 	}
 	return s, err
+}
+
+// qrSigner opens a QR signer: "" and "ur" for UR signers (Keystone,
+// Passport, SeedSigner, Jade, Krux), "bbqr" for a Coldcard Q. The code is
+// animated on stderr when it is a terminal, sized to it; the answer is
+// read from what a USB scanner types (stdin, echo off at a terminal), from
+// a pipe, or from --from-image files. With --qr-out the signer returns
+// pending after writing the files unless it can wait: stdin is a terminal
+// (a scanner) and --no-wait is not given.
+func (f *Factory) qrSigner(format string, so SignerOptions) (*qrsigner.Signer, error) {
+	fm, err := qrsigner.ParseFormat(format)
+	if err != nil {
+		return nil, withHint(err, "QR signer forms: qr (UR: Keystone, Passport, SeedSigner, Jade, Krux), qr:ur, qr:bbqr (Coldcard Q)")
+	}
+	if so.NoWait && so.QROut == "" {
+		return nil, usagef("--no-wait with a QR signer needs --qr-out DIR: without the files the code on the screen is the only way the PSBT reaches the device")
+	}
+	for _, img := range so.FromImage {
+		if _, err := os.Stat(img); err != nil {
+			return nil, usagef("--from-image %s: %v", img, err)
+		}
+	}
+	o := qrsigner.Options{
+		Format:      fm,
+		FPS:         so.FPS,
+		MaxFragment: so.MaxFragment,
+		OutDir:      so.QROut,
+		Images:      so.FromImage,
+		Wait:        !so.NoWait && (f.IO.StdinTTY || len(so.FromImage) > 0),
+		// Instructions say what to scan and where the files are: printed
+		// with or without a terminal, like the file signer's.
+		Prompt: func(msg string) { fmt.Fprintln(f.IO.ErrOut, safe(msg)) },
+		Status: f.prompter(),
+	}
+	if f.IO.StderrTTY {
+		o.Screen = f.IO.ErrOut
+		o.Width, o.Height = f.IO.termSize()
+	}
+	in, restore := f.IO.scanner()
+	o.In = in
+	f.onClose(func() error { restore(); return nil })
+	return qrsigner.New(o), nil
 }
 
 // Registry builds the device registry over every driver countersign has.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
+	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/hw/qrsigner"
 )
 
 // WalletImportOptions are the inputs of `wallet import`.
@@ -26,18 +29,27 @@ func newCmdWalletImport(f *Factory, runF func(context.Context, *WalletImportOpti
 	o := &WalletImportOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
 		Use:   "import NAME --file FILE",
-		Short: "Import a wallet from a descriptor, Bitcoin Core, Coldcard, Caravan, Sparrow/Specter or BSMS file",
+		Short: "Import a wallet from a descriptor, Bitcoin Core, Coldcard, Caravan, Sparrow/Specter or BSMS file, or from QR codes",
 		Long: `Import a wallet config written by another coordinator or device. The format
 is detected from the content: a descriptor line, Bitcoin Core's
 importdescriptors/listdescriptors JSON, a Coldcard multisig setup file, a
 Caravan wallet config, a Sparrow/Specter JSON export, or a BIP-129 (BSMS)
 descriptor record. FILE "-" reads stdin.
 
+A wallet scanned from QR codes is read too: the text a USB QR scanner types
+(or that is pasted), one part a line in any order, of a UR (crypto-output
+or output-descriptor, as Sparrow, Keystone and SeedSigner show a wallet) or
+a BBQr (a Coldcard Q shows its multisig setup file so). Scan every frame of
+an animated code into the file or into stdin (end with Ctrl-D). A signer's
+key export (ur:crypto-account) is one cosigner, not a wallet: the command
+says so, exits 2 and prints its key for wallet create --cosigner.
+
 Where the file does not say which test network it is for (tpub keys),
 --network picks it (default testnet).`,
 		Example: `  countersign wallet import vault --file coldcard-export.txt
   countersign wallet import vault --file caravan.json --json
-  cat wallet.bsms | countersign wallet import vault --file - --network regtest`,
+  cat wallet.bsms | countersign wallet import vault --file - --network regtest
+  countersign wallet import vault --file scanned-parts.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -60,6 +72,9 @@ Where the file does not say which test network it is for (tpub keys),
 }
 
 func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
+	if o.File == "-" && o.IO.StdinTTY {
+		fmt.Fprintln(o.IO.ErrOut, "Paste the wallet file, or scan every frame of its QR code with a USB scanner; end with Ctrl-D.")
+	}
 	data, err := readInput(o.IO, o.File)
 	if err != nil {
 		return err
@@ -75,6 +90,10 @@ func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
 		return err
 	}
 	res, err := co.ImportWallet(ctx, req)
+	var ce *formats.CosignerExportError
+	if errors.As(err, &ce) {
+		return withHint(err, cosignerHints(ce)...)
+	}
 	if err != nil {
 		return err
 	}
@@ -91,6 +110,15 @@ func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
 	return nil
 }
 
+// cosignerHints show how a cosigner export's key joins a wallet.
+func cosignerHints(ce *formats.CosignerExportError) []string {
+	var h []string
+	for _, k := range ce.Keys {
+		h = append(h, fmt.Sprintf("%s wallet: countersign wallet create NAME --threshold M --script %s --cosigner '%s' --cosigner ...", k.Script, k.Script, k.Key))
+	}
+	return h
+}
+
 // WalletExportOptions are the inputs of `wallet export`.
 type WalletExportOptions struct {
 	IO          *Streams
@@ -99,17 +127,20 @@ type WalletExportOptions struct {
 	Name        string
 	Format      string
 	Output      string
+	QRKind      string
+	QROut       string
 }
 
 func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOptions) error) *cobra.Command {
 	o := &WalletExportOptions{IO: f.IO, Coordinator: f.Coordinator}
-	names := make([]string, 0, 6)
+	names := make([]string, 0, 7)
 	for _, fm := range formats.Formats() {
 		names = append(names, string(fm))
 	}
+	names = append(names, formatQR)
 	cmd := &cobra.Command{
 		Use:   "export NAME --format FORMAT [-o FILE]",
-		Short: "Export a wallet as a descriptor, Core, Coldcard, Caravan, Specter or BSMS file",
+		Short: "Export a wallet as a descriptor, Core, Coldcard, Caravan, Specter or BSMS file, or as QR codes",
 		Long: `Write the wallet config in a format another coordinator or device reads:
   descriptor  one line, the multipath descriptor with checksum (a backup)
   core        Bitcoin Core importdescriptors JSON (receive + change)
@@ -117,15 +148,27 @@ func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOpti
   caravan     Caravan wallet config JSON
   specter     Sparrow/Specter wallet JSON
   bsms        BIP-129 descriptor record
-Without -o the file goes to stdout.`,
+  qr          QR codes for a camera signer to enrol (--qr-kind ur: a
+              crypto-output UR for Keystone, Passport, SeedSigner, Jade,
+              Krux, Sparrow; --qr-kind bbqr: the Coldcard setup file as
+              BBQr for a Coldcard Q)
+Without -o the file goes to stdout. With --format qr at a terminal the code
+is animated until Enter (or Ctrl-C); --qr-out DIR writes it as PNG frames,
+an animated GIF and parts.txt; otherwise (-o, a pipe, --json) the parts are
+written as text, one a line.`,
 		Example: `  countersign wallet export treasury --format coldcard -o /media/SD/treasury.txt
-  countersign wallet export treasury --format descriptor > treasury.backup`,
+  countersign wallet export treasury --format descriptor > treasury.backup
+  countersign wallet export treasury --format qr --qr-kind bbqr
+  countersign wallet export treasury --format qr --qr-out qr/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
 			o.JSON = f.Global.JSON
 			if o.Format == "" {
 				return usagef("--format is required: one of %s", strings.Join(names, ", "))
+			}
+			if o.Format != formatQR && (o.QRKind != "" || o.QROut != "") {
+				return usagef("--qr-kind and --qr-out go with --format qr")
 			}
 			if runF != nil {
 				return runF(c.Context(), o)
@@ -135,6 +178,8 @@ Without -o the file goes to stdout.`,
 	}
 	cmd.Flags().StringVar(&o.Format, "format", "", "one of "+strings.Join(names, ", "))
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write to FILE instead of stdout")
+	cmd.Flags().StringVar(&o.QRKind, "qr-kind", "", "with --format qr: ur (crypto-output, the default) or bbqr (Coldcard Q)")
+	cmd.Flags().StringVar(&o.QROut, "qr-out", "", "with --format qr: write PNG frames, an animated GIF and parts.txt to DIR")
 	return withJSONFields(cmd, exportJSON{})
 }
 
@@ -145,10 +190,17 @@ type exportJSON struct {
 	Content string `json:"content"`
 }
 
+// formatQR is export's QR codes "format": not a file format (formats
+// has none), but the wallet drawn for a camera.
+const formatQR = "qr"
+
 func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
 	co, err := o.Coordinator()
 	if err != nil {
 		return err
+	}
+	if o.Format == formatQR {
+		return walletExportQR(ctx, co, o)
 	}
 	data, err := co.ExportWallet(ctx, o.Name, formats.Format(o.Format))
 	if err != nil {
@@ -163,4 +215,54 @@ func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
 		return writeJSON(o.IO.Out, exportJSON{Wallet: o.Name, Format: o.Format, File: o.Output, Content: string(data)})
 	}
 	return writeOutput(o.IO, o.Output, data)
+}
+
+// walletExportQR shows the wallet as QR codes, or writes them.
+func walletExportQR(ctx context.Context, co *coordinator.Coordinator, o *WalletExportOptions) error {
+	kind, err := qrsigner.ParseFormat(o.QRKind)
+	if err != nil {
+		return usagef("--qr-kind: %q is not ur or bbqr", o.QRKind)
+	}
+	w, err := co.Wallet(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	hwWallet := &hw.Wallet{Name: w.Name, Descriptor: w.Descriptor, Network: w.Network}
+	opts := qrsigner.Options{Format: kind, OutDir: o.QROut, Prompt: func(msg string) { fmt.Fprintln(o.IO.ErrOut, safe(msg)) }}
+	animate := o.QROut == "" && o.Output == "" && !o.JSON && o.IO.StdoutTTY
+	var ser *qrsigner.Series
+	if animate || o.QROut != "" {
+		if animate {
+			in, restore := o.IO.scanner()
+			defer restore()
+			opts.Screen, opts.In = o.IO.Out, in
+			opts.Width, opts.Height = o.IO.termSize()
+		}
+		ser, err = qrsigner.New(opts).ShowWallet(ctx, hwWallet)
+		if animate && errors.Is(err, context.Canceled) {
+			err = nil // Ctrl-C is how a display is put away
+		}
+	} else {
+		ser, err = opts.WalletSeries(hwWallet)
+	}
+	if err != nil {
+		return err
+	}
+	content := strings.Join(ser.Parts, "\n") + "\n"
+	file := o.Output
+	if o.QROut != "" {
+		file = o.QROut
+	}
+	switch {
+	case o.JSON:
+		if o.Output != "" && o.Output != "-" {
+			if err := writeOutput(o.IO, o.Output, []byte(content)); err != nil {
+				return err
+			}
+		}
+		return writeJSON(o.IO.Out, exportJSON{Wallet: o.Name, Format: formatQR, File: file, Content: content})
+	case animate, o.QROut != "" && o.Output == "":
+		return nil
+	}
+	return writeOutput(o.IO, o.Output, []byte(content))
 }

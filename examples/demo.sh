@@ -90,3 +90,5 @@ run countersign wallet history demo
 
 say "Done: 0.5 BTC received, 0.2 BTC paid with two Coldcard signatures, the change back in the wallet."
 say "The office key was never needed: it is the spare that lets you recover if a Coldcard is lost."
+say "Signers with a camera (Keystone, SeedSigner, Passport, Jade, Krux, Coldcard Q) sign by QR code:"
+say "bin/countersign-demo run examples/camera-signer.sh shows one, emulated, as a cosigner."

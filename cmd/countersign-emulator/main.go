@@ -4,10 +4,13 @@
 // can talk to it as to the real device.
 //
 //	countersign-emulator coldcard --mnemonic "..." [--socket PATH] [--network testnet] [--reject]
+//	countersign-emulator qrsigner --mnemonic "..." [--wallet DESC] < parts.txt > answer.txt
 //
 // Each device family is one subcommand; it prints one line when it is
 // ready ("coldcard emulator 0F056943 listening on /tmp/ckcc-simulator.sock")
 // and runs until SIGINT or SIGTERM, when it removes its endpoint and exits 0.
+// The QR signer has no endpoint: it is a filter from the QR parts it scans
+// (stdin) to the parts it shows (stdout), and stops at the end of stdin.
 package main
 
 import (
@@ -46,5 +49,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newColdcardCmd(nil))
 	root.AddCommand(newLedgerCmd(nil))
 	root.AddCommand(newTrezorCmd(nil))
+	root.AddCommand(newQRSignerCmd(nil))
 	return root
 }

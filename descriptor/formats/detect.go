@@ -14,6 +14,9 @@ func detect(text string) (Format, string) {
 	if t == "" {
 		return "", "the content is empty"
 	}
+	if f := detectQR(t); f != "" {
+		return f, ""
+	}
 	switch t[0] {
 	case '{', '[':
 		return detectJSON(t)
@@ -29,7 +32,7 @@ func detect(text string) (Format, string) {
 	case looksLikeColdcard(t):
 		return FormatColdcard, ""
 	}
-	return "", "the text is not a descriptor, a BSMS record (plain or encrypted) or a Coldcard setup file (no Policy, Format, Derivation or \"XFP: xpub\" line)"
+	return "", "the text is not a descriptor, a BSMS record (plain or encrypted), a Coldcard setup file (no Policy, Format, Derivation or \"XFP: xpub\" line) or QR parts (ur:... or B$... lines)"
 }
 
 // detectJSON tells the JSON formats apart by their distinctive fields.

@@ -27,6 +27,15 @@
 //     [fingerprint/path]xpub, signed with the legacy Bitcoin signed-message
 //     scheme) are read by ParseBSMSKeyRecord and written by
 //     NewBSMSKeyRecord; NewBSMSToken makes tokens.
+//   - "ur" and "bbqr" (import only): a wallet scanned from QR codes, the
+//     text a USB QR scanner types or that is pasted, one part a line in
+//     any order. A UR is crypto-output or output-descriptor; a BBQr
+//     carries any of the files above as text or JSON (a Coldcard Q shows
+//     its multisig setup file so). A cosigner's key export
+//     (crypto-account) is recognised and refused with a
+//     CosignerExportError that carries its multisig keys for --cosigner.
+//     The QR codes countersign shows for a wallet are made from the
+//     exported files by hw/qrsigner.
 //
 // Import detects the format from the content. Export writes one format by
 // name and, before returning, imports its own output again and checks that

@@ -142,6 +142,20 @@ func ImportWithOptions(data []byte, o ImportOptions) (*Wallet, Format, error) {
 	if f == "" {
 		return nil, "", fmt.Errorf("%w: %s; tried %s", ErrUnknownFormat, why, formatList())
 	}
+	switch f {
+	case FormatUR:
+		w, err := importUR(text, o)
+		if err != nil {
+			return nil, f, fmt.Errorf("import ur: %w", err)
+		}
+		return w, f, nil
+	case FormatBBQr:
+		w, _, err := importBBQr(text, o)
+		if err != nil {
+			return nil, f, fmt.Errorf("import bbqr: %w", err)
+		}
+		return w, f, nil
+	}
 	if f == FormatBSMS && looksLikeEncryptedBSMS(strings.TrimSpace(text)) {
 		plain, err := bsmsDecryptRecord(text, o.BSMSToken)
 		if err != nil {

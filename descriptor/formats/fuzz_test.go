@@ -4,11 +4,14 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw/qr/bbqr"
+	"github.com/countersign/countersign/hw/qr/ur"
 	"github.com/countersign/countersign/internal/vectors"
 )
 
@@ -46,6 +49,19 @@ func FuzzImport(f *testing.F) {
 		}
 	}
 
+	// Wallets as QR parts: a Coldcard file in BBQr, a crypto-output UR.
+	if b, err := os.ReadFile(vectors.Path(f, "coldcard_multisig_file.txt")); err == nil {
+		if parts, _, err := bbqr.Split(b, bbqr.FileTypeUnicode, bbqr.SplitOptions{MaxVersion: 8}); err == nil {
+			f.Add([]byte(strings.Join(parts, "\n")))
+		}
+	}
+	w := testWallet(f, descriptor.ScriptWsh, 2, 3, &chaincfg.TestNet3Params, true)
+	if msg, err := ur.EncodeCryptoOutputDescriptor(w.Descriptor, ur.OutputOptions{}); err == nil {
+		if e, err := ur.NewEncoder(ur.TypeCryptoOutput, msg, 80, 10); err == nil {
+			f.Add([]byte(strings.Join(e.Parts(e.SeqLen()+2), "\n")))
+		}
+	}
+
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, format, err := Import(data, nil)
 		if err != nil {
@@ -53,6 +69,11 @@ func FuzzImport(f *testing.F) {
 				t.Fatalf("unclassified import error: %v", err)
 			}
 			return
+		}
+		if format == FormatUR || format == FormatBBQr {
+			// Import-only formats: check the wallet through the
+			// descriptor format.
+			format = FormatDescriptor
 		}
 		out, err := Export(w, format)
 		if err != nil {
