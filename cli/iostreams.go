@@ -27,6 +27,10 @@ type Streams struct {
 	// terminal: lines with echo off, so the scan does not scribble over
 	// the animation. restore puts the terminal back.
 	ScanIn func() (in io.Reader, restore func())
+
+	// MaxInput is the most bytes read from one input file or stdin; 0:
+	// DefaultMaxInput. Set from COUNTERSIGN_MAX_INPUT_BYTES.
+	MaxInput int64
 }
 
 // SystemStreams wires the process's real streams and detects terminals.

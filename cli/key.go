@@ -21,8 +21,11 @@ func newCmdKey(f *Factory) *cobra.Command {
 a passphrase (age, scrypt). It can be one cosigner of a wallet, typically the
 least trusted one: hardware signers keep their keys off this computer.
 
-The passphrase comes from --passphrase-file, $COUNTERSIGN_PASSPHRASE, or a
-prompt at the terminal; never from a flag value.`,
+The passphrase comes from --passphrase-file (readable by its owner only),
+$COUNTERSIGN_PASSPHRASE, or a prompt at the terminal; never from a flag
+value. A new key's passphrase has at least 10 characters. A mnemonic's
+BIP-39 passphrase likewise comes from --bip39-passphrase-file,
+--ask-bip39-passphrase or $COUNTERSIGN_BIP39_PASSPHRASE.`,
 	})
 	cmd.AddCommand(newCmdKeyNew(f, nil), newCmdKeyImport(f, nil), newCmdKeyXpub(f, nil), newCmdKeyList(f, nil))
 	return cmd
@@ -36,14 +39,17 @@ type KeyOptions struct {
 	Network        string // --key-network, else --network, else mainnet
 	Words          int
 	SecretFile     string
-	BIP39Pass      string
+	BIP39File      string
+	AskBIP39       bool
+	BIP39Flag      string // the old --bip39-passphrase VALUE: refused
 	PassphraseFile string
 	KeyStore       func() (*soft.Store, error)
-	Passphrase     func(file, prompt string, twice bool) ([]byte, error)
+	Passphrase     func(file, prompt string, newKey bool) ([]byte, error)
+	BIP39          func(file string, ask bool) (string, error)
 }
 
 func newKeyOptions(f *Factory) *KeyOptions {
-	return &KeyOptions{IO: f.IO, KeyStore: f.KeyStore, Passphrase: f.passphrase}
+	return &KeyOptions{IO: f.IO, KeyStore: f.KeyStore, Passphrase: f.passphrase, BIP39: f.bip39Passphrase}
 }
 
 // keyRun wraps a key command's RunE: options from flags, then runF or run.
@@ -131,7 +137,12 @@ func newCmdKeyImport(f *Factory, runF func(context.Context, *KeyOptions) error) 
 	}
 	cmd.RunE = keyRun(f, o, &netFlag, keyImportRun, runF)
 	cmd.Flags().StringVar(&o.SecretFile, "secret-file", "", "file holding the mnemonic or xprv (- for stdin)")
-	cmd.Flags().StringVar(&o.BIP39Pass, "bip39-passphrase", "", "the mnemonic's BIP-39 passphrase (\"25th word\"), if it has one")
+	cmd.Flags().StringVar(&o.BIP39File, "bip39-passphrase-file", "", "read the mnemonic's BIP-39 passphrase (\"25th word\") from this file")
+	cmd.Flags().BoolVar(&o.AskBIP39, "ask-bip39-passphrase", false, "type the mnemonic's BIP-39 passphrase at the terminal")
+	// The old form took the secret as a flag value, visible in ps and
+	// shell history: it is refused, saying what to use instead.
+	cmd.Flags().StringVar(&o.BIP39Flag, "bip39-passphrase", "", "")
+	cmd.Flags().MarkHidden("bip39-passphrase")
 	cmd.Flags().StringVar(&o.PassphraseFile, "passphrase-file", "", "read the key-store passphrase from this file")
 	cmd.Flags().StringVar(&netFlag, "key-network", "", "network the key is for (default --network, else mainnet)")
 	return withJSONFields(cmd, keyInfoJSON{})
@@ -140,6 +151,13 @@ func newCmdKeyImport(f *Factory, runF func(context.Context, *KeyOptions) error) 
 func keyImportRun(ctx context.Context, o *KeyOptions) error {
 	if o.SecretFile == "" {
 		return usagef("--secret-file FILE is required (the mnemonic or xprv; - for stdin); secrets are never taken from flag values")
+	}
+	if o.BIP39Flag != "" {
+		return usagef("a BIP-39 passphrase is never taken from a flag value (ps and shell history show it): use --bip39-passphrase-file FILE, --ask-bip39-passphrase, or COUNTERSIGN_BIP39_PASSPHRASE")
+	}
+	bip39Pass, err := o.BIP39(o.BIP39File, o.AskBIP39)
+	if err != nil {
+		return err
 	}
 	b, err := readInput(o.IO, o.SecretFile)
 	if err != nil {
@@ -157,7 +175,7 @@ func keyImportRun(ctx context.Context, o *KeyOptions) error {
 	if err != nil {
 		return err
 	}
-	info, err := ks.Import(o.Name, strings.TrimSpace(string(b)), o.BIP39Pass, net, pass)
+	info, err := ks.Import(o.Name, strings.TrimSpace(string(b)), bip39Pass, net, pass)
 	if err != nil {
 		return err
 	}

@@ -134,3 +134,52 @@ func TestConvertAndEncodings(t *testing.T) {
 		}
 	}
 }
+
+// TestInputLimits: a PSBT larger than the input limit is refused before it
+// is read (exit 2, one message), the limit is configurable, and a
+// directory given as a PSBT is bad usage with one message.
+func TestInputLimits(t *testing.T) {
+	dir := t.TempDir()
+	work := t.TempDir()
+	var v vectorFile
+	vectors.Load(t, "psbt_bip370.json", &v)
+	small := filepath.Join(work, "v2.txt")
+	os.WriteFile(small, []byte(v.Valid[len(v.Valid)-1].Base64), 0o600)
+
+	// 100 MB, sparse: refused from its size, without reading it.
+	huge := filepath.Join(work, "huge.psbt")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, args := range [][]string{{"psbt", "inspect", huge}, {"sign", huge, "--with", "key:k1", "--yes"}, {"psbt", "combine", small, huge}} {
+		r := runCLI(t, dir, "", args...)
+		if r.Code != 2 || !strings.Contains(r.Err, "larger than 50 MiB") || strings.Count(r.Err, "error:") != 1 {
+			t.Fatalf("%v: exit %d: %s", args, r.Code, r.Err)
+		}
+	}
+	// The same through stdin.
+	r := runCLI(t, dir, strings.Repeat("A", 2<<10), "psbt", "inspect", "-")
+	if r.Code != 2 {
+		t.Fatalf("stdin under the limit but not a PSBT: exit %d", r.Code)
+	}
+	extraEnv = map[string]string{"COUNTERSIGN_MAX_INPUT_BYTES": "1K"}
+	t.Cleanup(func() { extraEnv = nil })
+	if r := runCLI(t, dir, strings.Repeat("A", 2<<10), "psbt", "inspect", "-"); r.Code != 2 || !strings.Contains(r.Err, "larger than 1 KiB") {
+		t.Fatalf("stdin over a 1K limit: exit %d: %s", r.Code, r.Err)
+	}
+	extraEnv = map[string]string{"COUNTERSIGN_MAX_INPUT_BYTES": "lots"}
+	if r := runCLI(t, dir, "", "psbt", "inspect", small); r.Code != 2 || !strings.Contains(r.Err, "COUNTERSIGN_MAX_INPUT_BYTES") {
+		t.Fatalf("a bad limit: exit %d: %s", r.Code, r.Err)
+	}
+	extraEnv = nil
+
+	r = runCLI(t, dir, "", "psbt", "inspect", work)
+	if r.Code != 2 || !strings.Contains(r.Err, "is a directory") || strings.Count(r.Err, "error:") != 1 {
+		t.Fatalf("inspect of a directory: exit %d: %q", r.Code, r.Err)
+	}
+}

@@ -74,6 +74,10 @@ func execute(adjust func(*Factory)) int {
 	defer f.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first Ctrl-C asks the command to stop cleanly; once asked, the
+	// default comes back so that a second one ends a process stuck in a
+	// call that does not watch ctx (a read of a FIFO the user named).
+	go func() { <-ctx.Done(); stop() }()
 	return Run(ctx, f, os.Args[1:])
 }
 
@@ -86,6 +90,13 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if v := f.Getenv("COUNTERSIGN_MAX_INPUT_BYTES"); v != "" {
+			n, err := parseMaxInput(v)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			f.IO.MaxInput = n
+		}
 		if f.Global.Network != "" {
 			if _, err := descriptor.NetworkParams(f.Global.Network); err != nil {
 				return usagef("--network: %v", err)
@@ -115,7 +126,16 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 		return ExitOK
 	}
 	if errors.Is(err, context.Canceled) {
-		PrintError(f.IO.ErrOut, errors.New("interrupted"))
+		// Interrupted: 130, as a shell reports SIGINT. A command that had
+		// something to say about what is left (a PSBT on the card) says it.
+		if err.Error() == context.Canceled.Error() {
+			err = errors.New("interrupted")
+		}
+		if f.Global.JSON {
+			printJSONError(f.IO.ErrOut, err, 130)
+		} else {
+			PrintError(f.IO.ErrOut, err)
+		}
 		return 130
 	}
 	code := ExitCode(err)

@@ -64,8 +64,9 @@ pictures of the device's screen with --from-image (PNG, GIF; several files,
 or one animated GIF). --qr-out DIR also writes the code as PNG frames, an
 animated GIF and parts.txt (one part a line); countersign then waits for
 the scanner at a terminal, or returns with the signature pending (exit 0)
-when stdin is not a terminal or with --no-wait. Ctrl-C while waiting also
-leaves it pending.
+when stdin is not a terminal or with --no-wait. Ctrl-C while waiting (for
+a QR answer or a file on the card) stops with exit 130: nothing was signed,
+and the message says how to add the signatures later.
 
 The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 		Example: `  countersign sign pay.psbt --with key:office -o pay-office.psbt
@@ -99,6 +100,9 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 				o.Output = "-"
 			}
 			if err := checkEncoding(o.Encoding); err != nil {
+				return err
+			}
+			if err := checkSignerFlags(o.With, o.SignerOptions); err != nil {
 				return err
 			}
 			if runF != nil {

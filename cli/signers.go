@@ -45,10 +45,10 @@ const signerForms = "key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], 
 //	qr[:ur|:bbqr]        an air-gapped signer with a camera, through QR codes
 //	coldcard[:FPR], ledger[:FPR], trezor[:FPR], path:...   a hardware signer
 func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error) {
-	kind, arg, _ := strings.Cut(spec, ":")
-	if so.QROptions.used() && kind != "qr" {
-		return nil, usagef("--fps, --max-fragment, --qr-out and --from-image are for QR signers: --with qr, qr:ur or qr:bbqr")
+	if err := checkSignerFlags(spec, so); err != nil {
+		return nil, err
 	}
+	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "key":
 		if arg == "" {
@@ -93,6 +93,15 @@ func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions)
 			"for emulators set COUNTERSIGN_EMULATORS=1")
 	}
 	return s, err
+}
+
+// checkSignerFlags refuses flags that do not go with the signer, before
+// anything is asked of the user.
+func checkSignerFlags(spec string, so SignerOptions) error {
+	if kind, _, _ := strings.Cut(spec, ":"); so.QROptions.used() && kind != "qr" {
+		return usagef("--fps, --max-fragment, --qr-out and --from-image are for QR signers: --with qr, qr:ur or qr:bbqr")
+	}
+	return nil
 }
 
 // qrSigner opens a QR signer: "" and "ur" for UR signers (Keystone,

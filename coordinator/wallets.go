@@ -379,6 +379,9 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 			return nil, fmt.Errorf("%w: the wallet cannot derive its first %s address: %v", descriptor.ErrInvalid, [2]string{"receive", "change"}[branch], err)
 		}
 	}
+	if err := distinctFingerprints(wd); err != nil {
+		return nil, err
+	}
 	n := wd.N()
 	lbls := make([]string, n)
 	copy(lbls, labels)
@@ -399,6 +402,28 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 		Fingerprints: fprs,
 		BirthHeight:  birth,
 	}, nil
+}
+
+// distinctFingerprints refuses two different keys that claim one master
+// fingerprint. A fingerprint names one seed: either one device would hold
+// two of the wallet's keys (so the threshold is not what it says), or an
+// origin was mistyped and that key's device will not recognise the wallet
+// as its own (Coldcard refuses to register it).
+func distinctFingerprints(d *descriptor.Descriptor) error {
+	seen := map[[4]byte]int{}
+	for i, k := range d.Keys {
+		if k.Origin == nil {
+			continue
+		}
+		j, dup := seen[k.Origin.Fingerprint]
+		if !dup {
+			seen[k.Origin.Fingerprint] = i
+			continue
+		}
+		return fmt.Errorf("%w: keys %d and %d are different xpubs but both claim master fingerprint %x: one seed would hold two of the wallet's keys, or an origin is mistyped; get each cosigner's key again from its device",
+			descriptor.ErrInvalid, j+1, i+1, k.Origin.Fingerprint)
+	}
+	return nil
 }
 
 // CosignerFromSigner reads a signer's multisig key at the standard path for

@@ -162,3 +162,38 @@ func TestRecordsInAnyOrder(t *testing.T) {
 		t.Fatalf("round trip: %v, %d unknowns", err, len(q.Unknowns))
 	}
 }
+
+// TestInputOutputCountLimits: a PSBT announcing more inputs or outputs
+// than a relayable transaction can have is refused before any of its maps
+// is read.
+func TestInputOutputCountLimits(t *testing.T) {
+	header := func(nIn, nOut uint64) []byte {
+		var b bytes.Buffer
+		b.WriteString("psbt\xff")
+		rec := func(key byte, val []byte) {
+			wire.WriteVarBytes(&b, 0, []byte{key})
+			wire.WriteVarBytes(&b, 0, val)
+		}
+		compact := func(n uint64) []byte {
+			var v bytes.Buffer
+			wire.WriteVarInt(&v, 0, n)
+			return v.Bytes()
+		}
+		rec(0x02, []byte{2, 0, 0, 0})
+		rec(0x04, compact(nIn))
+		rec(0x05, compact(nOut))
+		rec(0xfb, []byte{2, 0, 0, 0})
+		b.WriteByte(0)
+		return b.Bytes()
+	}
+	for _, c := range []struct{ in, out uint64 }{{MaxInputs + 1, 1}, {1, MaxOutputs + 1}} {
+		_, err := Decode(header(c.in, c.out))
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "standardness") {
+			t.Errorf("%d inputs, %d outputs: %v; want ErrMalformed naming the limit", c.in, c.out, err)
+		}
+	}
+	// At the limit the maps are read (and are missing here).
+	if _, err := Decode(header(MaxInputs, 1)); err == nil || strings.Contains(err.Error(), "standardness") {
+		t.Errorf("%d inputs refused for the count: %v", MaxInputs, err)
+	}
+}

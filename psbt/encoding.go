@@ -28,6 +28,17 @@ func Decode(data []byte) (*bpsbt.Packet, error) {
 	return p, err
 }
 
+// The most inputs and outputs a PSBT may have. A relayable transaction
+// weighs at most 400,000 units (Bitcoin Core's standardness limit): at
+// least 164 units an input (41 bytes without witness) and 36 an output
+// (9 bytes) make that about 2,400 inputs or 11,000 outputs. The limits sit
+// above those, so that no real PSBT is refused, while a crafted one cannot
+// make every step loop over millions of records.
+const (
+	MaxInputs  = 5_000
+	MaxOutputs = 20_000
+)
+
 // DecodeVersion is Decode that also returns the PSBT's version (0 or 2),
 // so that a command can write its result in the version it was given.
 func DecodeVersion(data []byte) (*bpsbt.Packet, uint32, error) {

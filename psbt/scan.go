@@ -88,6 +88,9 @@ func scanPSBT(raw []byte) (*scanned, error) {
 			return nil, err
 		}
 	}
+	if nIn > MaxInputs || nOut > MaxOutputs {
+		return nil, malformed("%d inputs and %d outputs: above the %d inputs or %d outputs a transaction can have and still be relayed (Bitcoin Core's 400,000 weight standardness limit)", nIn, nOut, MaxInputs, MaxOutputs)
+	}
 	checkIn, checkOut := checkInputRecord, checkOutputRecord
 	if sc.version == 2 {
 		checkIn, checkOut = checkInputRecordV2, checkOutputRecordV2

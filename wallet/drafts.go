@@ -58,6 +58,18 @@ type Draft struct {
 	BroadcastAt   time.Time // zero before broadcast
 }
 
+// MaxDraftBytes is the largest PSBT the store keeps as a draft: above the
+// CLI's default input limit (50 MiB), so that only a PSBT no real wallet
+// makes is refused, and a hostile one cannot bloat the database.
+const MaxDraftBytes = 64 << 20
+
+func checkDraftSize(name string, psbt []byte) error {
+	if len(psbt) > MaxDraftBytes {
+		return fmt.Errorf("save draft for wallet %q: the PSBT is %d bytes, above the %d the store keeps: %w", name, len(psbt), MaxDraftBytes, ErrInvalid)
+	}
+	return nil
+}
+
 // DraftID is the ID SaveDraft gives a PSBT: the hex SHA-256 of its bytes.
 func DraftID(psbt []byte) string {
 	sum := sha256.Sum256(psbt)
@@ -75,6 +87,9 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 	}
 	if d.TxID == (chainhash.Hash{}) {
 		return fmt.Errorf("save draft for wallet %q: no unsigned txid: %w", name, ErrInvalid)
+	}
+	if err := checkDraftSize(name, d.PSBT); err != nil {
+		return err
 	}
 	if d.State == "" {
 		d.State = StateDraft
@@ -344,6 +359,9 @@ func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeI
 		}
 		if d == nil || len(d.PSBT) == 0 || d.TxID == (chainhash.Hash{}) {
 			return fmt.Errorf("new draft for wallet %q: no PSBT or txid: %w", name, ErrInvalid)
+		}
+		if err := checkDraftSize(name, d.PSBT); err != nil {
+			return err
 		}
 		id := DraftID(d.PSBT)
 		created := s.stamp()

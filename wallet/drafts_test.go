@@ -50,6 +50,7 @@ func TestSaveDraft(t *testing.T) {
 		{"no txid", "w", Draft{PSBT: []byte("x")}, ErrInvalid},
 		{"bad state", "w", Draft{PSBT: []byte("x"), TxID: hashOf(1, 5), State: "pending"}, ErrInvalid},
 		{"unknown wallet", "nope", Draft{PSBT: []byte("x"), TxID: hashOf(1, 6)}, ErrNotFound},
+		{"too large", "w", Draft{PSBT: make([]byte, MaxDraftBytes+1), TxID: hashOf(1, 7)}, ErrInvalid},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newStore(t)

@@ -15,10 +15,12 @@ import (
 
 // SignPSBT writes p into Dir as NAME-TXID8.psbt (NAME from the wallet name,
 // TXID8 the first 8 hex digits of the txid) for the device to sign. Without
-// Wait it returns hw.hw.ErrPending. With Wait it polls Dir until the device's
+// Wait it returns hw.ErrPending. With Wait it polls Dir until the device's
 // signed file appears and returns what it holds; the adapter takes only its
 // new partial signatures, each verified. Cancelling ctx (Ctrl-C) stops the
-// wait with hw.hw.ErrPending; the file stays on the card.
+// wait with an error wrapping ctx's (nothing was signed: exit 130, not a
+// pending success); the file stays on the card and the message says how
+// to add its signatures later.
 func (s *Signer) SignPSBT(ctx context.Context, p *bpsbt.Packet, wal *hw.Wallet) (*bpsbt.Packet, error) {
 	name := wal.Name
 	if err := s.checkDir(ctx); err != nil {
@@ -61,8 +63,8 @@ func (s *Signer) SignPSBT(ctx context.Context, p *bpsbt.Packet, wal *hw.Wallet) 
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("stopped waiting for the signed PSBT (%w); %s stays on the card: sign it and add its signatures later with %s: %w",
-				ctx.Err(), path, combineHint, hw.ErrPending)
+			return nil, fmt.Errorf("stopped waiting for the signed PSBT (%w): nothing was signed; %s stays on the card: sign it and add its signatures later with %s",
+				ctx.Err(), path, combineHint)
 		case <-timer.C:
 		}
 		out, found, err := w0.check(p)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,11 +137,43 @@ func TestCancelStopsWaiting(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := hwtest.Sign(ctx, waitingSigner(t.TempDir(), &prompts{}), p, w.d, regtest, "w")
-	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, hw.ErrPending) {
-		t.Fatalf("Sign after the context ended: %v; want the context's error and ErrPending", err)
+	// Stopping is not a pending success: nothing was signed.
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, hw.ErrPending) || !strings.Contains(err.Error(), "nothing was signed") {
+		t.Fatalf("Sign after the context ended: %v; want the context's error, not ErrPending", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Sign took %v to notice the cancellation", d)
+	}
+}
+
+// A FIFO (or a link, or a device node) named like the device's answer is
+// not read: opening a FIFO blocks until a writer comes, and a blocked open
+// would not notice Ctrl-C. The wait goes on and ends when asked.
+func TestSpecialFileNamedLikeTheAnswer(t *testing.T) {
+	w := newTestWallet(t)
+	p, _ := w.psbt(t, 100_000, 60_000)
+	dir := t.TempDir()
+	base := "w-" + p.UnsignedTx.TxHash().String()[:8]
+	if err := syscall.Mkfifo(filepath.Join(dir, base+"-part.psbt"), 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, base+"-signed.psbt")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := hwtest.Sign(ctx, waitingSigner(dir, &prompts{}), p, w.d, regtest, "w")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Sign with a FIFO and a link to /dev/zero as answers: %v; want to keep waiting until cancelled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Sign blocked on a FIFO named like the answer")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/internal/regularfile"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -62,7 +63,9 @@ func (w *watcher) scan(fn func(name string, st stamp)) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || (!w.isPSBT(name) && !isTxn(name)) {
+		// Only a regular file is a device's answer: a FIFO named like one
+		// would block the read (see regularfile).
+		if !e.Type().IsRegular() || (!w.isPSBT(name) && !isTxn(name)) {
 			continue
 		}
 		info, err := e.Info()
@@ -152,7 +155,7 @@ func (w *watcher) answer(name string, p *bpsbt.Packet) (*bpsbt.Packet, error) {
 // readFile reads a file with a size bound and returns the stamp of what it
 // read.
 func readFile(path string) ([]byte, stamp, error) {
-	f, err := os.Open(path)
+	f, err := regularfile.Open(path)
 	if err != nil {
 		return nil, stamp{}, err
 	}

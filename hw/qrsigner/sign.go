@@ -36,7 +36,8 @@ const maxImage = 64 << 20
 // written to OutDir when set, then (unless OutDir is set without Wait)
 // shown on Screen while lines are read from In until an answer for this
 // transaction with a new signature is whole. Cancelling ctx (Ctrl-C) stops
-// the wait with an error wrapping both ctx's error and hw.ErrPending.
+// the wait with an error wrapping ctx's error: nothing was signed, so it
+// is not a pending success (exit 130); the message says how to go on.
 func (s *Signer) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -124,7 +125,7 @@ func (s *Signer) wait(ctx context.Context, p *bpsbt.Packet, raw []byte, ser *Ser
 				return err
 			}
 		}
-		return scr.draw(code, status, "Scan the answer with the USB scanner; Ctrl-C stops and keeps the PSBT pending.")
+		return scr.draw(code, status, "Scan the answer with the USB scanner; Ctrl-C stops waiting.")
 	}
 	if s.o.Screen != nil && ser != nil {
 		scr = &screen{w: s.o.Screen, width: s.o.Width}
@@ -142,7 +143,7 @@ func (s *Signer) wait(ctx context.Context, p *bpsbt.Packet, raw []byte, ser *Ser
 	report := func(msg string) {
 		status = msg
 		if scr != nil {
-			scr.draw(code, status, "Scan the answer with the USB scanner; Ctrl-C stops and keeps the PSBT pending.")
+			scr.draw(code, status, "Scan the answer with the USB scanner; Ctrl-C stops waiting.")
 		} else if s.o.Status != nil {
 			s.o.Status(msg)
 		}
@@ -152,8 +153,8 @@ func (s *Signer) wait(ctx context.Context, p *bpsbt.Packet, raw []byte, ser *Ser
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("stopped waiting for the QR signer's answer (%w); show the PSBT again with `countersign sign ORIGINAL.psbt --with %s`, or add the answer later with %s: %w",
-				ctx.Err(), s.Selector(), later, hw.ErrPending)
+			return nil, fmt.Errorf("stopped waiting for the QR signer's answer (%w): nothing was signed; show the PSBT again with `countersign sign ORIGINAL.psbt --with %s`, or add the answer later with %s",
+				ctx.Err(), s.Selector(), later)
 		case <-tick:
 			if err := frame(); err != nil {
 				return nil, err
