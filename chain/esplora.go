@@ -216,7 +216,7 @@ func (b *esploraBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]U
 			return nil, err
 		}
 		if len(list) > b.maxTxs {
-			return nil, tooManyTxs(kindEsplora, b.host, b.scriptName(ctx, script), b.maxTxs)
+			return nil, tooManyTxs(kindEsplora, b.host, b.scriptName(script), b.maxTxs)
 		}
 		utxos := make([]UTXO, 0, len(list))
 		for _, u := range list {
@@ -249,7 +249,7 @@ func (b *esploraBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]U
 
 // scriptName names a script in messages: its address when the network is
 // known (it is after CheckNetwork), else its hex.
-func (b *esploraBackend) scriptName(ctx context.Context, script []byte) string {
+func (b *esploraBackend) scriptName(script []byte) string {
 	b.mu.Lock()
 	net := b.net
 	b.mu.Unlock()
@@ -291,13 +291,13 @@ func (b *esploraBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef
 				}
 			}
 			if len(refs) > b.maxTxs {
-				return nil, tooManyTxs(kindEsplora, b.host, b.scriptName(ctx, script), b.maxTxs)
+				return nil, tooManyTxs(kindEsplora, b.host, b.scriptName(script), b.maxTxs)
 			}
 			if confirmed < esploraChainPage {
 				return refs, nil
 			}
 			if lasts[last] {
-				return nil, repeatedPage(kindEsplora, b.host, b.scriptName(ctx, script), last)
+				return nil, repeatedPage(kindEsplora, b.host, b.scriptName(script), last)
 			}
 			lasts[last] = true
 			page = nil
