@@ -82,8 +82,9 @@ func merkleRootOf(txids []chainhash.Hash) chainhash.Hash {
 	return level[0]
 }
 
-// nodeBlocksPerRequest bounds the getblock calls in one JSON-RPC batch so
-// that the answer, at worst every block at the 4 MB limit and sent as hex
-// (twice the size), fits in what one answer may hold (maxAnswer); beyond
-// it the answer would be cut off and fail to parse. 33 blocks per request.
-const nodeBlocksPerRequest = maxAnswer / (2*wire.MaxBlockPayload + 1024)
+// nodeBlocksPerRequest is how many getblock calls go in one JSON-RPC
+// request: 20 blocks, one round trip for the usual incremental sync. An
+// answer over maxListAnswer (64 MiB: twenty mainnet blocks near the 4 MB
+// limit, as hex) is not an error: the request is sent again in halves
+// (rpcClient.sendSplitting), and one block always fits its own budget.
+const nodeBlocksPerRequest = 20

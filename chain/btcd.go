@@ -49,7 +49,7 @@ func newBtcd(e *endpoint) (*btcdBackend, error) {
 			http:    hc,
 			timeout: e.timeout,
 			trips:   new(atomic.Int64),
-		}},
+		}, maxTxs: e.maxTxs},
 		pageSize: btcdPageSize,
 	}, nil
 }
@@ -185,6 +185,10 @@ type searchResult struct {
 // Paging with skip is therefore only sound over the confirmed part: when a
 // full page reaches into the mempool part, that part is fetched again from
 // its start in one request large enough to hold it whole.
+//
+// Paging ends: past max_txs transactions for one address it stops with
+// ErrTooLarge, and a page that ends at the transaction an earlier page of
+// the same address ended at (a server repeating itself) is ErrLying.
 func (b *btcdBackend) search(ctx context.Context, addrs []string) (map[chainhash.Hash]*foundTx, error) {
 	type pageReq struct {
 		addr        string
@@ -195,6 +199,7 @@ func (b *btcdBackend) search(ctx context.Context, addrs []string) (map[chainhash
 	for i, a := range addrs {
 		pending[i] = pageReq{addr: a, count: b.pageSize}
 	}
+	lasts := map[string]map[string]bool{} // per address, the txid each page ended at
 	for len(pending) > 0 {
 		pages := make([][]searchResult, len(pending))
 		t, calls, err := b.bracketed(ctx, b.rpc, func() []*rpcCall {
@@ -223,6 +228,9 @@ func (b *btcdBackend) search(ctx context.Context, addrs []string) (map[chainhash
 				return nil, b.fail("searchrawtransactions", call.err)
 			}
 			page, req := pages[i], pending[i]
+			if req.skip+len(page) > b.maxTxs {
+				return nil, tooManyTxs(kindBtcd, b.rpc.host, "address "+req.addr, b.maxTxs)
+			}
 			keep := len(page)
 			if len(page) >= req.count {
 				firstUnconfirmed := -1
@@ -234,6 +242,14 @@ func (b *btcdBackend) search(ctx context.Context, addrs []string) (map[chainhash
 				}
 				switch {
 				case firstUnconfirmed < 0:
+					last := page[len(page)-1].Txid
+					if lasts[req.addr] == nil {
+						lasts[req.addr] = map[string]bool{}
+					}
+					if lasts[req.addr][last] {
+						return nil, repeatedPage(kindBtcd, b.rpc.host, "address "+req.addr, last)
+					}
+					lasts[req.addr][last] = true
 					next = append(next, pageReq{addr: req.addr, skip: req.skip + len(page), count: b.pageSize})
 				case req.count >= btcdMempoolPage:
 					return nil, fmt.Errorf("%w: address %s has more than %d unconfirmed transactions in btcd's mempool",

@@ -31,9 +31,32 @@ var (
 	// (a script without an address on btcd, history without Core's wallet,
 	// a network countersign does not know).
 	ErrUnsupported = errors.New("not supported by this chain backend")
+	// ErrLying means the backend's answer contradicts what it proved: it
+	// claims an output holds another value or script than the
+	// transaction it sent (whose txid was checked) says, or it sends the
+	// same page of a list again. The server is broken or hostile; asking
+	// it again does not help, so WithRetry does not retry it, and nothing
+	// from the answer is stored. A sentinel of its own rather than
+	// ErrUnavailable, whose advice (retry later) would be wrong here.
+	ErrLying = errors.New("chain backend contradicted itself")
+	// ErrTooLarge means an answer went past a limit that bounds the memory
+	// and time a sync may take: a body larger than the most its request
+	// can legitimately produce, or more transactions for one script than
+	// the URL's max_txs (default 10,000). The message says which.
+	ErrTooLarge = errors.New("chain backend answer exceeds countersign's limits")
+	// ErrInsecure means a backend URL would send RPC credentials or the
+	// wallet's addresses unencrypted to a host that is not this computer
+	// (see OpenWith); the message says how to encrypt it or opt in.
+	ErrInsecure = errors.New("chain backend URL is not encrypted")
 )
 
 // UTXO is an unspent output paying one of the queried scripts.
+//
+// From ListUnspent, Value and PkScript are the backend's word: Esplora and
+// Bitcoin Core take them from summary fields of their answers, not from a
+// transaction. A caller that keeps them checks them against the funding
+// transaction first (ProveUTXO); Height is the backend's word too, which
+// no answer can prove without block headers.
 type UTXO struct {
 	OutPoint wire.OutPoint
 	Value    int64 // satoshis

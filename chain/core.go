@@ -72,7 +72,7 @@ func newCore(e *endpoint) (*coreBackend, error) {
 		trips:   new(atomic.Int64),
 	}
 	return &coreBackend{
-		nodeBase:    nodeBase{rpc: node},
+		nodeBase:    nodeBase{rpc: node, maxTxs: e.maxTxs},
 		wrpc:        node.withPath("/wallet/" + url.PathEscape(e.wallet)),
 		wallet:      e.wallet,
 		rescanSince: e.rescanSince,

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -214,7 +215,7 @@ func (b *coreBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, e
 		return nil, fmt.Errorf("%w: Bitcoin Core at %s runs without wallet support, which History needs; restart it without -disablewallet",
 			ErrUnsupported, b.rpc.host)
 	}
-	txids, err := b.walletTxids(ctx)
+	txids, err := b.walletTxids(ctx, len(set))
 	if err != nil || len(txids) == 0 {
 		return []TxRef{}, err
 	}
@@ -273,16 +274,33 @@ func touches(tx *wire.MsgTx, txs map[chainhash.Hash]*wire.MsgTx, set scriptSet) 
 }
 
 // walletTxids pages through listtransactions and returns each txid once.
-func (b *coreBackend) walletTxids(ctx context.Context) ([]chainhash.Hash, error) {
+//
+// Paging ends: the watch-only wallet may watch other wallets' scripts too,
+// so the bound is max_txs entries for each of the nscripts asked about
+// (ErrTooLarge past it), and a page identical to the one before (same
+// entries in the same order: the wallet cannot legitimately answer two
+// offsets alike) is ErrLying.
+func (b *coreBackend) walletTxids(ctx context.Context, nscripts int) ([]chainhash.Hash, error) {
+	type entry struct {
+		Txid          string `json:"txid"`
+		Vout          uint32 `json:"vout"`
+		Category      string `json:"category"`
+		Confirmations int64  `json:"confirmations"`
+	}
+	limit := b.maxTxs * max(nscripts, 1)
 	seen := map[chainhash.Hash]bool{}
 	var txids []chainhash.Hash
+	var prev []entry
 	for skip := 0; ; skip += listPage {
-		var page []struct {
-			Txid          string `json:"txid"`
-			Confirmations int64  `json:"confirmations"`
-		}
+		var page []entry
 		if err := b.wrpc.call(ctx, "listtransactions", &page, "*", listPage, skip, true); err != nil {
 			return nil, b.fail("listtransactions", err)
+		}
+		if skip+len(page) > limit {
+			return nil, tooManyTxs(kindCore, b.rpc.host, fmt.Sprintf("the %d scripts asked about (wallet %q)", nscripts, b.wallet), limit)
+		}
+		if len(page) > 0 && slices.Equal(page, prev) {
+			return nil, repeatedPage(kindCore, b.rpc.host, fmt.Sprintf("wallet %q", b.wallet), page[len(page)-1].Txid)
 		}
 		for _, e := range page {
 			id, err := chainhash.NewHashFromStr(e.Txid)
@@ -297,5 +315,6 @@ func (b *coreBackend) walletTxids(ctx context.Context) ([]chainhash.Hash, error)
 		if len(page) < listPage {
 			return txids, nil
 		}
+		prev = page
 	}
 }

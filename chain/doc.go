@@ -13,7 +13,10 @@
 //	esplora+http://HOST:PORT[/PATH]                  a local Esplora (electrs --http-addr)
 //
 // Every form also takes ?timeout=DURATION (default 30s, 1s to 10m): each
-// call to the backend ends with ErrUnavailable when it passes. Two Core
+// call to the backend ends with ErrUnavailable when it passes; and
+// ?max_txs=N (default 10,000, up to 10,000,000), the most transactions one
+// script may have before History and ListUnspent give up (see "Servers
+// are not believed"). Two Core
 // calls that legitimately run long get more: importdescriptors (a rescan,
 // 2 hours) and scantxoutset (15 minutes). The port is
 // required for the node forms: a default would silently pick a network.
@@ -24,6 +27,21 @@
 // each start, so it is read again for every request. The form
 // core+cookie:///path/to/.cookie@HOST:PORT is accepted too. Core URLs also
 // take ?rescan_since=UNIX_TIME|now, see below.
+//
+// # Nothing in clear over a network
+//
+// Open refuses (ErrInsecure) a URL that would send RPC credentials or the
+// wallet's addresses unencrypted to another computer: core://,
+// core+cookie:// (Core's RPC has no TLS), btcd:// without ?cert= and
+// esplora+http:// to a host that is not loopback (127.0.0.0/8, ::1,
+// localhost). Addresses count as much as passwords: they tell an onlooker
+// every coin of the wallet. The message offers the ways out: HTTPS, btcd's
+// TLS certificate, an SSH tunnel to a local port. A Tor onion service
+// (.onion) is allowed over plain HTTP, since Tor encrypts and
+// authenticates the connection end to end. OpenWith with Insecure allows
+// the rest; it is the caller's option, never a URL parameter, so a URL
+// pasted elsewhere does not carry the permission. Redirects to plain HTTP
+// on another computer are refused likewise.
 //
 // # How each backend finds a wallet's coins
 //
@@ -63,14 +81,40 @@
 // tip in the same batch; when a block arrives in between, the batch is
 // sent again.
 //
+// # Servers are not believed
+//
+// A backend may be someone else's server, broken or hostile. What it can
+// prove is checked; what it cannot is bounded:
+//
+//   - Transactions are checked against the txid asked for, blocks against
+//     their hash and merkle root (ErrLying otherwise).
+//   - ListUnspent's values and scripts are the server's word (Esplora's
+//     /utxo and Core's listunspent are summaries); ProveUTXO checks one
+//     against its funding transaction, and wallet/scan stores nothing
+//     else. Heights stay the server's word: proving them needs headers.
+//   - Every answer is read up to a limit sized to its request (1 MiB for a
+//     hash or fee table, 8 MB for one transaction or block as hex, 64 MiB
+//     for a list or a JSON-RPC request); past it, ErrTooLarge, having read
+//     no more than the limit. A JSON-RPC batch over 64 MiB is sent again in
+//     halves, at most 64 extra requests.
+//   - Paging ends: past max_txs transactions for one script (Esplora's
+//     /txs/chain, btcd's searchrawtransactions; for Core's
+//     listtransactions, max_txs per script asked about) it stops with
+//     ErrTooLarge, and a page that ends where an earlier one ended (a
+//     server repeating itself) is ErrLying.
+//
 // # Errors
 //
 // Errors wrap one of the sentinels: ErrUnavailable (cannot reach, timeout,
 // busy, starting: retrying may help), ErrAuth (credentials or client
-// refused), ErrBadURL, ErrNotFound, ErrRejected (a transaction refused by
-// the node, with its reason), ErrUnsupported, and ErrWrongNetwork from
+// refused), ErrBadURL, ErrInsecure (a URL that would send credentials or
+// addresses in clear), ErrNotFound, ErrRejected (a transaction refused by
+// the node, with its reason), ErrUnsupported, ErrLying (the answer
+// contradicts a transaction or block it proved, or repeats a page),
+// ErrTooLarge (past a size or count limit), and ErrWrongNetwork from
 // CheckNetwork. A node's JSON-RPC error that maps to none of them is
-// returned with its code and message.
+// returned with its code and message. Only ErrUnavailable is retried by
+// WithRetry.
 //
 // # Blocks, the mempool and batches of transactions
 //
@@ -84,9 +128,10 @@
 //
 // Both nodes use getblockhash, getblock with verbosity 0 (the serialized
 // block; btcd needs v0.24 or newer for that form), getrawmempool and
-// getrawtransaction. All the blocks of a Blocks call go in JSON-RPC
-// batches of up to 33, which keeps an answer of 4 MB blocks (8 MB as hex)
-// within the 256 MiB an answer may hold: 20 blocks cost one round trip.
+// getrawtransaction. The blocks of a Blocks call go in JSON-RPC batches of
+// 20: 20 blocks cost one round trip, unless their answer passes the 64 MiB
+// a request may read (twenty full mainnet blocks as hex), when the batch is
+// sent again in halves.
 // Txs asks for all transactions in one batch; without a transaction index
 // the nodes know mempool transactions only, and Core then asks its
 // watch-only wallet for the rest in a second batch. A pruned Core answers

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,10 @@ import (
 func transportError(parent context.Context, k kind, host string, timeout time.Duration, err error) error {
 	if perr := parent.Err(); perr != nil {
 		return fmt.Errorf("chain: %s request to %s stopped: %w", k, host, perr)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && errors.Is(ue.Err, ErrInsecure) {
+		return ue.Err // a refused redirect; ue's own text has the URL
 	}
 	reason, hint := describeTransport(err, timeout)
 	return fmt.Errorf("%w: cannot reach %s at %s: %s; %s", ErrUnavailable, k, host, reason, hint)

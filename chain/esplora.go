@@ -32,6 +32,7 @@ type esploraBackend struct {
 	timeout  time.Duration
 	trips    atomic.Int64
 	parallel int // requests in flight per call
+	maxTxs   int // transactions per script History and ListUnspent accept
 
 	mu  sync.Mutex
 	net *chaincfg.Params
@@ -42,7 +43,6 @@ const (
 	esploraParallel = 4
 	// esploraChainPage is the documented page size of /txs/chain.
 	esploraChainPage = 25
-	maxEsploraAnswer = 64 << 20
 )
 
 func newEsplora(e *endpoint) (*esploraBackend, error) {
@@ -60,11 +60,15 @@ func newEsplora(e *endpoint) (*esploraBackend, error) {
 		http:     hc,
 		timeout:  e.timeout,
 		parallel: esploraParallel,
+		maxTxs:   e.maxTxs,
 	}, nil
 }
 
 // RoundTrips is the number of HTTP requests sent so far.
 func (b *esploraBackend) RoundTrips() int64 { return b.trips.Load() }
+
+// String names the server in messages: "Esplora at HOST".
+func (b *esploraBackend) String() string { return kindEsplora.String() + " at " + b.host }
 
 // scriptHash is Esplora's key for a script: the hex SHA-256 of the script,
 // in digest order. (Electrum's protocol reverses the bytes; Esplora's REST
@@ -74,7 +78,8 @@ func scriptHash(script []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (b *esploraBackend) do(parent context.Context, method, path string, body string) ([]byte, error) {
+// do sends one request and reads at most limit bytes of its answer.
+func (b *esploraBackend) do(parent context.Context, method, path string, body string, limit int64) ([]byte, error) {
 	ctx, cancel := withTimeout(parent, b.timeout)
 	defer cancel()
 	var reader io.Reader
@@ -94,7 +99,11 @@ func (b *esploraBackend) do(parent context.Context, method, path string, body st
 		return nil, transportError(parent, kindEsplora, b.host, b.timeout, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxEsploraAnswer))
+	raw, err := readBody(resp, limit, kindEsplora, b.host, path)
+	var big *tooLargeError
+	if errors.As(err, &big) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, transportError(parent, kindEsplora, b.host, b.timeout, err)
 	}
@@ -104,8 +113,8 @@ func (b *esploraBackend) do(parent context.Context, method, path string, body st
 	return raw, nil
 }
 
-func (b *esploraBackend) get(ctx context.Context, path string) ([]byte, error) {
-	raw, err := b.do(ctx, http.MethodGet, path, "")
+func (b *esploraBackend) get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	raw, err := b.do(ctx, http.MethodGet, path, "", limit)
 	var status *httpStatusError
 	if errors.As(err, &status) && status.status == http.StatusNotFound {
 		return nil, fmt.Errorf("%w; if this is unexpected, check that the URL is an Esplora API base such as esplora+https://blockstream.info/api", err)
@@ -113,8 +122,8 @@ func (b *esploraBackend) get(ctx context.Context, path string) ([]byte, error) {
 	return raw, err
 }
 
-func (b *esploraBackend) getJSON(ctx context.Context, path string, v any) error {
-	raw, err := b.get(ctx, path)
+func (b *esploraBackend) getJSON(ctx context.Context, path string, limit int64, v any) error {
+	raw, err := b.get(ctx, path, limit)
 	if err != nil {
 		return err
 	}
@@ -126,7 +135,7 @@ func (b *esploraBackend) getJSON(ctx context.Context, path string, v any) error 
 }
 
 func (b *esploraBackend) getHash(ctx context.Context, path string) (chainhash.Hash, error) {
-	raw, err := b.get(ctx, path)
+	raw, err := b.get(ctx, path, maxSmallAnswer)
 	if err != nil {
 		return chainhash.Hash{}, err
 	}
@@ -170,7 +179,7 @@ func (b *esploraBackend) Tip(ctx context.Context) (int32, chainhash.Hash, error)
 	var block struct {
 		Height *int32 `json:"height"`
 	}
-	if err := b.getJSON(ctx, "/block/"+hash.String(), &block); err != nil {
+	if err := b.getJSON(ctx, "/block/"+hash.String(), maxSmallAnswer, &block); err != nil {
 		return 0, chainhash.Hash{}, err
 	}
 	if block.Height == nil {
@@ -192,7 +201,8 @@ func (s esploraStatus) height() int32 {
 }
 
 // ListUnspent asks /scripthash/:hash/utxo per script. Esplora leaves out
-// outputs spent in its mempool.
+// outputs spent in its mempool. The values are Esplora's word (see UTXO);
+// more outputs for one script than max_txs is ErrTooLarge.
 func (b *esploraBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]UTXO, error) {
 	set := newScriptSet(scripts)
 	perScript, err := forEach(ctx, b.parallel, set.sorted(), func(ctx context.Context, script []byte) ([]UTXO, error) {
@@ -202,20 +212,23 @@ func (b *esploraBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]U
 			Value  int64         `json:"value"`
 			Status esploraStatus `json:"status"`
 		}
-		if err := b.getJSON(ctx, "/scripthash/"+scriptHash(script)+"/utxo", &list); err != nil {
+		if err := b.getJSON(ctx, "/scripthash/"+scriptHash(script)+"/utxo", maxListAnswer, &list); err != nil {
 			return nil, err
+		}
+		if len(list) > b.maxTxs {
+			return nil, tooManyTxs(kindEsplora, b.host, b.scriptName(script), b.maxTxs)
 		}
 		utxos := make([]UTXO, 0, len(list))
 		for _, u := range list {
-			txid, err := chainhash.NewHashFromStr(u.Txid)
+			txid, err := parseHash(u.Txid)
 			if err != nil {
-				return nil, fmt.Errorf("chain: Esplora sent a bad txid %q: %w", u.Txid, err)
+				return nil, fmt.Errorf("chain: Esplora at %s sent a bad txid %w", b.host, err)
 			}
 			if u.Value < 0 || u.Value > maxSats {
 				return nil, fmt.Errorf("chain: Esplora sent an impossible value %d for %s:%d", u.Value, u.Txid, u.Vout)
 			}
 			utxos = append(utxos, UTXO{
-				OutPoint: wire.OutPoint{Hash: *txid, Index: u.Vout},
+				OutPoint: wire.OutPoint{Hash: txid, Index: u.Vout},
 				Value:    u.Value,
 				PkScript: script,
 				Height:   u.Status.height(),
@@ -234,6 +247,15 @@ func (b *esploraBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]U
 	return utxos, nil
 }
 
+// scriptName names a script in messages: its address when the network is
+// known (it is after CheckNetwork), else its hex.
+func (b *esploraBackend) scriptName(script []byte) string {
+	b.mu.Lock()
+	net := b.net
+	b.mu.Unlock()
+	return describeScript(script, net)
+}
+
 type esploraTx struct {
 	Txid   string        `json:"txid"`
 	Status esploraStatus `json:"status"`
@@ -241,34 +263,45 @@ type esploraTx struct {
 
 // History asks /scripthash/:hash/txs per script (the mempool's entries and
 // the newest 25 confirmed) and pages further back through
-// /txs/chain/:last_seen_txid while pages come back full.
+// /txs/chain/:last_seen_txid while pages come back full. Paging stops with
+// ErrTooLarge past max_txs transactions for one script, and with ErrLying
+// when a page ends at a transaction an earlier page ended at (a server
+// that repeats itself would otherwise be paged forever).
 func (b *esploraBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, error) {
 	perScript, err := forEach(ctx, b.parallel, newScriptSet(scripts).sorted(), func(ctx context.Context, script []byte) ([]TxRef, error) {
 		base := "/scripthash/" + scriptHash(script) + "/txs"
 		var page []esploraTx
-		if err := b.getJSON(ctx, base, &page); err != nil {
+		if err := b.getJSON(ctx, base, maxListAnswer, &page); err != nil {
 			return nil, err
 		}
 		var refs []TxRef
+		lasts := map[string]bool{} // the txid each page ended at
 		for {
 			var confirmed int
 			var last string
 			for _, t := range page {
-				txid, err := chainhash.NewHashFromStr(t.Txid)
+				txid, err := parseHash(t.Txid)
 				if err != nil {
-					return nil, fmt.Errorf("chain: Esplora sent a bad txid %q: %w", t.Txid, err)
+					return nil, fmt.Errorf("chain: Esplora at %s sent a bad txid %w", b.host, err)
 				}
-				refs = append(refs, TxRef{TxID: *txid, Height: t.Status.height()})
+				refs = append(refs, TxRef{TxID: txid, Height: t.Status.height()})
 				if t.Status.Confirmed {
 					confirmed++
-					last = t.Txid
+					last = txid.String()
 				}
+			}
+			if len(refs) > b.maxTxs {
+				return nil, tooManyTxs(kindEsplora, b.host, b.scriptName(script), b.maxTxs)
 			}
 			if confirmed < esploraChainPage {
 				return refs, nil
 			}
+			if lasts[last] {
+				return nil, repeatedPage(kindEsplora, b.host, b.scriptName(script), last)
+			}
+			lasts[last] = true
 			page = nil
-			if err := b.getJSON(ctx, base+"/chain/"+last, &page); err != nil {
+			if err := b.getJSON(ctx, base+"/chain/"+last, maxListAnswer, &page); err != nil {
 				return nil, err
 			}
 		}
@@ -287,7 +320,7 @@ func (b *esploraBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef
 
 // Tx fetches /tx/:txid/hex.
 func (b *esploraBackend) Tx(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
-	raw, err := b.get(ctx, "/tx/"+txid.String()+"/hex")
+	raw, err := b.get(ctx, "/tx/"+txid.String()+"/hex", maxTxAnswer)
 	var status *httpStatusError
 	if errors.As(err, &status) && status.status == http.StatusNotFound {
 		return nil, fmt.Errorf("%w: Esplora at %s does not know transaction %s", ErrNotFound, b.host, txid)
@@ -312,7 +345,7 @@ func (b *esploraBackend) BlockHash(ctx context.Context, height int32) (chainhash
 	path := "/block-height/" + strconv.Itoa(int(height))
 	// Not b.get: its 404 hint about the URL is wrong here, where a 404 is
 	// the documented answer for a height above the tip.
-	raw, err := b.do(ctx, http.MethodGet, path, "")
+	raw, err := b.do(ctx, http.MethodGet, path, "", maxSmallAnswer)
 	var status *httpStatusError
 	if errors.As(err, &status) && status.status == http.StatusNotFound {
 		return chainhash.Hash{}, fmt.Errorf("%w: Esplora at %s has no block at height %d (it is above the tip)",
@@ -334,7 +367,7 @@ func (b *esploraBackend) BlockHash(ctx context.Context, height int32) (chainhash
 // root: one round trip per block.
 func (b *esploraBackend) Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
 	return forEach(ctx, b.parallel, hashes, func(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, error) {
-		raw, err := b.do(ctx, http.MethodGet, "/block/"+hash.String()+"/raw", "")
+		raw, err := b.do(ctx, http.MethodGet, "/block/"+hash.String()+"/raw", "", maxRawBlockAnswer)
 		var status *httpStatusError
 		if errors.As(err, &status) && status.status == http.StatusNotFound {
 			return nil, fmt.Errorf("%w: Esplora at %s does not know block %s", ErrNotFound, b.host, hash)
@@ -344,7 +377,7 @@ func (b *esploraBackend) Blocks(ctx context.Context, hashes []chainhash.Hash) ([
 		}
 		block, err := decodeBlock(raw, hash)
 		if err != nil {
-			return nil, fmt.Errorf("chain: Esplora at %s sent a bad block %s: %w", b.host, hash, err)
+			return nil, fmt.Errorf("%w: Esplora at %s sent a bad block %s: %v", ErrLying, b.host, hash, err)
 		}
 		return block, nil
 	})
@@ -354,7 +387,7 @@ func (b *esploraBackend) Blocks(ctx context.Context, hashes []chainhash.Hash) ([
 // answer.
 func (b *esploraBackend) Mempool(ctx context.Context) ([]chainhash.Hash, error) {
 	var list []string
-	if err := b.getJSON(ctx, "/mempool/txids", &list); err != nil {
+	if err := b.getJSON(ctx, "/mempool/txids", maxListAnswer, &list); err != nil {
 		return nil, err
 	}
 	txids := make([]chainhash.Hash, len(list))
@@ -383,7 +416,7 @@ func (b *esploraBackend) EstimateFee(ctx context.Context, targetBlocks int) (Fee
 		return FeeEstimate{}, err
 	}
 	var table map[string]float64
-	if err := b.getJSON(ctx, "/fee-estimates", &table); err != nil {
+	if err := b.getJSON(ctx, "/fee-estimates", maxSmallAnswer, &table); err != nil {
 		return FeeEstimate{}, err
 	}
 	type entry struct {
@@ -419,7 +452,7 @@ func (b *esploraBackend) Broadcast(ctx context.Context, tx *wire.MsgTx) (chainha
 		return chainhash.Hash{}, err
 	}
 	txid := tx.TxHash()
-	raw, err := b.do(ctx, http.MethodPost, "/tx", txHex)
+	raw, err := b.do(ctx, http.MethodPost, "/tx", txHex, maxSmallAnswer)
 	var status *httpStatusError
 	if errors.As(err, &status) && status.status == http.StatusBadRequest {
 		return txid, esploraRejection(txid, status.body)

@@ -217,7 +217,7 @@ func TestEsploraReplayBlocksAndTxs(t *testing.T) {
 		srv.mu.Unlock()
 		_, err := b.Blocks(ctx, hashes[2:3])
 		if err == nil || !strings.Contains(err.Error(), "bad block "+hashes[2].String()) || !strings.Contains(err.Error(), tc.want) ||
-			errors.Is(err, ErrNotFound) {
+			errors.Is(err, ErrNotFound) || !errors.Is(err, ErrLying) {
 			t.Errorf("%s block: %v, want an error naming the block and saying %q", tc.name, err, tc.want)
 		}
 	}

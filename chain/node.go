@@ -44,9 +44,14 @@ type nodeBase struct {
 	// blocksPerRequest caps getblock calls per HTTP request; 0 means
 	// nodeBlocksPerRequest (tests lower it to see the chunking).
 	blocksPerRequest int
+	// maxTxs bounds the transactions one script may have (max_txs=).
+	maxTxs int
 }
 
 func (b *nodeBase) RoundTrips() int64 { return b.rpc.RoundTrips() }
+
+// String names the node in messages: "btcd at HOST", "Bitcoin Core at HOST".
+func (b *nodeBase) String() string { return b.rpc.kind.String() + " at " + b.rpc.host }
 
 func (b *nodeBase) Network(ctx context.Context) (*chaincfg.Params, error) {
 	b.mu.Lock()
@@ -196,7 +201,7 @@ func decodeTxHex(k kind, want chainhash.Hash, txHex string) (*wire.MsgTx, error)
 		return nil, fmt.Errorf("chain: %s sent an undecodable transaction %s: %w", k, want, err)
 	}
 	if got := tx.TxHash(); got != want {
-		return nil, fmt.Errorf("chain: %s sent transaction %s when asked for %s", k, got, want)
+		return nil, fmt.Errorf("%w: %s sent transaction %s when asked for %s", ErrLying, k, got, want)
 	}
 	return tx, nil
 }
@@ -310,7 +315,7 @@ func (b *nodeBase) Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire
 			}
 			block, err := decodeBlockHex(hexes[i], chunk[i])
 			if err != nil {
-				return nil, fmt.Errorf("chain: %s at %s sent a bad block %s: %w", b.rpc.kind, b.rpc.host, chunk[i], err)
+				return nil, fmt.Errorf("%w: %s at %s sent a bad block %s: %v", ErrLying, b.rpc.kind, b.rpc.host, chunk[i], err)
 			}
 			blocks = append(blocks, block)
 		}

@@ -171,3 +171,6 @@ func (r *retryBackend) RoundTrips() int64 {
 	}
 	return 0
 }
+
+// String names the wrapped backend, as Name does.
+func (r *retryBackend) String() string { return Name(r.b) }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -76,9 +76,29 @@ const (
 // reasonable size; larger batches take more round trips.
 const defaultMaxBatch = 500
 
-// maxAnswer bounds how much of an answer is read (a page of
-// searchrawtransactions with big transactions can be large).
-const maxAnswer = 256 << 20
+// callBudget is the most one call's answer can legitimately hold; a
+// request may read the sum of its calls' budgets, up to maxListAnswer.
+func callBudget(method string) int64 {
+	switch method {
+	case "getblock", "getrawtransaction", "gettransaction":
+		return maxTxAnswer // one block or transaction as hex
+	case "searchrawtransactions", "listtransactions", "listunspent", "scantxoutset",
+		"getrawmempool", "listdescriptors", "importdescriptors":
+		return maxListAnswer
+	}
+	return maxSmallAnswer
+}
+
+// answerLimit is how much of the answer to a request holding calls is read.
+func answerLimit(calls []*rpcCall) int64 {
+	var sum int64
+	for _, rc := range calls {
+		if sum += callBudget(rc.method); sum >= maxListAnswer {
+			return maxListAnswer
+		}
+	}
+	return sum
+}
 
 // call runs one method; a node error comes back as *rpcError.
 func (c *rpcClient) call(ctx context.Context, method string, result any, params ...any) error {
@@ -121,11 +141,35 @@ func (c *rpcClient) batchTimeout(ctx context.Context, calls []*rpcCall, timeout 
 	}
 	for start := 0; start < len(calls); start += limit {
 		end := min(start+limit, len(calls))
-		if err := c.send(ctx, calls[start:end], timeout); err != nil {
+		extra := 0
+		if err := c.sendSplitting(ctx, calls[start:end], timeout, &extra); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sendSplitting sends calls in one request; when the answer is larger
+// than a request may read (maxListAnswer: twenty mainnet blocks, a batch
+// of big transactions), it sends each half again, down to single calls,
+// whose own budget always fits what they can legitimately answer. Every
+// batch is of reads, so asking again is harmless, and the halves go in
+// order, so a batch bracketed by two tip reads (nodeBase.bracketed) stays
+// bracketed. extra counts the additional requests, bounded by
+// maxSplitRequests so a server answering everything with endless bodies
+// fails the call in bounded time.
+func (c *rpcClient) sendSplitting(ctx context.Context, calls []*rpcCall, timeout time.Duration, extra *int) error {
+	err := c.send(ctx, calls, timeout)
+	var big *tooLargeError
+	if !errors.As(err, &big) || len(calls) < 2 || *extra+2 > maxSplitRequests {
+		return err
+	}
+	*extra += 2
+	half := len(calls) / 2
+	if err := c.sendSplitting(ctx, calls[:half], timeout, extra); err != nil {
+		return err
+	}
+	return c.sendSplitting(ctx, calls[half:], timeout, extra)
 }
 
 type rpcRequest struct {
@@ -153,7 +197,11 @@ func (c *rpcClient) send(ctx context.Context, calls []*rpcCall, timeout time.Dur
 	if err != nil {
 		return fmt.Errorf("chain: encode %s request: %w", calls[0].method, err)
 	}
-	raw, err := c.post(ctx, body, timeout)
+	what := calls[0].method
+	if len(calls) > 1 {
+		what = fmt.Sprintf("a batch of %d calls (%s, ...)", len(calls), calls[0].method)
+	}
+	raw, err := c.post(ctx, body, timeout, answerLimit(calls), what)
 	if err != nil {
 		return err
 	}
@@ -169,6 +217,9 @@ func (c *rpcClient) send(ctx context.Context, calls []*rpcCall, timeout time.Dur
 	if err := json.Unmarshal(trimmed, &resps); err != nil {
 		return fmt.Errorf("%w: %s at %s did not answer with JSON-RPC (%v); check that the URL points at its RPC port",
 			ErrUnavailable, c.kind, c.host, err)
+	}
+	if len(resps) > len(calls) {
+		return fmt.Errorf("%w: %s at %s answered %d replies to %d calls", ErrLying, c.kind, c.host, len(resps), len(calls))
 	}
 	for _, resp := range resps {
 		if resp.ID == nil {
@@ -207,7 +258,10 @@ func (c *rpcClient) send(ctx context.Context, calls []*rpcCall, timeout time.Dur
 // post sends one HTTP request and returns the body of an answer that may
 // hold JSON-RPC (2xx, or an error status with a JSON body, as bitcoind
 // sends for some failures).
-func (c *rpcClient) post(parent context.Context, body []byte, timeout time.Duration) ([]byte, error) {
+//
+// At most limit bytes of the answer are read; a longer one is a
+// *tooLargeError naming what (the method or batch).
+func (c *rpcClient) post(parent context.Context, body []byte, timeout time.Duration, limit int64, what string) ([]byte, error) {
 	ctx, cancel := withTimeout(parent, timeout)
 	defer cancel()
 	user, pass, err := c.creds()
@@ -226,7 +280,11 @@ func (c *rpcClient) post(parent context.Context, body []byte, timeout time.Durat
 		return nil, transportError(parent, c.kind, c.host, timeout, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	raw, err := readBody(resp, limit, c.kind, c.host, what)
+	var big *tooLargeError
+	if errors.As(err, &big) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, transportError(parent, c.kind, c.host, timeout, err)
 	}

@@ -41,7 +41,29 @@ func newHTTPClient(e *endpoint) (*http.Client, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: transport}, nil
+	return &http.Client{Transport: transport, CheckRedirect: redirectPolicy(e)}, nil
+}
+
+// maxRedirects bounds the redirects one request follows.
+const maxRedirects = 5
+
+// redirectPolicy follows a few redirects, but not one that would take an
+// encrypted or local connection to plain HTTP on another computer: the
+// request path names the wallet's script hashes, so the refusal OpenWith
+// applies to the URL applies to where the server sends us as well.
+// (Go's client already drops credentials on a redirect to another host.)
+func redirectPolicy(e *endpoint) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("%s at %s redirected more than %d times", e.kind, e.host, maxRedirects)
+		}
+		to := &endpoint{tls: req.URL.Scheme == "https", host: req.URL.Host}
+		if to.cleartext() && !e.insecure {
+			return fmt.Errorf("%w: %s at %s redirected to plain http://%s, which would carry your addresses unencrypted; not followed",
+				ErrInsecure, e.kind, e.host, to.hostname())
+		}
+		return nil
+	}
 }
 
 // readCookie returns the user and password from a bitcoind .cookie file

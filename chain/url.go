@@ -52,9 +52,14 @@ type endpoint struct {
 	path    string // Esplora base path, e.g. "/api"
 	cert    string // btcd: PEM file of the RPC server's certificate
 	timeout time.Duration
+	// maxTxs bounds the transactions one script may have (max_txs=).
+	maxTxs int
 	// rescanSince is the UNIX time from which Core rescans for newly
 	// imported scripts; -1 means "now" (no rescan).
 	rescanSince int64
+	// insecure is the caller's permission to send in clear (OpenOptions);
+	// never set from the URL.
+	insecure bool
 }
 
 // parseURL parses a backend URL; errors wrap ErrBadURL and never echo the
@@ -68,7 +73,7 @@ func parseURL(raw string) (*endpoint, error) {
 		}
 		return nil, badURL("cannot parse it (%s)", describeParseError(err))
 	}
-	e := &endpoint{timeout: defaultTimeout}
+	e := &endpoint{timeout: defaultTimeout, maxTxs: defaultMaxTxs}
 	switch strings.ToLower(u.Scheme) {
 	case "core":
 		e.kind = kindCore
@@ -155,6 +160,12 @@ func (e *endpoint) parseQuery(q url.Values, cookieScheme bool) error {
 				return badURL("timeout=%q is not a duration between %s and %s (e.g. timeout=45s)", val, minTimeout, maxTimeout)
 			}
 			e.timeout = d
+		case key == "max_txs":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > maxMaxTxs {
+				return badURL("max_txs=%q is not a number of transactions from 1 to %d", val, maxMaxTxs)
+			}
+			e.maxTxs = n
 		case key == "cookie" && cookieScheme:
 			if val == "" {
 				return badURL("cookie= is empty; give the path of bitcoind's .cookie file")
@@ -186,7 +197,7 @@ func (e *endpoint) parseQuery(q url.Values, cookieScheme bool) error {
 }
 
 func (e *endpoint) knownParams(cookieScheme bool) []string {
-	known := []string{"timeout"}
+	known := []string{"timeout", "max_txs"}
 	switch {
 	case cookieScheme:
 		known = append(known, "cookie", "rescan_since")
@@ -293,6 +304,9 @@ func (e *endpoint) String() string {
 	if e.timeout != defaultTimeout {
 		q.Set("timeout", e.timeout.String())
 	}
+	if e.maxTxs != defaultMaxTxs {
+		q.Set("max_txs", strconv.Itoa(e.maxTxs))
+	}
 	switch e.kind {
 	case kindCore:
 		u.Scheme = "core"
@@ -362,4 +376,58 @@ func describeParseError(err error) string {
 		return "a bad port"
 	}
 	return msg
+}
+
+// hostname is the endpoint's host without port or IPv6 brackets.
+func (e *endpoint) hostname() string {
+	h, _, err := net.SplitHostPort(e.host)
+	if err != nil {
+		h = e.host // Esplora without a port
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+}
+
+// cleartext reports whether the endpoint sends what it sends unencrypted
+// over a network: plain HTTP to a host that is not this computer. Every
+// backend sends something worth protecting: the node forms their RPC
+// credentials (a password, or Core's cookie, which is as good as one) and
+// all three the wallet's addresses or script hashes, which tell an
+// onlooker every coin the wallet has.
+//
+// Loopback (127.0.0.0/8, ::1, "localhost") never leaves the machine. A Tor
+// onion service (.onion) is allowed too: Tor encrypts the connection end
+// to end and the address itself authenticates the server, so plain HTTP
+// over it is what Tor users run (reaching it needs a Tor proxy: HTTPS_PROXY
+// for Esplora, torsocks for the node forms, which ignore proxy variables).
+func (e *endpoint) cleartext() bool {
+	if e.tls {
+		return false
+	}
+	h := strings.ToLower(strings.TrimSuffix(e.hostname(), "."))
+	if h == "localhost" || strings.HasSuffix(h, ".onion") {
+		return false
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return false
+	}
+	return true
+}
+
+// insecureError explains why a cleartext endpoint is refused and what to
+// do instead. It names the host, never the credentials.
+func (e *endpoint) insecureError() error {
+	const optIn = "or, only if every network between here and the node is yours, pass --insecure (countersign backend set --insecure URL saves that choice with the URL)"
+	switch {
+	case e.kind == kindEsplora:
+		return fmt.Errorf("%w: esplora+http:// to %s would send every address of your wallets (as script hashes) unencrypted, so anyone on the network path learns your coins; use esplora+https://, reach the server through an SSH tunnel (ssh -L 3000:127.0.0.1:3000 %s, then esplora+http://127.0.0.1:3000), %s",
+			ErrInsecure, e.hostname(), e.hostname(), optIn)
+	case e.kind == kindBtcd:
+		return fmt.Errorf("%w: btcd:// to %s without ?cert= is plain HTTP: the RPC user and password and every address of your wallets would cross the network unencrypted; run btcd with TLS (its default) and give its certificate with ?cert=/path/to/rpc.cert, use an SSH tunnel (ssh -L 8334:127.0.0.1:8334 %s, then btcd://USER:PASS@127.0.0.1:8334), %s",
+			ErrInsecure, e.hostname(), e.hostname(), optIn)
+	case e.cookie != "":
+		return fmt.Errorf("%w: Bitcoin Core's RPC has no TLS, so core+cookie:// to %s would send the cookie (as good as the RPC password) and every address of your wallets unencrypted; use an SSH tunnel (ssh -L 8332:127.0.0.1:8332 %s, then core+cookie://127.0.0.1:8332?cookie=...), %s",
+			ErrInsecure, e.hostname(), e.hostname(), optIn)
+	}
+	return fmt.Errorf("%w: Bitcoin Core's RPC has no TLS, so core:// to %s would send the RPC user and password and every address of your wallets unencrypted; use an SSH tunnel (ssh -L 8332:127.0.0.1:8332 %s, then core://USER:PASS@127.0.0.1:8332), %s",
+		ErrInsecure, e.hostname(), e.hostname(), optIn)
 }

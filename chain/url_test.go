@@ -28,6 +28,7 @@ func TestParseURL(t *testing.T) {
 		{"esplora+https://blockstream.info/api/", endpoint{kind: kindEsplora, tls: true, host: "blockstream.info", path: "/api"}},
 		{"esplora+http://127.0.0.1:3000", endpoint{kind: kindEsplora, host: "127.0.0.1:3000"}},
 		{" esplora+https://mempool.space/testnet/api?timeout=1m ", endpoint{kind: kindEsplora, tls: true, host: "mempool.space", path: "/testnet/api", timeout: time.Minute}},
+		{"esplora+https://blockstream.info/api?max_txs=250000", endpoint{kind: kindEsplora, tls: true, host: "blockstream.info", path: "/api", maxTxs: 250_000}},
 	}
 	for _, tt := range tests {
 		got, err := parseURL(tt.in)
@@ -38,6 +39,9 @@ func TestParseURL(t *testing.T) {
 		want := tt.want
 		if want.timeout == 0 {
 			want.timeout = defaultTimeout
+		}
+		if want.maxTxs == 0 {
+			want.maxTxs = defaultMaxTxs
 		}
 		if *got != want {
 			t.Errorf("parseURL(%q) =\n  %+v\nwant\n  %+v", tt.in, *got, want)
@@ -73,6 +77,10 @@ func TestParseURLErrors(t *testing.T) {
 		{"btcd://u:p@127.0.0.1:8334?rescan_since=now", "unknown parameter"},
 		{"esplora+https://user:pw@blockstream.info/api", "no user or password"},
 		{"esplora+https:///api", "no host"},
+		{"esplora+https://blockstream.info/api?max_txs=0", "max_txs"},
+		{"esplora+https://blockstream.info/api?max_txs=many", "max_txs"},
+		{"btcd://u:p@127.0.0.1:8334?max_txs=10000001", "max_txs"},
+		{"esplora+https://blockstream.info/api?insecure=1", "unknown parameter"},
 		{"core://alice:s%zzecret@127.0.0.1:8332", "bad %-escape"},
 		{"core:alice:pw@127.0.0.1:8332", "core://"},
 	}
@@ -116,6 +124,7 @@ func TestEndpointStringRoundTrip(t *testing.T) {
 		"core+cookie:///home/me/.cookie@127.0.0.1:18443",
 		"btcd://u:p@host:8334?cert=%2Fetc%2Frpc.cert",
 		"esplora+https://blockstream.info/api",
+		"esplora+https://blockstream.info/api?max_txs=20000",
 	} {
 		e, err := parseURL(in)
 		if err != nil {
@@ -172,4 +181,66 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("parseURL(%q) = %+v, canonical %q parses to %+v", in, *e, e.String(), *again)
 		}
 	})
+}
+
+// TestOpenRefusesCleartext: every URL that would send credentials or
+// addresses in clear to another computer is refused with ErrInsecure,
+// whose message names the host (never the password) and the ways out;
+// with OpenOptions.Insecure it opens. Loopback, .onion and TLS forms open
+// without it.
+func TestOpenRefusesCleartext(t *testing.T) {
+	refused := []struct{ in, says string }{
+		{"btcd://alice:hunter2@192.168.1.20:8334", "?cert="},
+		{"btcd://alice:hunter2@node.example.com:8334", "SSH tunnel"},
+		{"core://alice:hunter2@10.0.0.2:8332", "no TLS"},
+		{"core://alice:hunter2@[2001:db8::1]:8332", "2001:db8::1"},
+		{"core+cookie://10.0.0.2:8332?cookie=/home/me/.bitcoin/.cookie", "cookie"},
+		{"core+cookie:///home/me/.cookie@node.lan:8332", "cookie"},
+		{"esplora+http://electrs.lan:3000/api", "esplora+https://"},
+		{"esplora+http://8.8.8.8/api", "script hashes"},
+		{"esplora+http://localhost.example.com:3000", "localhost.example.com"},
+		{"esplora+http://127.0.0.1.nip.io:3000", "127.0.0.1.nip.io"},
+	}
+	for _, tt := range refused {
+		_, err := Open(tt.in)
+		if !errors.Is(err, ErrInsecure) {
+			t.Errorf("Open(%q) = %v, want ErrInsecure", tt.in, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tt.says) || !strings.Contains(msg, "--insecure") || strings.Contains(msg, "hunter2") {
+			t.Errorf("Open(%q) error %q: want it to say %q and --insecure, without the password", tt.in, msg, tt.says)
+		}
+		if clear, err := Cleartext(tt.in); err != nil || !clear {
+			t.Errorf("Cleartext(%q) = %v, %v; want true", tt.in, clear, err)
+		}
+		if _, err := OpenWith(tt.in, OpenOptions{Insecure: true}); err != nil {
+			t.Errorf("OpenWith(%q, Insecure) = %v, want it open", tt.in, err)
+		}
+	}
+	for _, in := range []string{
+		"btcd://u:p@127.0.0.1:18334",
+		"btcd://u:p@127.5.6.7:18334",
+		"btcd://u:p@localhost:18334",
+		"btcd://u:p@LOCALHOST.:18334",
+		"core://u:p@[::1]:8332",
+		"core+cookie://127.0.0.1:8332?cookie=/c",
+		"esplora+http://127.0.0.1:3000/api",
+		"esplora+http://[::ffff:127.0.0.1]:3000",
+		"esplora+http://explorerzydxu5ecjrkwceayqybizmpjjznk5izmitf2modhcusuqlid.onion/api",
+		"core://u:p@abcdefghijklmnopabcdefghijklmnopabcdefghijklmnopabcdefgh.onion:8332",
+		"esplora+https://blockstream.info/api",
+		"btcd://u:p@node.example.com:8334?cert=/etc/btcd/rpc.cert",
+	} {
+		clear, err := Cleartext(in)
+		if err != nil || clear {
+			t.Errorf("Cleartext(%q) = %v, %v; want false", in, clear, err)
+		}
+		if _, err := Open(in); errors.Is(err, ErrInsecure) {
+			t.Errorf("Open(%q) = %v, want it allowed", in, err)
+		}
+	}
+	if _, err := Cleartext("core://nobody@host"); !errors.Is(err, ErrBadURL) {
+		t.Errorf("Cleartext of a bad URL = %v, want ErrBadURL", err)
+	}
 }

@@ -76,6 +76,7 @@ func baseExitKinds() []exitKind {
 		{soft.ErrInvalid, ExitBadInput},
 		{soft.ErrWrongPassphrase, ExitDevice},
 		{chain.ErrBadURL, ExitBadInput},
+		{chain.ErrInsecure, ExitRefused},
 		{coordinator.ErrNoBackend, ExitBadInput},
 		{hw.ErrNoDevice, ExitNotFound},
 		{hw.ErrDevice, ExitDevice},

@@ -19,6 +19,8 @@ type GlobalOptions struct {
 	Network string
 	Yes     bool
 	Backend string
+	// Insecure allows a backend reached unencrypted over the network.
+	Insecure bool
 }
 
 // Factory holds the dependencies commands need. It is built once in
@@ -128,6 +130,7 @@ func (f *Factory) Coordinator() (*coordinator.Coordinator, error) {
 		Store:           s,
 		BackendOverride: f.Global.Backend,
 		BackendDefault:  f.Getenv("COUNTERSIGN_BACKEND"),
+		Insecure:        f.Global.Insecure,
 		LocalKeys: func() ([]soft.KeyInfo, error) {
 			ks, err := f.KeyStore()
 			if err != nil {

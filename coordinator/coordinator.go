@@ -40,9 +40,14 @@ type Coordinator struct {
 	// --backend flag). BackendDefault is used when neither the wallet nor
 	// the store names one ($COUNTERSIGN_BACKEND).
 	BackendOverride, BackendDefault string
-	// OpenBackend opens a backend URL; chain.Open when nil. Tests put a
-	// fake chain here.
-	OpenBackend func(url string) (chain.Backend, error)
+	// OpenBackend opens a backend URL; chain.OpenWith when nil. Tests put
+	// a fake chain here.
+	OpenBackend func(url string, opt chain.OpenOptions) (chain.Backend, error)
+	// Insecure allows, for this run, a backend URL that sends credentials
+	// or the wallet's addresses unencrypted to another computer (the
+	// --insecure flag). A saved URL can carry the same permission,
+	// given when it was saved (SetBackend).
+	Insecure bool
 
 	// LocalKeys lists this computer's software keys, to name cosigners a
 	// wallet has no label for; nil means none.
@@ -53,43 +58,72 @@ type Coordinator struct {
 // usage (exit 2): the fix is a flag or a setting.
 var ErrNoBackend = errors.New("no chain backend configured")
 
+// settingInsecure is the setting (global, or of one wallet) that records
+// `backend set --insecure`: its value is the saved backend URL it was
+// given for, password hidden, so the permission ends when the URL is
+// replaced by any means and never spreads to another URL.
+const settingInsecure = "backend_insecure"
+
 // BackendURL resolves which backend a wallet uses: the override, then the
 // wallet's saved URL, then the store's global one, then the default.
 // walletName "" skips the wallet's own setting.
 func (c *Coordinator) BackendURL(ctx context.Context, walletName string) (string, error) {
+	url, _, err := c.resolveBackend(ctx, walletName)
+	return url, err
+}
+
+// resolveBackend is BackendURL and whether that URL may be sent in clear:
+// with --insecure always, and for a saved URL when it was saved with
+// --insecure.
+func (c *Coordinator) resolveBackend(ctx context.Context, walletName string) (url string, insecure bool, err error) {
 	if c.BackendOverride != "" {
-		return c.BackendOverride, nil
+		return c.BackendOverride, c.Insecure, nil
 	}
 	if walletName != "" {
 		w, err := c.Store.Wallet(ctx, walletName)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if w.Backend != "" {
-			return w.Backend, nil
+			ok, err := c.savedInsecure(ctx, walletName, w.Backend)
+			return w.Backend, c.Insecure || ok, err
 		}
 	}
 	v, err := c.Store.Setting(ctx, "", wallet.SettingBackend)
 	if err == nil && v != "" {
-		return v, nil
+		ok, err := c.savedInsecure(ctx, "", v)
+		return v, c.Insecure || ok, err
 	}
 	if err != nil && !errors.Is(err, wallet.ErrNotFound) {
-		return "", err
+		return "", false, err
 	}
 	if c.BackendDefault != "" {
-		return c.BackendDefault, nil
+		return c.BackendDefault, c.Insecure, nil
 	}
-	return "", ErrNoBackend
+	return "", false, ErrNoBackend
+}
+
+// savedInsecure reports whether url, saved for walletName ("" globally),
+// was saved with --insecure.
+func (c *Coordinator) savedInsecure(ctx context.Context, walletName, url string) (bool, error) {
+	v, err := c.Store.Setting(ctx, walletName, settingInsecure)
+	if errors.Is(err, wallet.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return v == chain.Redact(url), nil
 }
 
 // Backend opens the wallet's backend, with retries, and refuses one on
 // another network than the wallet's.
 func (c *Coordinator) Backend(ctx context.Context, w *Wallet) (chain.Backend, error) {
-	url, err := c.BackendURL(ctx, w.Name)
+	url, insecure, err := c.resolveBackend(ctx, w.Name)
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.openBackend(url)
+	b, err := c.openBackend(url, insecure)
 	if err != nil {
 		return nil, err
 	}
@@ -100,24 +134,27 @@ func (c *Coordinator) Backend(ctx context.Context, w *Wallet) (chain.Backend, er
 	return b, nil
 }
 
-func (c *Coordinator) openBackend(url string) (chain.Backend, error) {
+func (c *Coordinator) openBackend(url string, insecure bool) (chain.Backend, error) {
+	opt := chain.OpenOptions{Insecure: insecure}
 	if c.OpenBackend != nil {
-		return c.OpenBackend(url)
+		return c.OpenBackend(url, opt)
 	}
-	return chain.Open(url)
+	return chain.OpenWith(url, opt)
 }
 
 // CheckBackend opens the backend a wallet (or, with walletName "", the
 // store) uses and asks it for its network and tip.
 func (c *Coordinator) CheckBackend(ctx context.Context, walletName string) (*BackendStatus, error) {
-	url, err := c.BackendURL(ctx, walletName)
+	url, insecure, err := c.resolveBackend(ctx, walletName)
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.openBackend(url)
+	b, err := c.openBackend(url, insecure)
 	if err != nil {
 		return nil, err
 	}
+	// The URL parsed when it was opened (a test's fake may take others).
+	cleartext, _ := chain.Cleartext(url)
 	net, err := b.Network(ctx)
 	if err != nil {
 		return nil, err
@@ -135,17 +172,38 @@ func (c *Coordinator) CheckBackend(ctx context.Context, walletName string) (*Bac
 	if err != nil {
 		return nil, err
 	}
-	return &BackendStatus{URL: url, Network: net, Height: h, Tip: hash}, nil
+	return &BackendStatus{URL: url, Network: net, Height: h, Tip: hash, Insecure: cleartext}, nil
 }
 
 // SetBackend saves a backend URL for one wallet, or for the store when
-// walletName is "". The URL must parse.
-func (c *Coordinator) SetBackend(ctx context.Context, walletName, url string) error {
-	if _, err := chain.Open(url); err != nil {
-		return err
+// walletName is "". The URL must parse, and one that would send
+// credentials or addresses unencrypted to another computer is refused
+// (chain.ErrInsecure) unless insecure, which is then saved with it. It
+// reports whether that permission was saved: only for a URL that needs it.
+func (c *Coordinator) SetBackend(ctx context.Context, walletName, url string, insecure bool) (saved bool, err error) {
+	if _, err := chain.OpenWith(url, chain.OpenOptions{Insecure: insecure}); err != nil {
+		return false, err
 	}
+	cleartext, err := chain.Cleartext(url)
+	if err != nil {
+		return false, err
+	}
+	grant := ""
+	if insecure && cleartext {
+		grant = chain.Redact(url)
+	}
+	// The permission names the URL it is for, so the order of the two
+	// writes cannot leave a permission on a URL it was not given for.
 	if walletName != "" {
-		return c.Store.SetWalletBackend(ctx, walletName, url)
+		err = c.Store.SetWalletBackend(ctx, walletName, url)
+	} else {
+		err = c.Store.SetSetting(ctx, "", wallet.SettingBackend, url)
 	}
-	return c.Store.SetSetting(ctx, "", wallet.SettingBackend, url)
+	if err != nil {
+		return false, err
+	}
+	if err := c.Store.SetSetting(ctx, walletName, settingInsecure, grant); err != nil {
+		return false, err
+	}
+	return grant != "", nil
 }

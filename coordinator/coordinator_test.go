@@ -77,7 +77,7 @@ func newRig(t *testing.T, coins ...int64) *rig {
 	t.Cleanup(func() { st.Close() })
 	b := &fakeBackend{height: 200, feeRate: 2}
 	r := &rig{b: b, keys: map[string]*soft.Signer{}}
-	r.c = &coordinator.Coordinator{Store: st, BackendDefault: "fake://", OpenBackend: func(string) (chain.Backend, error) { return b, nil }}
+	r.c = &coordinator.Coordinator{Store: st, BackendDefault: "fake://", OpenBackend: func(string, chain.OpenOptions) (chain.Backend, error) { return b, nil }}
 	ks := soft.NewStore(dir + "/keys")
 	if err := ks.SetWorkFactor(10); err != nil {
 		t.Fatal(err)

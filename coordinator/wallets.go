@@ -56,6 +56,9 @@ type BackendStatus struct {
 	Network *chaincfg.Params
 	Height  int32
 	Tip     chainhash.Hash
+	// Insecure is true when the backend is reached unencrypted over a
+	// network, as --insecure or a URL saved with it allowed.
+	Insecure bool
 }
 
 // Wallet loads a stored wallet. A stored descriptor that no longer parses

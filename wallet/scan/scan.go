@@ -26,6 +26,13 @@ import (
 // maxStep caps how many addresses one round of a full scan adds per branch.
 const maxStep = 2000
 
+// maxScanIndex bounds how far a full scan derives on each branch. Usage is
+// the backend's word (a hostile node that sees the addresses can answer
+// each round with a made-up transaction paying the last one), so without a
+// bound it could keep a sync deriving forever. No multisig wallet hands
+// out a hundred thousand addresses on one branch.
+const maxScanIndex = 100_000
+
 // DefaultGap is the number of consecutive unused addresses after which a
 // branch is considered exhausted (BIP-44's gap limit).
 const DefaultGap = 20
@@ -40,6 +47,8 @@ type Options struct {
 	// Progress, when set, is called after each round with the number of
 	// addresses checked so far.
 	Progress func(addresses int)
+	// maxIndex replaces maxScanIndex when non-zero (tests).
+	maxIndex uint32
 }
 
 // Result summarises a finished scan.
@@ -148,6 +157,10 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	used := [2]uint32{} // one past the highest used index seen this scan
 
 	step := [2]uint32{gap, gap}
+	maxIndex := uint32(maxScanIndex)
+	if opt.maxIndex != 0 {
+		maxIndex = opt.maxIndex
+	}
 	for len(pending) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -156,26 +169,38 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		if err != nil {
 			return nil, err
 		}
-		u, err := b.ListUnspent(ctx, pending)
+		listed, err := b.ListUnspent(ctx, pending)
 		if err != nil {
 			return nil, err
 		}
-		utxos = append(utxos, u...)
 
 		var fetch []chainhash.Hash
-		for _, r := range refs {
-			heights[r.TxID] = r.Height
-			if _, ok := txs[r.TxID]; ok {
-				continue
+		queued := map[chainhash.Hash]bool{}
+		need := func(id chainhash.Hash) {
+			if _, ok := txs[id]; ok || queued[id] {
+				return
 			}
-			if k := known[r.TxID]; k != nil && len(k.Raw) > 0 {
+			if k := known[id]; k != nil && len(k.Raw) > 0 {
 				tx := &wire.MsgTx{}
-				if err := tx.Deserialize(bytesReader(k.Raw)); err == nil {
-					txs[r.TxID] = tx
-					continue
+				if err := tx.Deserialize(bytesReader(k.Raw)); err == nil && tx.TxHash() == id {
+					txs[id] = tx
+					return
 				}
 			}
-			fetch = append(fetch, r.TxID)
+			queued[id] = true
+			fetch = append(fetch, id)
+		}
+		for _, r := range refs {
+			heights[r.TxID] = r.Height
+			need(r.TxID)
+		}
+		// Each listed output is proven by its funding transaction: a
+		// history entry, unless it arrived between the two calls.
+		for _, u := range listed {
+			if _, ok := heights[u.OutPoint.Hash]; !ok {
+				heights[u.OutPoint.Hash] = u.Height
+			}
+			need(u.OutPoint.Hash)
 		}
 		got, err := fetchTxs(ctx, b, fetch)
 		if err != nil {
@@ -185,6 +210,16 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 			txs[fetch[i]] = tx
 		}
 		newTxs += len(fetch)
+		// Values and scripts come from the transactions, never from the
+		// backend's listing: a server claiming more than its transaction
+		// pays stops the sync before anything is stored.
+		for _, u := range listed {
+			proven, err := chain.ProveUTXO(b, u, txs[u.OutPoint.Hash])
+			if err != nil {
+				return nil, fmt.Errorf("sync of wallet %q stopped, nothing stored: %w", name, err)
+			}
+			utxos = append(utxos, proven)
+		}
 
 		// Mark used positions from outputs paying the wallet. Inputs need no
 		// look: spending an output means it was paid first.
@@ -200,13 +235,17 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		}
 		pending = pending[:0]
 		for br := uint32(0); br < 2; br++ {
+			if used[br] > maxIndex {
+				return nil, fmt.Errorf("%w: %s reports addresses of wallet %q in use up to index %d on the %s branch; a full scan stops at %d (no real multisig wallet uses so many, and a hostile server could keep a sync deriving forever)",
+					chain.ErrTooLarge, chain.Name(b), name, used[br], branchName(br), maxIndex)
+			}
 			want := max(used[br], high[br], issued[br]) + gap
 			if want > sc.end[br] {
 				// A busy wallet: look further ahead each round (doubling,
 				// capped) so a thousand used addresses take a handful of
 				// rounds rather than one per gap.
-				want = max(want, sc.end[br]+min(step[br], maxStep))
-				step[br] *= 2
+				want = max(want, sc.end[br]+step[br])
+				step[br] = min(step[br]*2, maxStep) // capped before it can overflow
 			}
 			ss, err := sc.derive(br, want)
 			if err != nil {
@@ -259,29 +298,46 @@ func sortUTXOs(us []wallet.UTXO) {
 	})
 }
 
-// fetchTxs gets transactions in one batch when the backend can, else one by one.
+// fetchTxs gets transactions in one batch when the backend can, else one
+// by one, and checks that each is the transaction asked for (the chain
+// backends check too; this keeps the store safe from any Backend).
 func fetchTxs(ctx context.Context, b chain.Backend, ids []chainhash.Hash) ([]*wire.MsgTx, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	var out []*wire.MsgTx
 	if tb, ok := b.(chain.TxBatcher); ok {
 		txs, err := tb.Txs(ctx, ids)
-		if err == nil && len(txs) == len(ids) {
-			return txs, nil
-		}
 		if err != nil && !errors.Is(err, chain.ErrUnsupported) {
 			return nil, err
 		}
-	}
-	out := make([]*wire.MsgTx, len(ids))
-	for i, id := range ids {
-		tx, err := b.Tx(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("fetch transaction %s: %w", id, err)
+		if err == nil && len(txs) == len(ids) {
+			out = txs
 		}
-		out[i] = tx
+	}
+	if out == nil {
+		out = make([]*wire.MsgTx, len(ids))
+		for i, id := range ids {
+			tx, err := b.Tx(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("fetch transaction %s: %w", id, err)
+			}
+			out[i] = tx
+		}
+	}
+	for i, tx := range out {
+		if tx == nil || tx.TxHash() != ids[i] {
+			return nil, fmt.Errorf("%w: %s sent another transaction when asked for %s", chain.ErrLying, chain.Name(b), ids[i])
+		}
 	}
 	return out, nil
+}
+
+func branchName(br uint32) string {
+	if br == 0 {
+		return "receive"
+	}
+	return "change"
 }
 
 // accountTxs computes each transaction's effect on the wallet: outputs
