@@ -116,7 +116,7 @@ type Emulator struct {
 	mu          sync.Mutex
 	unlocked    bool
 	initialized bool
-	hosts       [][]byte          // static keys of confirmed hosts
+	hosts       [][]byte            // static keys of confirmed hosts
 	registered  map[[32]byte]string // registration hash -> name
 	screens     []Screen
 	stats       Stats
