@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/hw/bitbox02"
 	"github.com/countersign/countersign/hw/coldcard"
 	"github.com/countersign/countersign/hw/file"
 	"github.com/countersign/countersign/hw/ledger"
@@ -20,13 +22,13 @@ type SignerOptions struct {
 }
 
 // signerForms lists every --with form, for usage errors.
-const signerForms = "key:NAME, file:DIR, coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], path:PATH (see `countersign device list`)"
+const signerForms = "key:NAME, file:DIR, coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], bitbox02[:FINGERPRINT], path:PATH (see `countersign device list`)"
 
 // OpenSigner resolves a --with selector to a signer behind the hw adapter:
 //
 //	key:NAME             a software key in the key store
 //	file:DIR             an air-gapped signer reached through PSBT files in DIR
-//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], path:...   a hardware signer
+//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], bitbox02[:FPR], path:...   a hardware signer
 func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
@@ -78,14 +80,22 @@ func (f *Factory) Registry() *hw.Registry {
 
 // deviceDrivers lists the hardware signer families, one per vendor package.
 // At a terminal a locked Trezor asks for its PIN (blind matrix) and
-// passphrase; without one it is reported locked, with what to do.
+// passphrase; without one it is reported locked, with what to do. A
+// BitBox02 is paired once, at a terminal (the code shows on both screens
+// and the user confirms it on the device); the pairing is remembered in
+// <data-dir>/bitbox02/pairings.json, so later runs, scripts included, need
+// no confirmation.
 func (f *Factory) deviceDrivers() []hw.Driver {
 	to := trezor.DriverOptions{}
 	if f.IO.CanPrompt() {
 		to.PIN = trezor.TerminalPIN(f.IO.In, f.IO.ErrOut)
 		to.Passphrase = f.trezorPassphrase
 	}
-	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to)}
+	bo := bitbox02.DriverOptions{AllowPairing: f.IO.CanPrompt()}
+	if dir, err := f.DataDir(); err == nil {
+		bo.Pairings = bitbox02.FileStore{Path: filepath.Join(dir, "bitbox02", "pairings.json")}
+	}
+	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to), bitbox02.NewDriver(bo)}
 }
 
 // trezorPassphrase asks for a Trezor's BIP-39 passphrase, offering entry

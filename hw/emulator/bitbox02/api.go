@@ -848,3 +848,13 @@ func (e *Emulator) xpubString(x *xpubParts, cp *coinParams) string {
 	s := hdkeychain.NewExtendedKey(v, x.pubKey, x.chainCode, x.parentFP[:], x.depth, x.childNum, false).String()
 	return strings.TrimSpace(s)
 }
+
+// Xpub is the seed's extended public key at path, serialised for net: what
+// the device would export, for printing at start and for tests.
+func (e *Emulator) Xpub(path []uint32, net *chaincfg.Params) (string, error) {
+	x, err := e.ourXpub(path)
+	if err != nil {
+		return "", err
+	}
+	return hdkeychain.NewExtendedKey(net.HDPublicKeyID[:], x.pubKey, x.chainCode, x.parentFP[:], x.depth, x.childNum, false).String(), nil
+}

@@ -84,6 +84,9 @@ type Config struct {
 	NoiseKey []byte
 	// RefusePairing makes the user reject every pairing code.
 	RefusePairing bool
+	// PairedHosts are host static Noise public keys the device already
+	// trusts, as if their pairing codes had been confirmed before.
+	PairedHosts [][]byte
 	// Approve plays the user: true confirms, false cancels. It may block;
 	// REQ_CANCEL or the end of Serve's context cancels its ctx. Nil
 	// approves everything.
@@ -184,6 +187,12 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, err
 	}
 	e.noiseKey = kp
+	for _, h := range cfg.PairedHosts {
+		if len(h) != 32 {
+			return nil, errors.New("a paired host key must be 32 bytes")
+		}
+		e.hosts = append(e.hosts, bytes.Clone(h))
+	}
 	return e, nil
 }
 
