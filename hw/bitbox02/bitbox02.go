@@ -166,7 +166,7 @@ func Open(ctx context.Context, t transport.Transport, opts Options) (*BitBox02, 
 }
 
 func (b *BitBox02) pairingNotAllowed() error {
-	return &hw.Error{Kind: hw.ErrDevice, Err: fmt.Errorf("%w: pair it once interactively, at a terminal (for example `countersign device list` with the device plugged in and unlocked), and confirm the pairing code on the device; later runs need no confirmation", ErrNeedsPairing)}
+	return &hw.Error{Kind: hw.ErrDevice, Err: fmt.Errorf("%w: pair it once interactively, at a terminal: run a command that uses it, such as `countersign device xpub --with bitbox02 --path m/48h/0h/0h/2h`, and confirm the pairing code on the device; later runs need no confirmation", ErrNeedsPairing)}
 }
 
 // connect runs the handshake.
@@ -338,6 +338,12 @@ func (b *BitBox02) Info() hw.DeviceInfo {
 	}
 	if b.hasFP {
 		info.Fingerprint = hex.EncodeToString(b.fp[:])
+	}
+	switch {
+	case !b.status.Unlocked:
+		info.Model += " (locked)"
+	case b.ch != nil && b.ch.needsPairing:
+		info.Model += " (not paired yet)"
 	}
 	return info
 }
