@@ -21,7 +21,10 @@ func newCmdDevice(f *Factory) *cobra.Command {
 included when COUNTERSIGN_EMULATORS=1. Select one with --with:
   coldcard             the only Coldcard attached
   coldcard:0f056943    the one with that master fingerprint
-  path:/dev/hidraw3    the one at that USB path or emulator endpoint`,
+  path:/dev/hidraw3    the one at that USB path or emulator endpoint
+A BitBox02 is paired with countersign once, at a terminal: the same pairing
+code shows on the device and here, and you confirm it on the device. The
+pairing is kept in the data directory (bitbox02/pairings.json).`,
 	})
 	cmd.AddCommand(newCmdDeviceList(f, nil), newCmdDeviceXpub(f, nil), newCmdDeviceRegister(f, nil), newCmdDeviceAddress(f, nil))
 	return cmd

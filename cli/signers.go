@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/hw/bitbox02"
 	"github.com/countersign/countersign/hw/coldcard"
 	"github.com/countersign/countersign/hw/file"
 	"github.com/countersign/countersign/hw/ledger"
@@ -36,14 +38,14 @@ func (q QROptions) used() bool {
 }
 
 // signerForms lists every --with form, for usage errors.
-const signerForms = "key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], path:PATH (see `countersign device list`)"
+const signerForms = "key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], bitbox02[:FINGERPRINT], path:PATH (see `countersign device list`)"
 
 // OpenSigner resolves a --with selector to a signer behind the hw adapter:
 //
 //	key:NAME             a software key in the key store
 //	file:DIR             an air-gapped signer reached through PSBT files in DIR
 //	qr[:ur|:bbqr]        an air-gapped signer with a camera, through QR codes
-//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], path:...   a hardware signer
+//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], bitbox02[:FPR], path:...   a hardware signer
 func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error) {
 	if err := checkSignerFlags(spec, so); err != nil {
 		return nil, err
@@ -156,14 +158,22 @@ func (f *Factory) Registry() *hw.Registry {
 
 // deviceDrivers lists the hardware signer families, one per vendor package.
 // At a terminal a locked Trezor asks for its PIN (blind matrix) and
-// passphrase; without one it is reported locked, with what to do.
+// passphrase; without one it is reported locked, with what to do. A
+// BitBox02 is paired once, at a terminal (the code shows on both screens
+// and the user confirms it on the device); the pairing is remembered in
+// <data-dir>/bitbox02/pairings.json, so later runs, scripts included, need
+// no confirmation.
 func (f *Factory) deviceDrivers() []hw.Driver {
 	to := trezor.DriverOptions{}
 	if f.IO.CanPrompt() {
 		to.PIN = trezor.TerminalPIN(f.IO.In, f.IO.ErrOut)
 		to.Passphrase = f.trezorPassphrase
 	}
-	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to)}
+	bo := bitbox02.DriverOptions{AllowPairing: f.IO.CanPrompt()}
+	if dir, err := f.DataDir(); err == nil {
+		bo.Pairings = bitbox02.FileStore{Path: filepath.Join(dir, "bitbox02", "pairings.json")}
+	}
+	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to), bitbox02.NewDriver(bo)}
 }
 
 // trezorPassphrase asks for a Trezor's BIP-39 passphrase, offering entry

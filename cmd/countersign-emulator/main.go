@@ -5,6 +5,7 @@
 //
 //	countersign-emulator coldcard --mnemonic "..." [--socket PATH] [--network testnet] [--reject]
 //	countersign-emulator qrsigner --mnemonic "..." [--wallet DESC] < parts.txt > answer.txt
+//	countersign-emulator bitbox02 --mnemonic "..." [--listen 127.0.0.1:15423] [--network testnet] [--reject]
 //
 // Each device family is one subcommand; it prints one line when it is
 // ready ("coldcard emulator 0F056943 listening on /tmp/ckcc-simulator.sock")
@@ -50,5 +51,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newLedgerCmd(nil))
 	root.AddCommand(newTrezorCmd(nil))
 	root.AddCommand(newQRSignerCmd(nil))
+	root.AddCommand(newBitBox02Cmd(nil))
 	return root
 }

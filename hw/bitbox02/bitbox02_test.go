@@ -1,0 +1,393 @@
+package bitbox02
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
+	emu "github.com/countersign/countersign/hw/emulator/bitbox02"
+	"github.com/countersign/countersign/hw/hwtest"
+	"github.com/countersign/countersign/psbt"
+)
+
+func TestFingerprintAndXpub(t *testing.T) {
+	r := newRig(t, emu.Config{})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	fp, err := b.Fingerprint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := r.emu.Fingerprint(); fp != want {
+		t.Fatalf("fingerprint %x, want %x", fp, want)
+	}
+	// The BIP-39 vector seed "abandon ... about" has master fingerprint
+	// 73c5da0a (BIP-84's test vectors use the same seed).
+	if hex.EncodeToString(fp[:]) != "73c5da0a" {
+		t.Fatalf("fingerprint %x, want 73c5da0a", fp)
+	}
+	for _, path := range [][]uint32{accountPath(descriptor.ScriptWsh), {48 + h, 0 + h, 0 + h, 2 + h}, {84 + h, 0 + h, 0 + h}} {
+		k, err := b.Xpub(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net := &chaincfg.MainNetParams
+		if path[1] == 1+h {
+			net = &chaincfg.TestNet3Params
+		}
+		want := newCosigner(t, mnemonics[0], path, net).account
+		if k.String() != want.String() {
+			t.Fatalf("xpub at %v: %s, want %s", path, k, want)
+		}
+	}
+	// BIP-84 test vector: the account xpub of m/84'/0'/0'.
+	k, err := b.Xpub(ctx, []uint32{84 + h, 0 + h, 0 + h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.String() != "xpub6CatWdiZiodmUeTDp8LT5or8nmbKNcuyvz7WyksVFkKB4RHwCD3XyuvPEbvqAQY3rAPshWcMLoP2fMFMKHPJ4ZeZXYVUhLv1VMrjPC7PW6V" {
+		t.Fatalf("BIP-84 account xpub %s", k)
+	}
+	// An unusual path needs a confirmation on the device.
+	before := len(r.emu.Screens())
+	if _, err := b.Xpub(ctx, []uint32{1 + h, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.emu.Screens(); len(s) != before+1 || !strings.Contains(s[len(s)-1].Body, "unusual keypath") {
+		t.Fatalf("no warning for an unusual path: %+v", s)
+	}
+	info := b.Info()
+	if info.Type != "bitbox02" || info.Fingerprint != "73c5da0a" || info.Model != "BitBox02 Multi" || info.Transport != "tcp" {
+		t.Fatalf("info %+v", info)
+	}
+}
+
+// TestRegisterShowSign registers each wallet shape the device supports,
+// shows an address, signs, and checks the signatures with countersign's
+// own verifier (through the adapter).
+func TestRegisterShowSign(t *testing.T) {
+	cases := []struct {
+		st     descriptor.ScriptType
+		sorted bool
+	}{
+		{descriptor.ScriptWsh, true},
+		{descriptor.ScriptShWsh, true},
+		{descriptor.ScriptWsh, false}, // a wallet policy
+	}
+	for _, c := range cases {
+		t.Run(c.st.String()+map[bool]string{true: "-sorted", false: "-unsorted"}[c.sorted], func(t *testing.T) {
+			r := newRig(t, emu.Config{})
+			b := r.mustOpen(t)
+			ctx := testCtx(t)
+			w := newTestWallet(t, c.st, c.sorted, &chaincfg.TestNet3Params)
+			s := hw.NewSigner(b)
+			if _, err := s.Register(ctx, w.hw()); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.emu.Registrations(); len(got) != 1 || got[0] != w.name {
+				t.Fatalf("registrations %v", got)
+			}
+			// Registering again is a no-op.
+			before := len(r.emu.Screens())
+			if _, err := s.Register(ctx, w.hw()); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.emu.Screens()) != before {
+				t.Fatal("a known wallet was registered again")
+			}
+			for _, pos := range [][2]uint32{{0, 0}, {0, 7}, {1, 3}} {
+				addr, err := s.DisplayAddress(ctx, w.hw(), pos[0], pos[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				der, _ := w.desc.Derive(pos[0], pos[1], w.net)
+				if addr != der.Address {
+					t.Fatalf("address %s, want %s", addr, der.Address)
+				}
+			}
+			p := w.buildPSBT(t, 2, 4)
+			out, err := hwtest.Sign(ctx, b, p, w.desc, w.net, w.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range out.Inputs {
+				if len(out.Inputs[i].PartialSigs) != 1 {
+					t.Fatalf("input %d has %d signatures", i, len(out.Inputs[i].PartialSigs))
+				}
+			}
+			// The user saw the payment and the total, not the change.
+			var outputs, totals int
+			for _, sc := range r.emu.Screens() {
+				switch sc.Kind {
+				case "output":
+					outputs++
+				case "total":
+					totals++
+				}
+			}
+			if outputs != 1 || totals != 1 {
+				t.Fatalf("%d output and %d total screens, want 1 and 1", outputs, totals)
+			}
+		})
+	}
+}
+
+func TestUnsupportedWallets(t *testing.T) {
+	r := newRig(t, emu.Config{})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	cases := []struct {
+		name   string
+		st     descriptor.ScriptType
+		sorted bool
+		net    *chaincfg.Params
+		want   string
+	}{
+		{"legacy sh", descriptor.ScriptSh, true, &chaincfg.TestNet3Params, "legacy P2SH"},
+		{"unsorted sh-wsh", descriptor.ScriptShWsh, false, &chaincfg.TestNet3Params, "needs sortedmulti"},
+		{"unsorted on regtest", descriptor.ScriptWsh, false, &chaincfg.RegressionNetParams, "needs sortedmulti"},
+	}
+	for _, c := range cases {
+		w := newTestWallet(t, c.st, c.sorted, c.net)
+		for op, f := range map[string]func() error{
+			"register": func() error { _, err := b.Register(ctx, w.hw()); return err },
+			"show":     func() error { _, err := b.DisplayAddress(ctx, w.hw(), 0, 0); return err },
+			"sign":     func() error { _, err := b.SignPSBT(ctx, w.buildPSBT(t, 1, 0), w.hw()); return err },
+		} {
+			err := f()
+			if !errors.Is(err, hw.ErrUnsupported) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s %s: %v, want ErrUnsupported saying %q", c.name, op, err, c.want)
+			}
+		}
+	}
+}
+
+// TestSign50Inputs signs a 50-input spend: every input's previous
+// transaction is streamed and every signature verified.
+func TestSign50Inputs(t *testing.T) {
+	r := newRig(t, emu.Config{})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	if _, err := hw.NewSigner(b).Register(ctx, w.hw()); err != nil {
+		t.Fatal(err)
+	}
+	p := w.buildPSBT(t, 50, 0)
+	start := time.Now()
+	out, err := hwtest.Sign(ctx, b, p, w.desc, w.net, w.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	for i := range out.Inputs {
+		if len(out.Inputs[i].PartialSigs) != 1 {
+			t.Fatalf("input %d has %d signatures", i, len(out.Inputs[i].PartialSigs))
+		}
+	}
+	st := b.Stats()
+	if got := r.emu.Stats().PrevTxStreamed; got != 50 {
+		t.Fatalf("%d previous transactions streamed, want 50", got)
+	}
+	t.Logf("50 inputs: %s, %d API calls, %d reports out, %d in", el, st.APICalls, st.ReportsOut, st.ReportsIn)
+}
+
+func TestNotRegistered(t *testing.T) {
+	r := newRig(t, emu.Config{})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	s := hw.NewSigner(b)
+	if _, err := s.DisplayAddress(ctx, w.hw(), 0, 0); !errors.Is(err, hw.ErrNotRegistered) {
+		t.Fatalf("show: %v, want ErrNotRegistered", err)
+	}
+	if _, err := s.Sign(ctx, w.buildPSBT(t, 1, 0), w.hw()); !errors.Is(err, hw.ErrNotRegistered) {
+		t.Fatalf("sign: %v, want ErrNotRegistered", err)
+	}
+}
+
+func TestRejectedOnDevice(t *testing.T) {
+	approve := true
+	r := newRig(t, emu.Config{Approve: func(ctx context.Context, s emu.Screen) bool { return approve || s.Kind == "pairing" }})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	s := hw.NewSigner(b)
+	approve = false
+	if _, err := s.Register(ctx, w.hw()); !errors.Is(err, hw.ErrRejected) {
+		t.Fatalf("register: %v, want ErrRejected", err)
+	}
+	approve = true
+	if _, err := s.Register(ctx, w.hw()); err != nil {
+		t.Fatal(err)
+	}
+	approve = false
+	if _, err := s.DisplayAddress(ctx, w.hw(), 0, 1); !errors.Is(err, hw.ErrRejected) {
+		t.Fatalf("show: %v, want ErrRejected", err)
+	}
+	if _, err := s.Sign(ctx, w.buildPSBT(t, 1, 0), w.hw()); !errors.Is(err, hw.ErrRejected) {
+		t.Fatalf("sign: %v, want ErrRejected", err)
+	}
+	// The channel still works afterwards.
+	approve = true
+	if _, err := s.Sign(ctx, w.buildPSBT(t, 1, 0), w.hw()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPairing(t *testing.T) {
+	r := newRig(t, emu.Config{})
+	store := FileStore{Path: filepath.Join(t.TempDir(), "bitbox02", "pairings.json")}
+	// Without permission to pair, a first connection fails and says how
+	// to pair.
+	_, err := r.open(t, Options{Pairings: store})
+	if !errors.Is(err, ErrNeedsPairing) || !strings.Contains(err.Error(), "interactively") {
+		t.Fatalf("first open without pairing: %v", err)
+	}
+	// A first pairing shows the code on the host and the device.
+	var pr prompts
+	b, err := r.open(t, Options{Pairings: store, AllowPairing: true, Prompt: pr.fn()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fingerprint(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	code := PairingCode(b.ChannelHash())
+	var shown string
+	for _, s := range r.emu.Screens() {
+		if s.Kind == "pairing" {
+			shown = s.Body
+		}
+	}
+	if shown != code || !strings.Contains(pr.all(), strings.ReplaceAll(code, "\n", "\n    ")) {
+		t.Fatalf("device shows %q, host %q, code %q", shown, pr.all(), code)
+	}
+	b.Close()
+	// Remembered: the next session needs no confirmation, even without
+	// permission to pair, and learns the fingerprint while opening.
+	b2, err := r.open(t, Options{Pairings: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2.Info().Fingerprint == "" || r.emu.Stats().Pairings != 1 {
+		t.Fatalf("second session: info %+v, %d pairings", b2.Info(), r.emu.Stats().Pairings)
+	}
+	b2.Close()
+	// A device that forgot the host (after a reset) asks again.
+	r.emu.ForgetHosts()
+	if _, err := r.open(t, Options{Pairings: store}); !errors.Is(err, ErrNeedsPairing) {
+		t.Fatalf("device forgot the host: %v", err)
+	}
+	// So does a host that lost its store, with a new key.
+	b3, err := r.open(t, Options{Pairings: &MemoryStore{}, AllowPairing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b3.Fingerprint(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if r.emu.Stats().Pairings != 2 {
+		t.Fatalf("%d pairings, want 2", r.emu.Stats().Pairings)
+	}
+}
+
+func TestPairingRefused(t *testing.T) {
+	r := newRig(t, emu.Config{RefusePairing: true})
+	b, err := r.open(t, Options{Pairings: &MemoryStore{}, AllowPairing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Fingerprint(testCtx(t))
+	if !errors.Is(err, hw.ErrRejected) {
+		t.Fatalf("refused pairing: %v, want ErrRejected", err)
+	}
+}
+
+func TestLockedAndUninitialised(t *testing.T) {
+	r := newRig(t, emu.Config{Uninitialized: true})
+	if _, err := r.open(t, Options{AllowPairing: true}); !errors.Is(err, hw.ErrLocked) || !strings.Contains(err.Error(), "not set up") {
+		t.Fatalf("uninitialised: %v", err)
+	}
+	unlock := false
+	r2 := newRig(t, emu.Config{Locked: true, Approve: func(ctx context.Context, s emu.Screen) bool { return s.Kind != "unlock" || unlock }})
+	var pr prompts
+	b, err := r2.open(t, Options{AllowPairing: true, Pairings: &MemoryStore{}, Prompt: pr.fn()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Info().Fingerprint != "" || b.Status().Unlocked {
+		t.Fatalf("locked device described as %+v", b.Info())
+	}
+	if _, err := b.Fingerprint(testCtx(t)); !errors.Is(err, hw.ErrLocked) {
+		t.Fatalf("unlock refused: %v, want ErrLocked", err)
+	}
+	unlock = true
+	fp, err := b.Fingerprint(testCtx(t))
+	if err != nil || fp != r2.emu.Fingerprint() {
+		t.Fatalf("after unlock: %x, %v", fp, err)
+	}
+	if !strings.Contains(pr.all(), "Enter your password on the BitBox02") {
+		t.Fatalf("no unlock prompt: %q", pr.all())
+	}
+}
+
+// TestCancelWhileWaiting gives up while the device waits for the user: the
+// request is cancelled on the device and the next one works.
+func TestCancelWhileWaiting(t *testing.T) {
+	release := make(chan struct{})
+	r := newRig(t, emu.Config{Approve: func(ctx context.Context, s emu.Screen) bool {
+		if s.Kind != "address" {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-release:
+			return true
+		}
+	}})
+	b := r.mustOpen(t)
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	s := hw.NewSigner(b)
+	if _, err := s.Register(testCtx(t), w.hw()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	_, err := s.DisplayAddress(ctx, w.hw(), 0, 0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("gave up: %v", err)
+	}
+	close(release)
+	if _, err := s.DisplayAddress(testCtx(t), w.hw(), 0, 1); err != nil {
+		t.Fatalf("after a cancelled request: %v", err)
+	}
+	if b.Stats().Polls == 0 {
+		t.Fatal("the driver never polled the device")
+	}
+}
+
+// TestAdapterChecks: the adapter refuses a PSBT that is not the wallet's
+// before the device sees it.
+func TestAdapterChecks(t *testing.T) {
+	r := newRig(t, emu.Config{})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	other := newTestWallet(t, descriptor.ScriptShWsh, true, &chaincfg.TestNet3Params)
+	p := other.buildPSBT(t, 1, 0)
+	if _, err := hw.NewSigner(b).Sign(ctx, p, w.hw()); !errors.Is(err, psbt.ErrRefused) {
+		t.Fatalf("foreign PSBT: %v", err)
+	}
+	if n := r.emu.Stats().SignSessions; n != 0 {
+		t.Fatalf("the device saw %d signing sessions", n)
+	}
+}
