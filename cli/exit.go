@@ -25,6 +25,9 @@ const (
 	ExitNotFound = 3 // a wallet, key or device that does not exist
 	ExitRefused  = 4 // refused by a safety check (fee too high, change not ours, bad signature)
 	ExitDevice   = 5 // signer or device error, or rejected on the device
+	// ExitInterrupted is Ctrl-C (SIGINT) or SIGTERM, as a shell reports
+	// a process ended by SIGINT.
+	ExitInterrupted = 130
 )
 
 // usageError marks bad flags or arguments detected by the CLI itself.

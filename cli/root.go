@@ -133,11 +133,11 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 			err = errors.New("interrupted")
 		}
 		if f.Global.JSON {
-			printJSONError(f.IO.ErrOut, err, 130)
+			printJSONError(f.IO.ErrOut, err, ExitInterrupted)
 		} else {
 			PrintError(f.IO.ErrOut, err)
 		}
-		return 130
+		return ExitInterrupted
 	}
 	code := ExitCode(err)
 	if f.Global.JSON {

@@ -42,7 +42,7 @@ import (
 // The untampered PSBTs go through every step first, so a refusal below is
 // the manipulation's doing and not a broken fixture.
 
-// tamperFixture is a funded 2-of-5 wallet of two software keys and three
+// tamperFixture is a funded 2-of-6 wallet of two software keys and four
 // emulated devices, and one spend at each stage of its life.
 type tamperFixture struct {
 	node    *regtest.Node
@@ -77,18 +77,23 @@ func newTamperFixture(t *testing.T) *tamperFixture {
 	cc, fpC := startColdcard(t, mnemonicA, node.Params(), nil)
 	lg, fpL := startLedger(t, mnemonicC, node.Params())
 	tz, fpT := startTrezor(t, mnemonicB)
+	bb, fpB, _ := startBitBox02(t, mnemonicD)
 	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_COLDCARD_SOCKET": cc,
-		"COUNTERSIGN_LEDGER_SPECULOS": lg, "COUNTERSIGN_TREZOR_EMULATOR": tz}
+		"COUNTERSIGN_LEDGER_SPECULOS": lg, "COUNTERSIGN_TREZOR_EMULATOR": tz, "COUNTERSIGN_BITBOX02_SIMULATOR": bb}
 	t.Cleanup(func() { extraEnv = nil })
 	fx := &tamperFixture{node: node, dir: t.TempDir(), net: node.Params()}
 	dir := fx.dir
+	// The BitBox02 pairs once, at a terminal.
+	if r := runCLIAtTerminal(t, dir, "device", "xpub", "--with", "bitbox02:"+fpB, "--path", "m/48h/1h/0h/2h"); r.Code != 0 {
+		t.Fatalf("pair the BitBox02: exit %d: %s", r.Code, r.Err)
+	}
 	importTestKeys(t, dir, []testCosigner{newTestCosigner(t, 21, 2), newTestCosigner(t, 22, 2)})
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "vault", "--threshold", "2",
 		"--device", "key:k1", "--device", "key:k2", "--device", "coldcard:"+fpC,
-		"--device", "ledger:"+fpL, "--device", "trezor:"+fpT)
+		"--device", "ledger:"+fpL, "--device", "trezor:"+fpT, "--device", "bitbox02:"+fpB)
 	mustRun(t, dir, "backend", "set", node.RPCURL())
-	fx.signers = []string{"key:k1", "coldcard:" + fpC, "ledger:" + fpL, "trezor:" + fpT}
-	for _, dev := range fx.signers[1:3] {
+	fx.signers = []string{"key:k1", "coldcard:" + fpC, "ledger:" + fpL, "trezor:" + fpT, "bitbox02:" + fpB}
+	for _, dev := range []string{"coldcard:" + fpC, "ledger:" + fpL, "bitbox02:" + fpB} {
 		mustRun(t, dir, "device", "register", "vault", "--with", dev)
 	}
 	var show struct {
