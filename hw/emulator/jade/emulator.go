@@ -154,6 +154,8 @@ type Emulator struct {
 	screens  []Screen
 	badPINs  int
 	requests map[string]int
+
+	stale time.Duration // staleAfter; shorter in tests
 }
 
 // New makes an emulator from cfg.
@@ -194,6 +196,7 @@ func New(cfg Config) (*Emulator, error) {
 		unlocked: cfg.PINServer == "",
 		networks: cfg.Networks,
 		requests: map[string]int{},
+		stale:    staleAfter,
 	}, nil
 }
 
@@ -281,19 +284,18 @@ func (e *Emulator) ServeConn(ctx context.Context, conn io.ReadWriteCloser) error
 	if d, ok := conn.(interface{ SetReadDeadline(time.Time) error }); ok {
 		s.setDeadline = d.SetReadDeadline
 	}
+	closed := func(err error) bool {
+		return ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+	}
 	for {
 		req, err := s.next(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) {
-				return nil
-			}
-			return err
+		if err == nil {
+			e.busy.Lock()
+			err = s.dispatch(ctx, req)
+			e.busy.Unlock()
 		}
-		e.busy.Lock()
-		err = s.dispatch(ctx, req)
-		e.busy.Unlock()
 		if err != nil {
-			if ctx.Err() != nil {
+			if closed(err) {
 				return nil
 			}
 			return err
@@ -353,7 +355,7 @@ func (s *session) next(ctx context.Context) (*request, error) {
 		}
 		if s.setDeadline != nil {
 			if len(s.buf) > 0 {
-				_ = s.setDeadline(time.Now().Add(staleAfter))
+				_ = s.setDeadline(time.Now().Add(s.e.stale))
 			} else {
 				_ = s.setDeadline(time.Time{})
 			}

@@ -163,7 +163,9 @@ func scanItem(b []byte, off, depth int) (int, error) {
 		}
 		return scanItem(b, off, depth+1)
 	default: // 7: simple values and floats
-		if indefinite { // a break outside an indefinite-length item
+		// A break outside an indefinite-length item, or a one-byte simple
+		// value below 32 (RFC 8949 section 3.3), is not well-formed.
+		if indefinite || ai == 24 && arg < 32 {
 			return 0, errMalformed
 		}
 		return off, nil
