@@ -4,6 +4,7 @@
 // can talk to it as to the real device.
 //
 //	countersign-emulator coldcard --mnemonic "..." [--socket PATH] [--network testnet] [--reject]
+//	countersign-emulator jade --mnemonic "..." [--listen 127.0.0.1:30121] [--network testnet|regtest] [--reject] [--pin PIN]
 //
 // Each device family is one subcommand; it prints one line when it is
 // ready ("coldcard emulator 0F056943 listening on /tmp/ckcc-simulator.sock")
@@ -46,5 +47,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newColdcardCmd(nil))
 	root.AddCommand(newLedgerCmd(nil))
 	root.AddCommand(newTrezorCmd(nil))
+	root.AddCommand(newJadeCmd(nil))
 	return root
 }

@@ -389,7 +389,7 @@ func TestDisconnectedAndSilentDevices(t *testing.T) {
 			listed = &infos[i]
 		}
 	}
-	if listed == nil || !strings.Contains(listed.Error, "closed") {
+	if listed == nil || !strings.Contains(listed.Error, "the connection to the Jade") {
 		t.Fatalf("a peer that hangs up: %+v", infos)
 	}
 	// A peer that never answers: Open gives up after the reply timeout.
