@@ -38,7 +38,7 @@ SIGNER is one of:
   key:NAME           a software key (countersign key list)
   file:DIR           an air-gapped signer through PSBT files in DIR (SD card);
                      waits for the signed file unless --no-wait
-  coldcard[:FPR], ledger[:FPR], trezor[:FPR]
+  coldcard[:FPR], ledger[:FPR], trezor[:FPR], jade[:FPR]
                      a hardware signer attached by USB or emulated
                      (countersign device list)
 

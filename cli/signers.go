@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"time"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/coldcard"
 	"github.com/countersign/countersign/hw/file"
+	"github.com/countersign/countersign/hw/jade"
 	"github.com/countersign/countersign/hw/ledger"
 	"github.com/countersign/countersign/hw/trezor"
 )
@@ -20,13 +24,13 @@ type SignerOptions struct {
 }
 
 // signerForms lists every --with form, for usage errors.
-const signerForms = "key:NAME, file:DIR, coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], path:PATH (see `countersign device list`)"
+const signerForms = "key:NAME, file:DIR, coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], jade[:FINGERPRINT], path:PATH (see `countersign device list`)"
 
 // OpenSigner resolves a --with selector to a signer behind the hw adapter:
 //
 //	key:NAME             a software key in the key store
 //	file:DIR             an air-gapped signer reached through PSBT files in DIR
-//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], path:...   a hardware signer
+//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], jade[:FPR], path:...   a hardware signer
 func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
@@ -76,16 +80,33 @@ func (f *Factory) Registry() *hw.Registry {
 	return r
 }
 
+// EnvJadePINRelay lets countersign relay a locked Jade's PIN check to its
+// PIN server when set to "1".
+const EnvJadePINRelay = "COUNTERSIGN_JADE_PIN_RELAY"
+
+// jadePINRelayTimeout bounds one request to a Jade's PIN server.
+const jadePINRelayTimeout = 30 * time.Second
+
 // deviceDrivers lists the hardware signer families, one per vendor package.
 // At a terminal a locked Trezor asks for its PIN (blind matrix) and
-// passphrase; without one it is reported locked, with what to do.
+// passphrase; without one it is reported locked, with what to do. A locked
+// Jade checks its PIN with a PIN server on the network, through the host:
+// countersign relays that only when COUNTERSIGN_JADE_PIN_RELAY=1, since
+// it means a request to a third party's server.
 func (f *Factory) deviceDrivers() []hw.Driver {
 	to := trezor.DriverOptions{}
 	if f.IO.CanPrompt() {
 		to.PIN = trezor.TerminalPIN(f.IO.In, f.IO.ErrOut)
 		to.Passphrase = f.trezorPassphrase
 	}
-	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to)}
+	jo := jade.DriverOptions{}
+	if f.Getenv(EnvJadePINRelay) == "1" {
+		jo.PINRelay = &http.Client{Timeout: jadePINRelayTimeout}
+	}
+	if f.Global.Network != "" {
+		jo.Network, _ = descriptor.NetworkParams(f.Global.Network) // checked when the flag was parsed
+	}
+	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to), jade.NewDriver(jo)}
 }
 
 // trezorPassphrase asks for a Trezor's BIP-39 passphrase, offering entry
