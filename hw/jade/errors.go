@@ -41,24 +41,24 @@ var notRegisteredMessages = []string{
 }
 
 // kindOf maps an error reply to the adapter's kinds.
-func kindOf(e *RPCError) (error, string) {
+func kindOf(e *RPCError) (why string, kind error) {
 	switch e.Code {
 	case CodeUserCancelled:
-		return hw.ErrRejected, "cancelled on the Jade"
+		return "cancelled on the Jade", hw.ErrRejected
 	case CodeHWLocked:
-		return hw.ErrLocked, "the Jade is locked; unlock it and try again"
+		return "the Jade is locked; unlock it and try again", hw.ErrLocked
 	case CodeNetworkMismatch:
-		return hw.ErrDevice, "this Jade's wallet is tied to the other network type (mainnet or the test networks): it cannot be used for this wallet's network"
+		return "this Jade's wallet is tied to the other network type (mainnet or the test networks): it cannot be used for this wallet's network", hw.ErrDevice
 	case CodeUnknownMethod:
-		return hw.ErrUnsupported, "the Jade's firmware does not know this request: update the firmware with Blockstream's app"
+		return "the Jade's firmware does not know this request: update the firmware with Blockstream's app", hw.ErrUnsupported
 	case CodeBadParameters:
 		for _, m := range notRegisteredMessages {
 			if e.Message == m {
-				return hw.ErrNotRegistered, "the wallet is not registered on this Jade"
+				return "the wallet is not registered on this Jade", hw.ErrNotRegistered
 			}
 		}
 	}
-	return hw.ErrDevice, ""
+	return "", hw.ErrDevice
 }
 
 // fail wraps err as an hw.Error of the right kind for operation op.
@@ -75,7 +75,7 @@ func (j *Jade) fail(op string, err error) error {
 	}
 	var re *RPCError
 	if errors.As(err, &re) {
-		kind, why := kindOf(re)
+		why, kind := kindOf(re)
 		if why != "" {
 			err = fmt.Errorf("%s: %w", why, err)
 		}

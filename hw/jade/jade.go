@@ -370,7 +370,7 @@ func (j *Jade) checkRegistered(ctx context.Context, r *record, w *hw.Wallet) err
 }
 
 func kindIs(re *RPCError, kind error) bool {
-	k, _ := kindOf(re)
+	_, k := kindOf(re)
 	return k == kind
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -272,5 +271,3 @@ func (r *record) differsSummary(s summary) string {
 	}
 	return ""
 }
-
-var errNoRecord = errors.New("no such record")
