@@ -18,7 +18,9 @@
 //
 //   - Open: get_version_info (nonblocking, so a busy device still answers);
 //     when the device is unlocked for this connection (JADE_STATE READY),
-//     the fingerprint is read too, without a prompt.
+//     the fingerprint is read too, without a prompt. A device without a
+//     wallet, or locked with no PIN relay to unlock it, fails to open with
+//     an hw.ErrLocked error that says why (so `device list` shows it).
 //   - Unlocking: auth_user. A Jade with a PIN checks it with Blockstream's
 //     blind PIN server, which the device cannot reach itself: it answers
 //     auth_user with an http_request for the host to relay (pin.go). The
@@ -120,6 +122,13 @@ func Open(ctx context.Context, conn io.ReadWriteCloser, opts Options) (*Jade, er
 	}
 	j := &Jade{opts: opts, link: newLink(conn)}
 	if err := j.versionInfo(ctx); err != nil {
+		j.Close()
+		return nil, err
+	}
+	// A device that cannot be unlocked from here is listed with the
+	// reason, rather than as a device every request would fail on.
+	if s := j.info.State; s == "UNINIT" || (s == "LOCKED" || s == "UNSAVED") && opts.PINRelay == nil {
+		err := j.fail("open", j.stateError())
 		j.Close()
 		return nil, err
 	}

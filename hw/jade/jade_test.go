@@ -242,18 +242,46 @@ func pinRig(t *testing.T, typed *string, relay *http.Client, srv *httptest.Serve
 }
 
 func TestLockedWithoutRelay(t *testing.T) {
-	typed := "246810"
-	r, ps := pinRig(t, &typed, nil, nil)
-	info := r.dev.Info()
-	if info.Fingerprint != "" || !strings.HasSuffix(info.Model, "(locked)") {
-		t.Fatalf("locked device info %+v", info)
+	secret := []byte("server secret")
+	srv := httptest.NewServer(emu.NewPINServer(secret))
+	defer srv.Close()
+	e := startEmulator(t, emu.Config{PINServer: srv.URL, PINSecret: secret, PIN: "246810"})
+	addr := serveTCP(t, e)
+	reg := hw.NewRegistry(Driver())
+	reg.Getenv = func(k string) string {
+		if k == EnvEmulator {
+			return addr
+		}
+		return ""
 	}
-	_, err := hw.NewSigner(r.dev).Fingerprint(testCtx(t))
-	if !errors.Is(err, hw.ErrLocked) || !strings.Contains(err.Error(), "network-connected host") || !strings.Contains(err.Error(), "COUNTERSIGN_JADE_PIN_RELAY") {
-		t.Fatalf("err = %v", err)
+	reg.Emulators = true
+	reg.ListHID = func(uint16, uint16) ([]transport.HIDInfo, error) { return nil, nil }
+	infos, err := reg.Enumerate(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ps.Calls() != 0 || r.emu.Requests()["auth_user"] != 0 {
+	var listed *hw.DeviceInfo
+	for i := range infos {
+		if infos[i].Path == addr {
+			listed = &infos[i]
+		}
+	}
+	if listed == nil || listed.Fingerprint != "" || !strings.Contains(listed.Error, "network-connected host") || !strings.Contains(listed.Error, "COUNTERSIGN_JADE_PIN_RELAY") {
+		t.Fatalf("a locked Jade without a relay is listed as %+v", listed)
+	}
+	_, err = reg.Select(testCtx(t), "jade")
+	if !errors.Is(err, hw.ErrNoDevice) || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("select: %v", err)
+	}
+	if e.Requests()["auth_user"] != 0 {
 		t.Fatal("the driver asked for the PIN without a relay")
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(testCtx(t), conn, Options{}); !errors.Is(err, hw.ErrLocked) {
+		t.Fatalf("open: %v", err)
 	}
 }
 
@@ -262,6 +290,9 @@ func TestUnlockThroughRelay(t *testing.T) {
 	var prompts []string
 	r, ps := pinRig(t, &typed, &http.Client{Timeout: 10 * time.Second}, nil)
 	r.dev.opts.Prompt = func(s string) { prompts = append(prompts, s) }
+	if info := r.dev.Info(); info.Fingerprint != "" || !strings.HasSuffix(info.Model, "(locked)") {
+		t.Fatalf("locked device info %+v", info)
+	}
 	s := hw.NewSigner(r.dev)
 	if _, err := s.Fingerprint(testCtx(t)); !errors.Is(err, hw.ErrLocked) || !strings.Contains(err.Error(), "wrong PIN") {
 		t.Fatalf("wrong PIN: %v", err)

@@ -152,9 +152,9 @@ func newRecord(w *hw.Wallet) (*record, error) {
 			return nil, hw.Errorf(hw.ErrUnsupported, "cosigner %d derives hardened addresses, which a Jade cannot", i+1)
 		}
 		for _, e := range k.Path {
-			steps := append([]uint32{e.Index}, e.Multi...)
-			if e.Multi != nil {
-				steps = e.Multi
+			steps := e.Multi
+			if steps == nil {
+				steps = []uint32{e.Index}
 			}
 			for _, s := range steps {
 				if s >= hdkeychain.HardenedKeyStart {
