@@ -557,3 +557,56 @@ func TestIsJade(t *testing.T) {
 		t.Fatalf("listing serial ports: %v", err)
 	}
 }
+
+// TestTimeoutAndDisconnectKinds: behind the adapter, a device that does
+// not answer in time is hw.ErrTimeout, one that went away
+// hw.ErrDisconnected.
+func TestTimeoutAndDisconnectKinds(t *testing.T) {
+	release := make(chan struct{})
+	e := startEmulator(t, emu.Config{Approve: func(ctx context.Context, s emu.Screen) bool {
+		<-release
+		return true
+	}})
+	addr := serveTCP(t, e)
+	dial := func(timeout time.Duration) *Jade {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := Open(testCtx(t), conn, Options{ReplyTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { j.Close() })
+		return j
+	}
+	busy, waiting := dial(0), dial(300*time.Millisecond)
+	// One connection holds the device on a screen; the other's request
+	// queues behind it, as on the firmware's single main task.
+	go busy.Register(context.Background(), wallet(newDescriptor(t, descriptor.ScriptWsh, true), "held"))
+	for e.Requests()["register_multisig"] == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := hw.NewSigner(waiting).Xpub(testCtx(t), []uint32{48 + h})
+	close(release)
+	if !errors.Is(err, hw.ErrTimeout) {
+		t.Fatalf("busy device: %v", err)
+	}
+
+	// The device goes away.
+	a, b := net.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.ServeConn(ctx, b) }()
+	j, err := Open(testCtx(t), a, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	cancel()
+	<-done
+	_, err = hw.NewSigner(j).Xpub(testCtx(t), []uint32{48 + h})
+	if !errors.Is(err, hw.ErrDisconnected) {
+		t.Fatalf("gone: %v (kind %v)", err, hw.Kind(err))
+	}
+}

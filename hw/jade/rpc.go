@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -135,8 +136,11 @@ func (l *link) send(ctx context.Context, method string, params any) (string, err
 		defer d.SetWriteDeadline(time.Time{})
 	}
 	if _, err := l.conn.Write(b); err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return "", ctx.Err()
+		case errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed):
+			return "", fmt.Errorf("send %s: %v: %w", method, err, transport.ErrClosed)
 		}
 		return "", fmt.Errorf("send %s: %w", method, err)
 	}
