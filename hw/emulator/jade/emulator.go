@@ -82,7 +82,7 @@ const staleAfter = 2 * time.Second
 
 // Screen is what the device shows the user for a decision.
 type Screen struct {
-	Kind string // "register", "address", "sign" or "pin"
+	Kind string // "register", "address", "sign", or "pin" (shown only: Config.PINEntry answers it)
 
 	Wallet    string // register, address: the multisig name; sign: the registration matched, if any
 	Variant   string // register
@@ -468,9 +468,14 @@ func (s *session) dispatch(ctx context.Context, req *request) error {
 	case "add_entropy", "set_epoch":
 		return s.reply(req.ID, true)
 	case "logout":
-		e.mu.Lock()
-		e.unlocked = false
-		e.mu.Unlock()
+		// A PIN-protected device locks; one without a PIN (a temporary
+		// wallet, in the firmware's terms) has nothing to lock with and
+		// stays as it is.
+		if e.cfg.PINServer != "" {
+			e.mu.Lock()
+			e.unlocked = false
+			e.mu.Unlock()
+		}
 		return s.reply(req.ID, true)
 	case "cancel":
 		return nil // nothing in progress: ignored, no reply
