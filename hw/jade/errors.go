@@ -75,6 +75,9 @@ func (j *Jade) fail(op string, err error) error {
 	}
 	var re *RPCError
 	if errors.As(err, &re) {
+		if re.Code == CodeHWLocked {
+			j.ready = false // locked since (unplugged, or logged out): unlock again next time
+		}
 		why, kind := kindOf(re)
 		if why != "" {
 			err = fmt.Errorf("%s: %w", why, err)
