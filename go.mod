@@ -16,6 +16,7 @@ require (
 	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/spf13/cobra v1.10.2
 	github.com/tyler-smith/go-bip39 v1.1.0
+	go.bug.st/serial v1.8.0
 	golang.org/x/crypto v0.24.0
 	golang.org/x/term v0.47.0
 	google.golang.org/protobuf v1.36.10

@@ -50,25 +50,35 @@ func (f *Factory) readPassphrase(file, prompt string, confirmTwice bool) ([]byte
 	if !f.IO.CanPrompt() {
 		return nil, usagef("a key passphrase is needed: pass --passphrase-file FILE or set COUNTERSIGN_PASSPHRASE (stdin is not a terminal, so countersign will not prompt)")
 	}
-	fmt.Fprint(f.IO.ErrOut, prompt)
-	p, err := term.ReadPassword(int(os.Stdin.Fd()))
-	fmt.Fprintln(f.IO.ErrOut)
+	p, err := f.typedSecret(prompt)
 	if err != nil {
-		return nil, fmt.Errorf("read passphrase: %w", err)
+		return nil, err
 	}
 	if len(p) == 0 {
 		return nil, usagef("empty passphrase")
 	}
 	if confirmTwice {
-		fmt.Fprint(f.IO.ErrOut, "Repeat the passphrase: ")
-		q, err := term.ReadPassword(int(os.Stdin.Fd()))
-		fmt.Fprintln(f.IO.ErrOut)
+		q, err := f.typedSecret("Repeat the passphrase: ")
 		if err != nil {
-			return nil, fmt.Errorf("read passphrase: %w", err)
+			return nil, err
 		}
 		if !bytes.Equal(p, q) {
 			return nil, usagef("the passphrases differ")
 		}
+	}
+	return p, nil
+}
+
+// typedSecret reads a secret typed at the terminal, without echo.
+func (f *Factory) typedSecret(prompt string) ([]byte, error) {
+	if !f.IO.CanPrompt() {
+		return nil, usagef("a secret is needed and stdin is not a terminal: countersign will not prompt")
+	}
+	fmt.Fprint(f.IO.ErrOut, prompt)
+	p, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(f.IO.ErrOut)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
 	}
 	return p, nil
 }
@@ -112,13 +122,8 @@ func (f *Factory) bip39Passphrase(file string, ask bool) (string, error) {
 		if !f.IO.CanPrompt() {
 			return "", usagef("--ask-bip39-passphrase needs a terminal; without one use --bip39-passphrase-file FILE or COUNTERSIGN_BIP39_PASSPHRASE")
 		}
-		fmt.Fprint(f.IO.ErrOut, "BIP-39 passphrase of the mnemonic: ")
-		p, err := term.ReadPassword(int(os.Stdin.Fd()))
-		fmt.Fprintln(f.IO.ErrOut)
-		if err != nil {
-			return "", fmt.Errorf("read passphrase: %w", err)
-		}
-		return string(p), nil
+		p, err := f.typedSecret("BIP-39 passphrase of the mnemonic: ")
+		return string(p), err
 	}
 	return f.Getenv("COUNTERSIGN_BIP39_PASSPHRASE"), nil
 }

@@ -47,7 +47,8 @@ SIGNER is one of:
   qr, qr:ur, qr:bbqr an air-gapped signer with a camera, through QR codes:
                      UR (crypto-psbt) for Keystone, Passport, SeedSigner,
                      Jade and Krux; BBQr for a Coldcard Q
-  coldcard[:FPR], ledger[:FPR], trezor[:FPR], bitbox02[:FPR]
+  coldcard[:FPR], ledger[:FPR], trezor[:FPR], bitbox02[:FPR],
+  jade[:FPR]
                      a hardware signer attached by USB or emulated
                      (countersign device list)
 

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/bitbox02"
 	"github.com/countersign/countersign/hw/coldcard"
 	"github.com/countersign/countersign/hw/file"
+	"github.com/countersign/countersign/hw/jade"
 	"github.com/countersign/countersign/hw/ledger"
 	"github.com/countersign/countersign/hw/qrsigner"
 	"github.com/countersign/countersign/hw/trezor"
@@ -38,14 +42,14 @@ func (q QROptions) used() bool {
 }
 
 // signerForms lists every --with form, for usage errors.
-const signerForms = "key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], bitbox02[:FINGERPRINT], path:PATH (see `countersign device list`)"
+const signerForms = "key:NAME, file:DIR, qr[:ur|:bbqr], coldcard[:FINGERPRINT], ledger[:FINGERPRINT], trezor[:FINGERPRINT], bitbox02[:FINGERPRINT], jade[:FINGERPRINT], path:PATH (see `countersign device list`)"
 
 // OpenSigner resolves a --with selector to a signer behind the hw adapter:
 //
 //	key:NAME             a software key in the key store
 //	file:DIR             an air-gapped signer reached through PSBT files in DIR
 //	qr[:ur|:bbqr]        an air-gapped signer with a camera, through QR codes
-//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], bitbox02[:FPR], path:...   a hardware signer
+//	coldcard[:FPR], ledger[:FPR], trezor[:FPR], bitbox02[:FPR], jade[:FPR], path:...   a hardware signer
 func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions) (*hw.Signer, error) {
 	if err := checkSignerFlags(spec, so); err != nil {
 		return nil, err
@@ -156,6 +160,13 @@ func (f *Factory) Registry() *hw.Registry {
 	return r
 }
 
+// EnvJadePINRelay lets countersign relay a locked Jade's PIN check to its
+// PIN server when set to "1".
+const EnvJadePINRelay = "COUNTERSIGN_JADE_PIN_RELAY"
+
+// jadePINRelayTimeout bounds one request to a Jade's PIN server.
+const jadePINRelayTimeout = 30 * time.Second
+
 // deviceDrivers lists the hardware signer families, one per vendor package.
 // At a terminal a locked Trezor asks for its PIN (blind matrix) and
 // passphrase; without one it is reported locked, with what to do. A
@@ -163,6 +174,10 @@ func (f *Factory) Registry() *hw.Registry {
 // and the user confirms it on the device); the pairing is remembered in
 // <data-dir>/bitbox02/pairings.json, so later runs, scripts included, need
 // no confirmation.
+// A locked
+// Jade checks its PIN with a PIN server on the network, through the host:
+// countersign relays that only when COUNTERSIGN_JADE_PIN_RELAY=1, since
+// it means a request to a third party's server.
 func (f *Factory) deviceDrivers() []hw.Driver {
 	to := trezor.DriverOptions{}
 	if f.IO.CanPrompt() {
@@ -173,7 +188,14 @@ func (f *Factory) deviceDrivers() []hw.Driver {
 	if dir, err := f.DataDir(); err == nil {
 		bo.Pairings = bitbox02.FileStore{Path: filepath.Join(dir, "bitbox02", "pairings.json")}
 	}
-	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to), bitbox02.NewDriver(bo)}
+	jo := jade.DriverOptions{}
+	if f.Getenv(EnvJadePINRelay) == "1" {
+		jo.PINRelay = &http.Client{Timeout: jadePINRelayTimeout}
+	}
+	if f.Global.Network != "" {
+		jo.Network, _ = descriptor.NetworkParams(f.Global.Network) // checked when the flag was parsed
+	}
+	return []hw.Driver{coldcard.Driver(), ledger.Driver(), trezor.NewDriver(to), bitbox02.NewDriver(bo), jade.NewDriver(jo)}
 }
 
 // trezorPassphrase asks for a Trezor's BIP-39 passphrase, offering entry
@@ -189,7 +211,9 @@ func (f *Factory) trezorPassphrase(ctx context.Context, onDeviceOK bool) (string
 			return "", true, nil
 		}
 	}
-	pass, err := f.passphrase("", "Trezor passphrase (empty for none): ", false)
+	// Typed here, never taken from COUNTERSIGN_PASSPHRASE: that is the key
+	// store's, and a wrong Trezor passphrase silently opens another wallet.
+	pass, err := f.typedSecret("Trezor passphrase (empty for none): ")
 	if err != nil {
 		return "", false, err
 	}

@@ -6,6 +6,7 @@
 //	countersign-emulator coldcard --mnemonic "..." [--socket PATH] [--network testnet] [--reject]
 //	countersign-emulator qrsigner --mnemonic "..." [--wallet DESC] < parts.txt > answer.txt
 //	countersign-emulator bitbox02 --mnemonic "..." [--listen 127.0.0.1:15423] [--network testnet] [--reject]
+//	countersign-emulator jade --mnemonic "..." [--listen 127.0.0.1:30121] [--network testnet|regtest] [--reject] [--pin PIN]
 //
 // Each device family is one subcommand; it prints one line when it is
 // ready ("coldcard emulator 0F056943 listening on /tmp/ckcc-simulator.sock")
@@ -52,5 +53,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newTrezorCmd(nil))
 	root.AddCommand(newQRSignerCmd(nil))
 	root.AddCommand(newBitBox02Cmd(nil))
+	root.AddCommand(newJadeCmd(nil))
 	return root
 }
