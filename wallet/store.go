@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -73,6 +74,19 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// Exists reports whether dir holds a countersign database. Commands that
+// only look at a store (doctor) ask first, since Open would create one.
+func Exists(dir string) (bool, error) {
+	info, err := os.Stat(filepath.Join(dir, DBFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look for the store in %s: %w", dir, err)
+	}
+	return info.Mode().IsRegular(), nil
 }
 
 // createPrivate makes sure the database file exists with mode 0600 before
