@@ -86,7 +86,8 @@ func doctorWallet(sn *wallet.Snapshot, ws *wallet.WalletState) []wallet.Check {
 		}
 		return out
 	}
-	return []wallet.Check{desc, checkAddresses(w, ws), checkPSBTs(w, ws), checkChange(w, sn, ws)}
+	reports := map[string]*psbt.Report{}
+	return []wallet.Check{desc, checkAddresses(w, ws), checkPSBTs(w, ws, reports), checkChange(sn, ws, reports)}
 }
 
 // checkDescriptor: the stored descriptor parses, is the canonical
@@ -160,8 +161,9 @@ func checkAddresses(w *Wallet, ws *wallet.WalletState) wallet.Check {
 // the stored txid; a finalized draft has every input finalized; an
 // unsigned or signed draft of the wallet's own inputs passes the safety
 // gate every signer is shown it through (it is complete: previous
-// transactions, scripts and derivations are all there).
-func checkPSBTs(w *Wallet, ws *wallet.WalletState) wallet.Check {
+// transactions, scripts and derivations are all there). It keeps each
+// draft's report in reports, by draft id, for checkChange.
+func checkPSBTs(w *Wallet, ws *wallet.WalletState, reports map[string]*psbt.Report) wallet.Check {
 	ch := wallet.NewCheck(CheckPSBTs, ws.Name)
 	gated := 0
 	for _, d := range ws.Drafts {
@@ -178,6 +180,7 @@ func checkPSBTs(w *Wallet, ws *wallet.WalletState) wallet.Check {
 			ch.Problem("draft %s: %v", d.ID, err)
 			continue
 		}
+		reports[d.ID] = rep
 		ours, finalized := 0, 0
 		for _, in := range rep.Inputs {
 			if in.Ours {
@@ -209,12 +212,12 @@ func checkPSBTs(w *Wallet, ws *wallet.WalletState) wallet.Check {
 // checkChange: each change index a spend reserved (journaled by
 // CreateDraft) is below the change counter, so no later spend gets it; no
 // two spends reserved the same index; and the spend's draft pays change
-// there.
-func checkChange(w *Wallet, sn *wallet.Snapshot, ws *wallet.WalletState) wallet.Check {
+// there (reports are the drafts' reports by id, from checkPSBTs).
+func checkChange(sn *wallet.Snapshot, ws *wallet.WalletState, reports map[string]*psbt.Report) wallet.Check {
 	ch := wallet.NewCheck(CheckChange, ws.Name)
-	drafts := map[string]*wallet.Draft{}
+	stored := map[string]bool{}
 	for _, d := range ws.Drafts {
-		drafts[d.ID] = d
+		stored[d.ID] = true
 	}
 	owner := map[uint32]wallet.JournalDraft{}
 	reserved := 0
@@ -231,28 +234,19 @@ func checkChange(w *Wallet, sn *wallet.Snapshot, ws *wallet.WalletState) wallet.
 			ch.Problem("change index %d was reserved twice: by draft %s (entry %d) and draft %s (entry %d)", idx, prev.ID, prev.Entry, j.ID, j.Entry)
 		}
 		owner[idx] = j
-		d := drafts[j.ID]
-		if d == nil {
+		if !stored[j.ID] {
 			continue // wallet.journal reports a journaled draft that is gone
 		}
-		if !paysChange(w, d, idx) {
+		if rep := reports[j.ID]; rep != nil && !paysChange(rep, idx) {
 			ch.Problem("draft %s reserved change index %d but pays no change there", j.ID, idx)
 		}
 	}
 	return ch.Done(fmt.Sprintf("%d change indexes reserved by spends, next change %d", reserved, ws.NextChange))
 }
 
-// paysChange reports whether draft d has an output the wallet re-derives
-// at change index idx.
-func paysChange(w *Wallet, d *wallet.Draft, idx uint32) bool {
-	p, err := psbt.Decode(d.PSBT)
-	if err != nil {
-		return false // checkPSBTs reports it
-	}
-	rep, err := psbt.Inspect(p, w.Info())
-	if err != nil {
-		return false
-	}
+// paysChange reports whether a draft's report has an output the wallet
+// re-derives at change index idx.
+func paysChange(rep *psbt.Report, idx uint32) bool {
 	for _, o := range rep.Outputs {
 		if o.Kind == psbt.KindChange && o.Branch != nil && *o.Branch == 1 && o.Index != nil && *o.Index == idx {
 			return true
