@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+
 	"github.com/countersign/countersign/hw/soft"
 	"github.com/countersign/countersign/psbt"
 	"github.com/countersign/countersign/wallet"
@@ -86,8 +88,8 @@ func doctorWallet(sn *wallet.Snapshot, ws *wallet.WalletState) []wallet.Check {
 		}
 		return out
 	}
-	reports := map[string]*psbt.Report{}
-	return []wallet.Check{desc, checkAddresses(w, ws), checkPSBTs(w, ws, reports), checkChange(sn, ws, reports)}
+	packets := map[string]*bpsbt.Packet{}
+	return []wallet.Check{desc, checkAddresses(w, ws), checkPSBTs(w, ws, packets), checkChange(w, sn, ws, packets)}
 }
 
 // checkDescriptor: the stored descriptor parses, is the canonical
@@ -161,59 +163,76 @@ func checkAddresses(w *Wallet, ws *wallet.WalletState) wallet.Check {
 // the stored txid; a finalized draft has every input finalized; an
 // unsigned or signed draft of the wallet's own inputs passes the safety
 // gate every signer is shown it through (it is complete: previous
-// transactions, scripts and derivations are all there). It keeps each
-// draft's report in reports, by draft id, for checkChange.
-func checkPSBTs(w *Wallet, ws *wallet.WalletState, reports map[string]*psbt.Report) wallet.Check {
+// transactions, scripts and derivations are all there). Signatures are not
+// verified again: they were when the draft was saved, and its bytes still
+// hash to its id. It keeps each draft's packet in packets, by draft id, for
+// checkChange.
+func checkPSBTs(w *Wallet, ws *wallet.WalletState, packets map[string]*bpsbt.Packet) wallet.Check {
 	ch := wallet.NewCheck(CheckPSBTs, ws.Name)
-	gated := 0
+	gated, foreign := 0, 0
 	for _, d := range ws.Drafts {
 		p, err := psbt.Decode(d.PSBT)
 		if err != nil {
 			ch.Problem("draft %s does not parse as a PSBT: %v", d.ID, err)
 			continue
 		}
+		packets[d.ID] = p
 		if h := p.UnsignedTx.TxHash(); h != d.TxID {
 			ch.Problem("draft %s is stored with txid %s but its transaction is %s", d.ID, d.TxID, h)
 		}
-		rep, err := psbt.Inspect(p, w.Info())
-		if err != nil {
-			ch.Problem("draft %s: %v", d.ID, err)
-			continue
-		}
-		reports[d.ID] = rep
-		ours, finalized := 0, 0
-		for _, in := range rep.Inputs {
-			if in.Ours {
-				ours++
-			}
-			if in.Finalized {
+		finalized := 0
+		for _, in := range p.Inputs {
+			if len(in.FinalScriptSig) > 0 || len(in.FinalScriptWitness) > 0 {
 				finalized++
 			}
 		}
 		switch d.State {
 		case wallet.StateFinalized:
-			if finalized != len(rep.Inputs) {
-				ch.Problem("draft %s is recorded as finalized but %d of its %d inputs are not", d.ID, len(rep.Inputs)-finalized, len(rep.Inputs))
+			if finalized != len(p.Inputs) {
+				ch.Problem("draft %s is recorded as finalized but %d of its %d inputs are not", d.ID, len(p.Inputs)-finalized, len(p.Inputs))
 			}
 		case wallet.StateDraft, wallet.StateSigned:
-			// Inputs of other wallets (a joint spend) cannot be checked
-			// against this one; the gate would refuse them by design.
-			if ours == len(rep.Inputs) && finalized == 0 {
+			if finalized > 0 {
+				continue // a finalized input has no derivations left to check
+			}
+			err := psbt.CheckWallet(p, w.Info())
+			if err == nil {
 				gated++
-				if err := psbt.CheckWallet(p, w.Info()); err != nil {
-					ch.Problem("draft %s (%s) fails the safety checks: %v", d.ID, d.State, err)
+				continue
+			}
+			// The gate refuses inputs of other wallets by design (a joint
+			// spend); only a draft of the wallet's own inputs must pass.
+			rep, ierr := psbt.Inspect(p, w.Info())
+			if ierr != nil {
+				ch.Problem("draft %s: %v", d.ID, ierr)
+				continue
+			}
+			ours := 0
+			for _, in := range rep.Inputs {
+				if in.Ours {
+					ours++
 				}
 			}
+			if ours < len(rep.Inputs) {
+				foreign++
+				continue
+			}
+			gated++
+			ch.Problem("draft %s (%s) fails the safety checks: %v", d.ID, d.State, err)
 		}
 	}
-	return ch.Done(fmt.Sprintf("%d drafts parsed, %d through the safety checks", len(ws.Drafts), gated))
+	detail := fmt.Sprintf("%d drafts parsed, %d through the safety checks", len(ws.Drafts), gated)
+	if foreign > 0 {
+		detail += fmt.Sprintf(", %d with other wallets' inputs not", foreign)
+	}
+	return ch.Done(detail)
 }
 
 // checkChange: each change index a spend reserved (journaled by
 // CreateDraft) is below the change counter, so no later spend gets it; no
 // two spends reserved the same index; and the spend's draft pays change
-// there (reports are the drafts' reports by id, from checkPSBTs).
-func checkChange(sn *wallet.Snapshot, ws *wallet.WalletState, reports map[string]*psbt.Report) wallet.Check {
+// there (packets are the drafts by id, from checkPSBTs).
+func checkChange(w *Wallet, sn *wallet.Snapshot, ws *wallet.WalletState, packets map[string]*bpsbt.Packet) wallet.Check {
 	ch := wallet.NewCheck(CheckChange, ws.Name)
 	stored := map[string]bool{}
 	for _, d := range ws.Drafts {
@@ -237,18 +256,22 @@ func checkChange(sn *wallet.Snapshot, ws *wallet.WalletState, reports map[string
 		if !stored[j.ID] {
 			continue // wallet.journal reports a journaled draft that is gone
 		}
-		if rep := reports[j.ID]; rep != nil && !paysChange(rep, idx) {
+		if p := packets[j.ID]; p != nil && !paysChange(w, p, idx) {
 			ch.Problem("draft %s reserved change index %d but pays no change there", j.ID, idx)
 		}
 	}
 	return ch.Done(fmt.Sprintf("%d change indexes reserved by spends, next change %d", reserved, ws.NextChange))
 }
 
-// paysChange reports whether a draft's report has an output the wallet
-// re-derives at change index idx.
-func paysChange(rep *psbt.Report, idx uint32) bool {
-	for _, o := range rep.Outputs {
-		if o.Kind == psbt.KindChange && o.Branch != nil && *o.Branch == 1 && o.Index != nil && *o.Index == idx {
+// paysChange reports whether p has an output paying the script the
+// wallet derives at change index idx.
+func paysChange(w *Wallet, p *bpsbt.Packet, idx uint32) bool {
+	d, err := w.Descriptor.Derive(1, idx, w.Network)
+	if err != nil {
+		return false
+	}
+	for _, o := range p.UnsignedTx.TxOut {
+		if bytes.Equal(o.PkScript, d.ScriptPubKey) {
 			return true
 		}
 	}
