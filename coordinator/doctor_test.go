@@ -58,14 +58,14 @@ func doctored(t *testing.T) (*rig, *soft.Store, *coordinator.SpendResult) {
 	if _, err := r.c.Broadcast(ctx, fin.Wallet, fin.Tx); err != nil {
 		t.Fatal(err)
 	}
-	// The broadcast coins are marked spent; a later spend is built from a
-	// fresh sync's view, here the same coins again as a draft that stays.
-	pending, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 50_000)}, UTXOs: r.allCoins(t), FeeRate: 2})
-	if err == nil {
+	// The broadcast coins are marked spent and cannot be spent again; a
+	// new coin (a sync replaces the coin set) pays for a second spend that
+	// stays a draft.
+	if _, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 50_000)}, UTXOs: r.allCoins(t), FeeRate: 2}); err == nil {
 		t.Fatal("spent coins were spent again")
 	}
 	r.fund(t, 400_000)
-	pending, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 50_000)}, FeeRate: 2})
+	pending, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 50_000)}, FeeRate: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
