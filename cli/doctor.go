@@ -26,13 +26,15 @@ func newCmdDoctor(f *Factory, runF func(context.Context, *DoctorOptions) error) 
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the data directory's integrity",
-		Long: `Check the data directory without changing it: SQLite's own integrity and
+		Long: `Check the data directory: SQLite's own integrity and
 foreign key checks, the schema version, the audit journal (gap-free,
 append-only, every wallet it mentions existed), and for each wallet its
 descriptor and network, the addresses handed out and coins (re-derived),
 the address counters, the drafts (each a PSBT of its txid that passes the
 safety checks), the change indexes spends reserved, and the software key
-files (modes and companions; keys are not decrypted).
+files (modes and companions; keys are not decrypted). The checks change
+nothing; opening the store brings an older schema up to date, as every
+command does.
 
 Each check prints ok or FAILED with what is wrong. Exit 0 when every check
 passes, 1 when one fails, 3 when the directory holds no store.`,
