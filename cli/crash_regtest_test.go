@@ -94,11 +94,11 @@ func (op *crashOp) killCount() int {
 type crashRig struct {
 	t       *testing.T
 	node    *regtest.Node
-	dir     string // the data directory every process uses
-	work    string // PSBT files
-	store   *wallet.Store
-	ext     string // an address outside the wallet
-	impFile string // a wallet file to import: another wallet's descriptor
+	dir     string        // the data directory every process uses
+	work    string        // PSBT files
+	store   *wallet.Store // the test's own view of the store; closed during some runs
+	ext     string        // an address outside the wallet
+	impFile string        // a wallet file to import: another wallet's descriptor
 	rnd     *rand.Rand
 
 	addrs    map[string]uint32            // every address a completed `address` printed -> its index
@@ -143,12 +143,8 @@ func TestCrashLoop(t *testing.T) {
 	if err := os.WriteFile(r.impFile, []byte(otherWallet(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := wallet.Open(r.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	r.store = st
+	r.openStore()
+	defer r.closeStore()
 	for range 4 {
 		r.fund(r.handOut(), 100_000_000)
 	}
@@ -188,7 +184,7 @@ func TestCrashLoop(t *testing.T) {
 
 	// No address was handed out twice (recordAddress refuses a repeat),
 	// and each is the one the wallet derives at its index.
-	w, err := st.Wallet(ctx, "w")
+	w, err := r.store.Wallet(ctx, "w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +229,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Logf("%-8s %8d %6d %7d %10d %13d %10d %9d %11v", op.name, op.attempts, op.killCount(), op.kills[killAtRandom], op.kills[killMidWrite],
 			op.kills[killAfterCommit], op.committed, op.finished, median(op.runs).Round(time.Millisecond))
 	}
-	drafts, err := st.Drafts(ctx, "w")
+	drafts, err := r.store.Drafts(ctx, "w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,6 +336,13 @@ func (r *crashRig) attempt(op *crashOp, mode killMode, delay time.Duration) (kil
 	args := op.args(t, i)
 	before := r.lastEntry()
 	wal0 := r.walState()
+	// Watching needs the test's connection; otherwise it is closed, so the
+	// run may be the store's last user and checkpoint and delete the WAL
+	// when it closes, a step worth killing too.
+	if mode == noKill || mode == killAtRandom {
+		r.closeStore()
+		defer r.openStore()
+	}
 	cmd := execCLI(t, r.dir, args...)
 	var bystander *exec.Cmd
 	if mode == killAtRandom && op.name == "address" {
@@ -394,6 +397,7 @@ func (r *crashRig) attempt(op *crashOp, mode killMode, delay time.Duration) (kil
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
+	r.openStore()
 	written := r.lastEntry() - before // journal ids are gap-free: entries committed meanwhile
 	if bystander != nil {
 		if err := bystander.Wait(); err != nil {
@@ -424,6 +428,29 @@ func (r *crashRig) attempt(op *crashOp, mode killMode, delay time.Duration) (kil
 		op.done(t, i, cmd.Stdout.(*bytes.Buffer).Bytes())
 	}
 	return false
+}
+
+// openStore opens the test's own view of the store, if closed.
+func (r *crashRig) openStore() {
+	if r.store != nil {
+		return
+	}
+	st, err := wallet.Open(r.dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.store = st
+}
+
+// closeStore closes the test's view of the store, if open.
+func (r *crashRig) closeStore() {
+	if r.store == nil {
+		return
+	}
+	if err := r.store.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.store = nil
 }
 
 // walState is the WAL file's size and modification time: a writer
