@@ -137,6 +137,10 @@ func TestJSONDocumented(t *testing.T) {
 	secret := filepath.Join(work, "secret")
 	os.WriteFile(secret, []byte(newTestCosigner(t, 9, 2).Master.String()), 0o600)
 	run("key import", "--network", "regtest", "key", "import", "imported", "--secret-file", secret)
+	var doc doctorReport
+	if json.Unmarshal([]byte(run("doctor", "doctor")), &doc); !doc.OK {
+		t.Errorf("doctor after every command: %s", doc.failedChecks())
+	}
 	json.Unmarshal([]byte(run("wallet delete", "--yes", "wallet", "delete", "w")), &w)
 	r := runCLI(t, dir, "", "--json", "wallet", "show", "nope")
 	got["error"] = r.Err

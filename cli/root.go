@@ -57,6 +57,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdSign(f, nil),
 		newCmdKey(f),
 		newCmdDevice(f),
+		newCmdDoctor(f, nil),
 		newCmdGenMan(f),
 	)
 	return root
@@ -120,8 +121,12 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	}
 	err := root.ExecuteContext(ctx)
 	f.IO.Out = realOut
-	if err == nil && f.Global.Fields != "" && f.Global.JSON {
-		err = flushSelected(realOut, &held, parseFields(f.Global.Fields))
+	// A command may print its JSON and still fail (doctor prints the
+	// checks, then fails when one did): its output is data either way.
+	if f.Global.Fields != "" && f.Global.JSON {
+		if ferr := flushSelected(realOut, &held, parseFields(f.Global.Fields)); err == nil {
+			err = ferr
+		}
 	}
 	if err == nil {
 		return ExitOK

@@ -174,4 +174,15 @@ func spendEndToEnd(t *testing.T, node *regtest.Node, script string, m, n int) {
 	if s.Confirmed != want || s.UTXOs != 1 || s.NextChange != 1 {
 		t.Fatalf("after the spend: %+v, want confirmed %d in one change coin", s, want)
 	}
+	mustDoctor(t, dir)
+}
+
+// mustDoctor fails the test unless `countersign doctor` passes every check.
+func mustDoctor(t *testing.T, dir string) {
+	t.Helper()
+	r := runCLI(t, dir, "", "--json", "doctor")
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(r.Out), &rep); err != nil || r.Code != 0 || !rep.OK {
+		t.Fatalf("doctor: exit %d %v\n%s\n%s", r.Code, err, rep.failedChecks(), r.Err)
+	}
 }

@@ -28,7 +28,11 @@ type GateError struct {
 	Err  error
 }
 
-func (e *GateError) Error() string   { return "refused by the " + e.Rule + " rule: " + e.Err.Error() }
+func (e *GateError) Error() string {
+	// The inner error may already say "refused: ..." (it wraps ErrRefused
+	// for callers of CheckWallet); once is enough.
+	return "refused by the " + e.Rule + " rule: " + strings.TrimPrefix(e.Err.Error(), ErrRefused.Error()+": ")
+}
 func (e *GateError) Unwrap() []error { return []error{ErrRefused, e.Err} }
 
 func refuse(rule string, err error) error { return &GateError{Rule: rule, Err: err} }
@@ -71,40 +75,17 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 	if v == nil {
 		return nil, refuse(RuleWallet, errors.New("no wallet descriptor or network to check the PSBT against"))
 	}
-	if len(p.Inputs) == 0 {
-		return nil, refuse(RuleWallet, errors.New("the PSBT spends nothing (no inputs)"))
-	}
-	if err := checkDuplicateInputs(p); err != nil {
-		return nil, refuse(RuleWallet, err)
-	}
 	if err := v.checkXpubNetwork(p); err != nil {
 		return nil, refuse(RuleNetwork, err)
 	}
 	a := analyze(p)
 	v.prefetchPacket(p, a)
-	errs := make([]error, len(p.Inputs))
-	parallelFor(len(p.Inputs), func(i int) {
-		if a.in[i].finalized {
-			errs[i] = finalizedInput(p, a, i, rules.Locate)
-			return
-		}
-		errs[i] = v.checkInput(p, a, i)
-	})
-	for _, err := range errs {
+	if err := v.walletRule(p, a, rules.Locate); err != nil {
 		var g *GateError
 		if errors.As(err, &g) {
 			return nil, g
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, refuse(RuleWallet, err)
-	}
-	for j := range p.Outputs {
-		out := &p.Outputs[j]
-		if v.claims(out.Bip32Derivation) && v.matchOutput(out, p.UnsignedTx.TxOut[j].PkScript) == nil {
-			return nil, refuse(RuleWallet, fmt.Errorf("output %d claims to be change (its BIP-32 derivations carry this wallet's fingerprints) but its script %x does not derive from the wallet: the change may have been swapped by an attacker; do not sign",
-				j, p.UnsignedTx.TxOut[j].PkScript))
-		}
 	}
 	rep, err := inspect(p, w, rules.VerifySignatures)
 	if err != nil {
@@ -146,25 +127,25 @@ func finalizedInput(p *bpsbt.Packet, a *analysis, i int, locate func([]byte) (ui
 	case st.prevErr != nil:
 		return st.prevErr
 	case p.Inputs[i].NonWitnessUtxo == nil:
-		return fmt.Errorf("input %d (%s) is finalized without its previous transaction: its amount cannot be proven", i, op)
+		return fmt.Errorf("%w: input %d (%s) is finalized without its previous transaction: its amount cannot be proven", ErrRefused, i, op)
 	case locate == nil:
-		return fmt.Errorf("input %d (%s) is already finalized: its scripts and derivations are gone, so it can no longer be checked against the wallet; finalize or broadcast this PSBT instead", i, op)
+		return fmt.Errorf("%w: input %d (%s) is already finalized: its scripts and derivations are gone, so it can no longer be checked against the wallet; finalize or broadcast this PSBT instead", ErrRefused, i, op)
 	}
 	if _, _, ok := locate(st.prevOut.PkScript); !ok {
-		return fmt.Errorf("input %d (%s) spends script %x, which is not one of the wallet's", i, op, st.prevOut.PkScript)
+		return fmt.Errorf("%w: input %d (%s) spends script %x, which is not one of the wallet's", ErrRefused, i, op, st.prevOut.PkScript)
 	}
 	// A finalizer clears every other record (BIP-174); what is left or
 	// added afterwards must not contradict the final scripts.
 	in := &p.Inputs[i]
 	if in.SighashType != 0 && in.SighashType != txscript.SigHashAll {
-		return fmt.Errorf("input %d (%s) is finalized but asks for sighash type %s; only SIGHASH_ALL is accepted", i, op, SighashName(in.SighashType))
+		return fmt.Errorf("%w: input %d (%s) is finalized but asks for sighash type %s; only SIGHASH_ALL is accepted", ErrRefused, i, op, SighashName(in.SighashType))
 	}
 	if len(in.PartialSigs) > 0 {
 		return refuse(RuleSignature, fmt.Errorf("input %d (%s) is finalized but carries %d partial signature(s) a finalizer would have cleared: they were added afterwards", i, op, len(in.PartialSigs)))
 	}
 	for _, sig := range finalSignatures(in) {
 		if h := txscript.SigHashType(sig[len(sig)-1]); h != txscript.SigHashAll {
-			return fmt.Errorf("input %d (%s) is finalized with a signature of sighash type %s; only SIGHASH_ALL is accepted", i, op, SighashName(h))
+			return fmt.Errorf("%w: input %d (%s) is finalized with a signature of sighash type %s; only SIGHASH_ALL is accepted", ErrRefused, i, op, SighashName(h))
 		}
 	}
 	return nil

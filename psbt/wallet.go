@@ -410,15 +410,17 @@ func fingerprintValue(fp [4]byte) uint32 {
 	return binary.LittleEndian.Uint32(fp[:])
 }
 
-// CheckWallet is the gate run before signing and before combining: it
-// refuses (ErrRefused) any PSBT the wallet cannot fully explain. Every input
-// must carry a non_witness_utxo that hashes to the txid it spends (and,
-// for segwit, a witness_utxo that agrees with it; a legacy sh input must
-// not carry one), its scripts must be the ones its prevout commits to and
-// the ones the wallet derives at the position its BIP-32 derivations name,
-// and a sighash type, if present, must be SIGHASH_ALL. No outpoint may be
-// spent twice. Every output whose derivations carry a wallet fingerprint
-// must re-derive from the wallet (else an attacker has swapped the change).
+// CheckWallet is the gate's wallet rule alone, for a signer about to sign
+// (hw.Signer runs it again right before a device sees the PSBT): it
+// refuses (ErrRefused) any PSBT the wallet cannot fully explain. Every
+// input must carry a non_witness_utxo that hashes to the txid it spends
+// (and, for segwit, a witness_utxo that agrees with it; a legacy sh input
+// must not carry one), its scripts must be the ones its prevout commits to
+// and the ones the wallet derives at the position its BIP-32 derivations
+// name, and a sighash type, if present, must be SIGHASH_ALL. No outpoint
+// may be spent twice. Every output whose derivations carry a wallet
+// fingerprint must re-derive from the wallet (else an attacker has swapped
+// the change). Finalized inputs are refused: there is nothing left to sign.
 func CheckWallet(p *bpsbt.Packet, w WalletInfo) error {
 	if err := checkShape(p); err != nil {
 		return err
@@ -427,18 +429,36 @@ func CheckWallet(p *bpsbt.Packet, w WalletInfo) error {
 	if v == nil {
 		return fmt.Errorf("%w: no wallet descriptor or network to check the PSBT against", ErrRefused)
 	}
+	a := analyze(p)
+	v.prefetchPacket(p, a)
+	return v.walletRule(p, a, nil)
+}
+
+// walletRule is the wallet rule of the gate (see Gate and CheckWallet, its
+// only callers): inputs, then the outputs that claim to be the wallet's.
+// locate finds the scripts of finalized inputs; nil refuses them. A
+// refusal already naming its rule is returned as is.
+func (v *walletView) walletRule(p *bpsbt.Packet, a *analysis, locate func([]byte) (uint32, uint32, bool)) error {
 	if len(p.Inputs) == 0 {
 		return fmt.Errorf("%w: the PSBT spends nothing (no inputs)", ErrRefused)
 	}
 	if err := checkDuplicateInputs(p); err != nil {
 		return err
 	}
-	a := analyze(p)
-	v.prefetchPacket(p, a)
 	errs := make([]error, len(p.Inputs))
 	parallelFor(len(p.Inputs), func(i int) {
+		if a.in[i].finalized {
+			errs[i] = finalizedInput(p, a, i, locate)
+			return
+		}
 		errs[i] = v.checkInput(p, a, i)
 	})
+	for _, err := range errs {
+		var g *GateError
+		if errors.As(err, &g) {
+			return g
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -456,10 +476,6 @@ func CheckWallet(p *bpsbt.Packet, w WalletInfo) error {
 func (v *walletView) checkInput(p *bpsbt.Packet, a *analysis, i int) error {
 	in, st := &p.Inputs[i], &a.in[i]
 	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
-	switch {
-	case st.finalized:
-		return fmt.Errorf("%w: input %d (%s) is already finalized: its scripts and derivations are gone, so it can no longer be checked against the wallet; finalize or broadcast this PSBT instead", ErrRefused, i, op)
-	}
 	if err := inputPolicy(in, st, i, op); err != nil {
 		return err
 	}

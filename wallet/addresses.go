@@ -124,18 +124,16 @@ func (s *Store) Addresses(ctx context.Context, name string) ([]IssuedAddress, er
 			return err
 		}
 		rows, err := tx.QueryContext(ctx,
-			`SELECT branch, idx, address, label, issued_at FROM addresses WHERE wallet_id = ? ORDER BY branch, idx`, id)
+			`SELECT `+addressColumns+` FROM addresses WHERE wallet_id = ? ORDER BY branch, idx`, id)
 		if err != nil {
 			return fmt.Errorf("list addresses of wallet %q: %w", name, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var a IssuedAddress
-			var at int64
-			if err := rows.Scan(&a.Branch, &a.Index, &a.Address, &a.Label, &at); err != nil {
+			a, err := scanAddress(rows)
+			if err != nil {
 				return fmt.Errorf("list addresses of wallet %q: %w", name, err)
 			}
-			a.IssuedAt = fromStamp(at)
 			out = append(out, a)
 		}
 		if err := rows.Err(); err != nil {
@@ -147,4 +145,18 @@ func (s *Store) Addresses(ctx context.Context, name string) ([]IssuedAddress, er
 		return nil, err
 	}
 	return out, nil
+}
+
+// addressColumns is the SELECT list scanAddress expects.
+const addressColumns = `branch, idx, address, label, issued_at`
+
+// scanAddress reads one addresses row (addressColumns order).
+func scanAddress(row interface{ Scan(...any) error }) (IssuedAddress, error) {
+	var a IssuedAddress
+	var at int64
+	if err := row.Scan(&a.Branch, &a.Index, &a.Address, &a.Label, &at); err != nil {
+		return a, err
+	}
+	a.IssuedAt = fromStamp(at)
+	return a, nil
 }

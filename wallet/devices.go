@@ -75,19 +75,17 @@ func (s *Store) Registrations(ctx context.Context, name string) ([]Registration,
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT fingerprint, device_type, name_on_device, token, registered_at
+		rows, err := tx.QueryContext(ctx, `SELECT `+registrationColumns+`
 			FROM registrations WHERE wallet_id = ? ORDER BY fingerprint, device_type`, id)
 		if err != nil {
 			return fmt.Errorf("list registrations of wallet %q: %w", name, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var r Registration
-			var at int64
-			if err := rows.Scan(&r.Fingerprint, &r.DeviceType, &r.NameOnDevice, &r.Token, &at); err != nil {
+			r, err := scanRegistration(rows)
+			if err != nil {
 				return fmt.Errorf("list registrations of wallet %q: %w", name, err)
 			}
-			r.RegisteredAt = fromStamp(at)
 			out = append(out, r)
 		}
 		if err := rows.Err(); err != nil {
@@ -99,4 +97,18 @@ func (s *Store) Registrations(ctx context.Context, name string) ([]Registration,
 		return nil, err
 	}
 	return out, nil
+}
+
+// registrationColumns is the SELECT list scanRegistration expects.
+const registrationColumns = `fingerprint, device_type, name_on_device, token, registered_at`
+
+// scanRegistration reads one registrations row (registrationColumns order).
+func scanRegistration(row interface{ Scan(...any) error }) (Registration, error) {
+	var r Registration
+	var at int64
+	if err := row.Scan(&r.Fingerprint, &r.DeviceType, &r.NameOnDevice, &r.Token, &at); err != nil {
+		return r, err
+	}
+	r.RegisteredAt = fromStamp(at)
+	return r, nil
 }

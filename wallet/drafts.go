@@ -76,7 +76,8 @@ func DraftID(psbt []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// SaveDraft stores d.PSBT, with d.TxID (required), d.State ("" means StateDraft) and
+// SaveDraft stores d.PSBT, with d.TxID (required), d.State ("" means
+// StateDraft; StateBroadcast is refused, see MarkBroadcast) and
 // d.Note, for the wallet called name, and fills d.ID, d.Wallet and
 // d.CreatedAt. Saving bytes that are already stored for the same wallet
 // changes nothing and fills d from the stored draft, so importing a file
@@ -95,7 +96,12 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 		d.State = StateDraft
 	}
 	if !d.State.valid() {
-		return fmt.Errorf("save draft for wallet %q: unknown state %q: %w; use draft, signed, finalized or broadcast", name, d.State, ErrInvalid)
+		return fmt.Errorf("save draft for wallet %q: unknown state %q: %w; use draft, signed or finalized", name, d.State, ErrInvalid)
+	}
+	if d.State == StateBroadcast {
+		// A broadcast draft carries the final txid and the time it was
+		// sent; only MarkBroadcast knows them.
+		return fmt.Errorf("save draft for wallet %q: a draft becomes broadcast through MarkBroadcast, not SaveDraft: %w", name, ErrInvalid)
 	}
 	id := DraftID(d.PSBT)
 	var stored *Draft

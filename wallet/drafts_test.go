@@ -49,6 +49,7 @@ func TestSaveDraft(t *testing.T) {
 		{"empty", "w", Draft{TxID: hashOf(1, 4)}, ErrInvalid},
 		{"no txid", "w", Draft{PSBT: []byte("x")}, ErrInvalid},
 		{"bad state", "w", Draft{PSBT: []byte("x"), TxID: hashOf(1, 5), State: "pending"}, ErrInvalid},
+		{"broadcast without MarkBroadcast", "w", Draft{PSBT: []byte("x"), TxID: hashOf(1, 5), State: StateBroadcast}, ErrInvalid},
 		{"unknown wallet", "nope", Draft{PSBT: []byte("x"), TxID: hashOf(1, 6)}, ErrNotFound},
 		{"too large", "w", Draft{PSBT: make([]byte, MaxDraftBytes+1), TxID: hashOf(1, 7)}, ErrInvalid},
 	} {

@@ -75,7 +75,7 @@ func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalE
 	}
 	var out []JournalEntry
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		q := `SELECT id, at, ifnull(wallet_id, 0), wallet, action, detail FROM journal`
+		q := `SELECT ` + journalColumns + ` FROM journal`
 		args := []any{}
 		if name != "" {
 			q += ` WHERE wallet = ?`
@@ -89,14 +89,10 @@ func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalE
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var e JournalEntry
-			var at int64
-			var detail string
-			if err := rows.Scan(&e.ID, &at, &e.WalletID, &e.Wallet, &e.Action, &detail); err != nil {
+			e, err := scanJournal(rows)
+			if err != nil {
 				return fmt.Errorf("read journal: %w", err)
 			}
-			e.Time = fromStamp(at)
-			e.Detail = json.RawMessage(detail)
 			out = append(out, e)
 		}
 		if err := rows.Err(); err != nil {
@@ -115,6 +111,22 @@ func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalE
 		return nil, err
 	}
 	return out, nil
+}
+
+// journalColumns is the SELECT list scanJournal expects.
+const journalColumns = `id, at, ifnull(wallet_id, 0), wallet, action, detail`
+
+// scanJournal reads one journal row (journalColumns order).
+func scanJournal(row interface{ Scan(...any) error }) (JournalEntry, error) {
+	var e JournalEntry
+	var at int64
+	var detail string
+	if err := row.Scan(&e.ID, &at, &e.WalletID, &e.Wallet, &e.Action, &detail); err != nil {
+		return e, err
+	}
+	e.Time = fromStamp(at)
+	e.Detail = json.RawMessage(detail)
+	return e, nil
 }
 
 // redactURL hides the password in a backend URL before it goes into the

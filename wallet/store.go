@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,7 +59,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store: create data directory %s: %w (check its parent's permissions, or pick another with --data-dir)", abs, err)
 	}
 	path := filepath.Join(abs, DBFile)
-	if err := createPrivate(path); err != nil {
+	if err := checkDBFile(path); err != nil {
 		return nil, err
 	}
 	db, err := sql.Open("sqlite", dsn(path))
@@ -68,6 +69,16 @@ func Open(dir string) (*Store, error) {
 	s := &Store{db: db, dir: abs, now: time.Now}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
 	defer cancel()
+	// The first connection creates the file when it is missing; only then
+	// can its mode be fixed, by path (see restrictFiles).
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if err := restrictFiles(path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, db, migrations()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -75,26 +86,59 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-// createPrivate makes sure the database file exists with mode 0600 before
-// SQLite opens it. SQLite would create it with 0644; it also gives the -wal
-// and -shm files the main file's mode, so fixing the main file fixes all
-// three.
-func createPrivate(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("open store: create %s: %w (check the data directory's permissions)", path, err)
+// Exists reports whether dir holds a countersign database. Commands that
+// only look at a store (doctor) ask first, since Open would create one.
+func Exists(dir string) (bool, error) {
+	info, err := os.Stat(filepath.Join(dir, DBFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look for the store in %s: %w", dir, err)
 	}
-	info, err := f.Stat()
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("open store: stat %s: %w", path, err)
-	}
-	if !info.Mode().IsRegular() {
+	return info.Mode().IsRegular(), nil
+}
+
+// checkDBFile refuses a database path that is there but is not a file.
+func checkDBFile(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("open store: %s: %w (check the data directory's permissions)", path, err)
+	case !info.Mode().IsRegular():
 		return fmt.Errorf("open store: %s is not a regular file: %w (move it away or pick another --data-dir)", path, ErrInvalid)
 	}
-	if info.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(path, 0o600); err != nil {
-			return fmt.Errorf("open store: restrict %s to mode 0600: %w", path, err)
+	return nil
+}
+
+// restrictFiles gives the database and its -wal and -shm files mode 0600:
+// they name the wallet's keys and addresses. SQLite creates the database
+// with 0644 (less the umask) and gives the -wal and -shm files the main
+// file's mode, so once the main file is 0600 every file SQLite creates
+// later is too; the moment before, the new file is still empty.
+//
+// Modes are changed by path, never through a descriptor of our own:
+// closing any descriptor of a file drops every POSIX lock the process
+// holds on it, SQLite's included (sqlite.org/howtocorrupt.html, section
+// 2.2). A second Open in a process that already has the store open would
+// silently unlock the first Store; other processes would then take it for
+// gone, and the last of them to close would delete the WAL and its index
+// under it, losing its writes and feeding it a malformed database.
+func restrictFiles(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) && p != path {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open store: stat %s: %w", p, err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("open store: restrict %s to mode 0600: %w", p, err)
+			}
 		}
 	}
 	return nil

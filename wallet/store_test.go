@@ -290,3 +290,42 @@ func TestDefaultDir(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenKeepsOtherStoresLocks: opening a second Store on a directory, in
+// the same process, must not drop the first one's locks. POSIX drops every
+// lock a process holds on a file when any descriptor of it is closed
+// (sqlite.org/howtocorrupt.html, section 2.2); an unlocked first Store
+// looks absent to other processes, and the last of them to close deletes
+// the WAL and its index under it: its writes are lost, its reads see a
+// malformed database.
+func TestOpenKeepsOtherStoresLocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s1, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	mustCreate(t, s1, "shared")
+	for i := uint32(0); i < 6; i++ {
+		s2, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2.Close()
+		cmds, _, release := startChildren(t, "next-address", dir, 1)
+		release()
+		if err := cmds[0].Wait(); err != nil {
+			t.Fatal(err)
+		}
+		// s1 sees the child's write, and its own writes are seen by the
+		// next child.
+		w, err := s1.Wallet(ctx, "shared")
+		if err != nil || w.NextReceive != 2*i+1 {
+			t.Fatalf("round %d: the first store reads %+v, %v; want next receive %d", i, w, err, 2*i+1)
+		}
+		if idx, _, err := s1.NextAddress(ctx, "shared", 0, deriveFake, ""); err != nil || idx != 2*i+1 {
+			t.Fatalf("round %d: the first store hands out %d, %v", i, idx, err)
+		}
+	}
+}

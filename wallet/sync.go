@@ -166,28 +166,16 @@ func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT txid, vout, value, script, branch, idx, height, spent_by
+		rows, err := tx.QueryContext(ctx, `SELECT `+utxoColumns+`
 			FROM utxos WHERE wallet_id = ? ORDER BY height = 0, height, txid, vout`, id)
 		if err != nil {
 			return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var o UTXO
-			var txid string
-			var spender sql.NullString
-			if err := rows.Scan(&txid, &o.OutPoint.Index, &o.Value, &o.PkScript, &o.Branch, &o.Index, &o.Height, &spender); err != nil {
+			o, err := scanUTXO(rows)
+			if err != nil {
 				return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
-			}
-			if o.OutPoint.Hash, err = parseHash(txid); err != nil {
-				return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
-			}
-			if spender.Valid {
-				h, err := parseHash(spender.String)
-				if err != nil {
-					return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
-				}
-				o.SpentBy = &h
 			}
 			out = append(out, o)
 		}
@@ -211,27 +199,17 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT txid, height, raw, net, fee, seen_at
+		rows, err := tx.QueryContext(ctx, `SELECT `+txColumns+`
 			FROM transactions WHERE wallet_id = ? ORDER BY height = 0, height, seen_at, txid`, id)
 		if err != nil {
 			return fmt.Errorf("list transactions of wallet %q: %w", name, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var t Tx
-			var txid string
-			var fee sql.NullInt64
-			var seen int64
-			if err := rows.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen); err != nil {
+			t, err := scanTx(rows)
+			if err != nil {
 				return fmt.Errorf("list transactions of wallet %q: %w", name, err)
 			}
-			if t.TxID, err = parseHash(txid); err != nil {
-				return fmt.Errorf("list transactions of wallet %q: %w", name, err)
-			}
-			if fee.Valid {
-				t.Fee = &fee.Int64
-			}
-			t.SeenAt = fromStamp(seen)
 			out = append(out, t)
 		}
 		if err := rows.Err(); err != nil {
@@ -296,4 +274,52 @@ func (s *Store) Balance(ctx context.Context, name string) (confirmed, unconfirme
 		return 0, 0, err
 	}
 	return confirmed, unconfirmed, nil
+}
+
+// utxoColumns is the SELECT list scanUTXO expects.
+const utxoColumns = `txid, vout, value, script, branch, idx, height, spent_by`
+
+// scanUTXO reads one utxos row (utxoColumns order).
+func scanUTXO(row interface{ Scan(...any) error }) (UTXO, error) {
+	var o UTXO
+	var txid string
+	var spender sql.NullString
+	if err := row.Scan(&txid, &o.OutPoint.Index, &o.Value, &o.PkScript, &o.Branch, &o.Index, &o.Height, &spender); err != nil {
+		return o, err
+	}
+	var err error
+	if o.OutPoint.Hash, err = parseHash(txid); err != nil {
+		return o, err
+	}
+	if spender.Valid {
+		h, err := parseHash(spender.String)
+		if err != nil {
+			return o, err
+		}
+		o.SpentBy = &h
+	}
+	return o, nil
+}
+
+// txColumns is the SELECT list scanTx expects.
+const txColumns = `txid, height, raw, net, fee, seen_at`
+
+// scanTx reads one transactions row (txColumns order).
+func scanTx(row interface{ Scan(...any) error }) (Tx, error) {
+	var t Tx
+	var txid string
+	var fee sql.NullInt64
+	var seen int64
+	if err := row.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen); err != nil {
+		return t, err
+	}
+	var err error
+	if t.TxID, err = parseHash(txid); err != nil {
+		return t, err
+	}
+	if fee.Valid {
+		t.Fee = &fee.Int64
+	}
+	t.SeenAt = fromStamp(seen)
+	return t, nil
 }
