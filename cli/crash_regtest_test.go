@@ -208,7 +208,7 @@ func TestCrashLoop(t *testing.T) {
 	mustRun(t, r.dir, "spend", "w", "--to", r.ext+":0.5", "--fee-rate", "5", "-o", final)
 	fee := inspectFile(t, r.dir, final).Fee
 	for _, k := range []string{"k1", "k2"} {
-		mustRun(t, r.dir, "sign", final, "--with", "key:"+k, "-o", final+"."+k)
+		mustRun(t, r.dir, "sign", final, "--with", "key:"+k, "--yes", "-o", final+"."+k)
 	}
 	mustRun(t, r.dir, "psbt", "combine", final+".k1", final+".k2", "-o", final+".both")
 	mustRun(t, r.dir, "psbt", "finalize", final+".both", "-o", final+".tx")
@@ -309,7 +309,7 @@ func (r *crashRig) ops() []*crashOp {
 				job := r.signNext[0]
 				r.signNext = r.signNext[1:]
 				r.jobs[i] = job
-				return []string{"sign", job[0], "--with", "key:" + job[1], "-o", r.file("sign", i)}
+				return []string{"sign", job[0], "--with", "key:" + job[1], "--yes", "-o", r.file("sign", i)}
 			},
 			done:   func(t *testing.T, i int, _ []byte) { r.recordSigned(t, i) },
 			killed: func(t *testing.T, i int) { r.recordSigned(t, i) }},
@@ -586,7 +586,7 @@ func (r *crashRig) pair(t *testing.T) (string, string) {
 		src := r.newSpend(t, false)
 		for _, k := range []string{"k1", "k2"} {
 			out := src + "." + k
-			mustRun(t, r.dir, "sign", src, "--with", "key:"+k, "-o", out)
+			mustRun(t, r.dir, "sign", src, "--with", "key:"+k, "--yes", "-o", out)
 			if r.signed[src] == nil {
 				r.signed[src] = map[string]string{}
 			}

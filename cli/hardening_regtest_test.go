@@ -18,6 +18,7 @@ import (
 
 	"github.com/countersign/countersign/internal/regtest"
 	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
 )
 
 // smallWallet is a funded 2-of-3 of software keys k1..k3 with one unsigned
@@ -236,5 +237,66 @@ func TestSignerFormsListed(t *testing.T) {
 	r := runCLI(t, w.dir, "", "sign", w.unsigned, "--with", "bogus", "--yes")
 	if r.Code != 2 || !strings.Contains(r.Err, "key:NAME") || !strings.Contains(r.Err, "file:DIR") || !strings.Contains(r.Err, "qr") {
 		t.Fatalf("--with bogus: exit %d: %s", r.Code, r.Err)
+	}
+}
+
+// TestSignTwiceAndOtherWallet: signing twice with one key is not an error
+// (exit 0, "already signed", nothing new written), and a PSBT named as
+// another wallet's is refused at every step without touching that wallet.
+func TestSignTwiceAndOtherWallet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest test")
+	}
+	w := newSmallWallet(t)
+	work := t.TempDir()
+	s1 := filepath.Join(work, "s1.psbt")
+	mustRun(t, w.dir, "sign", w.unsigned, "--with", "key:k1", "--yes", "-o", s1)
+	before, _ := os.ReadFile(s1)
+	r := runCLI(t, w.dir, "", "sign", s1, "--with", "key:k1", "--yes")
+	if r.Code != 0 || !strings.Contains(r.Err, "already signed") {
+		t.Fatalf("signing twice: exit %d: %s", r.Code, r.Err)
+	}
+	if after, _ := os.ReadFile(s1); !bytes.Equal(before, after) {
+		t.Fatal("signing twice rewrote the file")
+	}
+	var j struct {
+		AlreadySigned bool `json:"already_signed"`
+		Added         int  `json:"added"`
+	}
+	mustJSON(t, mustRun(t, w.dir, "--json", "sign", s1, "--with", "key:k1", "--yes"), &j)
+	if !j.AlreadySigned || j.Added != 0 {
+		t.Fatalf("signing twice, --json: %+v", j)
+	}
+
+	// Another wallet in the same store: naming it is refused everywhere.
+	c := []testCosigner{newTestCosigner(t, 41, 2), newTestCosigner(t, 42, 2), newTestCosigner(t, 43, 2)}
+	mustRun(t, w.dir, "--network", "regtest", "wallet", "create", "other", "--threshold", "2",
+		"--cosigner", c[0].Expr, "--cosigner", c[1].Expr, "--cosigner", c[2].Expr)
+	s2 := filepath.Join(work, "s2.psbt")
+	mustRun(t, w.dir, "sign", s1, "--with", "key:k2", "--yes", "-o", s2)
+	for _, args := range [][]string{
+		{"psbt", "inspect", s2, "--wallet", "other"},
+		{"sign", w.unsigned, "--with", "key:k2", "--yes", "--wallet", "other", "-o", filepath.Join(work, "x.psbt")},
+		{"psbt", "combine", s1, s2, "--wallet", "other", "-o", filepath.Join(work, "y.psbt")},
+		{"psbt", "finalize", s2, "--wallet", "other", "-o", filepath.Join(work, "tx")},
+	} {
+		r := runCLI(t, w.dir, "", args...)
+		if r.Code != 4 || !strings.Contains(r.Err, `not this wallet's PSBT: the PSBT spends nothing of wallet "other"`) {
+			t.Fatalf("%v: exit %d: %s", args, r.Code, r.Err)
+		}
+	}
+	for _, f := range []string{"x.psbt", "y.psbt", "tx"} {
+		if _, err := os.Stat(filepath.Join(work, f)); err == nil {
+			t.Fatalf("a refused step wrote %s", f)
+		}
+	}
+	s, err := wallet.Open(w.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ds, err := s.Drafts(context.Background(), "other")
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("wallet other got %d drafts (%v)", len(ds), err)
 	}
 }
