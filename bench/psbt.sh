@@ -1,20 +1,68 @@
 #!/usr/bin/env bash
-# Time `countersign psbt inspect` and `psbt finalize` of a 3-of-5 wsh PSBT
-# with N inputs (default 500; also try 2000), signed by three cosigners, as
-# whole processes: five runs each after a warm-up.
+# Time the coordinator's heaviest moment as whole processes, on a 3-of-5
+# wsh(sortedmulti) sweep of N inputs (default 500; also try 2000): three
+# partial PSBTs, each signed by one cosigner, combined; the result
+# finalized and inspected; and `sign` with a software key, of the unsigned
+# PSBT (first cosigner) and of one two cosigners have signed (the third).
+# Each command runs once to warm up, then RUNS times (default 5); every run
+# prints wall, user and system seconds and the maximum resident set size
+# (/usr/bin/time), and the summary gives the median of each. The load
+# average is printed before and after: the machine is shared.
+#
+# Usage: bash bench/psbt.sh [N] ; RUNS=9 bash bench/psbt.sh 2000
+# Set CS_BIN to time an already built binary (e.g. one built from another
+# commit) instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-500}
-go build -o bin/countersign ./cmd/countersign
+runs=${RUNS:-5}
+bin=${CS_BIN:-bin/countersign}
+if [[ -z "${CS_BIN:-}" ]]; then
+	go build -o bin/countersign ./cmd/countersign
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go run ./bench/psbtfixture -n "$n" -dir "$work"
 export COUNTERSIGN_DATA_DIR=$work/data
-bin/countersign --network regtest wallet create bench --descriptor "$(cat "$work/desc")" >/dev/null
-for cmd in "psbt inspect $work/signed.psbt" "psbt finalize $work/signed.psbt -o $work/tx.hex"; do
-	bin/countersign $cmd >/dev/null 2>&1
-	for i in 1 2 3 4 5; do
-		/usr/bin/time -o "$work/time" -f "$n inputs, $(echo "$cmd" | cut -d' ' -f1-2) run $i: %e s wall, %U s user" bin/countersign $cmd >/dev/null 2>&1 || true
-		cat "$work/time"
+# A software key's passphrase for the bench only (scripts pass it this way).
+export COUNTERSIGN_PASSPHRASE=bench-passphrase-not-secret
+cs=("$bin" --network regtest)
+"${cs[@]}" wallet create bench --descriptor "$(cat "$work/desc")" >/dev/null
+"${cs[@]}" key import k1 --secret-file "$work/key1.tprv" >/dev/null
+"${cs[@]}" key import k3 --secret-file "$work/key3.tprv" >/dev/null
+ls -l "$work"/*.psbt | awk '{printf "%s %s bytes\n", $NF, $5}' | sed "s|$work/||"
+echo "load before: $(uptime | sed 's/.*load average: //')"
+
+summary=()
+# timeit NAME CMD...: a warm-up, then $runs timed runs of CMD.
+timeit() {
+	local name=$1
+	shift
+	"$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	: >"$work/runs"
+	for i in $(seq "$runs"); do
+		/usr/bin/time -o "$work/time" -f "%e %U %S %M" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+		read -r wall user sys rss <"$work/time"
+		printf '%s inputs, %-16s run %d: %s s wall, %s s user, %s s sys, %d MB max RSS\n' "$n" "$name" "$i" "$wall" "$user" "$sys" $((rss / 1024))
+		echo "$wall $user $rss" >>"$work/runs"
 	done
-done
+	local m=$(((runs + 1) / 2))
+	local wmed wmin umed rmax
+	wmed=$(cut -d' ' -f1 "$work/runs" | sort -n | sed -n "${m}p")
+	wmin=$(cut -d' ' -f1 "$work/runs" | sort -n | head -1)
+	umed=$(cut -d' ' -f2 "$work/runs" | sort -n | sed -n "${m}p")
+	rmax=$(cut -d' ' -f3 "$work/runs" | sort -n | tail -1)
+	summary+=("$(printf '%-16s median %s s wall (min %s), median %s s user, %d MB max RSS' "$name" "$wmed" "$wmin" "$umed" $((rmax / 1024)))")
+}
+
+timeit "psbt combine" "${cs[@]}" psbt combine "$work/part1.psbt" "$work/part2.psbt" "$work/part3.psbt" -o "$work/combined.psbt"
+timeit "psbt finalize" "${cs[@]}" psbt finalize "$work/combined.psbt" -o "$work/tx.hex"
+timeit "psbt inspect" "${cs[@]}" psbt inspect "$work/combined.psbt"
+timeit "sign (1st key)" "${cs[@]}" sign "$work/unsigned.psbt" --with key:k1 --yes -o "$work/signed1.psbt"
+timeit "sign (3rd key)" "${cs[@]}" sign "$work/part12.psbt" --with key:k3 --yes -o "$work/signed3.psbt"
+# Opening the key alone (age's scrypt): the part of `sign` that does not
+# depend on the PSBT.
+timeit "key open (KDF)" "${cs[@]}" key xpub k1 --path m
+echo "load after: $(uptime | sed 's/.*load average: //')"
+echo "summary ($n inputs, $runs runs):"
+printf '  %s\n' "${summary[@]}"

@@ -1,0 +1,42 @@
+// Command cliprof runs one countersign command line N times in one process
+// under Go's CPU profiler, for finding where a whole command spends its
+// time: go run ./bench/cliprof -n 5 -o cpu.prof -- psbt inspect F.
+// Each run goes through cli.Run as the countersign binary does (a fresh
+// factory, store and coordinator per run).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/countersign/countersign/cli"
+)
+
+func main() {
+	n := flag.Int("n", 5, "runs")
+	out := flag.String("o", "cpu.prof", "CPU profile file")
+	flag.Parse()
+	f, err := os.Create(*out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Fatal(err)
+	}
+	for i := 0; i < *n; i++ {
+		t := time.Now()
+		fac := cli.NewFactory(cli.SystemStreams(), os.Getenv)
+		code := cli.Run(context.Background(), fac, flag.Args())
+		fac.Close()
+		fmt.Fprintf(os.Stderr, "run %d: exit %d, %.3f s\n", i+1, code, time.Since(t).Seconds())
+	}
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+}
