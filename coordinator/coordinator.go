@@ -26,9 +26,11 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/hw/soft"
+	"github.com/countersign/countersign/psbt"
 	"github.com/countersign/countersign/wallet"
 )
 
@@ -52,6 +54,9 @@ type Coordinator struct {
 	// LocalKeys lists this computer's software keys, to name cosigners a
 	// wallet has no label for; nil means none.
 	LocalKeys func() ([]soft.KeyInfo, error)
+
+	memoOnce sync.Once
+	memoVal  *psbt.Memo // see memo
 }
 
 // ErrNoBackend means no backend URL is configured anywhere. It is bad

@@ -26,11 +26,13 @@ type Wallet struct {
 	*wallet.Wallet
 	Descriptor *descriptor.Descriptor
 	Network    *chaincfg.Params
+
+	memo *psbt.Memo // the coordinator's (see Coordinator.memo); nil: none
 }
 
 // Info is what the psbt package needs to know about the wallet.
 func (w *Wallet) Info() psbt.WalletInfo {
-	return psbt.WalletInfo{Descriptor: w.Descriptor, Network: w.Network, Labels: w.Labels}
+	return psbt.WalletInfo{Descriptor: w.Descriptor, Network: w.Network, Labels: w.Labels, Memo: w.memo}
 }
 
 // Portable is the wallet as the import/export formats see it.
@@ -68,7 +70,11 @@ func (c *Coordinator) Wallet(ctx context.Context, name string) (*Wallet, error) 
 	if err != nil {
 		return nil, err
 	}
-	return loaded(rec)
+	w, err := loaded(rec)
+	if err == nil {
+		w.memo = c.memo()
+	}
+	return w, err
 }
 
 func loaded(rec *wallet.Wallet) (*Wallet, error) {
@@ -100,6 +106,7 @@ func (c *Coordinator) WalletFor(ctx context.Context, name string, p *bpsbt.Packe
 		return nil, err
 	}
 	c.fillLabels(w)
+	w.memo = c.memo()
 	return w, nil
 }
 

@@ -47,8 +47,9 @@ func CombineReport(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, []string, e
 	}
 	for k, p := range ps {
 		// PSBTs to combine come from signers and files: hold each to the
-		// BIP-174 rules before reading it.
-		if err := Validate(p); err != nil {
+		// BIP-174 rules before reading it. Keys the wallet derived or a
+		// signature verified against are known to be points.
+		if err := validate(p, w.Memo.validKey); err != nil {
 			return nil, nil, fmt.Errorf("PSBT %d: %w", k+1, err)
 		}
 	}
@@ -93,7 +94,7 @@ func CombineReport(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, []string, e
 	}
 	m.dropConflicts(out)
 	sortUnknowns(out)
-	if err := verifyPartialSigs(out, v); err != nil {
+	if err := verifyPartialSigs(out, v, w.Memo); err != nil {
 		return nil, nil, err
 	}
 	return out, notes, nil
@@ -363,8 +364,8 @@ func sortUnknowns(p *bpsbt.Packet) {
 
 // verifyPartialSigs checks every partial signature of every input that is
 // not finalized, computing each input's sighash once.
-func verifyPartialSigs(p *bpsbt.Packet, v *walletView) error {
-	a := analyze(p)
+func verifyPartialSigs(p *bpsbt.Packet, v *walletView, memo *Memo) error {
+	a := analyze(p, memo)
 	hasSigs := func(i int) bool { return len(p.Inputs[i].PartialSigs) > 0 && !a.in[i].finalized }
 	a.computeSighashes(hasSigs)
 	errs := make([]error, len(p.Inputs))
@@ -407,7 +408,7 @@ func inputSigs(p *bpsbt.Packet, a *analysis, v *walletView, i int, verify bool) 
 		}
 		err := checkSigEncoding(ps.Signature)
 		if err == nil && verify {
-			err = verifySignature(st.sighash, ps.PubKey, ps.Signature)
+			err = a.memo.verify(st.sighash, ps.PubKey, ps.Signature)
 		}
 		if err != nil {
 			return nil, invalidSig(v, in, i, ps.PubKey, err)

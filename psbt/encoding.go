@@ -102,7 +102,7 @@ func decodeRaw(raw []byte) (p *bpsbt.Packet, version uint32, err error) {
 	if err != nil {
 		return nil, 0, malformed("%v", err)
 	}
-	if err := validate(p, true); err != nil {
+	if err := validate(p, onCurveParsed); err != nil {
 		return nil, 0, err
 	}
 	return p, sc.version, nil

@@ -22,7 +22,7 @@ func Extract(p *bpsbt.Packet) (*wire.MsgTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := executeScripts(tx, analyze(p), nil); err != nil {
+	if err := executeScripts(tx, analyze(p, nil), nil, nil); err != nil {
 		return nil, err
 	}
 	return tx, nil

@@ -78,7 +78,7 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 	if err := v.checkXpubNetwork(p); err != nil {
 		return nil, refuse(RuleNetwork, err)
 	}
-	a := analyze(p)
+	a := analyze(p, w.Memo)
 	v.prefetchPacket(p, a)
 	if err := v.walletRule(p, a, rules.Locate); err != nil {
 		var g *GateError
@@ -87,10 +87,7 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 		}
 		return nil, refuse(RuleWallet, err)
 	}
-	rep, err := inspect(p, w, rules.VerifySignatures)
-	if err != nil {
-		return nil, err
-	}
+	rep := report(p, w, v, a, rules.VerifySignatures)
 	for j, o := range rep.Outputs {
 		if o.Branch == nil || o.Index == nil {
 			continue

@@ -132,7 +132,16 @@ func inspect(p *bpsbt.Packet, w WalletInfo, verify bool) (*Report, error) {
 		return nil, err
 	}
 	v := newWalletView(w)
-	a := analyze(p)
+	a := analyze(p, w.Memo)
+	if v != nil {
+		v.prefetchPacket(p, a)
+	}
+	return report(p, w, v, a, verify), nil
+}
+
+// report is inspect on a packet already analyzed (a) for the wallet v (nil:
+// no wallet), whose positions are prefetched.
+func report(p *bpsbt.Packet, w WalletInfo, v *walletView, a *analysis, verify bool) *Report {
 	tx := p.UnsignedTx
 	r := &Report{
 		TxID:     tx.TxHash().String(),
@@ -144,9 +153,6 @@ func inspect(p *bpsbt.Packet, w WalletInfo, verify bool) (*Report, error) {
 		Warnings: []string{},
 	}
 
-	if v != nil {
-		v.prefetchPacket(p, a)
-	}
 	if verify {
 		a.computeSighashes(func(i int) bool { return len(p.Inputs[i].PartialSigs) > 0 && !a.in[i].finalized })
 	}
@@ -231,7 +237,7 @@ func inspect(p *bpsbt.Packet, w WalletInfo, verify bool) (*Report, error) {
 	if v == nil {
 		r.Warnings = append(r.Warnings, "no stored wallet recognises this PSBT: nothing in it is checked against a wallet (inputs and outputs are shown as external)")
 	}
-	return r, nil
+	return r
 }
 
 // inspectInput reports one input and its warnings. It only writes state
@@ -311,7 +317,7 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 		default:
 			err := checkSigEncoding(ps.Signature)
 			if err == nil && verify {
-				err = verifySignature(st.sighash, ps.PubKey, ps.Signature)
+				err = a.memo.verify(st.sighash, ps.PubKey, ps.Signature)
 			}
 			if err != nil {
 				warns = append(warns, fmt.Sprintf("input %d: invalid signature from %s: %v; it does not count", i, describeCosigner(s.Fingerprint, s.Label, ps.PubKey), err))

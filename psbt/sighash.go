@@ -12,6 +12,8 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // inputState is what one pass over a packet learns about an input. It is
@@ -36,6 +38,7 @@ type analysis struct {
 	in        []inputState
 	fetcher   prevOutFetcher
 	sigHashes *txscript.TxSigHashes
+	memo      *Memo // verifications remembered across the process (nil: none)
 }
 
 // prevOutFetcher serves prevouts to txscript. Unknown outpoints get an
@@ -50,10 +53,11 @@ func (f prevOutFetcher) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
 }
 
 // analyze resolves every input's prevout and scripts. The packet must have
-// passed checkShape.
-func analyze(p *bpsbt.Packet) *analysis {
+// passed checkShape. memo (may be nil) remembers signature checks.
+func analyze(p *bpsbt.Packet, memo *Memo) *analysis {
 	a := &analysis{
 		p:       p,
+		memo:    memo,
 		tx:      p.UnsignedTx,
 		in:      make([]inputState, len(p.Inputs)),
 		fetcher: make(prevOutFetcher, len(p.Inputs)),
@@ -103,23 +107,23 @@ func (a *analysis) sighashAll(i int) ([]byte, error) {
 
 // verifySignature checks one partial signature: SIGHASH_ALL, strict DER,
 // low S (both required for relay), and a valid ECDSA signature of sighash
-// by pub.
+// by pub. The curve arithmetic is internal/secp's (libsecp256k1 when
+// built with it, else btcec).
 func verifySignature(sighash, pub, sig []byte) error {
 	if err := checkSigEncoding(sig); err != nil {
 		return err
 	}
-	parsed, err := ecdsa.ParseDERSignature(sig[:len(sig)-1])
-	if err != nil {
+	if secp.VerifyECDSA(sighash, pub, sig[:len(sig)-1]) {
+		return nil
+	}
+	// Say which part is wrong.
+	if _, err := ecdsa.ParseDERSignature(sig[:len(sig)-1]); err != nil {
 		return fmt.Errorf("signature does not parse: %v", err)
 	}
-	key, err := btcec.ParsePubKey(pub)
-	if err != nil {
-		return fmt.Errorf("public key does not parse: %v", err)
+	if !secp.ValidPubKey(pub) {
+		return errors.New("public key does not parse: it is not a point on secp256k1 in a compressed or uncompressed encoding")
 	}
-	if !parsed.Verify(sighash, key) {
-		return errors.New("signature does not verify against this transaction's sighash")
-	}
-	return nil
+	return errors.New("signature does not verify against this transaction's sighash")
 }
 
 // checkSigEncoding checks what a signature must be before any curve

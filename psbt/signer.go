@@ -90,7 +90,7 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 	if err := checkShape(p); err != nil {
 		return 0, err
 	}
-	a := analyze(p)
+	a := analyze(p, nil)
 	var todo []pendingSig
 	need := make([]bool, len(p.Inputs))
 	for i := range p.Inputs {

@@ -60,6 +60,7 @@ func Update(p *bpsbt.Packet, w WalletInfo, src UpdateSource) (*UpdateReport, err
 	}
 	rep := &UpdateReport{}
 	change := func(format string, args ...any) { rep.Changes = append(rep.Changes, fmt.Sprintf(format, args...)) }
+	v.prefetchClaims(p)
 	segwit := v.d.Script != descriptor.ScriptSh
 
 	for i := range p.Inputs {
@@ -254,6 +255,7 @@ func valueOrigin(v []byte) string {
 // keys. Scripts and UTXO records are left as they are: copies that
 // disagree on those are refused. Each correction is reported.
 func (v *walletView) toWalletTruth(p *bpsbt.Packet, change func(string, ...any)) error {
+	v.prefetchClaims(p)
 	for i := range p.Inputs {
 		in := &p.Inputs[i]
 		if isFinalized(in) {

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // psbtMagic opens every serialized PSBT: "psbt" and the 0xff separator.
@@ -48,7 +49,9 @@ func (r *byteReader) take(n uint64) ([]byte, bool) {
 	if n > uint64(r.remaining()) {
 		return nil, false
 	}
-	s := r.b[r.off : r.off+int(n)]
+	// Capped, so that an append to a record read from a PSBT can never
+	// write over the record after it.
+	s := r.b[r.off : r.off+int(n) : r.off+int(n)]
 	r.off += int(n)
 	return s, true
 }
@@ -412,22 +415,11 @@ func checkTapTree(v []byte) error {
 
 // validPubKey accepts the two public key encodings script uses: 33-byte
 // compressed (02/03) and 65-byte uncompressed (04), on the curve.
-func validPubKey(b []byte) bool {
-	if !pubKeyEncoding(b) {
-		return false
-	}
-	_, err := btcec.ParsePubKey(b)
-	return err == nil
-}
+func validPubKey(b []byte) bool { return secp.ValidPubKey(b) }
 
-// pubKeyOK checks a key's encoding, and that it is on the curve unless
-// btcd's parser already did.
-func pubKeyOK(b []byte, parsed bool) bool {
-	if parsed {
-		return pubKeyEncoding(b)
-	}
-	return validPubKey(b)
-}
+// onCurveParsed is the curve check for keys btcd's parser has already
+// put on the curve.
+func onCurveParsed([]byte) bool { return true }
 
 // pubKeyEncoding checks only the length and prefix of a public key.
 func pubKeyEncoding(b []byte) bool {
@@ -581,13 +573,15 @@ func parseWitness(v []byte) (wire.TxWitness, error) {
 // version 2 records. Decode runs it on every packet; Combine runs it on the
 // PSBTs it is given; call it on packets that come from elsewhere (a
 // signer's reply). Errors wrap ErrMalformed.
-func Validate(p *bpsbt.Packet) error { return validate(p, false) }
+func Validate(p *bpsbt.Packet) error { return validate(p, validPubKey) }
 
-// validate is Validate; parsed says p came straight from btcd's parser,
-// which has already put every partial-signature and BIP-32 public key on
-// the curve. Decompressing a key costs a field square root, so checking
-// them twice doubled the cost of decoding a large PSBT.
-func validate(p *bpsbt.Packet, parsed bool) error {
+// validate is Validate with onCurve checking that a partial-signature or
+// BIP-32 key (whose encoding is checked here) is a point: a Memo's
+// validKey, which knows the keys a wallet derived or a signature verified
+// against; or onCurveParsed for a packet straight from btcd's parser,
+// which has done it. Checking a key costs a field square root, so checking
+// each one once matters for a PSBT with thousands.
+func validate(p *bpsbt.Packet, onCurve func([]byte) bool) error {
 	if p == nil || p.UnsignedTx == nil {
 		return malformed("no unsigned transaction")
 	}
@@ -622,7 +616,7 @@ func validate(p *bpsbt.Packet, parsed bool) error {
 		}
 	}
 	for i := range p.Inputs {
-		if err := validateInput(&p.Inputs[i], parsed); err != nil {
+		if err := validateInput(&p.Inputs[i], onCurve); err != nil {
 			return malformed("input %d: %v", i, err)
 		}
 		if err := checkNonWitnessUtxo(&p.Inputs[i], tx.TxIn[i].PreviousOutPoint); err != nil {
@@ -630,7 +624,7 @@ func validate(p *bpsbt.Packet, parsed bool) error {
 		}
 	}
 	for i := range p.Outputs {
-		if err := validateOutput(&p.Outputs[i], parsed); err != nil {
+		if err := validateOutput(&p.Outputs[i], onCurve); err != nil {
 			return malformed("output %d: %v", i, err)
 		}
 	}
@@ -702,7 +696,7 @@ func recordOf(key, value []byte) (record, error) {
 	return record{key: key, keyType: kt, keyData: key[kr.off:], value: value}, nil
 }
 
-func validateInput(in *bpsbt.PInput, parsed bool) error {
+func validateInput(in *bpsbt.PInput, onCurve func([]byte) bool) error {
 	if in.NonWitnessUtxo != nil && (len(in.NonWitnessUtxo.TxIn) == 0 || len(in.NonWitnessUtxo.TxOut) == 0) {
 		return errors.New("non_witness_utxo: a transaction needs at least one input and one output")
 	}
@@ -714,7 +708,7 @@ func validateInput(in *bpsbt.PInput, parsed bool) error {
 	}
 	sigKeys := make(map[string]bool, len(in.PartialSigs))
 	for _, ps := range in.PartialSigs {
-		if ps == nil || !pubKeyOK(ps.PubKey, parsed) {
+		if ps == nil || !pubKeyEncoding(ps.PubKey) || !onCurve(ps.PubKey) {
 			return errors.New("partial signature with an invalid public key")
 		}
 		if sigKeys[string(ps.PubKey)] {
@@ -728,7 +722,7 @@ func validateInput(in *bpsbt.PInput, parsed bool) error {
 			return fmt.Errorf("partial signature for pubkey %x ends in 0x%02x, which is not a sighash type", ps.PubKey, byte(st))
 		}
 	}
-	if err := validateDerivations(in.Bip32Derivation, parsed); err != nil {
+	if err := validateDerivations(in.Bip32Derivation, onCurve); err != nil {
 		return err
 	}
 	if in.FinalScriptWitness != nil {
@@ -760,17 +754,17 @@ func checkInputUnknown(rec record) error {
 	return checkInputRecord(rec)
 }
 
-func validateOutput(out *bpsbt.POutput, parsed bool) error {
-	if err := validateDerivations(out.Bip32Derivation, parsed); err != nil {
+func validateOutput(out *bpsbt.POutput, onCurve func([]byte) bool) error {
+	if err := validateDerivations(out.Bip32Derivation, onCurve); err != nil {
 		return err
 	}
 	return validateUnknowns(out.Unknowns, checkOutputRecord)
 }
 
-func validateDerivations(ds []*bpsbt.Bip32Derivation, parsed bool) error {
+func validateDerivations(ds []*bpsbt.Bip32Derivation, onCurve func([]byte) bool) error {
 	keys := make(map[string]bool, len(ds))
 	for _, d := range ds {
-		if d == nil || !pubKeyOK(d.PubKey, parsed) {
+		if d == nil || !pubKeyEncoding(d.PubKey) || !onCurve(d.PubKey) {
 			return errors.New("BIP-32 derivation with an invalid public key")
 		}
 		if keys[string(d.PubKey)] {

@@ -447,7 +447,7 @@ func TestSignerCheckFailureVectors(t *testing.T) {
 				t.Fatalf("the vector must parse: %v", err)
 			}
 			// Every input is held to the signer checks, whoever signs it.
-			a := analyze(p)
+			a := analyze(p, nil)
 			refused := false
 			for i := range p.Inputs {
 				if a.in[i].prevErr != nil {

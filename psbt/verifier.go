@@ -20,7 +20,7 @@ func NewSigVerifier(p *bpsbt.Packet) (*SigVerifier, error) {
 	if err := checkShape(p); err != nil {
 		return nil, err
 	}
-	return &SigVerifier{a: analyze(p)}, nil
+	return &SigVerifier{a: analyze(p, nil)}, nil
 }
 
 // Verify checks that pub is a key of input i's script and that sig (strict
@@ -44,5 +44,5 @@ func (v *SigVerifier) Verify(i int, pub, sig []byte) error {
 	if err != nil {
 		return fmt.Errorf("sighash: %w", err)
 	}
-	return verifySignature(h, pub, sig)
+	return v.a.memo.verify(h, pub, sig)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
@@ -26,6 +25,10 @@ type WalletInfo struct {
 	Descriptor *descriptor.Descriptor
 	Network    *chaincfg.Params
 	Labels     []string
+	// Memo, when set, remembers signatures verified, keys checked and
+	// scripts derived across the calls of one process (see Memo); nil:
+	// each call works them out for itself.
+	Memo *Memo
 }
 
 // position is a (branch, index) of the wallet's descriptor.
@@ -40,8 +43,8 @@ type walletView struct {
 	fps  map[[4]byte]bool // fingerprints the wallet's keys are known by
 	keys []keyInfo
 
-	mu    sync.Mutex
-	cache map[position]derivation
+	memo  *Memo
+	cache *derivationCache // shared through the memo by every view of this wallet
 }
 
 type derivation struct {
@@ -75,7 +78,8 @@ func newWalletView(w WalletInfo) *walletView {
 		w:     w,
 		d:     d,
 		fps:   make(map[[4]byte]bool),
-		cache: make(map[position]derivation),
+		memo:  w.Memo,
+		cache: w.Memo.derivations(d.String() + "\x00" + w.Network.Name),
 	}
 	for _, k := range d.Keys {
 		ki := keyInfo{steps: k.Path, wild: k.Wildcard, hwild: k.HardenedWildcard}
@@ -122,17 +126,28 @@ func walletForm(d *descriptor.Descriptor) *descriptor.Descriptor {
 // derive returns the wallet's scripts at pos, from the cache when it can.
 // It is safe for concurrent use.
 func (v *walletView) derive(pos position) (*descriptor.Derived, error) {
-	v.mu.Lock()
-	c, ok := v.cache[pos]
-	v.mu.Unlock()
+	v.cache.mu.Lock()
+	c, ok := v.cache.m[pos]
+	v.cache.mu.Unlock()
 	if ok {
 		return c.d, c.err
 	}
 	d, err := v.d.Derive(pos.branch, pos.index, v.w.Network)
-	v.mu.Lock()
-	v.cache[pos] = derivation{d, err}
-	v.mu.Unlock()
+	v.remember(derivation{d, err}, pos)
 	return d, err
+}
+
+// remember caches a derivation and records its keys as points (they come
+// out of curve arithmetic).
+func (v *walletView) remember(c derivation, pos position) {
+	v.cache.mu.Lock()
+	v.cache.m[pos] = c
+	v.cache.mu.Unlock()
+	if c.d != nil {
+		for _, k := range c.d.Keys {
+			v.memo.knowValid(k.PubKey)
+		}
+	}
 }
 
 // prefetch derives, before per-input work starts, every position the
@@ -142,13 +157,13 @@ func (v *walletView) derive(pos position) (*descriptor.Derived, error) {
 // derived in parallel. Errors are left for derive to report.
 func (v *walletView) prefetch(ps []position) {
 	byBranch := make(map[uint32][]uint32)
-	v.mu.Lock()
+	v.cache.mu.Lock()
 	for _, p := range ps {
-		if _, ok := v.cache[p]; !ok {
+		if _, ok := v.cache.m[p]; !ok {
 			byBranch[p.branch] = append(byBranch[p.branch], p.index)
 		}
 	}
-	v.mu.Unlock()
+	v.cache.mu.Unlock()
 	var rest []position
 	for branch, idx := range byBranch {
 		slices.Sort(idx)
@@ -163,11 +178,9 @@ func (v *walletView) prefetch(ps []position) {
 			}
 			if j+1-i >= minPrefetchRun {
 				if ds, err := v.d.DeriveRange(branch, idx[i], idx[j]-idx[i]+1, v.w.Network); err == nil {
-					v.mu.Lock()
 					for _, d := range ds {
-						v.cache[position{branch, d.Index}] = derivation{d: d}
+						v.remember(derivation{d: d}, position{branch, d.Index})
 					}
-					v.mu.Unlock()
 					i = j + 1
 					continue
 				}
@@ -190,6 +203,22 @@ func (v *walletView) prefetchPacket(p *bpsbt.Packet, a *analysis) {
 	var ps []position
 	for i := range p.Inputs {
 		if a.in[i].spend != nil {
+			ps = append(ps, v.candidates(p.Inputs[i].Bip32Derivation)...)
+		}
+	}
+	for j := range p.Outputs {
+		ps = append(ps, v.candidates(p.Outputs[j].Bip32Derivation)...)
+	}
+	v.prefetch(ps)
+}
+
+// prefetchClaims derives every position the derivations of the packet's
+// inputs (not finalized) and outputs claim, before any of them is
+// checked: an updater or combiner then finds them all derived.
+func (v *walletView) prefetchClaims(p *bpsbt.Packet) {
+	var ps []position
+	for i := range p.Inputs {
+		if !isFinalized(&p.Inputs[i]) {
 			ps = append(ps, v.candidates(p.Inputs[i].Bip32Derivation)...)
 		}
 	}
@@ -429,7 +458,7 @@ func CheckWallet(p *bpsbt.Packet, w WalletInfo) error {
 	if v == nil {
 		return fmt.Errorf("%w: no wallet descriptor or network to check the PSBT against", ErrRefused)
 	}
-	a := analyze(p)
+	a := analyze(p, w.Memo)
 	v.prefetchPacket(p, a)
 	return v.walletRule(p, a, nil)
 }
@@ -532,7 +561,7 @@ func Recognises(p *bpsbt.Packet, w WalletInfo) bool {
 	if v == nil {
 		return false
 	}
-	a := analyze(p)
+	a := analyze(p, w.Memo)
 	for i := range p.Inputs {
 		if a.in[i].spend == nil || !v.claims(p.Inputs[i].Bip32Derivation) {
 			continue
