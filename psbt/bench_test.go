@@ -159,3 +159,19 @@ func BenchmarkCoinSelection(b *testing.B) {
 		cpu.report(b)
 	})
 }
+
+// BenchmarkDecode decodes the signed 500-input PSBT (partial signatures
+// and five derivations per input, every key checked on the curve).
+func BenchmarkDecode(b *testing.B) {
+	_, p := benchSpend(b, 500)
+	raw := mustSerialize(b, p)
+	b.Run(fmt.Sprintf("wsh-3of5-500inputs-%dkB", len(raw)/1000), func(b *testing.B) {
+		cpu := startCPU()
+		for i := 0; i < b.N; i++ {
+			if _, err := Decode(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu.report(b)
+	})
+}

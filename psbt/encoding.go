@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"slices"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
@@ -52,7 +53,9 @@ func DecodeVersion(data []byte) (*bpsbt.Packet, uint32, error) {
 // rawBytes recognises the encoding and returns the binary PSBT.
 func rawBytes(data []byte) ([]byte, error) {
 	if bytes.HasPrefix(data, psbtMagic) {
-		return data, nil
+		// The decoded Packet shares the bytes it is read from: a copy,
+		// so that the caller's buffer stays theirs.
+		return bytes.Clone(data), nil
 	}
 	text := bytes.TrimSpace(data)
 	switch {
@@ -79,11 +82,24 @@ func rawBytes(data []byte) ([]byte, error) {
 	return nil, malformed("not a PSBT: expected base64 starting %q, hex starting %q or binary starting with the bytes \"psbt\\xff\"", base64Prefix, hexPrefix)
 }
 
-// decodeRaw runs the strict scan, then btcd's parser on the version 0 form
-// of the records, then Validate.
+// decodeRaw runs the strict scan, builds the Packet from its records (or,
+// for a PSBT with taproot records, has btcd's parser read the version 0
+// form of them), then runs Validate's rules. raw must not change
+// afterwards: the Packet shares its bytes.
 func decodeRaw(raw []byte) (p *bpsbt.Packet, version uint32, err error) {
 	sc, err := scanPSBT(raw)
 	if err != nil {
+		return nil, 0, err
+	}
+	p, err = sc.packet()
+	switch {
+	case err == nil:
+		// packet has checked every key is a point.
+		if err := validate(p, onCurveParsed); err != nil {
+			return nil, 0, err
+		}
+		return p, sc.version, nil
+	case !errors.Is(err, errUseBtcdParser):
 		return nil, 0, err
 	}
 	if !sc.inOrder() {
