@@ -10,15 +10,18 @@
 # average is printed before and after: the machine is shared.
 #
 # Usage: bash bench/psbt.sh [N] ; RUNS=9 bash bench/psbt.sh 2000
-# Set CS_BIN to time an already built binary (e.g. one built from another
-# commit) instead of building this tree's.
+# The binary is built as the Makefile builds it: with libsecp256k1 when the
+# C compiler finds it (TAGS= for the pure-Go build). Set CS_BIN to time an
+# already built binary (e.g. one built from another commit) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-500}
 runs=${RUNS:-5}
 bin=${CS_BIN:-bin/countersign}
 if [[ -z "${CS_BIN:-}" ]]; then
-	go build -o bin/countersign ./cmd/countersign
+	tags=${TAGS-$(make -s print-tags)}
+	go build ${tags:+-tags "$tags"} -o bin/countersign ./cmd/countersign
+	echo "built with tags: ${tags:-none (pure Go)}"
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/countersign/countersign/psbt"
 )
 
 // PSBTConvertOptions are the inputs of `psbt convert`.
@@ -63,6 +65,11 @@ func psbtConvertRun(ctx context.Context, o *PSBTConvertOptions) error {
 	p, from, err := readPSBT(o.IO, o.File)
 	if err != nil {
 		return err
+	}
+	// Nothing else reads the packet here: make the key checks the steps
+	// make before use, so that convert never passes on an invalid PSBT.
+	if err := psbt.Validate(p); err != nil {
+		return fmt.Errorf("%s: %w", displayName(o.File), err)
 	}
 	out := psbtOut{Path: o.Output, Encoding: o.Encoding, Version: map[string]uint32{"v0": 0, "v2": 2}[o.To]}
 	if o.JSON {

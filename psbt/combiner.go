@@ -45,11 +45,22 @@ func CombineReport(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, []string, e
 	if len(ps) == 0 {
 		return nil, nil, malformed("nothing to combine: give at least one PSBT")
 	}
+	w = w.withMemo()
+	v := newWalletView(w)
 	for k, p := range ps {
 		// PSBTs to combine come from signers and files: hold each to the
-		// BIP-174 rules before reading it. Keys the wallet derived or a
-		// signature verified against are known to be points.
-		if err := validate(p, w.Memo.validKey); err != nil {
+		// BIP-174 rules before reading it. Keys the wallet derives (derived
+		// here first) or a signature verified against are known points.
+		if err := checkShape(p); err != nil {
+			return nil, nil, fmt.Errorf("PSBT %d: %w", k+1, err)
+		}
+		if v != nil {
+			v.prefetchClaims(p)
+		}
+		if err := w.Memo.checkKeys(p); err != nil {
+			return nil, nil, fmt.Errorf("PSBT %d: %w", k+1, err)
+		}
+		if err := validate(p, curveLater); err != nil {
 			return nil, nil, fmt.Errorf("PSBT %d: %w", k+1, err)
 		}
 	}
@@ -68,7 +79,6 @@ func CombineReport(ps []*bpsbt.Packet, w WalletInfo) (*bpsbt.Packet, []string, e
 		}
 	}
 
-	v := newWalletView(w)
 	var notes []string
 	copies := make([]*bpsbt.Packet, len(ps))
 	for k, p := range ps {

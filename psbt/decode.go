@@ -9,8 +9,6 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
-
-	"github.com/countersign/countersign/internal/secp"
 )
 
 // Building the Packet from the scanned records.
@@ -22,11 +20,11 @@ import (
 // derivation keys and up to 1,500 partial signature keys, mostly the same
 // keys twice). packet fills the same Packet btcd's parser would from the
 // records the scan has already checked, with btcd's rules for each field,
-// and checks each distinct key once for being a point, on both cores,
-// with internal/secp's square root: a key is still refused before anything
-// uses it, as btcd refuses it. TestPacketMatchesBtcdParser and
-// FuzzPacketMatchesBtcdParser check that both give the same Packet or
-// both refuse.
+// except that whether those keys are points is left to the first function
+// that reads the packet (Memo.checkKeys): by then the wallet has derived
+// its own keys, which need no square root. TestPacketMatchesBtcdParser and
+// FuzzPacketMatchesBtcdParser check that both give the same Packet (or
+// both refuse), keys checked.
 //
 // The taproot records (BIP-371) are left to btcd's parser, whose checks
 // of x-only keys and control blocks this does not repeat: packet reports
@@ -64,19 +62,14 @@ func (sc *scanned) packet() (*bpsbt.Packet, error) {
 			p.Unknowns = append(p.Unknowns, &bpsbt.Unknown{Key: rec.key, Value: rec.value})
 		}
 	}
-	var keys [][]byte
 	for i, recs := range sc.inputs {
 		in := &p.Inputs[i]
 		for _, rec := range recs {
 			if sc.version == 2 && (rec.keyType == inPreviousTxid || rec.keyType == inOutputIndex || rec.keyType == inSequence) {
 				continue
 			}
-			k, err := fillInput(in, rec)
-			if err != nil {
+			if err := fillInput(in, rec); err != nil {
 				return nil, err
-			}
-			if k != nil {
-				keys = append(keys, k)
 			}
 		}
 	}
@@ -86,37 +79,30 @@ func (sc *scanned) packet() (*bpsbt.Packet, error) {
 			if sc.version == 2 && (rec.keyType == outAmount || rec.keyType == outScript) {
 				continue
 			}
-			k, err := fillOutput(out, rec)
-			if err != nil {
+			if err := fillOutput(out, rec); err != nil {
 				return nil, err
 			}
-			if k != nil {
-				keys = append(keys, k)
-			}
 		}
-	}
-	if !allOnCurve(keys) {
-		return nil, malformed("a partial signature or BIP-32 derivation key is not a point on secp256k1")
 	}
 	return p, nil
 }
 
 // fillInput puts one input record into in as btcd's parser does
-// (PInput.deserialize), returning the public key it holds that must be a
-// point, if any. The scan has checked the record's format (checkInputRecord).
-func fillInput(in *bpsbt.PInput, rec record) ([]byte, error) {
+// (PInput.deserialize). The scan has checked the record's format
+// (checkInputRecord).
+func fillInput(in *bpsbt.PInput, rec record) error {
 	switch rec.keyType {
 	case inNonWitnessUtxo:
 		tx := wire.NewMsgTx(2)
 		if err := tx.Deserialize(bytes.NewReader(rec.value)); err != nil {
-			return nil, malformed("non_witness_utxo: %v", err)
+			return malformed("non_witness_utxo: %v", err)
 		}
 		in.NonWitnessUtxo = tx
 	case inWitnessUtxo:
 		// btcd refuses fewer than 10 bytes (an output needs a script).
 		out, err := parseTxOut(rec.value)
 		if err != nil || len(rec.value) < 10 {
-			return nil, malformed("witness_utxo is not an amount and a script")
+			return malformed("witness_utxo is not an amount and a script")
 		}
 		out.PkScript = rec.value[len(rec.value)-len(out.PkScript):]
 		in.WitnessUtxo = out
@@ -124,10 +110,9 @@ func fillInput(in *bpsbt.PInput, rec record) ([]byte, error) {
 		// btcd's parser also parses the signature (R and S below the
 		// group order).
 		if _, err := ecdsa.ParseDERSignature(rec.value); err != nil {
-			return nil, malformed("partial signature for pubkey %x: %v", rec.keyData, err)
+			return malformed("partial signature for pubkey %x: %v", rec.keyData, err)
 		}
 		in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: rec.keyData, Signature: rec.value})
-		return rec.keyData, nil
 	case inSighashType:
 		in.SighashType = txscript.SigHashType(binary.LittleEndian.Uint32(rec.value))
 	case inRedeemScript:
@@ -136,21 +121,20 @@ func fillInput(in *bpsbt.PInput, rec record) ([]byte, error) {
 		in.WitnessScript = rec.value
 	case inBip32Derivation:
 		in.Bip32Derivation = append(in.Bip32Derivation, derivationOf(rec))
-		return rec.keyData, nil
 	case inFinalScriptSig:
 		in.FinalScriptSig = rec.value
 	case inFinalScriptWit:
 		in.FinalScriptWitness = rec.value
 	case inTapKeySig, inTapScriptSig, inTapLeafScript, inTapBip32, inTapInternalKey, inTapMerkleRoot:
-		return nil, errUseBtcdParser
+		return errUseBtcdParser
 	default:
 		in.Unknowns = append(in.Unknowns, &bpsbt.Unknown{Key: rec.key, Value: rec.value})
 	}
-	return nil, nil
+	return nil
 }
 
 // fillOutput is fillInput for an output record (POutput.deserialize).
-func fillOutput(out *bpsbt.POutput, rec record) ([]byte, error) {
+func fillOutput(out *bpsbt.POutput, rec record) error {
 	switch rec.keyType {
 	case outRedeemScript:
 		out.RedeemScript = rec.value
@@ -158,13 +142,12 @@ func fillOutput(out *bpsbt.POutput, rec record) ([]byte, error) {
 		out.WitnessScript = rec.value
 	case outBip32Derivation:
 		out.Bip32Derivation = append(out.Bip32Derivation, derivationOf(rec))
-		return rec.keyData, nil
 	case outTapInternalKey, outTapTree, outTapBip32:
-		return nil, errUseBtcdParser
+		return errUseBtcdParser
 	default:
 		out.Unknowns = append(out.Unknowns, &bpsbt.Unknown{Key: rec.key, Value: rec.value})
 	}
-	return nil, nil
+	return nil
 }
 
 // derivationOf reads a BIP-32 derivation record: the key data is the
@@ -176,25 +159,4 @@ func derivationOf(rec record) *bpsbt.Bip32Derivation {
 		d.Bip32Path = append(d.Bip32Path, binary.LittleEndian.Uint32(rec.value[k:]))
 	}
 	return d
-}
-
-// allOnCurve reports whether every key is a point, checking each distinct
-// key once and spreading the square roots over the cores.
-func allOnCurve(keys [][]byte) bool {
-	seen := make(map[string]bool, len(keys))
-	distinct := keys[:0:0]
-	for _, k := range keys {
-		if !seen[string(k)] {
-			seen[string(k)] = true
-			distinct = append(distinct, k)
-		}
-	}
-	bad := make([]bool, len(distinct))
-	parallelFor(len(distinct), func(i int) { bad[i] = !secp.ValidPubKey(distinct[i]) })
-	for _, b := range bad {
-		if b {
-			return false
-		}
-	}
-	return true
 }

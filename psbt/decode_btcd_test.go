@@ -34,7 +34,7 @@ func byBtcd(raw []byte) (p *bpsbt.Packet, err error) {
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
-	return p, validate(p, onCurveParsed)
+	return p, validate(p, curveLater)
 }
 
 // byPacket decodes raw with the scan's own Packet builder; errUseBtcdParser
@@ -48,7 +48,11 @@ func byPacket(raw []byte) (*bpsbt.Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p, validate(p, onCurveParsed)
+	if err := validate(p, curveLater); err != nil {
+		return nil, err
+	}
+	// What the first function to read the packet checks.
+	return p, NewMemo().checkKeys(p)
 }
 
 // sameDecoding fails unless both decoders refuse raw, or both give equal

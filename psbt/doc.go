@@ -18,7 +18,7 @@
 //   - combiner.go: Combine merges copies of one PSBT and verifies every
 //     partial signature before keeping it.
 //   - finalizer.go: FinalizePacket and Finalize build the final scriptSig and
-//     witness and execute each input's script against its prevout.
+//     witness and check each input's spend as btcd's script engine would.
 //   - extractor.go: Extract returns the network transaction of a finalized
 //     PSBT.
 //
@@ -34,7 +34,8 @@
 //	func Serialize(p *bpsbt.Packet) ([]byte, error)    // binary, for files and hashing
 //	func Validate(p *bpsbt.Packet) error               // BIP-174 rules on an in-memory packet
 //
-//	type WalletInfo struct { Descriptor *descriptor.Descriptor; Network *chaincfg.Params; Labels []string }
+//	type WalletInfo struct { Descriptor *descriptor.Descriptor; Network *chaincfg.Params; Labels []string; Memo *Memo }
+//	func NewMemo() *Memo
 //
 //	type UTXO struct { OutPoint wire.OutPoint; Value int64; Branch, Index uint32; PrevTx *wire.MsgTx; Confirmations int32 }
 //	type Output struct { Script []byte; Value int64; Address string }
@@ -85,9 +86,22 @@
 // derivations point to, equal the input's scripts and its prevout; a change
 // output likewise. A non_witness_utxo must hash to the txid it claims and
 // agree with the witness_utxo. Every partial signature is checked against
-// its sighash and a key of the input's script before it is combined, and
-// the finalized transaction is executed by btcd's script engine with the
-// standard verification flags before it is returned.
+// its sighash and a key of the input's script before it is combined or
+// finalized; the inputs the finalizer builds are checked for everything
+// else btcd's script engine checks with the standard verification flags
+// (finalizer_engine_test.go requires the engine's verdict on thousands of
+// random inputs), and inputs that come finalized, and every input when a
+// transaction is extracted for broadcast, run through the engine itself.
+//
+// # Costly checks, made once
+//
+// A WalletInfo may carry a Memo (the coordinator keeps one per process):
+// it remembers which signatures verified, which public keys are points and
+// what the wallet derives at each position, so that a command whose steps
+// each run the gate verifies every signature and derives every address
+// once. Decode checks every record but leaves the curve check of partial
+// signature and BIP-32 keys to the first function that reads the packet,
+// after the wallet has derived its own keys (see Decode).
 //
 // # Fees and sizes
 //

@@ -22,8 +22,15 @@ const (
 // specifies) or as hex, in version 0 (BIP-174) or version 2 (BIP-370),
 // with its records in any order. Surrounding whitespace is ignored for the
 // text forms; whitespace inside base64 is not. The data must pass the
-// rules of its version record by record (see Validate). Errors wrap
-// ErrMalformed and give the reason.
+// rules of its version record by record (see Validate), with one check
+// left for later: that each partial-signature and BIP-32 public key,
+// whose encoding is checked here, is a point on the curve (a square root
+// per key, most of the cost of decoding a large PSBT). Every function of
+// this package that reads a packet (Gate, CheckWallet, Inspect, Update,
+// Combine, FinalizePacket) checks it first, after deriving the wallet's
+// own keys, which need none; Validate checks it too. A caller that hands a
+// decoded packet on without any of those (a format converter) calls
+// Validate. Errors wrap ErrMalformed and give the reason.
 func Decode(data []byte) (*bpsbt.Packet, error) {
 	p, _, err := DecodeVersion(data)
 	return p, err
@@ -94,8 +101,9 @@ func decodeRaw(raw []byte) (p *bpsbt.Packet, version uint32, err error) {
 	p, err = sc.packet()
 	switch {
 	case err == nil:
-		// packet has checked every key is a point.
-		if err := validate(p, onCurveParsed); err != nil {
+		// Whether the keys are points is checked before anything uses
+		// them (Memo.checkKeys).
+		if err := validate(p, curveLater); err != nil {
 			return nil, 0, err
 		}
 		return p, sc.version, nil
@@ -118,7 +126,7 @@ func decodeRaw(raw []byte) (p *bpsbt.Packet, version uint32, err error) {
 	if err != nil {
 		return nil, 0, malformed("%v", err)
 	}
-	if err := validate(p, onCurveParsed); err != nil {
+	if err := validate(p, curveLater); err != nil {
 		return nil, 0, err
 	}
 	return p, sc.version, nil

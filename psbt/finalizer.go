@@ -48,8 +48,12 @@ func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error {
 	if len(p.Inputs) == 0 {
 		return fmt.Errorf("%w: the PSBT has no inputs to finalize", ErrRefused)
 	}
+	w = w.withMemo()
 	v := newWalletView(w)
 	a := analyze(p, w.Memo)
+	if err := w.Memo.checkKeys(p); err != nil {
+		return err
+	}
 	a.computeSighashes(func(i int) bool { return !a.in[i].finalized })
 
 	finals := make([]finalInput, len(p.Inputs))

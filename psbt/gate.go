@@ -71,6 +71,7 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 	if err := checkShape(p); err != nil {
 		return nil, err
 	}
+	w = w.withMemo()
 	v := newWalletView(w)
 	if v == nil {
 		return nil, refuse(RuleWallet, errors.New("no wallet descriptor or network to check the PSBT against"))
@@ -80,6 +81,9 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 	}
 	a := analyze(p, w.Memo)
 	v.prefetchPacket(p, a)
+	if err := w.Memo.checkKeys(p); err != nil {
+		return nil, err
+	}
 	if err := v.walletRule(p, a, rules.Locate); err != nil {
 		var g *GateError
 		if errors.As(err, &g) {

@@ -131,10 +131,14 @@ func inspect(p *bpsbt.Packet, w WalletInfo, verify bool) (*Report, error) {
 	if err := checkShape(p); err != nil {
 		return nil, err
 	}
+	w = w.withMemo()
 	v := newWalletView(w)
 	a := analyze(p, w.Memo)
 	if v != nil {
 		v.prefetchPacket(p, a)
+	}
+	if err := w.Memo.checkKeys(p); err != nil {
+		return nil, err
 	}
 	return report(p, w, v, a, verify), nil
 }

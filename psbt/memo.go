@@ -1,7 +1,10 @@
 package psbt
 
 import (
+	"fmt"
 	"sync"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 
 	"github.com/countersign/countersign/internal/secp"
 )
@@ -110,4 +113,69 @@ func (m *Memo) derivations(id string) *derivationCache {
 type derivationCache struct {
 	mu sync.Mutex
 	m  map[position]derivation
+}
+
+// checkKeys checks that every partial-signature and BIP-32 public key of p
+// is a point on the curve, each distinct key once: the keys m already knows
+// (derived by the wallet, verified against, checked before) cost nothing,
+// the others are checked on both cores. Decode leaves this to the first
+// function that reads the packet (see Decode); every one that does calls
+// this after deriving what the wallet claims, so that a wallet's own PSBT
+// costs no square root. m must not be nil. Errors wrap ErrMalformed and
+// name the record.
+func (m *Memo) checkKeys(p *bpsbt.Packet) error {
+	type where struct {
+		what string
+		key  []byte
+	}
+	var todo []where
+	m.mu.Lock()
+	seen := make(map[string]bool)
+	add := func(what string, k []byte) {
+		if !m.keys[string(k)] && !seen[string(k)] {
+			seen[string(k)] = true
+			todo = append(todo, where{what, k})
+		}
+	}
+	for i := range p.Inputs {
+		in := &p.Inputs[i]
+		for _, ps := range in.PartialSigs {
+			if ps != nil {
+				add(fmt.Sprintf("input %d: the partial signature key", i), ps.PubKey)
+			}
+		}
+		for _, d := range in.Bip32Derivation {
+			if d != nil {
+				add(fmt.Sprintf("input %d: the BIP-32 derivation key", i), d.PubKey)
+			}
+		}
+	}
+	for j := range p.Outputs {
+		for _, d := range p.Outputs[j].Bip32Derivation {
+			if d != nil {
+				add(fmt.Sprintf("output %d: the BIP-32 derivation key", j), d.PubKey)
+			}
+		}
+	}
+	m.mu.Unlock()
+	bad := make([]bool, len(todo))
+	parallelFor(len(todo), func(i int) { bad[i] = !secp.ValidPubKey(todo[i].key) })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, w := range todo {
+		if bad[i] {
+			return malformed("%s %x is not a public key on secp256k1", w.what, w.key)
+		}
+		m.keys[string(w.key)] = true
+	}
+	return nil
+}
+
+// withMemo returns w with a Memo: its own, or a new one for this call, so
+// that what one call derives spares its own checks.
+func (w WalletInfo) withMemo() WalletInfo {
+	if w.Memo == nil {
+		w.Memo = NewMemo()
+	}
+	return w
 }

@@ -54,6 +54,7 @@ func Update(p *bpsbt.Packet, w WalletInfo, src UpdateSource) (*UpdateReport, err
 	if err := checkShape(p); err != nil {
 		return nil, err
 	}
+	w = w.withMemo()
 	v := newWalletView(w)
 	if v == nil {
 		return nil, badRequest("no wallet descriptor and network to update the PSBT from")
@@ -61,6 +62,9 @@ func Update(p *bpsbt.Packet, w WalletInfo, src UpdateSource) (*UpdateReport, err
 	rep := &UpdateReport{}
 	change := func(format string, args ...any) { rep.Changes = append(rep.Changes, fmt.Sprintf(format, args...)) }
 	v.prefetchClaims(p)
+	if err := w.Memo.checkKeys(p); err != nil {
+		return nil, err
+	}
 	segwit := v.d.Script != descriptor.ScriptSh
 
 	for i := range p.Inputs {

@@ -417,9 +417,9 @@ func checkTapTree(v []byte) error {
 // compressed (02/03) and 65-byte uncompressed (04), on the curve.
 func validPubKey(b []byte) bool { return secp.ValidPubKey(b) }
 
-// onCurveParsed is the curve check for keys btcd's parser has already
+// curveLater is the curve check for keys btcd's parser has already
 // put on the curve.
-func onCurveParsed([]byte) bool { return true }
+func curveLater([]byte) bool { return true }
 
 // pubKeyEncoding checks only the length and prefix of a public key.
 func pubKeyEncoding(b []byte) bool {
@@ -578,8 +578,7 @@ func Validate(p *bpsbt.Packet) error { return validate(p, validPubKey) }
 // validate is Validate with onCurve checking that a partial-signature or
 // BIP-32 key (whose encoding is checked here) is a point: a Memo's
 // validKey, which knows the keys a wallet derived or a signature verified
-// against; or onCurveParsed for a packet straight from btcd's parser,
-// which has done it. Checking a key costs a field square root, so checking
+// against; or curveLater when that is done elsewhere. Checking a key costs a field square root, so checking
 // each one once matters for a PSBT with thousands.
 func validate(p *bpsbt.Packet, onCurve func([]byte) bool) error {
 	if p == nil || p.UnsignedTx == nil {

@@ -454,12 +454,16 @@ func CheckWallet(p *bpsbt.Packet, w WalletInfo) error {
 	if err := checkShape(p); err != nil {
 		return err
 	}
+	w = w.withMemo()
 	v := newWalletView(w)
 	if v == nil {
 		return fmt.Errorf("%w: no wallet descriptor or network to check the PSBT against", ErrRefused)
 	}
 	a := analyze(p, w.Memo)
 	v.prefetchPacket(p, a)
+	if err := w.Memo.checkKeys(p); err != nil {
+		return err
+	}
 	return v.walletRule(p, a, nil)
 }
 
