@@ -78,7 +78,7 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 	// Derived lazily: most PSBTs carry derivations and never ask.
 	fill := func() {
 		for branch, next := range [2]uint32{max(w.NextReceive, st.ReceiveHighWater), max(w.NextChange, st.ChangeHighWater)} {
-			ds, err := w.Descriptor.DeriveRange(uint32(branch), 0, next+scan.DefaultGap, w.Network)
+			ds, err := w.memo.DeriveRange(w.Descriptor, w.Network, uint32(branch), 0, next+scan.DefaultGap)
 			if err != nil {
 				continue
 			}

@@ -257,7 +257,11 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 	var warns []string
 	if st.prevOut != nil {
 		ir.Amount = st.prevOut.Value
-		ir.Address = addressOf(st.prevOut.PkScript, net)
+		// An input the wallet derives gets the address it derived (the
+		// same script, encoded once per process); others are encoded here.
+		if v == nil || st.finalized || st.spend == nil {
+			ir.Address = addressOf(st.prevOut.PkScript, net)
+		}
 	}
 	switch {
 	case st.prevErr != nil:
@@ -296,8 +300,10 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 		if err == nil {
 			ir.Ours = true
 			ir.Branch, ir.Index = ptr(d.Branch), ptr(d.Index)
+			ir.Address = d.Address
 			derived = d
 		} else {
+			ir.Address = addressOf(st.prevOut.PkScript, net)
 			warns = append(warns, fmt.Sprintf("input %d (%s) is not the wallet's: %v", i, ir.OutPoint, err))
 		}
 	}

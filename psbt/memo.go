@@ -5,7 +5,9 @@ import (
 	"sync"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/internal/secp"
 )
 
@@ -178,4 +180,33 @@ func (w WalletInfo) withMemo() WalletInfo {
 		w.Memo = NewMemo()
 	}
 	return w
+}
+
+// DeriveRange is descriptor.DeriveRange through the memo: positions
+// derived before in this process (by any step looking at the wallet) are
+// not derived again, and what is derived here is kept for the steps after.
+// d is a wallet's descriptor (either form: a receive or change descriptor
+// stands for its wallet, as in WalletInfo). A nil Memo derives.
+func (m *Memo) DeriveRange(d *descriptor.Descriptor, net *chaincfg.Params, branch, from, count uint32) ([]*descriptor.Derived, error) {
+	if m == nil {
+		return d.DeriveRange(branch, from, count, net)
+	}
+	v := newWalletView(WalletInfo{Descriptor: d, Network: net, Memo: m})
+	if v == nil {
+		return nil, badRequest("no descriptor or network to derive from")
+	}
+	ps := make([]position, 0, count)
+	for i := uint64(from); i < uint64(from)+uint64(count); i++ {
+		ps = append(ps, position{branch, uint32(i)})
+	}
+	v.prefetch(ps)
+	out := make([]*descriptor.Derived, len(ps))
+	for k, pos := range ps {
+		dv, err := v.derive(pos)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = dv
+	}
+	return out, nil
 }

@@ -99,3 +99,20 @@ func TestBatchEdgeCases(t *testing.T) {
 		t.Error("k·G - k·G is not the point at infinity")
 	}
 }
+
+// TestBaseTableAgainstBtcec checks every entry of the table, b·2^(8w)·G,
+// against btcec's fixed-base multiplication.
+func TestBaseTableAgainstBtcec(t *testing.T) {
+	table := NewBaseTable()
+	for w := range windows {
+		for b := 1; b <= 255; b++ {
+			var k btcec.ModNScalar
+			var buf [32]byte
+			buf[31-w] = byte(b)
+			k.SetBytes(&buf)
+			if want := refPoint(t, k, &Affine{Inf: true}); table[w][b-1] != want {
+				t.Fatalf("table[%d][%d] differs from %d·2^%d·G", w, b-1, b, 8*w)
+			}
+		}
+	}
+}

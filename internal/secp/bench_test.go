@@ -49,3 +49,11 @@ func BenchmarkValidPubKey(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkNewBaseTable is the table every process derives addresses
+// with, built once per wallet descriptor.
+func BenchmarkNewBaseTable(b *testing.B) {
+	for b.Loop() {
+		NewBaseTable()
+	}
+}
