@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -120,8 +121,12 @@ func writePSBT(s *Streams, o psbtOut, p *bpsbt.Packet) error {
 	return writeOutput(s, o.Path, data)
 }
 
-// renderReport prints a PSBT summary for people.
-func renderReport(w io.Writer, walletName string, r *psbt.Report) {
+// renderReport prints a PSBT summary for people. It is buffered: a
+// 500-input PSBT's summary is thousands of small writes, one system call
+// each on an unbuffered stream.
+func renderReport(out io.Writer, walletName string, r *psbt.Report) {
+	w := bufio.NewWriter(out)
+	defer w.Flush()
 	if walletName == "" {
 		fmt.Fprintf(w, "PSBT (txid %s)\n", r.TxID)
 	} else {

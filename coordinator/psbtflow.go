@@ -195,15 +195,13 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if _, err := c.update(ctx, w, out); err != nil {
 		return nil, err
 	}
-	// The signatures were verified by the combiner.
-	if _, err := c.gate(ctx, w, out, false, opts); err != nil {
+	// The combiner verified every signature; the gate asks again (the
+	// memo answers) and its report is the result's.
+	rep, err := c.gate(ctx, w, out, true, opts)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := c.saveDraft(ctx, w.Name, out, wallet.StateSigned); err != nil {
-		return nil, err
-	}
-	rep, err := psbt.Inspect(out, w.Info())
-	if err != nil {
 		return nil, err
 	}
 	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved}, nil

@@ -126,49 +126,63 @@ type derivationCache struct {
 // costs no square root. m must not be nil. Errors wrap ErrMalformed and
 // name the record.
 func (m *Memo) checkKeys(p *bpsbt.Packet) error {
+	// where a key was found, for the message: input or output, index, and
+	// whether it is a partial signature's.
 	type where struct {
-		what string
-		key  []byte
+		output, sig bool
+		i           int
+		key         []byte
 	}
 	var todo []where
 	m.mu.Lock()
 	seen := make(map[string]bool)
-	add := func(what string, k []byte) {
-		if !m.keys[string(k)] && !seen[string(k)] {
-			seen[string(k)] = true
-			todo = append(todo, where{what, k})
+	add := func(w where) {
+		if !m.keys[string(w.key)] && !seen[string(w.key)] {
+			seen[string(w.key)] = true
+			todo = append(todo, w)
 		}
 	}
 	for i := range p.Inputs {
 		in := &p.Inputs[i]
 		for _, ps := range in.PartialSigs {
 			if ps != nil {
-				add(fmt.Sprintf("input %d: the partial signature key", i), ps.PubKey)
+				add(where{sig: true, i: i, key: ps.PubKey})
 			}
 		}
 		for _, d := range in.Bip32Derivation {
 			if d != nil {
-				add(fmt.Sprintf("input %d: the BIP-32 derivation key", i), d.PubKey)
+				add(where{i: i, key: d.PubKey})
 			}
 		}
 	}
 	for j := range p.Outputs {
 		for _, d := range p.Outputs[j].Bip32Derivation {
 			if d != nil {
-				add(fmt.Sprintf("output %d: the BIP-32 derivation key", j), d.PubKey)
+				add(where{output: true, i: j, key: d.PubKey})
 			}
 		}
 	}
 	m.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
 	bad := make([]bool, len(todo))
 	parallelFor(len(todo), func(i int) { bad[i] = !secp.ValidPubKey(todo[i].key) })
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, w := range todo {
-		if bad[i] {
-			return malformed("%s %x is not a public key on secp256k1", w.what, w.key)
+		if !bad[i] {
+			m.keys[string(w.key)] = true
+			continue
 		}
-		m.keys[string(w.key)] = true
+		what := fmt.Sprintf("input %d: the BIP-32 derivation key", w.i)
+		switch {
+		case w.output:
+			what = fmt.Sprintf("output %d: the BIP-32 derivation key", w.i)
+		case w.sig:
+			what = fmt.Sprintf("input %d: the partial signature key", w.i)
+		}
+		return malformed("%s %x is not a public key on secp256k1", what, w.key)
 	}
 	return nil
 }
