@@ -37,15 +37,20 @@ var errUseBtcdParser = errors.New("taproot records: parsed by btcd")
 // must point into a buffer no one else changes: the Packet's byte slices
 // share it.
 func (sc *scanned) packet() (*bpsbt.Packet, error) {
-	// The unsigned transaction as btcd reads it: from its non-witness
-	// serialization (for version 2, the one the scan built).
-	var txb bytes.Buffer
-	if err := sc.tx.SerializeNoWitness(&txb); err != nil {
-		return nil, malformed("cannot serialize the unsigned transaction: %v", err)
-	}
-	tx := wire.NewMsgTx(2)
-	if err := tx.DeserializeNoWitness(bytes.NewReader(txb.Bytes())); err != nil {
-		return nil, malformed("unsigned transaction: %v", err)
+	// The unsigned transaction as btcd reads it: the scan parsed a
+	// version 0 one from its non-witness serialization the same way; a
+	// version 2 one is built from the maps and read back from its
+	// serialization.
+	tx := sc.tx
+	if sc.version == 2 {
+		var txb bytes.Buffer
+		if err := sc.tx.SerializeNoWitness(&txb); err != nil {
+			return nil, malformed("cannot serialize the unsigned transaction: %v", err)
+		}
+		tx = wire.NewMsgTx(2)
+		if err := tx.DeserializeNoWitness(bytes.NewReader(txb.Bytes())); err != nil {
+			return nil, malformed("unsigned transaction: %v", err)
+		}
 	}
 	p := &bpsbt.Packet{
 		UnsignedTx: tx,
@@ -93,11 +98,12 @@ func (sc *scanned) packet() (*bpsbt.Packet, error) {
 func fillInput(in *bpsbt.PInput, rec record) error {
 	switch rec.keyType {
 	case inNonWitnessUtxo:
-		tx := wire.NewMsgTx(2)
-		if err := tx.Deserialize(bytes.NewReader(rec.value)); err != nil {
-			return malformed("non_witness_utxo: %v", err)
+		// Parsed by the scan's check (parseFullTx, the same
+		// deserialization).
+		if rec.tx == nil {
+			return malformed("non_witness_utxo was not parsed")
 		}
-		in.NonWitnessUtxo = tx
+		in.NonWitnessUtxo = rec.tx
 	case inWitnessUtxo:
 		// btcd refuses fewer than 10 bytes (an output needs a script).
 		out, err := parseTxOut(rec.value)

@@ -228,16 +228,16 @@ func fixedValue(rec record, name string, n int) error {
 
 // checkInputRecordV2 checks one record of a version 2 input map: the
 // version 2 fields, and the rest as in version 0.
-func checkInputRecordV2(rec record) error {
+func checkInputRecordV2(rec *record) error {
 	switch rec.keyType {
 	case inPreviousTxid:
-		return fixedValue(rec, "PSBT_IN_PREVIOUS_TXID", 32)
+		return fixedValue(*rec, "PSBT_IN_PREVIOUS_TXID", 32)
 	case inOutputIndex:
-		return fixedValue(rec, "PSBT_IN_OUTPUT_INDEX", 4)
+		return fixedValue(*rec, "PSBT_IN_OUTPUT_INDEX", 4)
 	case inSequence:
-		return fixedValue(rec, "PSBT_IN_SEQUENCE", 4)
+		return fixedValue(*rec, "PSBT_IN_SEQUENCE", 4)
 	case inRequiredTimeLock, inRequiredHeightLck:
-		return checkRequiredLock(rec)
+		return checkRequiredLock(*rec)
 	}
 	return checkInputRecord(rec)
 }
@@ -261,10 +261,10 @@ func checkRequiredLock(rec record) error {
 }
 
 // checkOutputRecordV2 checks one record of a version 2 output map.
-func checkOutputRecordV2(rec record) error {
+func checkOutputRecordV2(rec *record) error {
 	switch rec.keyType {
 	case outAmount:
-		if err := fixedValue(rec, "PSBT_OUT_AMOUNT", 8); err != nil {
+		if err := fixedValue(*rec, "PSBT_OUT_AMOUNT", 8); err != nil {
 			return err
 		}
 		if v := int64(binary.LittleEndian.Uint64(rec.value)); v < 0 || v > btcutil.MaxSatoshi {
@@ -272,7 +272,7 @@ func checkOutputRecordV2(rec record) error {
 		}
 		return nil
 	case outScript:
-		return noKeyData(rec, "PSBT_OUT_SCRIPT")
+		return noKeyData(*rec, "PSBT_OUT_SCRIPT")
 	}
 	return checkOutputRecord(rec)
 }

@@ -100,6 +100,7 @@ type record struct {
 	keyType uint64
 	keyData []byte
 	value   []byte
+	tx      *wire.MsgTx // a non_witness_utxo's transaction, parsed by the scan
 }
 
 // next reads one record; end reports the 0x00 separator that closes a map.
@@ -139,7 +140,7 @@ func (r *byteReader) next() (rec record, end bool, err error) {
 
 // scanMap reads one input or output map up to its separator, refusing
 // duplicate keys and records that break their type's format.
-func scanMap(r *byteReader, check func(record) error) ([]record, error) {
+func scanMap(r *byteReader, check func(*record) error) ([]record, error) {
 	if r.remaining() == 0 {
 		return nil, errors.New("map is missing: the data ends before every input and output of the unsigned transaction has its map")
 	}
@@ -157,7 +158,7 @@ func scanMap(r *byteReader, check func(record) error) ([]record, error) {
 			return nil, fmt.Errorf("duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
 		}
 		seen[string(rec.key)] = true
-		if err := check(rec); err != nil {
+		if err := check(&rec); err != nil {
 			return nil, err
 		}
 		recs = append(recs, rec)
@@ -188,17 +189,22 @@ func checkGlobalRecord(rec record) error {
 	return nil
 }
 
-func checkInputRecord(rec record) error {
+// checkInputRecord checks one record of a version 0 input map. A
+// non_witness_utxo is parsed to be checked; the transaction is kept in the
+// record for the Packet builder.
+func checkInputRecord(rec *record) error {
 	switch rec.keyType {
 	case inNonWitnessUtxo:
-		if err := noKeyData(rec, "non_witness_utxo"); err != nil {
+		if err := noKeyData(*rec, "non_witness_utxo"); err != nil {
 			return err
 		}
-		if _, err := parseFullTx(rec.value); err != nil {
+		tx, err := parseFullTx(rec.value)
+		if err != nil {
 			return fmt.Errorf("non_witness_utxo: %v", err)
 		}
+		rec.tx = tx
 	case inWitnessUtxo:
-		if err := noKeyData(rec, "witness_utxo"); err != nil {
+		if err := noKeyData(*rec, "witness_utxo"); err != nil {
 			return err
 		}
 		if _, err := parseTxOut(rec.value); err != nil {
@@ -214,32 +220,32 @@ func checkInputRecord(rec record) error {
 			return fmt.Errorf("partial signature for pubkey %x is not a strict DER signature followed by a sighash byte (BIP-66)", rec.keyData)
 		}
 	case inSighashType:
-		if err := noKeyData(rec, "sighash type"); err != nil {
+		if err := noKeyData(*rec, "sighash type"); err != nil {
 			return err
 		}
 		if len(rec.value) != 4 {
 			return fmt.Errorf("sighash type value is %d bytes; it must be a 4-byte integer", len(rec.value))
 		}
 	case inRedeemScript:
-		return noKeyData(rec, "redeem script")
+		return noKeyData(*rec, "redeem script")
 	case inWitnessScript:
-		return noKeyData(rec, "witness script")
+		return noKeyData(*rec, "witness script")
 	case inBip32Derivation:
 		if !pubKeyEncoding(rec.keyData) {
 			return fmt.Errorf("BIP-32 derivation key data is not a valid public key (%d bytes)", len(rec.keyData))
 		}
 		return checkKeyOrigin(rec.value, "BIP-32 derivation")
 	case inFinalScriptSig:
-		return noKeyData(rec, "final scriptSig")
+		return noKeyData(*rec, "final scriptSig")
 	case inFinalScriptWit:
-		if err := noKeyData(rec, "final scriptWitness"); err != nil {
+		if err := noKeyData(*rec, "final scriptWitness"); err != nil {
 			return err
 		}
 		if _, err := parseWitness(rec.value); err != nil {
 			return fmt.Errorf("final scriptWitness: %v", err)
 		}
 	case inPorCommitment:
-		return noKeyData(rec, "proof-of-reserves commitment")
+		return noKeyData(*rec, "proof-of-reserves commitment")
 	case inRipemd160, inHash160:
 		if len(rec.keyData) != 20 {
 			return fmt.Errorf("hash preimage key (type 0x%02x) holds %d bytes; it must be a 20-byte hash", rec.keyType, len(rec.keyData))
@@ -263,7 +269,7 @@ func checkInputRecord(rec record) error {
 	case inPreviousTxid, inOutputIndex, inSequence, inRequiredTimeLock, inRequiredHeightLck:
 		return fmt.Errorf("key type 0x%02x (%s) belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType, inputName(rec.keyType))
 	case inTapKeySig:
-		if err := noKeyData(rec, "taproot key signature"); err != nil {
+		if err := noKeyData(*rec, "taproot key signature"); err != nil {
 			return err
 		}
 		return checkSchnorrSig(rec.value)
@@ -286,31 +292,31 @@ func checkInputRecord(rec record) error {
 		}
 		return checkTapDerivation(rec.value)
 	case inTapInternalKey:
-		if err := noKeyData(rec, "taproot internal key"); err != nil {
+		if err := noKeyData(*rec, "taproot internal key"); err != nil {
 			return err
 		}
 		if len(rec.value) != 32 || !validXOnly(rec.value) {
 			return errors.New("taproot internal key must be a valid 32-byte x-only pubkey")
 		}
 	case inTapMerkleRoot:
-		if err := noKeyData(rec, "taproot merkle root"); err != nil {
+		if err := noKeyData(*rec, "taproot merkle root"); err != nil {
 			return err
 		}
 		if len(rec.value) != 32 {
 			return fmt.Errorf("taproot merkle root is %d bytes; it must be 32", len(rec.value))
 		}
 	case inProprietary:
-		return checkProprietary(rec)
+		return checkProprietary(*rec)
 	}
 	return nil
 }
 
-func checkOutputRecord(rec record) error {
+func checkOutputRecord(rec *record) error {
 	switch rec.keyType {
 	case outRedeemScript:
-		return noKeyData(rec, "output redeem script")
+		return noKeyData(*rec, "output redeem script")
 	case outWitnessScript:
-		return noKeyData(rec, "output witness script")
+		return noKeyData(*rec, "output witness script")
 	case outBip32Derivation:
 		if !pubKeyEncoding(rec.keyData) {
 			return fmt.Errorf("output BIP-32 derivation key data is not a valid public key (%d bytes)", len(rec.keyData))
@@ -319,14 +325,14 @@ func checkOutputRecord(rec record) error {
 	case outAmount, outScript:
 		return fmt.Errorf("key type 0x%02x (%s) belongs to PSBT version 2 and is not allowed in a version 0 PSBT", rec.keyType, outputName(rec.keyType))
 	case outTapInternalKey:
-		if err := noKeyData(rec, "taproot internal key"); err != nil {
+		if err := noKeyData(*rec, "taproot internal key"); err != nil {
 			return err
 		}
 		if len(rec.value) != 32 || !validXOnly(rec.value) {
 			return errors.New("taproot internal key must be a valid 32-byte x-only pubkey")
 		}
 	case outTapTree:
-		if err := noKeyData(rec, "taproot tree"); err != nil {
+		if err := noKeyData(*rec, "taproot tree"); err != nil {
 			return err
 		}
 		return checkTapTree(rec.value)
@@ -336,7 +342,7 @@ func checkOutputRecord(rec record) error {
 		}
 		return checkTapDerivation(rec.value)
 	case outProprietary:
-		return checkProprietary(rec)
+		return checkProprietary(*rec)
 	}
 	return nil
 }
@@ -746,9 +752,9 @@ func checkGlobalUnknown(rec record) error {
 
 // checkInputUnknown is checkInputRecord allowing the carried version 2
 // lock time requirements.
-func checkInputUnknown(rec record) error {
+func checkInputUnknown(rec *record) error {
 	if carriedInput(rec.keyType) {
-		return checkRequiredLock(rec)
+		return checkRequiredLock(*rec)
 	}
 	return checkInputRecord(rec)
 }
@@ -776,7 +782,7 @@ func validateDerivations(ds []*bpsbt.Bip32Derivation, onCurve func([]byte) bool)
 
 // validateUnknowns checks the records btcd keeps without interpreting
 // (preimages, version 2 types, proprietary records) as the scan does.
-func validateUnknowns(us []*bpsbt.Unknown, check func(record) error) error {
+func validateUnknowns(us []*bpsbt.Unknown, check func(*record) error) error {
 	keys := make(map[string]bool, len(us))
 	for _, u := range us {
 		if u == nil || len(u.Key) == 0 {
@@ -790,7 +796,7 @@ func validateUnknowns(us []*bpsbt.Unknown, check func(record) error) error {
 		if err != nil {
 			return err
 		}
-		if err := check(rec); err != nil {
+		if err := check(&rec); err != nil {
 			return err
 		}
 	}

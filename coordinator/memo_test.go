@@ -1,0 +1,62 @@
+package coordinator_test
+
+import (
+	"context"
+	"testing"
+
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+
+	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/psbt"
+)
+
+// TestEverySignatureVerifiedOncePerProcess: combining three copies of a
+// PSBT, each signed by one cosigner, vets every copy and the result
+// (each through the gate with its signatures verified), merges and
+// reports; finalizing vets and finalizes. A fresh coordinator (a new
+// process) for each step verifies every distinct signature exactly once,
+// however many times the steps ask.
+func TestEverySignatureVerifiedOncePerProcess(t *testing.T) {
+	r := newRig(t, 100_000, 110_000, 120_000, 130_000)
+	ctx := context.Background()
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{{Address: outside(t, 0).Address}}, SendAll: true, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(sp.PSBT.Inputs)
+	var copies []*bpsbt.Packet
+	for _, name := range []string{"alice", "bob", "carol"} {
+		plan, err := r.c.PrepareSign(ctx, "", sp.PSBT, coordinator.GateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies = append(copies, out.PSBT)
+	}
+	fresh := func() *coordinator.Coordinator {
+		return &coordinator.Coordinator{Store: r.c.Store, BackendDefault: r.c.BackendDefault, OpenBackend: r.c.OpenBackend}
+	}
+	c := fresh()
+	comb, err := c.Combine(ctx, "", copies, coordinator.GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Memo().Stats()
+	t.Logf("combine: %d inputs, %d signatures verified, %d checks answered from memory", n, st.Verified, st.Remembered)
+	if st.Verified != 3*n || st.Remembered < 3*n {
+		t.Fatalf("combine verified %d signatures (remembered %d) for %d distinct ones", st.Verified, st.Remembered, 3*n)
+	}
+	c = fresh()
+	if _, err := c.Finalize(ctx, "", comb.PSBT, coordinator.GateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st = c.Memo().Stats()
+	t.Logf("finalize: %d signatures verified, %d checks answered from memory", st.Verified, st.Remembered)
+	if st.Verified != 3*n || st.Remembered < 3*n {
+		t.Fatalf("finalize verified %d signatures (remembered %d) for %d distinct ones", st.Verified, st.Remembered, 3*n)
+	}
+}
