@@ -157,7 +157,7 @@ func Check(t *testing.T, corpora ...*Corpus) {
 // Record keeps recorded seeds: entries whose content differs from run to
 // run (a session with an emulator under a fresh key) or needs a live peer
 // to produce. When updating it replaces the files named prefix_NNN with
-// what record returns (one []any per entry); otherwise it only checks that
+// what record returns (one []any per entry, duplicates dropped); otherwise it only checks that
 // some exist, and record is not called.
 func Record(t *testing.T, target, prefix string, record func() [][]any) {
 	t.Helper()
@@ -184,9 +184,15 @@ func Record(t *testing.T, target, prefix string, record func() [][]any) {
 			t.Fatal(err)
 		}
 	}
-	for i, e := range entries {
-		p := filepath.Join(d, fmt.Sprintf("%s_%03d", prefix, i))
-		if err := os.WriteFile(p, Entry(e...), 0o644); err != nil {
+	seen := map[string]bool{}
+	for _, e := range entries {
+		b := Entry(e...)
+		if seen[string(b)] {
+			continue // a repeated reply (polls) adds nothing
+		}
+		p := filepath.Join(d, fmt.Sprintf("%s_%03d", prefix, len(seen)))
+		seen[string(b)] = true
+		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
