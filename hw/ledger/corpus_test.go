@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 	"testing"
 
@@ -83,6 +84,20 @@ func TestFuzzCorpus(t *testing.T) {
 			}
 		}
 		return [][]any{{full}, {open}}
+	})
+	fuzzseed.RecordAt(t, "../transport", "FuzzStream", "ledger_session", func() [][]any {
+		// The session's responses as a Speculos socket sends them: the
+		// whole stream, and the first few responses on their own.
+		var all [][]byte
+		for _, x := range session().exchanges {
+			b := binary.BigEndian.AppendUint32(nil, uint32(len(x.data)))
+			all = append(all, binary.BigEndian.AppendUint16(append(b, x.data...), x.sw))
+		}
+		out := [][]any{{bytes.Join(all, nil), true}}
+		for _, b := range all[:min(4, len(all))] {
+			out = append(out, []any{b, true})
+		}
+		return out
 	})
 	fuzzseed.Record(t, "FuzzHIDReassembler", "session", func() [][]any {
 		var out [][]any
