@@ -23,6 +23,10 @@ cd "$(dirname "$0")/.."
 
 time=${1:-20s}
 shift || true
+# Minimizing each new interesting input (go test's default: up to 60s) would
+# eat a short run on the targets with large inputs (whole recorded
+# sessions); FUZZ_MINIMIZE sets it.
+minimize=${FUZZ_MINIMIZE:-1s}
 pkgs=("$@")
 ((${#pkgs[@]})) || pkgs=(./...)
 module=$(go list -m)
@@ -97,7 +101,7 @@ for key in "${order[@]}"; do
 	fi
 	echo "== $pkg $t ($time)"
 	log="$logdir/fuzz.$(tr / _ <<<"$pkg").$t"
-	if go test -run '^$' -fuzz "^${t}\$" -fuzztime "$time" "$pkg" >"$log" 2>&1; then
+	if go test -run '^$' -fuzz "^${t}\$" -fuzztime "$time" -fuzzminimizetime "$minimize" "$pkg" >"$log" 2>&1; then
 		result[$key]="ok"
 	else
 		result[$key]="CRASH"
