@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/descriptor"
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
 	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
@@ -55,6 +56,21 @@ func TestFuzzCorpus(t *testing.T) {
 	frames.Add("short_before_last", append([]byte{10}, make([]byte, 63)...))
 	frames.Add("length_beyond_report", []byte{0x80 | 40, 1, 2})
 	fuzzseed.Check(t, frames, replies)
+
+	// The wallet PSBTs these tests have the emulator sign, as the driver
+	// uploads them, seed the emulator's PSBT review.
+	fuzzseed.RecordAt(t, "../emulator/coldcard", "FuzzReviewPSBT", "driver_psbt", func() [][]any {
+		var out [][]any
+		for _, st := range []descriptor.ScriptType{descriptor.ScriptWsh, descriptor.ScriptShWsh, descriptor.ScriptSh} {
+			w := newTestWalletOf(t, st, mnemonics...)
+			raw, err := serialize(w.buildPSBT(t, psbtSpec{inputs: 2, changeIndex: 4}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, []any{raw})
+		}
+		return out
+	})
 
 	var session []recorded
 	record := func() {
