@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // Sentinel errors; every error the store returns for these cases wraps one
@@ -71,7 +71,7 @@ func Open(dir string) (*Store, error) {
 	defer cancel()
 	// The first connection creates the file when it is missing; only then
 	// can its mode be fixed, by path (see restrictFiles).
-	if err := db.PingContext(ctx); err != nil {
+	if err := firstConnection(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -85,6 +85,30 @@ func Open(dir string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// firstConnection opens the pool's first connection, which runs the DSN's
+// pragmas. Switching a new database to WAL needs an exclusive lock, and
+// SQLite answers SQLITE_BUSY at once (the busy timeout does not apply: it
+// would risk a deadlock) when several processes open a fresh directory
+// together; so a busy first connection is retried until ctx ends.
+func firstConnection(ctx context.Context, db *sql.DB) error {
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code (extended codes keep
+// it in the low byte).
+const sqliteBusy = 5
 
 // Exists reports whether dir holds a countersign database. Commands that
 // only look at a store (doctor) ask first, since Open would create one.
