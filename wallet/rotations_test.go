@@ -2,8 +2,8 @@ package wallet
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
