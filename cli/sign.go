@@ -156,7 +156,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		// A device shows the payment on its own screen; a software key has
 		// only this terminal, so the summary comes before the signature.
 		if !o.Yes && o.IO.CanPrompt() {
-			renderReport(o.IO.ErrOut, plan.Wallet.Name, plan.Report)
+			renderReportTo(o.IO.ErrOut, plan.Wallet.Name, plan.Report, plan.ToSuccessor)
 		}
 		if err := confirm(o.IO, o.Yes, fmt.Sprintf("Sign with software key %s?", safe(o.With))); err != nil {
 			return err

@@ -585,6 +585,9 @@ type RotationStatus struct {
 	// coins that arrived late.
 	Coins []Coin
 	Value int64
+	// Unconfirmed counts the wallet's transactions still unconfirmed (a
+	// sweep in the mempool): the wallet retires only once there are none.
+	Unconfirmed int
 }
 
 // Rotations lists every rotation in the store.
@@ -593,9 +596,11 @@ func (c *Coordinator) Rotations(ctx context.Context) ([]wallet.Rotation, error) 
 }
 
 // RotationStatus reports a wallet's place in a rotation, as of its last
-// sync, and retires a rotated wallet that is found empty: every coin it had
-// has left in a confirmed transaction (a coin whose spend is unconfirmed
-// is still listed), so the sweep has confirmed. Sync calls it.
+// sync, and retires a rotated wallet that is found empty with every one of
+// its transactions confirmed: every coin it had has left in a confirmed
+// transaction, so the sweep has confirmed. (Backends drop a coin from the
+// unspent set as soon as a mempool transaction spends it, so an empty set
+// alone is not enough.) Sync calls it.
 func (c *Coordinator) RotationStatus(ctx context.Context, name string) (*RotationStatus, error) {
 	out := &RotationStatus{}
 	rs, err := c.Store.Rotations(ctx)
@@ -623,7 +628,16 @@ func (c *Coordinator) RotationStatus(ctx context.Context, name string) (*Rotatio
 	for _, co := range out.Coins {
 		out.Value += co.Value
 	}
-	if out.Retired || len(out.Coins) > 0 {
+	txs, err := c.Store.Transactions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range txs {
+		if t.Height == 0 {
+			out.Unconfirmed++
+		}
+	}
+	if out.Retired || len(out.Coins) > 0 || out.Unconfirmed > 0 {
 		return out, nil
 	}
 	st, err := c.Store.ScanState(ctx, name)

@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/coordinator"
@@ -394,7 +395,6 @@ func TestRotateRefusals(t *testing.T) {
 			tc.modify(r, &req)
 			before, _ := r.c.Store.Journal(ctx, "", 0)
 			_, err := r.c.Rotate(ctx, req)
-			t.Log(err)
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -521,4 +521,31 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestUnconfirmedSweepDoesNotRetire: a backend drops coins from the
+// unspent set as soon as a mempool transaction spends them; the wallet
+// retires only once that transaction is in a block.
+func TestUnconfirmedSweepDoesNotRetire(t *testing.T) {
+	r := newRig(t, 100_000)
+	ctx := context.Background()
+	res, err := r.c.Rotate(ctx, coordinator.RotateRequest{Wallet: "family", Replace: "carol", Replacement: newCosigner(t, "dave", 0xd4), Sweep: coordinator.SweepOptions{FeeRate: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweepTx := res.Sweep.PSBTs[0].PSBT.UnsignedTx.TxHash()
+	for _, tc := range []struct {
+		height int32
+		want   bool
+	}{{0, false}, {201, true}} {
+		err := r.c.Store.ApplySync(ctx, "family", wallet.SyncUpdate{Height: 201, Hash: chainhash.Hash{2},
+			Txs: []wallet.Tx{{TxID: sweepTx, Height: tc.height, Net: -100_000}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := r.c.RotationStatus(ctx, "family")
+		if err != nil || st.Retired != tc.want || (st.Unconfirmed == 1) == tc.want {
+			t.Fatalf("sweep at height %d: %+v %v", tc.height, st, err)
+		}
+	}
 }
