@@ -111,6 +111,7 @@ func TestJSONDocumented(t *testing.T) {
 	run("descriptor check", "descriptor", "check", w.Descriptor)
 	run("descriptor derive", "descriptor", "derive", w.Descriptor, "--network", "regtest", "--count", "2")
 	run("wallet export", "wallet", "export", "w", "--format", "bsms")
+	run("bsms token", "bsms", "token")
 	run("backend check", "--backend", node.RPCURL(), "backend", "check")
 	run("backend set", "backend", "set", node.RPCURL())
 	var a addressJSON

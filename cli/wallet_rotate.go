@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -387,21 +386,11 @@ func rotateRegister(ctx context.Context, o *WalletRotateOptions, co *coordinator
 	return out, nil
 }
 
-// sweepFile names the i-th sweep PSBT (from 0): FILE, then FILE-2, ... with
-// the extension kept.
-func sweepFile(first string, i int) string {
-	if i == 0 {
-		return first
-	}
-	ext := filepath.Ext(first)
-	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(first, ext), i+1, ext)
-}
-
 // writeSweep writes the sweep PSBTs and describes them.
 func writeSweep(o *WalletRotateOptions, s *coordinator.SweepResult) (sweepJSON, error) {
 	j := sweepJSON{Amount: s.Amount, Fee: s.Fee, FeeRate: s.FeeRate, FeeSource: s.FeeSource}
 	for i, p := range s.PSBTs {
-		file := sweepFile(o.Output, i)
+		file := numberedFile(o.Output, i)
 		if err := writePSBT(o.IO, psbtOut{Path: file, Encoding: o.Encoding}, p.PSBT); err != nil {
 			return j, err
 		}
