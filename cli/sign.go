@@ -212,7 +212,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", safe(s.Name()), res.Added)
 	}
-	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
+	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report, plan.ToSuccessor)
 }
 
 // isSoftwareKey tells whether spec names a key kept by this computer.

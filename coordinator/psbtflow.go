@@ -170,6 +170,8 @@ type Combined struct {
 	// Resolved lists the records the copies disagreed on and how the
 	// wallet decided (see psbt.CombineReport).
 	Resolved []string
+	// ToSuccessor names the outputs that pay the wallet's successor.
+	ToSuccessor *SuccessorOutputs
 }
 
 // Combine merges copies of one PSBT signed by different cosigners, made by
@@ -218,7 +220,11 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
-	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved}, nil
+	to, err := c.successorOutputs(ctx, w, rep)
+	if err != nil {
+		return nil, err
+	}
+	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved, ToSuccessor: to}, nil
 }
 
 // Finalized is a PSBT with every input finalized and its network
