@@ -25,6 +25,8 @@ type WalletRotateOptions struct {
 	Network     string
 
 	Replace string
+	// Remove names further cosigners that leave without replacement.
+	Remove []string
 	// Exactly one of Cosigner, Device and Key gives the replacement key.
 	Cosigner, Device, Key string
 	// The keys added to the successor, by the same three means.
@@ -58,7 +60,8 @@ func newCmdWalletRotate(f *Factory, runF func(context.Context, *WalletRotateOpti
     the key named by --replace (its fingerprint or label) swapped for the
     one given by --cosigner KEY, --device SIGNER or --key NAME (a software
     key). --add-cosigner, --add-device and --add-key (each repeatable) add
-    more keys and --threshold M sets a new threshold: a 2-of-3 becomes a
+    more keys, --remove FPR|LABEL (repeatable) drops more keys (a second
+    lost one), and --threshold M sets a new threshold: a 2-of-3 becomes a
     3-of-5 with one replacement, two additions and --threshold 3. The
     successor is named --name, or OLD-2 (OLD-3 after OLD-2, ...);
  3. register the successor on every attached signer that holds one of its
@@ -84,6 +87,7 @@ without --replace.`,
 		Example: `  countersign wallet rotate vault --replace carol --device coldcard:0f056943 -o sweep.psbt
   countersign wallet rotate vault --replace 7bb026be --key office --name vault-2025 -o sweep.psbt
   countersign wallet rotate family --replace dad --key daughter --add-key uncle --add-key lawyer --threshold 3 -o sweep.psbt
+  countersign wallet rotate family --replace ben --key fox --remove cas --add-key gil -o sweep.psbt   # two keys lost
   countersign wallet rotate vault -o late.psbt    # sweep coins that arrived after the rotation`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -98,8 +102,8 @@ without --replace.`,
 			}
 			adds := len(o.AddCosigners) + len(o.AddDevices) + len(o.AddKeys)
 			switch {
-			case o.Replace == "" && (n > 0 || adds > 0 || o.Successor != "" || o.Threshold != 0):
-				return usagef("--cosigner, --device, --key, --add-*, --name and --threshold make a successor: name the key that leaves with --replace FPR|LABEL")
+			case o.Replace == "" && (n > 0 || adds > 0 || len(o.Remove) > 0 || o.Successor != "" || o.Threshold != 0):
+				return usagef("--cosigner, --device, --key, --add-*, --remove, --name and --threshold make a successor: name the key that leaves with --replace FPR|LABEL")
 			case o.Replace != "" && n != 1:
 				return usagef("give the key that replaces %q with exactly one of --cosigner KEY, --device SIGNER or --key NAME", o.Replace)
 			case o.Output == "" || o.Output == "-":
@@ -130,6 +134,7 @@ without --replace.`,
 	fl.StringVar(&o.Cosigner, "cosigner", "", "the replacement key [LABEL=][fpr/path]xpub")
 	fl.StringVar(&o.Device, "device", "", "read the replacement key from a signer: coldcard[:FPR], ledger, trezor, ...")
 	fl.StringVar(&o.Key, "key", "", "the replacement key is this software key (see `countersign key list`)")
+	fl.StringArrayVar(&o.Remove, "remove", nil, "another cosigner that leaves without a replacement: fingerprint or label (repeat)")
 	fl.StringArrayVar(&o.AddCosigners, "add-cosigner", nil, "add a cosigner key to the successor (repeat)")
 	fl.StringArrayVar(&o.AddDevices, "add-device", nil, "add a cosigner read from a signer (repeat)")
 	fl.StringArrayVar(&o.AddKeys, "add-key", nil, "add a software key as cosigner (repeat)")
@@ -238,7 +243,7 @@ func walletRotateRun(ctx context.Context, o *WalletRotateOptions) error {
 		}
 		out.Successor, out.Policy, out.Descriptor = succ.Name, succ.Descriptor.Policy(), succ.Descriptor.String()
 	} else {
-		req := coordinator.RotateRequest{Wallet: o.Name, Replace: o.Replace, Name: o.Successor, Threshold: o.Threshold, Sweep: sw}
+		req := coordinator.RotateRequest{Wallet: o.Name, Replace: o.Replace, Remove: o.Remove, Name: o.Successor, Threshold: o.Threshold, Sweep: sw}
 		if req.Replacement, err = rotateCosigner(ctx, o, co, old, o.Cosigner, o.Device, o.Key); err != nil {
 			return err
 		}

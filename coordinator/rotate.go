@@ -43,6 +43,9 @@ type RotateRequest struct {
 	// Replacement takes the leaving key's place (its position, for
 	// unsorted multi()).
 	Replacement Cosigner
+	// Remove names further cosigners that leave without a replacement
+	// (a second lost key), by fingerprint or label.
+	Remove []string
 	// Add are further cosigners of the successor (a 2-of-3 becoming a
 	// 3-of-5 adds two).
 	Add []Cosigner
@@ -178,7 +181,16 @@ func (c *Coordinator) Rotate(ctx context.Context, req RotateRequest) (*RotateRes
 	for _, a := range req.Add {
 		added = append(added, keyFingerprint(a.Key))
 	}
+	removed := []string{}
+	for _, r := range req.Remove {
+		i, err := findCosigner(old, r)
+		if err != nil {
+			return nil, err
+		}
+		removed = append(removed, sum.Cosigners[i].Fingerprint)
+	}
 	detail := map[string]any{
+		"removed":            removed,
 		"replaced":           replaced.Fingerprint,
 		"replaced_label":     replaced.Label,
 		"replacement":        keyFingerprint(req.Replacement.Key),
@@ -240,10 +252,33 @@ func successorDescriptor(old *Wallet, req RotateRequest) (*descriptor.Descriptor
 		return nil, nil, 0, fmt.Errorf("%w: the replacement key has the same master fingerprint (%x) as the key it replaces: it comes from the same seed, which is the one leaving; use a new seed or device",
 			descriptor.ErrInvalid, gone.Origin.Fingerprint)
 	}
-	keys := slices.Clone(old.Descriptor.Keys)
-	labels := make([]string, len(keys))
-	copy(labels, old.Labels)
-	keys[pos], labels[pos] = req.Replacement.Key, req.Replacement.Label
+	drop := map[int]bool{}
+	for _, r := range req.Remove {
+		i, err := findCosigner(old, r)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if i == pos || drop[i] {
+			return nil, nil, 0, fmt.Errorf("%w: cosigner %q is named twice among --replace and --remove", descriptor.ErrInvalid, r)
+		}
+		drop[i] = true
+	}
+	var keys []descriptor.Key
+	var labels []string
+	for i, k := range old.Descriptor.Keys {
+		switch {
+		case drop[i]:
+			continue
+		case i == pos:
+			keys, labels = append(keys, req.Replacement.Key), append(labels, req.Replacement.Label)
+		default:
+			l := ""
+			if i < len(old.Labels) {
+				l = old.Labels[i]
+			}
+			keys, labels = append(keys, k), append(labels, l)
+		}
+	}
 	for _, a := range req.Add {
 		keys = append(keys, a.Key)
 		labels = append(labels, a.Label)

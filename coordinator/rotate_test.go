@@ -253,6 +253,37 @@ func TestRotateGrows(t *testing.T) {
 	}
 }
 
+// TestRotateTwoLostKeys: a 3-of-5 loses two keys; one is replaced, the
+// other removed and a new key added in its place.
+func TestRotateTwoLostKeys(t *testing.T) {
+	r := newRig(t, 100_000)
+	ctx := context.Background()
+	// The rig's wallet is a 2-of-3; grow it to a 3-of-5 first.
+	res, err := r.c.Rotate(ctx, coordinator.RotateRequest{Wallet: "family", Replace: "carol", Replacement: newCosigner(t, "dave", 0xd4),
+		Add: []coordinator.Cosigner{newCosigner(t, "erin", 0xe5), newCosigner(t, "frank", 0xf6)}, Threshold: 3, Sweep: coordinator.SweepOptions{FeeRate: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bob and erin lose their keys.
+	res, err = r.c.Rotate(ctx, coordinator.RotateRequest{Wallet: res.Successor.Name, Replace: "bob", Replacement: newCosigner(t, "gina", 0x91),
+		Remove: []string{"erin"}, Add: []coordinator.Cosigner{newCosigner(t, "hugo", 0x92)}, Sweep: coordinator.SweepOptions{FeeRate: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := res.Successor; s.Name != "family-3" || s.Descriptor.Policy() != "3 of 5" || !slices.Equal(s.Labels, []string{"alice", "gina", "dave", "frank", "hugo"}) {
+		t.Fatalf("successor %s %s %v", s.Name, s.Descriptor.Policy(), s.Labels)
+	}
+	// Naming one cosigner twice, or removing below the threshold, is refused.
+	for _, req := range []coordinator.RotateRequest{
+		{Wallet: "family-3", Replace: "alice", Replacement: newCosigner(t, "x", 0x93), Remove: []string{"alice"}},
+		{Wallet: "family-3", Replace: "alice", Replacement: newCosigner(t, "x", 0x93), Remove: []string{"gina", "dave", "frank"}},
+	} {
+		if _, err := r.c.Rotate(ctx, req); !errors.Is(err, descriptor.ErrInvalid) {
+			t.Fatalf("%v: %v", req.Remove, err)
+		}
+	}
+}
+
 // TestRotateSplitsSweep: the sweep is cut by --max-inputs, and by the
 // byte limit, each coin in exactly one PSBT, each PSBT to its own
 // successor address.
