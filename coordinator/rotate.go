@@ -453,11 +453,6 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 		return int(a.OutPoint.Index) - int(b.OutPoint.Index)
 	})
 
-	rules, err := c.rules(ctx, old)
-	if err != nil {
-		return nil, err
-	}
-	rules.AllowHighFee = opt.AllowHighFee
 	build := func(chunk []psbt.UTXO, addr string) (*bpsbt.Packet, *psbt.BuildSummary, []byte, error) {
 		pre := make([]wire.OutPoint, len(chunk))
 		for i, u := range chunk {
@@ -497,6 +492,17 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 	if err != nil {
 		return nil, err
 	}
+	// Every PSBT goes through the gate before the successor hands out an
+	// address for it, so a refused sweep leaves the successor untouched.
+	for _, chunk := range chunks {
+		p, _, _, err := build(chunk, probe.Address)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.gate(ctx, old, p, false, GateOptions{AllowHighFee: opt.AllowHighFee}); err != nil {
+			return nil, err
+		}
+	}
 	for i, chunk := range chunks {
 		label := fmt.Sprintf("sweep from %s", old.Name)
 		if len(chunks) > 1 {
@@ -511,7 +517,7 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 			return nil, err
 		}
 		// The same gate every later step runs, before anything is saved.
-		rep, err := psbt.Gate(p, old.Info(), rules)
+		rep, err := c.gate(ctx, old, p, false, GateOptions{AllowHighFee: opt.AllowHighFee})
 		if err != nil {
 			return nil, err
 		}

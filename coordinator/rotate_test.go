@@ -580,3 +580,24 @@ func TestUnconfirmedSweepDoesNotRetire(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepFeeGate: a sweep whose fee is above 5% of what it moves is
+// refused by the gate like any spend, unless allowed.
+func TestSweepFeeGate(t *testing.T) {
+	r := newRig(t, 20_000)
+	ctx := context.Background()
+	_, err := r.c.Rotate(ctx, coordinator.RotateRequest{Wallet: "family", Replace: "carol", Replacement: newCosigner(t, "dave", 0xd4), Sweep: coordinator.SweepOptions{FeeRate: 20}})
+	if !errors.Is(err, psbt.ErrRefused) {
+		t.Fatalf("a 10%% fee: %v", err)
+	}
+	if ds, _ := r.c.Store.Drafts(ctx, "family"); len(ds) != 0 {
+		t.Fatalf("a refused sweep saved %d drafts", len(ds))
+	}
+	if w, _ := r.c.Wallet(ctx, "family-2"); w.NextReceive != 0 {
+		t.Fatalf("a refused sweep took successor address %d", w.NextReceive)
+	}
+	sw, err := r.c.SweepToSuccessor(ctx, "family", coordinator.SweepOptions{FeeRate: 20, AllowHighFee: true})
+	if err != nil || len(sw.PSBTs) != 1 {
+		t.Fatalf("allowed: %+v %v", sw, err)
+	}
+}
