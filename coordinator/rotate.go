@@ -796,6 +796,38 @@ func (c *Coordinator) RegisterOnAttached(ctx context.Context, name string, attac
 	if err != nil {
 		return nil, err
 	}
+	// A device that did not tell its fingerprint in the scan is asked once,
+	// when some cosigner still has no device; one that cannot answer
+	// without its user (locked) is left out.
+	// Devices are opened by the selector the scan gave them (a path for
+	// one that did not tell its fingerprint).
+	selectors := make([]string, len(attached))
+	for i, d := range attached {
+		selectors[i] = d.Selector()
+	}
+	attached = slices.Clone(attached)
+	unmatched := false
+	for _, cs := range sum.Cosigners {
+		_, soft := local[cs.Fingerprint]
+		found := false
+		for _, d := range attached {
+			found = found || strings.EqualFold(d.Fingerprint, cs.Fingerprint)
+		}
+		unmatched = unmatched || (cs.Fingerprint != "" && !soft && !found)
+	}
+	for i, d := range attached {
+		if !unmatched || d.Fingerprint != "" || d.Error != "" {
+			continue
+		}
+		s, err := open(ctx, selectors[i])
+		if err != nil {
+			continue
+		}
+		if fp, err := s.Fingerprint(ctx); err == nil {
+			attached[i].Fingerprint = hex.EncodeToString(fp[:])
+		}
+		s.Close()
+	}
 	var out []Enrolment
 	for _, cs := range sum.Cosigners {
 		e := Enrolment{Position: cs.Position, Label: cs.Label, Fingerprint: cs.Fingerprint, DeviceType: known[cs.Fingerprint]}
@@ -808,12 +840,12 @@ func (c *Coordinator) RegisterOnAttached(ctx context.Context, name string, attac
 			out = append(out, e)
 			continue
 		}
-		for _, d := range attached {
+		for i, d := range attached {
 			if d.Error != "" || !strings.EqualFold(d.Fingerprint, cs.Fingerprint) {
 				continue
 			}
-			e.Device, e.DeviceType = d.Selector(), d.Type
-			s, err := open(ctx, e.Device)
+			e.Device, e.DeviceType = d.Type+":"+strings.ToLower(d.Fingerprint), d.Type
+			s, err := open(ctx, selectors[i])
 			if err != nil {
 				e.Err = err
 				break

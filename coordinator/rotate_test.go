@@ -472,10 +472,17 @@ type registerDevice struct {
 	fp         [4]byte
 	registered []string
 	fail       error
+	// quiet devices tell their fingerprint only when asked.
+	quiet bool
+	path  string
 }
 
 func (d *registerDevice) Info() hw.DeviceInfo {
-	return hw.DeviceInfo{Type: "fakehw", Path: "fake", Fingerprint: hex.EncodeToString(d.fp[:])}
+	i := hw.DeviceInfo{Type: "fakehw", Path: "fake" + d.path, Fingerprint: hex.EncodeToString(d.fp[:])}
+	if d.quiet {
+		i.Fingerprint = ""
+	}
+	return i
 }
 func (d *registerDevice) Fingerprint(context.Context) ([4]byte, error) { return d.fp, nil }
 func (d *registerDevice) Xpub(context.Context, descriptor.Path) (*hdkeychain.ExtendedKey, error) {
@@ -511,7 +518,7 @@ func TestRegisterOnAttached(t *testing.T) {
 	if err := r.c.Store.SetRegistration(ctx, "family", &wallet.Registration{Fingerprint: r.wallet.Fingerprints[1], DeviceType: "coldcard"}); err != nil {
 		t.Fatal(err)
 	}
-	dev := &registerDevice{fp: dave.Key.Origin.Fingerprint}
+	dev := &registerDevice{fp: dave.Key.Origin.Fingerprint, quiet: true, path: "/dave"}
 	refusing := &registerDevice{fail: hw.Errorf(hw.ErrRejected, "the user said no")}
 	copy(refusing.fp[:], mustHex(t, r.wallet.Fingerprints[0]))
 	attached := []hw.DeviceInfo{dev.Info(), refusing.Info(), {Type: "broken", Path: "x", Error: "locked"}}
