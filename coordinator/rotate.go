@@ -533,35 +533,38 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 	return res, nil
 }
 
-// planSweep cuts coins into chunks of at most maxIn that fit: a chunk that
-// does not fit is halved until it does; one coin that does not fit alone
-// is an error.
+// planSweep cuts coins, in order, into chunks of at most maxIn that fit:
+// each chunk is the longest run of the next coins that fits (found by
+// bisection, since a PSBT only grows with its inputs); one coin that does
+// not fit alone is an error.
 func planSweep(coins []psbt.UTXO, maxIn int, fits func([]psbt.UTXO) (bool, error)) ([][]psbt.UTXO, error) {
 	var out [][]psbt.UTXO
-	var place func(chunk []psbt.UTXO) error
-	place = func(chunk []psbt.UTXO) error {
-		ok, err := fits(chunk)
-		if err != nil {
-			return err
-		}
-		if ok {
-			out = append(out, chunk)
-			return nil
-		}
-		if len(chunk) == 1 {
-			return fmt.Errorf("%w: coin %s alone makes a sweep PSBT larger than the limit; raise --max-bytes", psbt.ErrRefused, chunk[0].OutPoint)
-		}
-		half := (len(chunk) + 1) / 2
-		if err := place(chunk[:half]); err != nil {
-			return err
-		}
-		return place(chunk[half:])
-	}
 	for len(coins) > 0 {
 		n := min(maxIn, len(coins))
-		if err := place(coins[:n:n]); err != nil {
+		ok, err := fits(coins[:n])
+		if err != nil {
 			return nil, err
 		}
+		if !ok {
+			lo, hi := 0, n // coins[:lo] fits (or lo is 0), coins[:hi] does not
+			for hi-lo > 1 {
+				mid := (lo + hi) / 2
+				ok, err := fits(coins[:mid])
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					lo = mid
+				} else {
+					hi = mid
+				}
+			}
+			if lo == 0 {
+				return nil, fmt.Errorf("%w: coin %s alone makes a sweep PSBT larger than the limit; raise --max-bytes", psbt.ErrRefused, coins[0].OutPoint)
+			}
+			n = lo
+		}
+		out = append(out, coins[:n:n])
 		coins = coins[n:]
 	}
 	return out, nil
