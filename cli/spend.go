@@ -171,11 +171,16 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 
 func parseOutputs(to []string, sendAll string) ([]psbt.Output, error) {
 	if sendAll != "" {
-		return []psbt.Output{{Address: strings.TrimSpace(sendAll)}}, nil
+		addr := strings.TrimSpace(sendAll)
+		if addr == "" {
+			return nil, usagef("--send-all %q: expected an address", sendAll)
+		}
+		return []psbt.Output{{Address: addr}}, nil
 	}
 	out := make([]psbt.Output, 0, len(to))
 	for _, t := range to {
 		addr, amt, ok := strings.Cut(t, ":")
+		addr = strings.TrimSpace(addr) // checked after trimming: " :1" has no address
 		if !ok || addr == "" || amt == "" {
 			return nil, usagef("--to %q: expected ADDRESS:AMOUNT, e.g. bc1q...:0.01 or bc1q...:150000sat", t)
 		}
@@ -183,7 +188,7 @@ func parseOutputs(to []string, sendAll string) ([]psbt.Output, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, psbt.Output{Address: strings.TrimSpace(addr), Value: v})
+		out = append(out, psbt.Output{Address: addr, Value: v})
 	}
 	return out, nil
 }

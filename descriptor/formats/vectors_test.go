@@ -16,7 +16,7 @@ import (
 	"github.com/countersign/countersign/internal/vectors"
 )
 
-func readVector(t *testing.T, name string) []byte {
+func readVector(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(vectors.Path(t, name))
 	if err != nil {
@@ -27,7 +27,7 @@ func readVector(t *testing.T, name string) []byte {
 
 // coldcardDescriptorVector is Coldcard's own descriptor export of the
 // wallet in coldcard_multisig_file.txt (descriptor_checksum.json).
-func coldcardDescriptorVector(t *testing.T) string {
+func coldcardDescriptorVector(t testing.TB) string {
 	t.Helper()
 	var v struct {
 		Coldcard []struct {

@@ -2,33 +2,17 @@ package ledger
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+
+	"github.com/countersign/countersign/psbt"
 )
 
 // The app signs PSBTs of version 2 (BIP-370) only: the transaction is not
-// one global field but spread over the maps. These are the key types the
-// conversion from version 0 removes or adds.
-const (
-	globalUnsignedTx       = 0x00 // v0 only
-	globalTxVersion        = 0x02
-	globalFallbackLocktime = 0x03
-	globalInputCount       = 0x04
-	globalOutputCount      = 0x05
-	globalTxModifiable     = 0x06
-	globalVersion          = 0xFB
-
-	inPreviousTxid = 0x0E
-	inOutputIndex  = 0x0F
-	inSequence     = 0x10
-
-	outAmount = 0x03
-	outScript = 0x04
-)
+// one global field but spread over the maps.
 
 // maxVarKey bounds a key or value read back from btcd's serialisation.
 const maxVarKey = 1 << 24
@@ -43,8 +27,9 @@ type merkleizedPSBT struct {
 	outputCommitments *merkleList
 }
 
-// merkleizePSBT converts p to version 2 and builds every tree the app may
-// ask about. p is not modified.
+// merkleizePSBT writes p as version 2 (the psbt package's BIP-370 writer,
+// the one every version 2 PSBT countersign writes goes through) and builds
+// every tree the app may ask about. p is not modified.
 func merkleizePSBT(p *bpsbt.Packet) (*merkleizedPSBT, error) {
 	if p == nil || p.UnsignedTx == nil {
 		return nil, errors.New("the PSBT has no unsigned transaction")
@@ -54,11 +39,11 @@ func merkleizePSBT(p *bpsbt.Packet) (*merkleizedPSBT, error) {
 		return nil, fmt.Errorf("the PSBT has %d input and %d output maps for a transaction with %d inputs and %d outputs",
 			len(p.Inputs), len(p.Outputs), len(tx.TxIn), len(tx.TxOut))
 	}
-	var raw bytes.Buffer
-	if err := p.Serialize(&raw); err != nil {
-		return nil, fmt.Errorf("serialize the PSBT: %w", err)
+	raw, err := psbt.SerializeVersion(p, 2)
+	if err != nil {
+		return nil, fmt.Errorf("write the PSBT as version 2: %w", err)
 	}
-	r := bytes.NewReader(raw.Bytes())
+	r := bytes.NewReader(raw)
 	magic := make([]byte, 5)
 	if _, err := io.ReadFull(r, magic); err != nil || !bytes.Equal(magic, []byte("psbt\xff")) {
 		return nil, errors.New("the PSBT does not start with the PSBT magic")
@@ -67,40 +52,16 @@ func merkleizePSBT(p *bpsbt.Packet) (*merkleizedPSBT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("global map: %w", err)
 	}
-	var g []kv
-	for _, e := range global {
-		switch {
-		case len(e.key) == 1 && e.key[0] == globalUnsignedTx:
-			continue // replaced by the fields below
-		case len(e.key) == 1 && e.key[0] == globalVersion:
-			continue
-		case len(e.key) == 1 && e.key[0] >= globalTxVersion && e.key[0] <= globalTxModifiable:
-			return nil, fmt.Errorf("a version 0 PSBT carries the version 2 global field %#02x", e.key[0])
-		}
-		g = append(g, e)
-	}
-	g = append(g,
-		kv{[]byte{globalTxVersion}, binary.LittleEndian.AppendUint32(nil, uint32(tx.Version))},
-		kv{[]byte{globalFallbackLocktime}, binary.LittleEndian.AppendUint32(nil, tx.LockTime)},
-		kv{[]byte{globalInputCount}, appendVarint(nil, uint64(len(tx.TxIn)))},
-		kv{[]byte{globalOutputCount}, appendVarint(nil, uint64(len(tx.TxOut)))},
-		kv{[]byte{globalVersion}, binary.LittleEndian.AppendUint32(nil, 2)},
-	)
 	m := &merkleizedPSBT{}
-	if m.global, err = newMerkleMap(g); err != nil {
+	if m.global, err = newMerkleMap(global); err != nil {
 		return nil, fmt.Errorf("global map: %w", err)
 	}
 	inCommit := make([][]byte, len(tx.TxIn))
-	for i, in := range tx.TxIn {
+	for i := range tx.TxIn {
 		entries, err := readMap(r)
 		if err != nil {
 			return nil, fmt.Errorf("input %d: %w", i, err)
 		}
-		entries = append(entries,
-			kv{[]byte{inPreviousTxid}, append([]byte(nil), in.PreviousOutPoint.Hash[:]...)},
-			kv{[]byte{inOutputIndex}, binary.LittleEndian.AppendUint32(nil, in.PreviousOutPoint.Index)},
-			kv{[]byte{inSequence}, binary.LittleEndian.AppendUint32(nil, in.Sequence)},
-		)
 		mm, err := newMerkleMap(entries)
 		if err != nil {
 			return nil, fmt.Errorf("input %d: %w", i, err)
@@ -109,15 +70,11 @@ func merkleizePSBT(p *bpsbt.Packet) (*merkleizedPSBT, error) {
 		inCommit[i] = mm.commitment().bytes()
 	}
 	outCommit := make([][]byte, len(tx.TxOut))
-	for i, out := range tx.TxOut {
+	for i := range tx.TxOut {
 		entries, err := readMap(r)
 		if err != nil {
 			return nil, fmt.Errorf("output %d: %w", i, err)
 		}
-		entries = append(entries,
-			kv{[]byte{outAmount}, binary.LittleEndian.AppendUint64(nil, uint64(out.Value))},
-			kv{[]byte{outScript}, append([]byte(nil), out.PkScript...)},
-		)
 		mm, err := newMerkleMap(entries)
 		if err != nil {
 			return nil, fmt.Errorf("output %d: %w", i, err)

@@ -23,16 +23,19 @@
 //     prev_out_hash, value and script), outputs (own outputs derived from
 //     the registered script config, change when on the change branch,
 //     everything else confirmed), total and fee, then the second pass with a
-//     BIP-143 signature per input, computed here.
+//     BIP-143 signature per input, computed here as the firmware does: a
+//     sign-to-contract signature that takes in the host's nonce when the
+//     host runs the anti-klepto protocol (HOST_NONCE), and 32 zero bytes
+//     otherwise (antiklepto.go).
 //
 // Every confirmation goes through Config.Approve (nil approves); a refusal
 // is error 104 (aborted by the user). Requests that needed the user answer
 // NOT_READY first, so hosts exercise the polling path.
 //
 // Known differences from the firmware: no attestation ('a' fails), no
-// anti-klepto, no single-key script types, no payment requests or silent
-// payments, policies only of the wsh(multi(...)) shape, only BTC, TBTC and
-// RBTC, xpub and tpub serialisations only.
+// single-key script types, no payment requests or silent payments, policies
+// only of the wsh(multi(...)) shape, only BTC, TBTC and RBTC, xpub and tpub
+// serialisations only.
 package bitbox02
 
 import (
