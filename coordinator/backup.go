@@ -119,7 +119,9 @@ type BSMSKeyRecord struct {
 // receive and change paths. A record carrying a plain public key is
 // refused: a wallet needs an xpub to derive addresses.
 func ReadBSMSKeyRecord(data []byte, tokens []string) (*BSMSKeyRecord, error) {
-	try := tokens
+	// A blank token is no token; it must not stand beside real ones, where
+	// trying it would accept a record of any session.
+	try := nonBlank(tokens)
 	if len(try) == 0 {
 		try = []string{""}
 	}
@@ -162,6 +164,7 @@ func tokensFailed(what string, errs []error) error {
 // importFile reads a wallet file in any format; an encrypted BSMS
 // descriptor record is decrypted with the first of tokens that opens it.
 func importFile(data []byte, defNet *chaincfg.Params, tokens []string) (*formats.Wallet, formats.Format, error) {
+	tokens = nonBlank(tokens)
 	if len(tokens) == 0 {
 		return formats.Import(data, defNet)
 	}
@@ -174,4 +177,15 @@ func importFile(data []byte, defNet *chaincfg.Params, tokens []string) (*formats
 		errs = append(errs, err)
 	}
 	return nil, formats.FormatBSMS, tokensFailed("descriptor record", errs)
+}
+
+// nonBlank drops blank tokens.
+func nonBlank(tokens []string) []string {
+	var out []string
+	for _, t := range tokens {
+		if strings.TrimSpace(t) != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }

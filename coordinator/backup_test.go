@@ -258,8 +258,11 @@ func TestBSMSKeyRecordRefusals(t *testing.T) {
 	}{
 		"altered description":   {strings.Replace(rec, "Signer 1 key", "Signer 9 key", 1), []string{tk}},
 		"another session token": {rec, []string{"0123456789abcdef"}},
-		"encrypted, no token":   {m.signers[0]["signer_1_key.dat"], nil},
-		"encrypted, wrong":      {m.signers[0]["signer_1_key.dat"], []string{"0123456789abcdef", "fedcba9876543210"}},
+		// Found by FuzzReadBSMSKeyRecord: a blank token beside a real one
+		// used to be tried as "no token" and opened any session.
+		"blank token beside":  {rec, []string{"0123456789abcdef", " "}},
+		"encrypted, no token": {m.signers[0]["signer_1_key.dat"], nil},
+		"encrypted, wrong":    {m.signers[0]["signer_1_key.dat"], []string{"0123456789abcdef", "fedcba9876543210"}},
 	} {
 		if _, err := coordinator.ReadBSMSKeyRecord([]byte(tc.data), tc.tokens); !errors.Is(err, descriptor.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
