@@ -111,6 +111,7 @@ func TestJSONDocumented(t *testing.T) {
 	run("descriptor check", "descriptor", "check", w.Descriptor)
 	run("descriptor derive", "descriptor", "derive", w.Descriptor, "--network", "regtest", "--count", "2")
 	run("wallet export", "wallet", "export", "w", "--format", "bsms")
+	run("bsms token", "bsms", "token")
 	run("backend check", "--backend", node.RPCURL(), "backend", "check")
 	run("backend set", "backend", "set", node.RPCURL())
 	var a addressJSON
@@ -133,6 +134,12 @@ func TestJSONDocumented(t *testing.T) {
 	run("psbt combine", "psbt", "combine", s1, s2, "-o", c)
 	run("psbt finalize", "psbt", "finalize", c, "-o", filepath.Join(work, "tx"))
 	run("psbt broadcast", "psbt", "broadcast", filepath.Join(work, "tx"))
+	// A rotation with a confirmed coin to sweep and an unconfirmed one
+	// left behind.
+	fundAddress(t, node, mustRun(t, dir, "address", "w"), 1_000_000)
+	node.Mine(ctx, 1)
+	fundAddress(t, node, mustRun(t, dir, "address", "w"), 1_000_000)
+	run("wallet rotate", "wallet", "rotate", "w", "--replace", cs[1].FP, "--cosigner", newTestCosigner(t, 5, 2).Expr, "--fee-rate", "2", "-o", filepath.Join(work, "sweep.psbt"))
 	run("key new", "--network", "regtest", "key", "new", "fresh", "--words", "12")
 	secret := filepath.Join(work, "secret")
 	os.WriteFile(secret, []byte(newTestCosigner(t, 9, 2).Master.String()), 0o600)

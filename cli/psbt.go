@@ -12,6 +12,7 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/spf13/cobra"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -122,6 +123,18 @@ func writePSBT(s *Streams, o psbtOut, p *bpsbt.Packet) error {
 
 // renderReport prints a PSBT summary for people.
 func renderReport(w io.Writer, walletName string, r *psbt.Report) {
+	renderReportTo(w, walletName, r, nil)
+}
+
+// renderReportTo is renderReport that names the outputs paying the
+// wallet's successor (a rotation's sweep) as such.
+func renderReportTo(w io.Writer, walletName string, r *psbt.Report, to *coordinator.SuccessorOutputs) {
+	toSuccessor := map[int]bool{}
+	if to != nil {
+		for _, i := range to.Outputs {
+			toSuccessor[i] = true
+		}
+	}
 	if walletName == "" {
 		fmt.Fprintf(w, "PSBT (txid %s)\n", r.TxID)
 	} else {
@@ -157,6 +170,9 @@ func renderReport(w io.Writer, walletName string, r *psbt.Report) {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for i, out := range r.Outputs {
 		kind := "pays " + safe(orDash(out.Address))
+		if toSuccessor[i] {
+			kind = fmt.Sprintf("to successor wallet %q: %s", safe(to.Successor), safe(out.Address))
+		}
 		switch out.Kind {
 		case psbt.KindChange:
 			kind = fmt.Sprintf("change to %s (wallet %d/%d)", safe(out.Address), deref(out.Branch), deref(out.Index))

@@ -68,7 +68,16 @@ type inspectJSON struct {
 	PSBTVersion uint32  `json:"psbt_version"`
 	// Refused is set when the steps would refuse the PSBT (exit 4).
 	Refused *refusalJSON `json:"refused"`
+	// ToSuccessor names the outputs paying the wallet's successor (a key
+	// rotation's sweep); omitted when none does.
+	ToSuccessor *toSuccessorJSON `json:"to_successor,omitempty"`
 	*psbt.Report
+}
+
+// toSuccessorJSON names the successor wallet a PSBT's outputs pay.
+type toSuccessorJSON struct {
+	Wallet  string `json:"wallet"`
+	Outputs []int  `json:"outputs"`
 }
 
 // refusalJSON is a refusal by the gate: the rule and why.
@@ -109,6 +118,9 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 	if in.Refusal != nil {
 		j.Refused = newRefusalJSON(in.Refusal)
 	}
+	if in.ToSuccessor != nil {
+		j.ToSuccessor = &toSuccessorJSON{Wallet: in.ToSuccessor.Successor, Outputs: in.ToSuccessor.Outputs}
+	}
 	name := ""
 	switch {
 	case w != nil:
@@ -127,7 +139,7 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 	if w == nil {
 		fmt.Fprintf(o.IO.Out, "No stored wallet recognises this PSBT: shown as a plain PSBT (addresses on %s); nothing in it is checked against a wallet.\n", j.Network)
 	}
-	renderReport(o.IO.Out, name, rep)
+	renderReportTo(o.IO.Out, name, rep, in.ToSuccessor)
 	if in.Refusal != nil {
 		fmt.Fprintf(o.IO.Out, "REFUSED: every step (sign, combine, finalize, broadcast) would refuse this PSBT, by the %s rule.\n", j.Refused.Rule)
 	}

@@ -57,6 +57,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdSign(f, nil),
 		newCmdKey(f),
 		newCmdDevice(f),
+		newCmdBSMS(f),
 		newCmdDoctor(f, nil),
 		newCmdGenMan(f),
 	)

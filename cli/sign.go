@@ -156,7 +156,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		// A device shows the payment on its own screen; a software key has
 		// only this terminal, so the summary comes before the signature.
 		if !o.Yes && o.IO.CanPrompt() {
-			renderReport(o.IO.ErrOut, plan.Wallet.Name, plan.Report)
+			renderReportTo(o.IO.ErrOut, plan.Wallet.Name, plan.Report, plan.ToSuccessor)
 		}
 		if err := confirm(o.IO, o.Yes, fmt.Sprintf("Sign with software key %s?", safe(o.With))); err != nil {
 			return err
@@ -212,7 +212,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", safe(s.Name()), res.Added)
 	}
-	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
+	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report, plan.ToSuccessor)
 }
 
 // isSoftwareKey tells whether spec names a key kept by this computer.

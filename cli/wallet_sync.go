@@ -65,6 +65,25 @@ type syncJSON struct {
 	NextChange  uint32 `json:"next_change_index"`
 	RoundTrips  int64  `json:"round_trips,omitempty"`
 	Incremental bool   `json:"incremental"`
+	// Rotation is set for a wallet in a key rotation (see wallet rotate).
+	Rotation *syncRotationJSON `json:"rotation,omitempty"`
+}
+
+// syncRotationJSON is where a synced wallet stands in a key rotation.
+type syncRotationJSON struct {
+	Successor   *string `json:"successor"`
+	Predecessor *string `json:"predecessor"`
+	// Status is "rotating" (coins still to sweep or a sweep not yet
+	// confirmed), "retired", or "active" for a successor.
+	Status      string `json:"status"`
+	JustRetired bool   `json:"just_retired"`
+	// Unconfirmed counts the wallet's unconfirmed transactions (a sweep
+	// waiting for a block).
+	Unconfirmed int `json:"unconfirmed_transactions"`
+	// Coins and Value are what a rotated wallet still holds: to sweep, or
+	// for a retired wallet, coins that arrived late.
+	Coins int   `json:"coins"`
+	Value int64 `json:"value_sat"`
 }
 
 func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
@@ -83,13 +102,62 @@ func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
 	p.Done()
 	out := syncJSON{Wallet: o.Name, Height: res.Height, Tip: res.Hash.String(), Addresses: res.Addresses, UTXOs: res.UTXOs, NewTxs: res.NewTxs,
 		Confirmed: res.Confirmed, Unconfirmed: res.Unconfirmed, NextReceive: res.NextReceive, NextChange: res.NextChange, Incremental: res.Incremental, RoundTrips: res.RoundTrips}
+	if r := res.Rotation; r != nil && (r.Successor != "" || r.Predecessor != "") {
+		j := &syncRotationJSON{Status: "active", JustRetired: r.JustRetired, Coins: len(r.Coins), Value: r.Value, Unconfirmed: r.Unconfirmed}
+		if r.Successor != "" {
+			j.Successor, j.Status = &r.Successor, "rotating"
+			if r.Retired {
+				j.Status = "retired"
+			}
+		}
+		if r.Predecessor != "" {
+			j.Predecessor = &r.Predecessor
+		}
+		out.Rotation = j
+	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
 	fmt.Fprintf(o.IO.Out, "Synced %s at height %d: %s checked, %s, %s.\n", safe(o.Name), res.Height,
 		plural(res.Addresses, "address", "addresses"), plural(res.UTXOs, "coin", "coins"), plural(res.NewTxs, "new transaction", "new transactions"))
 	fmt.Fprintf(o.IO.Out, "Balance: %s confirmed, %s unconfirmed.\n", btcString(res.Confirmed), btcString(res.Unconfirmed))
+	renderSyncRotation(o, res.Rotation)
 	return nil
+}
+
+// renderSyncRotation says where a rotated wallet stands: retired now,
+// still sweeping, or (retired) holding coins that arrived late.
+func renderSyncRotation(o *WalletSyncOptions, r *coordinator.RotationStatus) {
+	if r == nil || r.Successor == "" {
+		return
+	}
+	name, succ := safe(o.Name), safe(r.Successor)
+	switch {
+	case r.JustRetired:
+		fmt.Fprintf(o.IO.Out, "The sweep to successor wallet %q has confirmed: %q is now retired.\n", succ, name)
+	case r.Retired && len(r.Coins) > 0:
+		fmt.Fprintf(o.IO.Out, "LATE PAYMENT: retired wallet %q received %s in %s after its rotation; sweep it to %q: countersign wallet rotate %s -o FILE\n",
+			name, btcString(r.Value), plural(len(r.Coins), "coin", "coins"), succ, shellQuote(o.Name))
+		for _, c := range r.Coins {
+			fmt.Fprintf(o.IO.Out, "  %s\t%s\t%s\n", c.OutPoint, btcString(c.Value), confirmations(c.Confirmations))
+		}
+	case r.Retired:
+		fmt.Fprintf(o.IO.Out, "Retired: its coins moved to successor wallet %q.\n", succ)
+	case len(r.Coins) == 0:
+		fmt.Fprintf(o.IO.Out, "Rotating to successor wallet %q: waiting for %s to confirm; %q retires then.\n",
+			succ, plural(r.Unconfirmed, "transaction", "transactions"), name)
+	default:
+		fmt.Fprintf(o.IO.Out, "Rotating to successor wallet %q: %s (%s) still to sweep or being swept; %q retires once they have left in a confirmed transaction.\n",
+			succ, plural(len(r.Coins), "coin", "coins"), btcString(r.Value), name)
+	}
+}
+
+// confirmations describes a coin's confirmations.
+func confirmations(n int32) string {
+	if n <= 0 {
+		return "unconfirmed"
+	}
+	return plural(int(n), "confirmation", "confirmations")
 }
 
 // btcString prints satoshis as BTC with 8 decimals.

@@ -110,6 +110,13 @@ func (c *Coordinator) RegisterOnDevice(ctx context.Context, name string, s *hw.S
 		return nil, err
 	}
 	info := s.Info()
+	if info.Fingerprint == "" {
+		// A device that did not tell its fingerprint in the scan is asked,
+		// so that its registration (and proof) is kept.
+		if fp, err := s.Fingerprint(ctx); err == nil {
+			info.Fingerprint = hex.EncodeToString(fp[:])
+		}
+	}
 	res := &RegisterResult{Fingerprint: info.Fingerprint}
 	if info.Fingerprint != "" {
 		reg := &wallet.Registration{Fingerprint: info.Fingerprint, DeviceType: info.Type, NameOnDevice: w.Name, Token: token}

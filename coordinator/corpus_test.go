@@ -36,4 +36,27 @@ func TestFuzzCorpus(t *testing.T) {
 		c.Add("malformed_"+s, s)
 	}
 	fuzzseed.Check(t, c)
+	bsmsCorpus(t)
+}
+
+// bsmsCorpus derives FuzzReadBSMSKeyRecord's seeds from the BIP-129 key
+// records, plain and encrypted, each with its session's token (hex and
+// decimal), with none, and with a wrong one.
+func bsmsCorpus(t *testing.T) {
+	c := fuzzseed.New("FuzzReadBSMSKeyRecord")
+	for mi, m := range loadBIP129Modes(t) {
+		for si, files := range m.signers {
+			tk := m.signerToken(si)
+			for name, content := range files {
+				base := fmt.Sprintf("mode%d_%s", mi, name)
+				c.Add(base, []byte(content), tk)
+				c.Add(base+"_no_token", []byte(content), "")
+				c.Add(base+"_wrong_token", []byte(content), "0123456789abcdef\n"+tk)
+				if dec := m.coordinator["TOKEN (decimal)"]; len(dec) > si {
+					c.Add(base+"_decimal", []byte(content), dec[si])
+				}
+			}
+		}
+	}
+	fuzzseed.Check(t, c)
 }

@@ -25,6 +25,9 @@ type Inspection struct {
 	// Refusal is the gate's refusal (a *psbt.GateError), or nil when every
 	// step would accept the PSBT. Only a wallet's PSBT is gated.
 	Refusal error
+	// ToSuccessor names the outputs that pay the wallet's successor (a
+	// rotation's sweep); nil when none does.
+	ToSuccessor *SuccessorOutputs
 }
 
 // Inspect reports what a PSBT does for the stored wallet it spends from,
@@ -42,6 +45,9 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 			return nil, err
 		}
 		in := &Inspection{Wallet: w, Report: rep}
+		if in.ToSuccessor, err = c.successorOutputs(ctx, w, rep); err != nil {
+			return nil, err
+		}
 		if _, err := c.PrepareSign(ctx, w.Name, p, opts); err != nil {
 			if !errors.Is(err, psbt.ErrRefused) {
 				return nil, err
@@ -71,6 +77,8 @@ type SignPlan struct {
 	// Updated lists what the wallet added or corrected in a PSBT another
 	// tool made (see UpdatePSBT) before any signer saw it.
 	Updated []string
+	// ToSuccessor names the outputs that pay the wallet's successor.
+	ToSuccessor *SuccessorOutputs
 }
 
 // PrepareSign finds the PSBT's wallet, completes it from the wallet (a PSBT
@@ -87,7 +95,11 @@ func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bps
 	if err != nil {
 		return nil, err
 	}
-	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: changes}, nil
+	to, err := c.successorOutputs(ctx, w, rep)
+	if err != nil {
+		return nil, err
+	}
+	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: changes, ToSuccessor: to}, nil
 }
 
 // vet is what every step does before it acts on a PSBT: complete a copy
@@ -158,6 +170,8 @@ type Combined struct {
 	// Resolved lists the records the copies disagreed on and how the
 	// wallet decided (see psbt.CombineReport).
 	Resolved []string
+	// ToSuccessor names the outputs that pay the wallet's successor.
+	ToSuccessor *SuccessorOutputs
 }
 
 // Combine merges copies of one PSBT signed by different cosigners, made by
@@ -206,7 +220,11 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
-	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved}, nil
+	to, err := c.successorOutputs(ctx, w, rep)
+	if err != nil {
+		return nil, err
+	}
+	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved, ToSuccessor: to}, nil
 }
 
 // Finalized is a PSBT with every input finalized and its network

@@ -44,6 +44,18 @@ func (s *Store) NextAddress(ctx context.Context, name string, branch uint32, der
 		if err != nil {
 			return err
 		}
+		// A rotated wallet's coins are moving to its successor: a new
+		// receive address would send more after them. Checked inside the
+		// write lock, so no address slips out as the rotation is recorded.
+		if branch == 0 {
+			succ, err := successorOf(ctx, tx, id)
+			if err != nil {
+				return fmt.Errorf("next address of wallet %q: %w", name, err)
+			}
+			if succ != "" {
+				return fmt.Errorf("wallet %q hands out no new addresses: %w %q; take addresses from %q", name, ErrRetired, succ, succ)
+			}
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT `+col+` FROM wallets WHERE id = ?`, id).Scan(&index); err != nil {
 			return fmt.Errorf("next address of wallet %q: read counter: %w", name, err)
 		}

@@ -22,6 +22,8 @@ const (
 	ActionDraftBroadcast = "draft.broadcast"
 	ActionDeviceRegister = "device.register"
 	ActionSettingSet     = "setting.set"
+	ActionWalletRotate   = "wallet.rotate" // a successor was created for the wallet (CreateSuccessor)
+	ActionWalletRetire   = "wallet.retire" // the rotation's sweep confirmed (Retire)
 )
 
 // JournalEntry is one row of the audit journal. Rows are never changed or

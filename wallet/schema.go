@@ -10,7 +10,7 @@ import (
 // from i to i+1. Steps are only ever appended: a released step never changes,
 // because databases out there already ran it.
 func migrations() []string {
-	return []string{schemaV1}
+	return []string{schemaV1, schemaRotations}
 }
 
 // schemaV1 is the first schema. Notes on choices that are hard to undo:
