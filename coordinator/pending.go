@@ -65,6 +65,10 @@ type Pending struct {
 
 	Label string // the transaction's label, else the draft's note
 	Note  string
+
+	// rawFinal is the signed transaction of a spend taken from the
+	// wallet's history (no draft made it).
+	rawFinal *wire.MsgTx
 }
 
 // live reports whether the spend may still be signed and sent: not yet
@@ -342,12 +346,19 @@ func (p *Pending) state(all []*Pending, hist *historyView) string {
 			}
 		}
 	}
+	// A bump or cancel shares its coins with the spends it replaces: while
+	// they are unconfirmed, they do not replace it.
+	replaces := p.replaces(all)
 	for _, op := range p.Inputs() {
 		spender, ok := hist.spentBy[op]
 		if !ok || own[spender] {
 			continue
 		}
-		if t := hist.txs[spender]; t.Height > 0 || !inHistory {
+		t := hist.txs[spender]
+		if replaces[spender] && t.Height == 0 {
+			continue
+		}
+		if t.Height > 0 || !inHistory {
 			p.ReplacedBy = &spender
 			return PendingReplaced
 		}
@@ -359,7 +370,7 @@ func (p *Pending) state(all []*Pending, hist *historyView) string {
 		mine[op] = true
 	}
 	for _, q := range all {
-		if q == p || q.FinalTxID == nil || !q.Current.AbandonedAt.IsZero() {
+		if q == p || q.FinalTxID == nil || !q.Current.AbandonedAt.IsZero() || replaces[q.TxID] {
 			continue
 		}
 		if p.FinalTxID != nil && !q.BroadcastAt.After(p.BroadcastAt) {
@@ -383,6 +394,31 @@ func (p *Pending) state(all []*Pending, hist *historyView) string {
 		return PendingReady
 	}
 	return PendingDraft
+}
+
+// replaces is the set of txids (unsigned and final) of the spends p
+// replaces, directly or through earlier replacements: a bump of a bump
+// replaces the first spend too.
+func (p *Pending) replaces(all []*Pending) map[chainhash.Hash]bool {
+	out := map[chainhash.Hash]bool{}
+	cur := p
+	for i := 0; i < len(all) && cur.Related != nil && (cur.Kind == wallet.KindBump || cur.Kind == wallet.KindCancel); i++ {
+		out[*cur.Related] = true
+		var next *Pending
+		for _, q := range all {
+			if q.TxID == *cur.Related {
+				next = q
+			}
+		}
+		if next == nil {
+			break
+		}
+		if next.FinalTxID != nil {
+			out[*next.FinalTxID] = true
+		}
+		cur = next
+	}
+	return out
 }
 
 // Abandon marks a spend that was never sent (or that the network dropped:

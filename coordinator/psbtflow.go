@@ -25,6 +25,9 @@ type Inspection struct {
 	// Refusal is the gate's refusal (a *psbt.GateError), or nil when every
 	// step would accept the PSBT. Only a wallet's PSBT is gated.
 	Refusal error
+	// Labels are the wallet's labels of the transaction, its inputs and
+	// outputs; nil for a PSBT of no stored wallet.
+	Labels *Labels
 }
 
 // Inspect reports what a PSBT does for the stored wallet it spends from,
@@ -42,6 +45,9 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 			return nil, err
 		}
 		in := &Inspection{Wallet: w, Report: rep}
+		if in.Labels, err = c.psbtLabels(ctx, w, in); err != nil {
+			return nil, err
+		}
 		if _, err := c.PrepareSign(ctx, w.Name, p, opts); err != nil {
 			if !errors.Is(err, psbt.ErrRefused) {
 				return nil, err

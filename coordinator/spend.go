@@ -93,7 +93,9 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 					return nil, fmt.Errorf("coin %s is spent by draft %s, which is not yet broadcast: %w; pass --allow-conflict to spend it again, or abandon that draft (countersign psbt abandon %s)",
 						u.OutPoint, p.ID[:12], wallet.ErrInvalid, p.ID[:12])
 				}
-				res.LeftOut = append(res.LeftOut, cc)
+				if len(req.UTXOs) == 0 {
+					res.LeftOut = append(res.LeftOut, cc)
+				}
 				continue
 			}
 			if len(req.UTXOs) == 0 || slices.Contains(req.UTXOs, u.OutPoint) {
