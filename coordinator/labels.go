@@ -321,3 +321,29 @@ func (c *Coordinator) ExportLabels(ctx context.Context, walletName string) ([]by
 	}
 	return b.Bytes(), len(rs), nil
 }
+
+// AddressLabels maps the wallet's labelled addresses to their labels; an
+// empty map when it has none or they cannot be read.
+func (c *Coordinator) AddressLabels(ctx context.Context, name string) map[string]string {
+	out := map[string]string{}
+	idx, err := c.labelIndex(ctx, name)
+	if err != nil {
+		return out
+	}
+	for k, v := range idx {
+		if typ, ref, ok := strings.Cut(k, " "); ok && typ == wallet.LabelAddr {
+			out[ref] = v
+		}
+	}
+	return out
+}
+
+// Labels lists the label records of the wallet called walletName (the only
+// wallet when "").
+func (c *Coordinator) Labels(ctx context.Context, walletName string) ([]wallet.Label, error) {
+	w, err := c.labelWallet(ctx, walletName, "")
+	if err != nil {
+		return nil, err
+	}
+	return c.Store.Labels(ctx, w.Name)
+}

@@ -304,3 +304,13 @@ func (pc *policyCheck) check(step string, p *bpsbt.Packet, rep *psbt.Report) ([]
 
 // btc prints satoshis as BTC for messages.
 func btc(sat int64) string { return fmt.Sprintf("%.8f BTC", btcutil.Amount(sat).ToBTC()) }
+
+// SentLast24h is what the wallet sent in the last 24 hours, as the daily
+// limit counts it.
+func (c *Coordinator) SentLast24h(ctx context.Context, name string) (int64, error) {
+	w, err := c.Wallet(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{})
+}
