@@ -190,7 +190,7 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		OverridePolicy: o.OverridePolicy,
 	})
 	switch {
-	case errors.Is(err, coordinator.ErrNoCoins) && strings.Contains(err.Error(), "--allow-conflict"):
+	case errors.Is(err, psbt.ErrInsufficientFunds) && strings.Contains(err.Error(), "--allow-conflict"):
 		return withHint(err, "see them with `countersign psbt list "+o.Name+"`")
 	case errors.Is(err, coordinator.ErrNoCoins):
 		return withHint(err, "run `countersign wallet sync "+o.Name+"` first")

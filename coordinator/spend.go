@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -104,10 +105,7 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		}
 		coins = append(coins, u)
 	}
-	if len(coins) == 0 {
-		if len(res.LeftOut) > 0 {
-			return nil, fmt.Errorf("wallet %q: %w: every coin is spent by a draft not yet broadcast (pass --allow-conflict to spend them again, or abandon the drafts)", req.Wallet, ErrNoCoins)
-		}
+	if len(all) == 0 {
 		return nil, fmt.Errorf("wallet %q: %w", req.Wallet, ErrNoCoins)
 	}
 	tip, feeRate, feeSource, err := c.tipAndFeeRate(ctx, w, req.FeeRate, req.TargetBlocks)
@@ -162,6 +160,12 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note,
 			Event: &wallet.DraftEvent{Step: StepSpend, Notes: notes}}, sum.ChangeUsed, nil
 	})
+	if errors.Is(err, psbt.ErrInsufficientFunds) && len(res.LeftOut) > 0 {
+		// The payment is valid; the coins it would need are promised to
+		// drafts not yet sent.
+		return nil, fmt.Errorf("%w; %d coin(s) were left out because drafts not yet broadcast spend them (%s): pass --allow-conflict to spend them again, or abandon those drafts",
+			err, len(res.LeftOut), leftOutDrafts(res.LeftOut))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -277,4 +281,17 @@ func (c *Coordinator) spendableCoins(ctx context.Context, name string) ([]psbt.U
 		out = append(out, psbt.UTXO{OutPoint: u.OutPoint, Value: u.Value, Branch: u.Branch, Index: u.Index, PrevTx: tx, Confirmations: conf})
 	}
 	return out, nil
+}
+
+// leftOutDrafts names the drafts that hold left-out coins.
+func leftOutDrafts(cs []CoinConflict) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range cs {
+		if id := c.Draft[:12]; !seen[id] {
+			seen[id] = true
+			out = append(out, "draft "+id)
+		}
+	}
+	return strings.Join(out, ", ")
 }
