@@ -247,7 +247,9 @@ func (c *Coordinator) pendingOf(ctx context.Context, w *Wallet) ([]*Pending, err
 		if p.Report, err = psbt.Inspect(p.PSBT, w.Info()); err != nil {
 			return nil, fmt.Errorf("draft %s: %w", p.Current.ID, err)
 		}
-		p.countSignatures()
+		if err := p.countSignatures(w); err != nil {
+			return nil, err
+		}
 		// A segwit spend's txid does not change when it is signed: a sync
 		// may have seen it sent by another tool.
 		if _, ok := hist.txs[p.TxID]; ok && p.FinalTxID == nil {
@@ -269,9 +271,32 @@ func (c *Coordinator) pendingOf(ctx context.Context, w *Wallet) ([]*Pending, err
 }
 
 // countSignatures fills Signatures, Required, Signed and Missing from the
-// report.
-func (p *Pending) countSignatures() {
+// newest version whose inputs are not finalized (finalizing drops the
+// partial signatures, and with them who signed).
+func (p *Pending) countSignatures(w *Wallet) error {
 	r := p.Report
+	if finalizedAny(p.PSBT) {
+		var signed *wallet.Draft
+		for _, v := range p.Versions {
+			if v.State == wallet.StateSigned && (signed == nil || v.Seq > signed.Seq) {
+				signed = v
+			}
+		}
+		if signed != nil {
+			q, err := psbt.Decode(signed.PSBT)
+			if err != nil {
+				return fmt.Errorf("draft %s: %w", signed.ID, err)
+			}
+			if r, err = psbt.Inspect(q, w.Info()); err != nil {
+				return fmt.Errorf("draft %s: %w", signed.ID, err)
+			}
+		}
+	}
+	defer func() {
+		if p.Required == 0 {
+			p.Required = w.Threshold
+		}
+	}()
 	p.Signatures = -1
 	signedAll := map[string]psbt.Cosigner{}
 	missing := map[string]psbt.Cosigner{}
@@ -279,7 +304,7 @@ func (p *Pending) countSignatures() {
 		p.Required = max(p.Required, in.Required)
 		n := len(in.Signatures)
 		if in.Finalized {
-			n = max(in.Required, n)
+			n = max(in.Required, n, w.Threshold) // a final script holds the threshold
 		}
 		if p.Signatures < 0 || n < p.Signatures {
 			p.Signatures = n
@@ -308,6 +333,7 @@ func (p *Pending) countSignatures() {
 	}
 	p.Signed = sortedCosigners(signedAll)
 	p.Missing = sortedCosigners(missing)
+	return nil
 }
 
 func cosignerKey(s psbt.Cosigner) string {
