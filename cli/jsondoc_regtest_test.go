@@ -134,6 +134,34 @@ func TestJSONDocumented(t *testing.T) {
 	run("psbt combine", "psbt", "combine", s1, s2, "-o", c)
 	run("psbt finalize", "psbt", "finalize", c, "-o", filepath.Join(work, "tx"))
 	run("psbt broadcast", "psbt", "broadcast", filepath.Join(work, "tx"))
+	var sent struct {
+		TxID string `json:"txid"`
+	}
+	json.Unmarshal([]byte(got["psbt broadcast"]), &sent)
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal([]byte(run("psbt list", "psbt", "list", "w", "--all")), &listed)
+	if len(listed) == 0 {
+		t.Fatal("psbt list lists nothing after a spend")
+	}
+	run("psbt show", "psbt", "show", listed[0].ID, "-o", filepath.Join(work, "show.psbt"))
+	run("psbt bump", "psbt", "bump", sent.TxID, "--fee-rate", "10", "-o", filepath.Join(work, "bump.psbt"))
+	var cancel struct {
+		Draft string `json:"draft_id"`
+	}
+	json.Unmarshal([]byte(run("psbt cancel", "psbt", "cancel", sent.TxID, "-o", filepath.Join(work, "cancel.psbt"))), &cancel)
+	run("psbt abandon", "psbt", "abandon", cancel.Draft)
+	run("label set", "label", "set", sent.TxID, "paid the printer")
+	run("label list", "label", "list", "w")
+	run("label export", "label", "export", "w", "-o", filepath.Join(work, "labels.jsonl"))
+	run("label import", "label", "import", filepath.Join(work, "labels.jsonl"))
+	run("policy set", "policy", "set", "w", "--per-tx-limit", "1")
+	run("policy show", "policy", "show", "w")
+	run("journal", "journal", "w")
+	run("journal verify", "journal", "verify")
+	run("journal export", "journal", "export", "-o", filepath.Join(work, "journal.jsonl"))
+	run("journal sign", "journal", "sign", "--with", "key:k1", "--yes")
 	// A rotation with a confirmed coin to sweep and an unconfirmed one
 	// left behind.
 	fundAddress(t, node, mustRun(t, dir, "address", "w"), 1_000_000)

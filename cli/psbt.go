@@ -19,10 +19,12 @@ import (
 func newCmdPSBT(f *Factory) *cobra.Command {
 	cmd := groupCmd(&cobra.Command{
 		Use:   "psbt",
-		Short: "Inspect, update, combine, finalize, convert and broadcast PSBTs",
+		Short: "Inspect, update, combine, finalize, convert and broadcast PSBTs; list, bump and cancel spends",
 	})
 	cmd.AddCommand(newCmdPSBTInspect(f, nil), newCmdPSBTUpdate(f, nil), newCmdPSBTCombine(f, nil), newCmdPSBTFinalize(f, nil),
-		newCmdPSBTBroadcast(f, nil), newCmdPSBTConvert(f, nil))
+		newCmdPSBTBroadcast(f, nil), newCmdPSBTConvert(f, nil),
+		newCmdPSBTList(f, nil), newCmdPSBTShow(f, nil), newCmdPSBTAbandon(f, nil),
+		newCmdPSBTBump(f, nil, false), newCmdPSBTBump(f, nil, true))
 	return cmd
 }
 

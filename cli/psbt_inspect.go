@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
@@ -71,6 +72,9 @@ type inspectJSON struct {
 	// ToSuccessor names the outputs paying the wallet's successor (a key
 	// rotation's sweep); omitted when none does.
 	ToSuccessor *toSuccessorJSON `json:"to_successor,omitempty"`
+	// Labels are the wallet's labels (BIP-329) of the transaction and of
+	// each input and output; null for a PSBT of no stored wallet.
+	Labels *labelsJSON `json:"labels"`
 	*psbt.Report
 }
 
@@ -78,6 +82,12 @@ type inspectJSON struct {
 type toSuccessorJSON struct {
 	Wallet  string `json:"wallet"`
 	Outputs []int  `json:"outputs"`
+}
+
+type labelsJSON struct {
+	Tx      string   `json:"tx"`
+	Inputs  []string `json:"inputs"`
+	Outputs []string `json:"outputs"`
 }
 
 // refusalJSON is a refusal by the gate: the rule and why.
@@ -121,6 +131,9 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 	if in.ToSuccessor != nil {
 		j.ToSuccessor = &toSuccessorJSON{Wallet: in.ToSuccessor.Successor, Outputs: in.ToSuccessor.Outputs}
 	}
+	if l := in.Labels; l != nil {
+		j.Labels = &labelsJSON{Tx: l.Tx, Inputs: l.Inputs, Outputs: l.Outputs}
+	}
 	name := ""
 	switch {
 	case w != nil:
@@ -140,9 +153,30 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 		fmt.Fprintf(o.IO.Out, "No stored wallet recognises this PSBT: shown as a plain PSBT (addresses on %s); nothing in it is checked against a wallet.\n", j.Network)
 	}
 	renderReportTo(o.IO.Out, name, rep, in.ToSuccessor)
+	renderLabels(o.IO.Out, in.Labels)
 	if in.Refusal != nil {
 		fmt.Fprintf(o.IO.Out, "REFUSED: every step (sign, combine, finalize, broadcast) would refuse this PSBT, by the %s rule.\n", j.Refused.Rule)
 	}
 	// The reason follows on stderr, with exit 4.
 	return in.Refusal
+}
+
+// renderLabels prints the labels a PSBT's parts carry, when any.
+func renderLabels(w io.Writer, l *coordinator.Labels) {
+	if l == nil {
+		return
+	}
+	if l.Tx != "" {
+		fmt.Fprintf(w, "Label: %s\n", safe(l.Tx))
+	}
+	for i, s := range l.Inputs {
+		if s != "" {
+			fmt.Fprintf(w, "  input #%d: %s\n", i, safe(s))
+		}
+	}
+	for i, s := range l.Outputs {
+		if s != "" {
+			fmt.Fprintf(w, "  output #%d: %s\n", i, safe(s))
+		}
+	}
 }

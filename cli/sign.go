@@ -24,6 +24,8 @@ type SignOptions struct {
 	Encoding    string
 	// AllowHighFee lets a fee above the limits through the gate.
 	AllowHighFee bool
+	// OverridePolicy is the reason to sign despite the spending policy.
+	OverridePolicy string
 	// Yes skips the confirmation a software key asks for; without a
 	// terminal it is required.
 	Yes bool
@@ -124,6 +126,7 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 	fl.StringSliceVar(&o.FromImage, "from-image", nil, "qr: read the signer's answer from these pictures of its screen (PNG, GIF)")
 	addEncodingFlag(cmd, &o.Encoding)
 	fl.BoolVar(&o.AllowHighFee, "allow-high-fee", false, "sign even with a fee above 1,000 sat/vB or 5% of the amount sent")
+	fl.StringVar(&o.OverridePolicy, "override-policy", "", "sign despite a breach of the wallet's spending policy, for this REASON (journaled)")
 	return withJSONFields(cmd, psbtResultJSON{}, signJSON{})
 }
 
@@ -148,7 +151,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		return err
 	}
 	// Every check runs before any signer sees the PSBT.
-	plan, err := co.PrepareSign(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
+	plan, err := co.PrepareSign(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee, OverridePolicy: o.OverridePolicy})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,12 @@
 //   - sign: check, route to one signer, verify and merge what it returns,
 //     record the draft;
 //   - combine, finalize, broadcast;
+//   - pending spends: list every draft with its state, show, abandon;
+//   - fee bumping: replace a stuck spend (BIP-125 bump or cancel), or pay
+//     for it with a child (CPFP);
+//   - the audit journal: read, verify its hash chain, export, sign its
+//     head with a cosigner's key;
+//   - labels (BIP-329) and the spending policy;
 //   - register: enrol a wallet on a device and keep its proof.
 //
 // Every workflow is testable without a node or a terminal: the backend is a
@@ -26,6 +32,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/hw/soft"
@@ -52,6 +59,10 @@ type Coordinator struct {
 	// LocalKeys lists this computer's software keys, to name cosigners a
 	// wallet has no label for; nil means none.
 	LocalKeys func() ([]soft.KeyInfo, error)
+
+	// Now is the clock the spending policy's 24-hour window is read
+	// against; time.Now when nil.
+	Now func() time.Time
 }
 
 // ErrNoBackend means no backend URL is configured anywhere. It is bad

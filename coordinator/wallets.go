@@ -490,6 +490,7 @@ func (c *Coordinator) ImportWallet(ctx context.Context, req ImportRequest) (*Imp
 	if _, err := loaded(rec); err != nil {
 		return nil, err
 	}
+	rec.Source = "import: " + string(format)
 	if err := c.Store.CreateWallet(ctx, rec); err != nil {
 		return nil, err
 	}

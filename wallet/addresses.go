@@ -76,6 +76,16 @@ func (s *Store) NextAddress(ctx context.Context, name string, branch uint32, der
 		if _, err := tx.ExecContext(ctx, `UPDATE wallets SET `+col+` = ? WHERE id = ?`, index+1, id); err != nil {
 			return fmt.Errorf("bump address counter of wallet %q: %w", name, err)
 		}
+		if label != "" {
+			// The label is a BIP-329 address label from the start.
+			l := Label{Type: LabelAddr, Ref: addr, Label: &label}
+			if err := l.check(name); err != nil {
+				return err
+			}
+			if err := s.upsertLabel(ctx, tx, id, &l); err != nil {
+				return err
+			}
+		}
 		return s.appendJournal(ctx, tx, journalKey{id, name}, ActionAddressIssue, map[string]any{
 			"branch": branch, "index": index, "address": addr, "label": label,
 		})

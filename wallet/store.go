@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"time"
 
@@ -41,6 +42,8 @@ type Store struct {
 	// now is the clock for every timestamp the store writes; tests replace it
 	// to get reproducible times.
 	now func() time.Time
+	// operator is who the journal says made each change (SetOperator).
+	operator string
 }
 
 // Open opens (creating when needed) the store in dir: the directory is
@@ -66,7 +69,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, dir: abs, now: time.Now}
+	s := &Store{db: db, dir: abs, now: time.Now, operator: DefaultOperator()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
 	defer cancel()
 	// The first connection creates the file when it is missing; only then
@@ -186,6 +189,31 @@ func dsn(path string) string {
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
 	return u.String()
 }
+
+// DefaultOperator is the name the journal records when none is given: the
+// OS user running countersign ($USER when the user database has no name
+// for the uid, "uid N" when neither does).
+func DefaultOperator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if v := os.Getenv("USER"); v != "" {
+		return v
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
+}
+
+// SetOperator names who makes the changes the journal records from now on
+// (--operator, $COUNTERSIGN_OPERATOR). Call it right after Open, before any
+// write; an empty name keeps the OS user.
+func (s *Store) SetOperator(name string) {
+	if name != "" {
+		s.operator = name
+	}
+}
+
+// Operator is the name the journal records for this store's writes.
+func (s *Store) Operator() string { return s.operator }
 
 // Dir returns the data directory the store was opened in, as an absolute
 // path.

@@ -31,6 +31,9 @@ type Wallet struct {
 	NextReceive, NextChange uint32
 	CreatedAt               time.Time // set by CreateWallet
 	Backend                 string    // this wallet's chain backend URL; "" uses the global setting
+	// Source says, for the journal only, where the wallet came from
+	// ("import: coldcard", ...); "" for one created here. Not stored.
+	Source string
 }
 
 // walletID looks a wallet's id up by name inside tx; the error wraps
@@ -103,10 +106,14 @@ func (s *Store) insertWallet(ctx context.Context, tx *sql.Tx, w *Wallet, fps, la
 			return 0, fmt.Errorf("create wallet %q: store cosigner %d: %w", w.Name, i, err)
 		}
 	}
-	return id, s.appendJournal(ctx, tx, journalKey{id, w.Name}, ActionWalletCreate, map[string]any{
+	detail := map[string]any{
 		"descriptor": w.Descriptor, "network": w.Network, "script": w.Script,
 		"threshold": w.Threshold, "n": w.N, "fingerprints": fps, "birth_height": w.BirthHeight,
-	})
+	}
+	if w.Source != "" {
+		detail["source"] = w.Source
+	}
+	return id, s.appendJournal(ctx, tx, journalKey{id, w.Name}, ActionWalletCreate, detail)
 }
 
 // walletColumns is the SELECT list scanWallet expects.
