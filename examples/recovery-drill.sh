@@ -60,7 +60,7 @@ run countersign psbt broadcast pay.tx
 run faucet fund "$unused" 0.05
 run faucet mine 1
 capture -q before countersign --json wallet sync drill
-capture -q history_before countersign --json wallet history drill
+capture -q history_before countersign --json wallet history drill --fields txid,height,net_sat,fee_sat,balance_sat
 capture -q utxos_before countersign --json wallet utxos drill
 say "The lost computer knew: $(field confirmed_sat <<<"$before") sat, next receive index $(field next_receive_index <<<"$before")."
 
@@ -76,7 +76,7 @@ capture -q after countersign --json wallet sync drill --full
 for f in confirmed_sat next_receive_index next_change_index utxos; do
 	check "$(field $f <<<"$after")" = "$(field $f <<<"$before")" "$f restored"
 done
-capture -q history_after countersign --json wallet history drill
+capture -q history_after countersign --json wallet history drill --fields txid,height,net_sat,fee_sat,balance_sat
 check "$history_after" = "$history_before" "the history restored"
 capture -q utxos_after countersign --json wallet utxos drill
 check "$utxos_after" = "$utxos_before" "the coins restored"
