@@ -205,7 +205,7 @@ func TestCrashLoop(t *testing.T) {
 	// broadcast; the next sync sees exactly the payment and its fee leave.
 	before := syncJSONOf(t, r.dir, node.RPCURL())
 	final := filepath.Join(r.work, "final.psbt")
-	mustRun(t, r.dir, "spend", "w", "--to", r.ext+":0.5", "--fee-rate", "5", "-o", final)
+	mustRun(t, r.dir, "spend", "w", "--to", r.ext+":0.5", "--fee-rate", "5", "--allow-conflict", "-o", final)
 	fee := inspectFile(t, r.dir, final).Fee
 	for _, k := range []string{"k1", "k2"} {
 		mustRun(t, r.dir, "sign", final, "--with", "key:"+k, "--yes", "-o", final+"."+k)
@@ -294,7 +294,8 @@ func (r *crashRig) ops() []*crashOp {
 			}},
 		{name: "spend",
 			args: func(_ *testing.T, i int) []string {
-				return []string{"spend", "w", "--to", r.ext + ":0.001", "--fee-rate", "2", "-o", r.file("spend", i)}
+				// The drafts are never sent: their coins are spent again.
+				return []string{"spend", "w", "--to", r.ext + ":0.001", "--fee-rate", "2", "--allow-conflict", "-o", r.file("spend", i)}
 			},
 			done:   func(t *testing.T, i int, _ []byte) { r.addSpend(r.wholeFile(t, r.file("spend", i)), true) },
 			killed: func(t *testing.T, i int) { r.addSpend(r.wholeFile(t, r.file("spend", i)), true) }},
@@ -617,7 +618,7 @@ func (r *crashRig) addSpend(f string, sign bool) {
 func (r *crashRig) newSpend(t *testing.T, sign bool) string {
 	t.Helper()
 	f := filepath.Join(r.work, fmt.Sprintf("extra-%d.psbt", len(r.spends)))
-	mustRun(t, r.dir, "spend", "w", "--to", r.ext+":0.001", "--fee-rate", "2", "-o", f)
+	mustRun(t, r.dir, "spend", "w", "--to", r.ext+":0.001", "--fee-rate", "2", "--allow-conflict", "-o", f)
 	r.addSpend(f, sign)
 	return f
 }

@@ -66,7 +66,7 @@ func TestDoctorCommand(t *testing.T) {
 	}
 	var rep doctorReport
 	mustJSON(t, mustRun(t, dir, "--json", "doctor"), &rep)
-	if !rep.OK || rep.Failed != 0 || len(rep.Checks) != 19 || rep.DataDir == "" {
+	if !rep.OK || rep.Failed != 0 || len(rep.Checks) != 20 || rep.DataDir == "" {
 		t.Fatalf("report: %+v\n%s", rep, rep.failedChecks())
 	}
 

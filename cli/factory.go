@@ -21,6 +21,9 @@ type GlobalOptions struct {
 	Backend string
 	// Insecure allows a backend reached unencrypted over the network.
 	Insecure bool
+	// Operator names who runs the command in the audit journal
+	// (--operator; else $COUNTERSIGN_OPERATOR; else the OS user).
+	Operator string
 }
 
 // Factory holds the dependencies commands need. It is built once in
@@ -106,6 +109,11 @@ func (f *Factory) Store() (*wallet.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	op := f.Global.Operator
+	if op == "" {
+		op = f.Getenv("COUNTERSIGN_OPERATOR")
+	}
+	s.SetOperator(op)
 	f.mu.Lock()
 	f.store = s
 	f.mu.Unlock()

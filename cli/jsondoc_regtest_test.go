@@ -111,6 +111,7 @@ func TestJSONDocumented(t *testing.T) {
 	run("descriptor check", "descriptor", "check", w.Descriptor)
 	run("descriptor derive", "descriptor", "derive", w.Descriptor, "--network", "regtest", "--count", "2")
 	run("wallet export", "wallet", "export", "w", "--format", "bsms")
+	run("bsms token", "bsms", "token")
 	run("backend check", "--backend", node.RPCURL(), "backend", "check")
 	run("backend set", "backend", "set", node.RPCURL())
 	var a addressJSON
@@ -133,6 +134,40 @@ func TestJSONDocumented(t *testing.T) {
 	run("psbt combine", "psbt", "combine", s1, s2, "-o", c)
 	run("psbt finalize", "psbt", "finalize", c, "-o", filepath.Join(work, "tx"))
 	run("psbt broadcast", "psbt", "broadcast", filepath.Join(work, "tx"))
+	var sent struct {
+		TxID string `json:"txid"`
+	}
+	json.Unmarshal([]byte(got["psbt broadcast"]), &sent)
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal([]byte(run("psbt list", "psbt", "list", "w", "--all")), &listed)
+	if len(listed) == 0 {
+		t.Fatal("psbt list lists nothing after a spend")
+	}
+	run("psbt show", "psbt", "show", listed[0].ID, "-o", filepath.Join(work, "show.psbt"))
+	run("psbt bump", "psbt", "bump", sent.TxID, "--fee-rate", "10", "-o", filepath.Join(work, "bump.psbt"))
+	var cancel struct {
+		Draft string `json:"draft_id"`
+	}
+	json.Unmarshal([]byte(run("psbt cancel", "psbt", "cancel", sent.TxID, "-o", filepath.Join(work, "cancel.psbt"))), &cancel)
+	run("psbt abandon", "psbt", "abandon", cancel.Draft)
+	run("label set", "label", "set", sent.TxID, "paid the printer")
+	run("label list", "label", "list", "w")
+	run("label export", "label", "export", "w", "-o", filepath.Join(work, "labels.jsonl"))
+	run("label import", "label", "import", filepath.Join(work, "labels.jsonl"))
+	run("policy set", "policy", "set", "w", "--per-tx-limit", "1")
+	run("policy show", "policy", "show", "w")
+	run("journal", "journal", "w")
+	run("journal verify", "journal", "verify")
+	run("journal export", "journal", "export", "-o", filepath.Join(work, "journal.jsonl"))
+	run("journal sign", "journal", "sign", "--with", "key:k1", "--yes")
+	// A rotation with a confirmed coin to sweep and an unconfirmed one
+	// left behind.
+	fundAddress(t, node, mustRun(t, dir, "address", "w"), 1_000_000)
+	node.Mine(ctx, 1)
+	fundAddress(t, node, mustRun(t, dir, "address", "w"), 1_000_000)
+	run("wallet rotate", "wallet", "rotate", "w", "--replace", cs[1].FP, "--cosigner", newTestCosigner(t, 5, 2).Expr, "--fee-rate", "2", "-o", filepath.Join(work, "sweep.psbt"))
 	run("key new", "--network", "regtest", "key", "new", "fresh", "--words", "12")
 	secret := filepath.Join(work, "secret")
 	os.WriteFile(secret, []byte(newTestCosigner(t, 9, 2).Master.String()), 0o600)

@@ -13,16 +13,19 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/spf13/cobra"
 
+	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/psbt"
 )
 
 func newCmdPSBT(f *Factory) *cobra.Command {
 	cmd := groupCmd(&cobra.Command{
 		Use:   "psbt",
-		Short: "Inspect, update, combine, finalize, convert and broadcast PSBTs",
+		Short: "Inspect, update, combine, finalize, convert and broadcast PSBTs; list, bump and cancel spends",
 	})
 	cmd.AddCommand(newCmdPSBTInspect(f, nil), newCmdPSBTUpdate(f, nil), newCmdPSBTCombine(f, nil), newCmdPSBTFinalize(f, nil),
-		newCmdPSBTBroadcast(f, nil), newCmdPSBTConvert(f, nil))
+		newCmdPSBTBroadcast(f, nil), newCmdPSBTConvert(f, nil),
+		newCmdPSBTList(f, nil), newCmdPSBTShow(f, nil), newCmdPSBTAbandon(f, nil),
+		newCmdPSBTBump(f, nil, false), newCmdPSBTBump(f, nil, true))
 	return cmd
 }
 
@@ -121,12 +124,24 @@ func writePSBT(s *Streams, o psbtOut, p *bpsbt.Packet) error {
 	return writeOutput(s, o.Path, data)
 }
 
-// renderReport prints a PSBT summary for people. It is buffered: a
+// renderReport prints a PSBT summary for people.
+func renderReport(w io.Writer, walletName string, r *psbt.Report) {
+	renderReportTo(w, walletName, r, nil)
+}
+
+// renderReportTo is renderReport that names the outputs paying the
+// wallet's successor (a rotation's sweep) as such. It is buffered: a
 // 500-input PSBT's summary is thousands of small writes, one system call
 // each on an unbuffered stream.
-func renderReport(out io.Writer, walletName string, r *psbt.Report) {
+func renderReportTo(out io.Writer, walletName string, r *psbt.Report, to *coordinator.SuccessorOutputs) {
 	w := bufio.NewWriter(out)
 	defer w.Flush()
+	toSuccessor := map[int]bool{}
+	if to != nil {
+		for _, i := range to.Outputs {
+			toSuccessor[i] = true
+		}
+	}
 	if walletName == "" {
 		fmt.Fprintf(w, "PSBT (txid %s)\n", r.TxID)
 	} else {
@@ -162,6 +177,9 @@ func renderReport(out io.Writer, walletName string, r *psbt.Report) {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for i, out := range r.Outputs {
 		kind := "pays " + safe(orDash(out.Address))
+		if toSuccessor[i] {
+			kind = fmt.Sprintf("to successor wallet %q: %s", safe(to.Successor), safe(out.Address))
+		}
 		switch out.Kind {
 		case psbt.KindChange:
 			kind = fmt.Sprintf("change to %s (wallet %d/%d)", safe(out.Address), deref(out.Branch), deref(out.Index))

@@ -105,7 +105,7 @@ func psbtCombineRun(ctx context.Context, o *PSBTCombineOptions) error {
 	for _, r := range res.Resolved {
 		fmt.Fprintf(o.IO.ErrOut, "Resolved: %s\n", safe(r))
 	}
-	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
+	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report, res.ToSuccessor)
 }
 
 // psbtResultJSON is what combine, sign and update print with --json.
@@ -139,11 +139,12 @@ func writeFileOnly(s *Streams, out psbtOut, p *bpsbt.Packet) error {
 }
 
 // finishPSBT writes p and prints its status for people.
-func finishPSBT(s *Streams, out psbtOut, walletName string, p *bpsbt.Packet, rep *psbt.Report) error {
+// to names the outputs that pay the wallet's successor, when any does.
+func finishPSBT(s *Streams, out psbtOut, walletName string, p *bpsbt.Packet, rep *psbt.Report, to *coordinator.SuccessorOutputs) error {
 	if err := writePSBT(s, out, p); err != nil {
 		return err
 	}
-	renderReport(s.ErrOut, walletName, rep)
+	renderReportTo(s.ErrOut, walletName, rep, to)
 	if out.Path != "" && out.Path != "-" {
 		fmt.Fprintf(s.ErrOut, "Wrote %s.\n", out.Path)
 	}

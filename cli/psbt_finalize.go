@@ -13,14 +13,15 @@ import (
 
 // PSBTFinalizeOptions are the inputs of `psbt finalize`.
 type PSBTFinalizeOptions struct {
-	IO           *Streams
-	JSON         bool
-	File         string
-	Wallet       string
-	Output       string
-	PSBTOutput   string
-	AllowHighFee bool
-	Coordinator  func() (*coordinator.Coordinator, error)
+	IO             *Streams
+	JSON           bool
+	File           string
+	Wallet         string
+	Output         string
+	PSBTOutput     string
+	AllowHighFee   bool
+	OverridePolicy string
+	Coordinator    func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTFinalize(f *Factory, runF func(context.Context, *PSBTFinalizeOptions) error) *cobra.Command {
@@ -32,7 +33,8 @@ func newCmdPSBTFinalize(f *Factory, runF func(context.Context, *PSBTFinalizeOpti
 witness (signatures in script key order), execute every input's script with
 btcd's script engine against its previous output, and write the raw
 transaction as hex (-o TX, default stdout). With too few signatures it exits
-4 and says who is missing.`,
+4 and says who is missing. The wallet's spending policy is checked first
+(exit 4 with the rule named; --override-policy "REASON" is journaled).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -47,6 +49,7 @@ transaction as hex (-o TX, default stdout). With too few signatures it exits
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write the raw transaction hex here (default: stdout)")
 	cmd.Flags().StringVar(&o.PSBTOutput, "psbt-output", "", "also write the finalized PSBT here")
 	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "allow a fee above 1,000 sat/vB or 5% of the amount sent")
+	cmd.Flags().StringVar(&o.OverridePolicy, "override-policy", "", "finalize despite a breach of the wallet's spending policy, for this REASON (journaled)")
 	return withJSONFields(cmd, finalizeJSON{})
 }
 
@@ -66,7 +69,7 @@ func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := co.Finalize(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
+	res, err := co.Finalize(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee, OverridePolicy: o.OverridePolicy})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
@@ -68,7 +69,25 @@ type inspectJSON struct {
 	PSBTVersion uint32  `json:"psbt_version"`
 	// Refused is set when the steps would refuse the PSBT (exit 4).
 	Refused *refusalJSON `json:"refused"`
+	// ToSuccessor names the outputs paying the wallet's successor (a key
+	// rotation's sweep); omitted when none does.
+	ToSuccessor *toSuccessorJSON `json:"to_successor,omitempty"`
+	// Labels are the wallet's labels (BIP-329) of the transaction and of
+	// each input and output; null for a PSBT of no stored wallet.
+	Labels *labelsJSON `json:"labels"`
 	*psbt.Report
+}
+
+// toSuccessorJSON names the successor wallet a PSBT's outputs pay.
+type toSuccessorJSON struct {
+	Wallet  string `json:"wallet"`
+	Outputs []int  `json:"outputs"`
+}
+
+type labelsJSON struct {
+	Tx      string   `json:"tx"`
+	Inputs  []string `json:"inputs"`
+	Outputs []string `json:"outputs"`
 }
 
 // refusalJSON is a refusal by the gate: the rule and why.
@@ -109,6 +128,12 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 	if in.Refusal != nil {
 		j.Refused = newRefusalJSON(in.Refusal)
 	}
+	if in.ToSuccessor != nil {
+		j.ToSuccessor = &toSuccessorJSON{Wallet: in.ToSuccessor.Successor, Outputs: in.ToSuccessor.Outputs}
+	}
+	if l := in.Labels; l != nil {
+		j.Labels = &labelsJSON{Tx: l.Tx, Inputs: l.Inputs, Outputs: l.Outputs}
+	}
 	name := ""
 	switch {
 	case w != nil:
@@ -127,10 +152,31 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 	if w == nil {
 		fmt.Fprintf(o.IO.Out, "No stored wallet recognises this PSBT: shown as a plain PSBT (addresses on %s); nothing in it is checked against a wallet.\n", j.Network)
 	}
-	renderReport(o.IO.Out, name, rep)
+	renderReportTo(o.IO.Out, name, rep, in.ToSuccessor)
+	renderLabels(o.IO.Out, in.Labels)
 	if in.Refusal != nil {
 		fmt.Fprintf(o.IO.Out, "REFUSED: every step (sign, combine, finalize, broadcast) would refuse this PSBT, by the %s rule.\n", j.Refused.Rule)
 	}
 	// The reason follows on stderr, with exit 4.
 	return in.Refusal
+}
+
+// renderLabels prints the labels a PSBT's parts carry, when any.
+func renderLabels(w io.Writer, l *coordinator.Labels) {
+	if l == nil {
+		return
+	}
+	if l.Tx != "" {
+		fmt.Fprintf(w, "Label: %s\n", safe(l.Tx))
+	}
+	for i, s := range l.Inputs {
+		if s != "" {
+			fmt.Fprintf(w, "  input #%d: %s\n", i, safe(s))
+		}
+	}
+	for i, s := range l.Outputs {
+		if s != "" {
+			fmt.Fprintf(w, "  output #%d: %s\n", i, safe(s))
+		}
+	}
 }

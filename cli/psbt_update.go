@@ -112,5 +112,5 @@ func psbtUpdateRun(ctx context.Context, o *PSBTUpdateOptions) error {
 	if len(changes) == 0 {
 		fmt.Fprintln(o.IO.ErrOut, "Nothing to update: the PSBT already carries everything the wallet knows.")
 	}
-	return finishPSBT(o.IO, out, w.Name, p, report)
+	return finishPSBT(o.IO, out, w.Name, p, report, nil)
 }

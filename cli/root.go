@@ -45,6 +45,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 	pf.StringVar(&f.Global.Network, "network", "", "network: mainnet, testnet, signet or regtest")
 	pf.BoolVarP(&f.Global.Yes, "yes", "y", false, "do not ask for confirmation")
 	pf.StringVar(&f.Global.Backend, "backend", "", "chain backend URL (btcd://, core://, core+cookie://, esplora+https://)")
+	pf.StringVar(&f.Global.Operator, "operator", "", "who runs this command, as the audit journal records it (default $COUNTERSIGN_OPERATOR, else the OS user)")
 	pf.BoolVar(&f.Global.Insecure, "insecure", false, "allow a backend URL that sends the RPC password or your addresses unencrypted to another computer (plain HTTP to a non-local host); with backend set, save that permission")
 
 	root.AddCommand(
@@ -57,7 +58,11 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdSign(f, nil),
 		newCmdKey(f),
 		newCmdDevice(f),
+		newCmdBSMS(f),
 		newCmdDoctor(f, nil),
+		newCmdJournal(f),
+		newCmdLabel(f),
+		newCmdPolicy(f),
 		newCmdGenMan(f),
 	)
 	return root

@@ -25,6 +25,8 @@ type SignOptions struct {
 	Encoding    string
 	// AllowHighFee lets a fee above the limits through the gate.
 	AllowHighFee bool
+	// OverridePolicy is the reason to sign despite the spending policy.
+	OverridePolicy string
 	// Yes skips the confirmation a software key asks for; without a
 	// terminal it is required.
 	Yes bool
@@ -125,6 +127,7 @@ The signed PSBT replaces FILE unless -o names another file ("-" for stdout).`,
 	fl.StringSliceVar(&o.FromImage, "from-image", nil, "qr: read the signer's answer from these pictures of its screen (PNG, GIF)")
 	addEncodingFlag(cmd, &o.Encoding)
 	fl.BoolVar(&o.AllowHighFee, "allow-high-fee", false, "sign even with a fee above 1,000 sat/vB or 5% of the amount sent")
+	fl.StringVar(&o.OverridePolicy, "override-policy", "", "sign despite a breach of the wallet's spending policy, for this REASON (journaled)")
 	return withJSONFields(cmd, psbtResultJSON{}, signJSON{})
 }
 
@@ -149,7 +152,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		return err
 	}
 	// Every check runs before any signer sees the PSBT.
-	plan, err := co.PrepareSign(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
+	plan, err := co.PrepareSign(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee, OverridePolicy: o.OverridePolicy})
 	if err != nil {
 		return err
 	}
@@ -157,7 +160,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 		// A device shows the payment on its own screen; a software key has
 		// only this terminal, so the summary comes before the signature.
 		if !o.Yes && o.IO.CanPrompt() {
-			renderReport(o.IO.ErrOut, plan.Wallet.Name, plan.Report)
+			renderReportTo(o.IO.ErrOut, plan.Wallet.Name, plan.Report, plan.ToSuccessor)
 		}
 		if err := confirm(o.IO, o.Yes, fmt.Sprintf("Sign with software key %s?", safe(o.With))); err != nil {
 			return err
@@ -219,7 +222,7 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	} else {
 		fmt.Fprintf(o.IO.ErrOut, "%s added %d signature(s).\n", safe(s.Name()), res.Added)
 	}
-	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report)
+	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report, plan.ToSuccessor)
 }
 
 // isSoftwareKey tells whether spec names a key kept by this computer.

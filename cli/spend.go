@@ -17,27 +17,30 @@ import (
 
 // SpendOptions are the inputs of `spend`.
 type SpendOptions struct {
-	IO           *Streams
-	Coordinator  func() (*coordinator.Coordinator, error)
-	JSON         bool
-	Name         string
-	To           []string
-	SendAll      string
-	UTXOs        []string
-	FeeRate      string
-	TargetBlocks int
-	Output       string
-	AllowHighFee bool
-	NoRBF        bool
-	MinConf      int32
-	Note         string
-	Encoding     string
+	IO             *Streams
+	Coordinator    func() (*coordinator.Coordinator, error)
+	JSON           bool
+	Name           string
+	To             []string
+	SendAll        string
+	UTXOs          []string
+	FeeRate        string
+	TargetBlocks   int
+	Output         string
+	AllowHighFee   bool
+	NoRBF          bool
+	MinConf        int32
+	Note           string
+	Encoding       string
+	AllowConflict  bool
+	OverridePolicy string
+	CPFP           string
 }
 
 func newCmdSpend(f *Factory, runF func(context.Context, *SpendOptions) error) *cobra.Command {
 	o := &SpendOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
-		Use:   "spend NAME (--to ADDR:AMOUNT... | --send-all ADDR) [-o FILE.psbt]",
+		Use:   "spend NAME (--to ADDR:AMOUNT... | --send-all ADDR | --cpfp TXID) [-o FILE.psbt]",
 		Short: "Build an unsigned PSBT that spends from the wallet",
 		Long: `Build a PSBT paying the given outputs from the wallet's coins (as of the last
 wallet sync), with change to the wallet's next change address. The PSBT
@@ -52,15 +55,35 @@ chosen by branch-and-bound (no change when possible); --utxo TXID:VOUT picks
 them by hand. Transactions signal replace-by-fee unless --no-rbf.
 
 A fee rate above 1,000 sat/vB or a fee above 5% of the amount sent is refused
-(exit 4) unless --allow-high-fee.`,
+(exit 4) unless --allow-high-fee.
+
+Coins that a live draft (built, not yet broadcast, not abandoned) already
+spends are left out, and the summary says which; --allow-conflict uses
+them anyway (the two drafts then cannot both be sent). --note labels the
+transaction (BIP-329). The wallet's spending policy is checked (exit 4 with
+the rule named) unless --override-policy "REASON", which is journaled.
+
+--cpfp TXID builds a child that pays for a stuck transaction instead: it
+spends the wallet's outputs of TXID (adding confirmed coins if those are
+too small) back to the wallet's next change address, with the fee that
+brings the package ((parent fee + child fee) / (parent vsize + child
+vsize)) to --fee-rate.`,
 		Example: `  countersign spend treasury --to bc1q...:0.25 --fee-rate 12 -o pay-supplier.psbt
   countersign spend treasury --to bc1q...:150000sat --to 3J98...:0.01 --target-blocks 6 -o batch.psbt
-  countersign spend treasury --send-all bc1q... --utxo 5e2a...:1 --fee-rate 5 -o sweep.psbt`,
+  countersign spend treasury --send-all bc1q... --utxo 5e2a...:1 --fee-rate 5 -o sweep.psbt
+  countersign spend treasury --cpfp 5e2a...d41 --fee-rate 15 -o child.psbt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
 			o.Name = args[0]
-			if len(o.To) == 0 && o.SendAll == "" {
+			if o.CPFP != "" {
+				if len(o.To) > 0 || o.SendAll != "" || len(o.UTXOs) > 0 {
+					return usagef("--cpfp pays back to the wallet from the stuck transaction's outputs: drop --to, --send-all and --utxo")
+				}
+				if o.FeeRate == "" {
+					return usagef("--cpfp needs --fee-rate: the package rate to reach")
+				}
+			} else if len(o.To) == 0 && o.SendAll == "" {
 				return usagef("say where the money goes: --to ADDR:AMOUNT (repeatable) or --send-all ADDR")
 			}
 			if len(o.To) > 0 && o.SendAll != "" {
@@ -88,22 +111,52 @@ A fee rate above 1,000 sat/vB or a fee above 5% of the amount sent is refused
 	fl.BoolVar(&o.AllowHighFee, "allow-high-fee", false, "allow a fee above 1,000 sat/vB or 5% of the amount sent")
 	fl.BoolVar(&o.NoRBF, "no-rbf", false, "do not signal replace-by-fee (BIP-125)")
 	fl.Int32Var(&o.MinConf, "min-conf", 0, "spend only coins with at least this many confirmations")
-	fl.StringVar(&o.Note, "note", "", "a note stored with the draft")
+	fl.StringVar(&o.Note, "note", "", "a note stored with the draft; it labels the transaction (BIP-329)")
+	fl.BoolVar(&o.AllowConflict, "allow-conflict", false, "also use coins a draft not yet broadcast already spends")
+	fl.StringVar(&o.OverridePolicy, "override-policy", "", "go through a breach of the wallet's spending policy, for this REASON (journaled)")
+	fl.StringVar(&o.CPFP, "cpfp", "", "build a child that pays for this stuck transaction (child pays for parent)")
 	addEncodingFlag(cmd, &o.Encoding)
 	return withJSONFields(cmd, spendJSON{})
 }
 
 type spendJSON struct {
-	Draft     string       `json:"draft_id"`
-	File      string       `json:"file,omitempty"`
-	PSBT      string       `json:"psbt"`
-	Algorithm string       `json:"coin_selection"`
-	Dropped   int64        `json:"dropped_change_sat"`
-	FeeSource string       `json:"fee_source"`
-	Report    *psbt.Report `json:"summary"`
+	Draft     string             `json:"draft_id"`
+	File      string             `json:"file,omitempty"`
+	PSBT      string             `json:"psbt"`
+	Algorithm string             `json:"coin_selection"`
+	Dropped   int64              `json:"dropped_change_sat"`
+	FeeSource string             `json:"fee_source"`
+	Report    *psbt.Report       `json:"summary"`
+	LeftOut   []coinConflictJSON `json:"left_out"`
+	Conflicts []coinConflictJSON `json:"conflicts"`
+	CPFP      *cpfpJSON          `json:"cpfp,omitempty"`
+}
+
+type coinConflictJSON struct {
+	OutPoint string `json:"outpoint"`
+	Draft    string `json:"draft_id"`
+}
+
+type cpfpJSON struct {
+	Parent      string   `json:"parent_txid"`
+	ParentFee   int64    `json:"parent_fee"`
+	ParentVSize int64    `json:"parent_vsize"`
+	PackageRate float64  `json:"package_fee_rate"`
+	Added       []string `json:"added_inputs"`
+}
+
+func conflictsJSON(cs []coordinator.CoinConflict) []coinConflictJSON {
+	out := make([]coinConflictJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, coinConflictJSON{OutPoint: c.OutPoint.String(), Draft: c.Draft})
+	}
+	return out
 }
 
 func spendRun(ctx context.Context, o *SpendOptions) error {
+	if o.CPFP != "" {
+		return cpfpRun(ctx, o)
+	}
 	outputs, err := parseOutputs(o.To, o.SendAll)
 	if err != nil {
 		return err
@@ -123,18 +176,22 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		return err
 	}
 	res, err := co.Spend(ctx, coordinator.SpendRequest{
-		Wallet:       o.Name,
-		Outputs:      outputs,
-		SendAll:      o.SendAll != "",
-		UTXOs:        pre,
-		FeeRate:      feeRate,
-		TargetBlocks: o.TargetBlocks,
-		MinConf:      o.MinConf,
-		NoRBF:        o.NoRBF,
-		AllowHighFee: o.AllowHighFee,
-		Note:         o.Note,
+		Wallet:         o.Name,
+		Outputs:        outputs,
+		SendAll:        o.SendAll != "",
+		UTXOs:          pre,
+		FeeRate:        feeRate,
+		TargetBlocks:   o.TargetBlocks,
+		MinConf:        o.MinConf,
+		NoRBF:          o.NoRBF,
+		AllowHighFee:   o.AllowHighFee,
+		Note:           o.Note,
+		AllowConflict:  o.AllowConflict,
+		OverridePolicy: o.OverridePolicy,
 	})
 	switch {
+	case errors.Is(err, psbt.ErrInsufficientFunds) && strings.Contains(err.Error(), "--allow-conflict"):
+		return withHint(err, "see them with `countersign psbt list "+o.Name+"`")
 	case errors.Is(err, coordinator.ErrNoCoins):
 		return withHint(err, "run `countersign wallet sync "+o.Name+"` first")
 	case errors.Is(err, psbt.ErrRefused) && strings.Contains(err.Error(), "fee"):
@@ -152,9 +209,18 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		}
 	}
 	if o.JSON {
-		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report})
+		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
+			LeftOut: conflictsJSON(res.LeftOut), Conflicts: conflictsJSON(res.Conflicts)})
 	}
 	renderReport(o.IO.ErrOut, o.Name, res.Report)
+	if len(res.LeftOut) > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
+			len(res.LeftOut), conflictList(res.LeftOut))
+	}
+	if len(res.Conflicts) > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
+			len(res.Conflicts), conflictList(res.Conflicts))
+	}
 	if res.Summary.DroppedChange > 0 {
 		fmt.Fprintf(o.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
 	}
@@ -171,11 +237,16 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 
 func parseOutputs(to []string, sendAll string) ([]psbt.Output, error) {
 	if sendAll != "" {
-		return []psbt.Output{{Address: strings.TrimSpace(sendAll)}}, nil
+		addr := strings.TrimSpace(sendAll)
+		if addr == "" {
+			return nil, usagef("--send-all %q: expected an address", sendAll)
+		}
+		return []psbt.Output{{Address: addr}}, nil
 	}
 	out := make([]psbt.Output, 0, len(to))
 	for _, t := range to {
 		addr, amt, ok := strings.Cut(t, ":")
+		addr = strings.TrimSpace(addr) // checked after trimming: " :1" has no address
 		if !ok || addr == "" || amt == "" {
 			return nil, usagef("--to %q: expected ADDRESS:AMOUNT, e.g. bc1q...:0.01 or bc1q...:150000sat", t)
 		}
@@ -183,7 +254,7 @@ func parseOutputs(to []string, sendAll string) ([]psbt.Output, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, psbt.Output{Address: strings.TrimSpace(addr), Value: v})
+		out = append(out, psbt.Output{Address: addr, Value: v})
 	}
 	return out, nil
 }
@@ -200,4 +271,59 @@ func parseOutPoints(ss []string) ([]wire.OutPoint, error) {
 		out = append(out, wire.OutPoint{Hash: *h, Index: uint32(n)})
 	}
 	return out, nil
+}
+
+func conflictList(cs []coordinator.CoinConflict) string {
+	var parts []string
+	for _, c := range cs {
+		parts = append(parts, c.OutPoint.String()+" by draft "+c.Draft[:12])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpfpRun builds a child that pays for a stuck transaction.
+func cpfpRun(ctx context.Context, o *SpendOptions) error {
+	rate, err := parseFeeRate(o.FeeRate)
+	if err != nil {
+		return err
+	}
+	co, err := o.Coordinator()
+	if err != nil {
+		return err
+	}
+	res, err := co.ChildPaysForParent(ctx, coordinator.CPFPRequest{Wallet: o.Name, Parent: o.CPFP, FeeRate: rate, Note: o.Note,
+		AllowHighFee: o.AllowHighFee, OverridePolicy: o.OverridePolicy})
+	if err != nil {
+		return err
+	}
+	b64, err := psbt.Encode(res.PSBT)
+	if err != nil {
+		return err
+	}
+	if o.Output != "" && o.Output != "-" {
+		if err := writePSBT(o.IO, psbtOut{Path: o.Output, Encoding: o.Encoding}, res.PSBT); err != nil {
+			return err
+		}
+	}
+	added := []string{}
+	for _, op := range res.Added {
+		added = append(added, op.String())
+	}
+	if o.JSON {
+		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, FeeSource: "--fee-rate (package)",
+			Report: res.Report, LeftOut: []coinConflictJSON{}, Conflicts: []coinConflictJSON{},
+			CPFP: &cpfpJSON{Parent: res.Parent.String(), ParentFee: res.ParentFee, ParentVSize: res.ParentVSize, PackageRate: res.PackageRate, Added: added}})
+	}
+	renderReport(o.IO.ErrOut, o.Name, res.Report)
+	fmt.Fprintf(o.IO.ErrOut, "Child of %s: the parent pays %d sat for %d vB (%.2f sat/vB); with this child the pair pays %.2f sat/vB.\n",
+		res.Parent, res.ParentFee, res.ParentVSize, float64(res.ParentFee)/float64(res.ParentVSize), res.PackageRate)
+	if len(added) > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "Added coin(s) %s: the parent's outputs could not pay the child's fee.\n", strings.Join(added, ", "))
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Draft %s saved.\n", res.Draft.ID[:12])
+	if o.Output == "" || o.Output == "-" {
+		return writePSBT(o.IO, psbtOut{Encoding: o.Encoding}, res.PSBT)
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", o.Output, o.Output)
+	return nil
 }

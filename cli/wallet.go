@@ -20,6 +20,7 @@ func newCmdWallet(f *Factory) *cobra.Command {
 		newCmdWalletBalance(f, nil),
 		newCmdWalletUTXOs(f, nil),
 		newCmdWalletHistory(f, nil),
+		newCmdWalletRotate(f, nil),
 	)
 	return cmd
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
 )
 
@@ -30,6 +32,9 @@ type WalletCreateOptions struct {
 	Devices     []string
 	Account     uint32
 	Prompter    Prompter
+	// BSMSRecords are signers' BIP-129 key records (round 1), opened with
+	// BSMSTokens and the tokens in BSMSTokenFiles.
+	BSMSRecords, BSMSTokens, BSMSTokenFiles []string
 }
 
 func newCmdWalletCreate(f *Factory, runF func(context.Context, *WalletCreateOptions) error) *cobra.Command {
@@ -50,12 +55,21 @@ change). SLIP-132 Zpub/Ypub/Vpub/Upub keys are accepted and converted. A key
 without an origin works, but hardware signers need the origin to recognise
 their key, so countersign warns about it.
 
+A cosigner may also come as a signer's BIP-129 (BSMS) key record, round 1
+of a BSMS setup: --bsms-record FILE (repeat), plain (.bsms) or encrypted
+(.dat) with the setup's token (--bsms-token TOKEN or --bsms-token-file
+FILE; repeat for an EXTENDED setup, where each signer has its own). Each
+record's signature is verified, its TOKEN must be the setup's, and its
+description becomes the cosigner's label. Round 2 is
+countersign wallet export NAME --format bsms --encrypt TOKEN.
+
 The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 		Example: `  countersign wallet create treasury --threshold 2 \
       --cosigner "alice=[a1b2c3d4/48h/0h/0h/2h]xpub6E..." \
       --cosigner "bob=[0f056943/48h/0h/0h/2h]xpub6F..." \
       --cosigner "carol=[7bb026be/48h/0h/0h/2h]xpub6D..."
-  countersign wallet create family --descriptor "wsh(sortedmulti(3,...))#checksum" --network testnet`,
+  countersign wallet create family --descriptor "wsh(sortedmulti(3,...))#checksum" --network testnet
+  countersign wallet create vault --threshold 2 --bsms-record alice.dat --bsms-record bob.dat --bsms-record carol.dat --bsms-token-file token.txt`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -63,7 +77,7 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
-			n := len(o.Cosigners) + len(o.Devices)
+			n := len(o.Cosigners) + len(o.Devices) + len(o.BSMSRecords)
 			// A person at a terminal who gave no wallet flags is guided
 			// through the setup; scripts (no terminal) never see a prompt.
 			if o.Descriptor == "" && n == 0 && o.Threshold == 0 && f.IO.CanPrompt() {
@@ -105,6 +119,9 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 	fl.Int32Var(&o.Birth, "birth-height", 0, "first block height that can hold the wallet's coins (speeds up rescans)")
 	fl.StringArrayVar(&o.Devices, "device", nil, "collect a cosigner's BIP-48 key from a signer: coldcard[:FPR], key:NAME, ... (repeat)")
 	fl.Uint32Var(&o.Account, "account", 0, "BIP-48 account number for keys read with --device")
+	fl.StringArrayVar(&o.BSMSRecords, "bsms-record", nil, "a signer's BIP-129 key record, .bsms or encrypted .dat (repeat)")
+	fl.StringArrayVar(&o.BSMSTokens, "bsms-token", nil, "the BSMS setup's token: hex, decimal or six words (repeat for EXTENDED)")
+	fl.StringArrayVar(&o.BSMSTokenFiles, "bsms-token-file", nil, "read BSMS tokens from FILE, one a line")
 	return withJSONFields(cmd, walletJSON{})
 }
 
@@ -154,6 +171,13 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 			}
 			req.Cosigners = append(req.Cosigners, c)
 		}
+		if len(o.BSMSRecords) > 0 {
+			cs, err := cosignersFromBSMS(o)
+			if err != nil {
+				return err
+			}
+			req.Cosigners = append(req.Cosigners, cs...)
+		}
 	}
 	res, err := co.CreateWallet(ctx, req)
 	if err != nil {
@@ -199,4 +223,31 @@ func networkOrMainnet(name string) (*chaincfg.Params, error) {
 		return nil, usagef("--network: %v", err)
 	}
 	return n, nil
+}
+
+// cosignersFromBSMS reads and verifies the signers' BIP-129 key records.
+func cosignersFromBSMS(o *WalletCreateOptions) ([]coordinator.Cosigner, error) {
+	tokens, err := bsmsTokens(o.BSMSTokens, o.BSMSTokenFiles)
+	if err != nil {
+		return nil, err
+	}
+	var out []coordinator.Cosigner
+	for _, path := range o.BSMSRecords {
+		data, err := readInput(o.IO, path)
+		if err != nil {
+			return nil, err
+		}
+		r, err := coordinator.ReadBSMSKeyRecord(data, tokens)
+		if errors.Is(err, formats.ErrBSMSNeedToken) {
+			return nil, withHint(fmt.Errorf("%s: %w", path, err), "pass the setup's token: --bsms-token TOKEN or --bsms-token-file FILE")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if !o.JSON {
+			fmt.Fprintf(o.IO.ErrOut, "Verified the key record of %q: %s\n", safe(r.Record.Description), safe(r.Record.KeyText))
+		}
+		out = append(out, r.Cosigner)
+	}
+	return out, nil
 }

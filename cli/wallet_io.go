@@ -23,6 +23,8 @@ type WalletImportOptions struct {
 	Name        string
 	File        string
 	Network     string
+	// BSMSTokens and BSMSTokenFiles open an encrypted BIP-129 record.
+	BSMSTokens, BSMSTokenFiles []string
 }
 
 func newCmdWalletImport(f *Factory, runF func(context.Context, *WalletImportOptions) error) *cobra.Command {
@@ -44,12 +46,20 @@ an animated code into the file or into stdin (end with Ctrl-D). A signer's
 key export (ur:crypto-account) is one cosigner, not a wallet: the command
 says so, exits 2 and prints its key for wallet create --cosigner.
 
+An encrypted BIP-129 descriptor record (a .dat file, hex) is decrypted
+with the setup's token: --bsms-token TOKEN (the 16 or 32 hex digits, the
+decimal number or the six words the coordinator showed; repeat for
+EXTENDED setups, the one that opens the file is used) or, kept out of the
+shell history, --bsms-token-file FILE (one token a line). The record's MAC
+is checked, and its first address must be the descriptor's.
+
 Where the file does not say which test network it is for (tpub keys),
 --network picks it (default testnet).`,
 		Example: `  countersign wallet import vault --file coldcard-export.txt
   countersign wallet import vault --file caravan.json --json
   cat wallet.bsms | countersign wallet import vault --file - --network regtest
-  countersign wallet import vault --file scanned-parts.txt`,
+  countersign wallet import vault --file scanned-parts.txt
+  countersign wallet import vault --file vault.dat --bsms-token-file token.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -68,6 +78,8 @@ Where the file does not say which test network it is for (tpub keys),
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "wallet file to import (- for stdin)")
+	cmd.Flags().StringArrayVar(&o.BSMSTokens, "bsms-token", nil, "token of an encrypted BSMS record: hex, decimal or six words (repeat)")
+	cmd.Flags().StringArrayVar(&o.BSMSTokenFiles, "bsms-token-file", nil, "read BSMS tokens from FILE, one a line (repeat)")
 	return withJSONFields(cmd, walletJSON{})
 }
 
@@ -79,7 +91,11 @@ func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
 	if err != nil {
 		return err
 	}
-	req := coordinator.ImportRequest{Name: o.Name, Data: data}
+	tokens, err := bsmsTokens(o.BSMSTokens, o.BSMSTokenFiles)
+	if err != nil {
+		return err
+	}
+	req := coordinator.ImportRequest{Name: o.Name, Data: data, BSMSTokens: tokens}
 	if o.Network != "" {
 		if req.Network, err = descriptor.NetworkParams(o.Network); err != nil {
 			return usagef("--network: %v", err)
@@ -93,6 +109,9 @@ func walletImportRun(ctx context.Context, o *WalletImportOptions) error {
 	var ce *formats.CosignerExportError
 	if errors.As(err, &ce) {
 		return withHint(err, cosignerHints(ce)...)
+	}
+	if errors.Is(err, formats.ErrBSMSNeedToken) {
+		return withHint(err, "pass the setup's token: --bsms-token TOKEN or --bsms-token-file FILE")
 	}
 	if err != nil {
 		return err
@@ -129,6 +148,9 @@ type WalletExportOptions struct {
 	Output      string
 	QRKind      string
 	QROut       string
+	// Encrypt and EncryptFiles are BSMS tokens: one encrypted record each.
+	Encrypt, EncryptFiles []string
+	Paper                 string
 }
 
 func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOptions) error) *cobra.Command {
@@ -137,7 +159,7 @@ func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOpti
 	for _, fm := range formats.Formats() {
 		names = append(names, string(fm))
 	}
-	names = append(names, formatQR)
+	names = append(names, formatQR, formatPDF)
 	cmd := &cobra.Command{
 		Use:   "export NAME --format FORMAT [-o FILE]",
 		Short: "Export a wallet as a descriptor, Core, Coldcard, Caravan, Specter or BSMS file, or as QR codes",
@@ -147,19 +169,32 @@ func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOpti
   coldcard    Coldcard multisig setup file (copy to the SD card to enroll)
   caravan     Caravan wallet config JSON
   specter     Sparrow/Specter wallet JSON
-  bsms        BIP-129 descriptor record
+  bsms        BIP-129 descriptor record (round 2 of a BSMS setup); with
+              --encrypt TOKEN the encrypted .dat file for the signers
+              holding that token: one token for a STANDARD setup, or
+              --encrypt once per signer for an EXTENDED one (one file
+              each: FILE, FILE-2, ... in the order given); --encrypt-file
+              reads the tokens from a file, one a line
+  pdf         a one-page printable backup (A4, or --paper Letter): name,
+              policy in words, each cosigner's label, fingerprint, path and
+              xpub, the descriptor as text and QR code(s), the first three
+              receive addresses, and how to restore it with countersign,
+              Sparrow or Bitcoin Core. It holds no private key.
   qr          QR codes for a camera signer to enrol (--qr-kind ur: a
               crypto-output UR for Keystone, Passport, SeedSigner, Jade,
               Krux, Sparrow; --qr-kind bbqr: the Coldcard setup file as
               BBQr for a Coldcard Q)
-Without -o the file goes to stdout. With --format qr at a terminal the code
-is animated until Enter (or Ctrl-C); --qr-out DIR writes it as PNG frames,
-an animated GIF and parts.txt; otherwise (-o, a pipe, --json) the parts are
-written as text, one a line.`,
+Without -o the file goes to stdout (a PDF only when stdout is not a
+terminal). With --format qr at a terminal the code is animated until
+Enter (or Ctrl-C); --qr-out DIR writes it as PNG frames, an animated GIF
+and parts.txt; otherwise (-o, a pipe, --json) the parts are written as
+text, one a line.`,
 		Example: `  countersign wallet export treasury --format coldcard -o /media/SD/treasury.txt
   countersign wallet export treasury --format descriptor > treasury.backup
   countersign wallet export treasury --format qr --qr-kind bbqr
-  countersign wallet export treasury --format qr --qr-out qr/`,
+  countersign wallet export treasury --format qr --qr-out qr/
+  countersign wallet export treasury --format pdf -o treasury-backup.pdf
+  countersign wallet export treasury --format bsms --encrypt-file token.txt -o treasury.dat`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
@@ -169,6 +204,12 @@ written as text, one a line.`,
 			}
 			if o.Format != formatQR && (o.QRKind != "" || o.QROut != "") {
 				return usagef("--qr-kind and --qr-out go with --format qr")
+			}
+			if o.Format != string(formats.FormatBSMS) && (len(o.Encrypt) > 0 || len(o.EncryptFiles) > 0) {
+				return usagef("--encrypt and --encrypt-file go with --format bsms")
+			}
+			if o.Format != formatPDF && o.Paper != "" {
+				return usagef("--paper goes with --format pdf")
 			}
 			if runF != nil {
 				return runF(c.Context(), o)
@@ -180,6 +221,9 @@ written as text, one a line.`,
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().StringVar(&o.QRKind, "qr-kind", "", "with --format qr: ur (crypto-output, the default) or bbqr (Coldcard Q)")
 	cmd.Flags().StringVar(&o.QROut, "qr-out", "", "with --format qr: write PNG frames, an animated GIF and parts.txt to DIR")
+	cmd.Flags().StringArrayVar(&o.Encrypt, "encrypt", nil, "with --format bsms: encrypt the record with this BSMS token (repeat: one file per token)")
+	cmd.Flags().StringArrayVar(&o.EncryptFiles, "encrypt-file", nil, "with --format bsms: read the tokens to encrypt with from FILE, one a line")
+	cmd.Flags().StringVar(&o.Paper, "paper", "", "with --format pdf: A4 (default) or Letter")
 	return withJSONFields(cmd, exportJSON{})
 }
 
@@ -188,7 +232,16 @@ type exportJSON struct {
 	Format  string `json:"format"`
 	File    string `json:"file"`
 	Content string `json:"content"`
+	// Files lists every file written when there are several (one BSMS
+	// record per --encrypt token).
+	Files []string `json:"files,omitempty"`
+	// Pages is the PDF backup's page count.
+	Pages int `json:"pages,omitempty"`
 }
+
+// formatPDF is export's printable backup: a rendering, not a file format
+// another tool imports.
+const formatPDF = "pdf"
 
 // formatQR is export's QR codes "format": not a file format (formats
 // has none), but the wallet drawn for a camera.
@@ -199,8 +252,13 @@ func walletExportRun(ctx context.Context, o *WalletExportOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Format == formatQR {
+	switch {
+	case o.Format == formatQR:
 		return walletExportQR(ctx, co, o)
+	case o.Format == formatPDF:
+		return walletExportPDF(ctx, co, o)
+	case o.Format == string(formats.FormatBSMS) && (len(o.Encrypt) > 0 || len(o.EncryptFiles) > 0):
+		return walletExportBSMS(ctx, co, o)
 	}
 	data, err := co.ExportWallet(ctx, o.Name, formats.Format(o.Format))
 	if err != nil {

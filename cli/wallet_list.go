@@ -39,6 +39,12 @@ type walletListItem struct {
 	Network   string `json:"network"`
 	Threshold int    `json:"threshold"`
 	N         int    `json:"n"`
+	// Status is "active", "rotating" (a successor exists, the sweep has not
+	// confirmed) or "retired"; Successor and Predecessor name the wallets
+	// of a key rotation.
+	Status      string  `json:"status"`
+	Successor   *string `json:"successor"`
+	Predecessor *string `json:"predecessor"`
 }
 
 func walletListRun(ctx context.Context, o *WalletListOptions) error {
@@ -50,9 +56,26 @@ func walletListRun(ctx context.Context, o *WalletListOptions) error {
 	if err != nil {
 		return err
 	}
+	rots, err := co.Rotations(ctx)
+	if err != nil {
+		return err
+	}
 	items := make([]walletListItem, 0, len(ws))
 	for _, w := range ws {
-		items = append(items, walletListItem{Name: w.Name, Policy: fmt.Sprintf("%d of %d", w.Threshold, w.N), Script: w.Script, Network: w.Network, Threshold: w.Threshold, N: w.N})
+		it := walletListItem{Name: w.Name, Policy: fmt.Sprintf("%d of %d", w.Threshold, w.N), Script: w.Script, Network: w.Network, Threshold: w.Threshold, N: w.N, Status: "active"}
+		for _, r := range rots {
+			switch {
+			case r.Wallet == w.Name:
+				it.Successor = &r.Successor
+				it.Status = "rotating"
+				if r.Retired {
+					it.Status = "retired"
+				}
+			case r.Successor == w.Name:
+				it.Predecessor = &r.Wallet
+			}
+		}
+		items = append(items, it)
 	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, items)
@@ -62,9 +85,16 @@ func walletListRun(ctx context.Context, o *WalletListOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPOLICY\tSCRIPT\tNETWORK")
+	fmt.Fprintln(tw, "NAME\tPOLICY\tSCRIPT\tNETWORK\tSTATUS")
 	for _, it := range items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(it.Name), it.Policy, it.Script, it.Network)
+		status := it.Status
+		switch {
+		case it.Successor != nil:
+			status += " -> " + safe(*it.Successor)
+		case it.Predecessor != nil:
+			status += " (successor of " + safe(*it.Predecessor) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(it.Name), it.Policy, it.Script, it.Network, status)
 	}
 	return tw.Flush()
 }

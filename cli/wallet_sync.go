@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -65,6 +67,25 @@ type syncJSON struct {
 	NextChange  uint32 `json:"next_change_index"`
 	RoundTrips  int64  `json:"round_trips,omitempty"`
 	Incremental bool   `json:"incremental"`
+	// Rotation is set for a wallet in a key rotation (see wallet rotate).
+	Rotation *syncRotationJSON `json:"rotation,omitempty"`
+}
+
+// syncRotationJSON is where a synced wallet stands in a key rotation.
+type syncRotationJSON struct {
+	Successor   *string `json:"successor"`
+	Predecessor *string `json:"predecessor"`
+	// Status is "rotating" (coins still to sweep or a sweep not yet
+	// confirmed), "retired", or "active" for a successor.
+	Status      string `json:"status"`
+	JustRetired bool   `json:"just_retired"`
+	// Unconfirmed counts the wallet's unconfirmed transactions (a sweep
+	// waiting for a block).
+	Unconfirmed int `json:"unconfirmed_transactions"`
+	// Coins and Value are what a rotated wallet still holds: to sweep, or
+	// for a retired wallet, coins that arrived late.
+	Coins int   `json:"coins"`
+	Value int64 `json:"value_sat"`
 }
 
 func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
@@ -83,13 +104,62 @@ func walletSyncRun(ctx context.Context, o *WalletSyncOptions) error {
 	p.Done()
 	out := syncJSON{Wallet: o.Name, Height: res.Height, Tip: res.Hash.String(), Addresses: res.Addresses, UTXOs: res.UTXOs, NewTxs: res.NewTxs,
 		Confirmed: res.Confirmed, Unconfirmed: res.Unconfirmed, NextReceive: res.NextReceive, NextChange: res.NextChange, Incremental: res.Incremental, RoundTrips: res.RoundTrips}
+	if r := res.Rotation; r != nil && (r.Successor != "" || r.Predecessor != "") {
+		j := &syncRotationJSON{Status: "active", JustRetired: r.JustRetired, Coins: len(r.Coins), Value: r.Value, Unconfirmed: r.Unconfirmed}
+		if r.Successor != "" {
+			j.Successor, j.Status = &r.Successor, "rotating"
+			if r.Retired {
+				j.Status = "retired"
+			}
+		}
+		if r.Predecessor != "" {
+			j.Predecessor = &r.Predecessor
+		}
+		out.Rotation = j
+	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
 	fmt.Fprintf(o.IO.Out, "Synced %s at height %d: %s checked, %s, %s.\n", safe(o.Name), res.Height,
 		plural(res.Addresses, "address", "addresses"), plural(res.UTXOs, "coin", "coins"), plural(res.NewTxs, "new transaction", "new transactions"))
 	fmt.Fprintf(o.IO.Out, "Balance: %s confirmed, %s unconfirmed.\n", btcString(res.Confirmed), btcString(res.Unconfirmed))
+	renderSyncRotation(o, res.Rotation)
 	return nil
+}
+
+// renderSyncRotation says where a rotated wallet stands: retired now,
+// still sweeping, or (retired) holding coins that arrived late.
+func renderSyncRotation(o *WalletSyncOptions, r *coordinator.RotationStatus) {
+	if r == nil || r.Successor == "" {
+		return
+	}
+	name, succ := safe(o.Name), safe(r.Successor)
+	switch {
+	case r.JustRetired:
+		fmt.Fprintf(o.IO.Out, "The sweep to successor wallet %q has confirmed: %q is now retired.\n", succ, name)
+	case r.Retired && len(r.Coins) > 0:
+		fmt.Fprintf(o.IO.Out, "LATE PAYMENT: retired wallet %q received %s in %s after its rotation; sweep it to %q: countersign wallet rotate %s -o FILE\n",
+			name, btcString(r.Value), plural(len(r.Coins), "coin", "coins"), succ, shellQuote(o.Name))
+		for _, c := range r.Coins {
+			fmt.Fprintf(o.IO.Out, "  %s\t%s\t%s\n", c.OutPoint, btcString(c.Value), confirmations(c.Confirmations))
+		}
+	case r.Retired:
+		fmt.Fprintf(o.IO.Out, "Retired: its coins moved to successor wallet %q.\n", succ)
+	case len(r.Coins) == 0:
+		fmt.Fprintf(o.IO.Out, "Rotating to successor wallet %q: waiting for %s to confirm; %q retires then.\n",
+			succ, plural(r.Unconfirmed, "transaction", "transactions"), name)
+	default:
+		fmt.Fprintf(o.IO.Out, "Rotating to successor wallet %q: %s (%s) still to sweep or being swept; %q retires once they have left in a confirmed transaction.\n",
+			succ, plural(len(r.Coins), "coin", "coins"), btcString(r.Value), name)
+	}
+}
+
+// confirmations describes a coin's confirmations.
+func confirmations(n int32) string {
+	if n <= 0 {
+		return "unconfirmed"
+	}
+	return plural(int(n), "confirmation", "confirmations")
 }
 
 // btcString prints satoshis as BTC with 8 decimals.
@@ -171,6 +241,7 @@ type utxoJSON struct {
 	Height        int32  `json:"height"`
 	Confirmations int32  `json:"confirmations"`
 	SpentBy       string `json:"spent_by,omitempty"`
+	Label         string `json:"label"`
 }
 
 func newCmdWalletUTXOs(f *Factory, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
@@ -188,7 +259,7 @@ func walletUTXOsRun(ctx context.Context, o *WalletReadOptions) error {
 	}
 	out := make([]utxoJSON, 0, len(coins))
 	for _, u := range coins {
-		j := utxoJSON{OutPoint: u.OutPoint.String(), Amount: u.Value, Branch: u.Branch, Index: u.Index, Height: u.Height, Address: u.Address, Confirmations: u.Confirmations}
+		j := utxoJSON{OutPoint: u.OutPoint.String(), Amount: u.Value, Branch: u.Branch, Index: u.Index, Height: u.Height, Address: u.Address, Confirmations: u.Confirmations, Label: u.Label}
 		if u.SpentBy != nil {
 			j.SpentBy = u.SpentBy.String()
 		}
@@ -198,47 +269,77 @@ func walletUTXOsRun(ctx context.Context, o *WalletReadOptions) error {
 		return writeJSON(o.IO.Out, out)
 	}
 	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "OUTPOINT\tAMOUNT (BTC)\tADDRESS\tPATH\tCONF")
+	fmt.Fprintln(tw, "OUTPOINT\tAMOUNT (BTC)\tADDRESS\tPATH\tCONF\tLABEL")
 	for _, u := range out {
 		path := fmt.Sprintf("%d/%d", u.Branch, u.Index)
 		conf := fmt.Sprint(u.Confirmations)
 		if u.SpentBy != "" {
 			conf += " (spending)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.OutPoint, btcNum(u.Amount), u.Address, path, conf)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.OutPoint, btcNum(u.Amount), u.Address, path, conf, safe(u.Label))
 	}
 	return tw.Flush()
 }
 
 type historyJSON struct {
-	TxID   string `json:"txid"`
-	Height int32  `json:"height"`
-	Net    int64  `json:"net_sat"`
-	Fee    *int64 `json:"fee_sat"`
+	TxID    string `json:"txid"`
+	Height  int32  `json:"height"`
+	Net     int64  `json:"net_sat"`
+	Fee     *int64 `json:"fee_sat"`
+	SeenAt  string `json:"seen_at"`
+	Label   string `json:"label"`
+	Balance int64  `json:"balance_sat"`
 }
 
 func newCmdWalletHistory(f *Factory, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
-	return newCmdWalletRead(f, "history", "List the wallet's transactions as of the last sync", historyJSON{}, walletHistoryRun, runF)
+	var csvOut bool
+	cmd := newCmdWalletRead(f, "history", "List the wallet's transactions as of the last sync", historyJSON{}, func(ctx context.Context, o *WalletReadOptions) error {
+		if csvOut {
+			return walletHistoryCSV(ctx, o)
+		}
+		return walletHistoryRun(ctx, o)
+	}, runF)
+	cmd.Flags().BoolVar(&csvOut, "csv", false, "write CSV for a spreadsheet: date, txid, label, amount, fee, running balance (BTC)")
+	cmd.Long = `List the wallet's transactions as of the last sync, oldest first (confirmed
+by height, then unconfirmed by when a sync first saw them), with labels and
+the balance after each.
+
+--csv writes them for an accountant's spreadsheet: date (when countersign
+first saw the transaction, UTC), txid, label, amount (the net change of the
+balance, BTC, negative for a payment out; it includes the fee), fee (BTC,
+when the wallet paid it; informational), running balance (BTC). A cell a
+spreadsheet would take for a formula (starting with =, +, -, @) is written
+with a leading apostrophe.`
+	return cmd
 }
 
-func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
+func historyRows(ctx context.Context, o *WalletReadOptions) ([]historyJSON, error) {
 	co, err := o.Coordinator()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	txs, err := co.History(ctx, o.Name)
+	txs, err := co.LabelledHistory(ctx, o.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out := make([]historyJSON, 0, len(txs))
 	for _, t := range txs {
-		out = append(out, historyJSON{TxID: t.TxID.String(), Height: t.Height, Net: t.Net, Fee: t.Fee})
+		out = append(out, historyJSON{TxID: t.TxID.String(), Height: t.Height, Net: t.Net, Fee: t.Fee, SeenAt: t.SeenAt.UTC().Format(time.RFC3339),
+			Label: t.Label, Balance: t.Balance})
+	}
+	return out, nil
+}
+
+func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
+	out, err := historyRows(ctx, o)
+	if err != nil {
+		return err
 	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
 	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TXID\tHEIGHT\tNET (BTC)\tFEE (BTC)")
+	fmt.Fprintln(tw, "TXID\tHEIGHT\tNET (BTC)\tFEE (BTC)\tBALANCE (BTC)\tLABEL")
 	for _, t := range out {
 		h, fee := fmt.Sprint(t.Height), "-"
 		if t.Height == 0 {
@@ -247,9 +348,41 @@ func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
 		if t.Fee != nil {
 			fee = btcNum(*t.Fee)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee)
+		fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\t%s\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee, btcNum(t.Balance), safe(t.Label))
 	}
 	return tw.Flush()
+}
+
+// walletHistoryCSV writes the history as CSV (RFC 4180).
+func walletHistoryCSV(ctx context.Context, o *WalletReadOptions) error {
+	if o.JSON {
+		return usagef("--csv and --json: pick one")
+	}
+	out, err := historyRows(ctx, o)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(o.IO.Out)
+	w.Write([]string{"date", "txid", "label", "amount_btc", "fee_btc", "balance_btc"})
+	for _, t := range out {
+		fee := ""
+		if t.Fee != nil {
+			fee = btcNum(*t.Fee)
+		}
+		w.Write([]string{t.SeenAt, t.TxID, spreadsheetSafe(t.Label), fmt.Sprintf("%.8f", btcutil.Amount(t.Net).ToBTC()), fee, btcNum(t.Balance)})
+	}
+	w.Flush()
+	return w.Error()
+}
+
+// spreadsheetSafe keeps a label from being read as a formula by a
+// spreadsheet (CSV injection): a leading =, +, -, @, tab or carriage
+// return gets an apostrophe before it.
+func spreadsheetSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func plural(n int, one, many string) string {

@@ -106,7 +106,7 @@ func TestWalletBadInputExitCodesAndStoreUnchanged(t *testing.T) {
 		{"wrong network", []string{"--network", "mainnet", "wallet", "create", "x", "--descriptor", desc}, 2, ""},
 		{"missing threshold", []string{"wallet", "create", "x", "--cosigner", "tpubX"}, 2, "--threshold"},
 		{"unknown wallet", []string{"wallet", "show", "nope"}, 3, "not found"},
-		{"unknown format", []string{"wallet", "export", "cc", "--format", "pdf"}, 2, ""},
+		{"unknown format", []string{"wallet", "export", "cc", "--format", "docx"}, 2, ""},
 		{"delete without --yes", []string{"wallet", "delete", "cc"}, 2, "--yes"},
 		{"unknown flag", []string{"wallet", "list", "--bogus"}, 2, "unknown flag"},
 	}

@@ -110,6 +110,13 @@ func (c *Coordinator) RegisterOnDevice(ctx context.Context, name string, s *hw.S
 		return nil, err
 	}
 	info := s.Info()
+	if info.Fingerprint == "" {
+		// A device that did not tell its fingerprint in the scan is asked,
+		// so that its registration (and proof) is kept.
+		if fp, err := s.Fingerprint(ctx); err == nil {
+			info.Fingerprint = hex.EncodeToString(fp[:])
+		}
+	}
 	res := &RegisterResult{Fingerprint: info.Fingerprint}
 	if info.Fingerprint != "" {
 		reg := &wallet.Registration{Fingerprint: info.Fingerprint, DeviceType: info.Type, NameOnDevice: w.Name, Token: token}
@@ -208,6 +215,7 @@ type Coin struct {
 	wallet.UTXO
 	Address       string
 	Confirmations int32
+	Label         string // the output's label (BIP-329), else its address's
 }
 
 // Coins lists the wallet's unspent outputs as of the last sync.
@@ -224,9 +232,14 @@ func (c *Coordinator) Coins(ctx context.Context, name string) ([]Coin, error) {
 	if err != nil {
 		return nil, err
 	}
+	idx, err := c.labelIndex(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Coin, 0, len(us))
 	for _, u := range us {
 		co := Coin{UTXO: u, Address: descriptor.ScriptAddress(u.PkScript, w.Network)}
+		co.Label = idx.output(u.OutPoint, co.Address)
 		if u.Height > 0 {
 			co.Confirmations = st.Height - u.Height + 1
 		}

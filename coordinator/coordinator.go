@@ -16,6 +16,12 @@
 //   - sign: check, route to one signer, verify and merge what it returns,
 //     record the draft;
 //   - combine, finalize, broadcast;
+//   - pending spends: list every draft with its state, show, abandon;
+//   - fee bumping: replace a stuck spend (BIP-125 bump or cancel), or pay
+//     for it with a child (CPFP);
+//   - the audit journal: read, verify its hash chain, export, sign its
+//     head with a cosigner's key;
+//   - labels (BIP-329) and the spending policy;
 //   - register: enrol a wallet on a device and keep its proof.
 //
 // Every workflow is testable without a node or a terminal: the backend is a
@@ -27,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/hw/soft"
@@ -57,6 +64,9 @@ type Coordinator struct {
 
 	memoOnce sync.Once
 	memoVal  *psbt.Memo // see memo
+	// Now is the clock the spending policy's 24-hour window is read
+	// against; time.Now when nil.
+	Now func() time.Time
 }
 
 // ErrNoBackend means no backend URL is configured anywhere. It is bad

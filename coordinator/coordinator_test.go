@@ -36,6 +36,7 @@ type fakeBackend struct {
 	height    int32
 	feeRate   float64
 	broadcast []*wire.MsgTx
+	txs       map[chainhash.Hash]*wire.MsgTx // what Tx answers
 }
 
 func (b *fakeBackend) Network(context.Context) (*chaincfg.Params, error) { return regtest, nil }
@@ -44,7 +45,12 @@ func (b *fakeBackend) Tip(context.Context) (int32, chainhash.Hash, error) {
 }
 func (b *fakeBackend) ListUnspent(context.Context, [][]byte) ([]chain.UTXO, error) { return nil, nil }
 func (b *fakeBackend) History(context.Context, [][]byte) ([]chain.TxRef, error)    { return nil, nil }
-func (b *fakeBackend) Tx(context.Context, chainhash.Hash) (*wire.MsgTx, error) {
+func (b *fakeBackend) Tx(_ context.Context, id chainhash.Hash) (*wire.MsgTx, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if tx, ok := b.txs[id]; ok {
+		return tx, nil
+	}
 	return nil, chain.ErrNotFound
 }
 func (b *fakeBackend) FeeRate(context.Context, int) (float64, error) { return b.feeRate, nil }

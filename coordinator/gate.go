@@ -16,6 +16,10 @@ type GateOptions struct {
 	// AllowHighFee lets a fee above 1,000 sat/vB or 5% of the amount sent
 	// through (--allow-high-fee).
 	AllowHighFee bool
+	// OverridePolicy, when not empty, is the reason a breach of the
+	// wallet's spending policy goes through (--override-policy); each
+	// rule overridden is journaled with it.
+	OverridePolicy string
 }
 
 // gate runs psbt.Gate, the one safety check of every step, with the limits

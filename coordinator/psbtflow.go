@@ -25,6 +25,12 @@ type Inspection struct {
 	// Refusal is the gate's refusal (a *psbt.GateError), or nil when every
 	// step would accept the PSBT. Only a wallet's PSBT is gated.
 	Refusal error
+	// ToSuccessor names the outputs that pay the wallet's successor (a
+	// rotation's sweep); nil when none does.
+	ToSuccessor *SuccessorOutputs
+	// Labels are the wallet's labels of the transaction, its inputs and
+	// outputs; nil for a PSBT of no stored wallet.
+	Labels *Labels
 }
 
 // Inspect reports what a PSBT does for the stored wallet it spends from,
@@ -42,6 +48,12 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 			return nil, err
 		}
 		in := &Inspection{Wallet: w, Report: rep}
+		if in.ToSuccessor, err = c.successorOutputs(ctx, w, rep); err != nil {
+			return nil, err
+		}
+		if in.Labels, err = c.psbtLabels(ctx, w, in); err != nil {
+			return nil, err
+		}
 		if _, err := c.PrepareSign(ctx, w.Name, p, opts); err != nil {
 			if !errors.Is(err, psbt.ErrRefused) {
 				return nil, err
@@ -71,6 +83,10 @@ type SignPlan struct {
 	// Updated lists what the wallet added or corrected in a PSBT another
 	// tool made (see UpdatePSBT) before any signer saw it.
 	Updated []string
+	// ToSuccessor names the outputs that pay the wallet's successor.
+	ToSuccessor *SuccessorOutputs
+	// Opts are the step's options (the policy override travels to Sign).
+	Opts GateOptions
 }
 
 // PrepareSign finds the PSBT's wallet, completes it from the wallet (a PSBT
@@ -87,7 +103,11 @@ func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bps
 	if err != nil {
 		return nil, err
 	}
-	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: changes}, nil
+	to, err := c.successorOutputs(ctx, w, rep)
+	if err != nil {
+		return nil, err
+	}
+	return &SignPlan{Wallet: w, PSBT: q, Report: rep, Updated: changes, ToSuccessor: to, Opts: opts}, nil
 }
 
 // vet is what every step does before it acts on a PSBT: complete a copy
@@ -124,15 +144,25 @@ type SignOutcome struct {
 
 // Sign hands a prepared PSBT to one signer (with its stored registration
 // token), takes back only its verified new signatures, and records the
-// result as a draft.
+// result as a draft (merged with the spend's stored versions). The wallet's
+// spending policy is asked first: no signer sees a PSBT it refuses.
 func (c *Coordinator) Sign(ctx context.Context, plan *SignPlan, s *hw.Signer) (*SignOutcome, error) {
 	w := plan.Wallet
+	notes, err := c.enforcePolicy(ctx, w, plan.PSBT, plan.Report, StepSign, plan.Opts)
+	if err != nil {
+		return nil, err
+	}
 	sw, err := c.signerWallet(ctx, w, s)
 	if err != nil {
 		return nil, err
 	}
 	res, err := s.Sign(ctx, plan.PSBT, sw)
 	if errors.Is(err, hw.ErrPending) {
+		// The signer has the PSBT: an override that let it through is on
+		// record though nothing is saved yet.
+		if err := c.recordNotes(ctx, w, notes); err != nil {
+			return nil, err
+		}
 		return &SignOutcome{Wallet: w, PSBT: plan.PSBT, Report: plan.Report, Pending: err}, nil
 	}
 	if err != nil {
@@ -143,11 +173,24 @@ func (c *Coordinator) Sign(ctx context.Context, plan *SignPlan, s *hw.Signer) (*
 		return nil, err
 	}
 	if res.Added > 0 {
-		if out.Draft, err = c.saveDraft(ctx, w.Name, res.PSBT, wallet.StateSigned); err != nil {
+		ev := &wallet.DraftEvent{Step: StepSign, Signers: newSigners(plan.Report, out.Report), Notes: notes}
+		if out.Draft, err = c.saveDraft(ctx, w, res.PSBT, wallet.StateSigned, ev); err != nil {
 			return nil, err
 		}
+	} else if err := c.recordNotes(ctx, w, notes); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// recordNotes journals entries that no draft save carries.
+func (c *Coordinator) recordNotes(ctx context.Context, w *Wallet, notes []wallet.JournalNote) error {
+	for _, n := range notes {
+		if err := c.Store.Record(ctx, w.Name, n.Action, n.Detail); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Combined is the result of merging copies of one PSBT.
@@ -158,6 +201,8 @@ type Combined struct {
 	// Resolved lists the records the copies disagreed on and how the
 	// wallet decided (see psbt.CombineReport).
 	Resolved []string
+	// ToSuccessor names the outputs that pay the wallet's successor.
+	ToSuccessor *SuccessorOutputs
 }
 
 // Combine merges copies of one PSBT signed by different cosigners, made by
@@ -201,10 +246,18 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.saveDraft(ctx, w.Name, out, wallet.StateSigned); err != nil {
+	var before *psbt.Report
+	if d, err := c.latestVersion(ctx, w, out.UnsignedTx.TxHash()); err == nil && d != nil {
+		before = d
+	}
+	if _, err := c.saveDraft(ctx, w, out, wallet.StateSigned, &wallet.DraftEvent{Step: "combine", Signers: newSigners(before, rep)}); err != nil {
 		return nil, err
 	}
-	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved}, nil
+	to, err := c.successorOutputs(ctx, w, rep)
+	if err != nil {
+		return nil, err
+	}
+	return &Combined{Wallet: w, PSBT: out, Report: rep, Resolved: resolved, ToSuccessor: to}, nil
 }
 
 // Finalized is a PSBT with every input finalized and its network
@@ -226,7 +279,11 @@ func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.
 	}
 	// Every signature present is verified, not only those the finalizer
 	// picks: one that is not valid means the PSBT was changed on its way.
-	p, _, _, err = c.vet(ctx, w, p, opts)
+	p, _, rep, err := c.vet(ctx, w, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	notes, err := c.enforcePolicy(ctx, w, p, rep, StepFinalize, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +296,7 @@ func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", psbt.ErrMalformed, err)
 	}
-	if _, err := c.saveDraft(ctx, w.Name, p, wallet.StateFinalized); err != nil {
+	if _, err := c.saveDraft(ctx, w, p, wallet.StateFinalized, &wallet.DraftEvent{Step: StepFinalize, Notes: notes}); err != nil {
 		return nil, err
 	}
 	return &Finalized{Wallet: w, PSBT: p, Tx: tx}, nil
@@ -320,20 +377,6 @@ func (c *Coordinator) broadcastWallet(ctx context.Context, walletName string, p 
 		return nil, fmt.Errorf("%w: no stored wallet owns an input of this transaction: name the wallet with --wallet", wallet.ErrInvalid)
 	}
 	return nil, fmt.Errorf("%w: several wallets own inputs of this transaction: name one with --wallet", wallet.ErrInvalid)
-}
-
-// saveDraft records a PSBT version in the store; saving the same bytes
-// twice is harmless.
-func (c *Coordinator) saveDraft(ctx context.Context, name string, p *bpsbt.Packet, state wallet.DraftState) (*wallet.Draft, error) {
-	raw, err := psbt.Serialize(p)
-	if err != nil {
-		return nil, err
-	}
-	d := &wallet.Draft{TxID: p.UnsignedTx.TxHash(), PSBT: raw, State: state}
-	if err := c.Store.SaveDraft(ctx, name, d); err != nil {
-		return nil, err
-	}
-	return d, nil
 }
 
 // decodeHexTx reads a raw transaction in hex.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -30,7 +32,15 @@ type SpendRequest struct {
 	MinConf      int32
 	NoRBF        bool
 	AllowHighFee bool
-	Note         string
+	// Note is stored with the draft and labels its transaction (BIP-329).
+	Note string
+	// AllowConflict lets the spend use coins a live draft (not yet
+	// broadcast, not abandoned) already spends; without it they are left
+	// out and the result says which.
+	AllowConflict bool
+	// OverridePolicy is the reason to go through a breach of the wallet's
+	// spending policy (journaled); "" refuses.
+	OverridePolicy string
 }
 
 // SpendResult is the new draft.
@@ -40,6 +50,16 @@ type SpendResult struct {
 	Summary   *psbt.BuildSummary
 	Report    *psbt.Report
 	FeeSource string // where the fee rate came from, for the user
+	// LeftOut are coins left out because a live draft spends them;
+	// Conflicts the coins this spend shares with live drafts (only with
+	// AllowConflict).
+	LeftOut, Conflicts []CoinConflict
+}
+
+// CoinConflict is a coin that a live draft already spends.
+type CoinConflict struct {
+	OutPoint wire.OutPoint
+	Draft    string // the draft's id (its first version)
 }
 
 // ErrNoCoins means the wallet has nothing to spend as of its last sync.
@@ -54,39 +74,43 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 	if err != nil {
 		return nil, err
 	}
-	coins, err := c.spendableCoins(ctx, req.Wallet)
+	all, err := c.spendableCoins(ctx, req.Wallet)
 	if err != nil {
 		return nil, err
 	}
-	if len(coins) == 0 {
-		return nil, fmt.Errorf("wallet %q: %w", req.Wallet, ErrNoCoins)
-	}
-	// The tip sets the anti-fee-sniping lock time; the backend gives the
-	// fee estimate. With an explicit fee rate and no backend configured,
-	// the last synced height stands in for the tip.
-	st, err := c.Store.ScanState(ctx, req.Wallet)
+	// Coins a live draft spends are left out, so that two drafts do not
+	// fight over one coin, unless the user asks for them.
+	live, err := c.liveSpends(ctx, w)
 	if err != nil {
 		return nil, err
 	}
-	tip := st.Height
-	feeRate, feeSource := req.FeeRate, "--fee-rate"
-	b, berr := c.Backend(ctx, w)
-	switch {
-	case berr == nil:
-		h, _, err := b.Tip(ctx)
-		if err != nil {
-			return nil, err
-		}
-		tip = h
-		if feeRate == 0 {
-			if feeRate, feeSource, err = estimateFee(ctx, b, req.TargetBlocks); err != nil {
-				return nil, err
+	res := &SpendResult{}
+	var coins []psbt.UTXO
+	for _, u := range all {
+		if p, ok := live[u.OutPoint]; ok {
+			cc := CoinConflict{OutPoint: u.OutPoint, Draft: p.ID}
+			if !req.AllowConflict {
+				if slices.Contains(req.UTXOs, u.OutPoint) {
+					return nil, fmt.Errorf("coin %s is spent by draft %s, which is not yet broadcast: %w; pass --allow-conflict to spend it again, or abandon that draft (countersign psbt abandon %s)",
+						u.OutPoint, p.ID[:12], wallet.ErrInvalid, p.ID[:12])
+				}
+				if len(req.UTXOs) == 0 {
+					res.LeftOut = append(res.LeftOut, cc)
+				}
+				continue
+			}
+			if len(req.UTXOs) == 0 || slices.Contains(req.UTXOs, u.OutPoint) {
+				res.Conflicts = append(res.Conflicts, cc)
 			}
 		}
-	case feeRate == 0:
-		return nil, fmt.Errorf("no fee rate: pass --fee-rate SAT_VB, or configure a backend for an estimate: %w", berr)
-	case !errors.Is(berr, ErrNoBackend):
-		return nil, berr // a configured backend that fails is an error, not a fallback
+		coins = append(coins, u)
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("wallet %q: %w", req.Wallet, ErrNoCoins)
+	}
+	tip, feeRate, feeSource, err := c.tipAndFeeRate(ctx, w, req.FeeRate, req.TargetBlocks)
+	if err != nil {
+		return nil, err
 	}
 
 	rules, err := c.rules(ctx, w)
@@ -94,6 +118,10 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		return nil, err
 	}
 	rules.AllowHighFee = req.AllowHighFee
+	pol, err := c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy})
+	if err != nil {
+		return nil, err
+	}
 	var built *bpsbt.Packet
 	var sum *psbt.BuildSummary
 	var rep *psbt.Report
@@ -116,20 +144,81 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		if err != nil {
 			return nil, false, err
 		}
-		// The same gate every later step runs, before anything is saved.
+		// The same gate every later step runs, before anything is saved,
+		// and the spending policy beside it.
 		if rep, err = psbt.Gate(built, w.Info(), rules); err != nil {
+			return nil, false, err
+		}
+		notes, err := pol.check(StepSpend, built, rep)
+		if err != nil {
 			return nil, false, err
 		}
 		raw, err := psbt.Serialize(built)
 		if err != nil {
 			return nil, false, err
 		}
-		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note}, sum.ChangeUsed, nil
+		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note,
+			Event: &wallet.DraftEvent{Step: StepSpend, Notes: notes}}, sum.ChangeUsed, nil
 	})
+	if errors.Is(err, psbt.ErrInsufficientFunds) && len(res.LeftOut) > 0 {
+		// The payment is valid; the coins it would need are promised to
+		// drafts not yet sent.
+		return nil, fmt.Errorf("%w; %d coin(s) were left out because drafts not yet broadcast spend them (%s): pass --allow-conflict to spend them again, or abandon those drafts",
+			err, len(res.LeftOut), leftOutDrafts(res.LeftOut))
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &SpendResult{Draft: draft, PSBT: built, Summary: sum, Report: rep, FeeSource: feeSource}, nil
+	if err := c.noteLabel(ctx, w, draft.TxID, req.Note); err != nil {
+		return nil, fmt.Errorf("draft %s saved, but its note did not become a label: %w", draft.ID[:12], err)
+	}
+	res.Draft, res.PSBT, res.Summary, res.Report, res.FeeSource = draft, built, sum, rep, feeSource
+	return res, nil
+}
+
+// noteLabel makes a spend's note the label of its transaction (BIP-329),
+// unless the transaction has one.
+func (c *Coordinator) noteLabel(ctx context.Context, w *Wallet, txid chainhash.Hash, note string) error {
+	if note == "" {
+		return nil
+	}
+	idx, err := c.labelIndex(ctx, w.Name)
+	if err != nil || idx.tx(txid) != "" {
+		return err
+	}
+	return c.Store.SetLabel(ctx, w.Name, wallet.Label{Type: wallet.LabelTx, Ref: txid.String(), Label: &note})
+}
+
+// tipAndFeeRate returns the chain tip (for the anti-fee-sniping lock time)
+// and the fee rate to pay: feeRate when given, else the backend's
+// estimate for target blocks. With an explicit fee rate and no backend
+// configured, the last synced height stands in for the tip.
+func (c *Coordinator) tipAndFeeRate(ctx context.Context, w *Wallet, feeRate float64, target int) (int32, float64, string, error) {
+	st, err := c.Store.ScanState(ctx, w.Name)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	tip := st.Height
+	feeSource := "--fee-rate"
+	b, berr := c.Backend(ctx, w)
+	switch {
+	case berr == nil:
+		h, _, err := b.Tip(ctx)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		tip = h
+		if feeRate == 0 {
+			if feeRate, feeSource, err = estimateFee(ctx, b, max(target, 1)); err != nil {
+				return 0, 0, "", err
+			}
+		}
+	case feeRate == 0:
+		return 0, 0, "", fmt.Errorf("no fee rate: pass --fee-rate SAT_VB, or configure a backend for an estimate: %w", berr)
+	case !errors.Is(berr, ErrNoBackend):
+		return 0, 0, "", berr // a configured backend that fails is an error, not a fallback
+	}
+	return tip, feeRate, feeSource, nil
 }
 
 // estimateFee asks the backend for a fee rate and says where it came from.
@@ -192,4 +281,17 @@ func (c *Coordinator) spendableCoins(ctx context.Context, name string) ([]psbt.U
 		out = append(out, psbt.UTXO{OutPoint: u.OutPoint, Value: u.Value, Branch: u.Branch, Index: u.Index, PrevTx: tx, Confirmations: conf})
 	}
 	return out, nil
+}
+
+// leftOutDrafts names the drafts that hold left-out coins.
+func leftOutDrafts(cs []CoinConflict) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range cs {
+		if id := c.Draft[:12]; !seen[id] {
+			seen[id] = true
+			out = append(out, "draft "+id)
+		}
+	}
+	return strings.Join(out, ", ")
 }

@@ -12,6 +12,10 @@ type SyncResult struct {
 	Confirmed, Unconfirmed  int64
 	NextReceive, NextChange uint32
 	RoundTrips              int64 // backend round trips, when the backend counts them
+	// Rotation is the wallet's place in a key rotation: its successor or
+	// predecessor, whether this sync found the sweep confirmed and retired
+	// it, and coins a retired wallet received late.
+	Rotation *RotationStatus
 }
 
 // Sync scans the wallet's backend for its coins and transactions and
@@ -40,6 +44,9 @@ func (c *Coordinator) Sync(ctx context.Context, name string, opt scan.Options) (
 	out := &SyncResult{Result: res, Confirmed: conf, Unconfirmed: unconf, NextReceive: rec.NextReceive, NextChange: rec.NextChange}
 	if rt, ok := b.(interface{ RoundTrips() int64 }); ok {
 		out.RoundTrips = rt.RoundTrips()
+	}
+	if out.Rotation, err = c.RotationStatus(ctx, name); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -463,6 +463,9 @@ type ImportRequest struct {
 	Name    string
 	Data    []byte
 	Network *chaincfg.Params // nil: what the file says, testnet for tpub files that do not say
+	// BSMSTokens decrypt an encrypted BIP-129 descriptor record (.dat):
+	// the first that opens it is used. Plain files ignore them.
+	BSMSTokens []string
 }
 
 // ImportResult is the imported wallet and the format it came in.
@@ -478,7 +481,7 @@ func (c *Coordinator) ImportWallet(ctx context.Context, req ImportRequest) (*Imp
 	if req.Network != nil {
 		defNet = req.Network
 	}
-	pw, format, err := formats.Import(req.Data, defNet)
+	pw, format, err := importFile(req.Data, defNet, req.BSMSTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -494,6 +497,7 @@ func (c *Coordinator) ImportWallet(ctx context.Context, req ImportRequest) (*Imp
 	if _, err := loaded(rec); err != nil {
 		return nil, err
 	}
+	rec.Source = "import: " + string(format)
 	if err := c.Store.CreateWallet(ctx, rec); err != nil {
 		return nil, err
 	}

@@ -56,8 +56,10 @@ type BuildRequest struct {
 	// Outputs are the payments, in the order they appear in the
 	// transaction; the change output, if any, goes at a random position.
 	Outputs []Output
-	// SendAll sends everything selected, minus the fee, to the single
-	// output in Outputs, whose Value must be 0. No change is made.
+	// SendAll sends everything selected, minus the fee and the other
+	// outputs' amounts, to the one output in Outputs whose Value is 0 (a
+	// sweep has only that output; a fee bump that may lower the send-all
+	// payment keeps the others). No change is made.
 	SendAll bool
 
 	// Preselected are coins that must be spent (coin control). Without
@@ -164,6 +166,7 @@ type builder struct {
 	inVSize   int64
 	payments  []payment
 	sumOut    int64
+	remainder int // with SendAll, the payment that takes what is left
 	change    *descriptor.Derived
 	sp        selectionParams
 	rng       *rand.Rand
@@ -232,8 +235,16 @@ func (b *builder) resolvePayments() error {
 	if len(req.Outputs) == 0 {
 		return badRequest("no outputs: give at least one payment")
 	}
-	if req.SendAll && len(req.Outputs) != 1 {
-		return badRequest("send-all takes exactly one destination, got %d outputs", len(req.Outputs))
+	if req.SendAll {
+		zero := 0
+		for j, o := range req.Outputs {
+			if o.Value == 0 {
+				zero, b.remainder = zero+1, j
+			}
+		}
+		if zero != 1 {
+			return badRequest("with send-all exactly one output's amount is computed: leave it 0 (%d of %d outputs have no amount)", zero, len(req.Outputs))
+		}
 	}
 	for j, o := range req.Outputs {
 		script, err := outputScript(o, b.req.Wallet)
@@ -241,9 +252,7 @@ func (b *builder) resolvePayments() error {
 			return badRequest("output %d: %v", j, err)
 		}
 		switch {
-		case req.SendAll && o.Value != 0:
-			return badRequest("output %d: with send-all the destination's amount is computed; leave it 0 (got %d)", j, o.Value)
-		case req.SendAll:
+		case req.SendAll && j == b.remainder:
 		case o.Value < 0 || o.Value > btcutil.MaxSatoshi:
 			return badRequest("output %d: amount %d sat is outside 0..21e14", j, o.Value)
 		case o.Value < DustThreshold(script):
@@ -439,10 +448,11 @@ func (b *builder) assemble(sel *selection) (*bpsbt.Packet, *BuildSummary, error)
 	sum := &BuildSummary{ChangeOutput: -1, Algorithm: sel.algorithm, Waste: sel.waste, TotalIn: sumIn}
 	switch {
 	case req.SendAll:
-		payments[0].value = sumIn - fee
-		if dust := DustThreshold(payments[0].script); payments[0].value < dust {
+		rest := &payments[b.remainder]
+		rest.value = sumIn - fee - b.sumOut
+		if dust := DustThreshold(rest.script); rest.value < dust {
 			return nil, nil, fmt.Errorf("%w: after the %d sat fee, %d sat would be left to send, below the %d sat dust threshold",
-				ErrInsufficientFunds, fee, payments[0].value, dust)
+				ErrInsufficientFunds, fee+b.sumOut, rest.value, dust)
 		}
 	case sumIn-b.sumOut < fee:
 		return nil, nil, b.insufficient(coins)

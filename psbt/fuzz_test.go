@@ -14,7 +14,7 @@ import (
 )
 
 // vectorSeeds returns every PSBT in the BIP-174 vectors, binary.
-func vectorSeeds(f *testing.F) [][]byte {
+func vectorSeeds(f testing.TB) [][]byte {
 	var v bip174
 	vectors.Load(f, "psbt_bip174.json", &v)
 	var out [][]byte

@@ -44,6 +44,18 @@ func (s *Store) NextAddress(ctx context.Context, name string, branch uint32, der
 		if err != nil {
 			return err
 		}
+		// A rotated wallet's coins are moving to its successor: a new
+		// receive address would send more after them. Checked inside the
+		// write lock, so no address slips out as the rotation is recorded.
+		if branch == 0 {
+			succ, err := successorOf(ctx, tx, id)
+			if err != nil {
+				return fmt.Errorf("next address of wallet %q: %w", name, err)
+			}
+			if succ != "" {
+				return fmt.Errorf("wallet %q hands out no new addresses: %w %q; take addresses from %q", name, ErrRetired, succ, succ)
+			}
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT `+col+` FROM wallets WHERE id = ?`, id).Scan(&index); err != nil {
 			return fmt.Errorf("next address of wallet %q: read counter: %w", name, err)
 		}
@@ -63,6 +75,16 @@ func (s *Store) NextAddress(ctx context.Context, name string, branch uint32, der
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE wallets SET `+col+` = ? WHERE id = ?`, index+1, id); err != nil {
 			return fmt.Errorf("bump address counter of wallet %q: %w", name, err)
+		}
+		if label != "" {
+			// The label is a BIP-329 address label from the start.
+			l := Label{Type: LabelAddr, Ref: addr, Label: &label}
+			if err := l.check(name); err != nil {
+				return err
+			}
+			if err := s.upsertLabel(ctx, tx, id, &l); err != nil {
+				return err
+			}
 		}
 		return s.appendJournal(ctx, tx, journalKey{id, name}, ActionAddressIssue, map[string]any{
 			"branch": branch, "index": index, "address": addr, "label": label,

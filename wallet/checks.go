@@ -22,6 +22,7 @@ const (
 	CheckJournalAppend  = "journal.append_only"
 	CheckJournalSeq     = "journal.sequence"
 	CheckJournalWallets = "journal.wallets"
+	CheckJournalChain   = "journal.hash_chain"
 	CheckRecord         = "wallet.record"
 	CheckCounters       = "wallet.counters"
 	CheckTransactions   = "wallet.transactions"
@@ -108,6 +109,7 @@ func journalRules() []journalRule {
 		&appendOnlyRule{c: NewCheck(CheckJournalAppend, "")},
 		&sequenceRule{c: NewCheck(CheckJournalSeq, "")},
 		&walletsRule{c: NewCheck(CheckJournalWallets, ""), live: map[int64]string{}, created: map[int64]int64{}},
+		&hashChainRule{c: NewCheck(CheckJournalChain, "")},
 	}
 }
 
@@ -253,6 +255,27 @@ func (r *walletsRule) end(sn *Snapshot) string {
 		}
 	}
 	return fmt.Sprintf("%d wallets created, %d stored", len(r.created), len(sn.Wallets))
+}
+
+// hashChainRule: every entry's stored hash follows from the entry before it
+// and its own fields (VerifyChain), so an entry edited by hand, with the
+// triggers dropped or the file written by another program, is named.
+type hashChainRule struct {
+	c       *Check
+	entries []JournalEntry
+}
+
+func (r *hashChainRule) check() *Check            { return r.c }
+func (r *hashChainRule) entry(e, _ *JournalEntry) { r.entries = append(r.entries, *e) }
+func (r *hashChainRule) end(*Snapshot) string {
+	st := VerifyChain(r.entries)
+	if st.Break != nil {
+		r.c.Problem("entry %d does not chain: %s", st.Break.Entry, st.Break.Reason)
+	}
+	if st.Entries == 0 {
+		return "no entries"
+	}
+	return fmt.Sprintf("%d entries (%d before the chain), head %x at entry %d", st.Entries, st.Unchained, st.Head, st.HeadID)
 }
 
 // CheckWallet runs the store's checks of one wallet: its record, its

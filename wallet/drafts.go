@@ -56,6 +56,103 @@ type Draft struct {
 	// change the txid); nil before.
 	BroadcastTxID *chainhash.Hash
 	BroadcastAt   time.Time // zero before broadcast
+
+	// Kind is what built the spend: KindSpend (also for a PSBT recorded
+	// as it came), KindBump, KindCancel or KindCPFP.
+	Kind DraftKind
+	// Related is, for a bump or a cancel, the unsigned txid of the spend it
+	// replaces; for a CPFP child, the txid of the parent it pays for; nil
+	// otherwise.
+	Related *chainhash.Hash
+	// AbandonedAt is when the spend was abandoned (AbandonDraft); zero
+	// while it is not.
+	AbandonedAt time.Time
+	// Seq orders versions saved in the same millisecond: it grows with
+	// every draft stored.
+	Seq int64
+
+	// Event says, for the journal, what produced this version; it is not
+	// stored with the draft.
+	Event *DraftEvent
+}
+
+// DraftKind is what built a spend.
+type DraftKind string
+
+// The draft kinds.
+const (
+	KindSpend  DraftKind = "spend"
+	KindBump   DraftKind = "bump"
+	KindCancel DraftKind = "cancel"
+	KindCPFP   DraftKind = "cpfp"
+)
+
+func (k DraftKind) valid() bool {
+	switch k {
+	case KindSpend, KindBump, KindCancel, KindCPFP:
+		return true
+	}
+	return false
+}
+
+// DraftEvent is what the journal records with a draft version: the step
+// that produced it (spend, sign, combine, finalize, bump, cancel, cpfp,
+// import), the fingerprints that signed in this step, and further entries
+// written in the same transaction (a policy overridden at this step).
+type DraftEvent struct {
+	Step    string
+	Signers []string
+	Notes   []JournalNote
+}
+
+// JournalNote is one more journal entry written with a change.
+type JournalNote struct {
+	Action string
+	Detail map[string]any
+}
+
+// journalDraft writes a draft version's journal entries inside tx: the
+// draft.save entry with extra in its detail, then the event's notes.
+func (s *Store) journalDraft(ctx context.Context, tx *sql.Tx, w journalKey, d *Draft, extra map[string]any, saved bool) error {
+	detail := map[string]any{"id": d.ID, "txid": d.TxID.String(), "state": d.State, "note": d.Note}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	if d.Kind != "" && d.Kind != KindSpend {
+		detail["kind"] = d.Kind
+	}
+	if d.Related != nil {
+		detail["related_txid"] = d.Related.String()
+	}
+	if d.Event != nil {
+		if d.Event.Step != "" {
+			detail["step"] = d.Event.Step
+		}
+		if len(d.Event.Signers) > 0 {
+			detail["signed_by"] = d.Event.Signers
+		}
+	}
+	if saved {
+		if err := s.appendJournal(ctx, tx, w, ActionDraftSave, detail); err != nil {
+			return err
+		}
+	}
+	if d.Event != nil {
+		for _, n := range d.Event.Notes {
+			if err := s.appendJournal(ctx, tx, w, n.Action, n.Detail); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// relatedArg is d.Related as a column value.
+func relatedArg(d *Draft) any {
+	if d.Related == nil {
+		return nil
+	}
+	return d.Related.String()
 }
 
 // MaxDraftBytes is the largest PSBT the store keeps as a draft: above the
@@ -95,6 +192,12 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 	if d.State == "" {
 		d.State = StateDraft
 	}
+	if d.Kind == "" {
+		d.Kind = KindSpend
+	}
+	if !d.Kind.valid() {
+		return fmt.Errorf("save draft for wallet %q: unknown kind %q: %w", name, d.Kind, ErrInvalid)
+	}
 	if !d.State.valid() {
 		return fmt.Errorf("save draft for wallet %q: unknown state %q: %w; use draft, signed or finalized", name, d.State, ErrInvalid)
 	}
@@ -115,19 +218,23 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 		case err == nil && stored.Wallet != name:
 			return fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
 		case err == nil:
-			return nil // same bytes, same wallet: nothing to do
+			// Same bytes, same wallet: nothing to save; what happened at
+			// this step (a policy overridden) is still on record.
+			stored.Event = d.Event
+			return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, false)
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
 		created := s.stamp()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d))
+		if err != nil {
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
-		stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created)}
-		return s.appendJournal(ctx, tx, journalKey{wid, name}, ActionDraftSave, map[string]any{
-			"id": id, "txid": d.TxID.String(), "state": d.State, "note": d.Note,
-		})
+		seq, _ := res.LastInsertId()
+		stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
+			Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
+		return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, true)
 	})
 	if err != nil {
 		return err
@@ -137,7 +244,8 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 }
 
 // draftSelect is the query scanDraft reads.
-const draftSelect = `SELECT d.id, w.name, d.txid, d.state, d.psbt, d.note, d.created_at, d.broadcast_txid, d.broadcast_at
+const draftSelect = `SELECT d.id, w.name, d.txid, d.state, d.psbt, d.note, d.created_at, d.broadcast_txid, d.broadcast_at,
+	d.kind, d.related_txid, d.abandoned_at, d.rowid
 	FROM drafts d JOIN wallets w ON w.id = d.wallet_id`
 
 // scanDraft reads one draftSelect row.
@@ -145,10 +253,23 @@ func scanDraft(row interface{ Scan(...any) error }) (*Draft, error) {
 	d := &Draft{}
 	var txid, state string
 	var created int64
-	var bTxid sql.NullString
-	var bAt sql.NullInt64
-	if err := row.Scan(&d.ID, &d.Wallet, &txid, &state, &d.PSBT, &d.Note, &created, &bTxid, &bAt); err != nil {
+	var bTxid, related sql.NullString
+	var bAt, abandoned sql.NullInt64
+	var kind string
+	if err := row.Scan(&d.ID, &d.Wallet, &txid, &state, &d.PSBT, &d.Note, &created, &bTxid, &bAt,
+		&kind, &related, &abandoned, &d.Seq); err != nil {
 		return nil, err
+	}
+	d.Kind = DraftKind(kind)
+	if related.Valid {
+		h, err := parseHash(related.String)
+		if err != nil {
+			return nil, err
+		}
+		d.Related = &h
+	}
+	if abandoned.Valid {
+		d.AbandonedAt = fromStamp(abandoned.Int64)
 	}
 	var err error
 	if d.TxID, err = parseHash(txid); err != nil {
@@ -206,7 +327,8 @@ func (s *Store) Draft(ctx context.Context, id string) (*Draft, error) {
 	return found[0], nil
 }
 
-// Drafts returns the wallet's drafts, oldest first.
+// Drafts returns the wallet's drafts, oldest first (in the order they were
+// saved).
 func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
 	var out []*Draft
 	err := s.read(ctx, func(tx *sql.Tx) error {
@@ -214,7 +336,7 @@ func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE d.wallet_id = ? ORDER BY d.created_at, d.id`, wid)
+		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE d.wallet_id = ? ORDER BY d.created_at, d.rowid`, wid)
 		if err != nil {
 			return fmt.Errorf("list drafts of wallet %q: %w", name, err)
 		}
@@ -274,6 +396,15 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 			if _, err := tx.ExecContext(ctx, `UPDATE utxos SET spent_by = ? WHERE txid = ? AND vout = ?`,
 				finalID.String(), op.Hash.String(), op.Index); err != nil {
 				return fmt.Errorf("mark %s broadcast: record spent output %s: %w", finalID, op, err)
+			}
+		}
+		// A note given to the unsigned transaction labels the one sent
+		// (their txids differ when legacy P2SH signatures are in them).
+		if finalID != unsignedID {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO labels (wallet_id, type, ref, label, updated_at)
+				SELECT wallet_id, 'tx', ?, label, ? FROM labels WHERE type = 'tx' AND ref = ? AND label IS NOT NULL
+				ON CONFLICT (wallet_id, type, ref) DO NOTHING`, finalID.String(), s.stamp(), unsignedID.String()); err != nil {
+				return fmt.Errorf("mark %s broadcast: carry its label: %w", finalID, err)
 			}
 		}
 		if len(drafts) == 0 && len(spent) == 0 {
@@ -369,25 +500,31 @@ func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeI
 		if err := checkDraftSize(name, d.PSBT); err != nil {
 			return err
 		}
+		if d.Kind == "" {
+			d.Kind = KindSpend
+		}
+		if !d.Kind.valid() {
+			return fmt.Errorf("new draft for wallet %q: unknown kind %q: %w", name, d.Kind, ErrInvalid)
+		}
 		id := DraftID(d.PSBT)
 		created := s.stamp()
-		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at)
-			VALUES (?, ?, ?, 'draft', ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, wid, d.TxID.String(), d.PSBT, d.Note, created)
+		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+			VALUES (?, ?, ?, 'draft', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, wid, d.TxID.String(), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d))
 		if err != nil {
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("draft %s is already saved: %w", id, ErrExists)
 		}
+		seq, _ := res.LastInsertId()
 		if used {
 			if _, err := s.advance(ctx, tx, journalKey{wid, name}, 1, next+1); err != nil {
 				return err
 			}
 		}
-		out = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: StateDraft, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created)}
-		return s.appendJournal(ctx, tx, journalKey{wid, name}, ActionDraftSave, map[string]any{
-			"id": id, "txid": d.TxID.String(), "state": StateDraft, "note": d.Note, "change_index": changeDetail(used, next),
-		})
+		out = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: StateDraft, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
+			Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
+		return s.journalDraft(ctx, tx, journalKey{wid, name}, out, map[string]any{"change_index": changeDetail(used, next)}, true)
 	})
 	if err != nil {
 		return nil, err
@@ -401,4 +538,33 @@ func changeDetail(used bool, index uint32) any {
 		return nil
 	}
 	return index
+}
+
+// AbandonDraft marks every version of the wallet's spend with unsigned txid
+// as abandoned: `psbt list` shows it so, and its coins are free for new
+// spends. Journaled as draft.abandon; ErrNotFound when the wallet has no
+// such spend, ErrInvalid when it was abandoned already.
+func (s *Store) AbandonDraft(ctx context.Context, name string, txid chainhash.Hash) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		var total, open int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE abandoned_at IS NULL) FROM drafts WHERE wallet_id = ? AND txid = ?`,
+			wid, txid.String()).Scan(&total, &open); err != nil {
+			return fmt.Errorf("abandon spend %s: %w", txid, err)
+		}
+		switch {
+		case total == 0:
+			return fmt.Errorf("wallet %q has no draft of transaction %s: %w", name, txid, ErrNotFound)
+		case open == 0:
+			return fmt.Errorf("the spend %s of wallet %q is abandoned already: %w", txid, name, ErrInvalid)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE drafts SET abandoned_at = ? WHERE wallet_id = ? AND txid = ? AND abandoned_at IS NULL`,
+			s.stamp(), wid, txid.String()); err != nil {
+			return fmt.Errorf("abandon spend %s: %w", txid, err)
+		}
+		return s.appendJournal(ctx, tx, journalKey{wid, name}, ActionDraftAbandon, map[string]any{"txid": txid.String(), "drafts": open})
+	})
 }

@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -22,6 +23,13 @@ const (
 	ActionDraftBroadcast = "draft.broadcast"
 	ActionDeviceRegister = "device.register"
 	ActionSettingSet     = "setting.set"
+	ActionWalletRotate   = "wallet.rotate" // a successor was created for the wallet (CreateSuccessor)
+	ActionWalletRetire   = "wallet.retire" // the rotation's sweep confirmed (Retire)
+	ActionDraftAbandon   = "draft.abandon"
+	ActionLabelSet       = "label.set"
+	ActionLabelImport    = "label.import"
+	ActionPolicySet      = "policy.set"
+	ActionPolicyOverride = "policy.override"
 )
 
 // JournalEntry is one row of the audit journal. Rows are never changed or
@@ -35,6 +43,14 @@ type JournalEntry struct {
 	// Detail is a JSON object with the action's particulars (indexes,
 	// addresses, txids, old and new values).
 	Detail json.RawMessage
+	// Operator is who ran the command: the OS user, or the name given
+	// with --operator; "" for entries written before operators were
+	// recorded.
+	Operator string
+	// Hash is the entry's link in the hash chain, hex (see ChainHash);
+	// "" for entries written before the chain, which the first chained
+	// entry commits to.
+	Hash string
 }
 
 // journalKey names a wallet in a journal row.
@@ -44,7 +60,9 @@ type journalKey struct {
 }
 
 // appendJournal records one action inside the caller's transaction, so the
-// journal row exists exactly when the change it describes does.
+// journal row exists exactly when the change it describes does. The entry
+// is chained to the one before it (ChainHash): its id is chosen here, as
+// AUTOINCREMENT would (the write lock is held), because the hash covers it.
 func (s *Store) appendJournal(ctx context.Context, tx *sql.Tx, w journalKey, action string, detail map[string]any) error {
 	if detail == nil {
 		detail = map[string]any{}
@@ -53,16 +71,43 @@ func (s *Store) appendJournal(ctx context.Context, tx *sql.Tx, w journalKey, act
 	if err != nil {
 		return fmt.Errorf("journal %s: encode detail: %w", action, err)
 	}
+	prev, lastID, err := s.chainTip(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", action, err)
+	}
+	e := JournalEntry{ID: lastID + 1, Time: fromStamp(s.stamp()), WalletID: w.id, Wallet: w.name, Action: action, Detail: js, Operator: s.operator}
+	h := ChainHash(prev, &e)
 	var id any // NULL for a global action
 	if w.id != 0 {
 		id = w.id
 	}
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO journal (at, wallet_id, wallet, action, detail) VALUES (?, ?, ?, ?, ?)`,
-		s.stamp(), id, w.name, action, string(js)); err != nil {
+		`INSERT INTO journal (id, at, wallet_id, wallet, action, detail, operator, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Time.UnixMilli(), id, w.name, action, string(js), e.Operator, hex.EncodeToString(h[:])); err != nil {
 		return fmt.Errorf("journal %s: %w", action, err)
 	}
 	return nil
+}
+
+// Record appends one journal entry on its own, for what happened outside
+// the store but must be on record (a policy overridden at a step that then
+// wrote nothing, such as a signer that has the PSBT but has not answered).
+// name "" records a global entry.
+func (s *Store) Record(ctx context.Context, name, action string, detail map[string]any) error {
+	if action == "" {
+		return fmt.Errorf("journal: no action: %w", ErrInvalid)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		w := journalKey{}
+		if name != "" {
+			id, err := walletID(ctx, tx, name)
+			if err != nil {
+				return err
+			}
+			w = journalKey{id, name}
+		}
+		return s.appendJournal(ctx, tx, w, action, detail)
+	})
 }
 
 // Journal returns the newest entries about the wallet called name, newest
@@ -113,15 +158,35 @@ func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalE
 	return out, nil
 }
 
+// AllJournal returns the whole journal, oldest first, as the hash chain
+// runs.
+func (s *Store) AllJournal(ctx context.Context) ([]JournalEntry, error) {
+	var out []JournalEntry
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return eachRow(ctx, tx, `SELECT `+journalColumns+` FROM journal ORDER BY id`, func(r rowScanner) error {
+			e, err := scanJournal(r)
+			if err != nil {
+				return fmt.Errorf("read journal: %w", err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // journalColumns is the SELECT list scanJournal expects.
-const journalColumns = `id, at, ifnull(wallet_id, 0), wallet, action, detail`
+const journalColumns = `id, at, ifnull(wallet_id, 0), wallet, action, detail, operator, ifnull(hash, '')`
 
 // scanJournal reads one journal row (journalColumns order).
 func scanJournal(row interface{ Scan(...any) error }) (JournalEntry, error) {
 	var e JournalEntry
 	var at int64
 	var detail string
-	if err := row.Scan(&e.ID, &at, &e.WalletID, &e.Wallet, &e.Action, &detail); err != nil {
+	if err := row.Scan(&e.ID, &at, &e.WalletID, &e.Wallet, &e.Action, &detail, &e.Operator, &e.Hash); err != nil {
 		return e, err
 	}
 	e.Time = fromStamp(at)

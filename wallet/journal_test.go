@@ -31,6 +31,11 @@ func TestEveryWriteIsJournaled(t *testing.T) {
 		}, "fingerprint"},
 		{ActionSettingSet, "", func() error { return s.SetSetting(ctx, "", SettingBackend, "core://g") }, "key"},
 		{ActionSettingSet, "w", func() error { return s.SetSetting(ctx, "w", "gap", "40") }, "key"},
+		{ActionDraftAbandon, "w", func() error { return s.AbandonDraft(ctx, "w", hashOf(1, 1)) }, "txid"},
+		{ActionLabelSet, "w", func() error { l := "rent"; return s.SetLabel(ctx, "w", Label{Type: LabelTx, Ref: "ab", Label: &l}) }, "label"},
+		{ActionLabelImport, "w", func() error { return s.ImportLabels(ctx, "w", []Label{{Type: LabelXpub, Ref: "xpub1"}}) }, "records"},
+		{ActionPolicySet, "w", func() error { return s.SetPolicy(ctx, "w", []byte(`{"per_tx_limit_sat":1}`)) }, "policy"},
+		{ActionPolicyOverride, "w", func() error { return s.Record(ctx, "w", ActionPolicyOverride, map[string]any{"reason": "x"}) }, "reason"},
 		{ActionWalletDelete, "w", func() error { return s.DeleteWallet(ctx, "w") }, "descriptor"},
 	} {
 		t.Run(c.action, func(t *testing.T) {

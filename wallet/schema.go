@@ -10,7 +10,7 @@ import (
 // from i to i+1. Steps are only ever appended: a released step never changes,
 // because databases out there already ran it.
 func migrations() []string {
-	return []string{schemaV1}
+	return []string{schemaV1, schemaAfterSpend, schemaRotations}
 }
 
 // schemaV1 is the first schema. Notes on choices that are hard to undo:
@@ -137,6 +137,51 @@ CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
 BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
 CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
 BEGIN SELECT RAISE(ABORT, 'the audit journal is append-only'); END;
+`
+
+// schemaAfterSpend is what the days after a spend need (issue 14), in one
+// step so that it can be renumbered against other branches' steps:
+//   - journal.operator: who ran the command (the OS user, or --operator);
+//     journal.hash: the entry's link in the hash chain (journalchain.go).
+//     Entries written before this step have no stored hash; the first
+//     chained entry commits to them, so editing one is still caught.
+//   - drafts.kind (spend, bump, cancel, cpfp), drafts.related_txid (the
+//     unsigned txid a bump or cancel replaces, the parent a cpfp child
+//     pays for), drafts.abandoned_at (psbt abandon).
+//   - labels: BIP-329 records per wallet. label and origin NULL mean the
+//     record had none (BIP-329: an import without label leaves the stored
+//     one alone); extra keeps the record's other keys so an export gives
+//     back what was imported. Labels given with `address --label` before
+//     this step are copied in.
+//   - policies: a wallet's spending policy as JSON (the coordinator reads
+//     it; the store only keeps it).
+const schemaAfterSpend = `
+ALTER TABLE journal ADD COLUMN operator TEXT NOT NULL DEFAULT '';
+ALTER TABLE journal ADD COLUMN hash TEXT CHECK (hash IS NULL OR length(hash) = 64);
+
+ALTER TABLE drafts ADD COLUMN kind TEXT NOT NULL DEFAULT 'spend' CHECK (kind IN ('spend', 'bump', 'cancel', 'cpfp'));
+ALTER TABLE drafts ADD COLUMN related_txid TEXT CHECK (related_txid IS NULL OR length(related_txid) = 64);
+ALTER TABLE drafts ADD COLUMN abandoned_at INTEGER;
+
+CREATE TABLE labels (
+	wallet_id  INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	type       TEXT    NOT NULL CHECK (type IN ('tx', 'addr', 'pubkey', 'input', 'output', 'xpub', 'wallet')),
+	ref        TEXT    NOT NULL CHECK (ref <> ''),
+	label      TEXT,
+	origin     TEXT,
+	spendable  INTEGER CHECK (spendable IS NULL OR spendable IN (0, 1)),
+	extra      TEXT    NOT NULL DEFAULT '{}' CHECK (json_valid(extra)),
+	updated_at INTEGER NOT NULL,
+	PRIMARY KEY (wallet_id, type, ref)
+) STRICT;
+INSERT INTO labels (wallet_id, type, ref, label, updated_at)
+	SELECT wallet_id, 'addr', address, label, issued_at FROM addresses WHERE label <> '';
+
+CREATE TABLE policies (
+	wallet_id  INTEGER PRIMARY KEY REFERENCES wallets(id) ON DELETE CASCADE,
+	policy     TEXT    NOT NULL CHECK (json_valid(policy)),
+	updated_at INTEGER NOT NULL
+) STRICT;
 `
 
 // migrate brings the database up to len(steps). Each step runs in its own

@@ -3,8 +3,10 @@ package wallet
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // SettingBackend is the key of the global chain backend URL, used by
@@ -90,4 +92,55 @@ func (s *Store) Setting(ctx context.Context, name, key string) (string, error) {
 		return "", err
 	}
 	return value, nil
+}
+
+// SetPolicy stores the spending policy of the wallet called name, a JSON
+// object the coordinator defines (an empty object or nil removes it), and
+// journals the new policy as policy.set.
+func (s *Store) SetPolicy(ctx context.Context, name string, policy json.RawMessage) error {
+	var obj map[string]any
+	if len(policy) > 0 {
+		if err := json.Unmarshal(policy, &obj); err != nil || obj == nil {
+			return fmt.Errorf("set the policy of wallet %q: not a JSON object: %w", name, ErrInvalid)
+		}
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if len(obj) == 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM policies WHERE wallet_id = ?`, wid); err != nil {
+				return fmt.Errorf("remove the policy of wallet %q: %w", name, err)
+			}
+			obj = map[string]any{}
+		} else if _, err := tx.ExecContext(ctx, `INSERT INTO policies (wallet_id, policy, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (wallet_id) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`,
+			wid, string(policy), s.stamp()); err != nil {
+			return fmt.Errorf("set the policy of wallet %q: %w", name, err)
+		}
+		return s.appendJournal(ctx, tx, journalKey{wid, name}, ActionPolicySet, map[string]any{"policy": obj})
+	})
+}
+
+// Policy returns the wallet's stored spending policy and when it was set;
+// ErrNotFound when it has none.
+func (s *Store) Policy(ctx context.Context, name string) (json.RawMessage, time.Time, error) {
+	var policy string
+	var at int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `SELECT policy, updated_at FROM policies WHERE wallet_id = ?`, wid).Scan(&policy, &at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("wallet %q has no spending policy: %w", name, ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return json.RawMessage(policy), fromStamp(at), nil
 }

@@ -227,7 +227,7 @@ func (sn *Snapshot) readWallets(ctx context.Context, tx *sql.Tx) error {
 				st.Hash, err = parseHash(hash)
 				return func(ws *WalletState) { ws.Scan = st }, err
 			}},
-		{"drafts", `SELECT d.wallet_id, ` + strings.TrimPrefix(draftSelect, "SELECT ") + ` ORDER BY d.wallet_id, d.created_at, d.id`,
+		{"drafts", `SELECT d.wallet_id, ` + strings.TrimPrefix(draftSelect, "SELECT ") + ` ORDER BY d.wallet_id, d.created_at, d.rowid`,
 			func(r rowScanner) (func(*WalletState), error) {
 				d, err := scanDraft(r)
 				return func(ws *WalletState) { ws.Drafts = append(ws.Drafts, d) }, err

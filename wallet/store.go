@@ -8,10 +8,11 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // Sentinel errors; every error the store returns for these cases wraps one
@@ -41,6 +42,8 @@ type Store struct {
 	// now is the clock for every timestamp the store writes; tests replace it
 	// to get reproducible times.
 	now func() time.Time
+	// operator is who the journal says made each change (SetOperator).
+	operator string
 }
 
 // Open opens (creating when needed) the store in dir: the directory is
@@ -66,12 +69,12 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &Store{db: db, dir: abs, now: time.Now}
+	s := &Store{db: db, dir: abs, now: time.Now, operator: DefaultOperator()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*busyTimeout)
 	defer cancel()
 	// The first connection creates the file when it is missing; only then
 	// can its mode be fixed, by path (see restrictFiles).
-	if err := db.PingContext(ctx); err != nil {
+	if err := firstConnection(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -85,6 +88,30 @@ func Open(dir string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// firstConnection opens the pool's first connection, which runs the DSN's
+// pragmas. Switching a new database to WAL needs an exclusive lock, and
+// SQLite answers SQLITE_BUSY at once (the busy timeout does not apply: it
+// would risk a deadlock) when several processes open a fresh directory
+// together; so a busy first connection is retried until ctx ends.
+func firstConnection(ctx context.Context, db *sql.DB) error {
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code (extended codes keep
+// it in the low byte).
+const sqliteBusy = 5
 
 // Exists reports whether dir holds a countersign database. Commands that
 // only look at a store (doctor) ask first, since Open would create one.
@@ -162,6 +189,31 @@ func dsn(path string) string {
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
 	return u.String()
 }
+
+// DefaultOperator is the name the journal records when none is given: the
+// OS user running countersign ($USER when the user database has no name
+// for the uid, "uid N" when neither does).
+func DefaultOperator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if v := os.Getenv("USER"); v != "" {
+		return v
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
+}
+
+// SetOperator names who makes the changes the journal records from now on
+// (--operator, $COUNTERSIGN_OPERATOR). Call it right after Open, before any
+// write; an empty name keeps the OS user.
+func (s *Store) SetOperator(name string) {
+	if name != "" {
+		s.operator = name
+	}
+}
+
+// Operator is the name the journal records for this store's writes.
+func (s *Store) Operator() string { return s.operator }
 
 // Dir returns the data directory the store was opened in, as an absolute
 // path.

@@ -31,6 +31,9 @@ type Wallet struct {
 	NextReceive, NextChange uint32
 	CreatedAt               time.Time // set by CreateWallet
 	Backend                 string    // this wallet's chain backend URL; "" uses the global setting
+	// Source says, for the journal only, where the wallet came from
+	// ("import: coldcard", ...); "" for one created here. Not stored.
+	Source string
 }
 
 // walletID looks a wallet's id up by name inside tx; the error wraps
@@ -58,37 +61,9 @@ func (s *Store) CreateWallet(ctx context.Context, w *Wallet) error {
 	created := s.now()
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		// Checked inside the write lock, so no other process can take the
-		// name between this check and the insert.
-		var taken int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM wallets WHERE name = ?`, w.Name).Scan(&taken); err != nil {
-			return fmt.Errorf("create wallet %q: %w", w.Name, err)
-		}
-		if taken > 0 {
-			return fmt.Errorf("wallet %q %w: choose another name, or delete the stored wallet first", w.Name, ErrExists)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO wallets
-			(name, descriptor, network, script, threshold, n, birth_height, next_receive, next_change, created_at, backend)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.Name, w.Descriptor, w.Network, w.Script, w.Threshold, w.N, w.BirthHeight,
-			w.NextReceive, w.NextChange, created.UnixMilli(), w.Backend)
-		if err != nil {
-			return fmt.Errorf("create wallet %q: %w", w.Name, err)
-		}
-		if id, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("create wallet %q: %w", w.Name, err)
-		}
-		for i := range w.N {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO cosigners (wallet_id, position, fingerprint, label) VALUES (?, ?, ?, ?)`,
-				id, i, fps[i], labels[i]); err != nil {
-				return fmt.Errorf("create wallet %q: store cosigner %d: %w", w.Name, i, err)
-			}
-		}
-		return s.appendJournal(ctx, tx, journalKey{id, w.Name}, ActionWalletCreate, map[string]any{
-			"descriptor": w.Descriptor, "network": w.Network, "script": w.Script,
-			"threshold": w.Threshold, "n": w.N, "fingerprints": fps, "birth_height": w.BirthHeight,
-		})
+		var err error
+		id, err = s.insertWallet(ctx, tx, w, fps, labels, created.UnixMilli())
+		return err
 	})
 	if err != nil {
 		return err
@@ -97,6 +72,48 @@ func (s *Store) CreateWallet(ctx context.Context, w *Wallet) error {
 	w.CreatedAt = fromStamp(created.UnixMilli())
 	w.Fingerprints, w.Labels = fps, labels
 	return nil
+}
+
+// insertWallet stores w and its cosigners inside tx and journals the
+// creation; CreateWallet and CreateSuccessor share it. A name already in
+// use wraps ErrExists.
+func (s *Store) insertWallet(ctx context.Context, tx *sql.Tx, w *Wallet, fps, labels []string, created int64) (int64, error) {
+	// Checked inside the write lock, so no other process can take the
+	// name between this check and the insert.
+	var taken int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM wallets WHERE name = ?`, w.Name).Scan(&taken); err != nil {
+		return 0, fmt.Errorf("create wallet %q: %w", w.Name, err)
+	}
+	if taken > 0 {
+		return 0, fmt.Errorf("wallet %q %w: choose another name, or delete the stored wallet first", w.Name, ErrExists)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO wallets
+		(name, descriptor, network, script, threshold, n, birth_height, next_receive, next_change, created_at, backend)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.Name, w.Descriptor, w.Network, w.Script, w.Threshold, w.N, w.BirthHeight,
+		w.NextReceive, w.NextChange, created, w.Backend)
+	if err != nil {
+		return 0, fmt.Errorf("create wallet %q: %w", w.Name, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("create wallet %q: %w", w.Name, err)
+	}
+	for i := range w.N {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO cosigners (wallet_id, position, fingerprint, label) VALUES (?, ?, ?, ?)`,
+			id, i, fps[i], labels[i]); err != nil {
+			return 0, fmt.Errorf("create wallet %q: store cosigner %d: %w", w.Name, i, err)
+		}
+	}
+	detail := map[string]any{
+		"descriptor": w.Descriptor, "network": w.Network, "script": w.Script,
+		"threshold": w.Threshold, "n": w.N, "fingerprints": fps, "birth_height": w.BirthHeight,
+	}
+	if w.Source != "" {
+		detail["source"] = w.Source
+	}
+	return id, s.appendJournal(ctx, tx, journalKey{id, w.Name}, ActionWalletCreate, detail)
 }
 
 // walletColumns is the SELECT list scanWallet expects.

@@ -2,6 +2,7 @@ package formats
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -21,20 +22,36 @@ const (
 // exportBSMS writes a BIP-129 descriptor record. A wallet whose keys all end
 // in /<0;1>/* becomes the BIP's template with /0/*,/1/* restrictions, the
 // form its test vectors and Coldcard's coordinator use; any other wallet is
-// written as its descriptor with no restrictions. The record ends without a
-// newline, as in the BIP, because encrypted records MAC the exact text.
+// written as its descriptor with no restrictions. Key origins mark hardened
+// steps with an apostrophe, as every record in the BIP does, so that a
+// record made from the BIP's keys is byte for byte the BIP's (and so is
+// its encryption, whose IV comes from the MAC of the text). The record ends
+// without a newline, as in the BIP, because encrypted records MAC the exact
+// text.
 func exportBSMS(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 	first, err := d.Derive(0, 0, w.Network)
 	if err != nil {
 		return nil, fmt.Errorf("derive the first address for the record: %w", err)
 	}
-	line, restrictions := d.String(), bsmsNoRestrictions
+	body := bsmsOrigins.ReplaceAllStringFunc(d.StringNoChecksum(), func(origin string) string {
+		return strings.ReplaceAll(origin, "h", "'")
+	})
+	sum, err := descriptor.Checksum(body)
+	if err != nil {
+		return nil, fmt.Errorf("checksum the record's descriptor: %w", err)
+	}
+	line, restrictions := body+"#"+sum, bsmsNoRestrictions
 	if bsmsTemplatable(d) {
-		line = strings.ReplaceAll(d.StringNoChecksum(), "/<0;1>/*", bsmsTemplate)
+		line = strings.ReplaceAll(body, "/<0;1>/*", bsmsTemplate)
 		restrictions = bsmsReceiveChange
 	}
 	return []byte(strings.Join([]string{bsmsVersion, line, restrictions, first.Address}, "\n")), nil
 }
+
+// bsmsOrigins matches a key origin, [fingerprint/path]: the only place in a
+// descriptor where "h" marks a hardened step (an xpub's base58 may hold
+// the letter too).
+var bsmsOrigins = regexp.MustCompile(`\[[0-9a-fA-F]{8}(/[0-9]+[h']?)*\]`)
 
 func bsmsTemplatable(d *descriptor.Descriptor) bool {
 	for _, k := range d.Keys {

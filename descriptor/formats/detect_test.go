@@ -11,7 +11,18 @@ import (
 	"github.com/countersign/countersign/descriptor"
 )
 
-func TestDetect(t *testing.T) {
+// detectCase is a real wallet file of some format that Import must
+// recognise and read.
+type detectCase struct {
+	name, in string
+	want     Format
+	desc     *descriptor.Descriptor // when set, the imported wallet must equal it
+	wantName string
+}
+
+// detectCases are the files of every format TestDetect reads; the fuzz
+// targets' corpora start from them too.
+func detectCases(t testing.TB) []detectCase {
 	ccFile := string(readVector(t, "coldcard_multisig_file.txt"))
 	ccDesc := coldcardDescriptorVector(t)
 	ccWallet := mustParse(t, ccDesc)
@@ -39,12 +50,7 @@ func TestDetect(t *testing.T) {
 		"\n\n# Receive descriptor (Bitcoin Core):\n" + recv.String() +
 		"\n\n# Change descriptor (Bitcoin Core):\n" + change.String() + "\n"
 
-	tests := []struct {
-		name, in string
-		want     Format
-		desc     *descriptor.Descriptor // when set, the imported wallet must equal it
-		wantName string
-	}{
+	return []detectCase{
 		{"coldcard file", ccFile, FormatColdcard, ccWallet, "CC-2-of-4"},
 		{"coldcard file with CRLF", strings.ReplaceAll(ccFile, "\n", "\r\n"), FormatColdcard, ccWallet, "CC-2-of-4"},
 		{"descriptor with checksum", ccDesc, FormatDescriptor, ccWallet, ""},
@@ -64,7 +70,10 @@ func TestDetect(t *testing.T) {
 		{"bsms", bsms, FormatBSMS, nil, ""},
 		{"bsms with trailing newline", bsms + "\n", FormatBSMS, nil, ""},
 	}
-	for _, tc := range tests {
+}
+
+func TestDetect(t *testing.T) {
+	for _, tc := range detectCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, f, err := Import([]byte(tc.in), nil)
 			if err != nil {
@@ -83,21 +92,23 @@ func TestDetect(t *testing.T) {
 	}
 }
 
+// unknownCases are contents Import must not recognise.
+var unknownCases = []struct{ name, in, msg string }{
+	{"empty", "", "empty"},
+	{"blank", " \n\t\n", "empty"},
+	{"prose", "hello world\nthis is not a wallet\n", "not a descriptor"},
+	{"name only", "Name: my wallet\n", "not a descriptor"},
+	{"empty object", "{}", "none of the fields"},
+	{"other object", `{"foo": 1, "bar": [2]}`, "none of the fields"},
+	{"number array", "[1, 2]", "not a Bitcoin Core"},
+	{"empty array", "[]", "not a Bitcoin Core"},
+	{"broken JSON", `{"descriptor": `, "not valid JSON"},
+	{"binary", "\xff\xfe\x00\x01", "not UTF-8"},
+	{"too large", strings.Repeat("a", maxImportSize+1), "bytes"},
+}
+
 func TestDetectUnknown(t *testing.T) {
-	tests := []struct{ name, in, msg string }{
-		{"empty", "", "empty"},
-		{"blank", " \n\t\n", "empty"},
-		{"prose", "hello world\nthis is not a wallet\n", "not a descriptor"},
-		{"name only", "Name: my wallet\n", "not a descriptor"},
-		{"empty object", "{}", "none of the fields"},
-		{"other object", `{"foo": 1, "bar": [2]}`, "none of the fields"},
-		{"number array", "[1, 2]", "not a Bitcoin Core"},
-		{"empty array", "[]", "not a Bitcoin Core"},
-		{"broken JSON", `{"descriptor": `, "not valid JSON"},
-		{"binary", "\xff\xfe\x00\x01", "not UTF-8"},
-		{"too large", strings.Repeat("a", maxImportSize+1), "bytes"},
-	}
-	for _, tc := range tests {
+	for _, tc := range unknownCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, f, err := Import([]byte(tc.in), &chaincfg.MainNetParams)
 			if !errors.Is(err, ErrUnknownFormat) {
@@ -116,7 +127,7 @@ func TestDetectUnknown(t *testing.T) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

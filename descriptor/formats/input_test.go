@@ -14,9 +14,16 @@ import (
 	"github.com/countersign/countersign/descriptor"
 )
 
-// TestBadInput feeds recognisable files with one thing wrong; each must be
-// refused as invalid (not as an unknown format), saying what is wrong.
-func TestBadInput(t *testing.T) {
+// badInputCase is a recognisable file with one thing wrong.
+type badInputCase struct {
+	name, in string
+	want     Format
+	msg      string
+}
+
+// badInputCases are TestBadInput's files; the fuzz targets' corpora start
+// from them too.
+func badInputCases(t testing.TB) []badInputCase {
 	cc := string(readVector(t, "coldcard_multisig_file.txt"))
 	ccDesc := coldcardDescriptorVector(t)
 	body, _, _ := strings.Cut(ccDesc, "#")
@@ -49,11 +56,7 @@ func TestBadInput(t *testing.T) {
 		return mustJSON(t, []map[string]any{{"desc": r, "internal": false}, {"desc": c, "internal": true}})
 	}
 
-	tests := []struct {
-		name, in string
-		want     Format
-		msg      string
-	}{
+	return []badInputCase{
 		// descriptor
 		{"wrong checksum", strings.Replace(ccDesc, "#al5z7mcj", "#al5z7mcq", 1), FormatDescriptor, "checksum"},
 		{"threshold above key count", strings.Replace(body, "sortedmulti(2,", "sortedmulti(5,", 1), FormatDescriptor, ""},
@@ -100,7 +103,14 @@ func TestBadInput(t *testing.T) {
 		{"specter negative height", mustJSON(t, map[string]any{"label": "x", "blockheight": -5, "descriptor": ccDesc}), FormatSpecter, "blockheight"},
 		{"specter no descriptor", `{"descriptor": "", "label": "x"}`, FormatSpecter, "no descriptor"},
 	}
-	for _, tc := range tests {
+}
+
+// TestBadInput feeds recognisable files with one thing wrong; each must be
+// refused as invalid (not as an unknown format), saying what is wrong.
+func TestBadInput(t *testing.T) {
+	cc := string(readVector(t, "coldcard_multisig_file.txt"))
+	caravan := string(readVector(t, "caravan_config.json"))
+	for _, tc := range badInputCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.Contains(tc.name, "caravan") && tc.in == caravan {
 				t.Fatal("the alteration did not apply: the Caravan vector text changed")
@@ -125,18 +135,19 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestColdcardVariants covers what Coldcard's parser accepts beyond its own
-// exports: absent Format (P2SH) and Policy (N of N), the old P2WSH-P2SH
-// name, lower-case labels, comments, fingerprints filled from depth-1
-// xpubs, and a Derivation line per key.
-func TestColdcardVariants(t *testing.T) {
+// coldcardVariant is a Coldcard setup file as other tools or older
+// firmware write it, which Import must read as the vector's wallet.
+type coldcardVariant struct {
+	name, in string
+	script   descriptor.ScriptType
+	wantName string
+}
+
+// coldcardVariants edits the published Coldcard file; the fuzz targets'
+// corpora start from them too.
+func coldcardVariants(t testing.TB) []coldcardVariant {
 	cc := string(readVector(t, "coldcard_multisig_file.txt"))
-	want := mustParse(t, coldcardDescriptorVector(t))
-	tests := []struct {
-		name, in string
-		script   descriptor.ScriptType
-		wantName string
-	}{
+	return []coldcardVariant{
 		{"no format means P2SH", strings.Replace(cc, "Format: P2WSH\n", "", 1), descriptor.ScriptSh, "CC-2-of-4"},
 		{"old nested name", strings.Replace(cc, "Format: P2WSH", "Format: P2WSH-P2SH", 1), descriptor.ScriptShWsh, "CC-2-of-4"},
 		{"nested name", strings.Replace(cc, "Format: P2WSH", "format: p2sh-p2wsh", 1), descriptor.ScriptShWsh, "CC-2-of-4"},
@@ -146,7 +157,16 @@ func TestColdcardVariants(t *testing.T) {
 		{"digit after hash is kept", strings.Replace(cc, "Name: CC-2-of-4", "Name: Vault #1", 1), descriptor.ScriptWsh, "Vault #1"},
 		{"no name", strings.Replace(cc, "Name: CC-2-of-4\n", "", 1), descriptor.ScriptWsh, ""},
 	}
-	for _, tc := range tests {
+}
+
+// TestColdcardVariants covers what Coldcard's parser accepts beyond its own
+// exports: absent Format (P2SH) and Policy (N of N), the old P2WSH-P2SH
+// name, lower-case labels, comments, fingerprints filled from depth-1
+// xpubs, and a Derivation line per key.
+func TestColdcardVariants(t *testing.T) {
+	cc := string(readVector(t, "coldcard_multisig_file.txt"))
+	want := mustParse(t, coldcardDescriptorVector(t))
+	for _, tc := range coldcardVariants(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, f, err := Import([]byte(tc.in), nil)
 			if err != nil {

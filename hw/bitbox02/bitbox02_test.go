@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/bitbox02"
 	"github.com/countersign/countersign/hw/hwtest"
+	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -372,6 +374,144 @@ func TestCancelWhileWaiting(t *testing.T) {
 	}
 	if b.Stats().Polls == 0 {
 		t.Fatal("the driver never polled the device")
+	}
+	if st := r.emu.Stats(); st.Cancels == 0 || st.Dropped != 1 {
+		t.Fatalf("device stats %+v: want the request cancelled and dropped", st)
+	}
+}
+
+// TestGiveUpDuringPoll gives up while a poll is on its way: the reply
+// never comes back, and the request must still be cancelled.
+func TestGiveUpDuringPoll(t *testing.T) {
+	r := newRig(t, emu.Config{Approve: func(ctx context.Context, s emu.Screen) bool {
+		if s.Kind != "address" {
+			return true
+		}
+		<-ctx.Done()
+		return false
+	}})
+	var giveUp func()
+	b, err := r.openWrapped(t, Options{AllowPairing: true, Pairings: &MemoryStore{}}, func(tr transport.Transport) transport.Transport {
+		return &writeHook{Transport: tr, after: func(report []byte) {
+			if giveUp != nil && isHWW(report, reqRetry, 1) {
+				giveUp()
+			}
+		}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	if _, err := hw.NewSigner(b).Register(testCtx(t), w.hw()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testCtx(t))
+	giveUp = cancel
+	if _, err := b.DisplayAddress(ctx, w.hw(), 0, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("gave up: %v", err)
+	}
+	giveUp = nil
+	if n := b.Stats().Cancels; n != 1 {
+		t.Fatalf("the driver sent %d REQ_CANCEL, want 1", n)
+	}
+	if n := r.emu.Stats().Cancels; n != 1 {
+		t.Fatalf("the device saw %d REQ_CANCEL, want 1", n)
+	}
+}
+
+// TestPollTooLate: a device that dropped the request before the poll came
+// (as the firmware does 500 ms after the last poll) answers NACK, and the
+// error says so. The driver's polls are held back past the emulator's
+// timeout.
+func TestPollTooLate(t *testing.T) {
+	r := newRig(t, emu.Config{Approve: func(ctx context.Context, s emu.Screen) bool {
+		if s.Kind != "xpub" {
+			return true
+		}
+		<-ctx.Done()
+		return false
+	}})
+	var late atomic.Bool
+	b, err := r.openWrapped(t, Options{AllowPairing: true, Pairings: &MemoryStore{}}, func(tr transport.Transport) transport.Transport {
+		return &writeHook{Transport: tr, before: func(report []byte) {
+			if late.Load() && isHWW(report, reqRetry, 1) {
+				time.Sleep(emu.DefaultOutstandingTimeout + 500*time.Millisecond)
+			}
+		}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if _, err := b.Fingerprint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late.Store(true)
+	// m/0' is not an account path: the device asks the user.
+	_, err = b.Xpub(ctx, descriptor.Path{0 + h})
+	if err == nil || !strings.Contains(err.Error(), "no longer has the request") {
+		t.Fatalf("late poll: %v", err)
+	}
+	if r.emu.Stats().Dropped != 1 {
+		t.Fatalf("device stats %+v: want one request dropped", r.emu.Stats())
+	}
+}
+
+// TestHostGoneMidRequest: a host program that goes away while the device
+// waits for the user sends no REQ_CANCEL, and the device, which cannot
+// tell, stays busy until it drops the request (here after 3 s so the next
+// host surely meets it busy). The next Open waits for it instead of
+// failing on the device's BUSY answer to the status request.
+func TestHostGoneMidRequest(t *testing.T) {
+	shown := make(chan struct{})
+	dismissed := make(chan struct{})
+	var once atomic.Bool
+	r := newRig(t, emu.Config{OutstandingTimeout: 3 * time.Second, Approve: func(ctx context.Context, s emu.Screen) bool {
+		if s.Kind != "address" || once.Swap(true) {
+			return true
+		}
+		close(shown)
+		<-ctx.Done()
+		close(dismissed)
+		return false
+	}})
+	store := &MemoryStore{}
+	b1, err := r.open(t, Options{AllowPairing: true, Pairings: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	if _, err := hw.NewSigner(b1).Register(testCtx(t), w.hw()); err != nil {
+		t.Fatal(err)
+	}
+	gone := make(chan error, 1)
+	ctx := testCtx(t)
+	go func() {
+		_, err := b1.DisplayAddress(ctx, w.hw(), 0, 0)
+		gone <- err
+	}()
+	<-shown
+	b1.Close()
+	if err := <-gone; err == nil {
+		t.Fatal("the request of the closed connection succeeded")
+	}
+	b2, err := r.open(t, Options{Pairings: store})
+	if err != nil {
+		t.Fatalf("open after a host went away mid-request: %v", err)
+	}
+	select {
+	case <-dismissed:
+	default:
+		t.Fatal("the second host got through while the device still showed the first one's screen")
+	}
+	if _, err := hw.NewSigner(b2).DisplayAddress(testCtx(t), w.hw(), 0, 1); err != nil {
+		t.Fatalf("show an address after a host went away mid-request: %v", err)
+	}
+	if n := b2.Stats().Busy; n == 0 {
+		t.Fatal("the second host never met the device busy: the test did not test anything")
+	}
+	if st := r.emu.Stats(); st.Cancels != 0 || st.Dropped != 1 {
+		t.Fatalf("device stats %+v: want no REQ_CANCEL and one request dropped", st)
 	}
 }
 

@@ -185,12 +185,22 @@ func newRig(t testing.TB, cfg emu.Config) *rig {
 // open connects the driver to the rig the way the registry does.
 func (r *rig) open(t testing.TB, opts Options) (*BitBox02, error) {
 	t.Helper()
+	return r.openWrapped(t, opts, nil)
+}
+
+// openWrapped is open with the transport passed through wrap first (nil:
+// as it is).
+func (r *rig) openWrapped(t testing.TB, opts Options, wrap func(transport.Transport) transport.Transport) (*BitBox02, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	opts.Endpoint = hw.Endpoint{Transport: "tcp", Path: r.addr, Emulator: true}
 	tr, err := openEndpoint(ctx, opts.Endpoint)
 	if err != nil {
 		return nil, err
+	}
+	if wrap != nil {
+		tr = wrap(tr)
 	}
 	b, err := Open(ctx, tr, opts)
 	if err == nil {
@@ -233,4 +243,28 @@ func (p *prompts) all() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return strings.Join(p.msgs, "\n")
+}
+
+// writeHook calls before and after (when set) around each report
+// written; the driver is its only writer.
+type writeHook struct {
+	transport.Transport
+	before, after func(report []byte)
+}
+
+func (w *writeHook) Write(ctx context.Context, report []byte) error {
+	if w.before != nil {
+		w.before(report)
+	}
+	err := w.Transport.Write(ctx, report)
+	if err == nil && w.after != nil {
+		w.after(report)
+	}
+	return err
+}
+
+// isHWW reports whether a report is the first of an HWW message whose
+// first payload byte is req and which is n bytes long.
+func isHWW(report []byte, req byte, n int) bool {
+	return len(report) > 7 && report[4] == cmdHWW && int(report[5])<<8|int(report[6]) == n && report[7] == req
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -29,6 +30,18 @@ import (
 //
 // The payload of REQ_NEW is an OP request of hww.rs: 'u' unlock, 'h'/'H'
 // handshake, 'v' pairing verification, 'n' noise-encrypted API message.
+//
+// While a request is outstanding the device answers every message but
+// REQ_RETRY and REQ_CANCEL with a lone RSP_BUSY, the 'i' request included
+// (src/hww.c, hww_blocking_request_can_go_through and
+// hww_blocked_req_error; src/usb/usb_processing.c, _usb_arbitrate_packet).
+// REQ_CANCEL is answered NACK and cancels nothing yet (_cancel_packet is a
+// TODO in the firmware): what frees the device is the host going quiet. A
+// request no REQ_RETRY or REQ_CANCEL reached for
+// USB_OUTSTANDING_OP_TIMEOUT_MS (500 ms) is dropped, with its screen
+// (_check_lock_timeout, hww_abort_outstanding_op). The vendor's library
+// still sends REQ_CANCEL when the caller gives up, and so does this
+// driver, on every path that leaves a request outstanding.
 const (
 	reqNew    = 0x00
 	reqRetry  = 0x01
@@ -54,6 +67,7 @@ type Stats struct {
 	Queries               int // REQ_NEW requests
 	Polls                 int // REQ_RETRY requests
 	Busy                  int // RSP_BUSY answers
+	Cancels               int // REQ_CANCEL requests
 	APICalls              int // noise-encrypted API messages
 	BytesOut, BytesIn     int // HWW payload bytes
 }
@@ -84,18 +98,31 @@ func newCID() uint32 {
 // device's reply. A fresh CID per exchange means replies left over from an
 // abandoned exchange are recognised and skipped.
 func (l *link) exchange(ctx context.Context, msg []byte) ([]byte, error) {
+	rsp, _, err := l.transact(ctx, msg)
+	return rsp, err
+}
+
+// transact is exchange that also says whether the whole message went out,
+// so the device may have acted on it even when no reply came.
+func (l *link) transact(ctx context.Context, msg []byte) (rsp []byte, sent bool, err error) {
 	cid := newCID()
 	frames, err := encodeFrames(cid, cmdHWW, msg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, f := range frames {
 		if err := l.t.Write(ctx, f); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		l.stats.ReportsOut++
 	}
 	l.stats.BytesOut += len(msg)
+	rsp, err = l.receive(ctx, cid)
+	return rsp, true, err
+}
+
+// receive reads the reply on channel cid.
+func (l *link) receive(ctx context.Context, cid uint32) ([]byte, error) {
 	rctx, cancel := context.WithTimeout(ctx, l.replyTimeout)
 	defer cancel()
 	a := assembler{cid: cid}
@@ -128,15 +155,16 @@ type waitFunc func()
 
 // query runs one HWW request to completion: REQ_NEW, then REQ_RETRY every
 // pollInterval while the device is not ready. When ctx ends while the
-// device waits, the request is cancelled on the device (REQ_CANCEL) before
-// returning ctx's error.
+// request may be outstanding on the device (waiting between polls, or in
+// the middle of the REQ_NEW or a REQ_RETRY exchange) it is cancelled
+// (REQ_CANCEL) and polling stops, before returning ctx's error.
 func (l *link) query(ctx context.Context, payload []byte, onWait waitFunc) ([]byte, error) {
 	msg := append([]byte{reqNew}, payload...)
 	var rsp []byte
 	for {
 		l.stats.Queries++
 		var err error
-		rsp, err = l.exchange(ctx, msg)
+		rsp, err = l.step(ctx, msg, false)
 		if err != nil {
 			return nil, err
 		}
@@ -159,6 +187,11 @@ func (l *link) query(ctx context.Context, payload []byte, onWait waitFunc) ([]by
 		case rspAck:
 			return rsp[1:], nil
 		case rspNack:
+			if waited {
+				// No request is running: the device dropped ours, which
+				// it does to a request not polled for 500 ms.
+				return nil, errors.New("the device no longer has the request (NACK to a poll): it drops a request the host does not poll for half a second")
+			}
 			return nil, errors.New("the device refused the request (NACK)")
 		case rspNotReady:
 			if len(rsp) != 1 {
@@ -177,7 +210,7 @@ func (l *link) query(ctx context.Context, payload []byte, onWait waitFunc) ([]by
 		}
 		l.stats.Polls++
 		var err error
-		rsp, err = l.exchange(ctx, []byte{reqRetry})
+		rsp, err = l.step(ctx, []byte{reqRetry}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -190,12 +223,40 @@ func (l *link) query(ctx context.Context, payload []byte, onWait waitFunc) ([]by
 	}
 }
 
+// step sends REQ_NEW or REQ_RETRY and returns the reply. When the
+// exchange fails (the caller gave up in the middle of it, or the device
+// stopped answering) while our request is outstanding on the device,
+// waiting for the user, the request is cancelled, as when the caller gives
+// up between polls. It is outstanding when an earlier reply said NOT_READY
+// (outstanding, for REQ_RETRY: whether this poll went out or not), or may
+// be when a REQ_NEW went out and no reply came back. Nothing is sent when
+// the transport is gone, nor for a REQ_NEW the device refused at the
+// framing layer.
+func (l *link) step(ctx context.Context, msg []byte, outstanding bool) ([]byte, error) {
+	rsp, sent, err := l.transact(ctx, msg)
+	if err == nil || transportGone(err) {
+		return rsp, err
+	}
+	var fe *FrameError
+	if outstanding || sent && !errors.As(err, &fe) {
+		l.cancel()
+	}
+	return rsp, err
+}
+
+func transportGone(err error) bool {
+	return errors.Is(err, transport.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // cancel asks the device to drop its outstanding request; used when the
 // caller gives up while the device waits for the user. It has its own short
-// deadline since the caller's context has ended.
+// deadline since the caller's context has ended. The answer does not
+// matter: today's firmware answers NACK and drops the request on its own
+// once the polls stop.
 func (l *link) cancel() {
 	ctx, stop := context.WithTimeout(context.Background(), 2*time.Second)
 	defer stop()
+	l.stats.Cancels++
 	_, _ = l.exchange(ctx, []byte{reqCancel})
 }
 
@@ -288,11 +349,23 @@ func parseStatus(b []byte) (DeviceStatus, error) {
 	return s, nil
 }
 
-// info asks for the device status.
+// info asks for the device status. A device still holding a request,
+// typically one a host that went away left waiting for the user, answers
+// a lone RSP_BUSY until it drops it (at most about 600 ms after the last
+// poll); a status reply is never one byte long, so this waits and asks
+// again, as query does for a busy REQ_NEW.
 func (l *link) info(ctx context.Context) (DeviceStatus, error) {
-	rsp, err := l.exchange(ctx, []byte{reqInfo})
-	if err != nil {
-		return DeviceStatus{}, err
+	for {
+		rsp, err := l.exchange(ctx, []byte{reqInfo})
+		if err != nil {
+			return DeviceStatus{}, err
+		}
+		if len(rsp) != 1 || rsp[0] != rspBusy {
+			return parseStatus(rsp)
+		}
+		l.stats.Busy++
+		if err := sleep(ctx, busyWait); err != nil {
+			return DeviceStatus{}, fmt.Errorf("the device stayed busy with another request: %w", err)
+		}
 	}
-	return parseStatus(rsp)
 }

@@ -86,21 +86,40 @@ func TestResetReport(t *testing.T) {
 	}
 }
 
+// FuzzAssembler feeds a stream of reports (the input cut into 64-byte
+// pieces, the last possibly short) to the assembler: no panic, no message
+// above the limit, and each completed message frames back into reports
+// that reassemble to it. Seeds: testdata/fuzz/FuzzAssembler (every reply
+// shape framed, plus the reports of a recorded emulator session).
 func FuzzAssembler(f *testing.F) {
-	for _, r := range frameMessage([]byte("okay-and-some-more-bytes-to-span-two-reports-of-the-hid-framing!!"), true) {
-		f.Add(r)
-	}
+	f.Add(bytes.Join(frameMessage([]byte("okay-and-some-more-bytes-to-span-two-reports-of-the-hid-framing!!"), true), nil))
 	f.Add([]byte{0})
 	f.Add([]byte{0xff})
-	f.Fuzz(func(t *testing.T, report []byte) {
+	f.Fuzz(func(t *testing.T, stream []byte) {
 		a := assembler{max: maxMsgLen}
-		for range 3 {
-			msg, _, done, err := a.add(report)
+		for off := 0; off < len(stream); off += reportSize {
+			msg, enc, done, err := a.add(stream[off:min(off+reportSize, len(stream))])
 			if err != nil {
 				return
 			}
-			if done && len(msg) > maxMsgLen {
-				t.Fatal("assembled an over-long message")
+			if !done {
+				continue
+			}
+			if len(msg) > maxMsgLen {
+				t.Fatalf("assembled a message of %d bytes", len(msg))
+			}
+			if len(msg) == 0 {
+				continue // the reset report
+			}
+			b := assembler{max: maxMsgLen}
+			for _, r := range frameMessage(msg, enc) {
+				again, enc2, done, err := b.add(r)
+				if err != nil {
+					t.Fatalf("own framing of %x refused: %v", msg, err)
+				}
+				if done && (!bytes.Equal(again, msg) || enc2 != enc) {
+					t.Fatalf("reframed %x came back as %x", msg, again)
+				}
 			}
 		}
 	})

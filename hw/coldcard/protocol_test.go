@@ -118,6 +118,11 @@ func TestReplyShapes(t *testing.T) {
 	}
 }
 
+// FuzzDecodeReply decodes arbitrary replies as every shape: no panic,
+// failure texts are printable (device text is escaped before anyone prints
+// it), and what a shape accepts is consistent with the bytes. Seeds:
+// testdata/fuzz/FuzzDecodeReply (every reply shape, and the decrypted
+// replies of a recorded emulator session).
 func FuzzDecodeReply(f *testing.F) {
 	for _, s := range []string{"okay", "mypb", "strx", "int1\x01\x00\x00\x00", "asci\x00", "err_x"} {
 		f.Add([]byte(s))
@@ -125,12 +130,29 @@ func FuzzDecodeReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		r, err := decodeReply(msg)
 		if err != nil {
+			if strings.ContainsFunc(err.Error(), func(c rune) bool { return c < 0x20 || c > 0x7e }) {
+				t.Fatalf("error text %q carries unescaped device bytes", err)
+			}
 			return
 		}
-		r.mypb()
-		r.strx("f")
-		r.int1("f")
-		r.ascii("f")
-		r.binary("f")
+		if !bytes.Equal(append([]byte(r.code), r.body...), msg) {
+			t.Fatalf("code %q body %x from %x", r.code, r.body, msg)
+		}
+		if s, err := r.mypb(); err == nil {
+			if len(msg) != 4+72+len(s.xpub) {
+				t.Fatalf("mypb xpub %q from a %d-byte reply", s.xpub, len(msg))
+			}
+			_ = checkMasterXpub(s)
+		}
+		if n, _, err := r.strx("f"); err == nil && len(r.body) != 36 {
+			t.Fatalf("strx %d from %d bytes", n, len(r.body))
+		}
+		if _, err := r.int1("f"); err == nil && len(r.body) != 4 {
+			t.Fatalf("int1 from %d bytes", len(r.body))
+		}
+		if s, err := r.ascii("f"); err == nil && strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 && c != '\n' || c > 0x7e }) {
+			t.Fatalf("asci reply %q accepted with control bytes", s)
+		}
+		_, _ = r.binary("f")
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/internal/bip137"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -154,3 +155,23 @@ func (s *Signer) lock(ctx context.Context) (*hdkeychain.ExtendedKey, func(), err
 }
 
 func (s *Signer) fpHex() string { return hex.EncodeToString(s.fp[:]) }
+
+// SignMessage signs message as a Bitcoin signed message (BIP-137, legacy
+// P2PKH format) with the master private key, and returns the P2PKH address
+// of the master public key on the key's network and the base64 signature.
+// The address's HASH160 begins with the key's fingerprint (the fingerprint
+// is the first four bytes of that hash), so whoever checks the signature
+// can tell which cosigner made it.
+func (s *Signer) SignMessage(ctx context.Context, message string) (address, signature string, err error) {
+	master, unlock, err := s.lock(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
+	priv, err := master.ECPrivKey()
+	if err != nil {
+		return "", "", fmt.Errorf("%w: key %q: %v", hw.ErrDevice, s.name, err)
+	}
+	defer priv.Zero()
+	return bip137.Sign(priv, message, s.net)
+}

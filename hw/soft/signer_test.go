@@ -1,6 +1,7 @@
 package soft_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -19,6 +21,7 @@ import (
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/soft"
+	"github.com/countersign/countersign/internal/bip137"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -232,5 +235,32 @@ func TestDisplayAddressAndRegister(t *testing.T) {
 	}
 	if tok, err := c.alice.Register(ctx, hwtest.Wallet(c.d, regtest, "family")); tok != nil || err != nil {
 		t.Fatalf("Register = %v, %v; want nil, nil", tok, err)
+	}
+}
+
+// TestSignMessage: the signature verifies (BIP-137) for the P2PKH address
+// of the master key, whose HASH160 starts with the key's fingerprint; a
+// closed key signs nothing.
+func TestSignMessage(t *testing.T) {
+	c := newCosigners(t)
+	ctx := context.Background()
+	addr, sig, err := c.alice.SignMessage(ctx, "countersign journal entry 7 head 00ff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bip137.Verify(addr, sig, "countersign journal entry 7 head 00ff", regtest); err != nil {
+		t.Fatal(err)
+	}
+	a, err := btcutil.DecodeAddress(addr, regtest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := c.alice.Fingerprint(ctx)
+	if _, ok := a.(*btcutil.AddressPubKeyHash); !ok || !bytes.Equal(a.ScriptAddress()[:4], fp[:]) {
+		t.Fatalf("address %s does not carry fingerprint %x", addr, fp)
+	}
+	c.alice.Close()
+	if _, _, err := c.alice.SignMessage(ctx, "x"); !errors.Is(err, soft.ErrClosed) {
+		t.Fatalf("closed key: %v", err)
 	}
 }

@@ -23,16 +23,31 @@
 //     prev_out_hash, value and script), outputs (own outputs derived from
 //     the registered script config, change when on the change branch,
 //     everything else confirmed), total and fee, then the second pass with a
-//     BIP-143 signature per input, computed here.
+//     BIP-143 signature per input, computed here as the firmware does: a
+//     sign-to-contract signature that takes in the host's nonce when the
+//     host runs the anti-klepto protocol (HOST_NONCE), and 32 zero bytes
+//     otherwise (antiklepto.go).
 //
 // Every confirmation goes through Config.Approve (nil approves); a refusal
 // is error 104 (aborted by the user). Requests that needed the user answer
 // NOT_READY first, so hosts exercise the polling path.
 //
+// The request layer behaves as the firmware's does (src/hww.c and
+// src/usb/usb_processing.c): while a request is outstanding every message
+// but REQ_RETRY and REQ_CANCEL, the 'i' status request included, is
+// answered RSP_BUSY; REQ_CANCEL is answered NACK and cancels nothing (the
+// firmware's _cancel_packet is a TODO); and a request the host stops
+// polling is dropped a timeout after the last message that reached it
+// (USB_OUTSTANDING_OP_TIMEOUT_MS, 500 ms, on the device; 3 s here by
+// default, see DefaultOutstandingTimeout), whether it still waits for the
+// user or has a result nobody fetched. That timeout, not REQ_CANCEL and
+// not the host closing its connection (a device cannot see a host program
+// exit), is what frees a device a host abandoned.
+//
 // Known differences from the firmware: no attestation ('a' fails), no
-// anti-klepto, no single-key script types, no payment requests or silent
-// payments, policies only of the wsh(multi(...)) shape, only BTC, TBTC and
-// RBTC, xpub and tpub serialisations only.
+// single-key script types, no payment requests or silent payments, policies
+// only of the wsh(multi(...)) shape, only BTC, TBTC and RBTC, xpub and tpub
+// serialisations only.
 package bitbox02
 
 import (
@@ -87,19 +102,27 @@ type Config struct {
 	// PairedHosts are host static Noise public keys the device already
 	// trusts, as if their pairing codes had been confirmed before.
 	PairedHosts [][]byte
-	// Approve plays the user: true confirms, false cancels. It may block;
-	// REQ_CANCEL or the end of Serve's context cancels its ctx. Nil
-	// approves everything.
+	// Approve plays the user: true confirms, false cancels. It may block,
+	// but must return once its ctx ends: that happens when the host stops
+	// polling the request (see OutstandingTimeout) or Serve's context
+	// ends. Nil approves everything.
 	Approve func(ctx context.Context, s Screen) bool
 	// Random supplies ephemeral Noise keys (nil: crypto/rand).
 	Random io.Reader
+	// OutstandingTimeout is how long a request nobody polls stays on the
+	// device; zero is DefaultOutstandingTimeout. FirmwareOutstandingTimeout
+	// gives the device's own timing.
+	OutstandingTimeout time.Duration
 }
 
 // Stats counts what the emulator handled.
 type Stats struct {
 	ReportsIn, ReportsOut int
-	Requests              int // HWW requests (REQ_NEW)
+	Requests              int // HWW requests (REQ_NEW) that started
 	Polls                 int // REQ_RETRY
+	Cancels               int // REQ_CANCEL
+	Busy                  int // messages answered RSP_BUSY
+	Dropped               int // outstanding requests dropped by the timeout
 	APIRequests           int // decrypted API requests
 	Handshakes            int
 	Pairings              int // confirmed pairing codes
@@ -138,13 +161,35 @@ type noiseSession struct {
 	verified   bool
 }
 
-// pendingOp is the HWW request being processed.
+// FirmwareOutstandingTimeout is how long the device keeps a request the
+// host has stopped polling: USB_OUTSTANDING_OP_TIMEOUT_MS of
+// src/usb/usb_processing.c (checked on a 100 ms tick, so the device drops
+// the request 500 to 600 ms after the last poll).
+const FirmwareOutstandingTimeout = 500 * time.Millisecond
+
+// DefaultOutstandingTimeout is the emulator's: longer than the device's.
+// Hosts poll every 200 ms, but a test process on a loaded machine stalls
+// for longer than the 300 ms that leaves (a 200 ms sleep took 1.9 s with
+// two busy loops on two cores); the request would be dropped and the next
+// poll answered NACK, which tests nothing of the host and fails its tests
+// at random. What the timeout is for, a device freeing itself from a
+// request its host abandoned, works the same, only later.
+const DefaultOutstandingTimeout = 3 * time.Second
+
+// pendingOp is the HWW request being processed: the firmware's
+// async_usb task, from REQ_NEW until the host fetches its result or the
+// outstanding-request timeout drops it.
 type pendingOp struct {
-	done   chan struct{}
+	done   chan struct{} // closed when process returned
 	result []byte
 	asked  bool // it asked the user: answer NOT_READY at least once
 	cancel context.CancelFunc
-	owner  context.Context // the connection that started it
+	// last is when a message of the host last reached the request
+	// (usb_processing_timeout_reset); timer, set once REQ_NEW is answered
+	// NOT_READY, fires OutstandingTimeout after it.
+	last    time.Time
+	timer   *time.Timer
+	dropped bool // timed out: cancelled, the device is free again
 }
 
 // New makes an emulator from cfg.
@@ -154,6 +199,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if cfg.Version == "" {
 		cfg.Version = "v9.21.0"
+	}
+	if cfg.OutstandingTimeout <= 0 {
+		cfg.OutstandingTimeout = DefaultOutstandingTimeout
 	}
 	e := &Emulator{cfg: cfg, registered: map[[32]byte]string{}, unlocked: !cfg.Locked && !cfg.Uninitialized, initialized: !cfg.Uninitialized}
 	if !cfg.Uninitialized {
@@ -286,11 +334,13 @@ func (e *Emulator) Serve(ctx context.Context, ln *transport.TCPReportListener) e
 }
 
 // ServeConn answers the reports of one connection until it closes or ctx
-// ends; it closes t.
+// ends; it closes t. A request the connection leaves outstanding is not
+// ended with it: like the device, whose host program may exit without a
+// word, the emulator drops it once nobody polled it for
+// Config.OutstandingTimeout. The end of ctx ends it at once.
 func (e *Emulator) ServeConn(ctx context.Context, t transport.Transport) error {
 	defer t.Close()
-	// A request of this connection still waiting for the user ends with
-	// the connection, as unplugging the device ends it.
+	device := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { t.Close() })
@@ -328,7 +378,7 @@ func (e *Emulator) ServeConn(ctx context.Context, t transport.Transport) error {
 			fs.reset()
 			out = [][]byte{errorFrame(cid, frameErrInvalidCmd)}
 		default:
-			reply := e.hww(ctx, fs.data)
+			reply := e.hww(device, fs.data)
 			fs.reset()
 			out = replyFrames(cid, cmdHWW, reply)
 		}
@@ -356,8 +406,24 @@ const (
 	rspNack     = 0x03
 )
 
-// hww is src/hww.c _msg: one HWW request, one response.
+// hww is src/hww.c _msg behind usb_processing.c _usb_arbitrate_packet:
+// one HWW request, one response. ctx is the device's lifetime: requests
+// run under it.
 func (e *Emulator) hww(ctx context.Context, in []byte) []byte {
+	e.mu.Lock()
+	busy := e.pending != nil && !e.pending.dropped
+	e.mu.Unlock()
+	// While a request is outstanding the USB stack is locked: only a
+	// one-byte REQ_RETRY or REQ_CANCEL gets through
+	// (hww_blocking_request_can_go_through); everything else, 'i' too, is
+	// answered RSP_BUSY (hww_blocked_req_error) and does not count as the
+	// host polling.
+	if busy && !(len(in) == 1 && (in[0] == reqRetry || in[0] == reqCancel)) {
+		e.mu.Lock()
+		e.stats.Busy++
+		e.mu.Unlock()
+		return []byte{rspBusy}
+	}
 	if len(in) == 0 {
 		return []byte{rspNack}
 	}
@@ -367,18 +433,16 @@ func (e *Emulator) hww(ctx context.Context, in []byte) []byte {
 	case reqNew:
 		return e.startOp(ctx, in[1:])
 	case reqRetry:
-		e.mu.Lock()
-		e.stats.Polls++
-		e.mu.Unlock()
 		return e.poll()
 	case reqCancel:
+		// _cancel_packet: "We don't have anything to cancel yet." The
+		// answer is NACK and the request stays; as a message that got
+		// through it restarts the outstanding-request timeout.
 		e.mu.Lock()
-		p := e.pending
-		e.pending = nil
-		e.mu.Unlock()
-		if p != nil {
-			p.cancel()
-			<-p.done
+		defer e.mu.Unlock()
+		e.stats.Cancels++
+		if p := e.pending; p != nil && !p.dropped {
+			p.last = time.Now()
 		}
 		return []byte{rspNack}
 	}
@@ -411,21 +475,28 @@ func b2u(b bool) byte {
 // finished quickly without asking the user, NOT_READY otherwise.
 func (e *Emulator) startOp(ctx context.Context, payload []byte) []byte {
 	e.mu.Lock()
-	if p := e.pending; p != nil && p.owner.Err() != nil {
-		// Left behind by a connection that closed: its context is done, so
-		// it is ending.
-		e.pending = nil
+	if p := e.pending; p != nil {
+		if !p.dropped {
+			e.mu.Unlock()
+			return []byte{rspBusy}
+		}
+		// The timeout dropped it and cancelled its context; the firmware
+		// forgets the task at once, here its goroutine ends first, so
+		// that two requests never run together.
 		e.mu.Unlock()
 		<-p.done
 		e.mu.Lock()
-	}
-	if e.pending != nil {
-		e.mu.Unlock()
-		return []byte{rspBusy}
+		if e.pending == p {
+			e.pending = nil
+		}
+		if e.pending != nil {
+			e.mu.Unlock()
+			return []byte{rspBusy}
+		}
 	}
 	e.stats.Requests++
 	octx, cancel := context.WithCancel(ctx)
-	p := &pendingOp{done: make(chan struct{}), cancel: cancel, owner: ctx}
+	p := &pendingOp{done: make(chan struct{}), cancel: cancel}
 	e.pending = p
 	before := e.confirms
 	e.mu.Unlock()
@@ -445,26 +516,66 @@ func (e *Emulator) startOp(ctx context.Context, payload []byte) []byte {
 	defer e.mu.Unlock()
 	select {
 	case <-p.done:
-		if !p.asked {
+		if !p.asked && e.pending == p {
 			e.pending = nil
+			cancel()
 			return append([]byte{rspAck}, p.result...)
 		}
 	default:
 	}
+	// The host must now poll. The device's clock starts as this answer
+	// leaves (usb_processing_timeout_reset after the packet ran), never
+	// while the request is being started.
+	p.last = time.Now()
+	p.timer = time.AfterFunc(e.cfg.OutstandingTimeout, func() { e.expire(p) })
 	return []byte{rspNotReady}
 }
 
-// poll answers REQ_RETRY.
+// expire is usb_processing.c _check_lock_timeout: a request nobody polled
+// for Config.OutstandingTimeout is cancelled (async_usb cancel drops the
+// task and any result not fetched) and the device is free again.
+func (e *Emulator) expire(p *pendingOp) {
+	e.mu.Lock()
+	if e.pending != p || p.dropped {
+		e.mu.Unlock()
+		return
+	}
+	if left := e.cfg.OutstandingTimeout - time.Since(p.last); left > 0 {
+		// Polled since the timer was set.
+		p.timer.Reset(left)
+		e.mu.Unlock()
+		return
+	}
+	p.dropped = true
+	e.stats.Dropped++
+	e.mu.Unlock()
+	p.cancel()
+	<-p.done
+	e.mu.Lock()
+	if e.pending == p {
+		e.pending = nil
+	}
+	e.mu.Unlock()
+}
+
+// poll answers REQ_RETRY (_maybe_write_response): the result when there is
+// one, NOT_READY while the request runs, NACK when there is none.
 func (e *Emulator) poll() []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stats.Polls++
 	p := e.pending
-	if p == nil {
+	if p == nil || p.dropped {
 		return []byte{rspNack}
 	}
+	p.last = time.Now()
 	select {
 	case <-p.done:
 		e.pending = nil
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		p.cancel()
 		return append([]byte{rspAck}, p.result...)
 	default:
 		return []byte{rspNotReady}

@@ -127,7 +127,9 @@ func TestAPIErrors(t *testing.T) {
 }
 
 // TestHWWLayer: REQ_RETRY without a request, NACK for an empty request,
-// NOT_READY while the user decides, BUSY for a second request.
+// NOT_READY while the user decides, BUSY for a second request and for the
+// status request (src/hww.c lets only REQ_RETRY and REQ_CANCEL through
+// while a request is outstanding).
 func TestHWWLayer(t *testing.T) {
 	release := make(chan struct{})
 	e := newTestEmulator(t, Config{Locked: true, Approve: func(ctx context.Context, s Screen) bool {
@@ -151,8 +153,8 @@ func TestHWWLayer(t *testing.T) {
 	if got := e.hww(ctx, []byte{reqNew, 'h'}); !bytes.Equal(got, []byte{rspBusy}) {
 		t.Fatalf("second request: %x", got)
 	}
-	if got := e.hww(ctx, []byte{reqInfo}); got[len(got)-2] != 0 {
-		t.Fatalf("info while locked: %x", got)
+	if got := e.hww(ctx, []byte{reqInfo}); !bytes.Equal(got, []byte{rspBusy}) {
+		t.Fatalf("info while a request is outstanding: %x", got)
 	}
 	close(release)
 	deadline := time.Now().Add(5 * time.Second)
@@ -166,7 +168,7 @@ func TestHWWLayer(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := e.hww(ctx, []byte{reqInfo}); got[len(got)-2] != 1 {
+	if got := e.hww(ctx, []byte{reqInfo}); len(got) < 2 || got[len(got)-2] != 1 {
 		t.Fatalf("info after unlock: %x", got)
 	}
 	// 'n' before any handshake fails; 'a' (attestation) is not emulated.
@@ -174,6 +176,109 @@ func TestHWWLayer(t *testing.T) {
 		if got := e.hww(ctx, req); !bytes.Equal(got, []byte{rspAck, opFailure}) {
 			t.Errorf("%x: %x", req, got)
 		}
+	}
+}
+
+// TestHWWOutstandingTimeout follows the firmware's answer to a host that
+// gives up on a request (src/hww.c, src/usb/usb_processing.c and the
+// tests of src/rust/bitbox02-rust/src/hww/transport.rs at commit
+// a3467ad11daee7081cc041ba9217c81e471022e6): REQ_CANCEL is answered NACK
+// and leaves the request; polls keep it; once nothing reached it for the
+// outstanding-request timeout it is dropped, its screen with it, and the
+// device takes a new request. The timeout is the emulator's default, long
+// enough for a loaded machine to keep up with the polls.
+func TestHWWOutstandingTimeout(t *testing.T) {
+	const timeout = DefaultOutstandingTimeout
+	dismissed := make(chan time.Time, 1)
+	e := newTestEmulator(t, Config{Locked: true, Approve: func(ctx context.Context, s Screen) bool {
+		<-ctx.Done()
+		dismissed <- time.Now()
+		return false
+	}})
+	ctx := context.Background()
+	if got := e.hww(ctx, []byte{reqNew, 'u'}); !bytes.Equal(got, []byte{rspNotReady}) {
+		t.Fatalf("unlock: %x", got)
+	}
+	// Polls and cancels that keep coming keep the request, past the
+	// timeout.
+	last := time.Now()
+	for i := 0; i < 8; i++ {
+		time.Sleep(timeout / 6)
+		req := []byte{reqRetry}
+		want := []byte{rspNotReady}
+		if i%2 == 1 {
+			req, want = []byte{reqCancel}, []byte{rspNack}
+		}
+		prev := last
+		last = time.Now()
+		if got := e.hww(ctx, req); !bytes.Equal(got, want) {
+			t.Fatalf("message %d (%x), %s after the one before: %x, want %x", i, req, last.Sub(prev), got, want)
+		}
+	}
+	if got := e.hww(ctx, []byte{reqNew, 'h'}); !bytes.Equal(got, []byte{rspBusy}) {
+		t.Fatalf("second request: %x", got)
+	}
+	// Silence: the device drops the request and its screen.
+	select {
+	case at := <-dismissed:
+		if d := at.Sub(last); d < timeout {
+			t.Fatalf("the screen was dismissed %s after the last message, before the %s timeout", d, timeout)
+		}
+	case <-time.After(4 * timeout):
+		t.Fatal("the device kept an abandoned request")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.Stats().Dropped == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the request was never dropped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := e.hww(ctx, []byte{reqRetry}); !bytes.Equal(got, []byte{rspNack}) {
+		t.Fatalf("poll of a dropped request: %x", got)
+	}
+	if got := e.hww(ctx, []byte{reqInfo}); len(got) < 2 || got[len(got)-2] != 0 {
+		t.Fatalf("info after the drop: %x (want: still locked)", got)
+	}
+	if got := e.hww(ctx, []byte{reqNew, 'h'}); !bytes.Equal(got, []byte{rspAck, opSuccess}) {
+		t.Fatalf("new request after the drop: %x", got)
+	}
+	st := e.Stats()
+	if st.Cancels != 4 || st.Dropped != 1 || st.Busy != 1 {
+		t.Fatalf("stats %+v: want 4 cancels, 1 dropped, 1 busy", st)
+	}
+}
+
+// TestHWWUnfetchedResultDropped: a request that finished but whose result
+// the host never fetched is dropped too
+// (test_completed_outstanding_request_times_out_without_retry).
+func TestHWWUnfetchedResultDropped(t *testing.T) {
+	shown := make(chan struct{})
+	e := newTestEmulator(t, Config{Locked: true, Approve: func(ctx context.Context, s Screen) bool {
+		close(shown)
+		return true
+	}})
+	ctx := context.Background()
+	if got := e.hww(ctx, []byte{reqNew, 'u'}); !bytes.Equal(got, []byte{rspNotReady}) {
+		t.Fatalf("unlock: %x", got)
+	}
+	<-shown
+	if got := e.hww(ctx, []byte{reqInfo}); !bytes.Equal(got, []byte{rspBusy}) {
+		t.Fatalf("info before the result was fetched: %x", got)
+	}
+	deadline := time.Now().Add(4 * DefaultOutstandingTimeout)
+	for e.Stats().Dropped == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the unfetched result was never dropped")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := e.hww(ctx, []byte{reqRetry}); !bytes.Equal(got, []byte{rspNack}) {
+		t.Fatalf("poll after the drop: %x", got)
+	}
+	// The unlock itself happened, as on the device.
+	if got := e.hww(ctx, []byte{reqInfo}); len(got) < 2 || got[len(got)-2] != 1 {
+		t.Fatalf("info after the drop: %x", got)
 	}
 }
 

@@ -58,7 +58,9 @@ func (s *frameState) add(r []byte) (done bool, errCode byte, cid uint32) {
 			return false, frameErrInvalidLen, cid
 		}
 		*s = frameState{initialized: true, cid: cid, cmd: typ, want: n, data: make([]byte, 0, n)}
-		s.data = append(s.data, r[7:7+min(n, initData)]...)
+		// A report shorter than 64 bytes carries what it has (the HID
+		// layer pads to 64; a broken host may not).
+		s.data = append(s.data, r[7:min(len(r), 7+min(n, initData))]...)
 		return s.finish(), 0, cid
 	}
 	// _cmd_continue
@@ -77,7 +79,7 @@ func (s *frameState) add(r []byte) (done bool, errCode byte, cid uint32) {
 		return false, frameErrInvalidLen, cid
 	}
 	s.seq++
-	s.data = append(s.data, r[5:5+min(s.want-len(s.data), contData)]...)
+	s.data = append(s.data, r[5:min(len(r), 5+min(s.want-len(s.data), contData))]...)
 	return s.finish(), 0, cid
 }
 

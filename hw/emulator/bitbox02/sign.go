@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcutil"
 )
 
@@ -115,6 +114,9 @@ type signer struct {
 	wrap   bool
 	hasSig bool
 	sig    []byte
+	// commitment is the anti-klepto signer commitment sent with the
+	// HOST_NONCE request (BTCSignNextResponse.anti_klepto_signer_commitment).
+	commitment []byte
 }
 
 // Next types (btc.proto BTCSignNextResponse.Type).
@@ -125,11 +127,15 @@ const (
 	nextPrevTxInit   = 3
 	nextPrevTxInput  = 4
 	nextPrevTxOutput = 5
+	nextHostNonce    = 6
 )
 
 func (g *signer) response(typ, index, prevIndex uint32) []byte {
 	body := pbuf(nil).varint(1, uint64(typ)).varint(2, uint64(index)).flag(3, g.hasSig).opt(4, g.sig).varint(5, uint64(prevIndex))
-	g.hasSig, g.sig = false, nil
+	if g.commitment != nil {
+		body = body.field(6, pbuf(nil).field(1, g.commitment))
+	}
+	g.hasSig, g.sig, g.commitment = false, nil, nil
 	if g.wrap {
 		return pbuf(nil).field(rspBTC, pbuf(nil).field(3, body))
 	}
@@ -170,6 +176,9 @@ type signInput struct {
 	sequence  uint32
 	keypath   []uint32
 	scIndex   uint32
+	// hostCommitment is the anti-klepto host nonce commitment, nil when
+	// the host does not take part (field 8, checked when signing).
+	hostCommitment []byte
 }
 
 func parseSignInput(m pmsg) (*signInput, error) {
@@ -193,9 +202,15 @@ func parseSignInput(m pmsg) (*signInput, error) {
 	if in.scIndex, err = m.u32(7); err != nil {
 		return nil, err
 	}
-	if m.has(8) {
-		// Anti-klepto host nonce commitment: not emulated.
-		return nil, errInvalidInput
+	if c, ok, err := m.sub(8); err != nil {
+		return nil, err
+	} else if ok {
+		if in.hostCommitment, err = c.bytes(1); err != nil {
+			return nil, err
+		}
+		if in.hostCommitment == nil {
+			in.hostCommitment = []byte{}
+		}
 	}
 	if len(in.prevHash) != 32 {
 		return nil, errInvalidInput
@@ -690,8 +705,30 @@ func (e *Emulator) signTx(ctx context.Context, s *signSession, init pmsg) ([]byt
 		if err != nil {
 			return nil, errGeneric
 		}
-		compact := ecdsa.SignCompact(priv, digest, true)
-		g.hasSig, g.sig = true, compact[1:]
+		// Without the host's part the firmware contracts to zeros
+		// (signtx.rs: "Preserve the historical zero-contribution S2C
+		// signature").
+		data := make([]byte, 32)
+		if in.hostCommitment != nil {
+			// The anti-klepto exchange: our nonce commitment for the
+			// host's nonce (signtx.rs get_antiklepto_host_nonce).
+			if len(in.hostCommitment) != 32 {
+				return nil, errInvalidInput
+			}
+			g.commitment = signerCommitment(priv, digest, [32]byte(in.hostCommitment))
+			req, err := g.btc(nextHostNonce, i, 0, 7)
+			if err != nil {
+				return nil, err
+			}
+			if data, err = req.bytes(1); err != nil {
+				return nil, err
+			}
+			if len(data) != 32 {
+				return nil, errInvalidInput
+			}
+		}
+		sig := s2cSign(priv, digest, data)
+		g.hasSig, g.sig = true, sig[:]
 	}
 	if sum1 != sum2 {
 		return nil, errInvalidInput

@@ -273,8 +273,15 @@ func TestUploadAndChecksum(t *testing.T) {
 	}
 }
 
+// dispatchCommands are the commands FuzzDispatch picks from by index.
+var dispatchCommands = []string{"ping", "vers", "blkc", "ncry", "mitm", "xpub", "upld", "sha2", "dwld", "enrl", "msck", "p2sh", "stxn", "stok", "zzzz"}
+
+// FuzzDispatch runs one command with arbitrary arguments on a fresh
+// session: the device side never panics and always replies. Seeds:
+// testdata/fuzz/FuzzDispatch (each command with the arguments the driver
+// sends, and malformed ones).
 func FuzzDispatch(f *testing.F) {
-	cmds := []string{"ping", "vers", "blkc", "ncry", "mitm", "xpub", "upld", "sha2", "dwld", "enrl", "msck", "p2sh", "stxn", "stok", "zzzz"}
+	cmds := dispatchCommands
 	f.Add(uint8(5), []byte("m/48h/1h"))
 	f.Add(uint8(11), append(binary.LittleEndian.AppendUint32(nil, 0x0e), 2, 3, 30, 0))
 	f.Add(uint8(6), append(make([]byte, 8), 1, 2, 3))
@@ -292,6 +299,10 @@ func FuzzDispatch(f *testing.F) {
 	})
 }
 
+// FuzzReviewPSBT has the device review an uploaded PSBT: it finishes or
+// fails, never panics. Seeds: testdata/fuzz/FuzzReviewPSBT (the BIP-174
+// vectors, and the wallet PSBTs the driver tests sign, recorded by
+// hw/coldcard's TestFuzzCorpus).
 func FuzzReviewPSBT(f *testing.F) {
 	f.Add([]byte("psbt\xff\x00"))
 	f.Add([]byte("psbt\xff\x01\x00\x0a\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
