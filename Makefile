@@ -25,6 +25,10 @@ vet:
 # pinned btcd node into the user cache (about a minute).
 test: vet
 	$(GO) test $(GOTAGS) -count=1 -timeout 60m ./...
+ifneq ($(TAGS),)
+	# The pure-Go verifier too: a machine without libsecp256k1 runs it.
+	$(GO) test -count=1 -short ./internal/secp ./psbt ./coordinator
+endif
 
 # Everything but the regtest end-to-end tests (files *_regtest_test.go,
 # which start btcd nodes and skip under -short): under a minute.
