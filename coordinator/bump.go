@@ -66,6 +66,11 @@ type BumpResult struct {
 // goes through the gate and the spending policy and is saved as a new
 // draft that replaces the original; every cosigner must sign it again.
 func (c *Coordinator) Bump(ctx context.Context, req BumpRequest) (*BumpResult, error) {
+	return retryStale(ctx, func() (*BumpResult, error) { return c.bumpOnce(ctx, req) })
+}
+
+// bumpOnce is one attempt of Bump.
+func (c *Coordinator) bumpOnce(ctx context.Context, req BumpRequest) (*BumpResult, error) {
 	orig, err := c.originalSpend(ctx, req.Wallet, req.Ref)
 	if err != nil {
 		return nil, err
@@ -182,6 +187,13 @@ func (c *Coordinator) Bump(ctx context.Context, req BumpRequest) (*BumpResult, e
 
 	// More coins, when the change cannot pay: only confirmed ones (BIP-125
 	// rule 2), not the original's own outputs, not a live draft's.
+	// The newest draft before reading which coins drafts spend: a draft
+	// saved after it makes the store refuse this one (wallet.ErrStale),
+	// and the spend is built again with that draft's coins known.
+	seen, err := c.Store.NewestDraftSeq(ctx, w.Name)
+	if err != nil {
+		return nil, err
+	}
 	live, err := c.liveSpends(ctx, w, orig.TxID)
 	if err != nil {
 		return nil, err
@@ -290,7 +302,7 @@ func (c *Coordinator) Bump(ctx context.Context, req BumpRequest) (*BumpResult, e
 		res.PSBT, res.Summary, res.Report = built, sum, r
 		related := orig.TxID
 		used := !reuse && (req.Cancel || sum.ChangeUsed)
-		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, Kind: kind, Related: &related,
+		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, Kind: kind, Related: &related, SeenUpTo: &seen,
 			Event: &wallet.DraftEvent{Step: step, Notes: notes}}, used, nil
 	})
 	if err != nil {

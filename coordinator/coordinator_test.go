@@ -279,6 +279,75 @@ func TestConcurrentSpendsGetDistinctChangeIndexes(t *testing.T) {
 	}
 }
 
+// TestConcurrentSpendsNeverShareACoin: 20 spends at once, each choosing
+// its own coins: no coin is in two drafts (a spend whose view of the live
+// drafts went stale while it was built is built again).
+func TestConcurrentSpendsNeverShareACoin(t *testing.T) {
+	amounts := make([]int64, 20)
+	for i := range amounts {
+		amounts[i] = 100_000
+	}
+	r := newRig(t, amounts...)
+	ctx := context.Background()
+	var mu sync.Mutex
+	spentBy := map[wire.OutPoint]int{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 40_000)}, FeeRate: 3})
+			if err != nil {
+				errs <- fmt.Errorf("spend %d: %w", i, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, in := range sp.PSBT.UnsignedTx.TxIn {
+				if j, dup := spentBy[in.PreviousOutPoint]; dup {
+					errs <- fmt.Errorf("coin %s is in spend %d and spend %d", in.PreviousOutPoint, j, i)
+				}
+				spentBy[in.PreviousOutPoint] = i
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	drafts, _ := r.c.Store.Drafts(ctx, "family")
+	if len(drafts) != 20 {
+		t.Fatalf("%d drafts, want 20", len(drafts))
+	}
+}
+
+// TestCreateDraftRefusesAStaleView: a draft built before another was saved
+// is refused with wallet.ErrStale, and nothing of it is stored.
+func TestCreateDraftRefusesAStaleView(t *testing.T) {
+	r := newRig(t, 100_000, 100_000)
+	ctx := context.Background()
+	seen, err := r.c.Store.NewestDraftSeq(ctx, "family")
+	if err != nil || seen != 0 {
+		t.Fatalf("newest draft of a wallet without drafts: %d, %v", seen, err)
+	}
+	if _, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 40_000)}, FeeRate: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.c.Store.CreateDraft(ctx, "family", func(uint32) (*wallet.Draft, bool, error) {
+		return &wallet.Draft{TxID: chainhash.Hash{1}, PSBT: []byte("stale view"), SeenUpTo: &seen}, true, nil
+	})
+	if !errors.Is(err, wallet.ErrStale) {
+		t.Fatalf("a draft built from a stale view: %v, want wallet.ErrStale", err)
+	}
+	drafts, _ := r.c.Store.Drafts(ctx, "family")
+	w, _ := r.c.Wallet(ctx, "family")
+	if len(drafts) != 1 || w.NextChange != 1 {
+		t.Fatalf("after the refusal: %d drafts, next change %d; want 1 and 1", len(drafts), w.NextChange)
+	}
+}
+
 func (r *rig) coinAt(t *testing.T, i int) wire.OutPoint {
 	us, err := r.c.Store.UTXOs(context.Background(), "family")
 	if err != nil {

@@ -57,6 +57,11 @@ type CPFPResult struct {
 // child goes through the gate and the spending policy and is saved as a
 // draft.
 func (c *Coordinator) ChildPaysForParent(ctx context.Context, req CPFPRequest) (*CPFPResult, error) {
+	return retryStale(ctx, func() (*CPFPResult, error) { return c.cpfpOnce(ctx, req) })
+}
+
+// cpfpOnce is one attempt of ChildPaysForParent.
+func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResult, error) {
 	w, err := c.Wallet(ctx, req.Wallet)
 	if err != nil {
 		return nil, err
@@ -93,6 +98,13 @@ func (c *Coordinator) ChildPaysForParent(ctx context.Context, req CPFPRequest) (
 		return nil, fmt.Errorf("%w: the parent pays out more than it spends", wallet.ErrInvalid)
 	}
 
+	// The newest draft before reading which coins drafts spend: a draft
+	// saved after it makes the store refuse this one (wallet.ErrStale),
+	// and the spend is built again with that draft's coins known.
+	seen, err := c.Store.NewestDraftSeq(ctx, w.Name)
+	if err != nil {
+		return nil, err
+	}
 	live, err := c.liveSpends(ctx, w)
 	if err != nil {
 		return nil, err
@@ -174,7 +186,7 @@ func (c *Coordinator) ChildPaysForParent(ctx context.Context, req CPFPRequest) (
 		}
 		res.PSBT, res.Summary, res.Report = built, sum, r
 		res.PackageRate = float64(res.ParentFee+sum.Fee) / float64(res.ParentVSize+sum.VSize)
-		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, Kind: wallet.KindCPFP, Related: &pid,
+		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, Kind: wallet.KindCPFP, Related: &pid, SeenUpTo: &seen,
 			Event: &wallet.DraftEvent{Step: StepCPFP, Notes: notes}}, true, nil
 	})
 	if err != nil {

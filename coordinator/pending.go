@@ -3,6 +3,7 @@ package coordinator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -509,6 +510,21 @@ func (c *Coordinator) liveSpends(ctx context.Context, w *Wallet, skip ...chainha
 		}
 	}
 	return out, nil
+}
+
+// retryStale runs one attempt of a workflow that saves a draft again while
+// the store answers wallet.ErrStale: another process saved a draft while
+// this one was built, so the coins that draft spends were not known. Each
+// attempt reads the store afresh. Every retry means another draft was
+// saved meanwhile, so attempts only repeat while others make progress;
+// the bound is for a store that answers ErrStale wrongly.
+func retryStale[T any](ctx context.Context, attempt func() (T, error)) (T, error) {
+	for i := 0; ; i++ {
+		out, err := attempt()
+		if !errors.Is(err, wallet.ErrStale) || i == 49 || ctx.Err() != nil {
+			return out, err
+		}
+	}
 }
 
 func containsHash(hs []chainhash.Hash, h chainhash.Hash) bool {

@@ -68,8 +68,14 @@ var ErrNoCoins = fmt.Errorf("%w: no spendable coins as of the last sync", psbt.E
 // Spend builds a PSBT for the payment from the wallet's coins, with change
 // to the wallet's next change address, and saves it as a draft. Choosing
 // the change index, saving the draft and advancing the change counter are
-// one store transaction: concurrent spends never share a change address.
+// one store transaction: concurrent spends never share a change address,
+// and never a coin (unless AllowConflict).
 func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult, error) {
+	return retryStale(ctx, func() (*SpendResult, error) { return c.spendOnce(ctx, req) })
+}
+
+// spendOnce is one attempt of Spend.
+func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendResult, error) {
 	w, err := c.Wallet(ctx, req.Wallet)
 	if err != nil {
 		return nil, err
@@ -79,7 +85,14 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		return nil, err
 	}
 	// Coins a live draft spends are left out, so that two drafts do not
-	// fight over one coin, unless the user asks for them.
+	// fight over one coin, unless the user asks for them. The newest draft
+	// is read first: a draft saved after it makes the store refuse this
+	// one (wallet.ErrStale), and the spend is built again with that
+	// draft's coins known.
+	seen, err := c.Store.NewestDraftSeq(ctx, w.Name)
+	if err != nil {
+		return nil, err
+	}
 	live, err := c.liveSpends(ctx, w)
 	if err != nil {
 		return nil, err
@@ -157,7 +170,7 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		if err != nil {
 			return nil, false, err
 		}
-		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note,
+		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, SeenUpTo: &seen,
 			Event: &wallet.DraftEvent{Step: StepSpend, Notes: notes}}, sum.ChangeUsed, nil
 	})
 	if errors.Is(err, psbt.ErrInsufficientFunds) && len(res.LeftOut) > 0 {

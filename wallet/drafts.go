@@ -74,6 +74,13 @@ type Draft struct {
 	// Event says, for the journal, what produced this version; it is not
 	// stored with the draft.
 	Event *DraftEvent
+
+	// SeenUpTo, given to CreateDraft, is the newest Seq of the wallet's
+	// drafts when the builder read which coins live drafts spend
+	// (NewestDraftSeq). CreateDraft refuses with ErrStale when a draft was
+	// saved after it: that draft's coins were not known to the builder,
+	// which may have picked them too. Nil skips the check.
+	SeenUpTo *int64
 }
 
 // DraftKind is what built a spend.
@@ -497,6 +504,15 @@ func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeI
 		if d == nil || len(d.PSBT) == 0 || d.TxID == (chainhash.Hash{}) {
 			return fmt.Errorf("new draft for wallet %q: no PSBT or txid: %w", name, ErrInvalid)
 		}
+		if d.SeenUpTo != nil {
+			newest, err := newestDraftSeq(ctx, tx, wid)
+			if err != nil {
+				return err
+			}
+			if newest > *d.SeenUpTo {
+				return fmt.Errorf("new draft for wallet %q: another draft was saved while this one was built: %w", name, ErrStale)
+			}
+		}
 		if err := checkDraftSize(name, d.PSBT); err != nil {
 			return err
 		}
@@ -530,6 +546,33 @@ func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeI
 		return nil, err
 	}
 	return out, nil
+}
+
+// ErrStale means a draft was built from a view of the store that another
+// writer changed before it was saved; building it again sees the change.
+var ErrStale = errors.New("the store changed while the draft was built")
+
+// NewestDraftSeq returns the highest Seq among the wallet's drafts (every
+// version, whatever its state), 0 when it has none. See Draft.SeenUpTo.
+func (s *Store) NewestDraftSeq(ctx context.Context, name string) (int64, error) {
+	var out int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		out, err = newestDraftSeq(ctx, tx, wid)
+		return err
+	})
+	return out, err
+}
+
+func newestDraftSeq(ctx context.Context, tx *sql.Tx, wid int64) (int64, error) {
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM drafts WHERE wallet_id = ?`, wid).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read the newest draft: %w", err)
+	}
+	return n, nil
 }
 
 // changeDetail is the journal's record of the change index a draft took.
