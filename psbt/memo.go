@@ -89,27 +89,6 @@ func (m *Memo) verify(sighash, pub, sig []byte) error {
 	return err
 }
 
-// validKey reports whether pub is a public key on the curve (see
-// secp.ValidPubKey), remembered.
-func (m *Memo) validKey(pub []byte) bool {
-	if m == nil {
-		return secp.ValidPubKey(pub)
-	}
-	m.mu.Lock()
-	ok := m.keys[string(pub)]
-	m.mu.Unlock()
-	if ok {
-		return true
-	}
-	if !secp.ValidPubKey(pub) {
-		return false
-	}
-	m.mu.Lock()
-	m.keys[string(pub)] = true
-	m.mu.Unlock()
-	return true
-}
-
 // knowValid records keys the caller knows are points: ones the wallet
 // derived with curve arithmetic.
 func (m *Memo) knowValid(pubs ...[]byte) {
