@@ -196,12 +196,21 @@ func renderReportTo(out io.Writer, walletName string, r *psbt.Report, to *coordi
 	}
 	need := map[string]bool{}
 	var missing []string
+	gone := map[string]bool{}
+	if to != nil {
+		for _, fp := range to.RotatedOut {
+			gone[fp] = true
+		}
+	}
 	for _, in := range r.Inputs {
 		if in.Missing == 0 || in.Finalized {
 			continue
 		}
 		for _, s := range in.NotSigned {
 			n := signerName(s)
+			if gone[strings.ToLower(s.Fingerprint)] {
+				n += " (rotated out)"
+			}
 			if !need[n] {
 				need[n] = true
 				missing = append(missing, n)

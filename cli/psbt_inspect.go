@@ -80,8 +80,9 @@ type inspectJSON struct {
 
 // toSuccessorJSON names the successor wallet a PSBT's outputs pay.
 type toSuccessorJSON struct {
-	Wallet  string `json:"wallet"`
-	Outputs []int  `json:"outputs"`
+	Wallet     string   `json:"wallet"`
+	Outputs    []int    `json:"outputs"`
+	RotatedOut []string `json:"rotated_out"`
 }
 
 type labelsJSON struct {
@@ -129,7 +130,7 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 		j.Refused = newRefusalJSON(in.Refusal)
 	}
 	if in.ToSuccessor != nil {
-		j.ToSuccessor = &toSuccessorJSON{Wallet: in.ToSuccessor.Successor, Outputs: in.ToSuccessor.Outputs}
+		j.ToSuccessor = &toSuccessorJSON{Wallet: in.ToSuccessor.Successor, Outputs: in.ToSuccessor.Outputs, RotatedOut: append([]string{}, in.ToSuccessor.RotatedOut...)}
 	}
 	if l := in.Labels; l != nil {
 		j.Labels = &labelsJSON{Tx: l.Tx, Inputs: l.Inputs, Outputs: l.Outputs}

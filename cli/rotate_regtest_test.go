@@ -117,17 +117,42 @@ func TestRotateLostKeyRegtest(t *testing.T) {
 	}
 	var in struct {
 		ToSuccessor struct {
-			Wallet  string `json:"wallet"`
-			Outputs []int  `json:"outputs"`
+			Wallet     string   `json:"wallet"`
+			Outputs    []int    `json:"outputs"`
+			RotatedOut []string `json:"rotated_out"`
 		} `json:"to_successor"`
 		Refused any `json:"refused"`
 	}
 	mustJSON(t, mustRun(t, dir, "--json", "psbt", "inspect", sweep), &in)
-	if in.ToSuccessor.Wallet != "w-2" || len(in.ToSuccessor.Outputs) != 1 || in.Refused != nil {
+	if in.ToSuccessor.Wallet != "w-2" || len(in.ToSuccessor.Outputs) != 1 || in.Refused != nil ||
+		len(in.ToSuccessor.RotatedOut) != 1 || in.ToSuccessor.RotatedOut[0] != cs[2].FP {
 		t.Fatalf("inspect of the sweep: %+v", in)
 	}
-	if out := mustRun(t, dir, "psbt", "inspect", sweep); !strings.Contains(out, `to successor wallet "w-2"`) {
-		t.Fatalf("inspect text does not name the successor:\n%s", out)
+	if out := mustRun(t, dir, "psbt", "inspect", sweep); !strings.Contains(out, `to successor wallet "w-2"`) || !strings.Contains(out, cs[2].FP+"] (rotated out)") {
+		t.Fatalf("inspect text does not name the successor and the key rotated out:\n%s", out)
+	}
+	// wallet show says the same.
+	var show struct {
+		Cosigners []struct {
+			Fingerprint string `json:"fingerprint"`
+			Replaced    bool   `json:"replaced"`
+		} `json:"cosigners"`
+		Rotation *struct {
+			Status    string  `json:"status"`
+			Successor *string `json:"successor"`
+		} `json:"rotation"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "w"), &show)
+	if show.Rotation == nil || show.Rotation.Status != "rotating" || show.Rotation.Successor == nil || *show.Rotation.Successor != "w-2" {
+		t.Fatalf("wallet show of the rotated wallet: %+v", show.Rotation)
+	}
+	for _, c := range show.Cosigners {
+		if c.Replaced != (c.Fingerprint == cs[2].FP) {
+			t.Fatalf("wallet show: cosigner %s replaced=%v", c.Fingerprint, c.Replaced)
+		}
+	}
+	if out := mustRun(t, dir, "wallet", "show", "w"); !strings.Contains(out, "Rotation:    rotating to w-2") || !strings.Contains(out, "(rotated out)") {
+		t.Fatalf("wallet show text:\n%s", out)
 	}
 
 	// Keys 1 and 2 sign; the lost key 3 is not needed.

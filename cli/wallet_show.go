@@ -54,6 +54,15 @@ type cosignerJSON struct {
 	Path        string         `json:"path"`
 	Xpub        string         `json:"xpub"`
 	Registered  []registration `json:"registrations"`
+	// Replaced: the wallet was rotated and its successor lacks this key.
+	Replaced bool `json:"replaced"`
+}
+
+type rotationJSON struct {
+	Status        string  `json:"status"`
+	Successor     *string `json:"successor"`
+	Predecessor   *string `json:"predecessor"`
+	RetiredHeight *int32  `json:"retired_height"`
 }
 
 type registration struct {
@@ -77,6 +86,7 @@ type walletJSON struct {
 	BirthHeight  int32          `json:"birth_height"`
 	Backend      string         `json:"backend,omitempty"`
 	CreatedAt    time.Time      `json:"created_at"`
+	Rotation     *rotationJSON  `json:"rotation"`
 }
 
 func walletView(sum *coordinator.WalletSummary) *walletJSON {
@@ -97,11 +107,26 @@ func walletView(sum *coordinator.WalletSummary) *walletJSON {
 		CreatedAt:    w.CreatedAt.UTC(),
 	}
 	for _, cs := range sum.Cosigners {
-		c := cosignerJSON{Position: cs.Position, Label: cs.Label, Fingerprint: cs.Fingerprint, Path: cs.Path, Xpub: cs.Xpub, Registered: []registration{}}
+		c := cosignerJSON{Position: cs.Position, Label: cs.Label, Fingerprint: cs.Fingerprint, Path: cs.Path, Xpub: cs.Xpub, Registered: []registration{}, Replaced: cs.Replaced}
 		for _, r := range cs.Registrations {
 			c.Registered = append(c.Registered, registration{Device: r.DeviceType, RegisteredAt: r.RegisteredAt.UTC(), NameOnDevice: r.NameOnDevice})
 		}
 		out.Cosigners = append(out.Cosigners, c)
+	}
+	if r := sum.Rotation; r != nil {
+		out.Rotation = &rotationJSON{Status: r.Status}
+		if r.Status == "" {
+			out.Rotation.Status = "active"
+		}
+		if r.Successor != "" {
+			out.Rotation.Successor = &r.Successor
+		}
+		if r.Predecessor != "" {
+			out.Rotation.Predecessor = &r.Predecessor
+		}
+		if r.RetiredHeight > 0 {
+			out.Rotation.RetiredHeight = &r.RetiredHeight
+		}
 	}
 	return out
 }
@@ -117,6 +142,17 @@ func renderWalletShow(s *Streams, asJSON bool, sum *coordinator.WalletSummary) e
 	fmt.Fprintf(w, "Descriptor:  %s\n", v.Descriptor)
 	fmt.Fprintf(w, "First address: %s\n", v.FirstAddress)
 	fmt.Fprintf(w, "Next index:  receive %d, change %d\n", v.NextReceive, v.NextChange)
+	if r := v.Rotation; r != nil {
+		switch {
+		case r.Status == "retired" && r.Successor != nil:
+			fmt.Fprintf(w, "Rotation:    retired at height %d; coins moved to %s (a coin arriving here is reported by sync)\n", derefHeight(r.RetiredHeight), safe(*r.Successor))
+		case r.Successor != nil:
+			fmt.Fprintf(w, "Rotation:    rotating to %s: hands out no new address; retires when the sweep has confirmed\n", safe(*r.Successor))
+		}
+		if r.Predecessor != nil {
+			fmt.Fprintf(w, "Succeeds:    %s\n", safe(*r.Predecessor))
+		}
+	}
 	fmt.Fprintln(w, "Cosigners:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tFINGERPRINT\tLABEL\tPATH\tREGISTERED ON DEVICE")
@@ -126,9 +162,19 @@ func renderWalletShow(s *Streams, asJSON bool, sum *coordinator.WalletSummary) e
 			reg = fmt.Sprintf("yes (%s, %s)", safe(c.Registered[0].Device), c.Registered[0].RegisteredAt.Format("2006-01-02"))
 		}
 		fp, label, path := orDash(c.Fingerprint), safe(orDash(c.Label)), orDash(c.Path)
+		if c.Replaced {
+			label += " (rotated out)"
+		}
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", c.Position, fp, label, path, reg)
 	}
 	return tw.Flush()
+}
+
+func derefHeight(h *int32) int32 {
+	if h == nil {
+		return 0
+	}
+	return *h
 }
 
 func scriptLabel(s string) string {

@@ -133,6 +133,21 @@ type WalletSummary struct {
 	Wallet       *Wallet
 	FirstAddress string
 	Cosigners    []CosignerSummary
+	// Rotation is the wallet's place in a key rotation, as stored (Summary
+	// reads; retiring is the business of a sync); nil when it was never
+	// part of one.
+	Rotation *RotationSummary
+}
+
+// RotationSummary says what a key rotation made of a wallet.
+type RotationSummary struct {
+	// Status is "rotating" (a successor exists, the sweep has not
+	// confirmed), "retired", or "" for a wallet that only succeeded
+	// another.
+	Status        string
+	Successor     string // "" when the wallet was not rotated
+	Predecessor   string // "" when the wallet succeeded none
+	RetiredHeight int32  // 0 unless retired
 }
 
 // CosignerSummary is one key of a wallet with its registrations.
@@ -143,6 +158,9 @@ type CosignerSummary struct {
 	Path          string
 	Xpub          string
 	Registrations []wallet.Registration
+	// Replaced is set when the wallet was rotated and the successor does
+	// not have this key: it is the one rotated out (or removed).
+	Replaced bool
 }
 
 // Summary describes a stored wallet: policy, cosigners, registrations,
@@ -156,7 +174,60 @@ func (c *Coordinator) Summary(ctx context.Context, name string) (*WalletSummary,
 	if err != nil {
 		return nil, err
 	}
-	return summarize(w, regs)
+	sum, err := summarize(w, regs)
+	if err != nil {
+		return nil, err
+	}
+	if sum.Rotation, err = c.rotationSummary(ctx, sum); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// rotationSummary reads sum's wallet's rotations and marks the keys its
+// successor does not have.
+func (c *Coordinator) rotationSummary(ctx context.Context, sum *WalletSummary) (*RotationSummary, error) {
+	rs, err := c.Store.Rotations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out *RotationSummary
+	for _, r := range rs {
+		switch sum.Wallet.Name {
+		case r.Wallet:
+			if out == nil {
+				out = &RotationSummary{}
+			}
+			out.Successor, out.Status = r.Successor, "rotating"
+			if r.Retired {
+				out.Status, out.RetiredHeight = "retired", r.RetiredHeight
+			}
+		case r.Successor:
+			if out == nil {
+				out = &RotationSummary{}
+			}
+			out.Predecessor = r.Wallet
+		}
+	}
+	if out == nil || out.Successor == "" {
+		return out, nil
+	}
+	succ, err := c.Wallet(ctx, out.Successor)
+	if err != nil {
+		// A successor deleted since: the keys cannot be compared.
+		if isNotFound(err) {
+			return out, nil
+		}
+		return nil, err
+	}
+	gone := map[string]bool{}
+	for _, fp := range rotatedOut(sum.Wallet, succ) {
+		gone[fp] = true
+	}
+	for i := range sum.Cosigners {
+		sum.Cosigners[i].Replaced = gone[sum.Cosigners[i].Fingerprint]
+	}
+	return out, nil
 }
 
 func summarize(w *Wallet, regs []wallet.Registration) (*WalletSummary, error) {

@@ -709,6 +709,27 @@ func (c *Coordinator) RotationStatus(ctx context.Context, name string) (*Rotatio
 type SuccessorOutputs struct {
 	Successor string
 	Outputs   []int // output indexes, in transaction order
+	// RotatedOut are the fingerprints (lowercase hex) of the old wallet's
+	// keys the successor does not have: a summary should not send anyone
+	// looking for a lost key's signature.
+	RotatedOut []string
+}
+
+// rotatedOut returns the fingerprints of old's keys that succ lacks.
+func rotatedOut(old, succ *Wallet) []string {
+	kept := map[string]bool{}
+	for _, k := range succ.Descriptor.Keys {
+		if k.XPub != nil {
+			kept[k.XPub.String()] = true
+		}
+	}
+	var out []string
+	for _, k := range old.Descriptor.Keys {
+		if k.XPub != nil && k.Origin != nil && !kept[k.XPub.String()] {
+			out = append(out, hex.EncodeToString(k.Origin.Fingerprint[:]))
+		}
+	}
+	return out
 }
 
 // successorOutputs finds the external outputs of rep that derive from w's
@@ -730,7 +751,7 @@ func (c *Coordinator) successorOutputs(ctx context.Context, w *Wallet, rep *psbt
 	if err != nil {
 		return nil, err
 	}
-	out := &SuccessorOutputs{Successor: succ.Name}
+	out := &SuccessorOutputs{Successor: succ.Name, RotatedOut: rotatedOut(w, succ)}
 	for i, o := range rep.Outputs {
 		if o.Kind != psbt.KindExternal {
 			continue

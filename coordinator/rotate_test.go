@@ -164,6 +164,16 @@ func TestRotateLostKey(t *testing.T) {
 	if err != nil || st.Retired || st.Successor != "family-2" || len(st.Coins) != 3 {
 		t.Fatalf("status before the sweep confirms: %+v %v", st, err)
 	}
+	// wallet show's summary says so, and which key was rotated out.
+	sum, err := r.c.Summary(ctx, "family")
+	if err != nil || sum.Rotation == nil || sum.Rotation.Status != "rotating" || sum.Rotation.Successor != "family-2" {
+		t.Fatalf("summary while rotating: %+v %v", sum.Rotation, err)
+	}
+	for _, cs := range sum.Cosigners {
+		if cs.Replaced != (cs.Label == "carol") {
+			t.Fatalf("cosigner %q replaced=%v; only carol was rotated out", cs.Label, cs.Replaced)
+		}
+	}
 	// The chain (this fake lists no coin) says the coins are gone: the
 	// sync retires the wallet.
 	sy, err := r.c.Sync(ctx, "family", scan.Options{})
@@ -179,6 +189,12 @@ func TestRotateLostKey(t *testing.T) {
 	}
 	if st, _ := r.c.RotationStatus(ctx, "family-2"); st.Predecessor != "family" || st.Successor != "" {
 		t.Fatalf("successor's status: %+v", st)
+	}
+	if sum, err := r.c.Summary(ctx, "family"); err != nil || sum.Rotation.Status != "retired" || sum.Rotation.RetiredHeight != 200 {
+		t.Fatalf("summary after retirement: %+v %v", sum.Rotation, err)
+	}
+	if sum, err := r.c.Summary(ctx, "family-2"); err != nil || sum.Rotation == nil || sum.Rotation.Predecessor != "family" || sum.Rotation.Status != "" {
+		t.Fatalf("successor's summary: %+v %v", sum.Rotation, err)
 	}
 
 	// A coin that arrives later is reported, and swept on request.
