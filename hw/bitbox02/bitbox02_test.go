@@ -1,7 +1,9 @@
 package bitbox02
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
@@ -529,5 +532,109 @@ func TestAdapterChecks(t *testing.T) {
 	}
 	if n := r.emu.Stats().SignSessions; n != 0 {
 		t.Fatalf("the device saw %d signing sessions", n)
+	}
+}
+
+// TestAntiKleptoRefusesACompromisedDevice: a device that takes part in
+// the anti-klepto exchange but signs with a nonce of its own choosing (the
+// emulator's Klepto mode: valid signatures, the channel a leaking device
+// would use) is refused, and nothing it signed is kept. The honest
+// emulator's signatures pass the same check in every other test here, and
+// the vendor's own host library (npm bitbox02-api) accepts them
+// (hw/emulator/bitbox02's interop test).
+func TestAntiKleptoRefusesACompromisedDevice(t *testing.T) {
+	r := newRig(t, emu.Config{Klepto: true})
+	b := r.mustOpen(t)
+	ctx := testCtx(t)
+	w := newTestWallet(t, descriptor.ScriptWsh, true, &chaincfg.TestNet3Params)
+	s := hw.NewSigner(b)
+	if _, err := s.Register(ctx, w.hw()); err != nil {
+		t.Fatal(err)
+	}
+	p := w.buildPSBT(t, 2, 0)
+	out, err := s.Sign(ctx, p, w.hw())
+	if err == nil || !strings.Contains(err.Error(), "anti-klepto check failed") {
+		t.Fatalf("sign on a device that ignores the host nonce: %v, want the anti-klepto refusal", err)
+	}
+	if out != nil {
+		t.Fatalf("a refused device's signatures came back: %+v", out)
+	}
+	for i, in := range p.Inputs {
+		if len(in.PartialSigs) != 0 {
+			t.Fatalf("input %d of the caller's PSBT gained signatures", i)
+		}
+	}
+}
+
+// TestAntiKleptoCheck: the host's check on its own, against signatures
+// made here from the protocol's formulas with btcec: the tweaked nonce is
+// accepted; the untweaked R0, another host nonce, a missing commitment
+// and a malformed one are refused.
+func TestAntiKleptoCheck(t *testing.T) {
+	priv, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{7}, 32))
+	digest := sha256.Sum256([]byte("anti-klepto"))
+	ak, err := newAntiKlepto(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k0 btcec.ModNScalar
+	k0.SetByteSlice(bytes.Repeat([]byte{0x42}, 32))
+	var r0 btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&k0, &r0)
+	r0.ToAffine()
+	r0c := btcec.NewPublicKey(&r0.X, &r0.Y).SerializeCompressed()
+	nonce, err := ak.reveal(0, r0c)
+	if err != nil || len(nonce) != 32 {
+		t.Fatalf("reveal: %x %v", nonce, err)
+	}
+	if _, err := ak.reveal(0, r0c); err == nil {
+		t.Fatal("a second commitment for one input was taken")
+	}
+	sign := func(k btcec.ModNScalar) []byte {
+		var rp btcec.JacobianPoint
+		btcec.ScalarBaseMultNonConst(&k, &rp)
+		rp.ToAffine()
+		var r, z, s btcec.ModNScalar
+		r.SetBytes(rp.X.Bytes())
+		z.SetByteSlice(digest[:])
+		s.Mul2(&r, &priv.Key).Add(&z).Mul(new(btcec.ModNScalar).InverseValNonConst(&k))
+		if s.IsOverHalfOrder() {
+			s.Negate()
+		}
+		out := make([]byte, 64)
+		r.PutBytesUnchecked(out[:32])
+		s.PutBytesUnchecked(out[32:])
+		return out
+	}
+	tweakFor := func(n []byte) btcec.ModNScalar {
+		h := s2cTagged("s2c/ecdsa/point", r0c, n)
+		var t btcec.ModNScalar
+		t.SetBytes(&h)
+		return t
+	}
+	k := k0
+	tw := tweakFor(nonce)
+	k.Add(&tw)
+	if err := ak.verify(0, sign(k)); err != nil {
+		t.Fatalf("a signature with the agreed nonce: %v", err)
+	}
+	if err := ak.verify(0, sign(k0)); !errors.Is(err, errKlepto) {
+		t.Fatalf("a signature with the device's nonce alone: %v", err)
+	}
+	other := k0
+	tw = tweakFor(bytes.Repeat([]byte{1}, 32))
+	other.Add(&tw)
+	if err := ak.verify(0, sign(other)); !errors.Is(err, errKlepto) {
+		t.Fatalf("a signature tweaked by another host nonce: %v", err)
+	}
+	fresh, _ := newAntiKlepto(1)
+	if err := fresh.verify(0, sign(k)); err == nil {
+		t.Fatal("a signature without the exchange was accepted")
+	}
+	if _, err := fresh.reveal(0, r0c[:32]); err == nil {
+		t.Fatal("a malformed commitment was taken")
+	}
+	if c := fresh.hostCommitment(0); c == ak.hostCommitment(0) {
+		t.Fatal("two sessions drew the same host nonce")
 	}
 }

@@ -277,13 +277,23 @@ func (b *BitBox02) stream(ctx context.Context, v *walletView, pl *signPlan) ([][
 			b.opts.Prompt.Prompt("Confirm the transaction on your BitBox02: check every recipient address and amount, then the total and the fee.")
 		}
 	}
-	// Bound the exchange: each input twice, its previous transaction once,
+	// Bound the exchange: each input twice and its host nonce once, its previous transaction once,
 	// each output once, and a little slack.
-	limit := 2*len(pl.inputs) + len(pl.outputs) + 8
+	limit := 3*len(pl.inputs) + len(pl.outputs) + 8
 	for _, prev := range pl.prev {
 		limit += 1 + len(prev.TxIn) + len(prev.TxOut)
 	}
 	sigs := make([][]byte, len(pl.inputs))
+	// Anti-klepto: a fresh secret nonce per input, committed to in the
+	// input request, revealed when the device has committed to its own.
+	ak, err := newAntiKlepto(len(pl.inputs))
+	if err != nil {
+		return nil, err
+	}
+	for i, in := range pl.inputs {
+		c := ak.hostCommitment(i)
+		in.HostNonceCommitment = c[:]
+	}
 	lastInput := -1
 	req := &bb.Request{SignInit: init}
 	for step := 0; ; step++ {
@@ -301,6 +311,11 @@ func (b *BitBox02) stream(ctx context.Context, v *walletView, pl *signPlan) ([][
 		if next.HasSignature {
 			if lastInput < 0 || sigs[lastInput] != nil {
 				return nil, errors.New("the device sent a signature that answers no input")
+			}
+			// The signature must carry the nonce both sides made: a
+			// device that chose its nonce alone could leak its key.
+			if err := ak.verify(lastInput, next.Signature); err != nil {
+				return nil, fmt.Errorf("input #%d: %w", lastInput, err)
 			}
 			sigs[lastInput] = next.Signature
 		}
@@ -323,6 +338,15 @@ func (b *BitBox02) stream(ctx context.Context, v *walletView, pl *signPlan) ([][
 				return nil, fmt.Errorf("the device asked for output #%d of %d", i, len(pl.outputs))
 			}
 			req, lastInput = &bb.Request{SignOutput: pl.outputs[i]}, -1
+		case bb.NextHostNonce:
+			if i >= len(pl.inputs) {
+				return nil, fmt.Errorf("the device asked for the host nonce of input #%d of %d", i, len(pl.inputs))
+			}
+			nonce, err := ak.reveal(i, next.SignerCommitment)
+			if err != nil {
+				return nil, fmt.Errorf("input #%d: %w", i, err)
+			}
+			req, lastInput = &bb.Request{BTC: &bb.BTCRequest{HostNonce: nonce}}, i
 		case bb.NextPrevTxInit, bb.NextPrevTxInput, bb.NextPrevTxOutput:
 			if i >= len(pl.prev) {
 				return nil, fmt.Errorf("the device asked for the previous transaction of input #%d of %d", i, len(pl.inputs))
@@ -333,7 +357,7 @@ func (b *BitBox02) stream(ctx context.Context, v *walletView, pl *signPlan) ([][
 			}
 			req, lastInput = &bb.Request{BTC: r}, -1
 		default:
-			return nil, fmt.Errorf("the device asked for item type %d, which countersign does not send (anti-klepto nonce or payment request)", next.Type)
+			return nil, fmt.Errorf("the device asked for item type %d, which countersign does not send (a payment request)", next.Type)
 		}
 	}
 }

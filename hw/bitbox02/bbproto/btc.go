@@ -192,6 +192,10 @@ type BTCSignInputRequest struct {
 	Sequence          uint32
 	Keypath           []uint32 // full keypath of the device's key
 	ScriptConfigIndex uint32
+	// HostNonceCommitment starts the anti-klepto exchange for this input
+	// (btc.proto host_nonce_commitment = 8, AntiKleptoHostNonceCommitment
+	// in antiklepto.proto): 32 bytes, or nil to leave it out.
+	HostNonceCommitment []byte
 }
 
 func (r *BTCSignInputRequest) marshal() []byte {
@@ -202,6 +206,11 @@ func (r *BTCSignInputRequest) marshal() []byte {
 	e.uint(4, uint64(r.Sequence))
 	e.packed(6, r.Keypath)
 	e.uint(7, uint64(r.ScriptConfigIndex))
+	if r.HostNonceCommitment != nil {
+		var c enc
+		c.bytes(1, r.HostNonceCommitment)
+		e.bytesAlways(8, c)
+	}
 	return e
 }
 
@@ -235,6 +244,10 @@ type BTCSignNextResponse struct {
 	HasSignature bool
 	Signature    []byte // 64 bytes: R || S, big-endian
 	PrevIndex    uint32
+	// SignerCommitment is the device's anti-klepto commitment (its
+	// original nonce point R0, compressed) sent with a HOST_NONCE request
+	// (anti_klepto_signer_commitment = 6).
+	SignerCommitment []byte
 }
 
 // Unmarshal decodes b into n.
@@ -256,6 +269,11 @@ func (n *BTCSignNextResponse) Unmarshal(b []byte) error {
 			n.Signature, err = f.bytes()
 		case 5:
 			n.PrevIndex, err = f.u32()
+		case 6:
+			var sub []byte
+			if sub, err = f.bytes(); err == nil {
+				n.SignerCommitment, err = singleBytes("AntiKleptoSignerCommitment", sub, 1)
+			}
 		}
 		if err != nil {
 			return err

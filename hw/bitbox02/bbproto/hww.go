@@ -21,6 +21,9 @@ type BTCRequest struct {
 	PrevTxInit   *BTCPrevTxInitRequest
 	PrevTxInput  *BTCPrevTxInputRequest
 	PrevTxOutput *BTCPrevTxOutputRequest
+	// HostNonce answers a HOST_NONCE request: the nonce the host committed
+	// to (antiklepto_signature = 7, AntiKleptoSignatureRequest.host_nonce).
+	HostNonce []byte
 }
 
 // Marshal encodes the request.
@@ -68,6 +71,10 @@ func (r *BTCRequest) marshal() []byte {
 		e.bytesAlways(4, r.PrevTxInput.marshal())
 	case r.PrevTxOutput != nil:
 		e.bytesAlways(5, r.PrevTxOutput.marshal())
+	case r.HostNonce != nil:
+		var m enc
+		m.bytes(1, r.HostNonce)
+		e.bytesAlways(7, m)
 	}
 	return e
 }

@@ -212,3 +212,21 @@ func (e *enc) packed(num protowire.Number, vs []uint32) {
 	}
 	e.bytesAlways(num, p)
 }
+
+// singleBytes returns bytes field num of the message b (what names it in
+// errors); nil when absent.
+func singleBytes(what string, b []byte, num protowire.Number) ([]byte, error) {
+	fs, err := parse(what, b)
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	for _, f := range fs {
+		if f.num == num {
+			if out, err = f.bytes(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 )
 
 // The firmware signs every ECDSA input with secp256k1-zkp's sign-to-contract
@@ -114,4 +115,13 @@ func s2cSign(priv *btcec.PrivateKey, digest []byte, data []byte) [64]byte {
 		s.PutBytesUnchecked(out[32:])
 		return out
 	}
+}
+
+// kleptoSign is what a compromised device sends (Config.Klepto): a valid
+// signature whose nonce ignores the host's contribution.
+func kleptoSign(priv *btcec.PrivateKey, digest []byte) [64]byte {
+	compact := ecdsa.SignCompact(priv, digest, true) // recovery byte || R || S
+	var out [64]byte
+	copy(out[:], compact[1:])
+	return out
 }

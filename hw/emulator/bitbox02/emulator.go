@@ -99,6 +99,11 @@ type Config struct {
 	NoiseKey []byte
 	// RefusePairing makes the user reject every pairing code.
 	RefusePairing bool
+	// Klepto makes a compromised device: it takes part in the anti-klepto
+	// exchange but signs with a nonce of its own choosing (plain RFC 6979),
+	// as a device leaking key bits through its nonces would. The host's
+	// check must refuse its signatures.
+	Klepto bool
 	// PairedHosts are host static Noise public keys the device already
 	// trusts, as if their pairing codes had been confirmed before.
 	PairedHosts [][]byte

@@ -728,6 +728,9 @@ func (e *Emulator) signTx(ctx context.Context, s *signSession, init pmsg) ([]byt
 			}
 		}
 		sig := s2cSign(priv, digest, data)
+		if e.cfg.Klepto {
+			sig = kleptoSign(priv, digest)
+		}
 		g.hasSig, g.sig = true, sig[:]
 	}
 	if sum1 != sum2 {
