@@ -133,6 +133,11 @@ type WalletSummary struct {
 	Wallet       *Wallet
 	FirstAddress string
 	Cosigners    []CosignerSummary
+	// Paths are the wallet's spending paths in words; a miniscript
+	// wallet's locked paths list each coin's opening height as of
+	// SyncedHeight (the last sync; 0 when never synced).
+	Paths        []PathSummary
+	SyncedHeight int32
 }
 
 // CosignerSummary is one key of a wallet with its registrations.
@@ -156,7 +161,25 @@ func (c *Coordinator) Summary(ctx context.Context, name string) (*WalletSummary,
 	if err != nil {
 		return nil, err
 	}
-	return summarize(w, regs)
+	sum, err := summarize(w, regs)
+	if err != nil {
+		return nil, err
+	}
+	var coins []wallet.UTXO
+	if w.Descriptor.IsMiniscript() {
+		if coins, err = c.Store.UTXOs(ctx, name); err != nil {
+			return nil, err
+		}
+		st, err := c.Store.ScanState(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		sum.SyncedHeight = st.Height
+	}
+	if sum.Paths, err = pathSummaries(w, coins, sum.SyncedHeight); err != nil {
+		return nil, err
+	}
+	return sum, nil
 }
 
 func summarize(w *Wallet, regs []wallet.Registration) (*WalletSummary, error) {

@@ -1,0 +1,236 @@
+package coordinator_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/hw/soft"
+	"github.com/countersign/countersign/wallet"
+)
+
+// newTimelockRig is newRig with a fourth software key, "lawyer", and a
+// wallet "family" made by CreateWallet from req (its Name, Script,
+// Network and Cosigners are filled in: alice, bob, carol as cosigners and
+// lawyer as a recovery cosigner when req.Recovery is set).
+func newTimelockRig(t *testing.T, req coordinator.CreateRequest, coins ...int64) *rig {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := wallet.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := &fakeBackend{height: 200, feeRate: 2}
+	r := &rig{b: b, keys: map[string]*soft.Signer{}}
+	r.c = &coordinator.Coordinator{Store: st, BackendDefault: "fake://", OpenBackend: func(string, chain.OpenOptions) (chain.Backend, error) { return b, nil }}
+	ks := soft.NewStore(dir + "/keys")
+	if err := ks.SetWorkFactor(10); err != nil {
+		t.Fatal(err)
+	}
+	req.Name, req.Script, req.Network = "family", descriptor.ScriptWsh, regtest
+	for _, name := range []string{"alice", "bob", "carol", "lawyer"} {
+		if _, _, err := ks.Generate(name, 12, regtest, []byte(pass)); err != nil {
+			t.Fatal(err)
+		}
+		k, err := ks.Open(name, []byte(pass))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		r.keys[name] = k
+		co, _, err := r.c.CosignerFromSigner(ctx, hw.NewSigner(k), descriptor.ScriptWsh, regtest, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case name != "lawyer":
+			req.Cosigners = append(req.Cosigners, co)
+		case req.Recovery != nil:
+			req.RecoveryCosigners = append(req.RecoveryCosigners, co)
+		}
+	}
+	res, err := r.c.CreateWallet(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wallet = res.Wallet
+	r.fund(t, coins...)
+	return r
+}
+
+func mustTemplate(t *testing.T, parse func(string) (coordinator.Template, error), s string) *coordinator.Template {
+	t.Helper()
+	tm, err := parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tm
+}
+
+func TestParseTimelockTemplates(t *testing.T) {
+	for _, c := range []struct {
+		in      string
+		recover bool
+		want    string // fmt of the template, "" for an error
+		errText string
+	}{
+		{"after 52560 blocks: 1 of lawyer,alice", true, "{{52560 0} 1 [lawyer alice]}", ""},
+		{"  After 144 Blocks :  2 of  a, b ,c ", true, "{{144 0} 2 [a b c]}", ""},
+		{"at block 900000: 1 of heir", true, "{{0 900000} 1 [heir]}", ""},
+		{"after 52560 blocks: threshold 2", false, "{{52560 0} 2 []}", ""},
+		{"at block 1000: threshold 1", false, "{{0 1000} 1 []}", ""},
+		{"after 65536 blocks: 1 of a", true, "", "1 to 65535 blocks"},
+		{"after 0 blocks: 1 of a", true, "", "1 to 65535 blocks"},
+		{"at block 500000000: 1 of a", true, "", "block height from 1"},
+		{"after 10 days: 1 of a", true, "", "is not \"after N blocks\""},
+		{"1 of a", true, "", "a colon"},
+		{"after 10 blocks: 2 of a", true, "", "could never sign"},
+		{"after 10 blocks: 1 of a,a", true, "", "named twice"},
+		{"after 10 blocks: 1 of a,,b", true, "", "empty cosigner name"},
+		{"after 10 blocks: one of a", true, "", "not a number"},
+		{"after 10 blocks: a and b", true, "", "K of NAME"},
+		{"after 10 blocks: threshold 0", false, "", "not a number"},
+		{"after 10 blocks: 2", false, "", "threshold T"},
+	} {
+		parse := coordinator.ParseDecay
+		if c.recover {
+			parse = coordinator.ParseRecovery
+		}
+		tm, err := parse(c.in)
+		if c.want == "" {
+			if err == nil || !errors.Is(err, descriptor.ErrInvalid) || !strings.Contains(err.Error(), c.errText) {
+				t.Errorf("%q: %v, want ErrInvalid with %q", c.in, err, c.errText)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.in, err)
+			continue
+		}
+		if tm.Names == nil {
+			tm.Names = []string{}
+		}
+		if got := fmt.Sprint(tm); got != c.want {
+			t.Errorf("%q = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+// TestCreateRecoveryWallet: the inheritance template becomes the
+// miniscript the docs promise, alice signs the recovery path with her
+// /<2;3>/* key, and wallet show's paths say who signs and when each coin
+// opens (funded at height 100, last sync at 200).
+func TestCreateRecoveryWallet(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer,alice")}, 50000, 70000)
+	d := r.wallet.Descriptor
+	s := d.String()
+	if !d.IsMiniscript() || !strings.HasPrefix(s, "wsh(or_d(multi(2,[") || !strings.Contains(s, "),and_v(v:multi(1,[") || !strings.Contains(s, "/<2;3>/*),older(144))))#") {
+		t.Fatalf("descriptor %s", s)
+	}
+	if got := strings.Join(r.wallet.Labels, ","); got != "alice,bob,carol,lawyer,alice" {
+		t.Fatalf("labels %s", got)
+	}
+	if r.wallet.Threshold != 2 || r.wallet.N != 5 {
+		t.Fatalf("stored %d of %d", r.wallet.Threshold, r.wallet.N)
+	}
+	sum, err := r.c.Summary(context.Background(), "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Paths) != 2 || sum.SyncedHeight != 200 {
+		t.Fatalf("%d paths, synced %d", len(sum.Paths), sum.SyncedHeight)
+	}
+	if p := sum.Paths[0]; p.Name != "primary" || p.Description != "any 2 of alice, bob, carol, at any time" || len(p.Coins) != 0 {
+		t.Fatalf("primary %+v", p)
+	}
+	p := sum.Paths[1]
+	if p.Name != "recovery" || p.Description != "any 1 of lawyer, alice, 144 blocks after the coin confirms (about 1 days)" {
+		t.Fatalf("recovery %q %q", p.Name, p.Description)
+	}
+	if len(p.Coins) != 2 || p.Coins[0].OpensAt != 244 || p.Coins[0].Open || p.Coins[1].Value != 70000 {
+		t.Fatalf("coins %+v", p.Coins)
+	}
+}
+
+// TestCreateDecayWallet: a threshold lowered by one is thresh() with a
+// timer; lowered further it is or_d() over each cosigner's second key.
+func TestCreateDecayWallet(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 3,
+		Decay: mustTemplate(t, coordinator.ParseDecay, "after 10 blocks: threshold 2")})
+	if s := r.wallet.Descriptor.String(); !strings.HasPrefix(s, "wsh(thresh(3,pk([") || !strings.Contains(s, ",sln:older(10)))#") {
+		t.Fatalf("descriptor %s", s)
+	}
+	paths, err := r.wallet.Descriptor.SpendPaths()
+	if err != nil || len(paths) != 2 || paths[1].Threshold != 2 || len(paths[1].Keys) != 3 {
+		t.Fatalf("paths %+v %v", paths, err)
+	}
+	r = newTimelockRig(t, coordinator.CreateRequest{Threshold: 3,
+		Decay: mustTemplate(t, coordinator.ParseDecay, "at block 1000: threshold 1")})
+	if s := r.wallet.Descriptor.String(); !strings.HasPrefix(s, "wsh(or_d(multi(3,[") || !strings.Contains(s, "/<2;3>/*),after(1000))))#") {
+		t.Fatalf("descriptor %s", s)
+	}
+}
+
+// TestCreateTimelockRefusals: what the templates refuse, storing nothing.
+func TestCreateTimelockRefusals(t *testing.T) {
+	rec := mustTemplate(t, coordinator.ParseRecovery, "after 10 blocks: 1 of nobody")
+	r := newRig(t)
+	ctx := context.Background()
+	cos := make([]coordinator.Cosigner, 0, 3)
+	for i, k := range r.wallet.Descriptor.Keys {
+		cos = append(cos, coordinator.Cosigner{Label: r.wallet.Labels[i], Key: k})
+	}
+	for _, c := range []struct {
+		req  coordinator.CreateRequest
+		want string
+	}{
+		{coordinator.CreateRequest{Threshold: 2, Recovery: rec}, "no cosigner is labelled \"nobody\""},
+		{coordinator.CreateRequest{Threshold: 2, Decay: mustTemplate(t, coordinator.ParseDecay, "after 10 blocks: threshold 2")}, "is not below the wallet's 2"},
+		{coordinator.CreateRequest{Threshold: 2, Script: descriptor.ScriptShWsh, Recovery: rec}, "need native segwit"},
+		{coordinator.CreateRequest{Threshold: 2, RecoveryCosigners: cos[:1]}, "add --recovery"},
+	} {
+		req := c.req
+		req.Name, req.Cosigners, req.Network = "other", cos, regtest
+		if req.Script == 0 {
+			req.Script = descriptor.ScriptWsh
+		}
+		_, err := r.c.CreateWallet(ctx, req)
+		if err == nil || !errors.Is(err, descriptor.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.req, err, c.want)
+		}
+	}
+	if _, err := r.c.Wallet(ctx, "other"); err == nil {
+		t.Fatal("a refused wallet was stored")
+	}
+}
+
+// FuzzParseTemplate: any clause is a template or a descriptor.ErrInvalid
+// error, never a panic.
+func FuzzParseTemplate(f *testing.F) {
+	for _, s := range []string{"after 52560 blocks: 1 of lawyer,alice", "after 52560 blocks: threshold 2", "at block 900000: 2 of a,b,c", "after 1 block: 1 of x", "after 65536 blocks: threshold 1", ":", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, parse := range []func(string) (coordinator.Template, error){coordinator.ParseRecovery, coordinator.ParseDecay} {
+			tm, err := parse(s)
+			if err != nil {
+				if !errors.Is(err, descriptor.ErrInvalid) {
+					t.Fatalf("%q: error %v is not ErrInvalid", s, err)
+				}
+				continue
+			}
+			if (tm.Lock.Blocks == 0) == (tm.Lock.Height == 0) || tm.Threshold < 1 {
+				t.Fatalf("%q parsed as %+v", s, tm)
+			}
+		}
+	})
+}
