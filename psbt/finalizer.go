@@ -123,6 +123,9 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInp
 		return finalInput{}, err
 	}
 	ms := st.spend.ms
+	if st.spend.mini != nil {
+		return finalizeMiniscript(p, a, v, i, bySlot)
+	}
 	if len(bySlot) < ms.m {
 		return finalInput{}, missingSigners(p, v, i, ms, bySlot)
 	}
@@ -170,6 +173,28 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInp
 		f.witness = witness
 	}
 	return f, nil
+}
+
+// finalizeMiniscript builds a miniscript input's witness with the
+// satisfier. Every signature present was verified by inputSigs; those the
+// chosen path leaves out are verified again here, as for a multisig.
+func finalizeMiniscript(p *bpsbt.Packet, a *analysis, v *walletView, i int, bySlot map[int][]byte) (finalInput, error) {
+	st := &a.in[i]
+	locks := inputLocks(a.tx, i)
+	witness, used, err := satisfyMiniscript(st.spend, bySlot, locks)
+	if err != nil {
+		if len(bySlot) < st.spend.ms.m {
+			return finalInput{}, fmt.Errorf("%w; %v", missingSigners(p, v, i, st.spend.ms, bySlot), err)
+		}
+		return finalInput{}, fmt.Errorf("%w: input %d (%s) cannot be satisfied with the signatures present (nSequence 0x%08x, nLockTime %d): %v",
+			ErrRefused, i, p.UnsignedTx.TxIn[i].PreviousOutPoint, locks.Sequence, locks.LockTime, err)
+	}
+	for slot, sig := range bySlot {
+		if err := verifySignature(st.sighash, st.spend.ms.keys[slot], sig); err != nil {
+			return finalInput{}, invalidSig(v, &p.Inputs[i], i, st.spend.ms.keys[slot], err)
+		}
+	}
+	return finalInput{witness: witness, used: used}, nil
 }
 
 // existingFinal reads an input a finalizer has already completed.

@@ -70,6 +70,9 @@ func analyze(p *bpsbt.Packet) *analysis {
 			return
 		}
 		st.spend, st.spendErr = resolveSpend(in, st.prevOut, i)
+		if st.spend != nil && st.spend.mini != nil {
+			st.spend.ms.m = miniscriptRequired(st.spend.mini, inputLocks(a.tx, i))
+		}
 	})
 	for i := range a.in {
 		if a.in[i].prevOut != nil {
