@@ -41,6 +41,11 @@ type SpendRequest struct {
 	// OverridePolicy is the reason to go through a breach of the wallet's
 	// spending policy (journaled); "" refuses.
 	OverridePolicy string
+	// Path is the spending path of a miniscript wallet ("" or "primary",
+	// "recovery", ...; see descriptor.SpendPaths): a locked path spends
+	// only coins whose lock has opened, with the nSequence/nLockTime it
+	// needs, and is refused (exit 4) while locked.
+	Path string
 }
 
 // SpendResult is the new draft.
@@ -113,6 +118,12 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		return nil, err
 	}
 
+	ps, err := c.applyPath(ctx, w, req.Path, coins, req.UTXOs, tip)
+	if err != nil {
+		return nil, err
+	}
+	coins = ps.coins
+
 	rules, err := c.rules(ctx, w)
 	if err != nil {
 		return nil, err
@@ -137,7 +148,8 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 			MinConfirmations: req.MinConf,
 			ChangeBranch:     1,
 			ChangeIndex:      changeIndex,
-			LockTime:         uint32(max(tip, 0)),
+			LockTime:         ps.lockTime,
+			Sequence:         ps.sequence,
 			DisableRBF:       req.NoRBF,
 			AllowHighFee:     req.AllowHighFee,
 		})

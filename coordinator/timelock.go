@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/psbt"
 	"github.com/countersign/countersign/wallet"
 )
 
@@ -351,4 +353,110 @@ func ListPolicy(w *wallet.Wallet) string {
 		return "miniscript"
 	}
 	return fmt.Sprintf("%d of %d", w.Threshold, w.N)
+}
+
+// RuleTimelock names the refusal of a spend on a time-locked path whose
+// lock has not opened yet (exit 4, with the opening height).
+const RuleTimelock = "timelock"
+
+func timelockRefusal(format string, a ...any) error {
+	return &psbt.GateError{Rule: RuleTimelock, Err: fmt.Errorf(format, a...)}
+}
+
+// pathSpend is what a spending path asks of a new transaction.
+type pathSpend struct {
+	coins    []psbt.UTXO
+	sequence uint32 // 0: the default (RBF) sequence
+	lockTime uint32
+}
+
+// applyPath restricts a spend to the path called name ("" or "primary":
+// the unlocked path, no restriction): for a relative lock, only coins whose
+// lock has opened by the next block (tip+1), with nSequence set to the
+// lock; for an absolute lock, nLockTime at least the lock, which the next
+// block must allow. A path still locked is refused (*psbt.GateError, exit
+// 4) with the height at which it opens. preselected coins (coin control)
+// must all be open.
+func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coins []psbt.UTXO, preselected []wire.OutPoint, tip int32) (*pathSpend, error) {
+	out := &pathSpend{coins: coins, lockTime: uint32(max(tip, 0))}
+	if name == "" || name == "primary" {
+		return out, nil
+	}
+	if !w.Descriptor.IsMiniscript() {
+		return nil, fmt.Errorf("%w: wallet %q is a plain multisig: its only spending path is primary", descriptor.ErrInvalid, w.Name)
+	}
+	p, err := w.Descriptor.FindPath(name)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Locked() {
+		return out, nil
+	}
+	next := tip + 1
+	if p.After != 0 {
+		if p.After >= 500000000 {
+			return nil, fmt.Errorf("%w: the %s path's lock counts time (unix %d), which countersign does not build spends for", descriptor.ErrInvalid, name, p.After)
+		}
+		opens, _ := p.OpensAt(0)
+		if next < opens {
+			return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at block %d, %d blocks after the tip at %d", name, w.Name, opens, opens-next, tip)
+		}
+		out.lockTime = uint32(max(tip, int32(p.After)))
+	}
+	if p.Older == 0 {
+		return out, nil
+	}
+	blocks, ok := p.OlderBlocks()
+	if !ok {
+		return nil, fmt.Errorf("%w: the %s path's relative lock counts time (512-second units), which countersign does not build spends for", descriptor.ErrInvalid, name)
+	}
+	out.sequence = blocks
+	heights, err := c.coinHeights(ctx, w.Name)
+	if err != nil {
+		return nil, err
+	}
+	var open []psbt.UTXO
+	earliest := int32(0)
+	for _, u := range coins {
+		h := heights[u.OutPoint]
+		opens := int32(0)
+		if h > 0 {
+			opens = h + int32(blocks)
+		}
+		if h > 0 && next >= opens {
+			open = append(open, u)
+			continue
+		}
+		if slices.Contains(preselected, u.OutPoint) {
+			if h == 0 {
+				return nil, timelockRefusal("coin %s is unconfirmed: the %s path opens %d blocks after it confirms", u.OutPoint, name, blocks)
+			}
+			return nil, timelockRefusal("coin %s is still locked on the %s path: it opens at block %d, %d blocks after the tip at %d", u.OutPoint, name, opens, opens-next, tip)
+		}
+		if h > 0 && (earliest == 0 || opens < earliest) {
+			earliest = opens
+		}
+	}
+	if len(open) == 0 {
+		if earliest == 0 {
+			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %d blocks after it confirms", name, w.Name, blocks)
+		}
+		return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at block %d, %d blocks after the tip at %d", name, w.Name, earliest, earliest-next, tip)
+	}
+	out.coins = open
+	return out, nil
+}
+
+// coinHeights maps each stored coin to its confirmation height (0 while
+// unconfirmed).
+func (c *Coordinator) coinHeights(ctx context.Context, name string) (map[wire.OutPoint]int32, error) {
+	us, err := c.Store.UTXOs(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[wire.OutPoint]int32, len(us))
+	for _, u := range us {
+		m[u.OutPoint] = u.Height
+	}
+	return m, nil
 }

@@ -7,11 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/wire"
+
 	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/soft"
+	"github.com/countersign/countersign/psbt"
 	"github.com/countersign/countersign/wallet"
 )
 
@@ -233,4 +237,104 @@ func FuzzParseTemplate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// signFinalize has each named software key sign the PSBT in turn and
+// finalizes it through the coordinator's gated steps.
+func (r *rig) signFinalize(t *testing.T, p *bpsbt.Packet, names ...string) *wire.MsgTx {
+	t.Helper()
+	ctx := context.Background()
+	for _, name := range names {
+		plan, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
+		if err != nil {
+			t.Fatalf("%s signs: %v", name, err)
+		}
+		p = out.PSBT
+	}
+	fin, err := r.c.Finalize(ctx, "", p, coordinator.GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fin.Tx
+}
+
+// TestSpendByPath: coins funded at 100, tip at 200, recovery after 144
+// blocks. The primary path spends at once; the recovery path is refused
+// (exit 4, rule timelock) with the opening height 244 until the tip is
+// 243, then the lawyer alone spends with nSequence 144.
+func TestSpendByPath(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer,alice")}, 300_000, 200_000)
+	ctx := context.Background()
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 250_000)}, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq := sp.PSBT.UnsignedTx.TxIn[0].Sequence; seq != psbt.SequenceRBF {
+		t.Fatalf("primary path nSequence %x", seq)
+	}
+	if tx := r.signFinalize(t, sp.PSBT, "bob", "carol"); len(tx.TxIn[0].Witness) != 4 {
+		t.Fatalf("primary witness has %d items", len(tx.TxIn[0].Witness))
+	}
+
+	_, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 250_000)}, FeeRate: 2, Path: "recovery", AllowConflict: true})
+	var g *psbt.GateError
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "opens at block 244, 43 blocks after the tip at 200") {
+		t.Fatalf("recovery while locked: %v", err)
+	}
+	if _, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 250_000)}, FeeRate: 2, Path: "heirs"}); !errors.Is(err, descriptor.ErrInvalid) {
+		t.Fatalf("unknown path: %v", err)
+	}
+
+	r.b.height = 243
+	sp, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 250_000)}, FeeRate: 2, Path: "recovery", AllowConflict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range sp.PSBT.UnsignedTx.TxIn {
+		if in.Sequence != 144 {
+			t.Fatalf("recovery nSequence %d", in.Sequence)
+		}
+	}
+	if in := sp.Report.Inputs[0]; in.Required != 1 {
+		t.Fatalf("recovery input needs %d signatures", in.Required)
+	}
+	tx := r.signFinalize(t, sp.PSBT, "lawyer")
+	// The satisfier's witness: the recovery multisig's dummy and the
+	// lawyer's signature, the primary multisig dissatisfied (three
+	// empty items), the witness script.
+	w := tx.TxIn[0].Witness
+	sigs := 0
+	for _, item := range w[:len(w)-1] {
+		if len(item) > 0 {
+			sigs++
+		}
+	}
+	if len(w) != 6 || sigs != 1 {
+		t.Fatalf("recovery witness %x", w)
+	}
+}
+
+// TestSpendByAbsolutePath: "at block 250": locked until the tip is 250.
+func TestSpendByAbsolutePath(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "at block 250: 1 of lawyer")}, 300_000)
+	ctx := context.Background()
+	_, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", SendAll: true, Outputs: []psbt.Output{outside(t, 0)}, FeeRate: 2, Path: "recovery"})
+	if !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "opens at block 251") {
+		t.Fatalf("recovery while locked: %v", err)
+	}
+	r.b.height = 250
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", SendAll: true, Outputs: []psbt.Output{outside(t, 0)}, FeeRate: 2, Path: "recovery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.PSBT.UnsignedTx.LockTime != 250 {
+		t.Fatalf("nLockTime %d", sp.PSBT.UnsignedTx.LockTime)
+	}
+	r.signFinalize(t, sp.PSBT, "lawyer")
 }
