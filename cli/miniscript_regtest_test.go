@@ -187,3 +187,66 @@ func TestMiniscriptDecayRegtest(t *testing.T) {
 		t.Fatalf("balance after the decayed spend: %v", bal)
 	}
 }
+
+type statusJSON struct {
+	SyncedHeight int32 `json:"synced_height"`
+	Warnings     int   `json:"warnings"`
+	Coins        []struct {
+		Height     int32 `json:"height"`
+		OpensAt    int32 `json:"opens_at"`
+		BlocksLeft int32 `json:"blocks_left"`
+		Warn       bool  `json:"warn"`
+	} `json:"coins"`
+}
+
+// TestMiniscriptRefreshRegtest: a coin 3 blocks from its recovery opening
+// makes wallet status warn; wallet refresh moves it by the primary path;
+// once mined, the new coin's lock starts again: when the old coin's lock
+// would have opened, the recovery path is still refused, and status is
+// quiet.
+func TestMiniscriptRefreshRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	dir, cs := miniscriptFamily(t, node)
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "family", "--threshold", "2",
+		"--cosigner", "alice="+cs["alice"].Expr, "--cosigner", "bob="+cs["bob"].Expr, "--cosigner", "carol="+cs["carol"].Expr,
+		"--recovery-cosigner", "lawyer="+cs["lawyer"].Expr, "--recovery", "after 10 blocks: 1 of lawyer")
+	fundWallet(t, node, dir, "family", 20_000_000)
+	mineN(t, node, 6)
+	syncWallet(t, dir, node.RPCURL(), "family")
+
+	var st statusJSON
+	r := runCLI(t, dir, "", "--json", "wallet", "status", "family", "--warn-blocks", "3")
+	mustJSON(t, r.Out, &st)
+	if r.Code != 0 || st.Warnings != 1 || len(st.Coins) != 1 || st.Coins[0].BlocksLeft != 3 || !strings.Contains(r.Err, "wallet refresh family") {
+		t.Fatalf("status near the opening: exit %d %+v\n%s", r.Code, st, r.Err)
+	}
+	old := st.Coins[0]
+
+	// Nothing is near with a smaller warning distance.
+	if r := runCLI(t, dir, "", "wallet", "refresh", "family", "--warn-blocks", "2", "--fee-rate", "2"); r.Code != 2 || !strings.Contains(r.Err, "nothing to refresh") {
+		t.Fatalf("refresh with nothing near: exit %d: %s", r.Code, r.Err)
+	}
+	refresh := filepath.Join(t.TempDir(), "refresh.psbt")
+	mustRun(t, dir, "wallet", "refresh", "family", "--warn-blocks", "3", "--fee-rate", "2", "-o", refresh)
+	signSend(t, node, dir, "family", refresh, "alice", "bob")
+
+	// Mine until the old coin's lock would have opened.
+	tip, _, err := node.Tip(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, node, int(old.OpensAt-1-tip))
+	syncWallet(t, dir, node.RPCURL(), "family")
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "status", "family", "--warn-blocks", "3"), &st)
+	if len(st.Coins) != 1 || st.Warnings != 0 || st.Coins[0].OpensAt != st.Coins[0].Height+10 || st.Coins[0].Height <= old.Height {
+		t.Fatalf("status after the refresh: %+v", st)
+	}
+	ext := node.Address().EncodeAddress()
+	r = runCLI(t, dir, "", "spend", "family", "--path", "recovery", "--send-all", ext, "--fee-rate", "2")
+	if r.Code != 4 || !strings.Contains(r.Err, fmt.Sprintf("opens at block %d", st.Coins[0].OpensAt)) {
+		t.Fatalf("recovery after the refresh: exit %d: %s", r.Code, r.Err)
+	}
+}

@@ -212,38 +212,44 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 	case err != nil:
 		return err
 	}
+	return writeSpendResult(o.IO, o.JSON, o.Name, o.Output, o.Encoding, res)
+}
+
+// writeSpendResult writes a new draft's PSBT (to FILE or stdout) and its
+// report, as spend and wallet refresh print them.
+func writeSpendResult(io *Streams, asJSON bool, name, output, encoding string, res *coordinator.SpendResult) error {
 	b64, err := psbt.Encode(res.PSBT)
 	if err != nil {
 		return err
 	}
-	if o.Output != "" && o.Output != "-" {
-		if err := writePSBT(o.IO, psbtOut{Path: o.Output, Encoding: o.Encoding}, res.PSBT); err != nil {
+	if output != "" && output != "-" {
+		if err := writePSBT(io, psbtOut{Path: output, Encoding: encoding}, res.PSBT); err != nil {
 			return err
 		}
 	}
-	if o.JSON {
-		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
+	if asJSON {
+		return writeJSON(io.Out, spendJSON{Draft: res.Draft.ID, File: output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
 			LeftOut: conflictsJSON(res.LeftOut), Conflicts: conflictsJSON(res.Conflicts)})
 	}
-	renderReport(o.IO.ErrOut, o.Name, res.Report)
+	renderReport(io.ErrOut, name, res.Report)
 	if len(res.LeftOut) > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
+		fmt.Fprintf(io.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
 			len(res.LeftOut), conflictList(res.LeftOut))
 	}
 	if len(res.Conflicts) > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
+		fmt.Fprintf(io.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
 			len(res.Conflicts), conflictList(res.Conflicts))
 	}
 	if res.Summary.DroppedChange > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
+		fmt.Fprintf(io.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
 	}
-	fmt.Fprintf(o.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
-	if o.Output == "" || o.Output == "-" {
-		if err := writePSBT(o.IO, psbtOut{Encoding: o.Encoding}, res.PSBT); err != nil {
+	fmt.Fprintf(io.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
+	if output == "" || output == "-" {
+		if err := writePSBT(io, psbtOut{Encoding: encoding}, res.PSBT); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", o.Output, o.Output)
+		fmt.Fprintf(io.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", output, output)
 	}
 	return nil
 }

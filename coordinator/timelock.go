@@ -460,3 +460,129 @@ func (c *Coordinator) coinHeights(ctx context.Context, name string) (map[wire.Ou
 	}
 	return m, nil
 }
+
+// DefaultWarnBlocks is how close to a recovery path's opening a coin must
+// come for wallet status to warn: about 30 days of blocks.
+const DefaultWarnBlocks = 4320
+
+// LockStatus is one coin of a miniscript wallet with the first locked path
+// that opens for it.
+type LockStatus struct {
+	OutPoint wire.OutPoint
+	Value    int64
+	Height   int32  // confirmation height
+	Path     string // the locked path that opens first
+	OpensAt  int32  // first block that can include a spend on Path
+	// BlocksLeft is OpensAt minus the next block (synced height + 1): 0
+	// or less means the path is open.
+	BlocksLeft int32
+	// Warn says the coin is within the warning distance (or open).
+	Warn bool
+	// Refreshable says spending the coin resets the lock (a relative
+	// lock); an absolute lock opens at its height whatever is done.
+	Refreshable bool
+}
+
+// TimelockStatus is wallet status for a miniscript wallet.
+type TimelockStatus struct {
+	Wallet       string
+	SyncedHeight int32
+	WarnBlocks   int32
+	Coins        []LockStatus // confirmed coins, earliest opening first
+}
+
+// TimelockStatus reports, as of the last sync, when each confirmed coin's
+// first locked spending path opens, and warns for those within warnBlocks
+// of it: the primary signers should move them (Refresh) before the
+// recovery keys can.
+func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlocks int32) (*TimelockStatus, error) {
+	w, err := c.Wallet(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !w.Descriptor.IsMiniscript() {
+		return nil, fmt.Errorf("%w: wallet %q is a plain multisig: it has no time-locked paths to watch", descriptor.ErrInvalid, name)
+	}
+	if warnBlocks < 0 {
+		return nil, fmt.Errorf("%w: --warn-blocks %d is negative", descriptor.ErrInvalid, warnBlocks)
+	}
+	paths, err := w.Descriptor.SpendPaths()
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.Store.ScanState(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	us, err := c.Store.UTXOs(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := &TimelockStatus{Wallet: name, SyncedHeight: st.Height, WarnBlocks: warnBlocks}
+	next := st.Height + 1
+	for _, u := range us {
+		if u.Height <= 0 || u.SpentBy != nil {
+			continue
+		}
+		var best *LockStatus
+		for _, p := range paths {
+			if !p.Locked() {
+				continue
+			}
+			opens, ok := p.OpensAt(u.Height)
+			if !ok {
+				continue
+			}
+			if best == nil || opens < best.OpensAt {
+				best = &LockStatus{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height, Path: p.Name, OpensAt: opens, Refreshable: p.Older != 0 && p.After == 0}
+			}
+		}
+		if best == nil {
+			continue
+		}
+		best.BlocksLeft = best.OpensAt - next
+		best.Warn = best.BlocksLeft <= warnBlocks
+		out.Coins = append(out.Coins, *best)
+	}
+	slices.SortStableFunc(out.Coins, func(a, b LockStatus) int { return int(a.OpensAt - b.OpensAt) })
+	return out, nil
+}
+
+// RefreshRequest asks for a self-send of the coins near a recovery opening.
+type RefreshRequest struct {
+	Wallet        string
+	WarnBlocks    int32
+	FeeRate       float64
+	TargetBlocks  int
+	Note          string
+	AllowConflict bool
+	AllowHighFee  bool
+}
+
+// Refresh builds a draft spending, by the primary path, every coin that
+// TimelockStatus warns about and whose lock a spend resets (relative
+// locks) to the wallet's next change address: once confirmed, the new coin's
+// recovery path opens a full lock later. The primary signers sign it as
+// any spend.
+func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendResult, error) {
+	st, err := c.TimelockStatus(ctx, req.Wallet, req.WarnBlocks)
+	if err != nil {
+		return nil, err
+	}
+	var ops []wire.OutPoint
+	for _, co := range st.Coins {
+		if co.Warn && co.Refreshable {
+			ops = append(ops, co.OutPoint)
+		}
+	}
+	if len(ops) == 0 {
+		return nil, fmt.Errorf("%w: no coin of wallet %q comes within %d blocks of a relative recovery lock opening (as of the last sync at %d): nothing to refresh",
+			descriptor.ErrInvalid, req.Wallet, req.WarnBlocks, st.SyncedHeight)
+	}
+	note := req.Note
+	if note == "" {
+		note = "refresh of time-locked recovery paths"
+	}
+	return c.Spend(ctx, SpendRequest{Wallet: req.Wallet, UTXOs: ops, SendAll: true, SelfSend: true, FeeRate: req.FeeRate,
+		TargetBlocks: req.TargetBlocks, Note: note, AllowConflict: req.AllowConflict, AllowHighFee: req.AllowHighFee})
+}

@@ -338,3 +338,52 @@ func TestSpendByAbsolutePath(t *testing.T) {
 	}
 	r.signFinalize(t, sp.PSBT, "lawyer")
 }
+
+// TestTimelockStatusAndRefresh: coins confirmed at 100, synced at 200,
+// recovery after 144 blocks: each opens at 244, 43 blocks after the next
+// block. --warn-blocks 10 is quiet, 50 warns; refresh sends both coins to
+// the wallet's change by the primary path, and the primary signers sign.
+func TestTimelockStatusAndRefresh(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer")}, 300_000, 200_000)
+	ctx := context.Background()
+	st, err := r.c.TimelockStatus(ctx, "family", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Coins) != 2 || st.SyncedHeight != 200 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, co := range st.Coins {
+		if co.Path != "recovery" || co.OpensAt != 244 || co.BlocksLeft != 43 || co.Warn || !co.Refreshable {
+			t.Fatalf("coin %+v", co)
+		}
+	}
+	if _, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnBlocks: 10, FeeRate: 2}); !errors.Is(err, descriptor.ErrInvalid) || !strings.Contains(err.Error(), "nothing to refresh") {
+		t.Fatalf("refresh with nothing near: %v", err)
+	}
+	if st, _ = r.c.TimelockStatus(ctx, "family", 50); !st.Coins[0].Warn || !st.Coins[1].Warn {
+		t.Fatalf("no warning at 50 blocks: %+v", st.Coins)
+	}
+	res, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnBlocks: 50, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	if len(rep.Inputs) != 2 || len(rep.Outputs) != 1 || rep.Outputs[0].Kind != psbt.KindChange || rep.Sent != 0 {
+		t.Fatalf("refresh report: %+v", rep)
+	}
+	if seq := res.PSBT.UnsignedTx.TxIn[0].Sequence; seq != psbt.SequenceRBF {
+		t.Fatalf("refresh nSequence %x: the primary path needs no lock", seq)
+	}
+	w, _ := r.c.Wallet(ctx, "family")
+	if w.NextChange != 1 {
+		t.Fatalf("change index %d after the refresh", w.NextChange)
+	}
+	r.signFinalize(t, res.PSBT, "alice", "carol")
+
+	plain := newRig(t)
+	if _, err := plain.c.TimelockStatus(ctx, "family", 10); !errors.Is(err, descriptor.ErrInvalid) {
+		t.Fatalf("status of a plain multisig: %v", err)
+	}
+}
