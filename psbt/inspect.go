@@ -323,8 +323,12 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 			ir.Signatures = append(ir.Signatures, s)
 		}
 	}
+	var usable map[string]bool
+	if st.spend.mini != nil {
+		usable = usableKeys(st.spend.mini, inputLocks(p.UnsignedTx, i))
+	}
 	for slot, pub := range ms.keys {
-		if !signed[slot] {
+		if !signed[slot] && (usable == nil || usable[string(pub)]) {
 			ir.NotSigned = append(ir.NotSigned, name(pub))
 		}
 	}

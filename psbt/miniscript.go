@@ -134,3 +134,23 @@ func signedSigs(in *bpsbt.PInput, ms *multisig, signed map[int]bool) map[string]
 	}
 	return out
 }
+
+// usableKeys are the keys of the spending paths the transaction's locks
+// open: the cosigners whose signature can still help. A key only on a path
+// still locked is not asked for.
+func usableKeys(n *miniscript.Node, locks miniscript.LockState) map[string]bool {
+	plan, _ := n.Plan(miniscript.PubKeyBytes, miniscript.PlanAssets{Locks: locks})
+	if plan == nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, p := range plan.Paths {
+		if !p.Available || !p.NonMalleable {
+			continue
+		}
+		for _, pub := range p.PubKeys {
+			out[string(pub)] = true
+		}
+	}
+	return out
+}
