@@ -242,6 +242,12 @@ func FuzzParseTemplate(f *testing.F) {
 // signFinalize has each named software key sign the PSBT in turn and
 // finalizes it through the coordinator's gated steps.
 func (r *rig) signFinalize(t *testing.T, p *bpsbt.Packet, names ...string) *wire.MsgTx {
+	tx, _ := r.signFinalizePSBT(t, p, names...)
+	return tx
+}
+
+// signFinalizePSBT is signFinalize that also returns the finalized PSBT.
+func (r *rig) signFinalizePSBT(t *testing.T, p *bpsbt.Packet, names ...string) (*wire.MsgTx, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	for _, name := range names {
@@ -259,7 +265,11 @@ func (r *rig) signFinalize(t *testing.T, p *bpsbt.Packet, names ...string) *wire
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fin.Tx
+	raw, err := psbt.Serialize(fin.PSBT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fin.Tx, raw
 }
 
 // TestSpendByPath: coins funded at 100, tip at 200, recovery after 144
@@ -386,4 +396,31 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	if _, err := plain.c.TimelockStatus(ctx, "family", 10); !errors.Is(err, descriptor.ErrInvalid) {
 		t.Fatalf("status of a plain multisig: %v", err)
 	}
+}
+
+// TestBumpKeepsThePathLock: the replacement of a recovery spend keeps its
+// nSequence, so the lawyer alone can still sign it.
+func TestBumpKeepsThePathLock(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer")}, 300_000)
+	r.b.height = 243
+	ctx := context.Background()
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", SendAll: true, Outputs: []psbt.Output{outside(t, 0)}, FeeRate: 1, Path: "recovery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, raw := r.signFinalizePSBT(t, sp.PSBT, "lawyer")
+	if _, err := r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.c.Bump(ctx, coordinator.BumpRequest{Ref: tx.TxHash().String(), FeeRate: 10, Reduce: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range b.PSBT.UnsignedTx.TxIn {
+		if in.Sequence != 144 {
+			t.Fatalf("bumped nSequence %d", in.Sequence)
+		}
+	}
+	r.signFinalize(t, b.PSBT, "lawyer")
 }
