@@ -144,6 +144,7 @@ func TestMiniscriptRecoveryRegtest(t *testing.T) {
 	if bal["confirmed_sat"].(float64) != 0 || bal["unconfirmed_sat"].(float64) != 0 {
 		t.Fatalf("balance after the recovery sweep: %v", bal)
 	}
+	mustDoctor(t, dir)
 }
 
 // TestMiniscriptDecayRegtest: 3 of alice, bob, carol, lawyer; after 5

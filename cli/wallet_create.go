@@ -218,6 +218,13 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(o.IO.ErrOut, "warning: %s\n", w)
 	}
+	if req.Recovery != nil || req.Decay != nil {
+		for _, spec := range o.Devices {
+			if !strings.HasPrefix(spec, "key:") {
+				fmt.Fprintf(o.IO.ErrOut, "warning: %s gave its key, but countersign cannot register or sign a miniscript wallet on a hardware signer yet: that key can sign only through its seed as a software key (countersign key import)\n", safe(spec))
+			}
+		}
+	}
 	sum, err := co.Summary(ctx, o.Name)
 	if err != nil {
 		return err

@@ -424,3 +424,15 @@ func TestBumpKeepsThePathLock(t *testing.T) {
 	}
 	r.signFinalize(t, b.PSBT, "lawyer")
 }
+
+// TestRotateRefusesMiniscript: rotating would build a plain m-of-n and
+// drop the recovery path, so it is refused with what to do instead.
+func TestRotateRefusesMiniscript(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer")})
+	repl := coordinator.Cosigner{Label: "dora", Key: r.wallet.Descriptor.Keys[3]}
+	_, err := r.c.Rotate(context.Background(), coordinator.RotateRequest{Wallet: "family", Replace: "bob", Replacement: repl})
+	if !errors.Is(err, descriptor.ErrInvalid) || !strings.Contains(err.Error(), "time-locked spending paths") {
+		t.Fatalf("rotate of a miniscript wallet: %v", err)
+	}
+}
