@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/internal/regtest"
+	"github.com/countersign/countersign/psbt"
 )
 
 // miniscriptFamily is a regtest data directory with software keys alice,
@@ -129,6 +134,11 @@ func TestMiniscriptRecoveryRegtest(t *testing.T) {
 	if r.Code != 4 || !strings.Contains(r.Err, "timelock rule") || !strings.Contains(r.Err, "opens at block") {
 		t.Fatalf("recovery while locked: exit %d: %s", r.Code, r.Err)
 	}
+
+	// The lock is the node's rule, not only countersign's: the same spend
+	// built around the refusal, signed by the lawyer and valid for the
+	// script engine, is rejected by btcd: its sequence locks (BIP-68) are not met.
+	prematureRejected(t, node, dir, cs["lawyer"], ext)
 
 	// Mine until every coin's lock has opened for the next block.
 	tip, _, err := node.Tip(context.Background())
@@ -249,5 +259,65 @@ func TestMiniscriptRefreshRegtest(t *testing.T) {
 	r = runCLI(t, dir, "", "spend", "family", "--path", "recovery", "--send-all", ext, "--fee-rate", "2")
 	if r.Code != 4 || !strings.Contains(r.Err, fmt.Sprintf("opens at block %d", st.Coins[0].OpensAt)) {
 		t.Fatalf("recovery after the refresh: exit %d: %s", r.Code, r.Err)
+	}
+}
+
+// prematureRejected builds a recovery spend of the wallet's first coin with
+// nSequence 10 directly with the psbt package (no coordinator, so no
+// refusal), signs it with the lawyer's master key, finalizes it (the
+// script engine accepts: nSequence meets older(10)) and requires the node
+// to refuse it: the coin is younger than 10 blocks.
+func prematureRejected(t *testing.T, node *regtest.Node, dir string, lawyer testCosigner, ext string) {
+	t.Helper()
+	ctx := context.Background()
+	var show struct {
+		Descriptor string `json:"descriptor"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "family"), &show)
+	d, err := descriptor.Parse(show.Descriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var coins []struct {
+		Outpoint string `json:"outpoint"`
+		Amount   int64  `json:"amount_sat"`
+		Branch   uint32 `json:"branch"`
+		Index    uint32 `json:"index"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "utxos", "family"), &coins)
+	if len(coins) == 0 {
+		t.Fatal("no coin to spend")
+	}
+	c := coins[0]
+	txid, vout, _ := strings.Cut(c.Outpoint, ":")
+	h, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(vout)
+	w := psbt.WalletInfo{Descriptor: d, Network: node.Params()}
+	tip, _, err := node.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := psbt.UTXO{OutPoint: wire.OutPoint{Hash: *h, Index: uint32(n)}, Value: c.Amount, Branch: c.Branch, Index: c.Index, PrevTx: prev.MsgTx(), Confirmations: 1}
+	p, _, err := psbt.Build(psbt.BuildRequest{Wallet: w, UTXOs: []psbt.UTXO{u}, Preselected: []wire.OutPoint{u.OutPoint}, SendAll: true,
+		Outputs: []psbt.Output{{Address: ext}}, FeeRate: 2, ChangeBranch: 1, LockTime: uint32(tip), Sequence: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := psbt.Sign(p, lawyer.Master); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := psbt.Finalize(p, w)
+	if err != nil {
+		t.Fatalf("the script engine refused the recovery witness: %v", err)
+	}
+	if _, err := node.SendRaw(ctx, tx); err == nil || !strings.Contains(err.Error(), "sequence locks") {
+		t.Fatalf("the node accepted a recovery spend before its lock opened: %v", err)
 	}
 }
