@@ -1,10 +1,13 @@
 package descriptor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/countersign/countersign/descriptor/miniscript"
 )
 
 // SpendPath is one way to spend a wallet's coins, as a person reads it:
@@ -31,6 +34,9 @@ type SpendPath struct {
 	// WitnessSize is the largest witness the path's cheapest key set
 	// needs, in bytes (without the script).
 	WitnessSize int
+	// Partial says the miniscript has too many key combinations to list:
+	// Sets holds only the cheapest one the path's locks allow.
+	Partial bool
 }
 
 // Locked reports whether the path waits for a time lock.
@@ -94,6 +100,16 @@ func (p SpendPath) Describe(names []string) string {
 			parts[i] = name(k)
 		}
 		who = fmt.Sprintf("any %d of %s", p.Threshold, strings.Join(parts, ", "))
+	case p.Partial && len(p.Sets) == 1:
+		parts := make([]string, len(p.Sets[0]))
+		for i, k := range p.Sets[0] {
+			parts[i] = name(k)
+		}
+		noun := "signatures"
+		if len(parts) == 1 {
+			noun = "signature"
+		}
+		who = fmt.Sprintf("%d %s, such as %s (too many key combinations to list; see the descriptor)", len(parts), noun, strings.Join(parts, " + "))
 	default:
 		sets := make([]string, len(p.Sets))
 		for i, s := range p.Sets {
@@ -155,6 +171,9 @@ func (d *Descriptor) SpendPaths() ([]SpendPath, error) {
 		return []SpendPath{{Name: "primary", Keys: keys, Threshold: d.Threshold}}, nil
 	}
 	paths, err := d.Miniscript.Paths(placeholderKeys(d), 0)
+	if errors.Is(err, miniscript.ErrTooManyPaths) {
+		return d.coarsePaths()
+	}
 	if err != nil {
 		return nil, invalid(fmt.Errorf("listing the miniscript's spending paths: %w", err))
 	}
@@ -216,6 +235,86 @@ func (d *Descriptor) SpendPaths() ([]SpendPath, error) {
 		out = append(out, *g)
 	}
 	return out, nil
+}
+
+// coarsePaths describes a miniscript whose key combinations are too many
+// to list (a large multi() inside it): one path per time lock written in
+// the script (and the unlocked one), each with the cheapest key set the
+// satisfier uses once that lock has passed.
+func (d *Descriptor) coarsePaths() ([]SpendPath, error) {
+	type lock struct{ older, after uint32 }
+	locks := []lock{{}}
+	var walk func(n *miniscript.Node)
+	walk = func(n *miniscript.Node) {
+		switch n.Frag {
+		case miniscript.Older:
+			if !slices.Contains(locks, lock{older: n.K}) {
+				locks = append(locks, lock{older: n.K})
+			}
+		case miniscript.After:
+			if !slices.Contains(locks, lock{after: n.K}) {
+				locks = append(locks, lock{after: n.K})
+			}
+		}
+		for _, sub := range n.Subs {
+			walk(sub)
+		}
+	}
+	walk(d.Miniscript)
+	slices.SortStableFunc(locks[1:], func(a, b lock) int {
+		if a.after != b.after {
+			return cmpUint32(a.after, b.after)
+		}
+		return cmpUint32(a.older, b.older)
+	})
+	var out []SpendPath
+	seen := map[string]bool{}
+	n := 0
+	for _, l := range locks {
+		st := miniscript.LockState{Sequence: 0xffffffff}
+		if l.older != 0 {
+			st.Sequence = l.older
+		}
+		if l.after != 0 {
+			st.LockTime = l.after
+			if l.older == 0 {
+				st.Sequence = 0xfffffffe
+			}
+		}
+		used, err := cheapestSignatures(d, st)
+		if err != nil {
+			continue
+		}
+		key := fmt.Sprint(used)
+		if seen[key] {
+			// The lock opens nothing cheaper than a path already listed.
+			continue
+		}
+		seen[key] = true
+		p := SpendPath{Older: l.older, After: l.after, Keys: used, Sets: [][]int{used}, Partial: true}
+		if l == (lock{}) {
+			p.Name = "primary"
+		} else if n++; n == 1 {
+			p.Name = "recovery"
+		} else {
+			p.Name = fmt.Sprintf("recovery-%d", n)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, invalid(errors.New("the miniscript has no spending path the satisfier can use"))
+	}
+	return out, nil
+}
+
+func cmpUint32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // summarizeSets fills Keys, and Threshold when the sets are exactly every

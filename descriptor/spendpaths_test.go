@@ -1,6 +1,7 @@
 package descriptor
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg"
@@ -69,5 +70,37 @@ func TestSpendPaths(t *testing.T) {
 	d, _ := Parse(expand(msTemplates[0], keys))
 	if _, err := d.FindPath("heirs"); err == nil {
 		t.Fatal("FindPath accepted an unknown name")
+	}
+}
+
+// TestSpendPathsTooManyCombinations: a 10-of-20 multi() inside a
+// miniscript has 184756 key sets; the descriptor still parses, its
+// primary threshold is 10, and its paths are described by their cheapest
+// key set.
+func TestSpendPathsTooManyCombinations(t *testing.T) {
+	var ks []string
+	for i := 0; i < 21; i++ {
+		ks = append(ks, testPubKey(i, false))
+	}
+	d, err := Parse("wsh(or_d(multi(10," + strings.Join(ks[:20], ",") + "),and_v(v:pkh(" + ks[20] + "),older(100))))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Threshold != 10 {
+		t.Fatalf("threshold %d", d.Threshold)
+	}
+	paths, err := d.SpendPaths()
+	if err != nil || len(paths) != 2 {
+		t.Fatalf("paths %+v %v", paths, err)
+	}
+	if p := paths[0]; p.Name != "primary" || !p.Partial || len(p.Sets[0]) != 10 || p.Locked() {
+		t.Fatalf("primary %+v", p)
+	}
+	p := paths[1]
+	if p.Name != "recovery" || p.Older != 100 || len(p.Sets[0]) != 1 || p.Sets[0][0] != 20 {
+		t.Fatalf("recovery %+v", p)
+	}
+	if got := p.Describe(nil); !strings.HasPrefix(got, "1 signature, such as key 21 (too many key combinations") {
+		t.Fatalf("describe %q", got)
 	}
 }

@@ -1,8 +1,10 @@
 package descriptor
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -149,22 +151,47 @@ func (d *Descriptor) rebindMiniscript(old *miniscript.Node) error {
 // primaryThreshold is the number of signatures the cheapest spending path
 // without a time lock needs, or 0 when every path is locked. It fills
 // Threshold for a miniscript descriptor so that code counting a wallet's
-// required signatures sees the everyday (primary) path.
+// required signatures sees the everyday (primary) path. It asks the
+// satisfier (linear in the script) rather than listing every path, which
+// a large multi() inside the miniscript makes too many to list.
 func primaryThreshold(d *Descriptor) (int, error) {
-	paths, err := d.Miniscript.Paths(placeholderKeys(d), 0)
+	used, err := cheapestSignatures(d, miniscript.LockState{Sequence: 0xffffffff})
+	if errors.Is(err, miniscript.ErrCannotSatisfy) {
+		return 0, nil
+	}
 	if err != nil {
-		return 0, invalid(fmt.Errorf("listing the miniscript's spending paths: %w", err))
+		return 0, invalid(fmt.Errorf("finding the miniscript's primary path: %w", err))
 	}
-	best := 0
-	for _, p := range paths {
-		if p.NeedsSequence || p.NeedsLockTime || !p.NonMalleable {
-			continue
-		}
-		if best == 0 || len(p.Keys) < best {
-			best = len(p.Keys)
+	return len(used), nil
+}
+
+// cheapestSignatures returns the positions of the keys whose signatures
+// the non-malleable satisfier uses when every key can sign and the
+// transaction has the locks given: the cheapest path those locks open.
+func cheapestSignatures(d *Descriptor, locks miniscript.LockState) ([]int, error) {
+	kb := placeholderKeys(d)
+	sigs := map[string][]byte{}
+	bySig := map[string]int{}
+	for i := range d.Keys {
+		// A made-up 72-byte "signature" per key, told apart by its index:
+		// the satisfier does not verify, it only places them.
+		sig := make([]byte, 72)
+		sig[0], sig[1], sig[2], sig[71] = 0x30, byte(i>>8), byte(i), 0x01
+		sigs[hex.EncodeToString(placeholderPub(i))] = sig
+		bySig[string(sig)] = i
+	}
+	stack, err := d.Miniscript.Satisfy(&miniscript.Satisfier{Keys: kb, Signatures: sigs, Locks: locks})
+	if err != nil {
+		return nil, err
+	}
+	var used []int
+	for _, item := range stack {
+		if i, ok := bySig[string(item)]; ok {
+			used = append(used, i)
 		}
 	}
-	return best, nil
+	slices.Sort(used)
+	return used, nil
 }
 
 // placeholderKeys gives every key a distinct valid public key (the

@@ -62,24 +62,43 @@ func inputLocks(tx *wire.MsgTx, i int) miniscript.LockState {
 	return miniscript.LockState{Sequence: tx.TxIn[i].Sequence, LockTime: tx.LockTime}
 }
 
-// miniscriptRequired is how many signatures the cheapest spending path open
-// under locks needs; when no path is open (the transaction does not meet a
-// locked path's lock and there is no unlocked one), the fewest any path
-// needs, so the count is never 0 for an unspendable input.
-func miniscriptRequired(n *miniscript.Node, locks miniscript.LockState) int {
-	if plan, err := n.Plan(miniscript.PubKeyBytes, miniscript.PlanAssets{Locks: locks}); err == nil && plan.Best != nil {
-		return len(plan.Best.Keys)
-	}
-	paths, err := n.Paths(miniscript.PubKeyBytes, 0)
-	best := 0
-	if err == nil {
-		for _, p := range paths {
-			if p.NonMalleable && (best == 0 || len(p.Keys) < best) {
-				best = len(p.Keys)
+// miniscriptRequired is how many signatures the cheapest spending path
+// open under locks needs; when no path is open (the transaction does not
+// meet a locked path's lock and there is no unlocked one), what the
+// cheapest path of all needs, so the count is never 0 for an unspendable
+// input. It asks the satisfier with a stand-in signature for every key
+// (it places signatures without verifying them), which stays linear in the
+// script where listing every key combination would not.
+func miniscriptRequired(n *miniscript.Node, keys [][]byte, locks miniscript.LockState) int {
+	count := func(l miniscript.LockState) (int, bool) {
+		sigs := make(map[string][]byte, len(keys))
+		stand := make(map[string]bool, len(keys))
+		for i, k := range keys {
+			sig := make([]byte, 72)
+			sig[0], sig[1], sig[2], sig[71] = 0x30, byte(i>>8), byte(i), 0x01
+			sigs[hex.EncodeToString(k)] = sig
+			stand[string(sig)] = true
+		}
+		stack, err := n.Satisfy(&miniscript.Satisfier{Keys: miniscript.PubKeyBytes, Signatures: sigs, Locks: l})
+		if err != nil {
+			return 0, false
+		}
+		c := 0
+		for _, item := range stack {
+			if stand[string(item)] {
+				c++
 			}
 		}
+		return c, true
 	}
-	return max(best, 1)
+	if c, ok := count(locks); ok {
+		return max(c, 1)
+	}
+	// Every lock met: the cheapest path of all.
+	if c, ok := count(miniscript.LockState{Sequence: 0x0000ffff, LockTime: 0x1dcd64ff}); ok {
+		return max(c, 1)
+	}
+	return 1
 }
 
 // satisfyMiniscript builds the witness of a miniscript input from the

@@ -71,7 +71,7 @@ func analyze(p *bpsbt.Packet) *analysis {
 		}
 		st.spend, st.spendErr = resolveSpend(in, st.prevOut, i)
 		if st.spend != nil && st.spend.mini != nil {
-			st.spend.ms.m = miniscriptRequired(st.spend.mini, inputLocks(a.tx, i))
+			st.spend.ms.m = miniscriptRequired(st.spend.mini, st.spend.ms.keys, inputLocks(a.tx, i))
 		}
 	})
 	for i := range a.in {
