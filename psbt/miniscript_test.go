@@ -14,7 +14,7 @@ import (
 // newMiniscriptWallet is a wallet over the test cosigners' keys with the
 // miniscript tmpl, where K0..K3 stand for cosigners 0..3 at /<0;1>/* and
 // R0 for cosigner 0's second key at /<2;3>/*.
-func newMiniscriptWallet(t *testing.T, tmpl string) *testWallet {
+func newMiniscriptWallet(t testing.TB, tmpl string) *testWallet {
 	t.Helper()
 	base := newTestWallet(t, descriptor.ScriptWsh, 1, 4, false)
 	text := tmpl
@@ -33,7 +33,7 @@ func newMiniscriptWallet(t *testing.T, tmpl string) *testWallet {
 }
 
 // buildMini builds a payment from two coins with the given nSequence.
-func buildMini(t *testing.T, tw *testWallet, seq uint32, lockTime uint32) *bpsbt.Packet {
+func buildMini(t testing.TB, tw *testWallet, seq uint32, lockTime uint32) *bpsbt.Packet {
 	t.Helper()
 	utxos := []UTXO{tw.utxo(t, 0, 3, 400_000, 1), tw.utxo(t, 1, 0, 250_000, 2)}
 	p, _, err := Build(BuildRequest{
@@ -152,4 +152,19 @@ func TestMiniscriptAbsoluteLock(t *testing.T) {
 	if _, err := Finalize(p, tw.info); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// miniscriptSeeds are an inheritance wallet's recovery PSBT unsigned,
+// signed and finalized, for the fuzz targets: witness scripts that are
+// miniscripts, decoded on every Inspect.
+func miniscriptSeeds(tb testing.TB) [][]byte {
+	tw := newMiniscriptWallet(tb, "wsh(or_d(multi(2,K0,K1,K2),and_v(v:multi(1,K3,R0),older(144))))")
+	p := buildMini(tb, tw, 144, 250)
+	out := [][]byte{mustSerialize(tb, p)}
+	tw.sign(tb, p, 3)
+	out = append(out, mustSerialize(tb, p))
+	if err := FinalizePacket(p, tw.info); err != nil {
+		tb.Fatal(err)
+	}
+	return append(out, mustSerialize(tb, p))
 }
