@@ -436,3 +436,20 @@ func TestRotateRefusesMiniscript(t *testing.T) {
 		t.Fatalf("rotate of a miniscript wallet: %v", err)
 	}
 }
+
+// TestDecayBelowOneLess: 3 of 3 now, 1 of them after 144 blocks, built as
+// or_d over each cosigner's second key; carol alone spends by the
+// recovery path once it opens, signing with her second key.
+func TestDecayBelowOneLess(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 3,
+		Decay: mustTemplate(t, coordinator.ParseDecay, "after 144 blocks: threshold 1")}, 300_000)
+	r.b.height = 243
+	sp, err := r.c.Spend(context.Background(), coordinator.SpendRequest{Wallet: "family", SendAll: true, Outputs: []psbt.Output{outside(t, 0)}, FeeRate: 2, Path: "recovery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Report.Inputs[0].Required != 1 {
+		t.Fatalf("required %d", sp.Report.Inputs[0].Required)
+	}
+	r.signFinalize(t, sp.PSBT, "carol")
+}
