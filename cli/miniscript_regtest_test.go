@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -317,7 +318,27 @@ func prematureRejected(t *testing.T, node *regtest.Node, dir string, lawyer test
 	if err != nil {
 		t.Fatalf("the script engine refused the recovery witness: %v", err)
 	}
+	// countersign's broadcast refuses it first, naming the opening block.
+	var raw strings.Builder
+	if err := tx.Serialize(hexWriter{&raw}); err != nil {
+		t.Fatal(err)
+	}
+	txFile := filepath.Join(t.TempDir(), "premature.tx")
+	if err := os.WriteFile(txFile, []byte(raw.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, dir, "", "psbt", "broadcast", txFile, "--wallet", "family"); r.Code != 4 || !strings.Contains(r.Err, "timelock rule") || !strings.Contains(r.Err, "with a relative lock of 10 blocks: it opens at block") {
+		t.Fatalf("countersign broadcast of the premature spend: exit %d: %s", r.Code, r.Err)
+	}
 	if _, err := node.SendRaw(ctx, tx); err == nil || !strings.Contains(err.Error(), "sequence locks") {
 		t.Fatalf("the node accepted a recovery spend before its lock opened: %v", err)
 	}
+}
+
+// hexWriter writes bytes as lower-case hex into a strings.Builder.
+type hexWriter struct{ b *strings.Builder }
+
+func (w hexWriter) Write(p []byte) (int, error) {
+	w.b.WriteString(hex.EncodeToString(p))
+	return len(p), nil
 }

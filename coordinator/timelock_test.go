@@ -313,7 +313,19 @@ func TestSpendByPath(t *testing.T) {
 	if in := sp.Report.Inputs[0]; in.Required != 1 {
 		t.Fatalf("recovery input needs %d signatures", in.Required)
 	}
-	tx := r.signFinalize(t, sp.PSBT, "lawyer")
+	tx, raw := r.signFinalizePSBT(t, sp.PSBT, "lawyer")
+	// Broadcast checks the locks against the tip too: on a chain one
+	// block short (tip 242) the transaction is refused (its nLockTime 243
+	// is the first lock to say so; the coins' relative locks open at 244).
+	r.b.height = 242
+	_, err = r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{})
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "valid from block 244 on, 1 blocks after the tip at 242") {
+		t.Fatalf("broadcast before the lock opens: %v", err)
+	}
+	r.b.height = 243
+	if _, err := r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{}); err != nil || len(r.b.broadcast) != 1 {
+		t.Fatalf("broadcast once open: %v", err)
+	}
 	// The satisfier's witness: the recovery multisig's dummy and the
 	// lawyer's signature, the primary multisig dissatisfied (three
 	// empty items), the witness script.
