@@ -296,6 +296,12 @@ func TestSpendByPath(t *testing.T) {
 	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "opens at block 244, 43 blocks after the tip at 200") {
 		t.Fatalf("recovery while locked: %v", err)
 	}
+	// Coin control names the locked coin: refused with its own opening.
+	_, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 100_000)}, FeeRate: 2, Path: "recovery",
+		UTXOs: []wire.OutPoint{r.coinAt(t, 1)}, AllowConflict: true})
+	if !errors.As(err, &g) || !strings.Contains(err.Error(), "is still locked on the recovery path: it opens at block 244") {
+		t.Fatalf("recovery of a chosen locked coin: %v", err)
+	}
 	if _, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 250_000)}, FeeRate: 2, Path: "heirs"}); !errors.Is(err, descriptor.ErrInvalid) {
 		t.Fatalf("unknown path: %v", err)
 	}
