@@ -94,11 +94,12 @@ type pathJSON struct {
 }
 
 type coinLockJSON struct {
-	Outpoint string `json:"outpoint"`
-	Value    int64  `json:"value_sat"`
-	Height   int32  `json:"height"`
-	OpensAt  int32  `json:"opens_at"`
-	Open     bool   `json:"open"`
+	Outpoint    string     `json:"outpoint"`
+	Value       int64      `json:"value_sat"`
+	Height      int32      `json:"height"`
+	OpensAt     int32      `json:"opens_at"`
+	Open        bool       `json:"open"`
+	OpensAround *time.Time `json:"opens_around,omitempty"`
 }
 
 func walletView(sum *coordinator.WalletSummary) *walletJSON {
@@ -126,7 +127,12 @@ func walletView(sum *coordinator.WalletSummary) *walletJSON {
 			pj.Keys = append(pj.Keys, k+1)
 		}
 		for _, c := range p.Coins {
-			pj.Coins = append(pj.Coins, coinLockJSON{Outpoint: c.OutPoint.String(), Value: c.Value, Height: c.Height, OpensAt: c.OpensAt, Open: c.Open})
+			cj := coinLockJSON{Outpoint: c.OutPoint.String(), Value: c.Value, Height: c.Height, OpensAt: c.OpensAt, Open: c.Open}
+			if !c.Around.IsZero() {
+				at := c.Around.UTC().Truncate(time.Minute)
+				cj.OpensAround = &at
+			}
+			pj.Coins = append(pj.Coins, cj)
 		}
 		out.Paths = append(out.Paths, pj)
 	}
@@ -184,6 +190,9 @@ func renderPaths(w io.Writer, v *walletJSON) {
 				left := ""
 				if v.SyncedHeight > 0 {
 					left = fmt.Sprintf(", %d blocks from the last sync at %d", c.OpensAt-v.SyncedHeight-1, v.SyncedHeight)
+				}
+				if c.OpensAround != nil {
+					left += ", around " + c.OpensAround.Format("2006-01-02")
 				}
 				fmt.Fprintf(w, "             coin %s (%s): opens at block %d%s\n", c.Outpoint, btcString(c.Value), c.OpensAt, left)
 			}

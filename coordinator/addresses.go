@@ -166,6 +166,7 @@ func (c *Coordinator) Summary(ctx context.Context, name string) (*WalletSummary,
 		return nil, err
 	}
 	var coins []wallet.UTXO
+	var syncedAt time.Time
 	if w.Descriptor.IsMiniscript() {
 		if coins, err = c.Store.UTXOs(ctx, name); err != nil {
 			return nil, err
@@ -174,9 +175,9 @@ func (c *Coordinator) Summary(ctx context.Context, name string) (*WalletSummary,
 		if err != nil {
 			return nil, err
 		}
-		sum.SyncedHeight = st.Height
+		sum.SyncedHeight, syncedAt = st.Height, st.SyncedAt
 	}
-	if sum.Paths, err = pathSummaries(w, coins, sum.SyncedHeight); err != nil {
+	if sum.Paths, err = pathSummaries(w, coins, sum.SyncedHeight, syncedAt); err != nil {
 		return nil, err
 	}
 	return sum, nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/wire"
 
@@ -300,6 +301,9 @@ type CoinLock struct {
 	// Open says the next block (the last synced height + 1) can include
 	// the spend.
 	Open bool
+	// Around estimates when a lock not yet open opens: the last sync's
+	// time plus ten minutes a block. Zero when open or unknown.
+	Around time.Time
 }
 
 // keyNames names each descriptor key for descriptions: its label, else its
@@ -319,7 +323,7 @@ func keyNames(w *Wallet) []string {
 
 // pathSummaries explains w's spending paths with the coins' opening heights
 // on the locked ones, as of the last sync at tip.
-func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32) ([]PathSummary, error) {
+func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time) ([]PathSummary, error) {
 	paths, err := w.Descriptor.SpendPaths()
 	if err != nil {
 		return nil, err
@@ -337,6 +341,9 @@ func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32) ([]PathSummary, er
 				if h, ok := p.OpensAt(u.Height); ok {
 					cl.OpensAt = h
 					cl.Open = tip > 0 && tip+1 >= h
+					if !cl.Open && tip > 0 && !syncedAt.IsZero() {
+						cl.Around = syncedAt.Add(time.Duration(h-tip-1) * 10 * time.Minute)
+					}
 				}
 			}
 			out[i].Coins = append(out[i].Coins, cl)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/wire"
@@ -162,6 +163,11 @@ func TestCreateRecoveryWallet(t *testing.T) {
 	}
 	if len(p.Coins) != 2 || p.Coins[0].OpensAt != 244 || p.Coins[0].Open || p.Coins[1].Value != 70000 {
 		t.Fatalf("coins %+v", p.Coins)
+	}
+	// 43 blocks after the next one, at ten minutes a block from the sync.
+	st, _ := r.c.Store.ScanState(context.Background(), "family")
+	if want := st.SyncedAt.Add(43 * 10 * time.Minute); st.SyncedAt.IsZero() || !p.Coins[0].Around.Equal(want) {
+		t.Fatalf("opens around %v, want %v", p.Coins[0].Around, want)
 	}
 }
 
