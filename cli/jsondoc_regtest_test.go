@@ -162,6 +162,14 @@ func TestJSONDocumented(t *testing.T) {
 	run("journal verify", "journal", "verify")
 	run("journal export", "journal", "export", "-o", filepath.Join(work, "journal.jsonl"))
 	run("journal sign", "journal", "sign", "--with", "key:k1", "--yes")
+	// A wallet with a recovery path, one coin 2 blocks from its opening.
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "heirs", "--threshold", "1", "--device", "key:k1",
+		"--recovery-cosigner", "heir="+cs[1].Expr, "--recovery", "after 3 blocks: 1 of heir")
+	fundAddress(t, node, mustRun(t, dir, "address", "heirs"), 1_000_000)
+	node.Mine(ctx, 1)
+	mustRun(t, dir, "wallet", "sync", "heirs")
+	run("wallet status", "wallet", "status", "heirs", "--warn-blocks", "5")
+	run("wallet refresh", "wallet", "refresh", "heirs", "--warn-blocks", "5", "--fee-rate", "2", "-o", filepath.Join(work, "refresh.psbt"))
 	// A rotation with a confirmed coin to sweep and an unconfirmed one
 	// left behind.
 	fundAddress(t, node, mustRun(t, dir, "address", "w"), 1_000_000)

@@ -35,6 +35,7 @@ type SpendOptions struct {
 	AllowConflict  bool
 	OverridePolicy string
 	CPFP           string
+	Path           string
 }
 
 func newCmdSpend(f *Factory, runF func(context.Context, *SpendOptions) error) *cobra.Command {
@@ -63,6 +64,12 @@ them anyway (the two drafts then cannot both be sent). --note labels the
 transaction (BIP-329). The wallet's spending policy is checked (exit 4 with
 the rule named) unless --override-policy "REASON", which is journaled.
 
+A miniscript wallet (wallet create --recovery/--decay) is spent by its
+primary path unless --path NAME picks another (wallet show lists them):
+a locked path spends only the coins whose lock has opened, with the
+nSequence (after N blocks) or nLockTime (at block H) the path needs, and
+is refused (exit 4) with the height it opens at while still locked.
+
 --cpfp TXID builds a child that pays for a stuck transaction instead: it
 spends the wallet's outputs of TXID (adding confirmed coins if those are
 too small) back to the wallet's next change address, with the fee that
@@ -71,12 +78,16 @@ vsize)) to --fee-rate.`,
 		Example: `  countersign spend treasury --to bc1q...:0.25 --fee-rate 12 -o pay-supplier.psbt
   countersign spend treasury --to bc1q...:150000sat --to 3J98...:0.01 --target-blocks 6 -o batch.psbt
   countersign spend treasury --send-all bc1q... --utxo 5e2a...:1 --fee-rate 5 -o sweep.psbt
-  countersign spend treasury --cpfp 5e2a...d41 --fee-rate 15 -o child.psbt`,
+  countersign spend treasury --cpfp 5e2a...d41 --fee-rate 15 -o child.psbt
+  countersign spend family --path recovery --send-all bcrt1q... --fee-rate 2 -o heir.psbt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
 			o.Name = args[0]
 			if o.CPFP != "" {
+				if o.Path != "" {
+					return usagef("--cpfp spends by the primary path: drop --path")
+				}
 				if len(o.To) > 0 || o.SendAll != "" || len(o.UTXOs) > 0 {
 					return usagef("--cpfp pays back to the wallet from the stuck transaction's outputs: drop --to, --send-all and --utxo")
 				}
@@ -115,6 +126,7 @@ vsize)) to --fee-rate.`,
 	fl.BoolVar(&o.AllowConflict, "allow-conflict", false, "also use coins a draft not yet broadcast already spends")
 	fl.StringVar(&o.OverridePolicy, "override-policy", "", "go through a breach of the wallet's spending policy, for this REASON (journaled)")
 	fl.StringVar(&o.CPFP, "cpfp", "", "build a child that pays for this stuck transaction (child pays for parent)")
+	fl.StringVar(&o.Path, "path", "", "spending path of a miniscript wallet: primary (default), recovery, ... (see wallet show)")
 	addEncodingFlag(cmd, &o.Encoding)
 	return withJSONFields(cmd, spendJSON{})
 }
@@ -188,6 +200,7 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		Note:           o.Note,
 		AllowConflict:  o.AllowConflict,
 		OverridePolicy: o.OverridePolicy,
+		Path:           o.Path,
 	})
 	switch {
 	case errors.Is(err, psbt.ErrInsufficientFunds) && strings.Contains(err.Error(), "--allow-conflict"):
@@ -199,38 +212,44 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 	case err != nil:
 		return err
 	}
+	return writeSpendResult(o.IO, o.JSON, o.Name, o.Output, o.Encoding, res)
+}
+
+// writeSpendResult writes a new draft's PSBT (to FILE or stdout) and its
+// report, as spend and wallet refresh print them.
+func writeSpendResult(io *Streams, asJSON bool, name, output, encoding string, res *coordinator.SpendResult) error {
 	b64, err := psbt.Encode(res.PSBT)
 	if err != nil {
 		return err
 	}
-	if o.Output != "" && o.Output != "-" {
-		if err := writePSBT(o.IO, psbtOut{Path: o.Output, Encoding: o.Encoding}, res.PSBT); err != nil {
+	if output != "" && output != "-" {
+		if err := writePSBT(io, psbtOut{Path: output, Encoding: encoding}, res.PSBT); err != nil {
 			return err
 		}
 	}
-	if o.JSON {
-		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
+	if asJSON {
+		return writeJSON(io.Out, spendJSON{Draft: res.Draft.ID, File: output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
 			LeftOut: conflictsJSON(res.LeftOut), Conflicts: conflictsJSON(res.Conflicts)})
 	}
-	renderReport(o.IO.ErrOut, o.Name, res.Report)
+	renderReport(io.ErrOut, name, res.Report)
 	if len(res.LeftOut) > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
+		fmt.Fprintf(io.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
 			len(res.LeftOut), conflictList(res.LeftOut))
 	}
 	if len(res.Conflicts) > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
+		fmt.Fprintf(io.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
 			len(res.Conflicts), conflictList(res.Conflicts))
 	}
 	if res.Summary.DroppedChange > 0 {
-		fmt.Fprintf(o.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
+		fmt.Fprintf(io.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
 	}
-	fmt.Fprintf(o.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
-	if o.Output == "" || o.Output == "-" {
-		if err := writePSBT(o.IO, psbtOut{Encoding: o.Encoding}, res.PSBT); err != nil {
+	fmt.Fprintf(io.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
+	if output == "" || output == "-" {
+		if err := writePSBT(io, psbtOut{Encoding: encoding}, res.PSBT); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", o.Output, o.Output)
+		fmt.Fprintf(io.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", output, output)
 	}
 	return nil
 }

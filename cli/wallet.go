@@ -21,6 +21,8 @@ func newCmdWallet(f *Factory) *cobra.Command {
 		newCmdWalletUTXOs(f, nil),
 		newCmdWalletHistory(f, nil),
 		newCmdWalletRotate(f, nil),
+		newCmdWalletStatus(f, nil),
+		newCmdWalletRefresh(f, nil),
 	)
 	return cmd
 }

@@ -35,6 +35,10 @@ type WalletCreateOptions struct {
 	// BSMSRecords are signers' BIP-129 key records (round 1), opened with
 	// BSMSTokens and the tokens in BSMSTokenFiles.
 	BSMSRecords, BSMSTokens, BSMSTokenFiles []string
+	// Recovery and Decay add a time-locked path (a miniscript wallet);
+	// RecoveryCosigners sign on the recovery path only.
+	Recovery, Decay   string
+	RecoveryCosigners []string
 }
 
 func newCmdWalletCreate(f *Factory, runF func(context.Context, *WalletCreateOptions) error) *cobra.Command {
@@ -63,12 +67,25 @@ record's signature is verified, its TOKEN must be the setup's, and its
 description becomes the cosigner's label. Round 2 is
 countersign wallet export NAME --format bsms --encrypt TOKEN.
 
-The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
+The wallet is sortedmulti (BIP-67) unless --unsorted is given.
+
+A time-locked path makes a miniscript wallet (wsh only; keys in the order
+given, as multi()). --recovery "after N blocks: K of NAME,NAME" lets K of
+the named cosigners spend a coin once it is N blocks old (1..65535, about
+52560 a year), "at block H: ..." from block H+1 on; names are the labels of
+--cosigner keys or of --recovery-cosigner keys, who sign on that path only
+(a lawyer, an heir). A primary cosigner named there signs the recovery path
+with a second key of the same account, /<2;3>/*. --decay "after N blocks:
+threshold T" lets T of the cosigners spend after the lock. Spending a coin
+resets its relative lock; wallet show lists when each coin's lock opens.`,
 		Example: `  countersign wallet create treasury --threshold 2 \
       --cosigner "alice=[a1b2c3d4/48h/0h/0h/2h]xpub6E..." \
       --cosigner "bob=[0f056943/48h/0h/0h/2h]xpub6F..." \
       --cosigner "carol=[7bb026be/48h/0h/0h/2h]xpub6D..."
   countersign wallet create family --descriptor "wsh(sortedmulti(3,...))#checksum" --network testnet
+  countersign wallet create family --threshold 2 --cosigner "alice=[...]tpub..." --cosigner "bob=..." --cosigner "carol=..." \
+      --recovery-cosigner "lawyer=[...]tpub..." --recovery "after 52560 blocks: 1 of lawyer,alice"
+  countersign wallet create vault --threshold 3 --cosigner ... (5 times) --decay "after 52560 blocks: threshold 2"
   countersign wallet create vault --threshold 2 --bsms-record alice.dat --bsms-record bob.dat --bsms-record carol.dat --bsms-token-file token.txt`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -98,6 +115,15 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 			if o.Descriptor != "" && (n > 0 || o.Threshold != 0) {
 				return usagef("--descriptor already holds the threshold and keys: drop --threshold/--cosigner/--device")
 			}
+			if o.Descriptor != "" && (o.Recovery != "" || o.Decay != "" || len(o.RecoveryCosigners) > 0) {
+				return usagef("--descriptor already holds every spending path: drop --recovery/--decay/--recovery-cosigner")
+			}
+			if o.Recovery != "" && o.Decay != "" {
+				return usagef("give --recovery or --decay, not both")
+			}
+			if len(o.RecoveryCosigners) > 0 && o.Recovery == "" {
+				return usagef("--recovery-cosigner keys sign only on a recovery path: add --recovery \"after N blocks: K of NAME,...\"")
+			}
 			if o.Descriptor == "" && o.Threshold == 0 {
 				return usagef("--threshold M is required (how many of the %d cosigners must sign)", n)
 			}
@@ -122,6 +148,9 @@ The wallet is sortedmulti (BIP-67) unless --unsorted is given.`,
 	fl.StringArrayVar(&o.BSMSRecords, "bsms-record", nil, "a signer's BIP-129 key record, .bsms or encrypted .dat (repeat)")
 	fl.StringArrayVar(&o.BSMSTokens, "bsms-token", nil, "the BSMS setup's token: hex, decimal or six words (repeat for EXTENDED)")
 	fl.StringArrayVar(&o.BSMSTokenFiles, "bsms-token-file", nil, "read BSMS tokens from FILE, one a line")
+	fl.StringVar(&o.Recovery, "recovery", "", `time-locked recovery path: "after N blocks: K of NAME,NAME" (or "at block H: ...")`)
+	fl.StringVar(&o.Decay, "decay", "", `decaying threshold: "after N blocks: threshold T" (or "at block H: ...")`)
+	fl.StringArrayVar(&o.RecoveryCosigners, "recovery-cosigner", nil, "a key that signs only on the recovery path, LABEL=[fpr/path]xpub (repeat)")
 	return withJSONFields(cmd, walletJSON{})
 }
 
@@ -179,6 +208,9 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 			req.Cosigners = append(req.Cosigners, cs...)
 		}
 	}
+	if err := timelockRequest(o, &req); err != nil {
+		return err
+	}
 	res, err := co.CreateWallet(ctx, req)
 	if err != nil {
 		return err
@@ -186,11 +218,47 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(o.IO.ErrOut, "warning: %s\n", w)
 	}
+	if req.Recovery != nil || req.Decay != nil {
+		for _, spec := range o.Devices {
+			if !strings.HasPrefix(spec, "key:") {
+				fmt.Fprintf(o.IO.ErrOut, "warning: %s gave its key, but countersign cannot register or sign a miniscript wallet on a hardware signer yet: that key can sign only through its seed as a software key (countersign key import)\n", safe(spec))
+			}
+		}
+	}
 	sum, err := co.Summary(ctx, o.Name)
 	if err != nil {
 		return err
 	}
 	return renderWalletShow(o.IO, o.JSON, sum)
+}
+
+// timelockRequest adds --recovery, --decay and --recovery-cosigner to req.
+func timelockRequest(o *WalletCreateOptions, req *coordinator.CreateRequest) error {
+	if o.Recovery != "" {
+		t, err := coordinator.ParseRecovery(o.Recovery)
+		if err != nil {
+			return err
+		}
+		req.Recovery = &t
+	}
+	if o.Decay != "" {
+		t, err := coordinator.ParseDecay(o.Decay)
+		if err != nil {
+			return err
+		}
+		req.Decay = &t
+	}
+	for i, spec := range o.RecoveryCosigners {
+		c, err := coordinator.ParseCosigner(spec)
+		if err != nil {
+			return fmt.Errorf("recovery cosigner %d: %w", i+1, err)
+		}
+		if c.Label == "" {
+			return usagef("recovery cosigner %d needs a label, LABEL=KEY, to be named in --recovery", i+1)
+		}
+		req.RecoveryCosigners = append(req.RecoveryCosigners, c)
+	}
+	return nil
 }
 
 // cosignerFromDevice reads a signer's multisig key at the standard path for

@@ -62,7 +62,7 @@ func walletListRun(ctx context.Context, o *WalletListOptions) error {
 	}
 	items := make([]walletListItem, 0, len(ws))
 	for _, w := range ws {
-		it := walletListItem{Name: w.Name, Policy: fmt.Sprintf("%d of %d", w.Threshold, w.N), Script: w.Script, Network: w.Network, Threshold: w.Threshold, N: w.N, Status: "active"}
+		it := walletListItem{Name: w.Name, Policy: coordinator.ListPolicy(w), Script: w.Script, Network: w.Network, Threshold: w.Threshold, N: w.N, Status: "active"}
 		for _, r := range rots {
 			switch {
 			case r.Wallet == w.Name:

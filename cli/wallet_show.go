@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -87,6 +88,28 @@ type walletJSON struct {
 	Backend      string         `json:"backend,omitempty"`
 	CreatedAt    time.Time      `json:"created_at"`
 	Rotation     *rotationJSON  `json:"rotation"`
+	Paths        []pathJSON     `json:"paths"`
+	SyncedHeight int32          `json:"synced_height"`
+}
+
+// pathJSON is one spending path (see coordinator.PathSummary).
+type pathJSON struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Keys        []int          `json:"keys"`
+	Threshold   int            `json:"threshold"`
+	Older       uint32         `json:"older"`
+	After       uint32         `json:"after"`
+	Coins       []coinLockJSON `json:"coins"`
+}
+
+type coinLockJSON struct {
+	Outpoint    string     `json:"outpoint"`
+	Value       int64      `json:"value_sat"`
+	Height      int32      `json:"height"`
+	OpensAt     int32      `json:"opens_at"`
+	Open        bool       `json:"open"`
+	OpensAround *time.Time `json:"opens_around,omitempty"`
 }
 
 func walletView(sum *coordinator.WalletSummary) *walletJSON {
@@ -105,6 +128,23 @@ func walletView(sum *coordinator.WalletSummary) *walletJSON {
 		BirthHeight:  w.BirthHeight,
 		Backend:      redactedBackend(w.Backend),
 		CreatedAt:    w.CreatedAt.UTC(),
+		SyncedHeight: sum.SyncedHeight,
+		Paths:        []pathJSON{},
+	}
+	for _, p := range sum.Paths {
+		pj := pathJSON{Name: p.Name, Description: p.Description, Threshold: p.Threshold, Older: p.Older, After: p.After, Coins: []coinLockJSON{}}
+		for _, k := range p.Keys {
+			pj.Keys = append(pj.Keys, k+1)
+		}
+		for _, c := range p.Coins {
+			cj := coinLockJSON{Outpoint: c.OutPoint.String(), Value: c.Value, Height: c.Height, OpensAt: c.OpensAt, Open: c.Open}
+			if !c.Around.IsZero() {
+				at := c.Around.UTC().Truncate(time.Minute)
+				cj.OpensAround = &at
+			}
+			pj.Coins = append(pj.Coins, cj)
+		}
+		out.Paths = append(out.Paths, pj)
 	}
 	for _, cs := range sum.Cosigners {
 		c := cosignerJSON{Position: cs.Position, Label: cs.Label, Fingerprint: cs.Fingerprint, Path: cs.Path, Xpub: cs.Xpub, Registered: []registration{}, Replaced: cs.Replaced}
@@ -153,6 +193,9 @@ func renderWalletShow(s *Streams, asJSON bool, sum *coordinator.WalletSummary) e
 			fmt.Fprintf(w, "Succeeds:    %s\n", safe(*r.Predecessor))
 		}
 	}
+	if len(v.Paths) > 1 {
+		renderPaths(w, v)
+	}
 	fmt.Fprintln(w, "Cosigners:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tFINGERPRINT\tLABEL\tPATH\tREGISTERED ON DEVICE")
@@ -175,6 +218,32 @@ func derefHeight(h *int32) int32 {
 		return 0
 	}
 	return *h
+}
+
+// renderPaths prints a miniscript wallet's spending paths and, for each
+// locked one, when each coin's lock opens.
+func renderPaths(w io.Writer, v *walletJSON) {
+	fmt.Fprintln(w, "Spending paths:")
+	for _, p := range v.Paths {
+		fmt.Fprintf(w, "  %-10s %s\n", p.Name+":", safe(p.Description))
+		for _, c := range p.Coins {
+			switch {
+			case c.OpensAt == 0:
+				fmt.Fprintf(w, "             coin %s (%s): opening not known yet (unconfirmed, or a time-based lock)\n", c.Outpoint, btcString(c.Value))
+			case c.Open:
+				fmt.Fprintf(w, "             coin %s (%s): open since block %d\n", c.Outpoint, btcString(c.Value), c.OpensAt)
+			default:
+				left := ""
+				if v.SyncedHeight > 0 {
+					left = fmt.Sprintf(", %d blocks from the last sync at %d", c.OpensAt-v.SyncedHeight-1, v.SyncedHeight)
+				}
+				if c.OpensAround != nil {
+					left += ", around " + c.OpensAround.Format("2006-01-02")
+				}
+				fmt.Fprintf(w, "             coin %s (%s): opens at block %d%s\n", c.Outpoint, btcString(c.Value), c.OpensAt, left)
+			}
+		}
+	}
 }
 
 func scriptLabel(s string) string {

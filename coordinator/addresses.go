@@ -133,6 +133,11 @@ type WalletSummary struct {
 	Wallet       *Wallet
 	FirstAddress string
 	Cosigners    []CosignerSummary
+	// Paths are the wallet's spending paths in words; a miniscript
+	// wallet's locked paths list each coin's opening height as of
+	// SyncedHeight (the last sync; 0 when never synced).
+	Paths        []PathSummary
+	SyncedHeight int32
 	// Rotation is the wallet's place in a key rotation, as stored (Summary
 	// reads; retiring is the business of a sync); nil when it was never
 	// part of one.
@@ -176,6 +181,21 @@ func (c *Coordinator) Summary(ctx context.Context, name string) (*WalletSummary,
 	}
 	sum, err := summarize(w, regs)
 	if err != nil {
+		return nil, err
+	}
+	var coins []wallet.UTXO
+	var syncedAt time.Time
+	if w.Descriptor.IsMiniscript() {
+		if coins, err = c.Store.UTXOs(ctx, name); err != nil {
+			return nil, err
+		}
+		st, err := c.Store.ScanState(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		sum.SyncedHeight, syncedAt = st.Height, st.SyncedAt
+	}
+	if sum.Paths, err = pathSummaries(w, coins, sum.SyncedHeight, syncedAt); err != nil {
 		return nil, err
 	}
 	if sum.Rotation, err = c.rotationSummary(ctx, sum); err != nil {

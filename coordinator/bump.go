@@ -246,6 +246,15 @@ func (c *Coordinator) bumpOnce(ctx context.Context, req BumpRequest) (*BumpResul
 			Wallet: w.Info(), UTXOs: coins, Preselected: origOps, LockTime: uint32(max(tip, 0)),
 			ChangeBranch: 1, ChangeIndex: changeIndex, AllowHighFee: req.AllowHighFee, MinConfirmations: 1,
 		}
+		// A spend by a miniscript wallet's locked path keeps the lock
+		// values it was built with, or the replacement could only be
+		// spent by the primary path.
+		if w.Descriptor.IsMiniscript() {
+			if seq := p.UnsignedTx.TxIn[0].Sequence; seq < psbt.SequenceRBF {
+				breq.Sequence = seq
+			}
+			breq.LockTime = max(breq.LockTime, p.UnsignedTx.LockTime)
+		}
 		switch {
 		case req.Cancel:
 			d, err := w.Descriptor.Derive(1, changeIndex, w.Network)

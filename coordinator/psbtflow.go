@@ -343,6 +343,15 @@ func (c *Coordinator) Broadcast(ctx context.Context, walletName string, data []b
 	if err != nil {
 		return nil, err
 	}
+	if w.Descriptor.IsMiniscript() {
+		tip, _, err := b.Tip(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.checkLocksOpen(ctx, w, tx, tip); err != nil {
+			return nil, err
+		}
+	}
 	txid, err := b.Broadcast(ctx, tx)
 	if err != nil {
 		return nil, err

@@ -243,6 +243,10 @@ func (c *Coordinator) Rotate(ctx context.Context, req RotateRequest) (*RotateRes
 // default). It returns the labels in descriptor order and the replaced
 // key's position.
 func successorDescriptor(old *Wallet, req RotateRequest) (*descriptor.Descriptor, []string, int, error) {
+	if old.Descriptor.IsMiniscript() {
+		return nil, nil, 0, fmt.Errorf("%w: wallet %q has time-locked spending paths (miniscript) and wallet rotate builds an m-of-n successor, which would drop them: create the successor with wallet create --recovery or --decay, then move the coins with spend --send-all",
+			descriptor.ErrInvalid, old.Name)
+	}
 	pos, err := findCosigner(old, req.Replace)
 	if err != nil {
 		return nil, nil, 0, err

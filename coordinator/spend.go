@@ -41,6 +41,15 @@ type SpendRequest struct {
 	// OverridePolicy is the reason to go through a breach of the wallet's
 	// spending policy (journaled); "" refuses.
 	OverridePolicy string
+	// Path is the spending path of a miniscript wallet ("" or "primary",
+	// "recovery", ...; see descriptor.SpendPaths): a locked path spends
+	// only coins whose lock has opened, with the nSequence/nLockTime it
+	// needs, and is refused (exit 4) while locked.
+	Path string
+	// SelfSend sends every selected coin (UTXOs, with SendAll) to the
+	// wallet's next change address instead of Outputs: the refresh of a
+	// miniscript wallet's relative locks (see Refresh).
+	SelfSend bool
 }
 
 // SpendResult is the new draft.
@@ -126,6 +135,12 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 		return nil, err
 	}
 
+	ps, err := c.applyPath(ctx, w, req.Path, coins, req.UTXOs, tip)
+	if err != nil {
+		return nil, err
+	}
+	coins = ps.coins
+
 	rules, err := c.rules(ctx, w)
 	if err != nil {
 		return nil, err
@@ -140,22 +155,35 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 	var rep *psbt.Report
 	draft, err := c.Store.CreateDraft(ctx, req.Wallet, func(changeIndex uint32) (*wallet.Draft, bool, error) {
 		var err error
+		outputs, self, err := selfSendOutputs(w, req, changeIndex)
+		if err != nil {
+			return nil, false, err
+		}
 		built, sum, err = psbt.Build(psbt.BuildRequest{
 			Wallet:           w.Info(),
 			UTXOs:            coins,
-			Outputs:          req.Outputs,
+			Outputs:          outputs,
 			SendAll:          req.SendAll,
 			Preselected:      req.UTXOs,
 			FeeRate:          feeRate,
 			MinConfirmations: req.MinConf,
 			ChangeBranch:     1,
 			ChangeIndex:      changeIndex,
-			LockTime:         uint32(max(tip, 0)),
+			LockTime:         ps.lockTime,
+			Sequence:         ps.sequence,
 			DisableRBF:       req.NoRBF,
 			AllowHighFee:     req.AllowHighFee,
 		})
 		if err != nil {
 			return nil, false, err
+		}
+		if self != nil {
+			// The output is the wallet's change: give it the derivations
+			// signers check it by.
+			if _, err := psbt.Update(built, w.Info(), psbt.UpdateSource{Locate: self}); err != nil {
+				return nil, false, err
+			}
+			sum.ChangeUsed = true
 		}
 		// The same gate every later step runs, before anything is saved,
 		// and the spending policy beside it.
@@ -187,6 +215,23 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 	}
 	res.Draft, res.PSBT, res.Summary, res.Report, res.FeeSource = draft, built, sum, rep, feeSource
 	return res, nil
+}
+
+// selfSendOutputs returns the outputs of a spend: req.Outputs, or for a
+// SelfSend the wallet's change address at changeIndex, with a Locate that
+// finds it.
+func selfSendOutputs(w *Wallet, req SpendRequest, changeIndex uint32) ([]psbt.Output, func([]byte) (uint32, uint32, bool), error) {
+	if !req.SelfSend {
+		return req.Outputs, nil, nil
+	}
+	d, err := w.Descriptor.Derive(1, changeIndex, w.Network)
+	if err != nil {
+		return nil, nil, err
+	}
+	locate := func(pk []byte) (uint32, uint32, bool) {
+		return 1, changeIndex, bytes.Equal(pk, d.ScriptPubKey)
+	}
+	return []psbt.Output{{Address: d.Address}}, locate, nil
 }
 
 // noteLabel makes a spend's note the label of its transaction (BIP-329),

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
@@ -303,6 +304,11 @@ type CreateRequest struct {
 	Sorted      bool
 	Network     *chaincfg.Params // nil: from the keys (xpub: mainnet, tpub: testnet)
 	BirthHeight int32
+	// Recovery or Decay adds a time-locked path to the Threshold-of-
+	// Cosigners wallet, making it a wsh(miniscript) (see timelock.go).
+	// RecoveryCosigners are keys that sign on the recovery path only.
+	Recovery, Decay   *Template
+	RecoveryCosigners []Cosigner
 }
 
 // CreateResult is the new wallet, with warnings for the user.
@@ -315,6 +321,14 @@ type CreateResult struct {
 func (c *Coordinator) CreateWallet(ctx context.Context, req CreateRequest) (*CreateResult, error) {
 	d := req.Descriptor
 	var labels []string
+	if d == nil && (req.Recovery != nil || req.Decay != nil) {
+		var err error
+		if d, labels, err = timelockedDescriptor(req); err != nil {
+			return nil, err
+		}
+	} else if len(req.RecoveryCosigners) > 0 {
+		return nil, fmt.Errorf("%w: --recovery-cosigner keys sign only on a recovery path: add --recovery", descriptor.ErrInvalid)
+	}
 	if d == nil {
 		keys := make([]descriptor.Key, len(req.Cosigners))
 		labels = make([]string, len(req.Cosigners))
@@ -430,10 +444,25 @@ func distinctFingerprints(d *descriptor.Descriptor) error {
 			seen[k.Origin.Fingerprint] = i
 			continue
 		}
+		if sameAccount(d.Keys[j], k) {
+			// A miniscript wallet's recovery path may use another key of
+			// a cosigner's account (/<2;3>/* next to /<0;1>/*): one seed,
+			// one person, on two paths.
+			continue
+		}
 		return fmt.Errorf("%w: keys %d and %d are different xpubs but both claim master fingerprint %x: one seed would hold two of the wallet's keys, or an origin is mistyped; get each cosigner's key again from its device",
 			descriptor.ErrInvalid, j+1, i+1, k.Origin.Fingerprint)
 	}
 	return nil
+}
+
+// sameAccount reports whether two keys are the same extended key with the
+// same origin, differing only in the steps after it.
+func sameAccount(a, b descriptor.Key) bool {
+	if a.XPub == nil || b.XPub == nil || a.Origin == nil || b.Origin == nil {
+		return false
+	}
+	return a.XPub.String() == b.XPub.String() && slices.Equal(a.Origin.Path, b.Origin.Path)
 }
 
 // CosignerFromSigner reads a signer's multisig key at the standard path for

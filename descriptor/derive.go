@@ -107,11 +107,20 @@ func (d *Descriptor) assemble(nodes []keyNode, pubs [][]byte, branch, index uint
 			return nil, duplicateChildError(pubs, branch, index)
 		}
 	}
-	scriptKeys := pubs
-	if d.Sorted {
-		scriptKeys = sorted
+	var multisig []byte
+	if d.Miniscript != nil {
+		ms, err := d.Miniscript.Script(KeyBytes(out.Keys))
+		if err != nil {
+			return nil, invalid(fmt.Errorf("building the miniscript at branch %d index %d: %w", branch, index, err))
+		}
+		multisig = ms
+	} else {
+		scriptKeys := pubs
+		if d.Sorted {
+			scriptKeys = sorted
+		}
+		multisig = multisigScript(d.Threshold, scriptKeys)
 	}
-	multisig := multisigScript(d.Threshold, scriptKeys)
 
 	var addr btcutil.Address
 	var err error

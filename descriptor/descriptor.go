@@ -25,6 +25,8 @@ package descriptor
 import (
 	"errors"
 
+	"github.com/countersign/countersign/descriptor/miniscript"
+
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 )
@@ -81,10 +83,18 @@ type Key struct {
 
 // Descriptor is a parsed multisig output descriptor.
 type Descriptor struct {
-	Script    ScriptType
+	Script ScriptType
+	// Threshold is m of a multisig. For a miniscript it is the number of
+	// signatures the cheapest spending path without a time lock needs (0
+	// when every path is locked): the wallet's everyday threshold.
 	Threshold int
 	Sorted    bool // sortedmulti (BIP-67 key order) rather than multi
-	Keys      []Key
+	// Keys are the multisig's keys, or every key of the miniscript in the
+	// order they first appear.
+	Keys []Key
+	// Miniscript is set for wsh(MINISCRIPT) (BIP-379): the spending policy
+	// whose keys refer to Keys by position. Nil for multi/sortedmulti.
+	Miniscript *miniscript.Node
 
 	// cache holds each key's parent node per branch, filled on first use, so
 	// that one address costs one child derivation per key. Parse, Multipath
@@ -97,7 +107,7 @@ type Derived struct {
 	Branch, Index uint32
 	ScriptPubKey  []byte
 	RedeemScript  []byte // sh and sh-wsh: the script the P2SH commits to
-	WitnessScript []byte // wsh and sh-wsh: the multisig script
+	WitnessScript []byte // wsh and sh-wsh: the multisig (or miniscript) script
 	Address       string
 	// Keys in descriptor order (not script order).
 	Keys []DerivedKey

@@ -63,6 +63,18 @@ func FuzzParse(f *testing.F) {
 		}
 		_, _ = d.Derive(0, 1, net)
 		_ = d.Multipath().String()
+		if d.IsMiniscript() {
+			// Every spending path of a miniscript that parsed is
+			// described without panicking.
+			paths, err := d.SpendPaths()
+			if err != nil {
+				t.Fatalf("Parse(%q) ok but SpendPaths: %v", s, err)
+			}
+			for _, p := range paths {
+				_ = p.Describe(nil)
+				_, _ = p.OpensAt(100)
+			}
+		}
 		if d.Branches() > 1 {
 			if _, err := d.Single(1); err != nil {
 				t.Fatalf("Single(1) of a %d-branch descriptor: %v", d.Branches(), err)

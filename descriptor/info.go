@@ -5,8 +5,12 @@ import "fmt"
 // N is the number of keys.
 func (d *Descriptor) N() int { return len(d.Keys) }
 
-// Policy describes the spending rule, e.g. "2 of 3".
+// Policy describes the spending rule, e.g. "2 of 3"; for a miniscript,
+// "miniscript" (Explain describes its paths).
 func (d *Descriptor) Policy() string {
+	if d.Miniscript != nil {
+		return "miniscript"
+	}
 	return fmt.Sprintf("%d of %d", d.Threshold, len(d.Keys))
 }
 

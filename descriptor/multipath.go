@@ -14,7 +14,19 @@ func (d *Descriptor) clone() *Descriptor {
 	for i := range d.Keys {
 		c.Keys[i] = d.Keys[i].clone()
 	}
+	c.Miniscript = d.Miniscript
 	return c
+}
+
+// rebind brings a clone's miniscript in line with its (changed) keys.
+func (c *Descriptor) rebind() error {
+	if c.Miniscript == nil {
+		return nil
+	}
+	if err := c.rebindMiniscript(c.Miniscript); err != nil {
+		return invalid(fmt.Errorf("rewriting the miniscript's keys: %w", err))
+	}
+	return nil
 }
 
 // Multipath returns the wallet form of d: when every extended key ends in the
@@ -22,6 +34,16 @@ func (d *Descriptor) clone() *Descriptor {
 // becomes /<0;1>/*. Any other descriptor, including one already using
 // multipath, comes back as an unchanged copy.
 func (d *Descriptor) Multipath() *Descriptor {
+	c := d.multipath()
+	if err := c.rebind(); err != nil {
+		// Only a hand-built miniscript over foreign keys fails here;
+		// keep d's form rather than one whose text disagrees.
+		return d.clone()
+	}
+	return c
+}
+
+func (d *Descriptor) multipath() *Descriptor {
 	c := d.clone()
 	if d.Branches() > 1 {
 		return c
@@ -68,6 +90,9 @@ func (d *Descriptor) Single(branch uint32) (*Descriptor, error) {
 				k.Path[j] = PathElem{Index: e.Multi[branch]}
 			}
 		}
+	}
+	if err := c.rebind(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -8,7 +8,9 @@ import (
 )
 
 // Parse reads a multisig descriptor: sh(multi(...)), sh(wsh(multi(...))) or
-// wsh(multi(...)), each also with sortedmulti. The BIP-380 checksum is
+// wsh(multi(...)), each also with sortedmulti, or wsh(MINISCRIPT), which
+// must be sane (non-malleable, signed on every path, no timelock mix;
+// see miniscript.Node.IsSane). The BIP-380 checksum is
 // optional but verified when present. Every limit is checked here (see
 // validate), except hardened steps after an xpub, which BIP-380 lets parse
 // and which fail in Derive. Errors wrap ErrInvalid.
@@ -21,7 +23,15 @@ func Parse(s string) (*Descriptor, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	d, fams, err := parseMulti(script, inner)
+	var d *Descriptor
+	var fams []family
+	if isMulti(inner) {
+		d, fams, err = parseMulti(script, inner)
+	} else if script == ScriptWsh {
+		d, fams, err = parseMiniscript(inner)
+	} else {
+		err = invalid(fmt.Errorf("%s holds %s: countersign accepts miniscript only directly inside wsh(); under %s use multi() or sortedmulti()", script.wrap("..."), describeInner(inner), script))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +39,27 @@ func Parse(s string) (*Descriptor, error) {
 		return nil, err
 	}
 	d.cache = newNodeCache()
+	if d.Miniscript != nil {
+		if d.Threshold, err = primaryThreshold(d); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// isMulti reports whether s is a multi() or sortedmulti() call (or looks
+// like one closely enough that parseMulti should give the error).
+func isMulti(s string) bool {
+	name, _, ok := call(s)
+	return !ok || name == "multi" || name == "sortedmulti"
+}
+
+// describeInner names what a script wrapper holds, for errors.
+func describeInner(s string) string {
+	if name, _, ok := call(s); ok {
+		return shorten(name) + "()"
+	}
+	return "something else"
 }
 
 // call splits "name(args)" into name and args.
@@ -68,7 +98,7 @@ func unwrapScript(body string) (ScriptType, string, error) {
 	case "multi", "sortedmulti":
 		return 0, "", fmt.Errorf("bare %s() has no address: wrap it as wsh(%s(...)), sh(wsh(%s(...))) or sh(%s(...))", name, name, name, name)
 	}
-	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)) and sh(multi|sortedmulti)", shorten(name))
+	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)), sh(multi|sortedmulti) and wsh(MINISCRIPT)", shorten(name))
 }
 
 // parseMulti parses "multi(k,KEY,...)" or "sortedmulti(k,KEY,...)" and

@@ -27,6 +27,9 @@ func (d *Descriptor) StringNoChecksum() string {
 	if d == nil {
 		return ""
 	}
+	if d.Miniscript != nil {
+		return d.Script.wrap(d.Miniscript.String())
+	}
 	var b strings.Builder
 	if d.Sorted {
 		b.WriteString("sortedmulti(")

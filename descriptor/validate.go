@@ -41,14 +41,25 @@ func validate(d *Descriptor, fams []family) error {
 			return invalidKey(i, fmt.Errorf("uncompressed public key under %s: segwit allows only compressed keys (33 bytes, 02/03 prefix)", d.Script))
 		}
 	}
-	if err := checkKeyCount(d.Script, n); err != nil {
-		return err
-	}
-	if m < 1 {
-		return invalid(fmt.Errorf("threshold %d: at least 1 signature must be required", m))
-	}
-	if m > n {
-		return invalid(fmt.Errorf("threshold %d is more than the %d keys: a %d-of-%d multisig could never be spent", m, n, m, n))
+	if d.Miniscript != nil {
+		// The miniscript's own checks (type, sanity, resource limits)
+		// replace the multisig's key count and threshold rules.
+		if d.Script != ScriptWsh {
+			return invalid(fmt.Errorf("miniscript under %s: countersign accepts miniscript only directly inside wsh()", d.Script))
+		}
+		if err := checkMiniscriptKeys(d); err != nil {
+			return err
+		}
+	} else {
+		if err := checkKeyCount(d.Script, n); err != nil {
+			return err
+		}
+		if m < 1 {
+			return invalid(fmt.Errorf("threshold %d: at least 1 signature must be required", m))
+		}
+		if m > n {
+			return invalid(fmt.Errorf("threshold %d is more than the %d keys: a %d-of-%d multisig could never be spent", m, n, m, n))
+		}
 	}
 	if d.Script == ScriptSh {
 		if size := redeemScriptSize(d); size > maxScriptElementSize {

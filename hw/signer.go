@@ -190,6 +190,9 @@ func (s *Signer) KeyExpression(ctx context.Context, path descriptor.Path) (descr
 // sign, and a user who picked the wrong device should hear so.
 func (s *Signer) Register(ctx context.Context, w *Wallet) ([]byte, error) {
 	const op = "register wallet"
+	if err := s.checkMiniscript(w); err != nil {
+		return nil, err
+	}
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -220,6 +223,9 @@ func holdsKey(d *descriptor.Descriptor, fp [4]byte) bool {
 // derives. A different address is ErrMismatch (a safety refusal).
 func (s *Signer) DisplayAddress(ctx context.Context, w *Wallet, branch, index uint32) (string, error) {
 	const op = "show address"
+	if err := s.checkMiniscript(w); err != nil {
+		return "", err
+	}
 	der, err := w.Descriptor.Multipath().Derive(branch, index, w.Network)
 	if err != nil {
 		return "", err
@@ -260,6 +266,9 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, w *Wallet) (*SignRes
 	const op = "sign transaction"
 	if err := psbt.CheckWallet(p, w.info()); err != nil {
 		return nil, fmt.Errorf("will not hand this PSBT to %s: %w", s.Name(), err)
+	}
+	if err := s.checkMiniscript(w); err != nil {
+		return nil, err
 	}
 	if err := s.acquire(ctx); err != nil {
 		return nil, err

@@ -90,6 +90,10 @@ type BuildRequest struct {
 	// DisableRBF sets nSequence to 0xfffffffe instead of the BIP-125
 	// replaceable 0xfffffffd.
 	DisableRBF bool
+	// Sequence, when not 0, is every input's nSequence instead: the
+	// BIP-68 relative lock a miniscript path's older() needs (below
+	// 0xfffffffe, so it also signals BIP-125 replaceability).
+	Sequence uint32
 	// AllowHighFee lets a fee rate above 1,000 sat/vB or a fee above 5% of
 	// the amount sent through.
 	AllowHighFee bool
@@ -472,7 +476,10 @@ func (b *builder) assemble(sel *selection) (*bpsbt.Packet, *BuildSummary, error)
 	}
 
 	seq := uint32(SequenceRBF)
-	if req.DisableRBF {
+	switch {
+	case req.Sequence != 0:
+		seq = req.Sequence
+	case req.DisableRBF:
 		seq = SequenceNoRBF
 	}
 	for _, c := range coins {

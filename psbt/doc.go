@@ -25,6 +25,13 @@
 // Inspect (inspect.go) reports what a PSBT does for a wallet; CheckWallet
 // (wallet.go) is the gate run before signing and combining.
 //
+// wsh(MINISCRIPT) wallets (miniscript.go): an input's witness script is
+// decoded back into its miniscript, whose keys play the multisig's part
+// for signing, combining and inspecting; the signatures required are those
+// of the cheapest path the input's nSequence and the nLockTime open, and
+// the finalizer builds the witness with the miniscript satisfier.
+// BuildRequest.Sequence sets the nSequence an older() path needs.
+//
 // # API
 //
 //	var ErrMalformed, ErrRefused, ErrInsufficientFunds error

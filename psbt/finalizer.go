@@ -17,6 +17,9 @@ import (
 type finalInput struct {
 	scriptSig []byte
 	witness   wire.TxWitness
+	// engine: run btcd's script engine on this input once built (a
+	// miniscript's satisfaction; spendCheck knows multisig only).
+	engine bool
 }
 
 // FinalizePacket is the BIP-174 Input Finalizer. For every input it checks
@@ -70,9 +73,10 @@ func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error {
 		tx.TxIn[i].SignatureScript = f.scriptSig
 		tx.TxIn[i].Witness = f.witness
 	}
-	// The inputs built here were checked by spendCheck; those that came
-	// finalized run through btcd's engine.
-	if err := executeScripts(tx, a, func(i int) bool { return a.in[i].finalized }, nil); err != nil {
+	// The multisig inputs built here were checked by spendCheck; those
+	// that came finalized, and miniscript satisfactions, run through
+	// btcd's engine.
+	if err := executeScripts(tx, a, func(i int) bool { return a.in[i].finalized || finals[i].engine }, nil); err != nil {
 		return err
 	}
 
@@ -122,6 +126,9 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInp
 	bySlot, err := inputSigs(p, a, v, i, true)
 	if err != nil {
 		return finalInput{}, err
+	}
+	if st.spend.mini != nil {
+		return finalizeMiniscript(p, a, v, i, bySlot)
 	}
 	if len(bySlot) < st.spend.ms.m {
 		return finalInput{}, missingSigners(p, v, i, st.spend.ms, bySlot)
@@ -176,6 +183,23 @@ func assemble(in *bpsbt.PInput, s *spend, bySlot map[int][]byte) (finalInput, []
 		f.witness = witness
 	}
 	return f, used, nil
+}
+
+// finalizeMiniscript builds a miniscript input's witness with the
+// satisfier. Every signature present was verified by inputSigs; the
+// witness is run through btcd's engine by FinalizePacket.
+func finalizeMiniscript(p *bpsbt.Packet, a *analysis, v *walletView, i int, bySlot map[int][]byte) (finalInput, error) {
+	st := &a.in[i]
+	locks := inputLocks(a.tx, i)
+	witness, err := satisfyMiniscript(st.spend, bySlot, locks)
+	if err != nil {
+		if len(bySlot) < st.spend.ms.m {
+			return finalInput{}, fmt.Errorf("%w; %v", missingSigners(p, v, i, st.spend.ms, bySlot), err)
+		}
+		return finalInput{}, fmt.Errorf("%w: input %d (%s) cannot be satisfied with the signatures present (nSequence 0x%08x, nLockTime %d): %v",
+			ErrRefused, i, p.UnsignedTx.TxIn[i].PreviousOutPoint, locks.Sequence, locks.LockTime, err)
+	}
+	return finalInput{witness: witness, engine: true}, nil
 }
 
 // existingFinal reads an input a finalizer has already completed.

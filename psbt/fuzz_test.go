@@ -55,6 +55,7 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	seeds = append(seeds, mustSerialize(f, p))
+	seeds = append(seeds, miniscriptSeeds(f)...)
 	for _, s := range seeds {
 		f.Add(s)
 		f.Add([]byte(hex.EncodeToString(s)))

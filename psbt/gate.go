@@ -170,12 +170,15 @@ func finalSignatures(in *bpsbt.PInput) [][]byte {
 		}
 		items = pushes
 	}
-	if len(items) < 3 {
+	if len(items) < 2 {
 		return nil
 	}
 	var sigs [][]byte
 	for _, it := range items[1 : len(items)-1] {
-		if len(it) > 0 {
+		// A miniscript witness also holds public keys (pkh), 1 and empty
+		// items (branch choices, dissatisfactions): only DER signatures
+		// (SEQUENCE tag 0x30, at least 9 bytes) are signatures.
+		if len(it) >= 9 && it[0] == 0x30 {
 			sigs = append(sigs, it)
 		}
 	}

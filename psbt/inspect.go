@@ -10,6 +10,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/miniscript"
 )
 
 // Report is what a PSBT does, as the wallet sees it. Field names are a
@@ -338,12 +339,24 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 			ir.Signatures = append(ir.Signatures, s)
 		}
 	}
+	var usable map[string]bool
+	if st.spend.mini != nil {
+		usable = usableKeys(st.spend.mini, inputLocks(p.UnsignedTx, i))
+	}
 	for slot, pub := range ms.keys {
-		if !signed[slot] {
+		if !signed[slot] && (usable == nil || usable[string(pub)]) {
 			ir.NotSigned = append(ir.NotSigned, name(pub))
 		}
 	}
 	ir.Missing = max(0, ms.m-len(signed))
+	if st.spend.mini != nil {
+		// Enough signatures are the ones a path open under the
+		// transaction's locks can use.
+		ir.Missing = max(1, ms.m-len(signed))
+		if _, err := st.spend.mini.Satisfy(&miniscript.Satisfier{Keys: miniscript.PubKeyBytes, Signatures: signedSigs(in, ms, signed), Locks: inputLocks(p.UnsignedTx, i)}); err == nil {
+			ir.Missing = 0
+		}
+	}
 	return ir, warns
 }
 
@@ -356,6 +369,10 @@ func estimatedInputSize(in *bpsbt.PInput, st *inputState) inputSize {
 		return inputSize{
 			base:    outPointSize + compactSizeLen(len(in.FinalScriptSig)) + len(in.FinalScriptSig) + sequenceSize,
 			witness: len(in.FinalScriptWitness),
+		}
+	case st.spend != nil && st.spend.mini != nil:
+		if sz, err := miniscriptInputSize(st.spend.mini); err == nil {
+			return sz
 		}
 	case st.spend != nil:
 		return multisigInputSize(st.spend.kind, st.spend.ms.m, len(st.spend.script))

@@ -10,6 +10,8 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/descriptor/miniscript"
 )
 
 // scriptKind is how an input's multisig script is wrapped, named as the
@@ -111,7 +113,11 @@ func scriptNumber(op byte, data []byte) (int, bool) {
 type spend struct {
 	kind   scriptKind
 	script []byte // the multisig: redeem script (sh) or witness script
-	ms     *multisig
+	// ms holds the script's keys. For a miniscript (mini set) they are
+	// every key the script checks, and m is what the path the
+	// transaction's locks open needs (see miniscript.go).
+	ms   *multisig
+	mini *miniscript.Node
 }
 
 // resolvePrevOut returns the output an input spends, cross-checking the two
@@ -188,6 +194,14 @@ func resolveSpend(in *bpsbt.PInput, prevOut *wire.TxOut, i int) (*spend, error) 
 			ErrRefused, i, pk)
 	}
 	ms, err := parseMultisig(s.script)
+	if err != nil && s.kind == kindWsh {
+		node, keys, merr := decodeMiniscript(in, s.script)
+		if merr != nil {
+			return nil, fmt.Errorf("%w: input %d: the witness script is neither a multisig nor a sane miniscript: %v", ErrRefused, i, merr)
+		}
+		s.mini, s.ms = node, &multisig{keys: keys}
+		return &s, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: input %d: %v", ErrRefused, i, err)
 	}

@@ -74,6 +74,9 @@ func analyze(p *bpsbt.Packet, memo *Memo) *analysis {
 			return
 		}
 		st.spend, st.spendErr = resolveSpend(in, st.prevOut, i)
+		if st.spend != nil && st.spend.mini != nil {
+			st.spend.ms.m = miniscriptRequired(st.spend.mini, st.spend.ms.keys, inputLocks(a.tx, i))
+		}
 	})
 	for i := range a.in {
 		if a.in[i].prevOut != nil {

@@ -48,6 +48,9 @@ func exportColdcard(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 // register with other addresses.
 func coldcardCanExport(name string, d *descriptor.Descriptor) error {
 	const instead = `export it as "descriptor" or "bsms" instead`
+	if d.IsMiniscript() {
+		return invalidf("a Coldcard multisig file holds an m-of-n sortedmulti only and this wallet has time-locked miniscript paths: %s", instead)
+	}
 	if !d.Sorted {
 		return invalidf("Coldcard multisig is always sortedmulti (BIP-67 key order) and this wallet is multi with a fixed key order, so a Coldcard would show different addresses: %s", instead)
 	}

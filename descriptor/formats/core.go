@@ -68,6 +68,12 @@ func corePair(d *descriptor.Descriptor) (recv, change *descriptor.Descriptor, er
 	if change, err = d.Single(1); err != nil {
 		return nil, nil, err
 	}
+	if d.IsMiniscript() {
+		// A miniscript's recovery keys use other branches (/<2;3>/*),
+		// which Single maps in step with <0;1>; Core's importdescriptors
+		// takes them as they are.
+		return recv, change, nil
+	}
 	if _, err := joinCorePair(recv, change); err != nil {
 		return nil, nil, invalidf("not every key ends in /<0;1>/*, so the two branches do not form Core's receive/change pair")
 	}
@@ -78,6 +84,9 @@ func corePair(d *descriptor.Descriptor) (recv, change *descriptor.Descriptor, er
 // the wallet, and refuses two descriptors that are not the two branches of
 // one wallet.
 func joinCorePair(recv, change *descriptor.Descriptor) (*descriptor.Descriptor, error) {
+	if recv.IsMiniscript() {
+		return joinMiniscriptPair(recv, change)
+	}
 	m := recv.Multipath()
 	if m.Branches() == 2 {
 		r, err0 := m.Single(0)
@@ -87,6 +96,44 @@ func joinCorePair(recv, change *descriptor.Descriptor) (*descriptor.Descriptor, 
 		}
 	}
 	return nil, invalidf("the receive and change descriptors are not the /0/* and /1/* branches of one wallet: check that both come from the same wallet")
+}
+
+// joinMiniscriptPair joins the receive and change forms of a miniscript
+// wallet, whose keys may use other branch pairs than 0/1 (a recovery key at
+// /2/* and /3/*): key by key, the two paths must differ in exactly the step
+// before the wildcard, which becomes <a;b>.
+func joinMiniscriptPair(recv, change *descriptor.Descriptor) (*descriptor.Descriptor, error) {
+	bad := invalidf("the receive and change descriptors are not the two branches of one miniscript wallet: check that both come from the same wallet")
+	if !change.IsMiniscript() || len(recv.Keys) != len(change.Keys) {
+		return nil, bad
+	}
+	text := recv.StringNoChecksum()
+	for i := range recv.Keys {
+		r, c := recv.Keys[i], change.Keys[i]
+		n := len(r.Path)
+		if r.XPub == nil || c.XPub == nil || r.XPub.String() != c.XPub.String() || !r.Wildcard || !c.Wildcard || n == 0 || len(c.Path) != n ||
+			r.Path[n-1].Multi != nil || c.Path[n-1].Multi != nil || r.Path[n-1].Index == c.Path[n-1].Index {
+			return nil, bad
+		}
+		j := r
+		j.Path = append(append([]descriptor.PathElem{}, r.Path[:n-1]...), descriptor.PathElem{Multi: []uint32{r.Path[n-1].Index, c.Path[n-1].Index}})
+		old := r.String()
+		replaced := strings.NewReplacer(old+",", j.String()+",", old+")", j.String()+")").Replace(text)
+		if replaced == text {
+			return nil, bad
+		}
+		text = replaced
+	}
+	m, err := descriptor.Parse(text)
+	if err != nil {
+		return nil, bad
+	}
+	r, err0 := m.Single(0)
+	c, err1 := m.Single(1)
+	if err0 != nil || err1 != nil || r.String() != recv.String() || c.String() != change.String() {
+		return nil, bad
+	}
+	return m, nil
 }
 
 // coreEntry is one descriptor of Core's JSON, as importdescriptors takes it

@@ -339,10 +339,13 @@ func (p *page) instructions() []string {
 			name = `"` + n + `"`
 		}
 	}
-	m := p.d.Threshold
+	need := fmt.Sprintf("To spend you need %d of the signing devices or seed backups listed above, plus this descriptor (or the xpubs of all cosigners): keys alone do not rebuild a multisig wallet.", p.d.Threshold)
+	if p.d.IsMiniscript() {
+		need = "To spend you need the signing devices or seed backups of one spending path above (a time-locked path only once its lock has opened), plus this descriptor: keys alone do not rebuild this wallet."
+	}
 	return []string{
 		"This page holds no private keys: it cannot spend. It shows every address of the wallet, so keep it as private as a bank statement.",
-		fmt.Sprintf("To spend you need %d of the signing devices or seed backups listed above, plus this descriptor (or the xpubs of all cosigners): keys alone do not rebuild a multisig wallet.", m),
+		need,
 		"Restore the watch-only wallet from the descriptor, typed or scanned, with any of:",
 		"-  countersign: save the descriptor in a file and run  countersign wallet import " + name + " --file FILE",
 		"-  Sparrow Wallet: File > New Wallet, then Import and paste or scan the descriptor.",

@@ -127,7 +127,12 @@ func RenderResult(w *formats.Wallet, opts Options) (*Result, error) {
 
 // Policy says who can spend, in words: "Any 2 of these 3 keys can spend",
 // "All 3 of these 3 keys are needed to spend", "This one key can spend".
+// A miniscript wallet's page says each spending path, keys named by their
+// number on the page.
 func Policy(d *descriptor.Descriptor) string {
+	if d.IsMiniscript() {
+		return miniscriptPolicy(d)
+	}
 	m, n := d.Threshold, d.N()
 	switch {
 	case n == 1:
@@ -140,8 +145,29 @@ func Policy(d *descriptor.Descriptor) string {
 	return fmt.Sprintf("Any %d of these %d keys can spend.", m, n)
 }
 
+// miniscriptPolicy lists the spending paths: "Primary: any 2 of key 1,
+// key 2, key 3, at any time. Recovery: key 4, 52560 blocks after ...".
+func miniscriptPolicy(d *descriptor.Descriptor) string {
+	paths, err := d.SpendPaths()
+	if err != nil {
+		return "Spending paths: see the descriptor."
+	}
+	names := make([]string, d.N())
+	for i := range names {
+		names[i] = fmt.Sprintf("key %d", i+1)
+	}
+	parts := make([]string, len(paths))
+	for i, p := range paths {
+		parts[i] = strings.ToUpper(p.Name[:1]) + p.Name[1:] + ": " + p.Describe(names) + "."
+	}
+	return strings.Join(parts, " ")
+}
+
 // scriptWords names the script type for a person.
 func scriptWords(d *descriptor.Descriptor) string {
+	if d.IsMiniscript() {
+		return "native segwit P2WSH, miniscript with time-locked spending paths"
+	}
 	multi := "multi (keys in the order listed)"
 	if d.Sorted {
 		multi = "sortedmulti"

@@ -135,3 +135,26 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// TestMiniscriptPage: a wallet with a recovery path says each path in
+// words on its page, keys by their number, and renders.
+func TestMiniscriptPage(t *testing.T) {
+	base := testWallet(t, descriptor.ScriptWsh, 2, 3, &chaincfg.MainNetParams)
+	k := base.Descriptor.Keys
+	d, err := descriptor.Parse("wsh(or_d(multi(2," + k[0].String() + "," + k[1].String() + "),and_v(v:pkh(" + k[2].String() + "),older(52560))))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &formats.Wallet{Name: "heirs", Descriptor: d, Network: &chaincfg.MainNetParams}
+	want := "Primary: all of key 1, key 2, at any time. Recovery: key 3, 52560 blocks after the coin confirms (about 1.0 years)."
+	if got := Policy(d); got != want {
+		t.Fatalf("Policy = %q, want %q", got, want)
+	}
+	if got := scriptWords(d); !strings.Contains(got, "miniscript") {
+		t.Fatalf("scriptWords = %q", got)
+	}
+	pdf, err := Render(w, Options{Created: testDate})
+	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Fatalf("render: %v", err)
+	}
+}
