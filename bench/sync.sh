@@ -9,15 +9,21 @@
 # (/usr/bin/time); the load average is printed before and after: the
 # machine is shared.
 #
+# btcd's own CPU time during each command is printed beside ours (from
+# /proc): a first sync is mostly the node's work.
+#
 # Usage: bash bench/sync.sh [A] [T] ; RUNS=9 bash bench/sync.sh 1000 3000
-# CS_BIN times an already built binary instead of building one.
+# CS_BIN times an already built binary instead of building one; CS_BINS
+# (space-separated) times several against the same node, each with its own
+# data directory: CS_BINS="/tmp/before /tmp/after" for a before/after under
+# the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addrs=${1:-10000}
 txs=${2:-30000}
 runs=${RUNS:-5}
 bin=${CS_BIN:-bin/countersign}
-if [[ -z "${CS_BIN:-}" ]]; then
+if [[ -z "${CS_BIN:-}" && -z "${CS_BINS:-}" ]]; then
 	tags=${TAGS-$(make -s print-tags)}
 	go build ${tags:+-tags "$tags"} -o bin/countersign ./cmd/countersign
 	echo "built with tags: ${tags:-none (pure Go)}"
@@ -40,19 +46,26 @@ while [[ ! -e "$work/ready" ]]; do
 	sleep 1
 done
 
-export COUNTERSIGN_DATA_DIR=$work/data
-cs=("$bin" --network regtest)
-"${cs[@]}" wallet create w --descriptor "$(cat "$work/desc")" >/dev/null
-"${cs[@]}" backend set "$(cat "$work/url")" >/dev/null
-echo "load before: $(uptime | sed 's/.*load average: //')"
+btcd=$(pgrep -f -- "--datadir=$work/btcd" | head -1 || true)
+# btcd_cpu: the node's user+system CPU seconds so far (0 when unknown).
+btcd_cpu() {
+	if [[ -n "$btcd" && -r /proc/$btcd/stat ]]; then
+		awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$btcd/stat"
+	else
+		echo 0
+	fi
+}
 
 # once NAME CMD...: one timed run.
 once() {
 	local name=$1
 	shift
+	local b0 b1
+	b0=$(btcd_cpu)
 	/usr/bin/time -o "$work/time" -f "%e %U %S %M" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	b1=$(btcd_cpu)
 	read -r wall user sys rss <"$work/time"
-	printf '%-22s %s s wall, %s s user, %s s sys, %d MB max RSS\n' "$name" "$wall" "$user" "$sys" $((rss / 1024))
+	printf '%-26s %s s wall, %s s user, %s s sys, %d MB max RSS; btcd %.2f s CPU\n' "$name" "$wall" "$user" "$sys" $((rss / 1024)) "$(echo "$b1 - $b0" | bc)"
 }
 # timeit NAME CMD...: a warm-up, then $runs timed runs.
 timeit() {
@@ -64,11 +77,19 @@ timeit() {
 	done
 }
 
-once "first sync" "${cs[@]}" --json wallet sync w
-grep -Eo '"(utxos|addresses_scanned|new_transactions|round_trips)": *[0-9]+' "$work/out" | tr '\n' ' '
-echo
-timeit "sync, nothing new" "${cs[@]}" wallet sync w
-timeit "wallet history" "${cs[@]}" wallet history w
-echo "history lines: $(wc -l <"$work/out")"
-timeit "wallet balance" "${cs[@]}" wallet balance w
-echo "load after: $(uptime | sed 's/.*load average: //')"
+for b in ${CS_BINS:-$bin}; do
+	echo "== $b"
+	export COUNTERSIGN_DATA_DIR=$work/data-$(echo "$b" | tr '/' '_')
+	cs=("$b" --network regtest)
+	"${cs[@]}" wallet create w --descriptor "$(cat "$work/desc")" >/dev/null
+	"${cs[@]}" backend set "$(cat "$work/url")" >/dev/null 2>&1
+	echo "load before: $(uptime | sed 's/.*load average: //')"
+	once "first sync" "${cs[@]}" --json wallet sync w
+	grep -Eo '"(utxos|addresses_scanned|new_transactions|round_trips)": *[0-9]+' "$work/out" | tr '\n' ' '
+	echo
+	timeit "sync, nothing new" "${cs[@]}" wallet sync w
+	timeit "wallet history" "${cs[@]}" wallet history w
+	echo "history lines: $(wc -l <"$work/out")"
+	timeit "wallet balance" "${cs[@]}" wallet balance w
+	echo "load after: $(uptime | sed 's/.*load average: //')"
+done

@@ -205,3 +205,31 @@ func TestDeviceLimits(t *testing.T) {
 		t.Error("kinds are case-insensitive")
 	}
 }
+
+// BenchmarkSpendSplit500 is the consolidation: 500 coins of one
+// 500-output transaction (each input carries it whole: a 14.5 MB PSBT as
+// one), split for a Coldcard Mk4 (2 MiB). It reports the parts and the
+// unsplit size.
+func BenchmarkSpendSplit500(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		r := newRig(b, manyCoins(500)...)
+		b.StartTimer()
+		res, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(b, 0)}, SendAll: true, FeeRate: 2, MaxPSBTSize: coordinator.ColdcardMk4PSBT})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		total := 0
+		for _, p := range res.Parts {
+			if p.SignedSize > coordinator.ColdcardMk4PSBT {
+				b.Fatalf("part of %d bytes", p.SignedSize)
+			}
+			total += p.Size
+		}
+		b.ReportMetric(float64(len(res.Parts)), "parts")
+		b.ReportMetric(float64(total)/1e6, "MB-unsigned-total")
+		b.StartTimer()
+	}
+}
