@@ -14,6 +14,7 @@ import (
 
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
 )
 
 // SpendOptions are the inputs of `spend`.
@@ -363,6 +364,10 @@ func renderSplit(o *SpendOptions, res *coordinator.SpendResult, parts []coordina
 		fmt.Fprintf(e, "Left out %d coin(s) that drafts not yet broadcast already spend (%s).\n", len(res.LeftOut), conflictList(res.LeftOut))
 	}
 	if o.Output == "" || o.Output == "-" {
+		if o.Encoding == encodingBinary {
+			return fmt.Errorf("the %d drafts are saved, but binary PSBTs cannot share stdout: write each with `countersign psbt show DRAFT -o FILE`, or pass -o FILE: %w",
+				len(parts), wallet.ErrInvalid)
+		}
 		for _, p := range parts {
 			if err := writePSBT(o.IO, psbtOut{Encoding: o.Encoding}, p.PSBT); err != nil {
 				return err
