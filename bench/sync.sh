@@ -65,7 +65,7 @@ once() {
 	/usr/bin/time -o "$work/time" -f "%e %U %S %M" "$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
 	b1=$(btcd_cpu)
 	read -r wall user sys rss <"$work/time"
-	printf '%-26s %s s wall, %s s user, %s s sys, %d MB max RSS; btcd %.2f s CPU\n' "$name" "$wall" "$user" "$sys" $((rss / 1024)) "$(echo "$b1 - $b0" | bc)"
+	printf '%-26s %s s wall, %s s user, %s s sys, %d MB max RSS; btcd %.2f s CPU\n' "$name" "$wall" "$user" "$sys" $((rss / 1024)) "$(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')"
 }
 # timeit NAME CMD...: a warm-up, then $runs timed runs.
 timeit() {
