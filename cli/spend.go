@@ -77,7 +77,8 @@ transaction make a 14 MB PSBT: a --send-all sweep over the limit is split
 into several transactions, oldest coins first, each saved as its own draft
 and written to FILE-1.psbt, FILE-2.psbt, ... (coins worth less than the fee
 to spend them are left out and listed); a payment over the limit is
-refused.
+refused. A sweep larger than one standard transaction (100,000 vB, which
+nodes would not relay) is split the same way, with or without a limit.
 
 --cpfp TXID builds a child that pays for a stuck transaction instead: it
 spends the wallet's outputs of TXID (adding confirmed coins if those are
@@ -345,8 +346,12 @@ func renderSplit(o *SpendOptions, res *coordinator.SpendResult, parts []coordina
 	for _, p := range j.Parts {
 		amount, fee, inputs = amount+p.Amount, fee+p.Fee, inputs+p.Inputs
 	}
-	fmt.Fprintf(e, "Split: the sweep of %d coins does not fit one PSBT of at most %d bytes (the limit of %s):\n", inputs, j.MaxPSBTSize, safe(j.MaxPSBTSource))
-	fmt.Fprintln(e, "every PSBT carries each coin's whole previous transaction and, once signed, the cosigners' signatures.")
+	if j.MaxPSBTSize > 0 {
+		fmt.Fprintf(e, "Split: the sweep of %d coins does not fit one PSBT of at most %d bytes (the limit of %s):\n", inputs, j.MaxPSBTSize, safe(j.MaxPSBTSource))
+		fmt.Fprintln(e, "every PSBT carries each coin's whole previous transaction and, once signed, the cosigners' signatures.")
+	} else {
+		fmt.Fprintf(e, "Split: the sweep of %d coins is larger than one standard transaction (100,000 vB), which nodes would not relay.\n", inputs)
+	}
 	fmt.Fprintf(e, "It is %d transactions, each saved as a draft and signed, finalized and broadcast on its own:\n", len(j.Parts))
 	for i, p := range j.Parts {
 		where := ""

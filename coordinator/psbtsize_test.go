@@ -1,12 +1,14 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/coordinator"
@@ -231,5 +233,64 @@ func BenchmarkSpendSplit500(b *testing.B) {
 		b.ReportMetric(float64(len(res.Parts)), "parts")
 		b.ReportMetric(float64(total)/1e6, "MB-unsigned-total")
 		b.StartTimer()
+	}
+}
+
+// fundEach stores n coins of value, each from its own one-output
+// transaction (small previous transactions: a large sweep stays a small
+// PSBT), confirmed at height 100.
+func (r *rig) fundEach(t testing.TB, n int, value int64) {
+	t.Helper()
+	var us []wallet.UTXO
+	var txs []wallet.Tx
+	for i := 0; i < n; i++ {
+		d, err := r.wallet.Descriptor.Derive(0, uint32(i), regtest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: chainhash.Hash{9}, Index: uint32(i)}, nil, nil))
+		tx.AddTxOut(wire.NewTxOut(value, d.ScriptPubKey))
+		var raw bytes.Buffer
+		if err := tx.Serialize(&raw); err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, wallet.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Value: value, PkScript: d.ScriptPubKey, Index: uint32(i), Height: 100})
+		txs = append(txs, wallet.Tx{TxID: tx.TxHash(), Height: 100, Raw: raw.Bytes(), Net: value})
+	}
+	if err := r.c.Store.ApplySync(context.Background(), "family", wallet.SyncUpdate{Height: 200, Hash: chainhash.Hash{1}, UTXOs: us, Txs: txs, ReceiveHighWater: uint32(n)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSpendSplitsSweepOverStandardSize: with no device limit, a sweep of
+// 1,100 coins (about 114,000 vB in one transaction, over the 100,000 vB
+// nodes relay, which Build refuses) is split into standard transactions;
+// a payment that large is still refused.
+func TestSpendSplitsSweepOverStandardSize(t *testing.T) {
+	const n = 1100
+	r := newRig(t)
+	r.fundEach(t, n, 20_000)
+	ctx := context.Background()
+	res, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 0)}, SendAll: true, FeeRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Limit.Bytes != 0 || len(res.Parts) < 2 {
+		t.Fatalf("limit %+v, %d parts", res.Limit, len(res.Parts))
+	}
+	inputs := 0
+	for i, p := range res.Parts {
+		if p.Summary.VSize > 100_000 {
+			t.Fatalf("part %d is %d vB", i, p.Summary.VSize)
+		}
+		inputs += len(p.PSBT.Inputs)
+	}
+	if inputs != n {
+		t.Fatalf("the parts spend %d coins of %d", inputs, n)
+	}
+	_, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 21_500_000)}, FeeRate: 1, AllowConflict: true})
+	if !errors.Is(err, psbt.ErrRefused) || !strings.Contains(err.Error(), "standard limit") {
+		t.Fatalf("a payment over the standard size: %v", err)
 	}
 }

@@ -155,6 +155,22 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 	if res.Limit, err = c.spendLimit(ctx, w, req.MaxPSBTSize, req.MaxPSBTSource); err != nil {
 		return nil, err
 	}
+	sp := splitParams{tip: tip, feeRate: feeRate, feeSource: feeSource, rules: rules, pol: pol}
+	if req.SendAll {
+		// A sweep of more coins than one standard transaction holds is
+		// split at once (Build would refuse it).
+		n := len(coins)
+		if len(req.UTXOs) > 0 {
+			n = len(req.UTXOs)
+		}
+		vs, err := psbt.EstimateVSize(w.Descriptor, n, nil)
+		if err != nil {
+			return nil, err
+		}
+		if vs > maxStandardVSize {
+			return c.spendSplit(ctx, w, req, res, coins, sp)
+		}
+	}
 	var built *bpsbt.Packet
 	var sum *psbt.BuildSummary
 	var rep *psbt.Report
@@ -192,6 +208,7 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 		if res.Limit.Bytes > 0 && res.SignedSize > res.Limit.Bytes {
 			return nil, false, &tooLargeError{size: res.SignedSize, inputs: len(built.Inputs), limit: res.Limit}
 		}
+
 		raw, err := psbt.Serialize(built)
 		if err != nil {
 			return nil, false, err
@@ -202,7 +219,7 @@ func (c *Coordinator) Spend(ctx context.Context, req SpendRequest) (*SpendResult
 	var big *tooLargeError
 	if errors.As(err, &big) && req.SendAll {
 		// A sweep too large for the signers becomes several.
-		return c.spendSplit(ctx, w, req, res, coins, splitParams{tip: tip, feeRate: feeRate, feeSource: feeSource, rules: rules, pol: pol})
+		return c.spendSplit(ctx, w, req, res, coins, sp)
 	}
 	if errors.Is(err, psbt.ErrInsufficientFunds) && len(res.LeftOut) > 0 {
 		// The payment is valid; the coins it would need are promised to

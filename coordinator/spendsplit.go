@@ -35,9 +35,9 @@ type splitParams struct {
 	pol       *policyCheck
 }
 
-// spendSplit builds a sweep too large for one PSBT as several, each under
-// res.Limit with every signature it needs and within the standard
-// transaction size, each sending everything it spends (less its fee) to
+// spendSplit builds a sweep too large for one PSBT (or one standard
+// transaction) as several, each under res.Limit (when there is one) with
+// every signature it needs and within the standard transaction size, each sending everything it spends (less its fee) to
 // the sweep's address. Every part goes through the gate and the spending
 // policy before any is saved; then each is saved as its own draft. Coins
 // worth no more than the fee to spend them are left out and listed; the
@@ -111,8 +111,8 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 		if err != nil {
 			return false, err
 		}
-		if vs > maxStandardVSize {
-			return false, nil
+		if vs > maxStandardVSize || res.Limit.Bytes == 0 {
+			return vs <= maxStandardVSize, nil // no device limit: only the standard size
 		}
 		p, _, err := build(chunk)
 		if err != nil {
