@@ -67,8 +67,38 @@ type foundTx struct {
 func (b *btcdBackend) ListUnspent(ctx context.Context, scripts [][]byte) ([]UTXO, error) {
 	set := newScriptSet(scripts)
 	found, err := b.searchScripts(ctx, set)
-	if err != nil || len(found) == 0 {
+	if err != nil {
 		return []UTXO{}, err
+	}
+	return b.unspent(ctx, set, found)
+}
+
+// Search answers History and ListUnspent from one searchrawtransactions
+// pass, with the transactions it returned (see Searcher).
+func (b *btcdBackend) Search(ctx context.Context, scripts [][]byte) (*Found, error) {
+	set := newScriptSet(scripts)
+	found, err := b.searchScripts(ctx, set)
+	if err != nil {
+		return nil, err
+	}
+	utxos, err := b.unspent(ctx, set, found)
+	if err != nil {
+		return nil, err
+	}
+	h := historySet{}
+	txs := make(map[chainhash.Hash]*wire.MsgTx, len(found))
+	for txid, f := range found {
+		h.add(txid, f.height)
+		txs[txid] = f.tx
+	}
+	return &Found{History: h.sorted(), UTXOs: utxos, Txs: txs}, nil
+}
+
+// unspent is ListUnspent from a search's transactions: outputs paying set
+// that none of them spends, each confirmed unspent by gettxout.
+func (b *btcdBackend) unspent(ctx context.Context, set scriptSet, found map[chainhash.Hash]*foundTx) ([]UTXO, error) {
+	if len(found) == 0 {
+		return []UTXO{}, nil
 	}
 	// gettxout does not see mempool spends of confirmed outputs, so spends
 	// are taken from the index, which holds every transaction spending

@@ -80,6 +80,30 @@ func TestBtcdBackend(t *testing.T) {
 		if got, want := fmtRefs(refs), fmtRefs(hs.sorted()); got != want {
 			t.Errorf("%s: History = %s, want %s", stage, got, want)
 		}
+		// Search (through the retry wrapper Open returns) answers both
+		// from one pass, with every history transaction.
+		s, ok := b.(Searcher)
+		if !ok {
+			t.Fatalf("btcd behind %T is not a Searcher", b)
+		}
+		f, err := s.Search(ctx, scripts)
+		if err != nil {
+			t.Fatalf("%s: Search: %v", stage, err)
+		}
+		if diff := diffUTXOs(f.UTXOs, want); diff != "" {
+			t.Errorf("%s: Search's UTXOs:\n%s", stage, diff)
+		}
+		if got, want := fmtRefs(f.History), fmtRefs(hs.sorted()); got != want {
+			t.Errorf("%s: Search's history = %s, want %s", stage, got, want)
+		}
+		if len(f.Txs) != len(f.History) {
+			t.Errorf("%s: Search returned %d transactions for %d history entries", stage, len(f.Txs), len(f.History))
+		}
+		for _, r := range f.History {
+			if tx := f.Txs[r.TxID]; tx == nil || tx.TxHash() != r.TxID {
+				t.Errorf("%s: Search's transaction %s missing or another", stage, r.TxID)
+			}
+		}
 	}
 	utxo := func(op wire.OutPoint, value int64, script []byte, height int32) UTXO {
 		return UTXO{OutPoint: op, Value: value, PkScript: script, Height: height}

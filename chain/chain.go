@@ -164,6 +164,24 @@ type BlockSource interface {
 	Mempool(ctx context.Context) ([]chainhash.Hash, error)
 }
 
+// Searcher is implemented by backends whose address search returns the
+// transactions themselves (btcd's searchrawtransactions): one pass then
+// answers History and ListUnspent together, with the transactions, where
+// calling both would search twice and fetch every transaction a third
+// time. A wallet's first sync of 30,000 transactions is mostly that.
+type Searcher interface {
+	// Search returns what History and ListUnspent would for scripts, from
+	// one search, with every history transaction (Txs, by txid).
+	Search(ctx context.Context, scripts [][]byte) (*Found, error)
+}
+
+// Found is a Search's answer.
+type Found struct {
+	History []TxRef // as History returns it
+	UTXOs   []UTXO  // as ListUnspent returns it
+	Txs     map[chainhash.Hash]*wire.MsgTx
+}
+
 // TxBatcher is implemented by backends that fetch many transactions in one
 // round trip.
 type TxBatcher interface {

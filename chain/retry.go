@@ -31,7 +31,7 @@ const (
 // call) return at once, as does a cancelled ctx. Counter and FeeEstimator
 // pass through.
 //
-// The optional BlockSource and TxBatcher are reads too and are retried
+// The optional BlockSource, TxBatcher and Searcher are reads too and are retried
 // alike, but the wrapper has them only when b has them: a type assertion
 // on the result answers as it would on b. (A wrapper that always had them
 // and returned ErrUnsupported would make callers that pick a strategy by
@@ -42,7 +42,11 @@ func WithRetry(b Backend) Backend {
 	r := &retryBackend{b: b, attempts: defaultRetryAttempts, delay: defaultRetryDelay}
 	blocks, hasBlocks := b.(BlockSource)
 	txs, hasTxs := b.(TxBatcher)
+	search, hasSearch := b.(Searcher)
 	switch {
+	case hasBlocks && hasTxs && hasSearch:
+		// btcd: the only Searcher, and it has both others.
+		return &retryBlocksTxsSearch{r, retryBlocks{r, blocks}, retryTxs{r, txs}, retrySearch{r, search}}
 	case hasBlocks && hasTxs:
 		return &retryBlocksTxs{r, retryBlocks{r, blocks}, retryTxs{r, txs}}
 	case hasBlocks:
@@ -56,6 +60,12 @@ func WithRetry(b Backend) Backend {
 // The wrapper types for each combination of the optional interfaces. The
 // method sets come from embedding; no two embedded types share a method.
 type (
+	retryBlocksTxsSearch struct {
+		*retryBackend
+		retryBlocks
+		retryTxs
+		retrySearch
+	}
 	retryBlocksTxs struct {
 		*retryBackend
 		retryBlocks
@@ -97,6 +107,16 @@ type retryTxs struct {
 
 func (w retryTxs) Txs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
 	return retry(ctx, w.r, func() ([]*wire.MsgTx, error) { return w.txb.Txs(ctx, txids) })
+}
+
+// retrySearch retries a Searcher's reads.
+type retrySearch struct {
+	r   *retryBackend
+	src Searcher
+}
+
+func (w retrySearch) Search(ctx context.Context, scripts [][]byte) (*Found, error) {
+	return retry(ctx, w.r, func() (*Found, error) { return w.src.Search(ctx, scripts) })
 }
 
 func retry[T any](ctx context.Context, r *retryBackend, fn func() (T, error)) (T, error) {

@@ -80,11 +80,22 @@ func sortUTXOs(utxos []UTXO) {
 		if a.Height != b.Height {
 			return heightLess(a.Height, b.Height)
 		}
-		if a.OutPoint.Hash != b.OutPoint.Hash {
-			return a.OutPoint.Hash.String() < b.OutPoint.Hash.String()
+		if c := cmpHash(a.OutPoint.Hash, b.OutPoint.Hash); c != 0 {
+			return c < 0
 		}
 		return a.OutPoint.Index < b.OutPoint.Index
 	})
+}
+
+// cmpHash orders hashes as their displayed (byte-reversed hex) strings
+// order, without formatting both at every comparison.
+func cmpHash(a, b chainhash.Hash) int {
+	for i := chainhash.HashSize - 1; i >= 0; i-- {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
 }
 
 // historySet collects TxRefs, keeping one per txid.
@@ -106,7 +117,7 @@ func (h historySet) sorted() []TxRef {
 		if a.Height != b.Height {
 			return heightLess(a.Height, b.Height)
 		}
-		return a.TxID.String() < b.TxID.String()
+		return cmpHash(a.TxID, b.TxID) < 0
 	})
 	return refs
 }

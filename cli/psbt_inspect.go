@@ -23,7 +23,9 @@ type PSBTInspectOptions struct {
 	Network string
 	// AllowHighFee: a fee above the limits is not a refusal.
 	AllowHighFee bool
-	Coordinator  func() (*coordinator.Coordinator, error)
+	// Devices are --device kinds whose PSBT size limit to warn about.
+	Devices     []string
+	Coordinator func() (*coordinator.Coordinator, error)
 }
 
 func newCmdPSBTInspect(f *Factory, runF func(context.Context, *PSBTInspectOptions) error) *cobra.Command {
@@ -46,12 +48,22 @@ checked against a wallet.
 A stored wallet's PSBT also goes through the checks every step runs (see
 SECURITY.md): when sign, combine, finalize or broadcast would refuse it,
 inspect still shows it, names the rule and the reason ("refused" in
---json) and exits 4.`,
+--json) and exits 4.
+
+A PSBT larger than a device takes is shown with a warning: for each kind
+registered for the wallet and each --device KIND (coldcard, coldcard-mk3,
+jade, ...), when the PSBT, or the PSBT with the signatures it still needs,
+is over that device's limit. spend --max-psbt-size splits a sweep to fit.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
 			o.Network = f.Global.Network
 			o.File = args[0]
+			for _, d := range o.Devices {
+				if _, ok := coordinator.DevicePSBTLimit(d); !ok {
+					return usagef("--device %q: expected a device kind: %s", d, coordinator.DeviceKinds())
+				}
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -59,6 +71,7 @@ inspect still shows it, names the rule and the reason ("refused" in
 		},
 	}
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "the wallet the PSBT spends from (default: detected)")
+	cmd.Flags().StringArrayVar(&o.Devices, "device", nil, "warn when the PSBT is over this device kind's size limit (coldcard, coldcard-mk3, jade, ...; repeatable)")
 	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "do not count a fee above 1,000 sat/vB or 5% of the amount sent as a refusal")
 	return withJSONFields(cmd, inspectJSON{})
 }
@@ -120,7 +133,7 @@ func psbtInspectRun(ctx context.Context, o *PSBTInspectOptions) error {
 			return usagef("--network: %v", err)
 		}
 	}
-	in, err := co.Inspect(ctx, o.Wallet, p, net, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
+	in, err := co.Inspect(ctx, o.Wallet, p, net, coordinator.GateOptions{AllowHighFee: o.AllowHighFee, Devices: o.Devices})
 	if err != nil {
 		return err
 	}

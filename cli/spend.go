@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
 )
 
 // SpendOptions are the inputs of `spend`.
@@ -36,6 +38,8 @@ type SpendOptions struct {
 	OverridePolicy string
 	CPFP           string
 	Path           string
+	// MaxPSBTSize is --max-psbt-size: BYTES, a device kind, or "none".
+	MaxPSBTSize string
 }
 
 func newCmdSpend(f *Factory, runF func(context.Context, *SpendOptions) error) *cobra.Command {
@@ -69,6 +73,19 @@ primary path unless --path NAME picks another (wallet show lists them):
 a locked path spends only the coins whose lock has opened, with the
 nSequence (after N blocks) or nLockTime (at block H) the path needs, and
 is refused (exit 4) with the height it opens at while still locked.
+
+Each PSBT, with every signature it needs, is kept within what the
+signers take: --max-psbt-size BYTES, or a device kind (coldcard: 2 MiB,
+Mk4/Q; coldcard-mk3: 384 KiB; jade: 401 KiB; ledger, trezor, bitbox02
+stream and have no limit), or none. By default the limit is the smallest of
+the kinds registered for the wallet (device register). A PSBT carries each
+coin's whole previous transaction, so 500 coins from one 500-output
+transaction make a 14 MB PSBT: a --send-all sweep over the limit is split
+into several transactions, oldest coins first, each saved as its own draft
+and written to FILE-1.psbt, FILE-2.psbt, ... (coins worth less than the fee
+to spend them are left out and listed); a payment over the limit is
+refused. A sweep larger than one standard transaction (100,000 vB, which
+nodes would not relay) is split the same way, with or without a limit.
 
 --cpfp TXID builds a child that pays for a stuck transaction instead: it
 spends the wallet's outputs of TXID (adding confirmed coins if those are
@@ -106,6 +123,9 @@ vsize)) to --fee-rate.`,
 			if err := checkEncoding(o.Encoding); err != nil {
 				return err
 			}
+			if _, _, err := parseMaxPSBTSize(o.MaxPSBTSize); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -125,6 +145,7 @@ vsize)) to --fee-rate.`,
 	fl.StringVar(&o.Note, "note", "", "a note stored with the draft; it labels the transaction (BIP-329)")
 	fl.BoolVar(&o.AllowConflict, "allow-conflict", false, "also use coins a draft not yet broadcast already spends")
 	fl.StringVar(&o.OverridePolicy, "override-policy", "", "go through a breach of the wallet's spending policy, for this REASON (journaled)")
+	fl.StringVar(&o.MaxPSBTSize, "max-psbt-size", "", "keep each PSBT within BYTES, a device kind's limit (coldcard, jade, ...) or none; default: the wallet's registered devices")
 	fl.StringVar(&o.CPFP, "cpfp", "", "build a child that pays for this stuck transaction (child pays for parent)")
 	fl.StringVar(&o.Path, "path", "", "spending path of a miniscript wallet: primary (default), recovery, ... (see wallet show)")
 	addEncodingFlag(cmd, &o.Encoding)
@@ -142,6 +163,58 @@ type spendJSON struct {
 	LeftOut   []coinConflictJSON `json:"left_out"`
 	Conflicts []coinConflictJSON `json:"conflicts"`
 	CPFP      *cpfpJSON          `json:"cpfp,omitempty"`
+	// MaxPSBTSize is the limit each PSBT was kept within (0: none), and
+	// MaxPSBTSource why.
+	MaxPSBTSize   int    `json:"max_psbt_size"`
+	MaxPSBTSource string `json:"max_psbt_size_source"`
+	// Parts lists every transaction built: one, or a split sweep's.
+	Parts []spendPartJSON `json:"parts"`
+	// TooSmall are coins a split sweep left out.
+	TooSmall []string `json:"too_small"`
+}
+
+type spendPartJSON struct {
+	Draft      string `json:"draft_id"`
+	File       string `json:"file,omitempty"`
+	PSBT       string `json:"psbt"`
+	TxID       string `json:"txid"`
+	Inputs     int    `json:"inputs"`
+	Amount     int64  `json:"amount"`
+	Fee        int64  `json:"fee"`
+	Size       int    `json:"psbt_bytes"`
+	SignedSize int    `json:"signed_bytes"`
+}
+
+// parseMaxPSBTSize reads --max-psbt-size: "" (the default: 0), "none"
+// (-1), a device kind (its limit, named as the source) or a byte count.
+func parseMaxPSBTSize(s string) (int, string, error) {
+	switch s = strings.TrimSpace(s); {
+	case s == "":
+		return 0, "", nil
+	case strings.EqualFold(s, "none"):
+		return -1, "", nil
+	}
+	if d, ok := coordinator.DevicePSBTLimit(s); ok {
+		if d.Bytes == 0 {
+			return -1, "", nil
+		}
+		return d.Bytes, "--max-psbt-size " + d.Kind + ": " + d.Source, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1000 {
+		return 0, "", usagef("--max-psbt-size %q: expected a size in bytes (at least 1000), a device kind (%s) or none", s, coordinator.DeviceKinds())
+	}
+	return n, "", nil
+}
+
+// partFile names part i (from 1) of n of a split sweep written to path:
+// sweep.psbt becomes sweep-1.psbt, sweep-2.psbt, ...
+func partFile(path string, i, n int) string {
+	if n == 1 || path == "" || path == "-" {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(path, ext), i, ext)
 }
 
 type coinConflictJSON struct {
@@ -183,11 +256,17 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 			return err
 		}
 	}
+	maxSize, maxSource, err := parseMaxPSBTSize(o.MaxPSBTSize)
+	if err != nil {
+		return err
+	}
 	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
 	res, err := co.Spend(ctx, coordinator.SpendRequest{
+		MaxPSBTSize:    maxSize,
+		MaxPSBTSource:  maxSource,
 		Wallet:         o.Name,
 		Outputs:        outputs,
 		SendAll:        o.SendAll != "",
@@ -209,48 +288,127 @@ func spendRun(ctx context.Context, o *SpendOptions) error {
 		return withHint(err, "run `countersign wallet sync "+o.Name+"` first")
 	case errors.Is(err, psbt.ErrRefused) && strings.Contains(err.Error(), "fee"):
 		return withHint(err, "check --fee-rate and the amounts; if this fee is intended, pass --allow-high-fee")
+	case errors.Is(err, coordinator.ErrPSBTTooLarge):
+		return withHint(err, "--max-psbt-size none lifts the limit, if every signer streams (Ledger, Trezor, BitBox02)")
 	case err != nil:
 		return err
 	}
-	return writeSpendResult(o.IO, o.JSON, o.Name, o.Output, o.Encoding, res)
+	return writeSpendResult(spendOut{IO: o.IO, JSON: o.JSON, Name: o.Name, Output: o.Output, Encoding: o.Encoding, SendAll: o.SendAll}, res)
 }
 
-// writeSpendResult writes a new draft's PSBT (to FILE or stdout) and its
-// report, as spend and wallet refresh print them.
-func writeSpendResult(io *Streams, asJSON bool, name, output, encoding string, res *coordinator.SpendResult) error {
-	b64, err := psbt.Encode(res.PSBT)
-	if err != nil {
-		return err
-	}
-	if output != "" && output != "-" {
-		if err := writePSBT(io, psbtOut{Path: output, Encoding: encoding}, res.PSBT); err != nil {
+// spendOut is where and how a new draft is written: spend's and wallet
+// refresh's options.
+type spendOut struct {
+	IO                              *Streams
+	JSON                            bool
+	Name, Output, Encoding, SendAll string
+}
+
+// writeSpendResult writes a new draft's PSBT (to FILE or stdout; a split
+// sweep's parts to FILE-1, FILE-2, ...) and its report, as spend and
+// wallet refresh print them.
+func writeSpendResult(so spendOut, res *coordinator.SpendResult) error {
+	parts := res.Parts
+	if parts == nil {
+		raw, err := psbt.Serialize(res.PSBT)
+		if err != nil {
 			return err
 		}
+		parts = []coordinator.SpendPart{{Draft: res.Draft, PSBT: res.PSBT, Summary: res.Summary, Report: res.Report, Size: len(raw), SignedSize: res.SignedSize}}
 	}
-	if asJSON {
-		return writeJSON(io.Out, spendJSON{Draft: res.Draft.ID, File: output, PSBT: b64, Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
-			LeftOut: conflictsJSON(res.LeftOut), Conflicts: conflictsJSON(res.Conflicts)})
+	j := spendJSON{Draft: res.Draft.ID, File: partFile(so.Output, 1, len(parts)), Algorithm: res.Summary.Algorithm, Dropped: res.Summary.DroppedChange, FeeSource: res.FeeSource, Report: res.Report,
+		LeftOut: conflictsJSON(res.LeftOut), Conflicts: conflictsJSON(res.Conflicts),
+		MaxPSBTSize: res.Limit.Bytes, MaxPSBTSource: res.Limit.Source, Parts: []spendPartJSON{}, TooSmall: []string{}}
+	for i, pt := range parts {
+		b64, err := psbt.Encode(pt.PSBT)
+		if err != nil {
+			return err
+		}
+		file := partFile(so.Output, i+1, len(parts))
+		if file != "" && file != "-" {
+			if err := writePSBT(so.IO, psbtOut{Path: file, Encoding: so.Encoding}, pt.PSBT); err != nil {
+				return err
+			}
+		}
+		j.Parts = append(j.Parts, spendPartJSON{Draft: pt.Draft.ID, File: file, PSBT: b64, TxID: pt.Draft.TxID.String(), Inputs: len(pt.PSBT.Inputs),
+			Amount: pt.Summary.Sent, Fee: pt.Summary.Fee, Size: pt.Size, SignedSize: pt.SignedSize})
 	}
-	renderReport(io.ErrOut, name, res.Report)
+	j.PSBT = j.Parts[0].PSBT
+	for _, u := range res.TooSmall {
+		j.TooSmall = append(j.TooSmall, u.OutPoint.String())
+	}
+	if so.JSON {
+		return writeJSON(so.IO.Out, j)
+	}
+	if len(parts) > 1 {
+		return renderSplit(so, res, parts, j)
+	}
+	renderReport(so.IO.ErrOut, so.Name, res.Report)
 	if len(res.LeftOut) > 0 {
-		fmt.Fprintf(io.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
+		fmt.Fprintf(so.IO.ErrOut, "Left out %d coin(s) that drafts not yet broadcast already spend (%s); --allow-conflict uses them, psbt abandon frees them.\n",
 			len(res.LeftOut), conflictList(res.LeftOut))
 	}
 	if len(res.Conflicts) > 0 {
-		fmt.Fprintf(io.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
+		fmt.Fprintf(so.IO.ErrOut, "WARNING: this spend shares %d coin(s) with drafts not yet broadcast (%s): only one of them can be sent.\n",
 			len(res.Conflicts), conflictList(res.Conflicts))
 	}
 	if res.Summary.DroppedChange > 0 {
-		fmt.Fprintf(io.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
+		fmt.Fprintf(so.IO.ErrOut, "Change of %d sat was below the dust limit and was added to the fee.\n", res.Summary.DroppedChange)
 	}
-	fmt.Fprintf(io.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
-	if output == "" || output == "-" {
-		if err := writePSBT(io, psbtOut{Encoding: encoding}, res.PSBT); err != nil {
+	fmt.Fprintf(so.IO.ErrOut, "Fee rate from %s. Draft %s saved.\n", res.FeeSource, res.Draft.ID[:12])
+	if so.Output == "" || so.Output == "-" {
+		if err := writePSBT(so.IO, psbtOut{Encoding: so.Encoding}, res.PSBT); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(io.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", output, output)
+		fmt.Fprintf(so.IO.ErrOut, "Wrote %s. Next: countersign sign %s --with SIGNER\n", so.Output, so.Output)
 	}
+	return nil
+}
+
+// renderSplit tells what a split sweep did and why, and writes its PSBTs.
+func renderSplit(so spendOut, res *coordinator.SpendResult, parts []coordinator.SpendPart, j spendJSON) error {
+	e := so.IO.ErrOut
+	var amount, fee int64
+	inputs := 0
+	for _, p := range j.Parts {
+		amount, fee, inputs = amount+p.Amount, fee+p.Fee, inputs+p.Inputs
+	}
+	if j.MaxPSBTSize > 0 {
+		fmt.Fprintf(e, "Split: the sweep of %d coins does not fit one PSBT of at most %d bytes (the limit of %s):\n", inputs, j.MaxPSBTSize, safe(j.MaxPSBTSource))
+		fmt.Fprintln(e, "every PSBT carries each coin's whole previous transaction and, once signed, the cosigners' signatures.")
+	} else {
+		fmt.Fprintf(e, "Split: the sweep of %d coins is larger than one standard transaction (100,000 vB), which nodes would not relay.\n", inputs)
+	}
+	fmt.Fprintf(e, "It is %d transactions, each saved as a draft and signed, finalized and broadcast on its own:\n", len(j.Parts))
+	for i, p := range j.Parts {
+		where := ""
+		if p.File != "" && p.File != "-" {
+			where = ", " + p.File
+		}
+		fmt.Fprintf(e, "  %d of %d: draft %s, %d coins, %s BTC after a %d sat fee, PSBT %d bytes (%d signed)%s\n",
+			i+1, len(j.Parts), p.Draft[:12], p.Inputs, btcNum(p.Amount), p.Fee, p.Size, p.SignedSize, safe(where))
+	}
+	fmt.Fprintf(e, "Together: %s BTC to %s, %d sat in fees. Fee rate from %s.\n", btcNum(amount), safe(so.SendAll), fee, res.FeeSource)
+	if len(j.TooSmall) > 0 {
+		fmt.Fprintf(e, "Left out %d coin(s) worth no more than the fee to spend them: %s\n", len(j.TooSmall), strings.Join(j.TooSmall, ", "))
+	}
+	if len(res.LeftOut) > 0 {
+		fmt.Fprintf(e, "Left out %d coin(s) that drafts not yet broadcast already spend (%s).\n", len(res.LeftOut), conflictList(res.LeftOut))
+	}
+	if so.Output == "" || so.Output == "-" {
+		if so.Encoding == encodingBinary {
+			return fmt.Errorf("the %d drafts are saved, but binary PSBTs cannot share stdout: write each with `countersign psbt show DRAFT -o FILE`, or pass -o FILE: %w",
+				len(parts), wallet.ErrInvalid)
+		}
+		for _, p := range parts {
+			if err := writePSBT(so.IO, psbtOut{Encoding: so.Encoding}, p.PSBT); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fmt.Fprintf(e, "Next: countersign sign FILE --with SIGNER, for each file.\n")
 	return nil
 }
 
@@ -330,7 +488,7 @@ func cpfpRun(ctx context.Context, o *SpendOptions) error {
 	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, FeeSource: "--fee-rate (package)",
-			Report: res.Report, LeftOut: []coinConflictJSON{}, Conflicts: []coinConflictJSON{},
+			Report: res.Report, LeftOut: []coinConflictJSON{}, Conflicts: []coinConflictJSON{}, Parts: []spendPartJSON{}, TooSmall: []string{},
 			CPFP: &cpfpJSON{Parent: res.Parent.String(), ParentFee: res.ParentFee, ParentVSize: res.ParentVSize, PackageRate: res.PackageRate, Added: added}})
 	}
 	renderReport(o.IO.ErrOut, o.Name, res.Report)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -338,7 +339,11 @@ func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
-	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
+	// Buffered: tabwriter writes each cell and its padding apart, a
+	// system call each on an unbuffered stream (30,000 rows took seconds).
+	bw := bufio.NewWriter(o.IO.Out)
+	defer bw.Flush()
+	tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TXID\tHEIGHT\tNET (BTC)\tFEE (BTC)\tBALANCE (BTC)\tLABEL")
 	for _, t := range out {
 		h, fee := fmt.Sprint(t.Height), "-"
@@ -350,7 +355,10 @@ func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\t%s\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee, btcNum(t.Balance), safe(t.Label))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // walletHistoryCSV writes the history as CSV (RFC 4180).
@@ -362,7 +370,7 @@ func walletHistoryCSV(ctx context.Context, o *WalletReadOptions) error {
 	if err != nil {
 		return err
 	}
-	w := csv.NewWriter(o.IO.Out)
+	w := csv.NewWriter(o.IO.Out) // buffered itself
 	w.Write([]string{"date", "txid", "label", "amount_btc", "fee_btc", "balance_btc"})
 	for _, t := range out {
 		fee := ""

@@ -196,5 +196,5 @@ func walletRefreshRun(ctx context.Context, o *WalletRefreshOptions) error {
 	if err != nil {
 		return err
 	}
-	return writeSpendResult(o.IO, o.JSON, o.Name, o.Output, o.Encoding, res)
+	return writeSpendResult(spendOut{IO: o.IO, JSON: o.JSON, Name: o.Name, Output: o.Output, Encoding: o.Encoding}, res)
 }

@@ -344,5 +344,5 @@ func (c *Coordinator) History(ctx context.Context, name string) ([]wallet.Tx, er
 	if _, err := c.Store.Wallet(ctx, name); err != nil {
 		return nil, err
 	}
-	return c.Store.Transactions(ctx, name)
+	return c.Store.History(ctx, name)
 }

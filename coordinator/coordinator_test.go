@@ -72,7 +72,7 @@ type rig struct {
 
 const pass = "correct horse battery staple"
 
-func newRig(t *testing.T, coins ...int64) *rig {
+func newRig(t testing.TB, coins ...int64) *rig {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -120,7 +120,7 @@ func newRig(t *testing.T, coins ...int64) *rig {
 // fund stores one funding transaction paying the wallet's receive
 // addresses 0, 1, ... the given amounts, confirmed at height 100, as a sync
 // would have stored it.
-func (r *rig) fund(t *testing.T, amounts ...int64) {
+func (r *rig) fund(t testing.TB, amounts ...int64) {
 	t.Helper()
 	if len(amounts) == 0 {
 		return
@@ -155,7 +155,7 @@ func (r *rig) fund(t *testing.T, amounts ...int64) {
 	}
 }
 
-func outside(t *testing.T, v int64) psbt.Output {
+func outside(t testing.TB, v int64) psbt.Output {
 	t.Helper()
 	a, err := btcutil.NewAddressWitnessScriptHash(bytes.Repeat([]byte{7}, 32), regtest)
 	if err != nil {

@@ -20,6 +20,10 @@ type GateOptions struct {
 	// wallet's spending policy goes through (--override-policy); each
 	// rule overridden is journaled with it.
 	OverridePolicy string
+	// Devices names signer kinds (DeviceLimits) whose PSBT size limit
+	// Inspect warns about, besides the kinds registered for the wallet.
+	// No step refuses a PSBT for its size: the device would.
+	Devices []string
 }
 
 // gate runs psbt.Gate, the one safety check of every step, with the limits

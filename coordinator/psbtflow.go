@@ -48,6 +48,11 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 			return nil, err
 		}
 		in := &Inspection{Wallet: w, Report: rep}
+		big, err := c.sizeWarnings(ctx, w, p, opts.Devices)
+		if err != nil {
+			return nil, err
+		}
+		rep.Warnings = append(rep.Warnings, big...)
 		if in.ToSuccessor, err = c.successorOutputs(ctx, w, rep); err != nil {
 			return nil, err
 		}
@@ -69,6 +74,11 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 		if err != nil {
 			return nil, err
 		}
+		big, err := c.sizeWarnings(ctx, nil, p, opts.Devices)
+		if err != nil {
+			return nil, err
+		}
+		rep.Warnings = append(rep.Warnings, big...)
 		return &Inspection{Report: rep}, nil
 	}
 	return nil, err

@@ -479,7 +479,7 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 		raw, err := psbt.Serialize(p)
 		return p, sum, raw, err
 	}
-	chunks, err := planSweep(take, maxIn, func(chunk []psbt.UTXO) (bool, error) {
+	chunks, err := planSweep(take, maxIn, "--max-bytes", func(chunk []psbt.UTXO) (bool, error) {
 		vs, err := psbt.EstimateVSize(old.Descriptor, len(chunk), outs)
 		if err != nil {
 			return false, err
@@ -540,8 +540,8 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 // planSweep cuts coins, in order, into chunks of at most maxIn that fit:
 // each chunk is the longest run of the next coins that fits (found by
 // bisection, since a PSBT only grows with its inputs); one coin that does
-// not fit alone is an error.
-func planSweep(coins []psbt.UTXO, maxIn int, fits func([]psbt.UTXO) (bool, error)) ([][]psbt.UTXO, error) {
+// not fit alone is an error naming flag, the option that sets the limit.
+func planSweep(coins []psbt.UTXO, maxIn int, flag string, fits func([]psbt.UTXO) (bool, error)) ([][]psbt.UTXO, error) {
 	var out [][]psbt.UTXO
 	for len(coins) > 0 {
 		n := min(maxIn, len(coins))
@@ -564,7 +564,7 @@ func planSweep(coins []psbt.UTXO, maxIn int, fits func([]psbt.UTXO) (bool, error
 				}
 			}
 			if lo == 0 {
-				return nil, fmt.Errorf("%w: coin %s alone makes a sweep PSBT larger than the limit; raise --max-bytes", psbt.ErrRefused, coins[0].OutPoint)
+				return nil, fmt.Errorf("%w: coin %s alone makes a sweep PSBT larger than the limit; raise %s", psbt.ErrRefused, coins[0].OutPoint, flag)
 			}
 			n = lo
 		}

@@ -50,6 +50,15 @@ type SpendRequest struct {
 	// wallet's next change address instead of Outputs: the refresh of a
 	// miniscript wallet's relative locks (see Refresh).
 	SelfSend bool
+	// MaxPSBTSize keeps every PSBT, with all the signatures it needs
+	// (SignedSize), at most this many bytes: > 0 is the limit, < 0 none,
+	// 0 the smallest limit of the device kinds registered for the wallet
+	// (DeviceLimits). A sweep (SendAll) over it is split into several
+	// transactions, each its own draft; a payment over it is refused
+	// (ErrPSBTTooLarge). MaxPSBTSource says where a given limit comes
+	// from ("coldcard"); "" means --max-psbt-size.
+	MaxPSBTSize   int
+	MaxPSBTSource string
 }
 
 // SpendResult is the new draft.
@@ -63,6 +72,27 @@ type SpendResult struct {
 	// Conflicts the coins this spend shares with live drafts (only with
 	// AllowConflict).
 	LeftOut, Conflicts []CoinConflict
+	// Limit is the PSBT size the spend kept to; SignedSize the PSBT's
+	// size with every signature it needs.
+	Limit      PSBTLimit
+	SignedSize int
+	// Parts, when a sweep over Limit was split, are its transactions in
+	// order, each saved as a draft (the first is also Draft and PSBT
+	// above); nil when the spend is one transaction.
+	Parts []SpendPart
+	// TooSmall are coins a split sweep left out: each is worth no more
+	// than the fee to spend it.
+	TooSmall []psbt.UTXO
+}
+
+// SpendPart is one transaction of a split sweep.
+type SpendPart struct {
+	Draft      *wallet.Draft
+	PSBT       *bpsbt.Packet
+	Summary    *psbt.BuildSummary
+	Report     *psbt.Report
+	Size       int // serialized bytes, unsigned
+	SignedSize int // with every signature it needs
 }
 
 // CoinConflict is a coin that a live draft already spends.
@@ -150,6 +180,25 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 	if err != nil {
 		return nil, err
 	}
+	if res.Limit, err = c.spendLimit(ctx, w, req.MaxPSBTSize, req.MaxPSBTSource); err != nil {
+		return nil, err
+	}
+	sp := splitParams{tip: tip, feeRate: feeRate, feeSource: feeSource, rules: rules, pol: pol, lockTime: ps.lockTime, sequence: ps.sequence, seen: seen}
+	if req.SendAll {
+		// A sweep of more coins than one standard transaction holds is
+		// split at once (Build would refuse it).
+		n := len(coins)
+		if len(req.UTXOs) > 0 {
+			n = len(req.UTXOs)
+		}
+		vs, err := psbt.EstimateVSize(w.Descriptor, n, nil)
+		if err != nil {
+			return nil, err
+		}
+		if vs > maxStandardVSize {
+			return c.spendSplit(ctx, w, req, res, coins, sp)
+		}
+	}
 	var built *bpsbt.Packet
 	var sum *psbt.BuildSummary
 	var rep *psbt.Report
@@ -194,6 +243,13 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 		if err != nil {
 			return nil, false, err
 		}
+		if res.SignedSize, err = SignedSize(built, w.Descriptor.Threshold); err != nil {
+			return nil, false, err
+		}
+		if res.Limit.Bytes > 0 && res.SignedSize > res.Limit.Bytes {
+			return nil, false, &tooLargeError{size: res.SignedSize, inputs: len(built.Inputs), limit: res.Limit}
+		}
+
 		raw, err := psbt.Serialize(built)
 		if err != nil {
 			return nil, false, err
@@ -201,6 +257,11 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, SeenUpTo: &seen,
 			Event: &wallet.DraftEvent{Step: StepSpend, Notes: notes}}, sum.ChangeUsed, nil
 	})
+	var big *tooLargeError
+	if errors.As(err, &big) && req.SendAll {
+		// A sweep too large for the signers becomes several.
+		return c.spendSplit(ctx, w, req, res, coins, sp)
+	}
 	if errors.Is(err, psbt.ErrInsufficientFunds) && len(res.LeftOut) > 0 {
 		// The payment is valid; the coins it would need are promised to
 		// drafts not yet sent.

@@ -114,8 +114,9 @@ func BenchmarkInspect(b *testing.B) {
 	})
 }
 
-// BenchmarkCoinSelection chooses coins for a payment among 10,000 UTXOs of
-// random amounts: the selection alone, and the whole Build around it.
+// BenchmarkCoinSelection chooses coins for a payment among 10,000 and
+// 50,000 UTXOs (a treasury's, issue 15) of random amounts: the selection
+// alone, and the whole Build around it.
 func BenchmarkCoinSelection(b *testing.B) {
 	tw := newTestWallet(b, descriptor.ScriptWsh, 2, 3, true)
 	const addrs = 500
@@ -123,41 +124,43 @@ func BenchmarkCoinSelection(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 7))
-	utxos := make([]UTXO, 10_000)
-	for i := range utxos {
-		utxos[i] = utxoFor(ds[i%addrs], 0, uint32(i%addrs), 1_000+rng.Int64N(1_000_000), i)
-	}
-	req := BuildRequest{
-		Wallet: tw.info, UTXOs: utxos,
-		Outputs: []Output{{Script: externalScript(2), Value: 5_123_456}},
-		FeeRate: 12, ChangeBranch: 1,
-	}
-	b.Run("select-10000utxos", func(b *testing.B) {
-		bld, err := newBuilder(req)
-		if err != nil {
-			b.Fatal(err)
+	for _, n := range []int{10_000, 50_000} {
+		rng := rand.New(rand.NewPCG(7, 7))
+		utxos := make([]UTXO, n)
+		for i := range utxos {
+			utxos[i] = utxoFor(ds[i%addrs], 0, uint32(i%addrs), 1_000+rng.Int64N(1_000_000), i)
 		}
-		cpu := startCPU()
-		for i := 0; i < b.N; i++ {
-			bld.rng = seeded(uint64(i))
-			if _, err := bld.selectCoins(); err != nil {
+		req := BuildRequest{
+			Wallet: tw.info, UTXOs: utxos,
+			Outputs: []Output{{Script: externalScript(2), Value: 5_123_456}},
+			FeeRate: 12, ChangeBranch: 1,
+		}
+		b.Run(fmt.Sprintf("select-%dutxos", n), func(b *testing.B) {
+			bld, err := newBuilder(req)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		cpu.report(b)
-	})
-	b.Run("build-10000utxos", func(b *testing.B) {
-		cpu := startCPU()
-		for i := 0; i < b.N; i++ {
-			r := req
-			r.Rand = seeded(uint64(i))
-			if _, _, err := Build(r); err != nil {
-				b.Fatal(err)
+			cpu := startCPU()
+			for i := 0; i < b.N; i++ {
+				bld.rng = seeded(uint64(i))
+				if _, err := bld.selectCoins(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		cpu.report(b)
-	})
+			cpu.report(b)
+		})
+		b.Run(fmt.Sprintf("build-%dutxos", n), func(b *testing.B) {
+			cpu := startCPU()
+			for i := 0; i < b.N; i++ {
+				r := req
+				r.Rand = seeded(uint64(i))
+				if _, _, err := Build(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu.report(b)
+		})
+	}
 }
 
 // BenchmarkDecode decodes the signed 500-input PSBT (partial signatures

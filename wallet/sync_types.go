@@ -68,12 +68,18 @@ type SyncUpdate struct {
 	// High-water marks seen by this scan (see ScanState). The stored marks
 	// and the NextAddress counters are raised to them, never lowered.
 	ReceiveHighWater, ChangeHighWater uint32
+	// TipOnly says the scan found nothing new for the wallet: the stored
+	// UTXOs and transactions stay as they are (UTXOs, Txs and Forget must
+	// be empty) and only the tip and the sync time move.
+	TipOnly bool
 }
 
 // check refuses values the store cannot represent or that no backend
 // reports, before any write starts.
 func (u *SyncUpdate) check() error {
 	switch {
+	case u.TipOnly && (len(u.UTXOs) > 0 || len(u.Txs) > 0 || len(u.Forget) > 0):
+		return fmt.Errorf("a tip-only sync update carries UTXOs or transactions: %w", ErrInvalid)
 	case u.Height < 0:
 		return fmt.Errorf("negative tip height %d: %w", u.Height, ErrInvalid)
 	case u.ReceiveHighWater > maxIndex || u.ChangeHighWater > maxIndex:

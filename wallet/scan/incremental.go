@@ -26,7 +26,7 @@ var errNeedFullScan = errors.New("full scan needed")
 // The chain state is a function of the tip and the mempool, so if the last
 // synced block is still in the main chain, everything new is in the blocks
 // after it or in the mempool.
-func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string, state wallet.ScanState, w *wallet.Wallet, gap uint32, stored []wallet.Tx) (*wallet.SyncUpdate, *Result, error) {
+func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string, state wallet.ScanState, w *wallet.Wallet, gap uint32) (*wallet.SyncUpdate, *Result, error) {
 	bs, ok := sc.b.(chain.BlockSource)
 	if !ok || state.Hash == (chainhash.Hash{}) {
 		return nil, nil, errNeedFullScan
@@ -71,6 +71,22 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 		return nil, nil, err
 	}
 
+	// The scripts to watch: past everything used or handed out, plus the gap.
+	high := [2]uint32{state.ReceiveHighWater, state.ChangeHighWater}
+	issued := [2]uint32{w.NextReceive, w.NextChange}
+	for br := uint32(0); br < 2; br++ {
+		if _, err := sc.derive(br, max(high[br], issued[br])+gap); err != nil {
+			return nil, nil, err
+		}
+	}
+	if upd, res, err := nothingNew(ctx, sc, st, name, cands(blocks, state.Height), pool, high, height, tipHash); err != nil || upd != nil {
+		return upd, res, err
+	}
+
+	stored, err := st.Transactions(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
 	// Every wallet transaction known so far, decoded, with its height.
 	txs := map[chainhash.Hash]*wire.MsgTx{}
 	heights := map[chainhash.Hash]int32{}
@@ -123,14 +139,6 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 		cands[fetch[i]] = cand{tx, 0}
 	}
 
-	// The scripts to watch: past everything used or handed out, plus the gap.
-	high := [2]uint32{state.ReceiveHighWater, state.ChangeHighWater}
-	issued := [2]uint32{w.NextReceive, w.NextChange}
-	for br := uint32(0); br < 2; br++ {
-		if _, err := sc.derive(br, max(high[br], issued[br])+gap); err != nil {
-			return nil, nil, err
-		}
-	}
 	// Outpoints the wallet owns or owned: any output of a wallet transaction
 	// paying one of its scripts. A candidate spending one is relevant.
 	owned := func(op wire.OutPoint) bool {
@@ -219,4 +227,79 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 	upd.Txs = accountTxs(txs, heights, sc.scripts)
 	res := &Result{Height: height, Hash: tipHash, Addresses: len(sc.order), UTXOs: len(upd.UTXOs), NewTxs: newCount, ReceiveHighWater: used[0], ChangeHighWater: used[1], Incremental: true}
 	return upd, res, nil
+}
+
+// cands are the transactions of blocks, the first at height first+1,
+// with their heights.
+func cands(blocks []*wire.MsgBlock, first int32) map[chainhash.Hash]blockTx {
+	out := map[chainhash.Hash]blockTx{}
+	for i, blk := range blocks {
+		for _, tx := range blk.Transactions {
+			out[tx.TxHash()] = blockTx{tx, first + 1 + int32(i)}
+		}
+	}
+	return out
+}
+
+type blockTx struct {
+	tx     *wire.MsgTx
+	height int32
+}
+
+// nothingNew returns a tip-only update when the new blocks and the mempool
+// hold nothing for the wallet, the usual case, so that such a sync neither
+// decodes every stored transaction nor rewrites the store; nil when there
+// may be something (the full incremental pass decides). It is so when no
+// stored transaction is unconfirmed (none can confirm or be dropped), no
+// new transaction pays one of the wallet's scripts (derived past the
+// gap), and none spends an output of a stored transaction: every coin
+// the wallet has or had is an output of one. pool lists the mempool's
+// txids; a mempool transaction not in a block is fetched.
+func nothingNew(ctx context.Context, sc *scanner, st *wallet.Store, name string, inBlocks map[chainhash.Hash]blockTx, pool []chainhash.Hash, high [2]uint32, height int32, tip chainhash.Hash) (*wallet.SyncUpdate, *Result, error) {
+	var fetch []chainhash.Hash
+	for _, id := range pool {
+		if _, ok := inBlocks[id]; !ok {
+			fetch = append(fetch, id)
+		}
+	}
+	got, err := fetchTxs(ctx, sc.b, fetch)
+	if err != nil {
+		if errors.Is(err, chain.ErrNotFound) {
+			return nil, nil, nil // the mempool moved: let the full pass decide
+		}
+		return nil, nil, err
+	}
+	all := make(map[chainhash.Hash]*wire.MsgTx, len(inBlocks)+len(got))
+	for id, c := range inBlocks {
+		all[id] = c.tx
+	}
+	for i, tx := range got {
+		all[fetch[i]] = tx
+	}
+	// Any transaction paying the wallet is news; so may be one spending
+	// an output of a transaction the wallet stored, or one it stored.
+	var ask []chainhash.Hash
+	for id, tx := range all {
+		for _, out := range tx.TxOut {
+			if _, ok := sc.scripts[string(out.PkScript)]; ok {
+				return nil, nil, nil
+			}
+		}
+		ask = append(ask, id)
+		for _, in := range tx.TxIn {
+			if in.PreviousOutPoint.Hash != (chainhash.Hash{}) { // not a coinbase
+				ask = append(ask, in.PreviousOutPoint.Hash)
+			}
+		}
+	}
+	known, unconfirmed, err := st.KnownTxs(ctx, name, ask)
+	if err != nil || unconfirmed > 0 || len(known) > 0 {
+		return nil, nil, err
+	}
+	n, err := st.UTXOCount(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	upd := &wallet.SyncUpdate{Height: height, Hash: tip, ReceiveHighWater: high[0], ChangeHighWater: high[1], TipOnly: true}
+	return upd, &Result{Height: height, Hash: tip, Addresses: len(sc.order), UTXOs: n, ReceiveHighWater: high[0], ChangeHighWater: high[1], Incremental: true}, nil
 }

@@ -111,13 +111,9 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	if err != nil {
 		return nil, err
 	}
-	stored, err := st.Transactions(ctx, name)
-	if err != nil {
-		return nil, err
-	}
 	sc := &scanner{d: d, net: net, b: b, scripts: map[string]position{}}
 	if !opt.Full && gap == DefaultGap {
-		upd, res, err := incremental(ctx, sc, st, name, state, w, gap, stored)
+		upd, res, err := incremental(ctx, sc, st, name, state, w, gap)
 		switch {
 		case err == nil:
 			if err := st.ApplySync(ctx, name, *upd); err != nil {
@@ -128,6 +124,10 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 			return nil, err
 		}
 		sc = &scanner{d: d, net: net, b: b, scripts: map[string]position{}}
+	}
+	stored, err := st.Transactions(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	height, hash, err := b.Tip(ctx)
 	if err != nil {
@@ -165,11 +165,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		refs, err := b.History(ctx, pending)
-		if err != nil {
-			return nil, err
-		}
-		listed, err := b.ListUnspent(ctx, pending)
+		refs, listed, given, err := search(ctx, b, pending)
 		if err != nil {
 			return nil, err
 		}
@@ -178,6 +174,12 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		queued := map[chainhash.Hash]bool{}
 		need := func(id chainhash.Hash) {
 			if _, ok := txs[id]; ok || queued[id] {
+				return
+			}
+			// A transaction the search returned is taken if it is the one
+			// named; else it is fetched, and fetchTxs checks it.
+			if tx := given[id]; tx != nil && tx.TxHash() == id {
+				txs[id] = tx
 				return
 			}
 			if k := known[id]; k != nil && len(k.Raw) > 0 {
@@ -209,7 +211,6 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		for i, tx := range got {
 			txs[fetch[i]] = tx
 		}
-		newTxs += len(fetch)
 		// Values and scripts come from the transactions, never from the
 		// backend's listing: a server claiming more than its transaction
 		// pays stops the sync before anything is stored.
@@ -255,6 +256,11 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		}
 	}
 
+	for id := range txs {
+		if k := known[id]; k == nil || len(k.Raw) == 0 {
+			newTxs++ // not stored before, or stored without its bytes
+		}
+	}
 	upd := wallet.SyncUpdate{
 		Height:           height,
 		Hash:             hash,
@@ -291,11 +297,41 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 func sortUTXOs(us []wallet.UTXO) {
 	sort.Slice(us, func(i, j int) bool {
 		a, b := us[i].OutPoint, us[j].OutPoint
-		if a.Hash != b.Hash {
-			return a.Hash.String() < b.Hash.String()
+		if c := cmpHash(a.Hash, b.Hash); c != 0 {
+			return c < 0
 		}
 		return a.Index < b.Index
 	})
+}
+
+// cmpHash orders hashes as their displayed (byte-reversed hex) strings
+// order, without formatting 30,000 of them twice per comparison.
+func cmpHash(a, b chainhash.Hash) int {
+	for i := chainhash.HashSize - 1; i >= 0; i-- {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
+}
+
+// search asks the backend for the history and unspent outputs of
+// scripts: in one pass, with the transactions, when it is a
+// chain.Searcher; else History, then ListUnspent.
+func search(ctx context.Context, b chain.Backend, scripts [][]byte) ([]chain.TxRef, []chain.UTXO, map[chainhash.Hash]*wire.MsgTx, error) {
+	if s, ok := b.(chain.Searcher); ok {
+		f, err := s.Search(ctx, scripts)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return f.History, f.UTXOs, f.Txs, nil
+	}
+	refs, err := b.History(ctx, scripts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	listed, err := b.ListUnspent(ctx, scripts)
+	return refs, listed, nil, err
 }
 
 // fetchTxs gets transactions in one batch when the backend can, else one
@@ -385,7 +421,7 @@ func accountTxs(txs map[chainhash.Hash]*wire.MsgTx, heights map[chainhash.Hash]i
 		if hi != hj {
 			return hi < hj
 		}
-		return out[i].TxID.String() < out[j].TxID.String()
+		return cmpHash(out[i].TxID, out[j].TxID) < 0
 	})
 	return out
 }

@@ -166,3 +166,76 @@ func BenchmarkSync1000(b *testing.B) {
 		b.ReportMetric(float64(rt2), "resync-roundtrips")
 	}
 }
+
+// TestSyncNothingNewMovesOnlyTheTip: after a first sync, a block with
+// nothing for the wallet makes a sync that moves only the tip (journaled
+// tip_only, every coin kept); a payment in the mempool, then its block,
+// are still found by the syncs after it.
+func TestSyncNothingNewMovesOnlyTheTip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest test")
+	}
+	node := regtest.Start(t)
+	ctx := context.Background()
+	d := testDescriptor(t)
+	st := newWallet(t, d)
+	fundMany(t, node, d, 0, []uint32{0, 1, 2}, 20_000)
+	b, err := chain.Open(node.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sync := func(stage string, wantUTXOs int, wantTipOnly bool) *Result {
+		t.Helper()
+		res, err := Sync(ctx, st, "w", d, node.Params(), b, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		es, err := st.Journal(ctx, "w", 1)
+		if err != nil || len(es) != 1 || es[0].Action != wallet.ActionSyncApply {
+			t.Fatalf("%s: journal %v %v", stage, es, err)
+		}
+		tipOnly := strings.Contains(string(es[0].Detail), `"tip_only":true`)
+		if res.UTXOs != wantUTXOs || tipOnly != wantTipOnly {
+			t.Fatalf("%s: %d coins, tip only %v (%s); want %d, %v", stage, res.UTXOs, tipOnly, es[0].Detail, wantUTXOs, wantTipOnly)
+		}
+		return res
+	}
+	sync("first", 3, false)
+	// A block whose only payment is to someone else.
+	if _, err := node.FundScript(ctx, append([]byte{0x00, 0x20}, make([]byte, 32)...), 50_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	res := sync("unrelated block", 3, true)
+	if h, _, _ := node.Tip(ctx); res.Height != h || !res.Incremental {
+		t.Fatalf("tip-only sync at %d (incremental %v), node at %d", res.Height, res.Incremental, h)
+	}
+	sync("nothing at all", 3, true)
+	// A payment in the mempool is news, and so is its block.
+	der, err := d.Derive(0, 3, node.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.FundScript(ctx, der.ScriptPubKey, 30_000); err != nil {
+		t.Fatal(err)
+	}
+	if r := sync("payment in the mempool", 4, false); r.NewTxs != 1 {
+		t.Fatalf("payment in the mempool: %d new transactions", r.NewTxs)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	sync("payment confirmed", 4, false)
+	sync("then nothing", 4, true)
+	us, err := st.UTXOs(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		if u.Height == 0 {
+			t.Fatalf("coin %s still unconfirmed", u.OutPoint)
+		}
+	}
+}
