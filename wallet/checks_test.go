@@ -148,6 +148,7 @@ func tamper(t *testing.T, s *Store, stmts ...string) {
 // TestChecksFindDamage damages a sound store one way at a time and expects
 // exactly the named check to fail, with a problem saying what is wrong.
 func TestChecksFindDamage(t *testing.T) {
+	sqliteOnly(t)
 	const (
 		dropTriggers = "DROP TRIGGER journal_no_delete; DROP TRIGGER journal_no_update"
 		sep          = "; "
@@ -259,16 +260,17 @@ func TestChecksFindDamage(t *testing.T) {
 // disk, as a torn page write would, and expects SQLite's integrity check
 // to see that rows are missing from it.
 func TestCheckIntegrityFindsBrokenIndex(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	s := soundStore(t)
 	var root, pageSize int64
-	if err := s.db.QueryRow(`SELECT rootpage FROM sqlite_master WHERE name = 'journal_by_wallet'`).Scan(&root); err != nil {
+	if err := s.rawQueryRow(`SELECT rootpage FROM sqlite_master WHERE name = 'journal_by_wallet'`).Scan(&root); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+	if err := s.rawQueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := s.rawExec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 	dir := s.Dir()

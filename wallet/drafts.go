@@ -113,7 +113,7 @@ type JournalNote struct {
 
 // journalDraft writes a draft version's journal entries inside tx: the
 // draft.save entry with extra in its detail, then the event's notes.
-func (s *Store) journalDraft(ctx context.Context, tx *sql.Tx, w journalKey, d *Draft, extra map[string]any, saved bool) error {
+func (s *Store) journalDraft(ctx context.Context, tx *dbTx, w journalKey, d *Draft, extra map[string]any, saved bool) error {
 	detail := map[string]any{"id": d.ID, "txid": d.TxID.String(), "state": d.State, "note": d.Note}
 	for k, v := range extra {
 		detail[k] = v
@@ -208,7 +208,7 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 	}
 	id := DraftID(d.PSBT)
 	var stored *Draft
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -226,12 +226,12 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
 		created := s.stamp()
-		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d))
+		var seq int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d)).Scan(&seq)
 		if err != nil {
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
-		seq, _ := res.LastInsertId()
 		stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
 			Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
 		return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, true)
@@ -301,7 +301,7 @@ func (s *Store) Draft(ctx context.Context, id string) (*Draft, error) {
 		return nil, fmt.Errorf("draft id %q is not hex: %w", id, ErrInvalid)
 	}
 	var found []*Draft
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE substr(d.id, 1, ?) = ? ORDER BY d.id LIMIT 2`, len(id), id)
 		if err != nil {
 			return fmt.Errorf("read draft %s: %w", id, err)
@@ -331,7 +331,7 @@ func (s *Store) Draft(ctx context.Context, id string) (*Draft, error) {
 // saved).
 func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
 	var out []*Draft
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -371,7 +371,7 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 	}
 	finalID := final.TxHash()
 	unsignedID := unsignedTxID(final)
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		// Counts per wallet, for one journal row each.
 		drafts, spent := map[journalKey]int{}, map[journalKey]int{}
 		err := queryKeys(ctx, tx, func(w journalKey) { drafts[w]++ },
@@ -402,7 +402,7 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 		// (their txids differ when legacy P2SH signatures are in them).
 		if finalID != unsignedID {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO labels (wallet_id, type, ref, label, updated_at)
-				SELECT wallet_id, 'tx', ?, label, ? FROM labels WHERE type = 'tx' AND ref = ? AND label IS NOT NULL
+				SELECT wallet_id, 'tx', CAST(? AS TEXT), label, CAST(? AS BIGINT) FROM labels WHERE type = 'tx' AND ref = ? AND label IS NOT NULL
 				ON CONFLICT (wallet_id, type, ref) DO NOTHING`, finalID.String(), s.stamp(), unsignedID.String()); err != nil {
 				return fmt.Errorf("mark %s broadcast: carry its label: %w", finalID, err)
 			}
@@ -424,7 +424,7 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 
 // queryKeys runs a query selecting (wallet id, wallet name) rows and calls
 // each for every row.
-func queryKeys(ctx context.Context, tx *sql.Tx, each func(journalKey), query string, args ...any) error {
+func queryKeys(ctx context.Context, tx *dbTx, each func(journalKey), query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -478,7 +478,7 @@ func unsignedTxID(final *wire.MsgTx) chainhash.Hash {
 // the store. When it fails nothing changes and its error is returned as is.
 func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeIndex uint32) (d *Draft, usedChange bool, err error)) (*Draft, error) {
 	var out *Draft
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -508,15 +508,15 @@ func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeI
 		}
 		id := DraftID(d.PSBT)
 		created := s.stamp()
-		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
-			VALUES (?, ?, ?, 'draft', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, wid, d.TxID.String(), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d))
+		var seq int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+			VALUES (?, ?, ?, 'draft', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING rowid`, id, wid, d.TxID.String(), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d)).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("draft %s is already saved: %w", id, ErrExists)
+		}
 		if err != nil {
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("draft %s is already saved: %w", id, ErrExists)
-		}
-		seq, _ := res.LastInsertId()
 		if used {
 			if _, err := s.advance(ctx, tx, journalKey{wid, name}, 1, next+1); err != nil {
 				return err
@@ -545,7 +545,7 @@ func changeDetail(used bool, index uint32) any {
 // spends. Journaled as draft.abandon; ErrNotFound when the wallet has no
 // such spend, ErrInvalid when it was abandoned already.
 func (s *Store) AbandonDraft(ctx context.Context, name string, txid chainhash.Hash) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

@@ -24,7 +24,7 @@ func (s *Store) ApplySync(ctx context.Context, name string, u SyncUpdate) error 
 	if err := u.check(); err != nil {
 		return fmt.Errorf("apply sync of wallet %q: %w", name, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -41,8 +41,8 @@ func (s *Store) ApplySync(ctx context.Context, name string, u SyncUpdate) error 
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (wallet_id) DO UPDATE SET
 				height = excluded.height, hash = excluded.hash,
-				receive_high_water = max(receive_high_water, excluded.receive_high_water),
-				change_high_water = max(change_high_water, excluded.change_high_water),
+				receive_high_water = CASE WHEN scan_state.receive_high_water > excluded.receive_high_water THEN scan_state.receive_high_water ELSE excluded.receive_high_water END,
+				change_high_water = CASE WHEN scan_state.change_high_water > excluded.change_high_water THEN scan_state.change_high_water ELSE excluded.change_high_water END,
 				synced_at = excluded.synced_at`,
 			id, u.Height, u.Hash.String(), u.ReceiveHighWater, u.ChangeHighWater, s.stamp()); err != nil {
 			return fmt.Errorf("apply sync of wallet %q: record scan state: %w", name, err)
@@ -61,7 +61,7 @@ func (s *Store) ApplySync(ctx context.Context, name string, u SyncUpdate) error 
 
 // replaceUTXOs swaps the wallet's stored UTXO set for utxos inside tx,
 // carrying recorded spenders over as ApplySync describes.
-func (s *Store) replaceUTXOs(ctx context.Context, tx *sql.Tx, w journalKey, utxos []UTXO, forget []chainhash.Hash) error {
+func (s *Store) replaceUTXOs(ctx context.Context, tx *dbTx, w journalKey, utxos []UTXO, forget []chainhash.Hash) error {
 	kept := map[wire.OutPoint]string{}
 	rows, err := tx.QueryContext(ctx, `SELECT txid, vout, spent_by FROM utxos WHERE wallet_id = ? AND spent_by IS NOT NULL`, w.id)
 	if err != nil {
@@ -119,15 +119,15 @@ func (s *Store) replaceUTXOs(ctx context.Context, tx *sql.Tx, w journalKey, utxo
 }
 
 // upsertTxs records txs and deletes the forgotten ones inside tx.
-func (s *Store) upsertTxs(ctx context.Context, tx *sql.Tx, w journalKey, txs []Tx, forget []chainhash.Hash) error {
+func (s *Store) upsertTxs(ctx context.Context, tx *dbTx, w journalKey, txs []Tx, forget []chainhash.Hash) error {
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO transactions
 		(wallet_id, txid, height, raw, net, fee, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (wallet_id, txid) DO UPDATE SET
 			height = excluded.height,
-			raw = coalesce(excluded.raw, raw),
+			raw = coalesce(excluded.raw, transactions.raw),
 			net = excluded.net,
-			fee = coalesce(excluded.fee, fee),
-			seen_at = min(seen_at, excluded.seen_at)`)
+			fee = coalesce(excluded.fee, transactions.fee),
+			seen_at = CASE WHEN transactions.seen_at < excluded.seen_at THEN transactions.seen_at ELSE excluded.seen_at END`)
 	if err != nil {
 		return fmt.Errorf("apply sync of wallet %q: %w", w.name, err)
 	}
@@ -161,7 +161,7 @@ func (s *Store) upsertTxs(ctx context.Context, tx *sql.Tx, w journalKey, txs []T
 // ones oldest first, then unconfirmed ones.
 func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 	var out []UTXO
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -194,7 +194,7 @@ func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 // by height, then unconfirmed by when they were first seen.
 func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 	var out []Tx
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -227,7 +227,7 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 // ScanState (SyncedAt zero) when it was never synced.
 func (s *Store) ScanState(ctx context.Context, name string) (ScanState, error) {
 	var st ScanState
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -257,14 +257,14 @@ func (s *Store) ScanState(ctx context.Context, name string) (ScanState, error) {
 // transaction spends count in neither; that transaction's change shows up
 // as unconfirmed once a sync has seen it.
 func (s *Store) Balance(ctx context.Context, name string) (confirmed, unconfirmed int64, err error) {
-	err = s.read(ctx, func(tx *sql.Tx) error {
+	err = s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT
-				ifnull(sum(CASE WHEN height > 0 THEN value END), 0),
-				ifnull(sum(CASE WHEN height = 0 THEN value END), 0)
+				coalesce(sum(CASE WHEN height > 0 THEN value END), 0),
+				coalesce(sum(CASE WHEN height = 0 THEN value END), 0)
 			FROM utxos WHERE wallet_id = ? AND spent_by IS NULL`, id).Scan(&confirmed, &unconfirmed); err != nil {
 			return fmt.Errorf("balance of wallet %q: %w", name, err)
 		}
