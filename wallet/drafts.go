@@ -180,6 +180,71 @@ func DraftID(psbt []byte) string {
 // changes nothing and fills d from the stored draft, so importing a file
 // twice is harmless; the same bytes under another wallet wrap ErrExists.
 func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
+	if err := checkSaveDraft(name, d); err != nil {
+		return err
+	}
+	var stored *Draft
+	err := s.write(ctx, func(tx *dbTx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		stored, err = s.saveDraftTx(ctx, tx, journalKey{wid, name}, d)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*d = *stored
+	return nil
+}
+
+// MergeDraft saves a new version of the wallet's spend txid made from its
+// newest stored version, in one write transaction: it reads the newest
+// version (nil when the spend has none), calls merge with it, and saves
+// what merge returns as SaveDraft does. Two operators adding signatures to
+// one spend at once each merge into what the other saved, so the newest
+// version carries both; a SaveDraft after reading Drafts could lose one.
+// merge runs while the store's write lock is held: it must be quick and
+// must not use the store. Its error is returned as is, nothing saved.
+func (s *Store) MergeDraft(ctx context.Context, name string, txid chainhash.Hash, merge func(newest *Draft) (*Draft, error)) (*Draft, error) {
+	var stored *Draft
+	err := s.write(ctx, func(tx *dbTx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		newest, err := scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.wallet_id = ? AND d.txid = ? ORDER BY d.rowid DESC LIMIT 1`, wid, txid.String()))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			newest = nil
+		case err != nil:
+			return fmt.Errorf("read the newest draft of %s: %w", txid, err)
+		}
+		d, err := merge(newest)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			return fmt.Errorf("merge into draft of %s: nothing to save: %w", txid, ErrInvalid)
+		}
+		if d.TxID != txid {
+			return fmt.Errorf("merge into draft of %s: the result is transaction %s: %w", txid, d.TxID, ErrInvalid)
+		}
+		if err := checkSaveDraft(name, d); err != nil {
+			return err
+		}
+		stored, err = s.saveDraftTx(ctx, tx, journalKey{wid, name}, d)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// checkSaveDraft checks and completes a draft about to be saved.
+func checkSaveDraft(name string, d *Draft) error {
 	if len(d.PSBT) == 0 {
 		return fmt.Errorf("save draft for wallet %q: empty PSBT: %w", name, ErrInvalid)
 	}
@@ -206,41 +271,35 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 		// sent; only MarkBroadcast knows them.
 		return fmt.Errorf("save draft for wallet %q: a draft becomes broadcast through MarkBroadcast, not SaveDraft: %w", name, ErrInvalid)
 	}
-	id := DraftID(d.PSBT)
-	var stored *Draft
-	err := s.write(ctx, func(tx *dbTx) error {
-		wid, err := walletID(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		stored, err = scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.id = ?`, id))
-		switch {
-		case err == nil && stored.Wallet != name:
-			return fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
-		case err == nil:
-			// Same bytes, same wallet: nothing to save; what happened at
-			// this step (a policy overridden) is still on record.
-			stored.Event = d.Event
-			return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, false)
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("save draft for wallet %q: %w", name, err)
-		}
-		created := s.stamp()
-		var seq int64
-		err = tx.QueryRowContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d)).Scan(&seq)
-		if err != nil {
-			return fmt.Errorf("save draft for wallet %q: %w", name, err)
-		}
-		stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
-			Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
-		return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, true)
-	})
-	if err != nil {
-		return err
-	}
-	*d = *stored
 	return nil
+}
+
+// saveDraftTx saves the checked draft d inside tx and returns it as stored.
+func (s *Store) saveDraftTx(ctx context.Context, tx *dbTx, w journalKey, d *Draft) (*Draft, error) {
+	name, wid := w.name, w.id
+	id := DraftID(d.PSBT)
+	stored, err := scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.id = ?`, id))
+	switch {
+	case err == nil && stored.Wallet != name:
+		return nil, fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
+	case err == nil:
+		// Same bytes, same wallet: nothing to save; what happened at
+		// this step (a policy overridden) is still on record.
+		stored.Event = d.Event
+		return stored, s.journalDraft(ctx, tx, w, stored, nil, false)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("save draft for wallet %q: %w", name, err)
+	}
+	created := s.stamp()
+	var seq int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d)).Scan(&seq)
+	if err != nil {
+		return nil, fmt.Errorf("save draft for wallet %q: %w", name, err)
+	}
+	stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
+		Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
+	return stored, s.journalDraft(ctx, tx, w, stored, nil, true)
 }
 
 // draftSelect is the query scanDraft reads.

@@ -68,6 +68,8 @@ func runChild(role, dir string) error {
 		}
 		fmt.Println(idx)
 		return nil
+	case "operator":
+		return runOperator(ctx, s)
 	case "sync-loop":
 		for gen := int32(1); ; gen++ {
 			if err := s.ApplySync(ctx, "crash", generation(gen)); err != nil {
