@@ -2,6 +2,7 @@ package wallet
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -56,7 +57,8 @@ type CopyReport struct {
 // copy leaves dst empty. Afterwards it walks dst's journal chain and
 // compares its head with src's: a copy whose journal does not chain, or
 // chains to another head, is an error (and dst keeps what was copied, for
-// inspection).
+// inspection). A verified copy gets one more entry on dst, store.migrate,
+// naming the source, the entries copied and the head they chain to.
 func CopyStore(ctx context.Context, dst, src *Store) (*CopyReport, error) {
 	if dst.Location() == src.Location() {
 		return nil, fmt.Errorf("copy store: source and target are both %s: %w", src.Location(), ErrInvalid)
@@ -113,6 +115,12 @@ func CopyStore(ctx context.Context, dst, src *Store) (*CopyReport, error) {
 	case got.Head != want.Head || got.Entries != want.Entries:
 		return rep, fmt.Errorf("copy store: the copied journal has %d entries ending in %x, the source %d ending in %x: %w",
 			got.Entries, got.Head, want.Entries, want.Head, ErrInvalid)
+	}
+	err = dst.Record(ctx, "", ActionStoreMigrate, map[string]any{
+		"from": src.Location(), "engine": src.Engine(), "entries": got.Entries, "head": hex.EncodeToString(got.Head[:]),
+	})
+	if err != nil {
+		return rep, fmt.Errorf("copy store: copied and verified, but not journaled: %w", err)
 	}
 	return rep, nil
 }

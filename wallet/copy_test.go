@@ -160,7 +160,9 @@ func TestCopyStore(t *testing.T) {
 	if rep.Journal.Entries != len(want["journal"]) || rep.Rows["journal"] != len(want["journal"]) {
 		t.Errorf("copied %d journal entries, chain has %d; want %d", rep.Rows["journal"], rep.Journal.Entries, len(want["journal"]))
 	}
-	if got := dump(t, pg); !equalDumps(t, got, want) {
+	got := dump(t, pg)
+	got["journal"] = got["journal"][:len(got["journal"])-1] // store.migrate
+	if !equalDumps(t, got, want) {
 		t.Error("PostgreSQL copy differs from the source")
 	}
 	if _, err := CopyStore(ctx, pg, src); err == nil {
@@ -175,7 +177,9 @@ func TestCopyStore(t *testing.T) {
 	if _, err := CopyStore(ctx, back, pg); err != nil {
 		t.Fatal(err)
 	}
-	if got := dump(t, back); !equalDumps(t, got, want) {
+	got = dump(t, back)
+	got["journal"] = got["journal"][:len(got["journal"])-2] // store.migrate twice
+	if !equalDumps(t, got, want) {
 		t.Error("SQLite copy of the PostgreSQL copy differs from the source")
 	}
 
@@ -192,7 +196,13 @@ func TestCopyStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := VerifyChain(all); st.Break != nil || st.Entries != len(want["journal"])+2 {
+		// The copy's store.migrate entry (two on the second copy, which
+		// copies the first's), then the two entries written here.
+		extra := 3
+		if s == back {
+			extra = 4
+		}
+		if st := VerifyChain(all); st.Break != nil || st.Entries != len(want["journal"])+extra {
 			t.Errorf("%s: journal after the copy: %+v", s.Engine(), st)
 		}
 	}

@@ -29,6 +29,7 @@ const (
 	ActionLabelImport    = "label.import"
 	ActionPolicySet      = "policy.set"
 	ActionPolicyOverride = "policy.override"
+	ActionStoreMigrate   = "store.migrate" // the store was copied here from another (CopyStore)
 )
 
 // JournalEntry is one row of the audit journal. Rows are never changed or
