@@ -34,7 +34,9 @@ type Policy struct {
 	// DailyLimit is the most the wallet may send in any 24 hours, sat:
 	// what this spend sends plus what the wallet sent in the 24 hours
 	// before (its spends broadcast then, and outgoing transactions a sync
-	// first saw then).
+	// first saw then) plus its spends drafted then and still in flight
+	// (not sent, not abandoned): several operators drafting at once must
+	// not each fit under a limit they exceed together.
 	DailyLimit int64 `json:"daily_limit_sat,omitempty"`
 	// AllowList are the only addresses a spend may pay (change and the
 	// wallet's own addresses aside); empty allows any.
@@ -195,9 +197,10 @@ func (c *Coordinator) now() time.Time {
 }
 
 // sentSince sums what the wallet sent out since t: its spends broadcast
-// since (what each pays to others), and outgoing transactions a sync first
-// saw since that no spend of it accounts for (their net loss less the
-// fee). The spend txid, and spends it replaces, are left out.
+// since (what each pays to others), its spends drafted since and not yet
+// sent nor abandoned, and outgoing transactions a sync first saw since
+// that no spend of it accounts for (their net loss less the fee). The
+// spend txid, and spends it replaces, are left out.
 func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash) (int64, error) {
 	ps, err := c.pendingOf(ctx, w)
 	if err != nil {
@@ -215,10 +218,23 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 		if p.FinalTxID != nil {
 			counted[p.TxID], counted[*p.FinalTxID] = true, true
 		}
-		if skip[p.TxID] || (p.State != PendingBroadcast && p.State != PendingConfirmed) || p.BroadcastAt.Before(t) {
+		if skip[p.TxID] {
 			continue
 		}
-		sum += p.Report.Sent
+		switch {
+		case (p.State == PendingDraft || p.State == PendingReady) && (p.Kind == wallet.KindSpend || p.Kind == wallet.KindCPFP || p.Kind == ""):
+			// In flight: drafted, not yet sent, not abandoned. It counts
+			// from when it was drafted, so that spends drafted at once
+			// (on a shared store, by several operators) cannot each fit
+			// under a limit they exceed together; abandon a draft to free
+			// its amount. A bump or cancel in flight replaces a spend
+			// counted already.
+			if !p.Created.Before(t) {
+				sum += p.Report.Sent
+			}
+		case (p.State == PendingBroadcast || p.State == PendingConfirmed) && !p.BroadcastAt.Before(t):
+			sum += p.Report.Sent
+		}
 	}
 	txs, err := c.Store.Transactions(ctx, w.Name)
 	if err != nil {

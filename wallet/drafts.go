@@ -533,8 +533,10 @@ func unsignedTxID(final *wire.MsgTx) chainhash.Hash {
 // the change index, advances the counter past it. Two spends, in this
 // process or another, never get the same change index, and a crash leaves
 // either no draft and the old counter or both. build runs while the store's
-// write lock is held: it must be quick (coin selection is) and must not use
-// the store. When it fails nothing changes and its error is returned as is.
+// write lock is held: it must be quick (coin selection is) and must not
+// write to the store. It may read it (on another connection: it sees every
+// write committed, none can commit meanwhile), which is how the spending
+// policy's view of what is in flight stays true until the draft is saved. When it fails nothing changes and its error is returned as is.
 func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeIndex uint32) (d *Draft, usedChange bool, err error)) (*Draft, error) {
 	var out *Draft
 	err := s.write(ctx, func(tx *dbTx) error {
