@@ -181,7 +181,7 @@ func (c *Coordinator) loadPolicy(ctx context.Context, w *Wallet, txid chainhash.
 	}
 	pc := &policyCheck{w: w, policy: *pol, override: strings.TrimSpace(opts.OverridePolicy)}
 	if pol.DailyLimit > 0 {
-		if pc.sent24h, err = c.sentSince(ctx, w, c.now().Add(-24*time.Hour), txid); err != nil {
+		if pc.sent24h, err = c.sentSince(ctx, w, c.now().Add(-24*time.Hour), txid, true); err != nil {
 			return nil, err
 		}
 	}
@@ -197,11 +197,11 @@ func (c *Coordinator) now() time.Time {
 }
 
 // sentSince sums what the wallet sent out since t: its spends broadcast
-// since (what each pays to others), its spends drafted since and not yet
-// sent nor abandoned, and outgoing transactions a sync first saw since
-// that no spend of it accounts for (their net loss less the fee). The
-// spend txid, and spends it replaces, are left out.
-func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash) (int64, error) {
+// since (what each pays to others), with inFlight its spends drafted since
+// and not yet sent nor abandoned, and outgoing transactions a sync first
+// saw since that no spend of it accounts for (their net loss less the
+// fee). The spend txid, and spends it replaces, are left out.
+func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash, inFlight bool) (int64, error) {
 	ps, err := c.pendingOf(ctx, w)
 	if err != nil {
 		return 0, err
@@ -222,7 +222,7 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 			continue
 		}
 		switch {
-		case (p.State == PendingDraft || p.State == PendingReady) && (p.Kind == wallet.KindSpend || p.Kind == wallet.KindCPFP || p.Kind == ""):
+		case inFlight && (p.State == PendingDraft || p.State == PendingReady) && (p.Kind == wallet.KindSpend || p.Kind == wallet.KindCPFP || p.Kind == ""):
 			// In flight: drafted, not yet sent, not abandoned. It counts
 			// from when it was drafted, so that spends drafted at once
 			// (on a shared store, by several operators) cannot each fit
@@ -268,7 +268,7 @@ func (pc *policyCheck) check(step string, p *bpsbt.Packet, rep *psbt.Report) ([]
 		bs = append(bs, breach{RulePerTxLimit, fmt.Sprintf("this spend sends %s, above the per-transaction limit of %s", btc(sent), btc(pol.PerTxLimit))})
 	}
 	if pol.DailyLimit > 0 && pc.sent24h+sent > pol.DailyLimit {
-		bs = append(bs, breach{RuleDailyLimit, fmt.Sprintf("this spend sends %s and the wallet sent %s in the last 24 hours, above the daily limit of %s",
+		bs = append(bs, breach{RuleDailyLimit, fmt.Sprintf("this spend sends %s and the wallet sent or has in flight %s from the last 24 hours, above the daily limit of %s",
 			btc(sent), btc(pc.sent24h), btc(pol.DailyLimit))})
 	}
 	if len(pol.AllowList) > 0 {
@@ -321,12 +321,12 @@ func (pc *policyCheck) check(step string, p *bpsbt.Packet, rep *psbt.Report) ([]
 // btc prints satoshis as BTC for messages.
 func btc(sat int64) string { return fmt.Sprintf("%.8f BTC", btcutil.Amount(sat).ToBTC()) }
 
-// SentLast24h is what the wallet sent in the last 24 hours, as the daily
-// limit counts it.
+// SentLast24h is what the wallet sent in the last 24 hours (the daily
+// limit counts spends in flight too).
 func (c *Coordinator) SentLast24h(ctx context.Context, name string) (int64, error) {
 	w, err := c.Wallet(ctx, name)
 	if err != nil {
 		return 0, err
 	}
-	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{})
+	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{}, false)
 }
