@@ -116,6 +116,12 @@ func journalRun(ctx context.Context, o *JournalOptions) error {
 		return err
 	}
 	if o.Operator != "" {
+		// --operator is also the global flag naming who runs a command:
+		// say so, so that a habitual --operator does not pass for the
+		// whole journal.
+		if !o.JSON {
+			fmt.Fprintf(o.IO.ErrOut, "Only the entries of operator %s (--operator).\n", safe(o.Operator))
+		}
 		kept := es[:0]
 		for _, e := range es {
 			if e.Operator == o.Operator {
