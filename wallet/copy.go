@@ -83,6 +83,9 @@ func CopyStore(ctx context.Context, dst, src *Store) (*CopyReport, error) {
 				rep.Rows[t.name] = n
 			}
 			if dtx.pg {
+				if _, err := dtx.ExecContext(ctx, `UPDATE `+pgVersionTable+` SET journal_seq = (SELECT coalesce(max(id), 0) FROM journal)`); err != nil {
+					return fmt.Errorf("copy store: record the journal's last id: %w", err)
+				}
 				for _, id := range pgIdentities() {
 					table, column := id[0], id[1]
 					// setval(seq, max, true): the next value is max+1;

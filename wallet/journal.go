@@ -86,6 +86,13 @@ func (s *Store) appendJournal(ctx context.Context, tx *dbTx, w journalKey, actio
 		e.ID, e.Time.UnixMilli(), id, w.name, action, string(js), e.Operator, hex.EncodeToString(h[:])); err != nil {
 		return fmt.Errorf("journal %s: %w", action, err)
 	}
+	if tx.pg {
+		// SQLite's AUTOINCREMENT keeps sqlite_sequence; here the store
+		// keeps the same counter, in the row lockWrites holds.
+		if _, err := tx.ExecContext(ctx, `UPDATE `+pgVersionTable+` SET journal_seq = ?`, e.ID); err != nil {
+			return fmt.Errorf("journal %s: record its id: %w", action, err)
+		}
+	}
 	return nil
 }
 

@@ -128,13 +128,12 @@ func decodeHash32(s string) ([32]byte, error) {
 func (s *Store) chainTip(ctx context.Context, tx *dbTx) ([32]byte, int64, error) {
 	var zero [32]byte
 	var seq int64
-	if !tx.pg {
-		// PostgreSQL has no such counter: the identity column is never
-		// used, ids are chosen here, and the triggers refuse deleting.
-		err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`).Scan(&seq)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return zero, 0, fmt.Errorf("read the journal's sequence: %w", err)
-		}
+	seqQuery := `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`
+	if tx.pg {
+		seqQuery = `SELECT journal_seq FROM ` + pgVersionTable
+	}
+	if err := tx.QueryRowContext(ctx, seqQuery).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return zero, 0, fmt.Errorf("read the journal's sequence: %w", err)
 	}
 	var last int64
 	var hash string

@@ -105,8 +105,12 @@ func openPostgres(ctx context.Context, dir, location string) (*Store, error) {
 	return s, nil
 }
 
-// pgVersionTable holds PostgreSQL's schema version, SQLite's user_version:
-// one row. Its row lock is also the store's write lock (lockWrites).
+// pgVersionTable holds PostgreSQL's schema version, SQLite's user_version,
+// and journal_seq, the last journal id handed out, SQLite's sqlite_sequence
+// entry for the journal: one row, written in the same transaction as each
+// journal entry, so an entry removed from the end is seen (doctor's
+// journal.append_only), as on SQLite. Its row lock is also the store's
+// write lock (lockWrites).
 const pgVersionTable = `countersign_schema`
 
 // pgBootstrapLock is the advisory lock key (an arbitrary constant, "cs" in
@@ -167,8 +171,9 @@ func bootstrapPG(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("create schema version table: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+pgVersionTable+` (
-		one     BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
-		version BIGINT  NOT NULL CHECK (version >= 0)
+		one         BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+		version     BIGINT  NOT NULL CHECK (version >= 0),
+		journal_seq BIGINT  NOT NULL DEFAULT 0 CHECK (journal_seq >= 0)
 	)`); err != nil {
 		return fmt.Errorf("create schema version table: %w", err)
 	}

@@ -161,9 +161,7 @@ func (sn *Snapshot) readJournal(ctx context.Context, tx *dbTx) error {
 	seqQuery := `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`
 	triggersQuery := `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'journal' ORDER BY name`
 	if tx.pg {
-		// Journal ids are chosen by the store, never by the identity
-		// column; the highest one stands for SQLite's counter.
-		seqQuery = `SELECT coalesce(max(id), 0) FROM journal`
+		seqQuery = `SELECT journal_seq FROM ` + pgVersionTable
 		triggersQuery = `SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'journal'::regclass AND NOT tgisinternal ORDER BY tgname`
 	}
 	err := tx.QueryRowContext(ctx, seqQuery).Scan(&sn.JournalSeq)
