@@ -14,15 +14,18 @@ import (
 
 // DoctorOptions are the inputs of `doctor`.
 type DoctorOptions struct {
-	IO          *Streams
-	DataDir     func() (string, error)
-	Coordinator func() (*coordinator.Coordinator, error)
-	KeyStore    func() (*soft.Store, error)
-	JSON        bool
+	IO      *Streams
+	DataDir func() (string, error)
+	// StoreLocation is where the store lives (Factory.StoreLocation); a
+	// PostgreSQL store has no file in the data directory to look for.
+	StoreLocation func() (string, string, error)
+	Coordinator   func() (*coordinator.Coordinator, error)
+	KeyStore      func() (*soft.Store, error)
+	JSON          bool
 }
 
 func newCmdDoctor(f *Factory, runF func(context.Context, *DoctorOptions) error) *cobra.Command {
-	o := &DoctorOptions{IO: f.IO, DataDir: f.DataDir, Coordinator: f.Coordinator, KeyStore: f.KeyStore}
+	o := &DoctorOptions{IO: f.IO, DataDir: f.DataDir, StoreLocation: f.StoreLocation, Coordinator: f.Coordinator, KeyStore: f.KeyStore}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the data directory's integrity",
@@ -72,13 +75,23 @@ func doctorRun(ctx context.Context, o *DoctorOptions) error {
 	if err != nil {
 		return err
 	}
+	loc := ""
+	if o.StoreLocation != nil {
+		if loc, _, err = o.StoreLocation(); err != nil {
+			return err
+		}
+	}
 	// Opening the store would create one; an empty directory is a
-	// mistyped --data-dir, not a healthy store.
-	if ok, err := wallet.Exists(dir); err != nil {
-		return err
-	} else if !ok {
-		return withHint(fmt.Errorf("no countersign store in %s: %w", dir, wallet.ErrNotFound),
-			"point --data-dir or COUNTERSIGN_DATA_DIR at the directory that holds "+wallet.DBFile)
+	// mistyped --data-dir, not a healthy store. (A store named by
+	// --store, $COUNTERSIGN_STORE or store set was chosen on purpose; a
+	// PostgreSQL database is there, or connecting says it is not.)
+	if loc == "" {
+		if ok, err := wallet.Exists(dir); err != nil {
+			return err
+		} else if !ok {
+			return withHint(fmt.Errorf("no countersign store in %s: %w", dir, wallet.ErrNotFound),
+				"point --data-dir or COUNTERSIGN_DATA_DIR at the directory that holds "+wallet.DBFile)
+		}
 	}
 	co, err := o.Coordinator()
 	if err != nil {

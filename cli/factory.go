@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/countersign/countersign/coordinator"
@@ -22,8 +26,12 @@ type GlobalOptions struct {
 	// Insecure allows a backend reached unencrypted over the network.
 	Insecure bool
 	// Operator names who runs the command in the audit journal
-	// (--operator; else $COUNTERSIGN_OPERATOR; else the OS user).
+	// (--operator; else $COUNTERSIGN_OPERATOR; else the OS user, or on
+	// PostgreSQL the database role).
 	Operator string
+	// Store is --store: the store's location (sqlite:PATH or
+	// postgres://...); see Factory.StoreLocation.
+	Store string
 }
 
 // Factory holds the dependencies commands need. It is built once in
@@ -76,6 +84,43 @@ func (f *Factory) DataDir() (string, error) {
 	return filepath.Join(home, ".local", "share", "countersign"), nil
 }
 
+// storeFile is the file in the data directory where `store set` keeps
+// the store's location. It may hold a database password: mode 0600.
+const storeFile = "store.url"
+
+// Where a store location came from (StoreLocation).
+const (
+	storeFromFlag    = "flag"
+	storeFromEnv     = "env"
+	storeFromFile    = "store set"
+	storeFromDefault = "default"
+)
+
+// StoreLocation is where the wallet store lives: --store, else
+// $COUNTERSIGN_STORE, else what `store set` saved in the data directory,
+// else "" (the SQLite database in the data directory). The second result
+// says which (flag, env, store set, default).
+func (f *Factory) StoreLocation() (string, string, error) {
+	if f.Global.Store != "" {
+		return f.Global.Store, storeFromFlag, nil
+	}
+	if v := f.Getenv("COUNTERSIGN_STORE"); v != "" {
+		return v, storeFromEnv, nil
+	}
+	dir, err := f.DataDir()
+	if err != nil {
+		return "", "", err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, storeFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", storeFromDefault, nil
+	case err != nil:
+		return "", "", fmt.Errorf("read the saved store location: %w", err)
+	}
+	return strings.TrimSpace(string(b)), storeFromFile, nil
+}
+
 // onClose registers cleanup run when the command finishes.
 func (f *Factory) onClose(fn func() error) {
 	f.mu.Lock()
@@ -105,7 +150,11 @@ func (f *Factory) Store() (*wallet.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := wallet.Open(dir)
+	loc, _, err := f.StoreLocation()
+	if err != nil {
+		return nil, err
+	}
+	s, err := wallet.OpenStore(context.Background(), dir, loc)
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,8 @@ others stay (--clear starts from no rule). AMOUNT is BTC (0.5) or satoshis
   --per-tx-limit     the most one spend may send out of the wallet
   --daily-limit      the most the wallet may send in any 24 hours (what it
                      sent in the 24 hours before, by countersign or seen by
-                     a sync, plus this spend)
+                     a sync, plus spends drafted then and not yet sent or
+                     abandoned, plus this spend)
   --allow ADDR       only these addresses may be paid (repeat, or
   --allow-file FILE  one address a line, # comments); change and the
                      wallet's own addresses are always allowed;

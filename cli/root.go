@@ -46,6 +46,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 	pf.BoolVarP(&f.Global.Yes, "yes", "y", false, "do not ask for confirmation")
 	pf.StringVar(&f.Global.Backend, "backend", "", "chain backend URL (btcd://, core://, core+cookie://, esplora+https://)")
 	pf.StringVar(&f.Global.Operator, "operator", "", "who runs this command, as the audit journal records it (default $COUNTERSIGN_OPERATOR, else the OS user)")
+	pf.StringVar(&f.Global.Store, "store", "", "the wallet store: sqlite:PATH or postgres://USER@HOST/DATABASE (default $COUNTERSIGN_STORE, else what `store set` saved, else SQLite in the data directory)")
 	pf.BoolVar(&f.Global.Insecure, "insecure", false, "allow a backend URL that sends the RPC password or your addresses unencrypted to another computer (plain HTTP to a non-local host); with backend set, save that permission")
 
 	root.AddCommand(
@@ -53,6 +54,7 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdAddress(f, nil),
 		newCmdDescriptor(f),
 		newCmdBackend(f),
+		newCmdStore(f),
 		newCmdSpend(f, nil),
 		newCmdPSBT(f),
 		newCmdSign(f, nil),

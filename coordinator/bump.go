@@ -238,6 +238,14 @@ func (c *Coordinator) bumpOnce(ctx context.Context, req BumpRequest) (*BumpResul
 	}
 
 	draft, err := c.Store.CreateDraft(ctx, w.Name, func(next uint32) (*wallet.Draft, bool, error) {
+		// The policy is read again here, under the store's write lock:
+		// what the wallet sent or has in flight cannot change until this
+		// draft is saved, so two operators drafting at once on a shared
+		// store cannot both fit under the daily limit the pair exceeds.
+		var err error
+		if pol, err = c.loadPolicy(ctx, w, orig.TxID, GateOptions{OverridePolicy: req.OverridePolicy}); err != nil {
+			return nil, false, err
+		}
 		changeIndex, reuse := next, origChange != nil
 		if reuse {
 			changeIndex = *origChange.Index

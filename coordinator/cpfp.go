@@ -151,6 +151,14 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 	}
 	target := req.FeeRate
 	draft, err := c.Store.CreateDraft(ctx, w.Name, func(next uint32) (*wallet.Draft, bool, error) {
+		// The policy is read again here, under the store's write lock:
+		// what the wallet sent or has in flight cannot change until this
+		// draft is saved, so two operators drafting at once on a shared
+		// store cannot both fit under the daily limit the pair exceeds.
+		var err error
+		if pol, err = c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy}); err != nil {
+			return nil, false, err
+		}
 		d, err := w.Descriptor.Derive(1, next, w.Network)
 		if err != nil {
 			return nil, false, err

@@ -544,18 +544,15 @@ func containsHash(hs []chainhash.Hash, h chainhash.Hash) bool {
 // kind and what it replaces.
 func (c *Coordinator) saveDraft(ctx context.Context, w *Wallet, p *bpsbt.Packet, state wallet.DraftState, ev *wallet.DraftEvent) (*wallet.Draft, error) {
 	txid := p.UnsignedTx.TxHash()
+	// Kind and Related come from the spend's first versions.
 	drafts, err := c.Store.Drafts(ctx, w.Name)
 	if err != nil {
 		return nil, err
 	}
-	var newest *wallet.Draft
 	d := &wallet.Draft{TxID: txid, State: state, Event: ev}
 	for _, v := range drafts {
 		if v.TxID != txid {
 			continue
-		}
-		if newest == nil || v.Seq > newest.Seq {
-			newest = v
 		}
 		if v.Kind != "" && v.Kind != wallet.KindSpend {
 			d.Kind = v.Kind
@@ -564,23 +561,28 @@ func (c *Coordinator) saveDraft(ctx context.Context, w *Wallet, p *bpsbt.Packet,
 			d.Related = v.Related
 		}
 	}
-	out := p
-	if newest != nil && state != wallet.StateFinalized {
-		if prev, err := psbt.Decode(newest.PSBT); err == nil && !finalizedAny(prev) {
-			// A copy that cannot be merged (another tool's records the
-			// wallet cannot decide on) is saved as it came.
-			if merged, _, err := psbt.CombineReport([]*bpsbt.Packet{p, prev}, w.Info()); err == nil {
-				out = merged
+	// The merge with the newest stored version runs inside the store's
+	// write transaction (MergeDraft): operators signing the same spend at
+	// once on a shared store each merge into what the other saved, so no
+	// signature drops out of the newest version.
+	return c.Store.MergeDraft(ctx, w.Name, txid, func(newest *wallet.Draft) (*wallet.Draft, error) {
+		out := p
+		if newest != nil && state != wallet.StateFinalized {
+			if prev, err := psbt.Decode(newest.PSBT); err == nil && !finalizedAny(prev) {
+				// A copy that cannot be merged (another tool's records the
+				// wallet cannot decide on) is saved as it came.
+				if merged, _, err := psbt.CombineReport([]*bpsbt.Packet{p, prev}, w.Info()); err == nil {
+					out = merged
+				}
 			}
 		}
-	}
-	if d.PSBT, err = psbt.Serialize(out); err != nil {
-		return nil, err
-	}
-	if err := c.Store.SaveDraft(ctx, w.Name, d); err != nil {
-		return nil, err
-	}
-	return d, nil
+		save := *d
+		var err error
+		if save.PSBT, err = psbt.Serialize(out); err != nil {
+			return nil, err
+		}
+		return &save, nil
+	})
 }
 
 func finalizedAny(p *bpsbt.Packet) bool {

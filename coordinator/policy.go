@@ -34,7 +34,9 @@ type Policy struct {
 	// DailyLimit is the most the wallet may send in any 24 hours, sat:
 	// what this spend sends plus what the wallet sent in the 24 hours
 	// before (its spends broadcast then, and outgoing transactions a sync
-	// first saw then).
+	// first saw then) plus its spends drafted then and still in flight
+	// (not sent, not abandoned): several operators drafting at once must
+	// not each fit under a limit they exceed together.
 	DailyLimit int64 `json:"daily_limit_sat,omitempty"`
 	// AllowList are the only addresses a spend may pay (change and the
 	// wallet's own addresses aside); empty allows any.
@@ -179,7 +181,7 @@ func (c *Coordinator) loadPolicy(ctx context.Context, w *Wallet, txid chainhash.
 	}
 	pc := &policyCheck{w: w, policy: *pol, override: strings.TrimSpace(opts.OverridePolicy)}
 	if pol.DailyLimit > 0 {
-		if pc.sent24h, err = c.sentSince(ctx, w, c.now().Add(-24*time.Hour), txid); err != nil {
+		if pc.sent24h, err = c.sentSince(ctx, w, c.now().Add(-24*time.Hour), txid, true); err != nil {
 			return nil, err
 		}
 	}
@@ -195,10 +197,11 @@ func (c *Coordinator) now() time.Time {
 }
 
 // sentSince sums what the wallet sent out since t: its spends broadcast
-// since (what each pays to others), and outgoing transactions a sync first
+// since (what each pays to others), with inFlight its spends drafted since
+// and not yet sent nor abandoned, and outgoing transactions a sync first
 // saw since that no spend of it accounts for (their net loss less the
 // fee). The spend txid, and spends it replaces, are left out.
-func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash) (int64, error) {
+func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash, inFlight bool) (int64, error) {
 	ps, err := c.pendingOf(ctx, w)
 	if err != nil {
 		return 0, err
@@ -215,10 +218,23 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 		if p.FinalTxID != nil {
 			counted[p.TxID], counted[*p.FinalTxID] = true, true
 		}
-		if skip[p.TxID] || (p.State != PendingBroadcast && p.State != PendingConfirmed) || p.BroadcastAt.Before(t) {
+		if skip[p.TxID] {
 			continue
 		}
-		sum += p.Report.Sent
+		switch {
+		case inFlight && (p.State == PendingDraft || p.State == PendingReady) && (p.Kind == wallet.KindSpend || p.Kind == wallet.KindCPFP || p.Kind == ""):
+			// In flight: drafted, not yet sent, not abandoned. It counts
+			// from when it was drafted, so that spends drafted at once
+			// (on a shared store, by several operators) cannot each fit
+			// under a limit they exceed together; abandon a draft to free
+			// its amount. A bump or cancel in flight replaces a spend
+			// counted already.
+			if !p.Created.Before(t) {
+				sum += p.Report.Sent
+			}
+		case (p.State == PendingBroadcast || p.State == PendingConfirmed) && !p.BroadcastAt.Before(t):
+			sum += p.Report.Sent
+		}
 	}
 	txs, err := c.Store.Transactions(ctx, w.Name)
 	if err != nil {
@@ -252,7 +268,7 @@ func (pc *policyCheck) check(step string, p *bpsbt.Packet, rep *psbt.Report) ([]
 		bs = append(bs, breach{RulePerTxLimit, fmt.Sprintf("this spend sends %s, above the per-transaction limit of %s", btc(sent), btc(pol.PerTxLimit))})
 	}
 	if pol.DailyLimit > 0 && pc.sent24h+sent > pol.DailyLimit {
-		bs = append(bs, breach{RuleDailyLimit, fmt.Sprintf("this spend sends %s and the wallet sent %s in the last 24 hours, above the daily limit of %s",
+		bs = append(bs, breach{RuleDailyLimit, fmt.Sprintf("this spend sends %s and the wallet sent or has in flight %s from the last 24 hours, above the daily limit of %s",
 			btc(sent), btc(pc.sent24h), btc(pol.DailyLimit))})
 	}
 	if len(pol.AllowList) > 0 {
@@ -305,12 +321,12 @@ func (pc *policyCheck) check(step string, p *bpsbt.Packet, rep *psbt.Report) ([]
 // btc prints satoshis as BTC for messages.
 func btc(sat int64) string { return fmt.Sprintf("%.8f BTC", btcutil.Amount(sat).ToBTC()) }
 
-// SentLast24h is what the wallet sent in the last 24 hours, as the daily
-// limit counts it.
+// SentLast24h is what the wallet sent in the last 24 hours (the daily
+// limit counts spends in flight too).
 func (c *Coordinator) SentLast24h(ctx context.Context, name string) (int64, error) {
 	w, err := c.Wallet(ctx, name)
 	if err != nil {
 		return 0, err
 	}
-	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{})
+	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{}, false)
 }

@@ -203,7 +203,14 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 	var sum *psbt.BuildSummary
 	var rep *psbt.Report
 	draft, err := c.Store.CreateDraft(ctx, req.Wallet, func(changeIndex uint32) (*wallet.Draft, bool, error) {
+		// The policy is read again here, under the store's write lock:
+		// what the wallet sent or has in flight cannot change until this
+		// draft is saved, so two operators drafting at once on a shared
+		// store cannot both fit under the daily limit the pair exceeds.
 		var err error
+		if pol, err = c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy}); err != nil {
+			return nil, false, err
+		}
 		outputs, self, err := selfSendOutputs(w, req, changeIndex)
 		if err != nil {
 			return nil, false, err

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/examples/internal/runner"
+	"github.com/countersign/countersign/internal/pgtest"
 )
 
 // The example scripts call `faucet`, a wrapper that runs this test binary
@@ -144,6 +145,27 @@ func requirements(t *testing.T, script string) []string {
 	return tools
 }
 
+var storeLine = regexp.MustCompile(`(?m)^# Store: postgres$`)
+
+// storeArgs gives a script whose header says "# Store: postgres" a new
+// database on a real PostgreSQL server (internal/pgtest) as its argument.
+func storeArgs(t *testing.T, script string) []string {
+	t.Helper()
+	b, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !storeLine.Match(b) {
+		return nil
+	}
+	srv := pgtest.ForTest(t)
+	url, err := srv.CreateDB(context.Background(), "treasury")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{url}
+}
+
 // TestExamples runs every example script against one regtest node, each in
 // a session of its own (data directory, emulated Coldcards), and checks
 // that it succeeds and leaves no process running.
@@ -190,7 +212,7 @@ func TestExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := &syncBuffer{}
-			sc, err := s.StartScript(script, nil, out, out)
+			sc, err := s.StartScript(script, storeArgs(t, script), out, out)
 			if err != nil {
 				s.Close()
 				t.Fatal(err)

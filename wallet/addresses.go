@@ -2,7 +2,6 @@ package wallet
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -39,7 +38,7 @@ func (s *Store) NextAddress(ctx context.Context, name string, branch uint32, der
 		return 0, "", fmt.Errorf("next address of wallet %q: no derivation function: %w", name, ErrInvalid)
 	}
 	col := counterColumn(branch)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -107,7 +106,7 @@ func (s *Store) AdvanceIndex(ctx context.Context, name string, branch uint32, ne
 	if next > maxIndex {
 		return fmt.Errorf("advance address counter of wallet %q to %d: beyond the non-hardened range: %w", name, next, ErrInvalid)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -119,7 +118,7 @@ func (s *Store) AdvanceIndex(ctx context.Context, name string, branch uint32, ne
 
 // advance raises one counter inside tx and journals the move; it reports
 // whether the counter changed.
-func (s *Store) advance(ctx context.Context, tx *sql.Tx, w journalKey, branch, next uint32) (bool, error) {
+func (s *Store) advance(ctx context.Context, tx *dbTx, w journalKey, branch, next uint32) (bool, error) {
 	col := counterColumn(branch)
 	var old uint32
 	if err := tx.QueryRowContext(ctx, `SELECT `+col+` FROM wallets WHERE id = ?`, w.id).Scan(&old); err != nil {
@@ -140,7 +139,7 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, w journalKey, branch, n
 // receive before change, each by index.
 func (s *Store) Addresses(ctx context.Context, name string) ([]IssuedAddress, error) {
 	var out []IssuedAddress
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

@@ -148,6 +148,7 @@ func tamper(t *testing.T, s *Store, stmts ...string) {
 // TestChecksFindDamage damages a sound store one way at a time and expects
 // exactly the named check to fail, with a problem saying what is wrong.
 func TestChecksFindDamage(t *testing.T) {
+	sqliteOnly(t)
 	const (
 		dropTriggers = "DROP TRIGGER journal_no_delete; DROP TRIGGER journal_no_update"
 		sep          = "; "
@@ -259,16 +260,17 @@ func TestChecksFindDamage(t *testing.T) {
 // disk, as a torn page write would, and expects SQLite's integrity check
 // to see that rows are missing from it.
 func TestCheckIntegrityFindsBrokenIndex(t *testing.T) {
+	sqliteOnly(t)
 	ctx := context.Background()
 	s := soundStore(t)
 	var root, pageSize int64
-	if err := s.db.QueryRow(`SELECT rootpage FROM sqlite_master WHERE name = 'journal_by_wallet'`).Scan(&root); err != nil {
+	if err := s.rawQueryRow(`SELECT rootpage FROM sqlite_master WHERE name = 'journal_by_wallet'`).Scan(&root); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.db.QueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
+	if err := s.rawQueryRow(`PRAGMA page_size`).Scan(&pageSize); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := s.rawExec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 	dir := s.Dir()
@@ -365,5 +367,75 @@ func TestExists(t *testing.T) {
 	s.Close()
 	if ok, err := Exists(dir); !ok || err != nil {
 		t.Fatalf("after Open: %v %v", ok, err)
+	}
+}
+
+// TestChecksFindDamagePostgres is TestChecksFindDamage's journal and state
+// cases on PostgreSQL, damaged as someone with the database's superuser
+// would (triggers disabled around an edit): the same checks catch them,
+// the end of the journal removed included (countersign_schema.journal_seq
+// plays sqlite_sequence).
+func TestChecksFindDamagePostgres(t *testing.T) {
+	if !onPostgres() {
+		t.Skip("PostgreSQL's own damage; TestPostgresEngine runs it")
+	}
+	const (
+		off = "ALTER TABLE journal DISABLE TRIGGER USER"
+		on  = "ALTER TABLE journal ENABLE TRIGGER USER"
+	)
+	for _, c := range []struct {
+		name  string
+		sql   []string
+		check string
+		want  string
+		also  []string
+	}{
+		{name: "journal gap", sql: []string{off, "DELETE FROM journal WHERE id = 3", on},
+			check: CheckJournalSeq, want: "ids 3 to 3 are missing", also: []string{CheckJournalState, CheckJournalChain}},
+		{name: "journal tail removed", sql: []string{off, "DELETE FROM journal WHERE id = (SELECT max(id) FROM journal)", on},
+			check: CheckJournalAppend, want: "entries were removed"},
+		{name: "trigger dropped", sql: []string{"DROP TRIGGER journal_no_update ON journal"},
+			check: CheckJournalAppend, want: "journal_no_update is missing"},
+		{name: "entry edited, triggers restored", sql: []string{off, "UPDATE journal SET operator = 'mallory' WHERE id = 2", on},
+			check: CheckJournalChain, want: "entry 2 does not chain"},
+		{name: "counter moved back", sql: []string{"UPDATE wallets SET next_receive = 1"},
+			check: CheckCounters, want: "would be handed out again"},
+		{name: "draft torn", sql: []string{"UPDATE drafts SET psbt = substring(psbt from 1 for 4) WHERE state = 'draft'"},
+			check: CheckDrafts, want: "hash to"},
+		{name: "coin value altered", sql: []string{"UPDATE utxos SET value = 1 WHERE vout = 1"},
+			check: CheckUTXOs, want: "stored as 1 sat"},
+		{name: "schema version", sql: []string{"UPDATE " + pgVersionTable + " SET version = 7"},
+			check: CheckSchema, want: "schema version 7"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := soundStore(t)
+			for _, q := range c.sql {
+				if _, err := s.db.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			failed := map[string]bool{}
+			for _, ch := range allChecks(t, s) {
+				if ch.OK {
+					continue
+				}
+				failed[ch.Name] = true
+				if ch.Name == c.check && !strings.Contains(strings.Join(ch.Problems, "\n"), c.want) {
+					t.Errorf("%s failed without %q: %q", ch.Name, c.want, ch.Problems)
+				}
+			}
+			if !failed[c.check] {
+				t.Fatalf("%s did not fail", c.check)
+			}
+			expected := map[string]bool{c.check: true}
+			for _, a := range c.also {
+				expected[a] = true
+			}
+			for n := range failed {
+				if !expected[n] {
+					t.Errorf("%s failed too", n)
+				}
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package wallet
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -34,7 +33,7 @@ func (s *Store) SetRegistration(ctx context.Context, name string, r *Registratio
 		return fmt.Errorf("register device %s for wallet %q: no device type: %w", fp, name, ErrInvalid)
 	}
 	at := s.stamp()
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -70,7 +69,7 @@ func (s *Store) SetRegistration(ctx context.Context, name string, r *Registratio
 // by fingerprint and device type.
 func (s *Store) Registrations(ctx context.Context, name string) ([]Registration, error) {
 	var out []Registration
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

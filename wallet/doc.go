@@ -1,8 +1,10 @@
 // Package wallet is countersign's store: the wallets (descriptor, network,
 // cosigners), the addresses handed out, the UTXO and transaction cache
 // written by sync, PSBT drafts, device registrations, settings and an
-// append-only audit journal. Everything lives in one SQLite database,
-// countersign.db, in the data directory (see DefaultDir).
+// append-only audit journal. By default everything lives in one SQLite
+// database, countersign.db, in the data directory (see DefaultDir); a team
+// shares one PostgreSQL database instead (OpenStore), with the same schema,
+// the same methods and the same guarantees.
 //
 // The package knows nothing about Bitcoin scripts: a wallet's descriptor is
 // stored as the canonical string the descriptor package printed, and
@@ -22,6 +24,11 @@
 // seconds for another to finish. Two processes calling NextAddress at the
 // same time always get different indexes.
 //
+// On PostgreSQL every write transaction first locks the one row of the
+// schema version table (SELECT ... FOR UPDATE), which serializes writes as
+// BEGIN IMMEDIATE does on SQLite; reads are REPEATABLE READ snapshots and
+// wait for nothing.
+//
 // # Errors
 //
 // Missing wallets, cosigners, drafts and settings wrap ErrNotFound; a
@@ -31,7 +38,9 @@
 //
 // # Schema
 //
-// The schema version is SQLite's user_version. Open applies the missing
+// The schema version is SQLite's user_version (PostgreSQL: the
+// countersign_schema table); the steps are written for SQLite and
+// translated for PostgreSQL (pgSchema). Open applies the missing
 // migrations in order, each in its own transaction, and refuses a database
 // written by a newer countersign rather than guess at its layout.
 package wallet

@@ -120,7 +120,7 @@ type JournalNote struct {
 
 // journalDraft writes a draft version's journal entries inside tx: the
 // draft.save entry with extra in its detail, then the event's notes.
-func (s *Store) journalDraft(ctx context.Context, tx *sql.Tx, w journalKey, d *Draft, extra map[string]any, saved bool) error {
+func (s *Store) journalDraft(ctx context.Context, tx *dbTx, w journalKey, d *Draft, extra map[string]any, saved bool) error {
 	detail := map[string]any{"id": d.ID, "txid": d.TxID.String(), "state": d.State, "note": d.Note}
 	for k, v := range extra {
 		detail[k] = v
@@ -187,6 +187,71 @@ func DraftID(psbt []byte) string {
 // changes nothing and fills d from the stored draft, so importing a file
 // twice is harmless; the same bytes under another wallet wrap ErrExists.
 func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
+	if err := checkSaveDraft(name, d); err != nil {
+		return err
+	}
+	var stored *Draft
+	err := s.write(ctx, func(tx *dbTx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		stored, err = s.saveDraftTx(ctx, tx, journalKey{wid, name}, d)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*d = *stored
+	return nil
+}
+
+// MergeDraft saves a new version of the wallet's spend txid made from its
+// newest stored version, in one write transaction: it reads the newest
+// version (nil when the spend has none), calls merge with it, and saves
+// what merge returns as SaveDraft does. Two operators adding signatures to
+// one spend at once each merge into what the other saved, so the newest
+// version carries both; a SaveDraft after reading Drafts could lose one.
+// merge runs while the store's write lock is held: it must be quick and
+// must not use the store. Its error is returned as is, nothing saved.
+func (s *Store) MergeDraft(ctx context.Context, name string, txid chainhash.Hash, merge func(newest *Draft) (*Draft, error)) (*Draft, error) {
+	var stored *Draft
+	err := s.write(ctx, func(tx *dbTx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		newest, err := scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.wallet_id = ? AND d.txid = ? ORDER BY d.rowid DESC LIMIT 1`, wid, txid.String()))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			newest = nil
+		case err != nil:
+			return fmt.Errorf("read the newest draft of %s: %w", txid, err)
+		}
+		d, err := merge(newest)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			return fmt.Errorf("merge into draft of %s: nothing to save: %w", txid, ErrInvalid)
+		}
+		if d.TxID != txid {
+			return fmt.Errorf("merge into draft of %s: the result is transaction %s: %w", txid, d.TxID, ErrInvalid)
+		}
+		if err := checkSaveDraft(name, d); err != nil {
+			return err
+		}
+		stored, err = s.saveDraftTx(ctx, tx, journalKey{wid, name}, d)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// checkSaveDraft checks and completes a draft about to be saved.
+func checkSaveDraft(name string, d *Draft) error {
 	if len(d.PSBT) == 0 {
 		return fmt.Errorf("save draft for wallet %q: empty PSBT: %w", name, ErrInvalid)
 	}
@@ -213,41 +278,35 @@ func (s *Store) SaveDraft(ctx context.Context, name string, d *Draft) error {
 		// sent; only MarkBroadcast knows them.
 		return fmt.Errorf("save draft for wallet %q: a draft becomes broadcast through MarkBroadcast, not SaveDraft: %w", name, ErrInvalid)
 	}
-	id := DraftID(d.PSBT)
-	var stored *Draft
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		wid, err := walletID(ctx, tx, name)
-		if err != nil {
-			return err
-		}
-		stored, err = scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.id = ?`, id))
-		switch {
-		case err == nil && stored.Wallet != name:
-			return fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
-		case err == nil:
-			// Same bytes, same wallet: nothing to save; what happened at
-			// this step (a policy overridden) is still on record.
-			stored.Event = d.Event
-			return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, false)
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("save draft for wallet %q: %w", name, err)
-		}
-		created := s.stamp()
-		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d))
-		if err != nil {
-			return fmt.Errorf("save draft for wallet %q: %w", name, err)
-		}
-		seq, _ := res.LastInsertId()
-		stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
-			Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
-		return s.journalDraft(ctx, tx, journalKey{wid, name}, stored, nil, true)
-	})
-	if err != nil {
-		return err
-	}
-	*d = *stored
 	return nil
+}
+
+// saveDraftTx saves the checked draft d inside tx and returns it as stored.
+func (s *Store) saveDraftTx(ctx context.Context, tx *dbTx, w journalKey, d *Draft) (*Draft, error) {
+	name, wid := w.name, w.id
+	id := DraftID(d.PSBT)
+	stored, err := scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.id = ?`, id))
+	switch {
+	case err == nil && stored.Wallet != name:
+		return nil, fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
+	case err == nil:
+		// Same bytes, same wallet: nothing to save; what happened at
+		// this step (a policy overridden) is still on record.
+		stored.Event = d.Event
+		return stored, s.journalDraft(ctx, tx, w, stored, nil, false)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("save draft for wallet %q: %w", name, err)
+	}
+	created := s.stamp()
+	var seq int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rowid`, id, wid, d.TxID.String(), string(d.State), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d)).Scan(&seq)
+	if err != nil {
+		return nil, fmt.Errorf("save draft for wallet %q: %w", name, err)
+	}
+	stored = &Draft{ID: id, Wallet: name, TxID: d.TxID, State: d.State, PSBT: d.PSBT, Note: d.Note, CreatedAt: fromStamp(created),
+		Kind: d.Kind, Related: d.Related, Seq: seq, Event: d.Event}
+	return stored, s.journalDraft(ctx, tx, w, stored, nil, true)
 }
 
 // draftSelect is the query scanDraft reads.
@@ -308,7 +367,7 @@ func (s *Store) Draft(ctx context.Context, id string) (*Draft, error) {
 		return nil, fmt.Errorf("draft id %q is not hex: %w", id, ErrInvalid)
 	}
 	var found []*Draft
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE substr(d.id, 1, ?) = ? ORDER BY d.id LIMIT 2`, len(id), id)
 		if err != nil {
 			return fmt.Errorf("read draft %s: %w", id, err)
@@ -338,7 +397,7 @@ func (s *Store) Draft(ctx context.Context, id string) (*Draft, error) {
 // saved).
 func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
 	var out []*Draft
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -378,7 +437,7 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 	}
 	finalID := final.TxHash()
 	unsignedID := unsignedTxID(final)
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		// Counts per wallet, for one journal row each.
 		drafts, spent := map[journalKey]int{}, map[journalKey]int{}
 		err := queryKeys(ctx, tx, func(w journalKey) { drafts[w]++ },
@@ -409,7 +468,7 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 		// (their txids differ when legacy P2SH signatures are in them).
 		if finalID != unsignedID {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO labels (wallet_id, type, ref, label, updated_at)
-				SELECT wallet_id, 'tx', ?, label, ? FROM labels WHERE type = 'tx' AND ref = ? AND label IS NOT NULL
+				SELECT wallet_id, 'tx', CAST(? AS TEXT), label, CAST(? AS BIGINT) FROM labels WHERE type = 'tx' AND ref = ? AND label IS NOT NULL
 				ON CONFLICT (wallet_id, type, ref) DO NOTHING`, finalID.String(), s.stamp(), unsignedID.String()); err != nil {
 				return fmt.Errorf("mark %s broadcast: carry its label: %w", finalID, err)
 			}
@@ -431,7 +490,7 @@ func (s *Store) MarkBroadcast(ctx context.Context, final *wire.MsgTx) error {
 
 // queryKeys runs a query selecting (wallet id, wallet name) rows and calls
 // each for every row.
-func queryKeys(ctx context.Context, tx *sql.Tx, each func(journalKey), query string, args ...any) error {
+func queryKeys(ctx context.Context, tx *dbTx, each func(journalKey), query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -481,11 +540,13 @@ func unsignedTxID(final *wire.MsgTx) chainhash.Hash {
 // the change index, advances the counter past it. Two spends, in this
 // process or another, never get the same change index, and a crash leaves
 // either no draft and the old counter or both. build runs while the store's
-// write lock is held: it must be quick (coin selection is) and must not use
-// the store. When it fails nothing changes and its error is returned as is.
+// write lock is held: it must be quick (coin selection is) and must not
+// write to the store. It may read it (on another connection: it sees every
+// write committed, none can commit meanwhile), which is how the spending
+// policy's view of what is in flight stays true until the draft is saved. When it fails nothing changes and its error is returned as is.
 func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeIndex uint32) (d *Draft, usedChange bool, err error)) (*Draft, error) {
 	var out *Draft
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -524,15 +585,15 @@ func (s *Store) CreateDraft(ctx context.Context, name string, build func(changeI
 		}
 		id := DraftID(d.PSBT)
 		created := s.stamp()
-		res, err := tx.ExecContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
-			VALUES (?, ?, ?, 'draft', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, wid, d.TxID.String(), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d))
+		var seq int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO drafts (id, wallet_id, txid, state, psbt, note, created_at, kind, related_txid)
+			VALUES (?, ?, ?, 'draft', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING rowid`, id, wid, d.TxID.String(), d.PSBT, d.Note, created, string(d.Kind), relatedArg(d)).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("draft %s is already saved: %w", id, ErrExists)
+		}
 		if err != nil {
 			return fmt.Errorf("save draft for wallet %q: %w", name, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("draft %s is already saved: %w", id, ErrExists)
-		}
-		seq, _ := res.LastInsertId()
 		if used {
 			if _, err := s.advance(ctx, tx, journalKey{wid, name}, 1, next+1); err != nil {
 				return err
@@ -556,7 +617,7 @@ var ErrStale = errors.New("the store changed while the draft was built")
 // version, whatever its state), 0 when it has none. See Draft.SeenUpTo.
 func (s *Store) NewestDraftSeq(ctx context.Context, name string) (int64, error) {
 	var out int64
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -567,7 +628,7 @@ func (s *Store) NewestDraftSeq(ctx context.Context, name string) (int64, error) 
 	return out, err
 }
 
-func newestDraftSeq(ctx context.Context, tx *sql.Tx, wid int64) (int64, error) {
+func newestDraftSeq(ctx context.Context, tx *dbTx, wid int64) (int64, error) {
 	var n int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM drafts WHERE wallet_id = ?`, wid).Scan(&n); err != nil {
 		return 0, fmt.Errorf("read the newest draft: %w", err)
@@ -588,7 +649,7 @@ func changeDetail(used bool, index uint32) any {
 // spends. Journaled as draft.abandon; ErrNotFound when the wallet has no
 // such spend, ErrInvalid when it was abandoned already.
 func (s *Store) AbandonDraft(ctx context.Context, name string, txid chainhash.Hash) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

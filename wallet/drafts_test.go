@@ -113,7 +113,7 @@ func TestDraftLookup(t *testing.T) {
 	// Two drafts sharing a prefix cannot be made by hashing in a test's
 	// time, so plant them.
 	for _, id := range []string{"abcdef01" + d.ID[8:], "abcdef01" + d.ID[:56]} {
-		if _, err := s.db.Exec(`INSERT INTO drafts (id, wallet_id, txid, state, psbt, created_at)
+		if _, err := s.rawExec(`INSERT INTO drafts (id, wallet_id, txid, state, psbt, created_at)
 			SELECT ?, wallet_id, txid, state, psbt, created_at FROM drafts WHERE id = ?`, id, d.ID); err != nil {
 			t.Fatal(err)
 		}

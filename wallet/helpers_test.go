@@ -19,6 +19,8 @@ import (
 const (
 	childEnv    = "COUNTERSIGN_WALLET_TEST_CHILD"
 	childDirEnv = "COUNTERSIGN_WALLET_TEST_DIR"
+	// childOperatorEnv names the operator a child on PostgreSQL journals as.
+	childOperatorEnv = "COUNTERSIGN_WALLET_TEST_OPERATOR"
 )
 
 // TestMain lets multi-process tests run this binary as a child doing one
@@ -36,10 +38,15 @@ func TestMain(m *testing.M) {
 
 // runChild performs one child role against the store in dir.
 func runChild(role, dir string) error {
-	s, err := Open(dir)
+	open := Open
+	if IsPostgresURL(dir) {
+		open = func(url string) (*Store, error) { return OpenStore(context.Background(), "", url) }
+	}
+	s, err := open(dir)
 	if err != nil {
 		return err
 	}
+	s.SetOperator(os.Getenv(childOperatorEnv))
 	defer s.Close()
 	// Every child opens first, then waits for the parent to close stdin, so
 	// all of them hit the store at the same moment.
@@ -61,6 +68,8 @@ func runChild(role, dir string) error {
 		}
 		fmt.Println(idx)
 		return nil
+	case "operator":
+		return runOperator(ctx, s)
 	case "sync-loop":
 		for gen := int32(1); ; gen++ {
 			if err := s.ApplySync(ctx, "crash", generation(gen)); err != nil {
@@ -134,10 +143,12 @@ func (c *testClock) now() time.Time {
 	return testBase.Add(time.Duration(c.ticks.Add(1)) * time.Second)
 }
 
-// newStore opens a fresh store in a temporary directory, with a test clock.
+// newStore opens a fresh store with a test clock: SQLite in a temporary
+// directory, or a new PostgreSQL database when the suite runs on
+// PostgreSQL (TestPostgresEngine).
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(t.TempDir())
+	s, err := openFresh(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +192,7 @@ func deriveFake(i uint32) (string, error) { return fakeAddr(0, i), nil }
 func journalLen(t testing.TB, s *Store) int {
 	t.Helper()
 	var n int
-	if err := s.db.QueryRow(`SELECT count(*) FROM journal`).Scan(&n); err != nil {
+	if err := s.rawQueryRow(`SELECT count(*) FROM journal`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

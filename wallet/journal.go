@@ -2,7 +2,6 @@ package wallet
 
 import (
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -30,6 +29,7 @@ const (
 	ActionLabelImport    = "label.import"
 	ActionPolicySet      = "policy.set"
 	ActionPolicyOverride = "policy.override"
+	ActionStoreMigrate   = "store.migrate" // the store was copied here from another (CopyStore)
 )
 
 // JournalEntry is one row of the audit journal. Rows are never changed or
@@ -63,7 +63,7 @@ type journalKey struct {
 // journal row exists exactly when the change it describes does. The entry
 // is chained to the one before it (ChainHash): its id is chosen here, as
 // AUTOINCREMENT would (the write lock is held), because the hash covers it.
-func (s *Store) appendJournal(ctx context.Context, tx *sql.Tx, w journalKey, action string, detail map[string]any) error {
+func (s *Store) appendJournal(ctx context.Context, tx *dbTx, w journalKey, action string, detail map[string]any) error {
 	if detail == nil {
 		detail = map[string]any{}
 	}
@@ -86,6 +86,13 @@ func (s *Store) appendJournal(ctx context.Context, tx *sql.Tx, w journalKey, act
 		e.ID, e.Time.UnixMilli(), id, w.name, action, string(js), e.Operator, hex.EncodeToString(h[:])); err != nil {
 		return fmt.Errorf("journal %s: %w", action, err)
 	}
+	if tx.pg {
+		// SQLite's AUTOINCREMENT keeps sqlite_sequence; here the store
+		// keeps the same counter, in the row lockWrites holds.
+		if _, err := tx.ExecContext(ctx, `UPDATE `+pgVersionTable+` SET journal_seq = ?`, e.ID); err != nil {
+			return fmt.Errorf("journal %s: record its id: %w", action, err)
+		}
+	}
 	return nil
 }
 
@@ -97,7 +104,7 @@ func (s *Store) Record(ctx context.Context, name, action string, detail map[stri
 	if action == "" {
 		return fmt.Errorf("journal: no action: %w", ErrInvalid)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		w := journalKey{}
 		if name != "" {
 			id, err := walletID(ctx, tx, name)
@@ -115,11 +122,15 @@ func (s *Store) Record(ctx context.Context, name, action string, detail map[stri
 // global entries included. Entries of a deleted wallet stay readable by its
 // name; ErrNotFound only when no wallet has that name and none ever had.
 func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalEntry, error) {
+	var lim any = limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		lim = -1 // SQLite: no limit
+		if s.pg {
+			lim = nil // PostgreSQL: LIMIT NULL is no limit; a negative one is an error
+		}
 	}
 	var out []JournalEntry
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		q := `SELECT ` + journalColumns + ` FROM journal`
 		args := []any{}
 		if name != "" {
@@ -127,7 +138,7 @@ func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalE
 			args = append(args, name)
 		}
 		q += ` ORDER BY id DESC LIMIT ?`
-		args = append(args, limit)
+		args = append(args, lim)
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("read journal: %w", err)
@@ -162,7 +173,7 @@ func (s *Store) Journal(ctx context.Context, name string, limit int) ([]JournalE
 // runs.
 func (s *Store) AllJournal(ctx context.Context) ([]JournalEntry, error) {
 	var out []JournalEntry
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		return eachRow(ctx, tx, `SELECT `+journalColumns+` FROM journal ORDER BY id`, func(r rowScanner) error {
 			e, err := scanJournal(r)
 			if err != nil {
@@ -179,7 +190,7 @@ func (s *Store) AllJournal(ctx context.Context) ([]JournalEntry, error) {
 }
 
 // journalColumns is the SELECT list scanJournal expects.
-const journalColumns = `id, at, ifnull(wallet_id, 0), wallet, action, detail, operator, ifnull(hash, '')`
+const journalColumns = `id, at, coalesce(wallet_id, 0), wallet, action, detail, operator, coalesce(hash, '')`
 
 // scanJournal reads one journal row (journalColumns order).
 func scanJournal(row interface{ Scan(...any) error }) (JournalEntry, error) {

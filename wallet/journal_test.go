@@ -103,7 +103,7 @@ func TestJournalIsAppendOnly(t *testing.T) {
 		`UPDATE journal SET action = 'forged'`,
 		`DELETE FROM journal`,
 	} {
-		if _, err := s.db.Exec(q); err == nil {
+		if _, err := s.rawExec(q); err == nil {
 			t.Errorf("%s succeeded on the journal", q)
 		}
 	}

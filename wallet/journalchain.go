@@ -125,16 +125,19 @@ func decodeHash32(s string) ([32]byte, error) {
 // id the next entry gets less one: past the last id SQLite handed out, as
 // AUTOINCREMENT does. When the last entry predates the chain, its hash is
 // computed over the whole journal (once: the entry written now stores it).
-func (s *Store) chainTip(ctx context.Context, tx *sql.Tx) ([32]byte, int64, error) {
+func (s *Store) chainTip(ctx context.Context, tx *dbTx) ([32]byte, int64, error) {
 	var zero [32]byte
 	var seq int64
-	err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`).Scan(&seq)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	seqQuery := `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`
+	if tx.pg {
+		seqQuery = `SELECT journal_seq FROM ` + pgVersionTable
+	}
+	if err := tx.QueryRowContext(ctx, seqQuery).Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return zero, 0, fmt.Errorf("read the journal's sequence: %w", err)
 	}
 	var last int64
 	var hash string
-	err = tx.QueryRowContext(ctx, `SELECT id, ifnull(hash, '') FROM journal ORDER BY id DESC LIMIT 1`).Scan(&last, &hash)
+	err := tx.QueryRowContext(ctx, `SELECT id, coalesce(hash, '') FROM journal ORDER BY id DESC LIMIT 1`).Scan(&last, &hash)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return zero, seq, nil

@@ -70,7 +70,7 @@ func (l *Label) check(name string) error {
 // upsertLabel merges l into the stored record inside tx: a nil Label,
 // Origin or Spendable leaves the stored value (BIP-329: an import without
 // them must not alter them), Extra's keys are merged over the stored ones.
-func (s *Store) upsertLabel(ctx context.Context, tx *sql.Tx, wid int64, l *Label) error {
+func (s *Store) upsertLabel(ctx context.Context, tx *dbTx, wid int64, l *Label) error {
 	extra := "{}"
 	if len(l.Extra) > 0 {
 		extra = string(l.Extra)
@@ -82,8 +82,15 @@ func (s *Store) upsertLabel(ctx context.Context, tx *sql.Tx, wid int64, l *Label
 			spendable = 1
 		}
 	}
+	// SQLite's json() stores the extra fields minified; PostgreSQL has no
+	// such function (from version 16 JSON() is a constructor of the json
+	// type), and the fields were checked to be JSON already (check).
+	extraArg := "json(?)"
+	if tx.pg {
+		extraArg = "?"
+	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO labels (wallet_id, type, ref, label, origin, spendable, extra, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, json(?), ?)
+		VALUES (?, ?, ?, ?, ?, ?, `+extraArg+`, ?)
 		ON CONFLICT (wallet_id, type, ref) DO UPDATE SET
 			label = coalesce(excluded.label, labels.label),
 			origin = coalesce(excluded.origin, labels.origin),
@@ -107,7 +114,7 @@ func (s *Store) SetLabel(ctx context.Context, name string, l Label) error {
 	if err := l.check(name); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -139,7 +146,7 @@ func (s *Store) ImportLabels(ctx context.Context, name string, ls []Label) error
 			return fmt.Errorf("record %d: %w", i+1, err)
 		}
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -157,7 +164,7 @@ func (s *Store) ImportLabels(ctx context.Context, name string, ls []Label) error
 // stored (an import keeps its file's order).
 func (s *Store) Labels(ctx context.Context, name string) ([]Label, error) {
 	var out []Label
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

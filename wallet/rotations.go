@@ -63,7 +63,7 @@ func (s *Store) CreateSuccessor(ctx context.Context, old string, succ *Wallet, d
 	}
 	created := s.now().UnixMilli()
 	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *dbTx) error {
 		oldID, err := walletID(ctx, tx, old)
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func scanRotation(row interface{ Scan(...any) error }) (*Rotation, error) {
 // unknown wallet.
 func (s *Store) Rotation(ctx context.Context, name string) (*Rotation, error) {
 	var r *Rotation
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		var err error
 		r, err = scanRotation(tx.QueryRowContext(ctx, rotationSelect+` WHERE o.name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -153,7 +153,7 @@ func (s *Store) Rotation(ctx context.Context, name string) (*Rotation, error) {
 // Rotations returns every recorded rotation, by old wallet name.
 func (s *Store) Rotations(ctx context.Context) ([]Rotation, error) {
 	var out []Rotation
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		rows, err := tx.QueryContext(ctx, rotationSelect+` ORDER BY o.name`)
 		if err != nil {
 			return fmt.Errorf("list rotations: %w", err)
@@ -183,7 +183,7 @@ func (s *Store) Retire(ctx context.Context, name string, height int32, detail ma
 		return false, fmt.Errorf("retire wallet %q: negative height %d: %w", name, height, ErrInvalid)
 	}
 	done := false
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -216,7 +216,7 @@ func (s *Store) Retire(ctx context.Context, name string, height int32, detail ma
 
 // successorOf names the successor of wallet id inside tx; "" when it has
 // none.
-func successorOf(ctx context.Context, tx *sql.Tx, id int64) (string, error) {
+func successorOf(ctx context.Context, tx *dbTx, id int64) (string, error) {
 	var name string
 	err := tx.QueryRowContext(ctx, `SELECT w.name FROM rotations r JOIN wallets w ON w.id = r.successor_id WHERE r.wallet_id = ?`, id).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -23,7 +23,7 @@ func scope(name string) string {
 
 // settingOwner resolves a setting's owner inside tx: the wallet's key for a
 // wallet setting, the zero key (SQL NULL) for a global one.
-func settingOwner(ctx context.Context, tx *sql.Tx, name string) (journalKey, any, error) {
+func settingOwner(ctx context.Context, tx *dbTx, name string) (journalKey, any, error) {
 	if name == "" {
 		return journalKey{}, nil, nil
 	}
@@ -40,14 +40,14 @@ func (s *Store) SetSetting(ctx context.Context, name, key, value string) error {
 	if key == "" {
 		return fmt.Errorf("set %s: empty key: %w", scope(name), ErrInvalid)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		w, owner, err := settingOwner(ctx, tx, name)
 		if err != nil {
 			return err
 		}
 		// ifnull(wallet_id, 0) matches the unique index, so a global
 		// setting (NULL) is found like a wallet's.
-		res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE ifnull(wallet_id, 0) = ifnull(?, 0) AND key = ?`, owner, key)
+		res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE coalesce(wallet_id, 0) = coalesce(?, 0) AND key = ?`, owner, key)
 		if err != nil {
 			return fmt.Errorf("set %s %q: %w", scope(name), key, err)
 		}
@@ -74,12 +74,12 @@ func (s *Store) SetSetting(ctx context.Context, name, key, value string) error {
 // ErrNotFound when unset.
 func (s *Store) Setting(ctx context.Context, name, key string) (string, error) {
 	var value string
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		_, owner, err := settingOwner(ctx, tx, name)
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE ifnull(wallet_id, 0) = ifnull(?, 0) AND key = ?`, owner, key).Scan(&value)
+		err = tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE coalesce(wallet_id, 0) = coalesce(?, 0) AND key = ?`, owner, key).Scan(&value)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%s %q %w", scope(name), key, ErrNotFound)
 		}
@@ -104,7 +104,7 @@ func (s *Store) SetPolicy(ctx context.Context, name string, policy json.RawMessa
 			return fmt.Errorf("set the policy of wallet %q: not a JSON object: %w", name, ErrInvalid)
 		}
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (s *Store) SetPolicy(ctx context.Context, name string, policy json.RawMessa
 func (s *Store) Policy(ctx context.Context, name string) (json.RawMessage, time.Time, error) {
 	var policy string
 	var at int64
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

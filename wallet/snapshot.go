@@ -18,6 +18,11 @@ import (
 // consistent state even while other processes write.
 type Snapshot struct {
 	Dir string
+	// Engine is the database the store runs on. On PostgreSQL there are
+	// no files to check, the server keeps its own pages' integrity and
+	// always enforces foreign keys, and the journal mode is the server's
+	// write-ahead log ("postgresql").
+	Engine Engine
 	// SchemaVersion is the database's user_version; SchemaCurrent the
 	// version this countersign writes.
 	SchemaVersion, SchemaCurrent int
@@ -67,10 +72,12 @@ type rowScanner interface{ Scan(...any) error }
 // files. A row that does not read back is listed in Unreadable rather than
 // failing the snapshot: it is what a check must report.
 func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
-	sn := &Snapshot{Dir: s.dir, SchemaCurrent: len(migrations())}
-	sn.statFiles()
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		for _, step := range []func(context.Context, *sql.Tx) error{
+	sn := &Snapshot{Dir: s.dir, SchemaCurrent: len(migrations()), Engine: s.Engine()}
+	if !s.pg {
+		sn.statFiles()
+	}
+	err := s.read(ctx, func(tx *dbTx) error {
+		for _, step := range []func(context.Context, *dbTx) error{
 			sn.readPragmas, sn.readJournal, sn.readWallets,
 		} {
 			if err := step(ctx, tx); err != nil {
@@ -109,7 +116,15 @@ func (sn *Snapshot) statFiles() {
 
 // readPragmas records the schema version, the journal mode and SQLite's own
 // checks.
-func (sn *Snapshot) readPragmas(ctx context.Context, tx *sql.Tx) error {
+func (sn *Snapshot) readPragmas(ctx context.Context, tx *dbTx) error {
+	if tx.pg {
+		var err error
+		if sn.SchemaVersion, err = pgSchemaVersion(ctx, tx); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		sn.JournalMode, sn.Integrity = pgJournalMode, []string{"ok"}
+		return nil
+	}
 	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&sn.SchemaVersion); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
@@ -142,12 +157,18 @@ func (sn *Snapshot) readPragmas(ctx context.Context, tx *sql.Tx) error {
 }
 
 // readJournal reads the journal, its sequence counter and its triggers.
-func (sn *Snapshot) readJournal(ctx context.Context, tx *sql.Tx) error {
-	err := tx.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`).Scan(&sn.JournalSeq)
+func (sn *Snapshot) readJournal(ctx context.Context, tx *dbTx) error {
+	seqQuery := `SELECT seq FROM sqlite_sequence WHERE name = 'journal'`
+	triggersQuery := `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'journal' ORDER BY name`
+	if tx.pg {
+		seqQuery = `SELECT journal_seq FROM ` + pgVersionTable
+		triggersQuery = `SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'journal'::regclass AND NOT tgisinternal ORDER BY tgname`
+	}
+	err := tx.QueryRowContext(ctx, seqQuery).Scan(&sn.JournalSeq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read the journal's sequence: %w", err)
 	}
-	if err := queryStrings(ctx, tx, &sn.Triggers, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'journal' ORDER BY name`); err != nil {
+	if err := queryStrings(ctx, tx, &sn.Triggers, triggersQuery); err != nil {
 		return fmt.Errorf("read the journal's triggers: %w", err)
 	}
 	return eachRow(ctx, tx, `SELECT `+journalColumns+` FROM journal ORDER BY id`, func(r rowScanner) error {
@@ -161,7 +182,7 @@ func (sn *Snapshot) readJournal(ctx context.Context, tx *sql.Tx) error {
 }
 
 // readWallets reads every wallet and its rows.
-func (sn *Snapshot) readWallets(ctx context.Context, tx *sql.Tx) error {
+func (sn *Snapshot) readWallets(ctx context.Context, tx *dbTx) error {
 	byID := map[int64]*WalletState{}
 	err := eachRow(ctx, tx, `SELECT `+walletColumns+` FROM wallets ORDER BY name`, func(r rowScanner) error {
 		w, err := scanWallet(r)
@@ -274,7 +295,7 @@ func (w walletIDFirst) Scan(dest ...any) error {
 
 // eachRow runs query and calls fn for every row. An error from fn stops
 // the loop and is returned.
-func eachRow(ctx context.Context, tx *sql.Tx, query string, fn func(r rowScanner) error) error {
+func eachRow(ctx context.Context, tx *dbTx, query string, fn func(r rowScanner) error) error {
 	rows, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return err
@@ -289,7 +310,7 @@ func eachRow(ctx context.Context, tx *sql.Tx, query string, fn func(r rowScanner
 }
 
 // queryStrings collects a one-column query's rows into out.
-func queryStrings(ctx context.Context, tx *sql.Tx, out *[]string, query string) error {
+func queryStrings(ctx context.Context, tx *dbTx, out *[]string, query string) error {
 	return eachRow(ctx, tx, query, func(r rowScanner) error {
 		var v string
 		if err := r.Scan(&v); err != nil {

@@ -44,6 +44,11 @@ type Store struct {
 	now func() time.Time
 	// operator is who the journal says made each change (SetOperator).
 	operator string
+	// pg is set when the store runs on PostgreSQL (OpenStore); the few
+	// places the engines differ ask it.
+	pg bool
+	// url is the PostgreSQL connection URL, password removed (Location).
+	url string
 }
 
 // Open opens (creating when needed) the store in dir: the directory is
@@ -219,6 +224,23 @@ func (s *Store) SetOperator(name string) {
 // Operator is the name the journal records for this store's writes.
 func (s *Store) Operator() string { return s.operator }
 
+// Engine is the database the store runs on.
+func (s *Store) Engine() Engine {
+	if s.pg {
+		return EnginePostgres
+	}
+	return EngineSQLite
+}
+
+// Location names the database for messages: the SQLite file's path, or the
+// PostgreSQL URL without its password.
+func (s *Store) Location() string {
+	if s.pg {
+		return s.url
+	}
+	return filepath.Join(s.dir, DBFile)
+}
+
 // Dir returns the data directory the store was opened in, as an absolute
 // path.
 func (s *Store) Dir() string { return s.dir }
@@ -226,28 +248,42 @@ func (s *Store) Dir() string { return s.dir }
 // Close closes the database. The store must not be used afterwards.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close store %s: %w", s.dir, err)
+		return fmt.Errorf("close store %s: %w", s.Location(), err)
 	}
 	return nil
 }
 
-// write runs fn inside one BEGIN IMMEDIATE transaction and commits it; an
-// error from fn, a cancelled ctx, or a panic in a caller's callback rolls
-// everything back.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// write runs fn inside one write transaction and commits it; an error from
+// fn, a cancelled ctx, or a panic in a caller's callback rolls everything
+// back.
+//
+// Writes are serialized, on both engines, before their first read: SQLite
+// begins IMMEDIATE (the dsn's _txlock), PostgreSQL takes the row lock of
+// the schema's version row (lockWrites). Every write appends to the one
+// hash-chained journal, so writes could not run side by side anyway: each
+// must see the chain's tip the previous one left. Taking the lock first
+// also makes each read-modify-write (the next address, the change index, a
+// policy's view of what was sent) see every write committed before it.
+func (s *Store) write(ctx context.Context, fn func(tx *dbTx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.pg {
 			return fmt.Errorf("begin store write: %w", err)
 		}
 		return fmt.Errorf("begin store write: %w (another countersign process may have held the store for %v; retry)", err, busyTimeout)
 	}
+	tx := &dbTx{Tx: sqlTx, pg: s.pg}
 	committed := false
 	defer func() {
 		if !committed {
 			_ = tx.Rollback() // the error that got us here is the one worth reporting
 		}
 	}()
+	if s.pg {
+		if err := lockWrites(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -259,14 +295,19 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // read runs fn inside one read transaction, so several queries see one
-// consistent snapshot even while another process writes.
-func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// consistent snapshot even while another process writes (on PostgreSQL a
+// REPEATABLE READ transaction: one snapshot for all its queries).
+func (s *Store) read(ctx context.Context, fn func(tx *dbTx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.pg {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	sqlTx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin store read: %w", err)
 	}
-	defer tx.Rollback() // read-only: ending it cannot lose anything
-	return fn(tx)
+	defer sqlTx.Rollback() // read-only: ending it cannot lose anything
+	return fn(&dbTx{Tx: sqlTx, pg: s.pg})
 }
 
 // stamp is the store's clock as stored: Unix milliseconds.

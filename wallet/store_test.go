@@ -99,6 +99,7 @@ func TestOpenOddPath(t *testing.T) {
 }
 
 func TestPragmas(t *testing.T) {
+	sqliteOnly(t)
 	s := newStore(t)
 	ctx := context.Background()
 	// Several connections, so each is checked to have run the DSN pragmas.
@@ -133,6 +134,7 @@ func TestPragmas(t *testing.T) {
 // write transaction that has not written anything yet already blocks
 // another connection's BEGIN IMMEDIATE. With a deferred BEGIN it would not.
 func TestWriteTakesLockAtBegin(t *testing.T) {
+	sqliteOnly(t)
 	s := newStore(t)
 	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -171,7 +173,7 @@ func TestMigrationSetsUserVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+	if err := s.rawQueryRow("PRAGMA user_version").Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	if v != len(migrations()) || v < 1 {
@@ -231,7 +233,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+	if _, err := s.rawExec("PRAGMA user_version = 99"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -264,7 +266,7 @@ func TestConcurrentOpenFreshDirectory(t *testing.T) {
 	}
 	defer s.Close()
 	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations()) {
+	if err := s.rawQueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations()) {
 		t.Fatalf("user_version %d, %v", v, err)
 	}
 }

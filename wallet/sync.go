@@ -29,7 +29,7 @@ func (s *Store) ApplySync(ctx context.Context, name string, u SyncUpdate) error 
 	if err := u.check(); err != nil {
 		return fmt.Errorf("apply sync of wallet %q: %w", name, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -48,8 +48,8 @@ func (s *Store) ApplySync(ctx context.Context, name string, u SyncUpdate) error 
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (wallet_id) DO UPDATE SET
 				height = excluded.height, hash = excluded.hash,
-				receive_high_water = max(receive_high_water, excluded.receive_high_water),
-				change_high_water = max(change_high_water, excluded.change_high_water),
+				receive_high_water = CASE WHEN scan_state.receive_high_water > excluded.receive_high_water THEN scan_state.receive_high_water ELSE excluded.receive_high_water END,
+				change_high_water = CASE WHEN scan_state.change_high_water > excluded.change_high_water THEN scan_state.change_high_water ELSE excluded.change_high_water END,
 				synced_at = excluded.synced_at`,
 			id, u.Height, u.Hash.String(), u.ReceiveHighWater, u.ChangeHighWater, s.stamp()); err != nil {
 			return fmt.Errorf("apply sync of wallet %q: record scan state: %w", name, err)
@@ -72,7 +72,7 @@ func (s *Store) ApplySync(ctx context.Context, name string, u SyncUpdate) error 
 
 // replaceUTXOs swaps the wallet's stored UTXO set for utxos inside tx,
 // carrying recorded spenders over as ApplySync describes.
-func (s *Store) replaceUTXOs(ctx context.Context, tx *sql.Tx, w journalKey, utxos []UTXO, forget []chainhash.Hash) error {
+func (s *Store) replaceUTXOs(ctx context.Context, tx *dbTx, w journalKey, utxos []UTXO, forget []chainhash.Hash) error {
 	kept := map[wire.OutPoint]string{}
 	rows, err := tx.QueryContext(ctx, `SELECT txid, vout, spent_by FROM utxos WHERE wallet_id = ? AND spent_by IS NOT NULL`, w.id)
 	if err != nil {
@@ -136,7 +136,23 @@ const jsonBatch = 5_000
 // row's array, j.value (e.g. "j.value->>0", "unhex(j.value->>3)" for a
 // blob, which travels as hex); tail follows the SELECT (an ON CONFLICT
 // clause). Values may be integers, strings, []byte (as hex) or nil.
-func insertRows(ctx context.Context, tx *sql.Tx, head string, exprs []string, rows [][]any, tail string, fail func(error) error) error {
+//
+// PostgreSQL has no json_each over arrays of arrays and pgx prepares a
+// statement once: there, one prepared INSERT ... VALUES runs per row.
+func insertRows(ctx context.Context, tx *dbTx, head string, exprs []string, rows [][]any, tail string, fail func(error) error) error {
+	if tx.pg {
+		st, err := tx.PrepareContext(ctx, head+" VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(exprs)), ", ")+") "+tail)
+		if err != nil {
+			return fail(err)
+		}
+		defer st.Close()
+		for _, r := range rows {
+			if _, err := st.ExecContext(ctx, r...); err != nil {
+				return fail(err)
+			}
+		}
+		return nil
+	}
 	q := head + " SELECT " + strings.Join(exprs, ", ") + " FROM json_each(?) AS j WHERE true " + tail
 	var buf []byte
 	for len(rows) > 0 {
@@ -192,7 +208,7 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 }
 
 // upsertTxs records txs and deletes the forgotten ones inside tx.
-func (s *Store) upsertTxs(ctx context.Context, tx *sql.Tx, w journalKey, txs []Tx, forget []chainhash.Hash) error {
+func (s *Store) upsertTxs(ctx context.Context, tx *dbTx, w journalKey, txs []Tx, forget []chainhash.Hash) error {
 	now := s.stamp()
 	rows := make([][]any, 0, len(txs))
 	// One statement cannot upsert a row twice: a txid listed again
@@ -222,10 +238,10 @@ func (s *Store) upsertTxs(ctx context.Context, tx *sql.Tx, w journalKey, txs []T
 		[]string{"j.value->>0", "j.value->>1", "j.value->>2", "unhex(j.value->>3)", "j.value->>4", "j.value->>5", "j.value->>6"}, rows, `
 		ON CONFLICT (wallet_id, txid) DO UPDATE SET
 			height = excluded.height,
-			raw = coalesce(excluded.raw, raw),
+			raw = coalesce(excluded.raw, transactions.raw),
 			net = excluded.net,
-			fee = coalesce(excluded.fee, fee),
-			seen_at = min(seen_at, excluded.seen_at)`,
+			fee = coalesce(excluded.fee, transactions.fee),
+			seen_at = CASE WHEN transactions.seen_at < excluded.seen_at THEN transactions.seen_at ELSE excluded.seen_at END`,
 		func(err error) error {
 			return fmt.Errorf("apply sync of wallet %q: store transactions: %w", w.name, err)
 		}); err != nil {
@@ -243,7 +259,7 @@ func (s *Store) upsertTxs(ctx context.Context, tx *sql.Tx, w journalKey, txs []T
 // ones oldest first, then unconfirmed ones.
 func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 	var out []UTXO
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -282,7 +298,7 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 // cols (txColumns, or the same with NULL for raw).
 func (s *Store) transactions(ctx context.Context, name, cols string) ([]Tx, error) {
 	var out []Tx
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -350,7 +366,7 @@ func (s *Store) History(ctx context.Context, name string) ([]Tx, error) {
 // ScanState (SyncedAt zero) when it was never synced.
 func (s *Store) ScanState(ctx context.Context, name string) (ScanState, error) {
 	var st ScanState
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -380,14 +396,14 @@ func (s *Store) ScanState(ctx context.Context, name string) (ScanState, error) {
 // transaction spends count in neither; that transaction's change shows up
 // as unconfirmed once a sync has seen it.
 func (s *Store) Balance(ctx context.Context, name string) (confirmed, unconfirmed int64, err error) {
-	err = s.read(ctx, func(tx *sql.Tx) error {
+	err = s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT
-				ifnull(sum(CASE WHEN height > 0 THEN value END), 0),
-				ifnull(sum(CASE WHEN height = 0 THEN value END), 0)
+				coalesce(sum(CASE WHEN height > 0 THEN value END), 0),
+				coalesce(sum(CASE WHEN height = 0 THEN value END), 0)
 			FROM utxos WHERE wallet_id = ? AND spent_by IS NULL`, id).Scan(&confirmed, &unconfirmed); err != nil {
 			return fmt.Errorf("balance of wallet %q: %w", name, err)
 		}
@@ -453,7 +469,7 @@ func scanTx(row interface{ Scan(...any) error }) (Tx, error) {
 // reading every stored transaction.
 func (s *Store) KnownTxs(ctx context.Context, name string, ids []chainhash.Hash) (known map[chainhash.Hash]bool, unconfirmed int, err error) {
 	known = map[chainhash.Hash]bool{}
-	err = s.read(ctx, func(tx *sql.Tx) error {
+	err = s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -498,7 +514,7 @@ func (s *Store) KnownTxs(ctx context.Context, name string, ids []chainhash.Hash)
 // UTXOCount is how many unspent outputs the wallet's last sync stored.
 func (s *Store) UTXOCount(ctx context.Context, name string) (int, error) {
 	var n int
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

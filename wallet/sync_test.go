@@ -291,7 +291,7 @@ func TestApplySyncKilled(t *testing.T) {
 			t.Fatalf("round %d: store does not open after the kill: %v", round, err)
 		}
 		var check string
-		if err := s.db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		if err := s.rawQueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 			t.Fatalf("round %d: integrity_check %q, %v", round, check, err)
 		}
 		st, err := s.ScanState(context.Background(), "crash")

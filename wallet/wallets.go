@@ -38,7 +38,7 @@ type Wallet struct {
 
 // walletID looks a wallet's id up by name inside tx; the error wraps
 // ErrNotFound and reads `wallet "x" not found`.
-func walletID(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+func walletID(ctx context.Context, tx *dbTx, name string) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM wallets WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -60,7 +60,7 @@ func (s *Store) CreateWallet(ctx context.Context, w *Wallet) error {
 	}
 	created := s.now()
 	var id int64
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *dbTx) error {
 		var err error
 		id, err = s.insertWallet(ctx, tx, w, fps, labels, created.UnixMilli())
 		return err
@@ -77,7 +77,7 @@ func (s *Store) CreateWallet(ctx context.Context, w *Wallet) error {
 // insertWallet stores w and its cosigners inside tx and journals the
 // creation; CreateWallet and CreateSuccessor share it. A name already in
 // use wraps ErrExists.
-func (s *Store) insertWallet(ctx context.Context, tx *sql.Tx, w *Wallet, fps, labels []string, created int64) (int64, error) {
+func (s *Store) insertWallet(ctx context.Context, tx *dbTx, w *Wallet, fps, labels []string, created int64) (int64, error) {
 	// Checked inside the write lock, so no other process can take the
 	// name between this check and the insert.
 	var taken int
@@ -87,15 +87,12 @@ func (s *Store) insertWallet(ctx context.Context, tx *sql.Tx, w *Wallet, fps, la
 	if taken > 0 {
 		return 0, fmt.Errorf("wallet %q %w: choose another name, or delete the stored wallet first", w.Name, ErrExists)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO wallets
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO wallets
 		(name, descriptor, network, script, threshold, n, birth_height, next_receive, next_change, created_at, backend)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		w.Name, w.Descriptor, w.Network, w.Script, w.Threshold, w.N, w.BirthHeight,
-		w.NextReceive, w.NextChange, created, w.Backend)
-	if err != nil {
-		return 0, fmt.Errorf("create wallet %q: %w", w.Name, err)
-	}
-	id, err := res.LastInsertId()
+		w.NextReceive, w.NextChange, created, w.Backend).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("create wallet %q: %w", w.Name, err)
 	}
@@ -136,7 +133,7 @@ func scanWallet(row interface{ Scan(...any) error }) (*Wallet, error) {
 
 // fillCosigners copies the cosigners rows of the given wallets into their
 // Labels and Fingerprints.
-func fillCosigners(ctx context.Context, tx *sql.Tx, byID map[int64]*Wallet) error {
+func fillCosigners(ctx context.Context, tx *dbTx, byID map[int64]*Wallet) error {
 	rows, err := tx.QueryContext(ctx, `SELECT wallet_id, position, fingerprint, label FROM cosigners`)
 	if err != nil {
 		return fmt.Errorf("read cosigners: %w", err)
@@ -167,7 +164,7 @@ func fillCosigners(ctx context.Context, tx *sql.Tx, byID map[int64]*Wallet) erro
 // Wallet returns the wallet called name; ErrNotFound when there is none.
 func (s *Store) Wallet(ctx context.Context, name string) (*Wallet, error) {
 	var w *Wallet
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		var err error
 		w, err = scanWallet(tx.QueryRowContext(ctx, `SELECT `+walletColumns+` FROM wallets WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -187,7 +184,7 @@ func (s *Store) Wallet(ctx context.Context, name string) (*Wallet, error) {
 // Wallets returns every stored wallet, sorted by name.
 func (s *Store) Wallets(ctx context.Context) ([]*Wallet, error) {
 	var out []*Wallet
-	err := s.read(ctx, func(tx *sql.Tx) error {
+	err := s.read(ctx, func(tx *dbTx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+walletColumns+` FROM wallets ORDER BY name`)
 		if err != nil {
 			return fmt.Errorf("list wallets: %w", err)
@@ -219,7 +216,7 @@ func (s *Store) Wallets(ctx context.Context) ([]*Wallet, error) {
 // settings) in one transaction. The journal keeps its history, including
 // the descriptor, so a wallet deleted by mistake can be re-created.
 func (s *Store) DeleteWallet(ctx context.Context, name string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		w, err := scanWallet(tx.QueryRowContext(ctx, `SELECT `+walletColumns+` FROM wallets WHERE name = ?`, name))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("wallet %q %w", name, ErrNotFound)
@@ -242,7 +239,7 @@ func (s *Store) DeleteWallet(ctx context.Context, name string) error {
 // order, from 0) of the wallet called name. An unknown wallet or position
 // wraps ErrNotFound.
 func (s *Store) SetCosignerLabel(ctx context.Context, name string, position int, label string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
@@ -268,7 +265,7 @@ func (s *Store) SetCosignerLabel(ctx context.Context, name string, position int,
 // name; "" makes it use the global "backend" setting again. The URL is
 // stored as given: chain.Open checks it when it is used.
 func (s *Store) SetWalletBackend(ctx context.Context, name, backend string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *dbTx) error {
 		id, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err

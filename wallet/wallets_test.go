@@ -150,10 +150,10 @@ func TestDeleteWallet(t *testing.T) {
 	}
 	for _, table := range perWalletTables {
 		var left, kept int
-		if err := s.db.QueryRow(`SELECT count(*) FROM `+table+` WHERE wallet_id = ?`, w.ID).Scan(&left); err != nil {
+		if err := s.rawQueryRow(`SELECT count(*) FROM `+table+` WHERE wallet_id = ?`, w.ID).Scan(&left); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.db.QueryRow(`SELECT count(*) FROM `+table+` WHERE wallet_id = ?`, other.ID).Scan(&kept); err != nil {
+		if err := s.rawQueryRow(`SELECT count(*) FROM `+table+` WHERE wallet_id = ?`, other.ID).Scan(&kept); err != nil {
 			t.Fatal(err)
 		}
 		if left != 0 || kept == 0 {
