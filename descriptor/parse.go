@@ -8,7 +8,9 @@ import (
 )
 
 // Parse reads a multisig descriptor: sh(multi(...)), sh(wsh(multi(...))) or
-// wsh(multi(...)), each also with sortedmulti. The BIP-380 checksum is
+// wsh(multi(...)), each also with sortedmulti, or a taproot descriptor:
+// tr(KEY), tr(KEY,TREE) with pk/multi_a/sortedmulti_a leaves, rawtr(KEY),
+// KEY possibly musig(...) (see parse_tr.go). The BIP-380 checksum is
 // optional but verified when present. Every limit is checked here (see
 // validate), except hardened steps after an xpub, which BIP-380 lets parse
 // and which fail in Derive. Errors wrap ErrInvalid.
@@ -17,11 +19,20 @@ func Parse(s string) (*Descriptor, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	script, inner, err := unwrapScript(body)
-	if err != nil {
-		return nil, invalid(err)
+	var d *Descriptor
+	var fams []family
+	if name, args, ok := call(body); ok && (name == "tr" || name == "rawtr") {
+		d, fams, err = parseTr(name == "rawtr", args)
+	} else {
+		if strings.Contains(body, "musig(") {
+			return nil, invalid(errors.New("musig() is only allowed inside tr() or rawtr() (BIP-390)"))
+		}
+		script, inner, uerr := unwrapScript(body)
+		if uerr != nil {
+			return nil, invalid(uerr)
+		}
+		d, fams, err = parseMulti(script, inner)
 	}
-	d, fams, err := parseMulti(script, inner)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +58,15 @@ func unwrapScript(body string) (ScriptType, string, error) {
 	if !ok {
 		return 0, "", fmt.Errorf("%q is not a descriptor: expected wsh(sortedmulti(...)), sh(wsh(sortedmulti(...))) or sh(sortedmulti(...))", shorten(body))
 	}
+	if inner, _, ok := call(args); ok && (inner == "tr" || inner == "rawtr") {
+		return 0, "", fmt.Errorf("%s() nested in %s(): tr() is only allowed at the top level (BIP-386)", inner, name)
+	}
+	if inner, _, ok := call(args); ok && (inner == "multi_a" || inner == "sortedmulti_a") {
+		return 0, "", fmt.Errorf("%s() is only valid inside tr() (BIP-387): write tr(KEY,%s(...))", inner, inner)
+	}
 	switch name {
+	case "multi_a", "sortedmulti_a":
+		return 0, "", fmt.Errorf("%s() is only valid inside tr() (BIP-387): write tr(KEY,%s(...))", name, name)
 	case "wsh":
 		if inner, _, ok := call(args); ok && (inner == "wsh" || inner == "sh") {
 			return 0, "", fmt.Errorf("%s() nested in wsh(): wsh() must directly contain multi() or sortedmulti()", inner)
@@ -68,7 +87,7 @@ func unwrapScript(body string) (ScriptType, string, error) {
 	case "multi", "sortedmulti":
 		return 0, "", fmt.Errorf("bare %s() has no address: wrap it as wsh(%s(...)), sh(wsh(%s(...))) or sh(%s(...))", name, name, name, name)
 	}
-	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)) and sh(multi|sortedmulti)", shorten(name))
+	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)), sh(multi|sortedmulti) and tr(...)", shorten(name))
 }
 
 // parseMulti parses "multi(k,KEY,...)" or "sortedmulti(k,KEY,...)" and
@@ -82,6 +101,9 @@ func parseMulti(script ScriptType, s string) (*Descriptor, []family, error) {
 			what = name + "()"
 		case s == "":
 			what = "nothing"
+		}
+		if ok && name == "musig" {
+			return nil, nil, invalid(errors.New("musig() is only allowed inside tr() or rawtr() (BIP-390)"))
 		}
 		return nil, nil, invalid(fmt.Errorf("expected multi(...) or sortedmulti(...) inside the script wrapper, found %s", what))
 	}

@@ -28,6 +28,10 @@ func (d *Descriptor) StringNoChecksum() string {
 		return ""
 	}
 	var b strings.Builder
+	if d.Tap != nil {
+		d.writeTr(&b)
+		return b.String()
+	}
 	if d.Sorted {
 		b.WriteString("sortedmulti(")
 	} else {
