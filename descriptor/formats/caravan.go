@@ -58,6 +58,9 @@ func caravanAddressType(t descriptor.ScriptType) string {
 // (addresses looked up on a public block explorer), starting at address 0.
 func exportCaravan(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 	const instead = `export it as "descriptor" or "bsms" instead`
+	if err := refuseTaproot("Caravan", d); err != nil {
+		return nil, err
+	}
 	if !d.Sorted {
 		return nil, invalidf("Caravan wallets are always sortedmulti (BIP-67 key order) and this wallet is multi with a fixed key order, so Caravan would show different addresses: %s", instead)
 	}

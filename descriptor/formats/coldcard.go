@@ -48,6 +48,9 @@ func exportColdcard(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 // register with other addresses.
 func coldcardCanExport(name string, d *descriptor.Descriptor) error {
 	const instead = `export it as "descriptor" or "bsms" instead`
+	if err := refuseTaproot("the Coldcard multisig setup file", d); err != nil {
+		return err
+	}
 	if !d.Sorted {
 		return invalidf("Coldcard multisig is always sortedmulti (BIP-67 key order) and this wallet is multi with a fixed key order, so a Coldcard would show different addresses: %s", instead)
 	}
