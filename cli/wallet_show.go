@@ -71,6 +71,7 @@ type walletJSON struct {
 	Threshold    int            `json:"threshold"`
 	N            int            `json:"n"`
 	Cosigners    []cosignerJSON `json:"cosigners"`
+	Paths        []string       `json:"spending_paths,omitempty"`
 	FirstAddress string         `json:"first_address"`
 	NextReceive  uint32         `json:"next_receive_index"`
 	NextChange   uint32         `json:"next_change_index"`
@@ -95,6 +96,7 @@ func walletView(sum *coordinator.WalletSummary) *walletJSON {
 		BirthHeight:  w.BirthHeight,
 		Backend:      redactedBackend(w.Backend),
 		CreatedAt:    w.CreatedAt.UTC(),
+		Paths:        w.Descriptor.SpendingPaths(),
 	}
 	for _, cs := range sum.Cosigners {
 		c := cosignerJSON{Position: cs.Position, Label: cs.Label, Fingerprint: cs.Fingerprint, Path: cs.Path, Xpub: cs.Xpub, Registered: []registration{}}
@@ -117,6 +119,12 @@ func renderWalletShow(s *Streams, asJSON bool, sum *coordinator.WalletSummary) e
 	fmt.Fprintf(w, "Descriptor:  %s\n", v.Descriptor)
 	fmt.Fprintf(w, "First address: %s\n", v.FirstAddress)
 	fmt.Fprintf(w, "Next index:  receive %d, change %d\n", v.NextReceive, v.NextChange)
+	if len(v.Paths) > 0 {
+		fmt.Fprintln(w, "Spending paths:")
+		for _, p := range v.Paths {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
 	fmt.Fprintln(w, "Cosigners:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tFINGERPRINT\tLABEL\tPATH\tREGISTERED ON DEVICE")
@@ -139,6 +147,8 @@ func scriptLabel(s string) string {
 		return "P2SH-P2WSH nested segwit"
 	case "sh":
 		return "P2SH legacy"
+	case "tr":
+		return "P2TR taproot"
 	}
 	return s
 }

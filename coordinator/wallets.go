@@ -243,9 +243,9 @@ func (c *Coordinator) fillLabels(w *Wallet) {
 	for _, k := range keys {
 		byFP[k.Fingerprint] = "key " + k.Name
 	}
-	labels := make([]string, len(w.Descriptor.Keys))
+	labels := make([]string, w.Descriptor.N())
 	copy(labels, w.Labels)
-	for i, k := range w.Descriptor.Keys {
+	for i, k := range w.Descriptor.Cosigners() {
 		if labels[i] == "" && k.Origin != nil {
 			labels[i] = byFP[k.Origin.Fingerprint]
 		}
@@ -294,6 +294,7 @@ type CreateRequest struct {
 	Threshold   int
 	Cosigners   []Cosigner
 	Sorted      bool
+	NoKeyPath   bool             // Script tr: no MuSig2 key path (descriptor.TaprootOptions)
 	Network     *chaincfg.Params // nil: from the keys (xpub: mainnet, tpub: testnet)
 	BirthHeight int32
 }
@@ -315,7 +316,12 @@ func (c *Coordinator) CreateWallet(ctx context.Context, req CreateRequest) (*Cre
 			keys[i], labels[i] = co.Key, co.Label
 		}
 		var err error
-		if d, err = descriptor.New(req.Script, req.Threshold, req.Sorted, keys); err != nil {
+		if req.Script == descriptor.ScriptTr {
+			d, err = descriptor.NewTaproot(req.Threshold, keys, descriptor.TaprootOptions{NoKeyPath: req.NoKeyPath, Unsorted: !req.Sorted})
+		} else {
+			d, err = descriptor.New(req.Script, req.Threshold, req.Sorted, keys)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -324,7 +330,7 @@ func (c *Coordinator) CreateWallet(ctx context.Context, req CreateRequest) (*Cre
 		return nil, err
 	}
 	var warnings []string
-	for i, k := range d.Keys {
+	for i, k := range d.Cosigners() {
 		if k.Origin == nil {
 			warnings = append(warnings, fmt.Sprintf("key %d has no origin ([fingerprint/path]); hardware signers may not recognise it as theirs", i+1))
 		}
@@ -389,7 +395,7 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 	lbls := make([]string, n)
 	copy(lbls, labels)
 	fprs := make([]string, n)
-	for i, k := range wd.Keys {
+	for i, k := range wd.Cosigners() {
 		if k.Origin != nil {
 			fprs[i] = hex.EncodeToString(k.Origin.Fingerprint[:])
 		}
@@ -414,7 +420,7 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 // as its own (Coldcard refuses to register it).
 func distinctFingerprints(d *descriptor.Descriptor) error {
 	seen := map[[4]byte]int{}
-	for i, k := range d.Keys {
+	for i, k := range d.Cosigners() {
 		if k.Origin == nil {
 			continue
 		}

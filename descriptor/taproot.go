@@ -567,3 +567,62 @@ func (d *Descriptor) Signers() []Signer {
 	}
 	return out
 }
+
+// Cosigners returns one key per cosigner in order: Keys itself for sh/wsh
+// multisig; for taproot the first expression of each Signer (the bare
+// musig() participant in countersign's default shape, which carries the
+// cosigner's origin), leaving out BIP-341's unspendable internal key. Len
+// is N().
+func (d *Descriptor) Cosigners() []Key {
+	if d.Tap == nil {
+		return d.Keys
+	}
+	var out []Key
+	nums := -1
+	if d.Unspendable() {
+		nums = d.Tap.Internal.Key
+	}
+	for _, s := range d.Signers() {
+		if s.Keys[0] == nums {
+			continue
+		}
+		out = append(out, d.Keys[s.Keys[0]])
+	}
+	return out
+}
+
+// SpendingPaths explains a taproot descriptor's ways to spend in plain
+// words, cheapest first; nil for other script types.
+func (d *Descriptor) SpendingPaths() []string {
+	if d == nil || d.Tap == nil {
+		return nil
+	}
+	var out []string
+	switch {
+	case d.Tap.Raw:
+		out = append(out, "Key path only (rawtr): the output key itself signs; there is no script.")
+	case d.Unspendable():
+		out = append(out, "Key path: none. The internal key is BIP-341's unspendable point, so every spend uses a script leaf below.")
+	case d.Tap.Internal.IsMuSig():
+		n := tapKeySigners(d.Tap.Internal)
+		out = append(out, fmt.Sprintf("Key path: all %d cosigners together as one MuSig2 key. On chain it looks like a single-key payment and costs the least; every cosigner must take part in two rounds (a nonce, then a partial signature).", n))
+	default:
+		out = append(out, "Key path: one key signs alone (a single Schnorr signature, the cheapest spend).")
+	}
+	leaves, _ := d.Tap.Leaves()
+	for i, l := range leaves {
+		var what string
+		switch {
+		case l.Kind == LeafPk && l.Keys[0].IsMuSig():
+			what = fmt.Sprintf("all %d keys of a MuSig2 key together", tapKeySigners(l.Keys[0]))
+		case l.Kind == LeafPk:
+			what = "one key alone"
+		case l.Threshold == len(l.Keys):
+			what = fmt.Sprintf("all %d keys, one signature each", len(l.Keys))
+		default:
+			what = fmt.Sprintf("any %d of %d keys, one signature each", l.Threshold, len(l.Keys))
+		}
+		out = append(out, fmt.Sprintf("Script leaf %d: %s. The fallback when the key path cannot be used; it reveals this leaf on chain and costs more.", i+1, what))
+	}
+	return out
+}
