@@ -3,10 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/countersign/countersign/internal/regtest"
 )
@@ -89,5 +92,101 @@ func TestTaprootReceiveRegtest(t *testing.T) {
 	}
 	if bal.Confirmed != total {
 		t.Fatalf("balance %d, want %d", bal.Confirmed, total)
+	}
+}
+
+// TestTaprootScriptSpendRegtest: a 2-of-3 taproot wallet spends by its
+// sortedmulti_a leaf with two software keys (BIP-340 signatures over the
+// BIP-342 sighash); btcd accepts and mines the transaction, and the change
+// comes back to the wallet's taproot change branch.
+func TestTaprootScriptSpendRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cs := tapCosigners(t, 3)
+	args := []string{"--network", "regtest", "wallet", "create", "tap", "--script", "tr", "-m", "2"}
+	for _, c := range cs {
+		args = append(args, "--cosigner", c.Expr)
+	}
+	mustRun(t, dir, args...)
+	mustRun(t, dir, "backend", "set", node.RPCURL())
+	importTestKeys(t, dir, cs)
+	for _, amt := range []int64{50_000_000, 30_000_000} {
+		addr := strings.TrimSpace(mustRun(t, dir, "address", "tap"))
+		a, err := btcutil.DecodeAddress(addr, node.Params())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := node.Fund(ctx, a, amt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, "wallet", "sync", "tap")
+
+	ext := node.Address().EncodeAddress()
+	work := t.TempDir()
+	unsigned := filepath.Join(work, "unsigned.psbt")
+	mustRun(t, dir, "spend", "tap", "--to", ext+":0.6", "--fee-rate", "5", "-o", unsigned)
+	r := inspectFile(t, dir, unsigned)
+	if r.ReadyToFinalize || len(r.Inputs) != 2 || !r.Inputs[0].Ours || r.Inputs[0].Missing != 2 {
+		t.Fatalf("unsigned PSBT: %+v", r)
+	}
+	change := 0
+	for _, o := range r.Outputs {
+		if o.Kind == "change" {
+			change++
+		}
+	}
+	if change != 1 {
+		t.Fatalf("want one change output: %+v", r.Outputs)
+	}
+	var signed []string
+	for i := 1; i <= 2; i++ {
+		out := filepath.Join(work, fmt.Sprintf("signed-%d.psbt", i))
+		mustRun(t, dir, "sign", unsigned, "--with", fmt.Sprintf("key:k%d", i), "--yes", "-o", out)
+		signed = append(signed, out)
+	}
+	r = inspectFile(t, dir, signed[0])
+	if r.Inputs[0].Missing != 1 || len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Signatures[0].Fingerprint != cs[0].FP {
+		t.Fatalf("after one signature: %+v", r.Inputs[0])
+	}
+	if res := runCLI(t, dir, "", "psbt", "finalize", signed[0]); res.Code != 4 {
+		t.Fatalf("finalize with one signature: exit %d: %s", res.Code, res.Err)
+	}
+	combined := filepath.Join(work, "combined.psbt")
+	mustRun(t, dir, append(append([]string{"psbt", "combine"}, signed...), "-o", combined)...)
+	if r = inspectFile(t, dir, combined); !r.ReadyToFinalize {
+		t.Fatalf("combined PSBT not ready: %+v", r)
+	}
+	txFile := filepath.Join(work, "tx.hex")
+	mustRun(t, dir, "psbt", "finalize", combined, "-o", txFile)
+	txid := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", txFile))
+	h, _ := chainhash.NewHashFromStr(txid)
+	tx, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := tx.MsgTx()
+	for i, in := range msg.TxIn {
+		if len(in.Witness) != 5 { // 3 key slots (2 signatures, 1 empty), script, control block
+			t.Fatalf("input %d witness has %d items, want a sortedmulti_a leaf spend", i, len(in.Witness))
+		}
+	}
+	vsize := (int64(msg.SerializeSizeStripped())*3 + int64(msg.SerializeSize()) + 3) / 4
+	if paid := float64(r.Fee) / float64(vsize); paid < 5 {
+		t.Fatalf("paid %.3f sat/vB (fee %d, vsize %d), asked 5", paid, r.Fee, vsize)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	s := syncWallet(t, dir, node.RPCURL(), "tap")
+	if want := int64(80_000_000 - 60_000_000 - r.Fee); s.Confirmed != want || s.UTXOs != 1 {
+		t.Fatalf("after the spend: %+v, want %d in one change coin", s, want)
 	}
 }

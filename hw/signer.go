@@ -32,6 +32,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/psbt"
@@ -315,8 +316,65 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
 				todo++
 			}
 		}
+		// Taproot (BIP-371): a key signs each leaf it appears in.
+		for _, d := range in.TaprootBip32Derivation {
+			if d == nil || d.MasterKeyFingerprint != v || len(d.LeafHashes) == 0 {
+				continue
+			}
+			holds++
+			for _, h := range d.LeafHashes {
+				if !hasTapSig(in, d.XOnlyPubKey, h) {
+					todo++
+				}
+			}
+		}
 	}
 	return todo, holds
+}
+
+func hasTapSig(in *bpsbt.PInput, x, leafHash []byte) bool {
+	for _, s := range in.TaprootScriptSpendSig {
+		if s != nil && bytes.Equal(s.XOnlyPubKey, x) && bytes.Equal(s.LeafHash, leafHash) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeTapSignatures takes back the new taproot script-path signatures of
+// input i, under the same rules as takeSignatures: a key of the input
+// derived from fp (when known), verified against p's own input.
+func takeTapSignatures(p, returned *bpsbt.Packet, out *bpsbt.PInput, v *psbt.SigVerifier, i int, fp [4]byte, known bool) (int, error) {
+	fpv := binary.LittleEndian.Uint32(fp[:])
+	added := 0
+	for _, s := range returned.Inputs[i].TaprootScriptSpendSig {
+		if s == nil || hasTapSig(out, s.XOnlyPubKey, s.LeafHash) {
+			continue
+		}
+		var owner *bpsbt.TaprootBip32Derivation
+		for _, d := range p.Inputs[i].TaprootBip32Derivation {
+			if d != nil && bytes.Equal(d.XOnlyPubKey, s.XOnlyPubKey) {
+				owner = d
+			}
+		}
+		switch {
+		case owner == nil:
+			return 0, fmt.Errorf("input %d: the signer signed for taproot key %x, which is not a key of this input", i, s.XOnlyPubKey)
+		case known && owner.MasterKeyFingerprint != fpv:
+			f := fingerprintBytes(owner.MasterKeyFingerprint)
+			return 0, fmt.Errorf("input %d: the signer (fingerprint %x) returned a signature for cosigner %s's taproot key %x", i, fp, hex.EncodeToString(f[:]), s.XOnlyPubKey)
+		case s.SigHash != txscript.SigHashDefault:
+			return 0, fmt.Errorf("input %d: the signer's taproot signature uses sighash 0x%x; only SIGHASH_DEFAULT is accepted", i, uint32(s.SigHash))
+		}
+		if err := v.VerifyTap(i, s.XOnlyPubKey, s.LeafHash, s.Signature); err != nil {
+			return 0, fmt.Errorf("input %d: the signer's taproot signature for key %x does not verify: %w", i, s.XOnlyPubKey, err)
+		}
+		c := *s
+		c.XOnlyPubKey, c.LeafHash, c.Signature = bytes.Clone(s.XOnlyPubKey), bytes.Clone(s.LeafHash), bytes.Clone(s.Signature)
+		out.TaprootScriptSpendSig = append(out.TaprootScriptSpendSig, &c)
+		added++
+	}
+	return added, nil
 }
 
 func hasSig(in *bpsbt.PInput, pub []byte) bool {
@@ -350,6 +408,11 @@ func takeSignatures(p, returned *bpsbt.Packet, fp [4]byte, known bool) (*bpsbt.P
 	added := 0
 	for i := range returned.Inputs {
 		in := &out.Inputs[i]
+		n, err := takeTapSignatures(p, returned, in, v, i, fp, known)
+		if err != nil {
+			return nil, 0, err
+		}
+		added += n
 		for _, ps := range returned.Inputs[i].PartialSigs {
 			if ps == nil || hasSig(in, ps.PubKey) {
 				continue

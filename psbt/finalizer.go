@@ -118,6 +118,9 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInp
 	if st.finalized {
 		return existingFinal(in, i)
 	}
+	if st.spend != nil && st.spend.kind == kindTr {
+		return finalizeTapInput(p, a, v, i)
+	}
 	bySlot, err := inputSigs(p, a, v, i, false)
 	if err != nil {
 		return finalInput{}, err

@@ -196,7 +196,7 @@ func inspect(p *bpsbt.Packet, w WalletInfo, verify bool) (*Report, error) {
 					r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat) pays the wallet's own receive address %d/%d, not its change branch: the money stays in the wallet", j, out.Value, d.Branch, d.Index))
 				}
 				or.Branch, or.Index = ptr(d.Branch), ptr(d.Index)
-			} else if v.claims(po.Bip32Derivation) {
+			} else if v.claims(outputDerivations(po)) {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat to %s) claims to be change but does not derive from the wallet: treat it as a payment to someone else, and do not sign if you did not intend it",
 					j, out.Value, displayAddress(or)))
 			}
@@ -277,6 +277,9 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 		}
 		return ir, warns
 	}
+	if st.spend.kind == kindTr {
+		return tapInputReport(p, a, v, i, ir, warns, verify)
+	}
 	ms := st.spend.ms
 	ir.Required = ms.m
 
@@ -341,6 +344,8 @@ func estimatedInputSize(in *bpsbt.PInput, st *inputState) inputSize {
 			base:    outPointSize + compactSizeLen(len(in.FinalScriptSig)) + len(in.FinalScriptSig) + sequenceSize,
 			witness: len(in.FinalScriptWitness),
 		}
+	case st.spend != nil && st.spend.kind == kindTr:
+		return tapInputSize(st.spend.tap)
 	case st.spend != nil:
 		return multisigInputSize(st.spend.kind, st.spend.ms.m, len(st.spend.script))
 	}
