@@ -190,3 +190,97 @@ func TestTaprootScriptSpendRegtest(t *testing.T) {
 		t.Fatalf("after the spend: %+v, want %d in one change coin", s, want)
 	}
 }
+
+// TestTaprootMuSig2Regtest: a 2-of-3 taproot wallet spent by its MuSig2
+// key path with three software keys (BIP-327 via btcec, BIP-373 records):
+// each key's first sign adds its public nonce, its second (once every
+// nonce is in) its partial signature; finalize aggregates them into one
+// 64-byte key-path signature that btcd accepts. Signing again from the
+// state before the partial signature is refused: the secret nonce was
+// erased when it was used.
+func TestTaprootMuSig2Regtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cs := tapCosigners(t, 3)
+	args := []string{"--network", "regtest", "wallet", "create", "tap", "--script", "tr", "-m", "2"}
+	for _, c := range cs {
+		args = append(args, "--cosigner", c.Expr)
+	}
+	mustRun(t, dir, args...)
+	mustRun(t, dir, "backend", "set", node.RPCURL())
+	importTestKeys(t, dir, cs)
+	addr := strings.TrimSpace(mustRun(t, dir, "address", "tap"))
+	a, err := btcutil.DecodeAddress(addr, node.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Fund(ctx, a, 70_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, "wallet", "sync", "tap")
+	work := t.TempDir()
+	cur := filepath.Join(work, "unsigned.psbt")
+	mustRun(t, dir, "spend", "tap", "--to", node.Address().EncodeAddress()+":0.5", "--fee-rate", "3", "-o", cur)
+
+	step := 0
+	sign := func(k int) string {
+		step++
+		out := filepath.Join(work, fmt.Sprintf("step-%d.psbt", step))
+		mustRun(t, dir, "sign", cur, "--with", fmt.Sprintf("key:k%d", k), "--yes", "-o", out)
+		cur = out
+		return out
+	}
+	// Round 1: nonces.
+	for k := 1; k <= 3; k++ {
+		sign(k)
+	}
+	var r struct {
+		Inputs []struct {
+			MuSig2 *struct {
+				Participants int `json:"participants"`
+				Nonces       int `json:"nonces"`
+				PartialSigs  int `json:"partial_signatures"`
+			} `json:"musig2"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "psbt", "inspect", cur)), &r); err != nil {
+		t.Fatal(err)
+	}
+	if m := r.Inputs[0].MuSig2; m == nil || m.Participants != 3 || m.Nonces != 3 || m.PartialSigs != 0 {
+		t.Fatalf("after round 1: %+v", r.Inputs[0].MuSig2)
+	}
+	allNonces := cur
+	// Round 2: partial signatures.
+	for k := 1; k <= 3; k++ {
+		sign(k)
+	}
+	// k1 again from the state with all nonces: its secret nonce is gone.
+	res := runCLI(t, dir, "", "sign", allNonces, "--with", "key:k1", "--yes", "-o", filepath.Join(work, "again.psbt"))
+	if res.Code == 0 || !strings.Contains(res.Err, "never reused") {
+		t.Fatalf("second sign with the same nonce state: exit %d: %s", res.Code, res.Err)
+	}
+	txFile := filepath.Join(work, "tx.hex")
+	mustRun(t, dir, "psbt", "finalize", cur, "-o", txFile)
+	txid := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", txFile))
+	h, _ := chainhash.NewHashFromStr(txid)
+	tx, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := tx.MsgTx().TxIn[0].Witness; len(w) != 1 || len(w[0]) != 64 {
+		t.Fatalf("witness %d items: want the MuSig2 key path (one 64-byte signature)", len(w))
+	}
+	if _, err := node.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if s := syncWallet(t, dir, node.RPCURL(), "tap"); s.UTXOs != 1 {
+		t.Fatalf("after the key-path spend: %+v", s)
+	}
+}

@@ -316,6 +316,21 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
 				todo++
 			}
 		}
+		// MuSig2 (BIP-373): a participant has a step to take while its
+		// partial signature is missing (a nonce, or the signature once all
+		// nonces are in; the device reports when it is waiting).
+		for _, u := range in.Unknowns {
+			if u != nil && len(u.Key) == 34 && u.Key[0] == 0x1a {
+				for _, d := range in.TaprootBip32Derivation {
+					if d != nil && d.MasterKeyFingerprint == v && len(d.LeafHashes) == 0 && participates(u.Value, d.XOnlyPubKey) {
+						holds++
+						if !hasMuSigSig(in, d.XOnlyPubKey, u.Key[1:]) {
+							todo++
+						}
+					}
+				}
+			}
+		}
 		// Taproot (BIP-371): a key signs each leaf it appears in.
 		for _, d := range in.TaprootBip32Derivation {
 			if d == nil || d.MasterKeyFingerprint != v || len(d.LeafHashes) == 0 {
@@ -330,6 +345,72 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
 		}
 	}
 	return todo, holds
+}
+
+// participates reports whether x-only key x is one of a BIP-373
+// participants list (33-byte keys).
+func participates(list, x []byte) bool {
+	for off := 0; off+33 <= len(list); off += 33 {
+		if bytes.Equal(list[off+1:off+33], x) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasMuSigSig reports whether the input holds a MuSig2 partial signature
+// by the participant with x-only key x for aggregate agg.
+func hasMuSigSig(in *bpsbt.PInput, x, agg []byte) bool {
+	for _, u := range in.Unknowns {
+		if u != nil && len(u.Key) == 67 && u.Key[0] == 0x1c && bytes.Equal(u.Key[2:34], x) && bytes.Equal(u.Key[34:], agg) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeMuSigRecords takes back the new BIP-373 public nonces and partial
+// signatures of input i for the signer's own participant keys, each
+// checked by the verifier (a partial signature against the nonces in p).
+func takeMuSigRecords(p, returned *bpsbt.Packet, out *bpsbt.PInput, v *psbt.SigVerifier, i int, fp [4]byte, known bool) (int, error) {
+	fpv := binary.LittleEndian.Uint32(fp[:])
+	added := 0
+	for _, u := range returned.Inputs[i].Unknowns {
+		if u == nil {
+			continue
+		}
+		pub, ok := psbt.IsMuSig2Record(u.Key)
+		if !ok || hasRecord(out, u.Key) {
+			continue
+		}
+		var owner *bpsbt.TaprootBip32Derivation
+		for _, d := range p.Inputs[i].TaprootBip32Derivation {
+			if d != nil && bytes.Equal(d.XOnlyPubKey, pub[1:]) {
+				owner = d
+			}
+		}
+		switch {
+		case owner == nil:
+			return 0, fmt.Errorf("input %d: the signer added a MuSig2 record for key %x, which is not a key of this input", i, pub)
+		case known && owner.MasterKeyFingerprint != fpv:
+			return 0, fmt.Errorf("input %d: the signer (fingerprint %x) added a MuSig2 record for another cosigner's key %x", i, fp, pub)
+		}
+		if err := v.VerifyMuSig2(i, u.Key, u.Value); err != nil {
+			return 0, fmt.Errorf("input %d: the signer's MuSig2 record for key %x is refused: %w", i, pub, err)
+		}
+		out.Unknowns = append(out.Unknowns, &bpsbt.Unknown{Key: bytes.Clone(u.Key), Value: bytes.Clone(u.Value)})
+		added++
+	}
+	return added, nil
+}
+
+func hasRecord(in *bpsbt.PInput, key []byte) bool {
+	for _, u := range in.Unknowns {
+		if u != nil && bytes.Equal(u.Key, key) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasTapSig(in *bpsbt.PInput, x, leafHash []byte) bool {
@@ -410,6 +491,10 @@ func takeSignatures(p, returned *bpsbt.Packet, fp [4]byte, known bool) (*bpsbt.P
 		in := &out.Inputs[i]
 		n, err := takeTapSignatures(p, returned, in, v, i, fp, known)
 		if err != nil {
+			return nil, 0, err
+		}
+		added += n
+		if n, err = takeMuSigRecords(p, returned, in, v, i, fp, known); err != nil {
 			return nil, 0, err
 		}
 		added += n

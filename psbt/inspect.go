@@ -81,6 +81,9 @@ type InputReport struct {
 	Missing int `json:"missing"`
 	// NotSigned lists the cosigners whose keys have not signed.
 	NotSigned []Cosigner `json:"not_signed"`
+	// MuSig2 is the key-path MuSig2 progress of a taproot input (BIP-373
+	// records); nil for other inputs.
+	MuSig2 *MuSig2Report `json:"musig2,omitempty"`
 }
 
 // Cosigner identifies one of the wallet's signers.

@@ -403,6 +403,17 @@ func verifySchnorr(a *analysis, i int, leaf *tapLeaf, x, sig []byte) error {
 func finalizeTapInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInput, error) {
 	in, st := &p.Inputs[i], &a.in[i]
 	ts := st.spend.tap
+	if len(in.TaprootKeySpendSig) == 0 {
+		// Every MuSig2 partial signature present: the key path, the
+		// smallest witness.
+		sig, err := aggregateMuSig(p, a, v, i)
+		if err != nil {
+			return finalInput{}, err
+		}
+		if sig != nil {
+			return finalInput{witness: wire.TxWitness{sig}}, nil
+		}
+	}
 	if len(in.TaprootKeySpendSig) > 0 {
 		sig := in.TaprootKeySpendSig
 		if len(sig) != 64 {
@@ -614,15 +625,6 @@ func tapInputReport(p *bpsbt.Packet, a *analysis, v *walletView, i int, ir Input
 		warns = append(warns, err.Error())
 		sigs = nil
 	}
-	if len(in.TaprootKeySpendSig) > 0 {
-		if err := verifySchnorr(a, i, nil, ts.outputKey, in.TaprootKeySpendSig); verify && err != nil {
-			warns = append(warns, fmt.Sprintf("input %d: the key-path signature is invalid: %v", i, err))
-		} else {
-			ir.Required, ir.Missing = 1, 0
-			ir.Signatures = append(ir.Signatures, Cosigner{Label: "MuSig2 key path", PubKey: hex.EncodeToString(ts.outputKey), Sighash: "DEFAULT"})
-			return ir, warns
-		}
-	}
 	// One entry per valid signature (a key in two leaves signs twice), so
 	// the gate can compare the count with the records.
 	for li := range ts.leaves {
@@ -632,6 +634,21 @@ func tapInputReport(p *bpsbt.Packet, a *analysis, v *walletView, i int, ir Input
 				c.Sighash = "DEFAULT"
 				ir.Signatures = append(ir.Signatures, c)
 			}
+		}
+	}
+	if ir.MuSig2 = muSigReport(p, a, i); ir.MuSig2 != nil && ir.MuSig2.PartialSigs == ir.MuSig2.Participants {
+		// The finalizer aggregates them into the key-path signature (and
+		// refuses, naming the cosigner, if one does not verify).
+		ir.Required, ir.Missing = ir.MuSig2.Participants, 0
+		return ir, warns
+	}
+	if len(in.TaprootKeySpendSig) > 0 {
+		if err := verifySchnorr(a, i, nil, ts.outputKey, in.TaprootKeySpendSig); verify && err != nil {
+			warns = append(warns, fmt.Sprintf("input %d: the key-path signature is invalid: %v", i, err))
+		} else {
+			ir.Required, ir.Missing = 1, 0
+			ir.Signatures = append(ir.Signatures, Cosigner{Label: "MuSig2 key path", PubKey: hex.EncodeToString(ts.outputKey), Sighash: "DEFAULT"})
+			return ir, warns
 		}
 	}
 	if len(ts.leaves) == 0 {
