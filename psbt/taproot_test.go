@@ -197,6 +197,20 @@ func TestTaprootMuSig2(t *testing.T) {
 	if r := muSigReport(p, analyze(p), 0); r == nil || r.Nonces != 3 {
 		t.Fatalf("after round 1: %+v", r)
 	}
+	// PSBT v2 (BIP-370) carries the BIP-371 and BIP-373 records: round 2
+	// continues on a v2 round trip.
+	v2, err := SerializeVersion(p, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, ver, err := DecodeVersion(v2)
+	if err != nil || ver != 2 {
+		t.Fatalf("v2 round trip: version %d, %v", ver, err)
+	}
+	if r := muSigReport(back, analyze(back), 1); r == nil || r.Nonces != 3 || len(back.Inputs[1].TaprootLeafScript) != 1 {
+		t.Fatalf("after a v2 round trip: %+v", r)
+	}
+	p = back
 	allNonces := clone(t, p)
 	for k := range 3 {
 		if r := step(k); r.PartialSigs != 2 {
