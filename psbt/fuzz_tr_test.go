@@ -16,7 +16,7 @@ func taprootSeeds(f testing.TB) (*testWallet, [][]byte) {
 		Outputs:      []Output{{Script: externalScript(7), Value: 30_000_000}},
 		FeeRate:      4,
 		ChangeBranch: 1, ChangeIndex: 2,
-		Rand:         seeded(1),
+		Rand: seeded(1),
 	})
 	if err != nil {
 		f.Fatal(err)
