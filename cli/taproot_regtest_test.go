@@ -189,6 +189,7 @@ func TestTaprootScriptSpendRegtest(t *testing.T) {
 	if want := int64(80_000_000 - 60_000_000 - r.Fee); s.Confirmed != want || s.UTXOs != 1 {
 		t.Fatalf("after the spend: %+v, want %d in one change coin", s, want)
 	}
+	mustDoctor(t, dir)
 }
 
 // TestTaprootMuSig2Regtest: a 2-of-3 taproot wallet spent by its MuSig2
@@ -283,4 +284,5 @@ func TestTaprootMuSig2Regtest(t *testing.T) {
 	if s := syncWallet(t, dir, node.RPCURL(), "tap"); s.UTXOs != 1 {
 		t.Fatalf("after the key-path spend: %+v", s)
 	}
+	mustDoctor(t, dir)
 }
