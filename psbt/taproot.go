@@ -770,3 +770,33 @@ func checkTapFinal(in *bpsbt.PInput, i int, op wire.OutPoint) error {
 	}
 	return nil
 }
+
+// updateTapRecords is Update for a taproot input of the wallet: the
+// witness_utxo and every BIP-371 record (and the BIP-373 participants)
+// re-derived from the wallet, replacing what the PSBT said; signatures,
+// nonces and partial signatures are kept (the gate verifies them).
+func updateTapRecords(in *bpsbt.PInput, prevOut *wire.TxOut, d *descriptor.Derived, where string, change func(string, ...any)) {
+	if in.WitnessUtxo == nil {
+		in.WitnessUtxo = wire.NewTxOut(prevOut.Value, bytes.Clone(prevOut.PkScript))
+		change("%s: added witness_utxo", where)
+	}
+	before := fmt.Sprintf("%x|%x|%d|%d", in.TaprootInternalKey, in.TaprootMerkleRoot, len(in.TaprootLeafScript), len(in.TaprootBip32Derivation))
+	prevTx := in.NonWitnessUtxo
+	witness := in.WitnessUtxo
+	// updateTapInput needs the previous transaction only for the UTXO
+	// records, which are already settled here.
+	in.TaprootInternalKey = bytes.Clone(d.Tap.InternalKey)
+	in.TaprootMerkleRoot = bytes.Clone(d.Tap.MerkleRoot)
+	in.TaprootLeafScript = nil
+	for _, l := range d.Tap.Leaves {
+		in.TaprootLeafScript = append(in.TaprootLeafScript, &bpsbt.TaprootTapLeafScript{
+			ControlBlock: bytes.Clone(l.ControlBlock), Script: bytes.Clone(l.Script), LeafVersion: txscript.BaseLeafVersion,
+		})
+	}
+	in.TaprootBip32Derivation = tapDerivations(d)
+	in.Unknowns = append(removeMuSigRecords(in.Unknowns, inMuSigParticipants), muSigParticipantRecords(inMuSigParticipants, d)...)
+	in.NonWitnessUtxo, in.WitnessUtxo = prevTx, witness
+	if after := fmt.Sprintf("%x|%x|%d|%d", in.TaprootInternalKey, in.TaprootMerkleRoot, len(in.TaprootLeafScript), len(in.TaprootBip32Derivation)); after != before {
+		change("%s: set the taproot internal key, merkle root, leaf scripts and key derivations from the wallet", where)
+	}
+}

@@ -131,6 +131,23 @@ func TestTaprootScriptPath(t *testing.T) {
 	if change != 1 || !rep.Inputs[0].Ours || rep.Inputs[0].Missing != 2 {
 		t.Fatalf("report: %+v", rep)
 	}
+	// A PSBT another tool made with only the tap derivations is completed
+	// by Update from the wallet, and then passes the gate.
+	bare := clone(t, p)
+	for i := range bare.Inputs {
+		in := &bare.Inputs[i]
+		in.TaprootInternalKey, in.TaprootMerkleRoot, in.TaprootLeafScript, in.Unknowns = nil, nil, nil, nil
+	}
+	up, err := Update(bare, tw.info, UpdateSource{})
+	if err != nil || up.Inputs != 2 || len(up.Changes) == 0 {
+		t.Fatalf("update: %v %+v", err, up)
+	}
+	if _, err := Gate(bare, tw.info, GateRules{}); err != nil {
+		t.Fatalf("updated PSBT refused: %v", err)
+	}
+	if !bytes.Equal(mustSerialize(t, bare), mustSerialize(t, p)) {
+		t.Fatal("Update does not restore the records Build wrote")
+	}
 	// Fee estimate: the worst path (the 2-of-3 leaf) is paid for.
 	tw.sign(t, p, 0, 2)
 	q := clone(t, p)
