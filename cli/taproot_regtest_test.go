@@ -14,7 +14,7 @@ import (
 	"github.com/countersign/countersign/internal/regtest"
 )
 
-// tapCosigners makes n cosigners at the taproot multisig path m/48h/1h/0h/3h.
+// tapCosigners (used by taproot_test.go too) makes n cosigners at the taproot multisig path m/48h/1h/0h/3h.
 func tapCosigners(t *testing.T, n int) []testCosigner {
 	t.Helper()
 	var cs []testCosigner

@@ -288,15 +288,17 @@ func ParseCosigner(s string) (Cosigner, error) {
 // CreateRequest describes a new wallet: either Descriptor, or Script,
 // Threshold and Cosigners.
 type CreateRequest struct {
-	Name        string
-	Descriptor  *descriptor.Descriptor
-	Script      descriptor.ScriptType
-	Threshold   int
-	Cosigners   []Cosigner
-	Sorted      bool
-	NoKeyPath   bool             // Script tr: no MuSig2 key path (descriptor.TaprootOptions)
-	Network     *chaincfg.Params // nil: from the keys (xpub: mainnet, tpub: testnet)
-	BirthHeight int32
+	Name       string
+	Descriptor *descriptor.Descriptor
+	Script     descriptor.ScriptType
+	Threshold  int
+	Cosigners  []Cosigner
+	Sorted     bool
+	NoKeyPath  bool // Script tr: no MuSig2 key path (descriptor.TaprootOptions)
+	// LeafPerSubset (Script tr): one leaf per m-key subset.
+	LeafPerSubset bool
+	Network       *chaincfg.Params // nil: from the keys (xpub: mainnet, tpub: testnet)
+	BirthHeight   int32
 }
 
 // CreateResult is the new wallet, with warnings for the user.
@@ -317,7 +319,7 @@ func (c *Coordinator) CreateWallet(ctx context.Context, req CreateRequest) (*Cre
 		}
 		var err error
 		if req.Script == descriptor.ScriptTr {
-			d, err = descriptor.NewTaproot(req.Threshold, keys, descriptor.TaprootOptions{NoKeyPath: req.NoKeyPath, Unsorted: !req.Sorted})
+			d, err = descriptor.NewTaproot(req.Threshold, keys, descriptor.TaprootOptions{NoKeyPath: req.NoKeyPath, Unsorted: !req.Sorted, LeafPerSubset: req.LeafPerSubset})
 		} else {
 			d, err = descriptor.New(req.Script, req.Threshold, req.Sorted, keys)
 		}

@@ -470,7 +470,15 @@ type TaprootOptions struct {
 	// Unsorted writes multi_a instead of sortedmulti_a (key order fixed by
 	// the descriptor rather than sorted per address).
 	Unsorted bool
+	// LeafPerSubset writes one m-of-m leaf per m-key subset (C(n,m)
+	// leaves in a balanced tree) instead of one m-of-n leaf: each script
+	// spend reveals only its m keys and carries no empty signature slots,
+	// at the cost of a longer control block. At most maxSubsetLeaves.
+	LeafPerSubset bool
 }
+
+// maxSubsetLeaves bounds LeafPerSubset: 1,024 leaves is a tree 10 deep.
+const maxSubsetLeaves = 1024
 
 // NewTaproot builds an m-of-n taproot wallet from the cosigners' keys
 // (each with its origin and its steps, e.g. [fp/48h/1h/0h/3h]tpub/<0;1>/*):
@@ -509,18 +517,40 @@ func NewTaproot(threshold int, keys []Key, opt TaprootOptions) (*Descriptor, err
 		b.WriteString(suffix.String())
 	}
 	b.WriteByte(',')
-	if opt.Unsorted {
-		b.WriteString("multi_a(")
+	leaf := func(idx []int) string {
+		var l strings.Builder
+		if opt.Unsorted {
+			l.WriteString("multi_a(")
+		} else {
+			l.WriteString("sortedmulti_a(")
+		}
+		fmt.Fprintf(&l, "%d", threshold)
+		for _, i := range idx {
+			l.WriteByte(',')
+			k := keys[i].clone()
+			k.write(&l)
+		}
+		l.WriteByte(')')
+		return l.String()
+	}
+	all := make([]int, len(keys))
+	for i := range all {
+		all[i] = i
+	}
+	if !opt.LeafPerSubset || threshold < 1 || threshold >= len(keys) {
+		b.WriteString(leaf(all))
 	} else {
-		b.WriteString("sortedmulti_a(")
+		subsets := combinations(len(keys), threshold, maxSubsetLeaves+1)
+		if len(subsets) > maxSubsetLeaves {
+			return nil, invalid(fmt.Errorf("%d-of-%d has more than %d key subsets: one leaf per subset would make too large a tree; use the single m-of-n leaf", threshold, len(keys), maxSubsetLeaves))
+		}
+		leaves := make([]string, len(subsets))
+		for i, s := range subsets {
+			leaves[i] = leaf(s)
+		}
+		b.WriteString(balancedTree(leaves))
 	}
-	fmt.Fprintf(&b, "%d", threshold)
-	for i := range keys {
-		b.WriteByte(',')
-		k := keys[i].clone()
-		k.write(&b)
-	}
-	b.WriteString("))")
+	b.WriteString(")")
 	if !opt.NoKeyPath {
 		var first strings.Builder
 		formatPath(&first, &keys[0])
@@ -625,4 +655,38 @@ func (d *Descriptor) SpendingPaths() []string {
 		out = append(out, fmt.Sprintf("Script leaf %d: %s. The fallback when the key path cannot be used; it reveals this leaf on chain and costs more.", i+1, what))
 	}
 	return out
+}
+
+// combinations lists the k-element subsets of 0..n-1 in lexicographic
+// order, stopping after limit of them.
+func combinations(n, k, limit int) [][]int {
+	var out [][]int
+	cur := make([]int, 0, k)
+	var rec func(start int)
+	rec = func(start int) {
+		if len(out) >= limit {
+			return
+		}
+		if len(cur) == k {
+			out = append(out, append([]int(nil), cur...))
+			return
+		}
+		for i := start; i <= n-(k-len(cur)); i++ {
+			cur = append(cur, i)
+			rec(i + 1)
+			cur = cur[:len(cur)-1]
+		}
+	}
+	rec(0)
+	return out
+}
+
+// balancedTree writes leaves as a tree whose depths differ by at most one
+// (every leaf is equally likely to be used).
+func balancedTree(leaves []string) string {
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	mid := (len(leaves) + 1) / 2
+	return "{" + balancedTree(leaves[:mid]) + "," + balancedTree(leaves[mid:]) + "}"
 }

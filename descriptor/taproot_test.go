@@ -268,3 +268,31 @@ func TestTaprootParseErrors(t *testing.T) {
 		t.Errorf("129-deep tree: %v", err)
 	}
 }
+
+func TestNewTaprootLeafPerSubset(t *testing.T) {
+	net := &chaincfg.RegressionNetParams
+	keys := tapKeys(t, 4, net)
+	d, err := NewTaproot(2, keys, TaprootOptions{LeafPerSubset: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.N() != 4 || d.Threshold != 2 {
+		t.Fatalf("N %d threshold %d", d.N(), d.Threshold)
+	}
+	der, err := d.Derive(0, 1, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(der.Tap.Leaves) != 6 {
+		t.Fatalf("%d leaves, want C(4,2) = 6", len(der.Tap.Leaves))
+	}
+	for _, l := range der.Tap.Leaves {
+		if len(l.XOnlyKeys) != 2 || l.Threshold != 2 || l.Depth < 2 || l.Depth > 3 {
+			t.Fatalf("leaf %+v", l)
+		}
+	}
+	checkTapDerived(t, der, net)
+	if _, err := NewTaproot(10, tapKeys(t, 20, net), TaprootOptions{LeafPerSubset: true}); err == nil || !strings.Contains(err.Error(), "key subsets") {
+		t.Fatalf("10-of-20 per subset: %v", err)
+	}
+}

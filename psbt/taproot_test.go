@@ -22,6 +22,10 @@ import (
 // newTapWallet is an m-of-n taproot wallet of the default shape
 // (descriptor.NewTaproot) with keys at m/48h/1h/0h/3h.
 func newTapWallet(t testing.TB, m, n int) *testWallet {
+	return newTapWalletWith(t, m, n, descriptor.TaprootOptions{})
+}
+
+func newTapWalletWith(t testing.TB, m, n int, opt descriptor.TaprootOptions) *testWallet {
 	t.Helper()
 	tw := &testWallet{}
 	var keys []descriptor.Key
@@ -50,7 +54,7 @@ func newTapWallet(t testing.TB, m, n int) *testWallet {
 		tw.fps = append(tw.fps, fp)
 		tw.info.Labels = append(tw.info.Labels, fmt.Sprintf("cosigner-%c", 'A'+k))
 	}
-	d, err := descriptor.NewTaproot(m, keys, descriptor.TaprootOptions{})
+	d, err := descriptor.NewTaproot(m, keys, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +268,24 @@ func TestTaprootMuSig2(t *testing.T) {
 	}
 	if bytes.Equal(tx.TxIn[0].Witness[0], tx.TxIn[1].Witness[0]) {
 		t.Fatal("two inputs share a signature")
+	}
+}
+
+// TestTaprootLeafPerSubset: with one leaf per pair, two cosigners' spend
+// uses their own 2-of-2 leaf: two signatures, no empty slot.
+func TestTaprootLeafPerSubset(t *testing.T) {
+	tw := newTapWalletWith(t, 2, 3, descriptor.TaprootOptions{LeafPerSubset: true})
+	p := buildTap(t, tw)
+	if len(p.Inputs[0].TaprootLeafScript) != 3 {
+		t.Fatalf("%d leaves", len(p.Inputs[0].TaprootLeafScript))
+	}
+	tw.sign(t, p, 0, 2)
+	tx, err := Finalize(p, tw.info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tx.TxIn[0].Witness
+	if len(w) != 4 || len(w[0]) != 64 || len(w[1]) != 64 {
+		t.Fatalf("witness of %d items, want two signatures, script, control block", len(w))
 	}
 }
