@@ -238,8 +238,12 @@ func TestTaprootMuSig2Regtest(t *testing.T) {
 		cur = out
 		return out
 	}
-	// Round 1: nonces.
-	for k := 1; k <= 3; k++ {
+	// Round 1: nonces. k1 asked again before the others: it waits.
+	sign(1)
+	if res := runCLI(t, dir, "", "sign", cur, "--with", "key:k1", "--yes", "-o", filepath.Join(work, "early.psbt")); res.Code != 0 || !strings.Contains(res.Err, "has given its MuSig2 nonce") {
+		t.Fatalf("k1 before the other nonces: exit %d: %s", res.Code, res.Err)
+	}
+	for k := 2; k <= 3; k++ {
 		sign(k)
 	}
 	var r struct {

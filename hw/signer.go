@@ -251,6 +251,10 @@ type SignResult struct {
 	// input it holds a key of already carries its signature. The device
 	// was not asked.
 	AlreadySigned bool
+	// WaitingMuSig2 is set with AlreadySigned when the signer has given its
+	// MuSig2 nonce and waits for the other participants' nonces before it
+	// can add its partial signature.
+	WaitingMuSig2 bool
 }
 
 // Sign has the signer sign p for wallet w. p is not changed. Before the
@@ -271,13 +275,13 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, w *Wallet) (*SignRes
 		return nil, err
 	}
 	if known {
-		todo, holds := unsignedKeys(p, fp)
+		todo, holds, waiting := unsignedKeys(p, fp)
 		if holds == 0 {
 			return nil, fmt.Errorf("%w: %s (fingerprint %x) holds no key of any input of this PSBT: it is not a cosigner of wallet %q, or the PSBT lacks its BIP-32 derivations (run `countersign psbt update`)",
 				ErrMismatch, s.Name(), fp, w.Name)
 		}
 		if todo == 0 {
-			return &SignResult{PSBT: p, AlreadySigned: true}, nil
+			return &SignResult{PSBT: p, AlreadySigned: true, WaitingMuSig2: waiting > 0}, nil
 		}
 	}
 	c, err := psbt.Clone(p)
@@ -300,7 +304,7 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, w *Wallet) (*SignRes
 
 // unsignedKeys counts, over p's inputs, the keys with fingerprint fp in the
 // BIP-32 derivations (holds) and those of them without a signature yet.
-func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
+func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds, waiting int) {
 	v := binary.LittleEndian.Uint32(fp[:])
 	for i := range p.Inputs {
 		in := &p.Inputs[i]
@@ -324,7 +328,11 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
 				for _, d := range in.TaprootBip32Derivation {
 					if d != nil && d.MasterKeyFingerprint == v && len(d.LeafHashes) == 0 && participates(u.Value, d.XOnlyPubKey) {
 						holds++
-						if !hasMuSigSig(in, d.XOnlyPubKey, u.Key[1:]) {
+						switch {
+						case hasMuSigSig(in, d.XOnlyPubKey, u.Key[1:]):
+						case hasMuSigRecord(in, 0x1b, d.XOnlyPubKey, u.Key[1:]) && !allNonces(in, u.Key[1:], u.Value):
+							waiting++
+						default:
 							todo++
 						}
 					}
@@ -344,7 +352,7 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
 			}
 		}
 	}
-	return todo, holds
+	return todo, holds, waiting
 }
 
 // participates reports whether x-only key x is one of a BIP-373
@@ -361,12 +369,29 @@ func participates(list, x []byte) bool {
 // hasMuSigSig reports whether the input holds a MuSig2 partial signature
 // by the participant with x-only key x for aggregate agg.
 func hasMuSigSig(in *bpsbt.PInput, x, agg []byte) bool {
+	return hasMuSigRecord(in, 0x1c, x, agg)
+}
+
+// hasMuSigRecord reports whether the input holds a BIP-373 record of the
+// type (0x1b nonce, 0x1c partial signature) by x for aggregate agg.
+func hasMuSigRecord(in *bpsbt.PInput, keyType byte, x, agg []byte) bool {
 	for _, u := range in.Unknowns {
-		if u != nil && len(u.Key) == 67 && u.Key[0] == 0x1c && bytes.Equal(u.Key[2:34], x) && bytes.Equal(u.Key[34:], agg) {
+		if u != nil && len(u.Key) == 67 && u.Key[0] == keyType && bytes.Equal(u.Key[2:34], x) && bytes.Equal(u.Key[34:], agg) {
 			return true
 		}
 	}
 	return false
+}
+
+// allNonces reports whether every participant of the list has its public
+// nonce for aggregate agg in the input.
+func allNonces(in *bpsbt.PInput, agg, list []byte) bool {
+	for off := 0; off+33 <= len(list); off += 33 {
+		if !hasMuSigRecord(in, 0x1b, list[off+1:off+33], agg) {
+			return false
+		}
+	}
+	return true
 }
 
 // takeMuSigRecords takes back the new BIP-373 public nonces and partial
