@@ -40,3 +40,15 @@ func TestTaprootWalletCreateShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestTaprootWalletRefusesUnspendable: a tr() wallet countersign could not
+// spend from (single-key key path, no leaf; rawtr) is refused at creation.
+func TestTaprootWalletRefusesUnspendable(t *testing.T) {
+	cs := tapCosigners(t, 1)
+	for _, desc := range []string{"tr(" + cs[0].Expr + "/<0;1>/*)", "rawtr(" + cs[0].Expr + "/<0;1>/*)"} {
+		r := runCLI(t, t.TempDir(), "", "--network", "regtest", "wallet", "create", "w", "--descriptor", desc)
+		if r.Code != 2 || !strings.Contains(r.Err, "not supported") && !strings.Contains(r.Err, "could receive but not spend") {
+			t.Fatalf("%s: exit %d: %s", desc[:5], r.Code, r.Err)
+		}
+	}
+}

@@ -378,6 +378,9 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 	if err := d.CheckNetwork(net); err != nil {
 		return nil, err
 	}
+	if err := checkTaprootWallet(d); err != nil {
+		return nil, err
+	}
 	wd := d.Multipath()
 	if wd.Branches() != 2 {
 		return nil, fmt.Errorf("%w: a wallet descriptor needs a receive and a change branch (/<0;1>/*); got %d branch(es)", descriptor.ErrInvalid, wd.Branches())
@@ -526,3 +529,20 @@ func (c *Coordinator) DeleteWallet(ctx context.Context, name string) error {
 
 // isNotFound reports a missing wallet, draft or setting.
 func isNotFound(err error) bool { return errors.Is(err, wallet.ErrNotFound) }
+
+// checkTaprootWallet refuses a taproot descriptor whose coins countersign
+// could receive but not spend: every spend must go through a MuSig2 key
+// path or a script leaf (pk/multi_a), which is what psbt signs and
+// finalizes. A single-key key path alone (tr(KEY), rawtr) is not signed.
+func checkTaprootWallet(d *descriptor.Descriptor) error {
+	if d.Tap == nil {
+		return nil
+	}
+	if d.Tap.Raw {
+		return fmt.Errorf("%w: rawtr() wallets are not supported: countersign spends taproot through a MuSig2 key path or script leaves; use tr(musig(...),...)", descriptor.ErrInvalid)
+	}
+	if d.Tap.Tree == nil && !d.Tap.Internal.IsMuSig() {
+		return fmt.Errorf("%w: a tr() wallet with a single-key key path and no script leaf could receive but not spend here: countersign signs taproot key paths only as MuSig2; use tr(musig(...)) or add a multi_a leaf", descriptor.ErrInvalid)
+	}
+	return nil
+}
