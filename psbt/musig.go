@@ -31,6 +31,12 @@ const (
 	outMuSigParticipants = 0x08 // PSBT_OUT_MUSIG2_PARTICIPANT_PUBKEYS
 )
 
+// maxMuSigParticipants bounds a participants record: verifying partial
+// signatures costs n key aggregations of n keys each, so a crafted record
+// must not be allowed to make that quadratic cost unbounded. BIP-387's
+// 999-key limit fits.
+const maxMuSigParticipants = 1000
+
 // muSigParticipantRecords lists one participants record per MuSig2
 // aggregate of the derived output: the plain KeyAgg result (before the
 // BIP-328 steps) and the participants in aggregation order (sorted, as
@@ -107,6 +113,9 @@ func findMuSigSession(p *bpsbt.Packet, a *analysis, i int) (*muSigSession, error
 	for _, u := range in.Unknowns {
 		if u == nil || len(u.Key) != 34 || u.Key[0] != inMuSigParticipants {
 			continue
+		}
+		if len(u.Value) > maxMuSigParticipants*33 {
+			return nil, fmt.Errorf("%w: input %d: MuSig2 participants record lists more than %d keys", ErrRefused, i, maxMuSigParticipants)
 		}
 		if len(u.Value) == 0 || len(u.Value)%33 != 0 {
 			return nil, fmt.Errorf("%w: input %d: MuSig2 participants record of %d bytes is not a list of 33-byte keys", ErrRefused, i, len(u.Value))
