@@ -170,6 +170,10 @@ func renderReportTo(out io.Writer, walletName string, r *psbt.Report, to *coordi
 		if in.SighashType != "" && in.SighashType != "ALL" {
 			status += ", asks for sighash " + in.SighashType
 		}
+		if m := in.MuSig2; m != nil && !in.Finalized {
+			// The key path's two rounds: nonces, then partial signatures.
+			status += fmt.Sprintf("; MuSig2 key path: %d of %d nonces, %d of %d partial signatures", m.Nonces, m.Participants, m.PartialSigs, m.Participants)
+		}
 		fmt.Fprintf(tw, "  #%d\t%s\t%s BTC\t%s\t%s\n", i, in.OutPoint, btcNum(in.Amount), owner, status)
 	}
 	tw.Flush()

@@ -214,7 +214,12 @@ func signRun(ctx context.Context, o *SignOptions) error {
 	for _, c := range plan.Updated {
 		fmt.Fprintf(o.IO.ErrOut, "Updated from the wallet: %s\n", safe(c))
 	}
-	if res.AlreadySigned {
+	if res.AlreadySigned && res.WaitingMuSig2 {
+		fmt.Fprintf(o.IO.ErrOut, "%s has given its MuSig2 nonce; it adds its partial signature when every other cosigner's nonce is in the PSBT (sign with it again then).\n", safe(s.Name()))
+		if o.Output == "" && len(plan.Updated) == 0 {
+			return nil
+		}
+	} else if res.AlreadySigned {
 		fmt.Fprintf(o.IO.ErrOut, "%s has already signed every input it holds a key of; nothing to add.\n", safe(s.Name()))
 		if o.Output == "" && len(plan.Updated) == 0 {
 			return nil

@@ -28,6 +28,8 @@ type WalletCreateOptions struct {
 	Network     string
 	Descriptor  string
 	Unsorted    bool
+	NoKeyPath   bool
+	PerSubset   bool
 	Birth       int32
 	Devices     []string
 	Account     uint32
@@ -139,7 +141,9 @@ resets its relative lock; wallet show lists when each coin's lock opens.`,
 	fl := cmd.Flags()
 	fl.IntVarP(&o.Threshold, "threshold", "m", 0, "signatures required (M of N)")
 	fl.StringArrayVar(&o.Cosigners, "cosigner", nil, "cosigner key [LABEL=][fpr/path]xpub[/<0;1>/*] (repeat for each)")
-	fl.StringVar(&o.Script, "script", "wsh", "script type: wsh (native segwit), sh-wsh (nested segwit) or sh (legacy)")
+	fl.StringVar(&o.Script, "script", "wsh", "script type: wsh (native segwit), sh-wsh (nested segwit), sh (legacy) or tr (taproot: MuSig2 key path of all keys, one sortedmulti_a leaf of M)")
+	fl.BoolVar(&o.NoKeyPath, "no-key-path", false, "with --script tr: no MuSig2 key path (BIP-341 unspendable internal key), script leaf only")
+	fl.BoolVar(&o.PerSubset, "leaf-per-subset", false, "with --script tr: one M-of-M leaf per set of M keys instead of one M-of-N leaf (smaller script spends)")
 	fl.StringVar(&o.Descriptor, "descriptor", "", "the whole wallet as an output descriptor")
 	fl.BoolVar(&o.Unsorted, "unsorted", false, "use multi() with the keys in the given order instead of sortedmulti()")
 	fl.Int32Var(&o.Birth, "birth-height", 0, "first block height that can hold the wallet's coins (speeds up rescans)")
@@ -172,7 +176,7 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 	if err != nil {
 		return err
 	}
-	req := coordinator.CreateRequest{Name: o.Name, Sorted: !o.Unsorted, Threshold: o.Threshold, BirthHeight: o.Birth}
+	req := coordinator.CreateRequest{Name: o.Name, Sorted: !o.Unsorted, Threshold: o.Threshold, BirthHeight: o.Birth, NoKeyPath: o.NoKeyPath, LeafPerSubset: o.PerSubset}
 	if o.Network != "" {
 		if req.Network, err = descriptor.NetworkParams(o.Network); err != nil {
 			return usagef("--network: %v", err)
@@ -185,6 +189,9 @@ func walletCreateRun(ctx context.Context, o *WalletCreateOptions) error {
 	} else {
 		if req.Script, err = descriptor.ParseScriptType(o.Script); err != nil {
 			return usagef("--script: %v", err)
+		}
+		if (o.NoKeyPath || o.PerSubset) && req.Script != descriptor.ScriptTr {
+			return usagef("--no-key-path and --leaf-per-subset are for --script tr only")
 		}
 		for i, spec := range o.Cosigners {
 			c, err := coordinator.ParseCosigner(spec)

@@ -73,23 +73,24 @@ type registration struct {
 }
 
 type walletJSON struct {
-	Name         string         `json:"name"`
-	Descriptor   string         `json:"descriptor"`
-	Policy       string         `json:"policy"`
-	Script       string         `json:"script"`
-	Network      string         `json:"network"`
-	Threshold    int            `json:"threshold"`
-	N            int            `json:"n"`
-	Cosigners    []cosignerJSON `json:"cosigners"`
-	FirstAddress string         `json:"first_address"`
-	NextReceive  uint32         `json:"next_receive_index"`
-	NextChange   uint32         `json:"next_change_index"`
-	BirthHeight  int32          `json:"birth_height"`
-	Backend      string         `json:"backend,omitempty"`
-	CreatedAt    time.Time      `json:"created_at"`
-	Rotation     *rotationJSON  `json:"rotation"`
-	Paths        []pathJSON     `json:"paths"`
-	SyncedHeight int32          `json:"synced_height"`
+	Name          string         `json:"name"`
+	Descriptor    string         `json:"descriptor"`
+	Policy        string         `json:"policy"`
+	Script        string         `json:"script"`
+	Network       string         `json:"network"`
+	Threshold     int            `json:"threshold"`
+	N             int            `json:"n"`
+	Cosigners     []cosignerJSON `json:"cosigners"`
+	SpendingPaths []string       `json:"spending_paths,omitempty"`
+	FirstAddress  string         `json:"first_address"`
+	NextReceive   uint32         `json:"next_receive_index"`
+	NextChange    uint32         `json:"next_change_index"`
+	BirthHeight   int32          `json:"birth_height"`
+	Backend       string         `json:"backend,omitempty"`
+	CreatedAt     time.Time      `json:"created_at"`
+	Rotation      *rotationJSON  `json:"rotation"`
+	Paths         []pathJSON     `json:"paths"`
+	SyncedHeight  int32          `json:"synced_height"`
 }
 
 // pathJSON is one spending path (see coordinator.PathSummary).
@@ -115,21 +116,22 @@ type coinLockJSON struct {
 func walletView(sum *coordinator.WalletSummary) *walletJSON {
 	w := sum.Wallet
 	out := &walletJSON{
-		Name:         w.Name,
-		Descriptor:   w.Descriptor.String(),
-		Policy:       w.Descriptor.Policy(),
-		Script:       w.Descriptor.Script.String(),
-		Network:      w.Wallet.Network,
-		Threshold:    w.Descriptor.Threshold,
-		N:            w.Descriptor.N(),
-		FirstAddress: sum.FirstAddress,
-		NextReceive:  w.NextReceive,
-		NextChange:   w.NextChange,
-		BirthHeight:  w.BirthHeight,
-		Backend:      redactedBackend(w.Backend),
-		CreatedAt:    w.CreatedAt.UTC(),
-		SyncedHeight: sum.SyncedHeight,
-		Paths:        []pathJSON{},
+		Name:          w.Name,
+		Descriptor:    w.Descriptor.String(),
+		Policy:        w.Descriptor.Policy(),
+		Script:        w.Descriptor.Script.String(),
+		Network:       w.Wallet.Network,
+		Threshold:     w.Descriptor.Threshold,
+		N:             w.Descriptor.N(),
+		FirstAddress:  sum.FirstAddress,
+		NextReceive:   w.NextReceive,
+		NextChange:    w.NextChange,
+		BirthHeight:   w.BirthHeight,
+		Backend:       redactedBackend(w.Backend),
+		CreatedAt:     w.CreatedAt.UTC(),
+		SyncedHeight:  sum.SyncedHeight,
+		Paths:         []pathJSON{},
+		SpendingPaths: w.Descriptor.SpendingPaths(),
 	}
 	for _, p := range sum.Paths {
 		pj := pathJSON{Name: p.Name, Description: p.Description, Threshold: p.Threshold, Older: p.Older, After: p.After, Coins: []coinLockJSON{}}
@@ -196,6 +198,12 @@ func renderWalletShow(s *Streams, asJSON bool, sum *coordinator.WalletSummary) e
 	if len(v.Paths) > 1 {
 		renderPaths(w, v)
 	}
+	if len(v.SpendingPaths) > 0 {
+		fmt.Fprintln(w, "Spending paths:")
+		for _, p := range v.SpendingPaths {
+			fmt.Fprintf(w, "  - %s\n", p)
+		}
+	}
 	fmt.Fprintln(w, "Cosigners:")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tFINGERPRINT\tLABEL\tPATH\tREGISTERED ON DEVICE")
@@ -254,6 +262,8 @@ func scriptLabel(s string) string {
 		return "P2SH-P2WSH nested segwit"
 	case "sh":
 		return "P2SH legacy"
+	case "tr":
+		return "P2TR taproot"
 	}
 	return s
 }

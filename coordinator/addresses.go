@@ -256,7 +256,7 @@ func summarize(w *Wallet, regs []wallet.Registration) (*WalletSummary, error) {
 		return nil, err
 	}
 	out := &WalletSummary{Wallet: w, FirstAddress: first.Address}
-	for i, k := range w.Descriptor.Keys {
+	for i, k := range w.Descriptor.Cosigners() {
 		cs := CosignerSummary{Position: i + 1}
 		if i < len(w.Labels) {
 			cs.Label = w.Labels[i]

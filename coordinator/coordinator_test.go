@@ -74,6 +74,13 @@ const pass = "correct horse battery staple"
 
 func newRig(t testing.TB, coins ...int64) *rig {
 	t.Helper()
+	return newRigScript(t, descriptor.ScriptWsh, coins...)
+}
+
+// newRigScript is newRig with the wallet's script type (tr: countersign's
+// default taproot wallet).
+func newRigScript(t *testing.T, script descriptor.ScriptType, coins ...int64) *rig {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := wallet.Open(dir)
@@ -99,7 +106,7 @@ func newRig(t testing.TB, coins ...int64) *rig {
 		}
 		t.Cleanup(func() { k.Close() })
 		r.keys[name] = k
-		co, _, err := r.c.CosignerFromSigner(ctx, hw.NewSigner(k), descriptor.ScriptWsh, regtest, 0)
+		co, _, err := r.c.CosignerFromSigner(ctx, hw.NewSigner(k), script, regtest, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +115,7 @@ func newRig(t testing.TB, coins ...int64) *rig {
 		}
 		cos = append(cos, co)
 	}
-	res, err := r.c.CreateWallet(ctx, coordinator.CreateRequest{Name: "family", Script: descriptor.ScriptWsh, Threshold: 2, Cosigners: cos, Sorted: true, Network: regtest})
+	res, err := r.c.CreateWallet(ctx, coordinator.CreateRequest{Name: "family", Script: script, Threshold: 2, Cosigners: cos, Sorted: true, Network: regtest})
 	if err != nil {
 		t.Fatal(err)
 	}

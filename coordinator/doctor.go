@@ -121,7 +121,7 @@ func checkDescriptor(ws *wallet.WalletState) (*Wallet, wallet.Check) {
 	if ws.Script != d.Script.String() || ws.Threshold != d.Threshold || ws.N != d.N() {
 		ch.Problem("stored as %s %d of %d, the descriptor is %s %d of %d", ws.Script, ws.Threshold, ws.N, d.Script, d.Threshold, d.N())
 	}
-	for i, k := range d.Keys {
+	for i, k := range d.Cosigners() {
 		want := ""
 		if k.Origin != nil {
 			want = hex.EncodeToString(k.Origin.Fingerprint[:])

@@ -147,6 +147,7 @@ type SignOutcome struct {
 	PSBT          *bpsbt.Packet // the plan's PSBT with the new signatures
 	Added         int
 	AlreadySigned bool          // the signer had signed everything it could; nothing was asked
+	WaitingMuSig2 bool          // with AlreadySigned: its MuSig2 nonce is in, the others' are not yet
 	Report        *psbt.Report  // the result as the wallet sees it
 	Pending       error         // an air-gapped signer has the PSBT; its signatures come later (hw.ErrPending)
 	Draft         *wallet.Draft // the version recorded in the store
@@ -178,7 +179,7 @@ func (c *Coordinator) Sign(ctx context.Context, plan *SignPlan, s *hw.Signer) (*
 	if err != nil {
 		return nil, err
 	}
-	out := &SignOutcome{Wallet: w, PSBT: res.PSBT, Added: res.Added, AlreadySigned: res.AlreadySigned}
+	out := &SignOutcome{Wallet: w, PSBT: res.PSBT, Added: res.Added, AlreadySigned: res.AlreadySigned, WaitingMuSig2: res.WaitingMuSig2}
 	if out.Report, err = psbt.Inspect(res.PSBT, w.Info()); err != nil {
 		return nil, err
 	}

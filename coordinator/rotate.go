@@ -154,6 +154,9 @@ func (c *Coordinator) Rotate(ctx context.Context, req RotateRequest) (*RotateRes
 	} else if !isNotFound(err) {
 		return nil, err
 	}
+	if old.Descriptor.Tap != nil {
+		return nil, fmt.Errorf("%w: rotating a key of a taproot (tr) wallet is not supported yet: create the new wallet with `countersign wallet create --script tr` and spend to it", descriptor.ErrInvalid)
+	}
 	d, labels, pos, err := successorDescriptor(old, req)
 	if err != nil {
 		return nil, err

@@ -251,9 +251,9 @@ func (c *Coordinator) fillLabels(w *Wallet) {
 	for _, k := range keys {
 		byFP[k.Fingerprint] = "key " + k.Name
 	}
-	labels := make([]string, len(w.Descriptor.Keys))
+	labels := make([]string, w.Descriptor.N())
 	copy(labels, w.Labels)
-	for i, k := range w.Descriptor.Keys {
+	for i, k := range w.Descriptor.Cosigners() {
 		if labels[i] == "" && k.Origin != nil {
 			labels[i] = byFP[k.Origin.Fingerprint]
 		}
@@ -296,14 +296,17 @@ func ParseCosigner(s string) (Cosigner, error) {
 // CreateRequest describes a new wallet: either Descriptor, or Script,
 // Threshold and Cosigners.
 type CreateRequest struct {
-	Name        string
-	Descriptor  *descriptor.Descriptor
-	Script      descriptor.ScriptType
-	Threshold   int
-	Cosigners   []Cosigner
-	Sorted      bool
-	Network     *chaincfg.Params // nil: from the keys (xpub: mainnet, tpub: testnet)
-	BirthHeight int32
+	Name       string
+	Descriptor *descriptor.Descriptor
+	Script     descriptor.ScriptType
+	Threshold  int
+	Cosigners  []Cosigner
+	Sorted     bool
+	NoKeyPath  bool // Script tr: no MuSig2 key path (descriptor.TaprootOptions)
+	// LeafPerSubset (Script tr): one leaf per m-key subset.
+	LeafPerSubset bool
+	Network       *chaincfg.Params // nil: from the keys (xpub: mainnet, tpub: testnet)
+	BirthHeight   int32
 	// Recovery or Decay adds a time-locked path to the Threshold-of-
 	// Cosigners wallet, making it a wsh(miniscript) (see timelock.go).
 	// RecoveryCosigners are keys that sign on the recovery path only.
@@ -336,7 +339,12 @@ func (c *Coordinator) CreateWallet(ctx context.Context, req CreateRequest) (*Cre
 			keys[i], labels[i] = co.Key, co.Label
 		}
 		var err error
-		if d, err = descriptor.New(req.Script, req.Threshold, req.Sorted, keys); err != nil {
+		if req.Script == descriptor.ScriptTr {
+			d, err = descriptor.NewTaproot(req.Threshold, keys, descriptor.TaprootOptions{NoKeyPath: req.NoKeyPath, Unsorted: !req.Sorted, LeafPerSubset: req.LeafPerSubset})
+		} else {
+			d, err = descriptor.New(req.Script, req.Threshold, req.Sorted, keys)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -345,7 +353,7 @@ func (c *Coordinator) CreateWallet(ctx context.Context, req CreateRequest) (*Cre
 		return nil, err
 	}
 	var warnings []string
-	for i, k := range d.Keys {
+	for i, k := range d.Cosigners() {
 		if k.Origin == nil {
 			warnings = append(warnings, fmt.Sprintf("key %d has no origin ([fingerprint/path]); hardware signers may not recognise it as theirs", i+1))
 		}
@@ -391,6 +399,9 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 	if err := d.CheckNetwork(net); err != nil {
 		return nil, err
 	}
+	if err := checkTaprootWallet(d); err != nil {
+		return nil, err
+	}
 	wd := d.Multipath()
 	if wd.Branches() != 2 {
 		return nil, fmt.Errorf("%w: a wallet descriptor needs a receive and a change branch (/<0;1>/*); got %d branch(es)", descriptor.ErrInvalid, wd.Branches())
@@ -410,7 +421,7 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 	lbls := make([]string, n)
 	copy(lbls, labels)
 	fprs := make([]string, n)
-	for i, k := range wd.Keys {
+	for i, k := range wd.Cosigners() {
 		if k.Origin != nil {
 			fprs[i] = hex.EncodeToString(k.Origin.Fingerprint[:])
 		}
@@ -435,7 +446,7 @@ func newRecord(name string, d *descriptor.Descriptor, net *chaincfg.Params, labe
 // as its own (Coldcard refuses to register it).
 func distinctFingerprints(d *descriptor.Descriptor) error {
 	seen := map[[4]byte]int{}
-	for i, k := range d.Keys {
+	for i, k := range d.Cosigners() {
 		if k.Origin == nil {
 			continue
 		}
@@ -554,3 +565,20 @@ func (c *Coordinator) DeleteWallet(ctx context.Context, name string) error {
 
 // isNotFound reports a missing wallet, draft or setting.
 func isNotFound(err error) bool { return errors.Is(err, wallet.ErrNotFound) }
+
+// checkTaprootWallet refuses a taproot descriptor whose coins countersign
+// could receive but not spend: every spend must go through a MuSig2 key
+// path or a script leaf (pk/multi_a), which is what psbt signs and
+// finalizes. A single-key key path alone (tr(KEY), rawtr) is not signed.
+func checkTaprootWallet(d *descriptor.Descriptor) error {
+	if d.Tap == nil {
+		return nil
+	}
+	if d.Tap.Raw {
+		return fmt.Errorf("%w: rawtr() wallets are not supported: countersign spends taproot through a MuSig2 key path or script leaves; use tr(musig(...),...)", descriptor.ErrInvalid)
+	}
+	if d.Tap.Tree == nil && !d.Tap.Internal.IsMuSig() {
+		return fmt.Errorf("%w: a tr() wallet with a single-key key path and no script leaf could receive but not spend here: countersign signs taproot key paths only as MuSig2; use tr(musig(...)) or add a multi_a leaf", descriptor.ErrInvalid)
+	}
+	return nil
+}

@@ -123,6 +123,10 @@ func MultisigPath(net *chaincfg.Params, script ScriptType, account uint32) (Path
 		return Path{h + 48, h + coin, h + account, h + 1}, nil
 	case ScriptSh:
 		return Path{h + 45}, nil
+	case ScriptTr:
+		// BIP-48 defines script types 1h and 2h only; 3h for taproot is
+		// the extension Sparrow, Nunchuk and Liana-style coordinators use.
+		return Path{h + 48, h + coin, h + account, h + 3}, nil
 	}
 	return nil, invalid(fmt.Errorf("no standard multisig path for script type %s", script))
 }
@@ -131,7 +135,13 @@ func MultisigPath(net *chaincfg.Params, script ScriptType, account uint32) (Path
 // Parse checks (key counts, threshold, duplicate keys, networks, script
 // sizes), so code that assembles a wallet from cosigner keys never writes
 // descriptor text by hand. Private key material is not carried over.
+//
+// For ScriptTr, New builds countersign's default taproot wallet (see
+// NewTaproot with the zero TaprootOptions).
 func New(script ScriptType, threshold int, sorted bool, keys []Key) (*Descriptor, error) {
+	if script == ScriptTr {
+		return NewTaproot(threshold, keys, TaprootOptions{Unsorted: !sorted})
+	}
 	d := &Descriptor{Script: script, Threshold: threshold, Sorted: sorted, Keys: keys}
 	if err := validate(d, nil); err != nil {
 		return nil, err

@@ -77,6 +77,11 @@ func buildNodes(d *Descriptor, branch uint32) ([]keyNode, error) {
 		}
 		out[i] = n
 	}
+	if d.Tap != nil {
+		// Taproot may use one key in several places (the internal key and
+		// a leaf); repeats inside one leaf are refused in assembleTr.
+		return out, nil
+	}
 	for i := range out {
 		for j := range i {
 			if sameNode(&out[i], &out[j]) {

@@ -84,6 +84,9 @@ func childError(key int, branch, index uint32, err error) error {
 // assemble builds the scripts and address from the keys' public keys at one
 // position (pubs in descriptor order).
 func (d *Descriptor) assemble(nodes []keyNode, pubs [][]byte, branch, index uint32, net *chaincfg.Params) (*Derived, error) {
+	if d.Tap != nil {
+		return d.assembleTr(nodes, pubs, branch, index, net)
+	}
 	out := &Derived{Branch: branch, Index: index, Keys: make([]DerivedKey, len(nodes))}
 	// All keys' paths share one allocation; each slice is capped so that
 	// appending to one cannot overwrite the next.

@@ -42,6 +42,7 @@ const (
 	ScriptSh    ScriptType = iota + 1 // sh(multi): legacy P2SH, n <= 15
 	ScriptShWsh                       // sh(wsh(multi)): nested segwit, n <= 20
 	ScriptWsh                         // wsh(multi): native segwit, n <= 20
+	ScriptTr                          // tr(KEY[,TREE]) and rawtr(KEY): taproot (BIP-386); see Descriptor.Tap
 )
 
 // HardenedKeyStart is the BIP-32 offset of hardened child indexes.
@@ -70,6 +71,7 @@ type Key struct {
 	PubKey *btcec.PublicKey        // a plain hex (or WIF-derived) public key
 
 	Uncompressed     bool       // PubKey was given in 65-byte form
+	XOnly            bool       // PubKey was given as a 64-character x-only key (tr() only; BIP-386)
 	Path             []PathElem // steps after XPub, e.g. /<0;1>/*
 	Wildcard         bool       // the path ends in /*
 	HardenedWildcard bool       // the wildcard is /*h: only derivable with the private key
@@ -96,6 +98,11 @@ type Descriptor struct {
 	// whose keys refer to Keys by position. Nil for multi/sortedmulti.
 	Miniscript *miniscript.Node
 
+	// Tap describes a taproot descriptor (Script == ScriptTr): its internal
+	// key and script tree, pointing into Keys. For tr(), Threshold is the
+	// fewest signatures any path needs and Sorted is unused. Nil otherwise.
+	Tap *Taproot
+
 	// cache holds each key's parent node per branch, filled on first use, so
 	// that one address costs one child derivation per key. Parse, Multipath
 	// and Single set it; a Descriptor built as a literal derives without it.
@@ -111,6 +118,9 @@ type Derived struct {
 	Address       string
 	// Keys in descriptor order (not script order).
 	Keys []DerivedKey
+
+	// Taproot only (tr and rawtr).
+	Tap *DerivedTap
 }
 
 // DerivedKey is one cosigner's key at a derived position.

@@ -235,13 +235,16 @@ func TestScriptTypeNames(t *testing.T) {
 			t.Errorf("ParseScriptType(%q) = %v, %v", in, got, err)
 		}
 	}
-	for _, st := range []ScriptType{ScriptSh, ScriptShWsh, ScriptWsh} {
+	for _, st := range []ScriptType{ScriptSh, ScriptShWsh, ScriptWsh, ScriptTr} {
 		if back, err := ParseScriptType(st.String()); err != nil || back != st {
 			t.Errorf("round trip of %v: %v, %v", st, back, err)
 		}
 	}
-	if _, err := ParseScriptType("tr"); !errors.Is(err, ErrInvalid) {
-		t.Errorf("ParseScriptType(tr) = %v", err)
+	if st, err := ParseScriptType("tr"); err != nil || st != ScriptTr {
+		t.Errorf("ParseScriptType(tr) = %v, %v", st, err)
+	}
+	if _, err := ParseScriptType("pkh"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseScriptType(pkh) = %v", err)
 	}
 	if ScriptType(0).String() != "ScriptType(0)" {
 		t.Error("unknown ScriptType name")

@@ -213,6 +213,8 @@ func (k *Key) write(b *strings.Builder) {
 	case k.XPub != nil:
 		b.WriteString(k.XPub.String())
 		formatPath(b, k)
+	case k.PubKey != nil && k.XOnly:
+		b.WriteString(hex.EncodeToString(k.PubKey.SerializeCompressed()[1:]))
 	case k.PubKey != nil:
 		b.WriteString(hex.EncodeToString(k.serializedPubKey()))
 	}

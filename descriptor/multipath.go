@@ -9,6 +9,7 @@ func (d *Descriptor) clone() *Descriptor {
 		Threshold: d.Threshold,
 		Sorted:    d.Sorted,
 		Keys:      make([]Key, len(d.Keys)),
+		Tap:       d.Tap.clone(),
 		cache:     newNodeCache(),
 	}
 	for i := range d.Keys {
@@ -54,6 +55,10 @@ func (d *Descriptor) multipath() *Descriptor {
 		if k.XPub == nil {
 			continue
 		}
+		if c.Tap != nil && !k.Wildcard && len(k.Path) == 0 {
+			// A musig() participant: the aggregate carries the steps.
+			continue
+		}
 		if !k.Wildcard || k.HardenedWildcard || len(k.Path) == 0 {
 			return c
 		}
@@ -63,11 +68,39 @@ func (d *Descriptor) multipath() *Descriptor {
 		}
 		last, found = v, true
 	}
+	if c.Tap != nil {
+		ok := true
+		c.Tap.tapKeys(func(t *TapKey) {
+			if !t.IsMuSig() || (len(t.Path) == 0 && !t.Wildcard) {
+				return
+			}
+			if !t.Wildcard || len(t.Path) == 0 {
+				ok = false
+				return
+			}
+			v := t.Path[len(t.Path)-1].Index
+			if v > 1 || (found && v != last) {
+				ok = false
+				return
+			}
+			last, found = v, true
+		})
+		if !ok {
+			return d.clone()
+		}
+	}
 	if !found {
 		return c
 	}
+	if c.Tap != nil {
+		c.Tap.tapKeys(func(t *TapKey) {
+			if t.IsMuSig() && t.Wildcard && len(t.Path) > 0 {
+				t.Path[len(t.Path)-1] = PathElem{Multi: []uint32{0, 1}}
+			}
+		})
+	}
 	for i := range c.Keys {
-		if k := &c.Keys[i]; k.XPub != nil {
+		if k := &c.Keys[i]; k.XPub != nil && k.Wildcard && len(k.Path) > 0 {
 			k.Path[len(k.Path)-1] = PathElem{Multi: []uint32{0, 1}}
 		}
 	}
@@ -93,6 +126,15 @@ func (d *Descriptor) Single(branch uint32) (*Descriptor, error) {
 	}
 	if err := c.rebind(); err != nil {
 		return nil, err
+	}
+	if c.Tap != nil {
+		c.Tap.tapKeys(func(t *TapKey) {
+			for j, e := range t.Path {
+				if e.Multi != nil {
+					t.Path[j] = PathElem{Index: e.Multi[branch]}
+				}
+			}
+		})
 	}
 	return c, nil
 }

@@ -10,7 +10,9 @@ import (
 // Parse reads a multisig descriptor: sh(multi(...)), sh(wsh(multi(...))) or
 // wsh(multi(...)), each also with sortedmulti, or wsh(MINISCRIPT), which
 // must be sane (non-malleable, signed on every path, no timelock mix;
-// see miniscript.Node.IsSane). The BIP-380 checksum is
+// see miniscript.Node.IsSane), or a taproot descriptor: tr(KEY),
+// tr(KEY,TREE) with pk/multi_a/sortedmulti_a leaves, rawtr(KEY), KEY
+// possibly musig(...) (see parse_tr.go). The BIP-380 checksum is
 // optional but verified when present. Every limit is checked here (see
 // validate), except hardened steps after an xpub, which BIP-380 lets parse
 // and which fail in Derive. Errors wrap ErrInvalid.
@@ -19,18 +21,26 @@ func Parse(s string) (*Descriptor, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	script, inner, err := unwrapScript(body)
-	if err != nil {
-		return nil, invalid(err)
-	}
 	var d *Descriptor
 	var fams []family
-	if isMulti(inner) {
-		d, fams, err = parseMulti(script, inner)
-	} else if script == ScriptWsh {
-		d, fams, err = parseMiniscript(inner)
+	if name, args, ok := call(body); ok && (name == "tr" || name == "rawtr") {
+		d, fams, err = parseTr(name == "rawtr", args)
 	} else {
-		err = invalid(fmt.Errorf("%s holds %s: countersign accepts miniscript only directly inside wsh(); under %s use multi() or sortedmulti()", script.wrap("..."), describeInner(inner), script))
+		if strings.Contains(body, "musig(") {
+			return nil, invalid(errors.New("musig() is only allowed inside tr() or rawtr() (BIP-390)"))
+		}
+		script, inner, uerr := unwrapScript(body)
+		if uerr != nil {
+			return nil, invalid(uerr)
+		}
+		switch {
+		case isMulti(inner):
+			d, fams, err = parseMulti(script, inner)
+		case script == ScriptWsh:
+			d, fams, err = parseMiniscript(inner)
+		default:
+			err = invalid(fmt.Errorf("%s holds %s: countersign accepts miniscript only directly inside wsh(); under %s use multi() or sortedmulti()", script.wrap("..."), describeInner(inner), script))
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -77,7 +87,15 @@ func unwrapScript(body string) (ScriptType, string, error) {
 	if !ok {
 		return 0, "", fmt.Errorf("%q is not a descriptor: expected wsh(sortedmulti(...)), sh(wsh(sortedmulti(...))) or sh(sortedmulti(...))", shorten(body))
 	}
+	if inner, _, ok := call(args); ok && (inner == "tr" || inner == "rawtr") {
+		return 0, "", fmt.Errorf("%s() nested in %s(): tr() is only allowed at the top level (BIP-386)", inner, name)
+	}
+	if inner, _, ok := call(args); ok && (inner == "multi_a" || inner == "sortedmulti_a") {
+		return 0, "", fmt.Errorf("%s() is only valid inside tr() (BIP-387): write tr(KEY,%s(...))", inner, inner)
+	}
 	switch name {
+	case "multi_a", "sortedmulti_a":
+		return 0, "", fmt.Errorf("%s() is only valid inside tr() (BIP-387): write tr(KEY,%s(...))", name, name)
 	case "wsh":
 		if inner, _, ok := call(args); ok && (inner == "wsh" || inner == "sh") {
 			return 0, "", fmt.Errorf("%s() nested in wsh(): wsh() must directly contain multi() or sortedmulti()", inner)
@@ -98,7 +116,7 @@ func unwrapScript(body string) (ScriptType, string, error) {
 	case "multi", "sortedmulti":
 		return 0, "", fmt.Errorf("bare %s() has no address: wrap it as wsh(%s(...)), sh(wsh(%s(...))) or sh(%s(...))", name, name, name, name)
 	}
-	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)), sh(multi|sortedmulti) and wsh(MINISCRIPT)", shorten(name))
+	return 0, "", fmt.Errorf("unsupported descriptor %s(): countersign handles multisig wallets only: wsh(multi|sortedmulti), sh(wsh(multi|sortedmulti)), sh(multi|sortedmulti), wsh(MINISCRIPT) and tr(...)", shorten(name))
 }
 
 // parseMulti parses "multi(k,KEY,...)" or "sortedmulti(k,KEY,...)" and
@@ -112,6 +130,9 @@ func parseMulti(script ScriptType, s string) (*Descriptor, []family, error) {
 			what = name + "()"
 		case s == "":
 			what = "nothing"
+		}
+		if ok && name == "musig" {
+			return nil, nil, invalid(errors.New("musig() is only allowed inside tr() or rawtr() (BIP-390)"))
 		}
 		return nil, nil, invalid(fmt.Errorf("expected multi(...) or sortedmulti(...) inside the script wrapper, found %s", what))
 	}

@@ -15,6 +15,8 @@ func (t ScriptType) String() string {
 		return "sh-wsh"
 	case ScriptWsh:
 		return "wsh"
+	case ScriptTr:
+		return "tr"
 	}
 	return fmt.Sprintf("ScriptType(%d)", int(t))
 }
@@ -29,8 +31,10 @@ func ParseScriptType(s string) (ScriptType, error) {
 		return ScriptShWsh, nil
 	case "wsh", "p2wsh":
 		return ScriptWsh, nil
+	case "tr", "p2tr", "taproot":
+		return ScriptTr, nil
 	}
-	return 0, invalid(fmt.Errorf("unknown script type %q: use wsh (native segwit), sh-wsh (nested segwit) or sh (legacy)", s))
+	return 0, invalid(fmt.Errorf("unknown script type %q: use wsh (native segwit), sh-wsh (nested segwit), sh (legacy) or tr (taproot)", s))
 }
 
 // maxKeys is the number of keys the script type allows: 15 under legacy P2SH
@@ -46,7 +50,7 @@ func (t ScriptType) maxKeys() int {
 // segwit reports whether the multisig script is a witness script, where
 // only compressed keys are standard.
 func (t ScriptType) segwit() bool {
-	return t == ScriptShWsh || t == ScriptWsh
+	return t == ScriptShWsh || t == ScriptWsh || t == ScriptTr
 }
 
 // wrap returns the descriptor text around the multisig expression.

@@ -31,6 +31,10 @@ func (d *Descriptor) StringNoChecksum() string {
 		return d.Script.wrap(d.Miniscript.String())
 	}
 	var b strings.Builder
+	if d.Tap != nil {
+		d.writeTr(&b)
+		return b.String()
+	}
 	if d.Sorted {
 		b.WriteString("sortedmulti(")
 	} else {

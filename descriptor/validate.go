@@ -22,6 +22,11 @@ func validate(d *Descriptor, fams []family) error {
 	}
 	switch d.Script {
 	case ScriptSh, ScriptShWsh, ScriptWsh:
+		if d.Tap != nil {
+			return invalid(fmt.Errorf("%s descriptor with a taproot structure", d.Script))
+		}
+	case ScriptTr:
+		return validateTr(d, fams)
 	default:
 		return invalid(fmt.Errorf("unknown script type %d: use sh, sh-wsh or wsh", int(d.Script)))
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/psbt"
@@ -256,6 +257,10 @@ type SignResult struct {
 	// input it holds a key of already carries its signature. The device
 	// was not asked.
 	AlreadySigned bool
+	// WaitingMuSig2 is set with AlreadySigned when the signer has given its
+	// MuSig2 nonce and waits for the other participants' nonces before it
+	// can add its partial signature.
+	WaitingMuSig2 bool
 }
 
 // Sign has the signer sign p for wallet w. p is not changed. Before the
@@ -279,13 +284,13 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, w *Wallet) (*SignRes
 		return nil, err
 	}
 	if known {
-		todo, holds := unsignedKeys(p, fp)
+		todo, holds, waiting := unsignedKeys(p, fp)
 		if holds == 0 {
 			return nil, fmt.Errorf("%w: %s (fingerprint %x) holds no key of any input of this PSBT: it is not a cosigner of wallet %q, or the PSBT lacks its BIP-32 derivations (run `countersign psbt update`)",
 				ErrMismatch, s.Name(), fp, w.Name)
 		}
 		if todo == 0 {
-			return &SignResult{PSBT: p, AlreadySigned: true}, nil
+			return &SignResult{PSBT: p, AlreadySigned: true, WaitingMuSig2: waiting > 0}, nil
 		}
 	}
 	c, err := psbt.Clone(p)
@@ -308,7 +313,7 @@ func (s *Signer) Sign(ctx context.Context, p *bpsbt.Packet, w *Wallet) (*SignRes
 
 // unsignedKeys counts, over p's inputs, the keys with fingerprint fp in the
 // BIP-32 derivations (holds) and those of them without a signature yet.
-func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
+func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds, waiting int) {
 	v := binary.LittleEndian.Uint32(fp[:])
 	for i := range p.Inputs {
 		in := &p.Inputs[i]
@@ -324,8 +329,167 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds int) {
 				todo++
 			}
 		}
+		// MuSig2 (BIP-373): a participant has a step to take while its
+		// partial signature is missing (a nonce, or the signature once all
+		// nonces are in; the device reports when it is waiting).
+		for _, u := range in.Unknowns {
+			if u != nil && len(u.Key) == 34 && u.Key[0] == 0x1a {
+				for _, d := range in.TaprootBip32Derivation {
+					if d != nil && d.MasterKeyFingerprint == v && len(d.LeafHashes) == 0 && participates(u.Value, d.XOnlyPubKey) {
+						holds++
+						switch {
+						case hasMuSigSig(in, d.XOnlyPubKey, u.Key[1:]):
+						case hasMuSigRecord(in, 0x1b, d.XOnlyPubKey, u.Key[1:]) && !allNonces(in, u.Key[1:], u.Value):
+							waiting++
+						default:
+							todo++
+						}
+					}
+				}
+			}
+		}
+		// Taproot (BIP-371): a key signs each leaf it appears in.
+		for _, d := range in.TaprootBip32Derivation {
+			if d == nil || d.MasterKeyFingerprint != v || len(d.LeafHashes) == 0 {
+				continue
+			}
+			holds++
+			for _, h := range d.LeafHashes {
+				if !hasTapSig(in, d.XOnlyPubKey, h) {
+					todo++
+				}
+			}
+		}
 	}
-	return todo, holds
+	return todo, holds, waiting
+}
+
+// participates reports whether x-only key x is one of a BIP-373
+// participants list (33-byte keys).
+func participates(list, x []byte) bool {
+	for off := 0; off+33 <= len(list); off += 33 {
+		if bytes.Equal(list[off+1:off+33], x) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasMuSigSig reports whether the input holds a MuSig2 partial signature
+// by the participant with x-only key x for aggregate agg.
+func hasMuSigSig(in *bpsbt.PInput, x, agg []byte) bool {
+	return hasMuSigRecord(in, 0x1c, x, agg)
+}
+
+// hasMuSigRecord reports whether the input holds a BIP-373 record of the
+// type (0x1b nonce, 0x1c partial signature) by x for aggregate agg.
+func hasMuSigRecord(in *bpsbt.PInput, keyType byte, x, agg []byte) bool {
+	for _, u := range in.Unknowns {
+		if u != nil && len(u.Key) == 67 && u.Key[0] == keyType && bytes.Equal(u.Key[2:34], x) && bytes.Equal(u.Key[34:], agg) {
+			return true
+		}
+	}
+	return false
+}
+
+// allNonces reports whether every participant of the list has its public
+// nonce for aggregate agg in the input.
+func allNonces(in *bpsbt.PInput, agg, list []byte) bool {
+	for off := 0; off+33 <= len(list); off += 33 {
+		if !hasMuSigRecord(in, 0x1b, list[off+1:off+33], agg) {
+			return false
+		}
+	}
+	return true
+}
+
+// takeMuSigRecords takes back the new BIP-373 public nonces and partial
+// signatures of input i for the signer's own participant keys, each
+// checked by the verifier (a partial signature against the nonces in p).
+func takeMuSigRecords(p, returned *bpsbt.Packet, out *bpsbt.PInput, v *psbt.SigVerifier, i int, fp [4]byte, known bool) (int, error) {
+	fpv := binary.LittleEndian.Uint32(fp[:])
+	added := 0
+	for _, u := range returned.Inputs[i].Unknowns {
+		if u == nil {
+			continue
+		}
+		pub, ok := psbt.IsMuSig2Record(u.Key)
+		if !ok || hasRecord(out, u.Key) {
+			continue
+		}
+		var owner *bpsbt.TaprootBip32Derivation
+		for _, d := range p.Inputs[i].TaprootBip32Derivation {
+			if d != nil && bytes.Equal(d.XOnlyPubKey, pub[1:]) {
+				owner = d
+			}
+		}
+		switch {
+		case owner == nil:
+			return 0, fmt.Errorf("input %d: the signer added a MuSig2 record for key %x, which is not a key of this input", i, pub)
+		case known && owner.MasterKeyFingerprint != fpv:
+			return 0, fmt.Errorf("input %d: the signer (fingerprint %x) added a MuSig2 record for another cosigner's key %x", i, fp, pub)
+		}
+		if err := v.VerifyMuSig2(i, u.Key, u.Value); err != nil {
+			return 0, fmt.Errorf("input %d: the signer's MuSig2 record for key %x is refused: %w", i, pub, err)
+		}
+		out.Unknowns = append(out.Unknowns, &bpsbt.Unknown{Key: bytes.Clone(u.Key), Value: bytes.Clone(u.Value)})
+		added++
+	}
+	return added, nil
+}
+
+func hasRecord(in *bpsbt.PInput, key []byte) bool {
+	for _, u := range in.Unknowns {
+		if u != nil && bytes.Equal(u.Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasTapSig(in *bpsbt.PInput, x, leafHash []byte) bool {
+	for _, s := range in.TaprootScriptSpendSig {
+		if s != nil && bytes.Equal(s.XOnlyPubKey, x) && bytes.Equal(s.LeafHash, leafHash) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeTapSignatures takes back the new taproot script-path signatures of
+// input i, under the same rules as takeSignatures: a key of the input
+// derived from fp (when known), verified against p's own input.
+func takeTapSignatures(p, returned *bpsbt.Packet, out *bpsbt.PInput, v *psbt.SigVerifier, i int, fp [4]byte, known bool) (int, error) {
+	fpv := binary.LittleEndian.Uint32(fp[:])
+	added := 0
+	for _, s := range returned.Inputs[i].TaprootScriptSpendSig {
+		if s == nil || hasTapSig(out, s.XOnlyPubKey, s.LeafHash) {
+			continue
+		}
+		var owner *bpsbt.TaprootBip32Derivation
+		for _, d := range p.Inputs[i].TaprootBip32Derivation {
+			if d != nil && bytes.Equal(d.XOnlyPubKey, s.XOnlyPubKey) {
+				owner = d
+			}
+		}
+		switch {
+		case owner == nil:
+			return 0, fmt.Errorf("input %d: the signer signed for taproot key %x, which is not a key of this input", i, s.XOnlyPubKey)
+		case known && owner.MasterKeyFingerprint != fpv:
+			f := fingerprintBytes(owner.MasterKeyFingerprint)
+			return 0, fmt.Errorf("input %d: the signer (fingerprint %x) returned a signature for cosigner %s's taproot key %x", i, fp, hex.EncodeToString(f[:]), s.XOnlyPubKey)
+		case s.SigHash != txscript.SigHashDefault:
+			return 0, fmt.Errorf("input %d: the signer's taproot signature uses sighash 0x%x; only SIGHASH_DEFAULT is accepted", i, uint32(s.SigHash))
+		}
+		if err := v.VerifyTap(i, s.XOnlyPubKey, s.LeafHash, s.Signature); err != nil {
+			return 0, fmt.Errorf("input %d: the signer's taproot signature for key %x does not verify: %w", i, s.XOnlyPubKey, err)
+		}
+		c := *s
+		c.XOnlyPubKey, c.LeafHash, c.Signature = bytes.Clone(s.XOnlyPubKey), bytes.Clone(s.LeafHash), bytes.Clone(s.Signature)
+		out.TaprootScriptSpendSig = append(out.TaprootScriptSpendSig, &c)
+		added++
+	}
+	return added, nil
 }
 
 func hasSig(in *bpsbt.PInput, pub []byte) bool {
@@ -359,6 +523,15 @@ func takeSignatures(p, returned *bpsbt.Packet, fp [4]byte, known bool) (*bpsbt.P
 	added := 0
 	for i := range returned.Inputs {
 		in := &out.Inputs[i]
+		n, err := takeTapSignatures(p, returned, in, v, i, fp, known)
+		if err != nil {
+			return nil, 0, err
+		}
+		added += n
+		if n, err = takeMuSigRecords(p, returned, in, v, i, fp, known); err != nil {
+			return nil, 0, err
+		}
+		added += n
 		for _, ps := range returned.Inputs[i].PartialSigs {
 			if ps == nil || hasSig(in, ps.PubKey) {
 				continue

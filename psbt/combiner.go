@@ -380,6 +380,10 @@ func verifyPartialSigs(p *bpsbt.Packet, v *walletView, memo *Memo) error {
 	a.computeSighashes(hasSigs)
 	errs := make([]error, len(p.Inputs))
 	parallelFor(len(p.Inputs), func(i int) {
+		if st := &a.in[i]; !st.finalized && st.spend != nil && st.spend.kind == kindTr && len(p.Inputs[i].TaprootScriptSpendSig) > 0 {
+			_, errs[i] = tapScriptSigs(p, a, v, i, true)
+			return
+		}
 		if hasSigs(i) {
 			_, errs[i] = inputSigs(p, a, v, i, true)
 		}

@@ -121,6 +121,13 @@ func finalizeInput(p *bpsbt.Packet, a *analysis, v *walletView, i int) (finalInp
 	if st.finalized {
 		return existingFinal(in, i)
 	}
+	if st.spend != nil && st.spend.kind == kindTr {
+		// spendCheck knows multisig only: btcd's engine runs the taproot
+		// witness built here (FinalizePacket).
+		f, err := finalizeTapInput(p, a, v, i)
+		f.engine = true
+		return f, err
+	}
 	// Every signature is verified, also those left out: an invalid one
 	// means a cosigner's copy is broken.
 	bySlot, err := inputSigs(p, a, v, i, true)

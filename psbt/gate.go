@@ -110,7 +110,7 @@ func Gate(p *bpsbt.Packet, w WalletInfo, rules GateRules) (*Report, error) {
 	}
 	if rules.VerifySignatures {
 		for i, in := range rep.Inputs {
-			if len(in.Signatures) != len(p.Inputs[i].PartialSigs) && !in.Finalized && in.Required > 0 {
+			if len(in.Signatures) != signatureCount(&p.Inputs[i]) && !in.Finalized && in.Required > 0 {
 				return nil, refuse(RuleSignature, fmt.Errorf("input %d carries a signature by %s that does not verify: the PSBT was changed or corrupted after that cosigner signed (a signer about to sign has not touched it yet); ask that cosigner to sign again",
 					i, strings.Join(invalidSigners(p.Inputs[i].PartialSigs, in), ", ")))
 			}
@@ -143,6 +143,9 @@ func finalizedInput(p *bpsbt.Packet, a *analysis, i int, locate func([]byte) (ui
 	}
 	if len(in.PartialSigs) > 0 {
 		return refuse(RuleSignature, fmt.Errorf("input %d (%s) is finalized but carries %d partial signature(s) a finalizer would have cleared: they were added afterwards", i, op, len(in.PartialSigs)))
+	}
+	if isP2TR(st.prevOut.PkScript) {
+		return checkTapFinal(in, i, op)
 	}
 	for _, sig := range finalSignatures(in) {
 		if h := txscript.SigHashType(sig[len(sig)-1]); h != txscript.SigHashAll {

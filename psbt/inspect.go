@@ -82,6 +82,9 @@ type InputReport struct {
 	Missing int `json:"missing"`
 	// NotSigned lists the cosigners whose keys have not signed.
 	NotSigned []Cosigner `json:"not_signed"`
+	// MuSig2 is the key-path MuSig2 progress of a taproot input (BIP-373
+	// records); nil for other inputs.
+	MuSig2 *MuSig2Report `json:"musig2,omitempty"`
 }
 
 // Cosigner identifies one of the wallet's signers.
@@ -207,7 +210,7 @@ func report(p *bpsbt.Packet, w WalletInfo, v *walletView, a *analysis, verify bo
 					r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat) pays the wallet's own receive address %d/%d, not its change branch: the money stays in the wallet", j, out.Value, d.Branch, d.Index))
 				}
 				or.Branch, or.Index = ptr(d.Branch), ptr(d.Index)
-			} else if v.claims(po.Bip32Derivation) {
+			} else if v.claims(outputDerivations(po)) {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("output %d (%d sat to %s) claims to be change but does not derive from the wallet: treat it as a payment to someone else, and do not sign if you did not intend it",
 					j, out.Value, displayAddress(or)))
 			}
@@ -292,6 +295,9 @@ func inspectInput(p *bpsbt.Packet, a *analysis, v *walletView, net *chaincfg.Par
 		}
 		return ir, warns
 	}
+	if st.spend.kind == kindTr {
+		return tapInputReport(p, a, v, i, ir, warns, verify)
+	}
 	ms := st.spend.ms
 	ir.Required = ms.m
 
@@ -374,6 +380,8 @@ func estimatedInputSize(in *bpsbt.PInput, st *inputState) inputSize {
 		if sz, err := miniscriptInputSize(st.spend.mini); err == nil {
 			return sz
 		}
+	case st.spend != nil && st.spend.kind == kindTr:
+		return tapInputSize(st.spend.tap)
 	case st.spend != nil:
 		return multisigInputSize(st.spend.kind, st.spend.ms.m, len(st.spend.script))
 	}

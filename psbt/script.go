@@ -23,6 +23,7 @@ const (
 	kindSh                 // P2SH: scriptSig carries the redeem script (the multisig)
 	kindShWsh              // P2SH-P2WSH: redeem script is a P2WSH program, witness script the multisig
 	kindWsh                // P2WSH: witness script is the multisig
+	kindTr                 // P2TR: key path or pk/multi_a script leaves (taproot.go)
 )
 
 func (k scriptKind) String() string {
@@ -33,11 +34,13 @@ func (k scriptKind) String() string {
 		return "sh-wsh"
 	case kindWsh:
 		return "wsh"
+	case kindTr:
+		return "tr"
 	}
 	return "unknown"
 }
 
-func (k scriptKind) segwit() bool { return k == kindShWsh || k == kindWsh }
+func (k scriptKind) segwit() bool { return k == kindShWsh || k == kindWsh || k == kindTr }
 
 // maxMultisigKeys is the most keys a CHECKMULTISIG takes (consensus).
 const maxMultisigKeys = 20
@@ -118,6 +121,7 @@ type spend struct {
 	// transaction's locks open needs (see miniscript.go).
 	ms   *multisig
 	mini *miniscript.Node
+	tap  *tapSpend // kindTr only; script and ms are nil then
 }
 
 // resolvePrevOut returns the output an input spends, cross-checking the two
@@ -160,6 +164,8 @@ func resolveSpend(in *bpsbt.PInput, prevOut *wire.TxOut, i int) (*spend, error) 
 	pk := prevOut.PkScript
 	var s spend
 	switch {
+	case isP2TR(pk):
+		return resolveTapSpend(in, pk, i)
 	case isP2SH(pk):
 		if in.RedeemScript == nil {
 			return nil, fmt.Errorf("%w: input %d: spends a P2SH output but carries no redeem script", ErrRefused, i)
@@ -190,7 +196,7 @@ func resolveSpend(in *bpsbt.PInput, prevOut *wire.TxOut, i int) (*spend, error) 
 		}
 		s.script = in.WitnessScript
 	default:
-		return nil, fmt.Errorf("%w: input %d: spends scriptPubKey %x, which is not P2SH or P2WSH: countersign spends only sh, sh-wsh and wsh multisig",
+		return nil, fmt.Errorf("%w: input %d: spends scriptPubKey %x, which is not P2SH, P2WSH or P2TR: countersign spends only sh, sh-wsh, wsh and tr multisig",
 			ErrRefused, i, pk)
 	}
 	ms, err := parseMultisig(s.script)

@@ -102,6 +102,10 @@ func (a *analysis) computeSighashes(need func(i int) bool) {
 
 func (a *analysis) sighashAll(i int) ([]byte, error) {
 	st := &a.in[i]
+	if st.spend.kind == kindTr {
+		// The key path's digest; leaves have their own (tapSighash).
+		return a.tapSighash(i, nil)
+	}
 	if st.spend.kind.segwit() {
 		return txscript.CalcWitnessSigHash(st.spend.script, a.sigHashes, txscript.SigHashAll, a.tx, i, st.prevOut.Value)
 	}

@@ -91,6 +91,10 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 		return 0, err
 	}
 	a := analyze(p, nil)
+	nTap, err := signTap(p, a, fp, keys, requireNonWitnessUtxo)
+	if err != nil {
+		return 0, err
+	}
 	var todo []pendingSig
 	need := make([]bool, len(p.Inputs))
 	for i := range p.Inputs {
@@ -101,7 +105,7 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 				mine = append(mine, d)
 			}
 		}
-		if len(mine) == 0 || st.finalized {
+		if len(mine) == 0 || st.finalized || st.spend != nil && st.spend.kind == kindTr {
 			continue
 		}
 		if err := signerChecks(in, st, i, requireNonWitnessUtxo); err != nil {
@@ -131,7 +135,7 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 		}
 	}
 	if len(todo) == 0 {
-		return 0, nil
+		return nTap, nil
 	}
 	a.computeSighashes(func(i int) bool { return need[i] })
 	sigs := make([][]byte, len(todo))
@@ -152,7 +156,7 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 		in := &p.Inputs[t.input]
 		in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: bytes.Clone(t.pub), Signature: sigs[k]})
 	}
-	return len(todo), nil
+	return len(todo) + nTap, nil
 }
 
 // signerChecks are BIP-174's "data signers check for", made before any key

@@ -90,12 +90,16 @@ func Update(p *bpsbt.Packet, w WalletInfo, src UpdateSource) (*UpdateReport, err
 			}
 			return nil, err
 		}
-		d := v.place(in.Bip32Derivation, prevOut.PkScript, src.Locate)
+		d := v.place(inputDerivations(in), prevOut.PkScript, src.Locate)
 		if d == nil {
 			continue
 		}
 		rep.Inputs++
 		where := fmt.Sprintf("input %d", i)
+		if d.Tap != nil {
+			updateTapRecords(in, prevOut, d, where, change)
+			continue
+		}
 		if segwit && in.WitnessUtxo == nil {
 			in.WitnessUtxo = wire.NewTxOut(prevOut.Value, bytes.Clone(prevOut.PkScript))
 			change("%s: added witness_utxo", where)
@@ -111,12 +115,16 @@ func Update(p *bpsbt.Packet, w WalletInfo, src UpdateSource) (*UpdateReport, err
 	for j := range p.Outputs {
 		out := &p.Outputs[j]
 		pk := p.UnsignedTx.TxOut[j].PkScript
-		d := v.place(out.Bip32Derivation, pk, src.Locate)
+		d := v.place(outputDerivations(out), pk, src.Locate)
 		if d == nil {
 			continue
 		}
 		rep.Outputs++
 		where := fmt.Sprintf("output %d", j)
+		if d.Tap != nil {
+			updateTapOutput(out, d)
+			continue
+		}
 		setScript(&out.RedeemScript, d.RedeemScript, where, "redeem script", change)
 		setScript(&out.WitnessScript, d.WitnessScript, where, "witness script", change)
 		out.Bip32Derivation = v.wallettruth(out.Bip32Derivation, d, where, change, true)

@@ -36,10 +36,18 @@ func (b *builder) update(p *bpsbt.Packet, coins []coin, sum *BuildSummary) error
 			return errs[k]
 		}
 		u := b.req.UTXOs[c.utxo]
+		if b.d.Script == descriptor.ScriptTr {
+			updateTapInput(&p.Inputs[k], u.PrevTx, u.OutPoint.Index, derived[k])
+			continue
+		}
 		updateInput(&p.Inputs[k], u.PrevTx, u.OutPoint.Index, derived[k], b.d.Script)
 	}
 	if sum.ChangeUsed {
-		updateOutput(&p.Outputs[sum.ChangeOutput], b.change)
+		if b.d.Script == descriptor.ScriptTr {
+			updateTapOutput(&p.Outputs[sum.ChangeOutput], b.change)
+		} else {
+			updateOutput(&p.Outputs[sum.ChangeOutput], b.change)
+		}
 	}
 	return nil
 }

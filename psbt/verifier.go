@@ -37,6 +37,8 @@ func (v *SigVerifier) Verify(i int, pub, sig []byte) error {
 		return st.spendErr
 	case st.spend == nil:
 		return errors.New("the input is already finalized")
+	case st.spend.kind == kindTr:
+		return errors.New("the input is taproot: its signatures are BIP-340 Schnorr signatures in taproot fields, not ECDSA partial signatures")
 	case st.spend.ms.indexOf(pub) < 0:
 		return fmt.Errorf("key %x is not a key of the input's script", pub)
 	}

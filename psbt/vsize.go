@@ -164,6 +164,9 @@ func walletInputSize(d *descriptor.Descriptor) (inputSize, error) {
 	if d.Miniscript != nil {
 		return miniscriptInputSize(d.Miniscript)
 	}
+	if d.Tap != nil {
+		return tapWalletInputSize(d), nil
+	}
 	kind := scriptKindOf(d.Script)
 	n := len(d.Keys)
 	if kind == kindUnknown || n == 0 || n > maxMultisigKeys || d.Threshold < 1 || d.Threshold > n {

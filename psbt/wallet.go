@@ -43,8 +43,20 @@ type walletView struct {
 	fps  map[[4]byte]bool // fingerprints the wallet's keys are known by
 	keys []keyInfo
 
+	// signer maps a key of d.Keys to its cosigner (Labels index): a
+	// taproot descriptor lists a cosigner's key more than once.
+	signer []int
+
 	memo  *Memo
 	cache *derivationCache // shared through the memo by every view of this wallet
+}
+
+// cosignerOf is the cosigner (Labels index) of descriptor key k.
+func (v *walletView) cosignerOf(k int) int {
+	if v == nil || k < 0 || k >= len(v.signer) {
+		return k
+	}
+	return v.signer[k]
 }
 
 type derivation struct {
@@ -108,6 +120,20 @@ func newWalletView(w WalletInfo) *walletView {
 		}
 		v.fps[ki.fp] = true
 		v.keys = append(v.keys, ki)
+	}
+	v.signer = make([]int, len(d.Keys))
+	pos := 0
+	for _, s := range d.Signers() {
+		if d.Unspendable() && s.Keys[0] == d.Tap.Internal.Key {
+			for _, k := range s.Keys {
+				v.signer[k] = -1
+			}
+			continue
+		}
+		for _, k := range s.Keys {
+			v.signer[k] = pos
+		}
+		pos++
 	}
 	return v
 }
@@ -203,11 +229,11 @@ func (v *walletView) prefetchPacket(p *bpsbt.Packet, a *analysis) {
 	var ps []position
 	for i := range p.Inputs {
 		if a.in[i].spend != nil {
-			ps = append(ps, v.candidates(p.Inputs[i].Bip32Derivation)...)
+			ps = append(ps, v.candidates(inputDerivations(&p.Inputs[i]))...)
 		}
 	}
 	for j := range p.Outputs {
-		ps = append(ps, v.candidates(p.Outputs[j].Bip32Derivation)...)
+		ps = append(ps, v.candidates(outputDerivations(&p.Outputs[j]))...)
 	}
 	v.prefetch(ps)
 }
@@ -322,7 +348,7 @@ func (v *walletView) matchInput(in *bpsbt.PInput, st *inputState) (*descriptor.D
 	if st.spend == nil || st.prevOut == nil {
 		return nil, errors.New("its scripts or UTXO are missing or inconsistent")
 	}
-	cands := v.candidates(in.Bip32Derivation)
+	cands := v.candidates(inputDerivations(in))
 	if len(cands) == 0 {
 		return nil, errors.New("none of its BIP-32 derivations is a path of this wallet's keys")
 	}
@@ -347,6 +373,10 @@ func (v *walletView) matchInput(in *bpsbt.PInput, st *inputState) (*descriptor.D
 			if bytes.Equal(d.WitnessScript, in.WitnessScript) {
 				return d, nil
 			}
+		case kindTr:
+			if matchTap(in, st.spend.tap, d) {
+				return d, nil
+			}
 		}
 	}
 	return nil, fmt.Errorf("its scripts do not match what the wallet derives at %s", positionsString(cands))
@@ -356,9 +386,12 @@ func (v *walletView) matchInput(in *bpsbt.PInput, st *inputState) (*descriptor.D
 // derivations claim, with matching redeem and witness scripts when the
 // PSBT carries them.
 func (v *walletView) matchOutput(out *bpsbt.POutput, pkScript []byte) *descriptor.Derived {
-	for _, pos := range v.candidates(out.Bip32Derivation) {
+	for _, pos := range v.candidates(outputDerivations(out)) {
 		d, err := v.derive(pos)
 		if err != nil || !bytes.Equal(d.ScriptPubKey, pkScript) {
+			continue
+		}
+		if !matchTapOutput(out, d) {
 			continue
 		}
 		if out.RedeemScript != nil && !bytes.Equal(out.RedeemScript, d.RedeemScript) {
@@ -378,8 +411,8 @@ func (v *walletView) matchOutput(out *bpsbt.POutput, pkScript []byte) *descripto
 func (v *walletView) cosigner(pub []byte, d *descriptor.Derived, ds []*bpsbt.Bip32Derivation) (fp, label string) {
 	if d != nil {
 		for k, dk := range d.Keys {
-			if bytes.Equal(dk.PubKey, pub) {
-				return hex.EncodeToString(dk.Fingerprint[:]), v.label(k)
+			if bytes.Equal(dk.PubKey, pub) || len(pub) == 32 && len(dk.PubKey) == 33 && bytes.Equal(dk.PubKey[1:], pub) {
+				return hex.EncodeToString(dk.Fingerprint[:]), v.label(v.cosignerOf(k))
 			}
 		}
 	}
@@ -390,7 +423,7 @@ func (v *walletView) cosigner(pub []byte, d *descriptor.Derived, ds []*bpsbt.Bip
 			if v != nil {
 				for k := range v.keys {
 					if v.keys[k].fp == f || v.keys[k].hasSelf && v.keys[k].selfFP == f {
-						return hex.EncodeToString(v.keys[k].fp[:]), v.label(k)
+						return hex.EncodeToString(v.keys[k].fp[:]), v.label(v.cosignerOf(k))
 					}
 				}
 			}
@@ -497,7 +530,7 @@ func (v *walletView) walletRule(p *bpsbt.Packet, a *analysis, locate func([]byte
 	}
 	for j := range p.Outputs {
 		out := &p.Outputs[j]
-		if v.claims(out.Bip32Derivation) && v.matchOutput(out, p.UnsignedTx.TxOut[j].PkScript) == nil {
+		if v.claims(outputDerivations(out)) && v.matchOutput(out, p.UnsignedTx.TxOut[j].PkScript) == nil {
 			return fmt.Errorf("%w: output %d claims to be change (its BIP-32 derivations carry this wallet's fingerprints) but its script %x does not derive from the wallet: the change may have been swapped by an attacker; do not sign",
 				ErrRefused, j, p.UnsignedTx.TxOut[j].PkScript)
 		}
@@ -567,7 +600,7 @@ func Recognises(p *bpsbt.Packet, w WalletInfo) bool {
 	}
 	a := analyze(p, w.Memo)
 	for i := range p.Inputs {
-		if a.in[i].spend == nil || !v.claims(p.Inputs[i].Bip32Derivation) {
+		if a.in[i].spend == nil || !v.claims(inputDerivations(&p.Inputs[i])) {
 			continue
 		}
 		if _, err := v.matchInput(&p.Inputs[i], &a.in[i]); err == nil {

@@ -54,6 +54,11 @@ func exportBSMS(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 var bsmsOrigins = regexp.MustCompile(`\[[0-9a-fA-F]{8}(/[0-9]+[h']?)*\]`)
 
 func bsmsTemplatable(d *descriptor.Descriptor) bool {
+	if d.Tap != nil {
+		// musig(...)/<0;1>/* would become musig(...)/**, which BIP-129's
+		// template (XPUB/**) does not define: write the full descriptor.
+		return false
+	}
 	for _, k := range d.Keys {
 		if !isReceiveChangeKey(k) {
 			return false

@@ -61,6 +61,9 @@ func exportCaravan(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 	if d.IsMiniscript() {
 		return nil, invalidf("Caravan wallets are m-of-n sortedmulti only and this wallet has time-locked miniscript paths: %s", instead)
 	}
+	if err := refuseTaproot("Caravan", d); err != nil {
+		return nil, err
+	}
 	if !d.Sorted {
 		return nil, invalidf("Caravan wallets are always sortedmulti (BIP-67 key order) and this wallet is multi with a fixed key order, so Caravan would show different addresses: %s", instead)
 	}

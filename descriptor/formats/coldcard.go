@@ -51,6 +51,9 @@ func coldcardCanExport(name string, d *descriptor.Descriptor) error {
 	if d.IsMiniscript() {
 		return invalidf("a Coldcard multisig file holds an m-of-n sortedmulti only and this wallet has time-locked miniscript paths: %s", instead)
 	}
+	if err := refuseTaproot("the Coldcard multisig setup file", d); err != nil {
+		return err
+	}
 	if !d.Sorted {
 		return invalidf("Coldcard multisig is always sortedmulti (BIP-67 key order) and this wallet is multi with a fixed key order, so a Coldcard would show different addresses: %s", instead)
 	}

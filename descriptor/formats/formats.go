@@ -186,3 +186,13 @@ func wrapInvalid(where string, err error) error {
 	}
 	return fmt.Errorf("%w: %s: %w", descriptor.ErrInvalid, where, err)
 }
+
+// refuseTaproot refuses a taproot wallet for a format (or the wallets that
+// read it) that has no taproot multisig: the file would be rejected, or
+// read as another wallet. The descriptor, Core and BSMS formats carry tr().
+func refuseTaproot(what string, d *descriptor.Descriptor) error {
+	if d.Script != descriptor.ScriptTr {
+		return nil
+	}
+	return invalidf("%s cannot describe a taproot (tr) wallet: it has no taproot multisig, no multi_a leaves and no musig() keys; export it as \"descriptor\", \"core\" or \"bsms\" instead", what)
+}

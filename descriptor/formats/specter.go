@@ -45,6 +45,9 @@ const specterDeviceType = "other"
 // exportSpecter writes the receive (/0/*) descriptor, as Specter does, and
 // the key labels as devices when there are any.
 func exportSpecter(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
+	if err := refuseTaproot("Specter (and Sparrow, which reads this file)", d); err != nil {
+		return nil, err
+	}
 	out := specterOut{Label: w.Name, BlockHeight: w.BirthHeight, Descriptor: receiveForm(d).String()}
 	if hasLabels(w.Labels) {
 		for _, l := range w.Labels {

@@ -419,6 +419,9 @@ func (c *Coldcard) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.
 func (c *Coldcard) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
 	d, net, name := w.Descriptor, w.Network, w.Name
 	const op = "register wallet"
+	if err := c.refuseTaproot(op, d); err != nil {
+		return nil, err
+	}
 	file, err := formats.Export(&formats.Wallet{Name: name, Descriptor: d, Network: net}, formats.FormatColdcard)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
@@ -497,6 +500,9 @@ func (c *Coldcard) hasWallet(ctx context.Context, d *descriptor.Descriptor) (boo
 func (c *Coldcard) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
 	d, net, name := w.Descriptor, w.Network, w.Name
 	const op = "show address"
+	if err := c.refuseTaproot(op, d); err != nil {
+		return "", err
+	}
 	if err := c.prepare(ctx); err != nil {
 		return "", err
 	}
@@ -701,4 +707,20 @@ func Driver() hw.Driver {
 			return c, nil
 		},
 	}
+}
+
+// TaprootLimit is why countersign's Coldcard driver refuses taproot (tr)
+// wallets: it registers multisig wallets through the Coldcard multisig
+// setup file and signs sh/wsh CHECKMULTISIG inputs, and that file has no
+// taproot format. Coldcard's newer firmware imports taproot miniscript
+// descriptors (script paths, no MuSig2), which this driver does not speak.
+const TaprootLimit = "the Coldcard driver cannot use a taproot (tr) multisig wallet: the Coldcard multisig setup file it registers has no taproot format (no multi_a leaves, no MuSig2); sign with another cosigner (software key, file) or use a wsh wallet with this Coldcard"
+
+// refuseTaproot is the first check of every wallet operation, made before
+// the device is asked anything.
+func (c *Coldcard) refuseTaproot(op string, d *descriptor.Descriptor) error {
+	if d == nil || d.Script != descriptor.ScriptTr {
+		return nil
+	}
+	return &hw.Error{Device: c.name(), Op: op, Kind: hw.ErrUnsupported, Err: errors.New(TaprootLimit)}
 }

@@ -21,6 +21,9 @@ import (
 // the user is made to press anything.
 func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
+	if err := c.refuseTaproot(op, w.Descriptor); err != nil {
+		return nil, err
+	}
 	if err := c.prepare(ctx); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
 )
 
 // policyVersion is the first byte of a serialized wallet policy: version 2
@@ -41,6 +42,9 @@ func PolicyFromDescriptor(d *descriptor.Descriptor, name string) (*WalletPolicy,
 	}
 	if err := checkName(name); err != nil {
 		return nil, err
+	}
+	if d.Script == descriptor.ScriptTr {
+		return nil, &hw.Error{Kind: hw.ErrUnsupported, Err: errors.New(TaprootLimit)}
 	}
 	m := d.Multipath()
 	keys := make([]string, len(m.Keys))
@@ -157,3 +161,9 @@ func (p *WalletPolicy) addTo(it *interpreter) {
 func (p *WalletPolicy) String() string {
 	return fmt.Sprintf("%q %s with keys %s", p.Name, p.Template, strings.Join(p.Keys, ", "))
 }
+
+// TaprootLimit is why the Ledger driver refuses taproot (tr) wallets for
+// now: BIP-388 wallet policies can describe tr() with multi_a leaves (and,
+// in recent app versions, musig()), but countersign's Ledger driver builds,
+// registers and signs sh/wsh multisig policies only.
+const TaprootLimit = "countersign's Ledger driver does not register taproot (tr) wallet policies yet (only sh/wsh multisig); sign this wallet with another cosigner (software key, file)"

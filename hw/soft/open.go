@@ -43,7 +43,7 @@ func (s *Store) Open(name string, passphrase []byte) (*Signer, error) {
 		master.Zero()
 		return nil, err
 	}
-	return &Signer{name: name, master: master, fp: fp, net: net}, nil
+	return &Signer{name: name, master: master, fp: fp, net: net, dir: s.dir}, nil
 }
 
 // unseal reads and decrypts NAME.age.

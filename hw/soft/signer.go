@@ -25,6 +25,8 @@ type Signer struct {
 	fp   [4]byte
 	net  *chaincfg.Params
 
+	dir string // the key store directory (MuSig2 nonces live under it)
+
 	mu     sync.Mutex
 	master *hdkeychain.ExtendedKey // nil once closed
 }
@@ -126,6 +128,22 @@ func (s *Signer) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) (*
 	}
 	if _, err := psbt.Sign(p, master); err != nil {
 		return nil, fmt.Errorf("key %q (fingerprint %s): %w", s.name, s.fpHex(), err)
+	}
+	if w.Descriptor != nil && w.Descriptor.Script == descriptor.ScriptTr {
+		if s.dir == "" {
+			return nil, fmt.Errorf("key %q: no key store directory to keep MuSig2 nonces in", s.name)
+		}
+		priv, err := master.ECPrivKey()
+		if err != nil {
+			return nil, err
+		}
+		store, err := newNonceStore(s.dir, s.name, priv.Serialize())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := psbt.SignMuSig2(ctx, p, master, store); err != nil {
+			return nil, fmt.Errorf("key %q (fingerprint %s): MuSig2: %w", s.name, s.fpHex(), err)
+		}
 	}
 	return p, nil
 }

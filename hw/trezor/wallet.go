@@ -64,6 +64,8 @@ func newWalletView(d *descriptor.Descriptor, net *chaincfg.Params) (*walletView,
 		w.inType, w.outType = tp.SpendP2SHWitness, tp.PayToP2SHWitness
 	case descriptor.ScriptWsh:
 		w.inType, w.outType = tp.SpendWitness, tp.PayToWitness
+	case descriptor.ScriptTr:
+		return nil, errors.New(TaprootLimit)
 	default:
 		return nil, fmt.Errorf("script type %v is not one a Trezor signs", d.Script)
 	}
@@ -204,3 +206,10 @@ func equalPath(a, b []uint32) bool {
 	}
 	return true
 }
+
+// TaprootLimit is why a Trezor cannot be a cosigner of a taproot (tr)
+// wallet: Trezor firmware signs taproot only as single-key BIP-86 outputs;
+// its multisig messages describe sh/wsh CHECKMULTISIG scripts, with no
+// multi_a leaves and no MuSig2 (taproot multisig is an open firmware pull
+// request, trezor/trezor-firmware#4159).
+const TaprootLimit = "a Trezor cannot sign for a taproot (tr) multisig wallet: its firmware has taproot for single-key (BIP-86) accounts only, no multi_a script leaves and no MuSig2; sign with another cosigner (software key, file) or use a wsh wallet with this Trezor"

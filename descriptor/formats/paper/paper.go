@@ -179,6 +179,8 @@ func scriptWords(d *descriptor.Descriptor) string {
 		return "nested segwit P2SH-P2WSH, " + multi
 	case descriptor.ScriptSh:
 		return "legacy P2SH, " + multi
+	case descriptor.ScriptTr:
+		return "taproot P2TR: " + d.Policy()
 	}
 	return multi
 }

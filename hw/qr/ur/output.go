@@ -71,7 +71,7 @@ func EncodeCryptoOutputDescriptor(d *descriptor.Descriptor, opts OutputOptions) 
 	case descriptor.ScriptSh:
 		v = cbor.Tag{Number: tagSH, Content: v}
 	default:
-		return nil, fmt.Errorf("%w: unsupported script type", ErrInvalid)
+		return nil, fmt.Errorf("%w: %s wallets have no crypto-output (BCR-2020-010) encoding here: export the wallet as a descriptor instead", ErrInvalid, d.Script)
 	}
 	return marshal(v), nil
 }
@@ -221,6 +221,11 @@ func EncodeOutputDescriptor(desc, name string) ([]byte, error) {
 	d, err := descriptor.Parse(desc)
 	if err != nil {
 		return nil, err
+	}
+	if d.Script == descriptor.ScriptTr {
+		// The source template below is multisig-only; a tr() wallet would
+		// come out as another script.
+		return nil, fmt.Errorf("%w: taproot (tr) wallets are not exported as an output-descriptor UR yet: export the wallet as a descriptor instead", ErrInvalid)
 	}
 	keys := make([]any, len(d.Keys))
 	refs := make([]string, len(d.Keys))
