@@ -79,7 +79,7 @@ func newRig(t testing.TB, coins ...int64) *rig {
 
 // newRigScript is newRig with the wallet's script type (tr: countersign's
 // default taproot wallet).
-func newRigScript(t *testing.T, script descriptor.ScriptType, coins ...int64) *rig {
+func newRigScript(t testing.TB, script descriptor.ScriptType, coins ...int64) *rig {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

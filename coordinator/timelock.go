@@ -174,13 +174,12 @@ func timelockedDescriptor(req CreateRequest) (*descriptor.Descriptor, []string, 
 	if m < 1 || m > n {
 		return nil, nil, badTemplate("--threshold", "%d of %d cosigners", m, n)
 	}
-	var exprs, labels []string
+	var labels []string
 	primary := make([]string, n)
 	for i, c := range req.Cosigners {
 		primary[i] = c.Key.String()
 		labels = append(labels, c.Label)
 	}
-	exprs = append(exprs, primary...)
 	multi := fmt.Sprintf("multi(%d,%s)", m, strings.Join(primary, ","))
 	lock := ""
 	var ms string
@@ -197,7 +196,6 @@ func timelockedDescriptor(req CreateRequest) (*descriptor.Descriptor, []string, 
 			rkeys = append(rkeys, expr)
 			labels = append(labels, label)
 		}
-		exprs = append(exprs, rkeys...)
 		r := fmt.Sprintf("multi(%d,%s)", t.Threshold, strings.Join(rkeys, ","))
 		if len(rkeys) == 1 {
 			r = "pkh(" + rkeys[0] + ")"

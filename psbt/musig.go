@@ -257,7 +257,7 @@ func SignMuSig2(ctx context.Context, p *bpsbt.Packet, master *hdkeychain.Extende
 	var fp [4]byte
 	copy(fp[:], btcutil.Hash160(pub.SerializeCompressed()))
 	keys := &keyChain{root: master, nodes: make(map[string]*hdkeychain.ExtendedKey)}
-	a := analyze(p)
+	a := analyze(p, nil)
 	for i := range p.Inputs {
 		in := &p.Inputs[i]
 		if a.in[i].finalized || len(in.TaprootKeySpendSig) > 0 {

@@ -215,7 +215,7 @@ func TestTaprootMuSig2(t *testing.T) {
 			t.Fatalf("round 1, cosigner %d: %+v", k, r)
 		}
 	}
-	if r := muSigReport(p, analyze(p), 0); r == nil || r.Nonces != 3 {
+	if r := muSigReport(p, analyze(p, nil), 0); r == nil || r.Nonces != 3 {
 		t.Fatalf("after round 1: %+v", r)
 	}
 	// PSBT v2 (BIP-370) carries the BIP-371 and BIP-373 records: round 2
@@ -228,7 +228,7 @@ func TestTaprootMuSig2(t *testing.T) {
 	if err != nil || ver != 2 {
 		t.Fatalf("v2 round trip: version %d, %v", ver, err)
 	}
-	if r := muSigReport(back, analyze(back), 1); r == nil || r.Nonces != 3 || len(back.Inputs[1].TaprootLeafScript) != 1 {
+	if r := muSigReport(back, analyze(back, nil), 1); r == nil || r.Nonces != 3 || len(back.Inputs[1].TaprootLeafScript) != 1 {
 		t.Fatalf("after a v2 round trip: %+v", r)
 	}
 	p = back
