@@ -184,6 +184,12 @@ func TestJSONDocumented(t *testing.T) {
 	if json.Unmarshal([]byte(run("doctor", "doctor")), &doc); !doc.OK {
 		t.Errorf("doctor after every command: %s", doc.failedChecks())
 	}
+	// The store commands: the same SQLite store named explicitly, copied
+	// to another directory, then back to the default.
+	run("store show", "store", "show")
+	run("store set", "store", "set", "sqlite:"+dir)
+	run("store migrate", "store", "migrate", "--from", "sqlite:"+dir, "--to", "sqlite:"+filepath.Join(work, "copy"))
+	mustRun(t, dir, "store", "unset")
 	json.Unmarshal([]byte(run("wallet delete", "--yes", "wallet", "delete", "w")), &w)
 	r := runCLI(t, dir, "", "--json", "wallet", "show", "nope")
 	got["error"] = r.Err
