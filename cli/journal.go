@@ -24,14 +24,14 @@ type JournalOptions struct {
 	JSON        bool
 	Wallet      string
 	Since       string
-	// Operator keeps only the entries of this operator (journal --operator).
+	// Operator keeps only the entries of this operator (journal --by).
 	Operator string
 }
 
 func newCmdJournal(f *Factory) *cobra.Command {
 	o := &JournalOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
-		Use:   "journal [WALLET] [--since DATE] [--operator NAME]",
+		Use:   "journal [WALLET] [--since DATE] [--by OPERATOR]",
 		Short: "Read, verify, export and sign the audit journal",
 		Long: `Show the audit journal: every change countersign made to the store, when,
 by whom (the OS user, or on a PostgreSQL store the database role; or
@@ -48,7 +48,7 @@ an entry changed in the database file by hand breaks the chain from there
 its head with a cosigner's key (journal sign) and keeping the signature
 elsewhere.`,
 		Example: `  countersign journal treasury --since 2025-01-01
-  countersign journal --operator alice
+  countersign journal --by alice
   countersign journal verify
   countersign journal sign --with key:office -o head.sig.json
   countersign journal verify --signature head.sig.json
@@ -63,10 +63,10 @@ elsewhere.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Since, "since", "", "only entries from this date (YYYY-MM-DD, UTC) or time (RFC 3339) on")
-	// Shadows the global --operator here: `journal` writes nothing, so
-	// naming who runs it means nothing, and who made a change is what an
-	// auditor asks.
-	cmd.Flags().StringVar(&o.Operator, "operator", "", "only entries made by this operator (as the OPERATOR column shows it)")
+	// Not --operator: that global flag names who runs a command, and a
+	// script passing it to every command must not turn journal into a
+	// filter.
+	cmd.Flags().StringVar(&o.Operator, "by", "", "only entries made by this operator (as the OPERATOR column shows it)")
 	cmd.AddCommand(newCmdJournalVerify(f, nil), newCmdJournalExport(f, nil), newCmdJournalSign(f, nil))
 	return withJSONFields(cmd, journalEntryJSON{})
 }
@@ -116,11 +116,8 @@ func journalRun(ctx context.Context, o *JournalOptions) error {
 		return err
 	}
 	if o.Operator != "" {
-		// --operator is also the global flag naming who runs a command:
-		// say so, so that a habitual --operator does not pass for the
-		// whole journal.
 		if !o.JSON {
-			fmt.Fprintf(o.IO.ErrOut, "Only the entries of operator %s (--operator).\n", safe(o.Operator))
+			fmt.Fprintf(o.IO.ErrOut, "Only the entries of operator %s (--by).\n", safe(o.Operator))
 		}
 		kept := es[:0]
 		for _, e := range es {

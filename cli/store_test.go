@@ -75,14 +75,20 @@ func TestStoreOnPostgres(t *testing.T) {
 	}
 
 	var entries []journalEntryJSON
-	mustJSON(t, mustRun(t, bob, "--json", "journal", "--operator", "alice"), &entries)
+	mustJSON(t, mustRun(t, bob, "--json", "journal", "--by", "alice"), &entries)
 	if len(entries) != 2 {
 		t.Fatalf("alice's entries: %+v", entries)
 	}
 	for _, e := range entries {
 		if e.Operator != "alice" || e.Action != "address.issue" {
-			t.Errorf("journal --operator alice gave %+v", e)
+			t.Errorf("journal --by alice gave %+v", e)
 		}
+	}
+	// The global --operator names who runs a command; on journal it is
+	// not a filter.
+	mustJSON(t, mustRun(t, bob, "--json", "--operator", "alice", "journal"), &entries)
+	if len(entries) <= 2 {
+		t.Fatalf("journal run --operator alice kept only %d entries: the global flag filtered", len(entries))
 	}
 	mustJSON(t, mustRun(t, bob, "--json", "journal"), &entries)
 	ops := map[string]int{}

@@ -69,8 +69,8 @@ run faucet mine 1
 run as alice wallet sync treasury
 
 section "4. Who did what"
-say "On journal, --operator filters: what carol did."
-run as alice journal --operator carol
+say "journal --by filters: what carol did."
+run as alice journal --by carol
 say "The whole journal, read at the auditor's terminal (no --operator)."
 mkdir -p auditor
 capture -q j env COUNTERSIGN_DATA_DIR="$PWD/auditor" countersign --store "$store" --json journal treasury
