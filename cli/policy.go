@@ -120,6 +120,7 @@ type policyJSON struct {
 	MinSignaturesAbove int64    `json:"min_signatures_above_sat"`
 	UpdatedAt          string   `json:"updated_at,omitempty"`
 	SentLast24h        int64    `json:"sent_last_24h_sat"`
+	InFlightLast24h    int64    `json:"in_flight_last_24h_sat"`
 }
 
 // limit reads a limit flag: "" keeps old, "none" removes it.
@@ -229,12 +230,12 @@ func showPolicy(ctx context.Context, s *Streams, co *coordinator.Coordinator, as
 	if err != nil {
 		return err
 	}
-	sent, err := co.SentLast24h(ctx, name)
+	sent, inFlight, err := co.SentLast24h(ctx, name)
 	if err != nil {
 		return err
 	}
 	j := policyJSON{Wallet: name, PerTxLimit: p.PerTxLimit, DailyLimit: p.DailyLimit, AllowList: p.AllowList,
-		MinSignatures: p.MinSignatures, MinSignaturesAbove: p.MinSignaturesAbove, SentLast24h: sent}
+		MinSignatures: p.MinSignatures, MinSignaturesAbove: p.MinSignaturesAbove, SentLast24h: sent, InFlightLast24h: inFlight}
 	if j.AllowList == nil {
 		j.AllowList = []string{}
 	}
@@ -273,6 +274,9 @@ func showPolicy(ctx context.Context, s *Streams, co *coordinator.Coordinator, as
 		}
 	}
 	fmt.Fprintf(w, "Sent in the last 24 hours: %s.\n", btcString(sent))
+	if inFlight > 0 {
+		fmt.Fprintf(w, "Drafted in those hours, not yet sent: %s (the 24-hour limit counts it; psbt abandon frees it).\n", btcString(inFlight))
+	}
 	fmt.Fprintln(s.ErrOut, "A policy binds countersign only: a cosigner signing with another tool is not bound by it.")
 	return nil
 }

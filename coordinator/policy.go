@@ -321,12 +321,21 @@ func (pc *policyCheck) check(step string, p *bpsbt.Packet, rep *psbt.Report) ([]
 // btc prints satoshis as BTC for messages.
 func btc(sat int64) string { return fmt.Sprintf("%.8f BTC", btcutil.Amount(sat).ToBTC()) }
 
-// SentLast24h is what the wallet sent in the last 24 hours (the daily
-// limit counts spends in flight too).
-func (c *Coordinator) SentLast24h(ctx context.Context, name string) (int64, error) {
+// SentLast24h is what the wallet sent in the last 24 hours, and what its
+// spends drafted in those hours and not yet sent or abandoned would send
+// (inFlight): the daily limit counts both.
+func (c *Coordinator) SentLast24h(ctx context.Context, name string) (sent, inFlight int64, err error) {
 	w, err := c.Wallet(ctx, name)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{}, false)
+	since := c.now().Add(-24 * time.Hour)
+	if sent, err = c.sentSince(ctx, w, since, chainhash.Hash{}, false); err != nil {
+		return 0, 0, err
+	}
+	all, err := c.sentSince(ctx, w, since, chainhash.Hash{}, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	return sent, all - sent, nil
 }

@@ -103,3 +103,25 @@ func TestDailyLimitTwoOperators(t *testing.T) {
 		})
 	}
 }
+
+// TestSentLast24hCountsDraftsInFlight: policy show's figures are the ones
+// the daily limit adds up: a draft not yet sent is in flight, an
+// abandoned one is not.
+func TestSentLast24hCountsDraftsInFlight(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 300_000)
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 60_000)}, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, inFlight, err := r.c.SentLast24h(ctx, "family")
+	if err != nil || sent != 0 || inFlight != 60_000 {
+		t.Fatalf("after a draft: sent %d, in flight %d, %v; want 0 and 60000", sent, inFlight, err)
+	}
+	if _, err := r.c.Abandon(ctx, "family", sp.Draft.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sent, inFlight, err = r.c.SentLast24h(ctx, "family"); err != nil || sent != 0 || inFlight != 0 {
+		t.Fatalf("after abandoning it: sent %d, in flight %d, %v; want 0 and 0", sent, inFlight, err)
+	}
+}
