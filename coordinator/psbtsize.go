@@ -114,14 +114,18 @@ func SignedSize(p *bpsbt.Packet, m int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := len(raw)
+	return signedSizeOf(len(raw), p, m), nil
+}
+
+// signedSizeOf is SignedSize of a PSBT whose serialization is n bytes.
+func signedSizeOf(n int, p *bpsbt.Packet, m int) int {
 	for _, in := range p.Inputs {
 		if len(in.FinalScriptWitness) > 0 || len(in.FinalScriptSig) > 0 {
 			continue
 		}
 		n += max(m-len(in.PartialSigs), 0) * partialSigBytes
 	}
-	return n, nil
+	return n
 }
 
 // spendLimit resolves the limit a spend keeps its PSBTs under: bytes when
@@ -165,6 +169,18 @@ func (c *Coordinator) sizeWarnings(ctx context.Context, w *Wallet, p *bpsbt.Pack
 			kinds = append(kinds, r.DeviceType)
 		}
 	}
+	// Unknown named kinds are refused below; otherwise a PSBT for signers
+	// that all stream needs no sizing (a 500-input PSBT is 760 kB to
+	// serialize).
+	limited := false
+	for _, k := range kinds {
+		if d, ok := DevicePSBTLimit(k); !ok && slices.Contains(named, k) || ok && d.Bytes > 0 {
+			limited = true
+		}
+	}
+	if !limited {
+		return nil, nil
+	}
 	raw, err := psbt.Serialize(p)
 	if err != nil {
 		return nil, err
@@ -173,10 +189,7 @@ func (c *Coordinator) sizeWarnings(ctx context.Context, w *Wallet, p *bpsbt.Pack
 	if w != nil {
 		m = w.Descriptor.Threshold
 	}
-	signed, err := SignedSize(p, m)
-	if err != nil {
-		return nil, err
-	}
+	signed := signedSizeOf(len(raw), p, m)
 	var out []string
 	seen := map[string]bool{}
 	for _, k := range kinds {
