@@ -267,10 +267,14 @@ func Fetch(ctx context.Context, relays []string, sk nip44.SecretKey, since time.
 				}
 			}(s)
 		}
-		select {
-		case ev := <-merged:
-			add(ev)
-		case <-wctx.Done():
+	wait:
+		for len(out) == 0 {
+			select {
+			case ev := <-merged:
+				add(ev) // an event not for us is dropped: wait on
+			case <-wctx.Done():
+				break wait
+			}
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })

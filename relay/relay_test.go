@@ -25,7 +25,8 @@ func key(b byte) (nip44.SecretKey, nip44.PublicKey) {
 
 // TestSendFetch: a message from a to b through a real relay reaches b,
 // decrypted, with a as its sender; c, to whom nothing was sent, gets
-// nothing; b with --wait gets a message published while it listens.
+// nothing; c waiting gets the message published to it while it listens,
+// and not the one to b.
 func TestSendFetch(t *testing.T) {
 	url := nostrrelay.Start(t)
 	ctx := context.Background()
@@ -61,6 +62,12 @@ func TestSendFetch(t *testing.T) {
 		done <- m
 	}()
 	time.Sleep(500 * time.Millisecond)
+	// The test relay (@nostr-relay/core) passes live events to every
+	// subscription of their kind without checking "#p": the one to b
+	// must not reach c.
+	if _, err := relay.Send(ctx, []string{url}, askA, bpk, []byte("for b")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := relay.Send(ctx, []string{url}, askA, cpk, []byte("later")); err != nil {
 		t.Fatal(err)
 	}

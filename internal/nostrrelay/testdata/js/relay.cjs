@@ -19,9 +19,18 @@ class MemoryRepository extends EventRepository {
     this.events.set(event.id, event);
     return { isDuplicate: false };
   }
+  // EventUtils.isMatchingFilter checks ids, authors, kinds and times but
+  // not tag filters ("#p"), which the package's SQL stores apply in their
+  // queries; here they are applied the same way. (Live events are still
+  // sent to every subscription of their kind, tags unchecked: that is
+  // @nostr-relay/core's behaviour, and the client drops what it did not
+  // ask for.)
   find(filter) {
+    const tagsMatch = (e) => Object.keys(filter)
+      .filter((k) => k.startsWith('#'))
+      .every((k) => e.tags.some((t) => t[0] === k.slice(1) && filter[k].includes(t[1])));
     const out = [...this.events.values()]
-      .filter((e) => EventUtils.isMatchingFilter(e, filter))
+      .filter((e) => EventUtils.isMatchingFilter(e, filter) && tagsMatch(e))
       .sort((a, b) => b.created_at - a.created_at);
     return filter.limit ? out.slice(0, filter.limit) : out;
   }
