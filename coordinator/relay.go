@@ -63,14 +63,16 @@ func (rc *RelayConfig) check() error {
 			return fmt.Errorf("%w: cosigner label %q is empty or given twice", wallet.ErrInvalid, co.Label)
 		}
 		seen[co.Label] = true
-		if co.Hex != "" {
-			pk, err := relay.ParseNpub(co.Hex)
-			if err != nil {
-				return fmt.Errorf("cosigner %q: %w: %v", co.Label, wallet.ErrInvalid, err)
-			}
-			co.PubKey = pk
+		// Hex is what is stored; a caller may give PubKey alone. Either
+		// way the key must be a point on the curve.
+		if co.Hex == "" {
+			co.Hex = hex.EncodeToString(co.PubKey[:])
 		}
-		co.Hex = hex.EncodeToString(co.PubKey[:])
+		pk, err := relay.ParseNpub(co.Hex)
+		if err != nil {
+			return fmt.Errorf("cosigner %q: %w: %v", co.Label, wallet.ErrInvalid, err)
+		}
+		co.PubKey, co.Hex = pk, hex.EncodeToString(pk[:])
 	}
 	return nil
 }

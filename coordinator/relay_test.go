@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +240,60 @@ func clonePSBT(t *testing.T, p *bpsbt.Packet) *bpsbt.Packet {
 		t.Fatal(err)
 	}
 	return q
+}
+
+// TestRelaySetupRefusals: what SetRelay refuses, and the errors of a
+// wallet without a relay setup, or with a damaged one.
+func TestRelaySetupRefusals(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 300_000)
+	_, pk := r.nostrKey(t, "alice")
+	if _, err := r.c.Relay(ctx, "family"); !errors.Is(err, coordinator.ErrNoRelay) {
+		t.Fatalf("no setup: %v", err)
+	}
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 100_000)}, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sk nip44.SecretKey
+	sk[31] = 1
+	if _, err := r.c.SendPSBT(ctx, "family", sp.PSBT.UnsignedTx.TxHash().String(), []string{"alice"}, sk, coordinator.GateOptions{}); !errors.Is(err, coordinator.ErrNoRelay) {
+		t.Fatalf("send without a setup: %v", err)
+	}
+	good := coordinator.RelayConfig{Relays: []string{"wss://relay.example"}, Key: "carol", Cosigners: []coordinator.RelayCosigner{{Label: "alice", PubKey: pk}}}
+	for name, bad := range map[string]func(c *coordinator.RelayConfig){
+		"no relay":     func(c *coordinator.RelayConfig) { c.Relays = nil },
+		"http relay":   func(c *coordinator.RelayConfig) { c.Relays = []string{"https://relay.example"} },
+		"no key":       func(c *coordinator.RelayConfig) { c.Key = "" },
+		"empty label":  func(c *coordinator.RelayConfig) { c.Cosigners[0].Label = "" },
+		"twice":        func(c *coordinator.RelayConfig) { c.Cosigners = append(c.Cosigners, c.Cosigners[0]) },
+		"bad hex npub": func(c *coordinator.RelayConfig) { c.Cosigners[0].Hex = "zz" },
+		"zero key":     func(c *coordinator.RelayConfig) { c.Cosigners[0].PubKey = nip44.PublicKey{} },
+	} {
+		c := good
+		c.Cosigners = append([]coordinator.RelayCosigner(nil), good.Cosigners...)
+		bad(&c)
+		if err := r.c.SetRelay(ctx, "family", c); !errors.Is(err, wallet.ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := r.c.SetRelay(ctx, "nope", good); !errors.Is(err, wallet.ErrNotFound) {
+		t.Errorf("unknown wallet: %v", err)
+	}
+	if err := r.c.SetRelay(ctx, "family", good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.SendPSBT(ctx, "family", sp.PSBT.UnsignedTx.TxHash().String(), []string{"bob"}, sk, coordinator.GateOptions{}); !errors.Is(err, wallet.ErrNotFound) {
+		t.Errorf("send to a label not set up: %v", err)
+	}
+	if _, err := r.c.SendPSBT(ctx, "family", sp.PSBT.UnsignedTx.TxHash().String(), nil, sk, coordinator.GateOptions{}); !errors.Is(err, wallet.ErrInvalid) {
+		t.Errorf("send to nobody: %v", err)
+	}
+	// A damaged stored setup is an error, not a panic.
+	if err := r.c.Store.SetSetting(ctx, "family", "relay", `{"relays":[1]}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.Relay(ctx, "family"); !errors.Is(err, wallet.ErrInvalid) {
+		t.Errorf("damaged setup: %v", err)
+	}
 }
