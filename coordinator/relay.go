@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -217,8 +219,26 @@ func (c *Coordinator) SendPSBT(ctx context.Context, walletName, ref string, to [
 			rs.Failed[r] = e.Error()
 		}
 		out.Sent = append(out.Sent, rs)
+		// On record as each recipient's message leaves: who was sent
+		// which version, through which relays.
+		if err := c.Store.Record(ctx, p.Wallet.Name, wallet.ActionRelaySend, map[string]any{
+			"txid": p.TxID.String(), "psbt_sha256": sha256Hex(b64), "to": co.Label, "pubkey": co.Hex,
+			"event_id": s.ID, "relays": s.Relays,
+		}); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+// sha256Hex names the PSBT sent (base64 text decoded) as draft ids do.
+func sha256Hex(b64 string) string {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		raw = []byte(b64)
+	}
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:])
 }
 
 // The outcomes of one received message.
@@ -284,7 +304,15 @@ func (c *Coordinator) ReceivePSBTs(ctx context.Context, walletName string, sk ni
 	var out []Received
 	newest := since
 	for _, m := range msgs {
-		out = append(out, c.receiveOne(ctx, walletName, rc, m, opts))
+		r := c.receiveOne(ctx, walletName, rc, m, opts)
+		out = append(out, r)
+		detail := map[string]any{"event_id": r.EventID, "from": hex.EncodeToString(r.From[:]), "label": r.Label, "outcome": r.Outcome, "reason": r.Reason}
+		if r.TxID != nil {
+			detail["txid"] = r.TxID.String()
+		}
+		if err := c.Store.Record(ctx, walletName, wallet.ActionRelayReceive, detail); err != nil {
+			return out, err
+		}
 		if m.CreatedAt.After(newest) {
 			newest = m.CreatedAt
 		}

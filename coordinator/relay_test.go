@@ -208,6 +208,28 @@ func TestRelayTwoOfThree(t *testing.T) {
 	if _, err := carol.c.Finalize(ctx, "family", pend.PSBT, coordinator.GateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Each message sent and received is on record in the sender's and
+	// receiver's journal.
+	for who, p := range map[string]*party{"carol": carol, "alice": alice} {
+		entries, err := p.c.Store.Journal(ctx, "family", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sends, receives := 0, 0
+		for _, e := range entries {
+			switch e.Action {
+			case wallet.ActionRelaySend:
+				sends++
+			case wallet.ActionRelayReceive:
+				receives++
+			}
+		}
+		// alice: two receives of carol's message and the stranger's.
+		want := map[string][2]int{"carol": {2, 4}, "alice": {2, 4}}[who]
+		if sends != want[0] || receives != want[1] {
+			t.Errorf("%s's journal: %d relay.send, %d relay.receive; want %v", who, sends, receives, want)
+		}
+	}
 	// A second receive starts where the first stopped: the same messages
 	// (same second) merge again harmlessly, nothing new.
 	again, err := carol.c.ReceivePSBTs(ctx, "family", carol.sk, coordinator.ReceiveOptions{})
