@@ -266,6 +266,7 @@ type PSBTSendOptions struct {
 	Ref            string
 	Wallet         string
 	To             []string
+	Key            string // overrides the relay setup's key (a shared store's operators each have their own)
 	PassphraseFile string
 	AllowHighFee   bool
 }
@@ -294,6 +295,7 @@ is published unencrypted; a relay sees who sent to whom and when.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&o.To, "to", nil, "cosigner label from wallet relay show (repeatable)")
+	cmd.Flags().StringVar(&o.Key, "key", "", "send as this software key's Nostr key instead of the relay setup's")
 	cmd.Flags().StringVar(&o.Wallet, "wallet", "", "look only in this wallet")
 	cmd.Flags().StringVar(&o.PassphraseFile, "passphrase-file", "", "read the key-store passphrase from this file")
 	cmd.Flags().BoolVar(&o.AllowHighFee, "allow-high-fee", false, "send even with a fee the gate calls absurd")
@@ -313,7 +315,7 @@ func psbtSendRun(ctx context.Context, o *PSBTSendOptions) error {
 	if err != nil {
 		return err
 	}
-	sk, err := o.NostrKey(ctx, rc.Key, o.PassphraseFile)
+	sk, err := o.NostrKey(ctx, keyOr(o.Key, rc.Key), o.PassphraseFile)
 	if err != nil {
 		return err
 	}
@@ -359,6 +361,7 @@ type PSBTReceiveOptions struct {
 	Wallet         string
 	Wait           time.Duration
 	New, All       bool
+	Key            string // overrides the relay setup's key
 	PassphraseFile string
 	AllowHighFee   bool
 }
@@ -389,6 +392,7 @@ listens for the first message when none is waiting.`,
 		},
 	}
 	cmd.Flags().DurationVar(&o.Wait, "wait", 0, "when nothing is waiting, listen this long for the first message (e.g. 10m)")
+	cmd.Flags().StringVar(&o.Key, "key", "", "receive as this software key's Nostr key instead of the relay setup's")
 	cmd.Flags().BoolVar(&o.New, "new", false, "store a PSBT of a transaction with no draft here as a new draft")
 	cmd.Flags().BoolVar(&o.All, "all", false, "fetch every message kept by the relays, not only those since the last receive")
 	cmd.Flags().StringVar(&o.PassphraseFile, "passphrase-file", "", "read the key-store passphrase from this file")
@@ -405,7 +409,7 @@ func psbtReceiveRun(ctx context.Context, o *PSBTReceiveOptions) error {
 	if err != nil {
 		return err
 	}
-	sk, err := o.NostrKey(ctx, rc.Key, o.PassphraseFile)
+	sk, err := o.NostrKey(ctx, keyOr(o.Key, rc.Key), o.PassphraseFile)
 	if err != nil {
 		return err
 	}
@@ -460,4 +464,14 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// keyOr is the --key flag when given, else the relay setup's key: on a
+// shared store the setup names one operator's key, and each operator
+// sends and receives with their own.
+func keyOr(flag, setup string) string {
+	if flag != "" {
+		return flag
+	}
+	return setup
 }

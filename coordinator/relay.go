@@ -23,7 +23,7 @@ import (
 
 // The wallet settings the PSBT relay keeps (no table of its own: a
 // wallet's relay setup is one JSON value, and where receive left off one
-// number).
+// number per receiving key).
 const (
 	settingRelay      = "relay"
 	settingRelaySince = "relay_since"
@@ -289,9 +289,16 @@ func (c *Coordinator) ReceivePSBTs(ctx context.Context, walletName string, sk ni
 	if err != nil {
 		return nil, err
 	}
+	me, err := sk.Public()
+	if err != nil {
+		return nil, err
+	}
+	// Where each receiving key left off: on a shared store several
+	// operators receive for one wallet, each with their own key.
+	sinceKey := settingRelaySince + "_" + hex.EncodeToString(me[:8])
 	since := time.Unix(0, 0)
 	if !opts.All {
-		if v, err := c.Store.Setting(ctx, walletName, settingRelaySince); err == nil {
+		if v, err := c.Store.Setting(ctx, walletName, sinceKey); err == nil {
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 				since = time.Unix(n, 0)
 			}
@@ -321,7 +328,7 @@ func (c *Coordinator) ReceivePSBTs(ctx context.Context, walletName string, sk ni
 	// another message in the same second is fetched again, and merging a
 	// PSBT twice changes nothing).
 	if newest.After(since) {
-		if err := c.Store.SetSetting(ctx, walletName, settingRelaySince, strconv.FormatInt(newest.Unix(), 10)); err != nil {
+		if err := c.Store.SetSetting(ctx, walletName, sinceKey, strconv.FormatInt(newest.Unix(), 10)); err != nil {
 			return out, err
 		}
 	}
