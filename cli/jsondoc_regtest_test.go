@@ -11,6 +11,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 
+	"github.com/countersign/countersign/internal/nostrrelay"
 	"github.com/countersign/countersign/internal/regtest"
 )
 
@@ -124,7 +125,23 @@ func TestJSONDocumented(t *testing.T) {
 	run("wallet utxos", "wallet", "utxos", "w")
 	run("wallet history", "wallet", "history", "w")
 	unsigned := filepath.Join(work, "u.psbt")
-	run("spend", "spend", "w", "--to", node.Address().EncodeAddress()+":0.05", "--fee-rate", "2", "-o", unsigned)
+	var spent struct {
+		DraftID string `json:"draft_id"`
+	}
+	json.Unmarshal([]byte(run("spend", "spend", "w", "--to", node.Address().EncodeAddress()+":0.05", "--fee-rate", "2", "-o", unsigned)), &spent)
+	// The relay commands, on a real relay: the draft sent to k1's own
+	// Nostr key (listed as cosigner "self") and received back.
+	relayURL := nostrrelay.Start(t)
+	var np struct {
+		Npub string `json:"npub"`
+	}
+	json.Unmarshal([]byte(run("key npub", "key", "npub", "k1")), &np)
+	run("wallet relay set", "wallet", "relay", "set", "w", "--relay", relayURL, "--key", "k1", "--cosigner", "self="+np.Npub)
+	run("wallet relay show", "wallet", "relay", "show", "w")
+	run("psbt send", "psbt", "send", spent.DraftID, "--to", "self")
+	if out := run("psbt receive", "psbt", "receive", "w"); !strings.Contains(out, `"merged"`) {
+		t.Errorf("psbt receive of the draft sent to self: %s", out)
+	}
 	run("psbt inspect", "psbt", "inspect", unsigned)
 	run("psbt update", "psbt", "update", unsigned, "-o", filepath.Join(work, "updated.psbt"))
 	run("psbt convert", "psbt", "convert", unsigned, "--to", "v2", "-o", filepath.Join(work, "v2.psbt"))

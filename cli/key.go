@@ -27,7 +27,7 @@ value. A new key's passphrase has at least 10 characters. A mnemonic's
 BIP-39 passphrase likewise comes from --bip39-passphrase-file,
 --ask-bip39-passphrase or $COUNTERSIGN_BIP39_PASSPHRASE.`,
 	})
-	cmd.AddCommand(newCmdKeyNew(f, nil), newCmdKeyImport(f, nil), newCmdKeyXpub(f, nil), newCmdKeyList(f, nil))
+	cmd.AddCommand(newCmdKeyNew(f, nil), newCmdKeyImport(f, nil), newCmdKeyXpub(f, nil), newCmdKeyList(f, nil), newCmdKeyNpub(f, nil))
 	return cmd
 }
 

@@ -25,7 +25,8 @@ func newCmdPSBT(f *Factory) *cobra.Command {
 	cmd.AddCommand(newCmdPSBTInspect(f, nil), newCmdPSBTUpdate(f, nil), newCmdPSBTCombine(f, nil), newCmdPSBTFinalize(f, nil),
 		newCmdPSBTBroadcast(f, nil), newCmdPSBTConvert(f, nil),
 		newCmdPSBTList(f, nil), newCmdPSBTShow(f, nil), newCmdPSBTAbandon(f, nil),
-		newCmdPSBTBump(f, nil, false), newCmdPSBTBump(f, nil, true))
+		newCmdPSBTBump(f, nil, false), newCmdPSBTBump(f, nil, true),
+		newCmdPSBTSend(f, nil), newCmdPSBTReceive(f, nil))
 	return cmd
 }
 

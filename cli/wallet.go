@@ -23,6 +23,7 @@ func newCmdWallet(f *Factory) *cobra.Command {
 		newCmdWalletRotate(f, nil),
 		newCmdWalletStatus(f, nil),
 		newCmdWalletRefresh(f, nil),
+		newCmdWalletRelay(f),
 	)
 	return cmd
 }

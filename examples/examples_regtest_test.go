@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/examples/internal/runner"
+	"github.com/countersign/countersign/internal/nostrrelay"
 	"github.com/countersign/countersign/internal/pgtest"
 )
 
@@ -163,8 +164,16 @@ func storeArgs(t *testing.T, script string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{url}
+	args := []string{url}
+	if relayLine.Match(b) {
+		args = append(args, nostrrelay.Start(t))
+	}
+	return args
 }
+
+// relayLine marks a script that also takes a Nostr relay's URL, after the
+// store: a real relay from npm (internal/nostrrelay) is started for it.
+var relayLine = regexp.MustCompile(`(?m)^# Relay: nostr$`)
 
 // TestExamples runs every example script against one regtest node, each in
 // a session of its own (data directory, emulated Coldcards), and checks

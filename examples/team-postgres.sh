@@ -6,21 +6,25 @@
 # directory, and all three point countersign at one PostgreSQL database:
 # addresses handed out at the same moment never collide, a payment alice
 # drafts is signed by bob and carol at the same moment and the store merges
-# both signatures, and the journal names who did what. (Cosigners who share
-# no database, passing PSBTs over Nostr relays, are not in this script yet.)
+# both signatures, and the journal names who did what. Then carol works from
+# home, with no access to the database: her own SQLite store, the wallet
+# imported, and PSBTs passed over a Nostr relay, encrypted to each other.
 #
 # Requires: jq
 # Store: postgres
+# Relay: nostr
 #
 # Run it in the regtest playground with an empty database the operators
-# may use:
-#   bin/countersign-demo run examples/team-postgres.sh 'postgres://me@localhost/treasury'
+# may use, and a Nostr relay (your own: it sees who writes to whom):
+#   bin/countersign-demo run examples/team-postgres.sh 'postgres://me@localhost/treasury' wss://relay.example
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 playground
 command -v jq >/dev/null 2>&1 || die "this script needs jq (Debian: apt-get install jq)"
 store=${1:-}
 [ -n "$store" ] || die "give the PostgreSQL store as the first argument: postgres://USER@HOST/DATABASE"
+relay=${2:-}
+[ -n "$relay" ] || die "give a Nostr relay as the second argument: wss://HOST (section 5, carol at home)"
 
 # as WHO ARGS... runs countersign at WHO's terminal: WHO's data directory
 # (WHO's key), the shared store, WHO named in the journal.
@@ -76,3 +80,40 @@ mkdir -p auditor
 capture -q j env COUNTERSIGN_DATA_DIR="$PWD/auditor" countersign --store "$store" --json journal treasury
 check "$(jq '[.[].operator] | unique | length' <<<"$j")" -ge 3 "the journal names alice, bob and carol"
 run as bob journal verify
+
+section "5. carol at home: no database, PSBTs over a Nostr relay"
+say "carol's own store at home (SQLite in her data directory), the wallet imported."
+run as alice wallet export treasury --format descriptor -o treasury.txt
+home() { COUNTERSIGN_DATA_DIR="$PWD/carol" countersign "$@"; }
+run home --network regtest wallet import treasury --file treasury.txt
+run home wallet sync treasury
+say "Each side names the other's Nostr key (derived from their software key)."
+capture npa as alice key npub alice
+capture npc home key npub carol
+run as alice wallet relay set treasury --relay "$relay" --key alice --cosigner "carol=$npc"
+run home wallet relay set treasury --relay "$relay" --key carol --cosigner "alice=$npa"
+say "alice drafts and signs a payment, and sends it to carol, encrypted to her key."
+capture -q spend2 as alice --json spend treasury --to "$payee:0.1" --fee-rate 2 -o pay2.psbt
+id2=$(jq -r .draft_id <<<"$spend2")
+run as alice sign pay2.psbt --with key:alice --yes -o pay2-alice.psbt
+run as alice psbt send "$id2" --to carol
+say "At home, carol takes the new spend, signs it and sends it back."
+capture -q got home --json psbt receive treasury --new
+check "$(jq -r '.[0].outcome' <<<"$got")" = new "carol's store takes the spend alice sent"
+home_id=$(jq -r '.[0].spend' <<<"$got")
+run home psbt show "$home_id" -o pay2-home.psbt
+run home sign pay2-home.psbt --with key:carol --yes -o pay2-carol.psbt
+run home psbt send "$home_id" --to alice
+say "alice receives it: merged into the draft, which is ready."
+capture -q back as alice --json psbt receive treasury --wait 30s
+check "$(jq -r '.[0].outcome' <<<"$back")" = merged "carol's signature merged"
+check "$(jq -r '.[0].state' <<<"$back")" = ready "two signatures: ready"
+run as alice psbt show "$id2" -o pay2-signed.psbt
+run as alice psbt finalize pay2-signed.psbt -o pay2.tx
+run as alice psbt broadcast pay2.tx
+run faucet mine 1
+run as alice wallet sync treasury
+say "The relay saw who wrote to whom and when; the journal has each message."
+capture -q j2 as alice --json journal treasury
+jq -c '.[] | select(.action | startswith("relay.")) | {action: .action, operator: .operator, to: .detail.to, from: .detail["label"], outcome: .detail.outcome}' <<<"$j2"
+check "$(jq '[.[] | select(.action == "relay.send")] | length' <<<"$j2")" -ge 1 "alice's send is on record"

@@ -30,6 +30,8 @@ const (
 	ActionPolicySet      = "policy.set"
 	ActionPolicyOverride = "policy.override"
 	ActionStoreMigrate   = "store.migrate" // the store was copied here from another (CopyStore)
+	ActionRelaySend      = "relay.send"    // a draft published to cosigners over Nostr (coordinator.SendPSBT)
+	ActionRelayReceive   = "relay.receive" // a message fetched from the relays, and what became of it
 )
 
 // JournalEntry is one row of the audit journal. Rows are never changed or

@@ -193,3 +193,33 @@ func (s *Signer) SignMessage(ctx context.Context, message string) (address, sign
 	defer priv.Zero()
 	return bip137.Sign(priv, message, s.net)
 }
+
+// nostrPath is NIP-06's derivation of a Nostr key from a BIP-32 master
+// (github.com/nostr-protocol/nips/blob/master/06.md): m/44'/1237'/0'/0/0.
+// countersign's Nostr key for the PSBT relay is the software key's own, at
+// this path, so it is kept, encrypted and backed up like the key itself.
+func nostrPath() descriptor.Path {
+	return descriptor.Path{44 | hdkeychain.HardenedKeyStart, 1237 | hdkeychain.HardenedKeyStart, hdkeychain.HardenedKeyStart, 0, 0}
+}
+
+// NostrSecret returns the Nostr secret key at nostrPath (32 bytes,
+// big-endian; the caller wipes it when done).
+func (s *Signer) NostrSecret(ctx context.Context) ([32]byte, error) {
+	var out [32]byte
+	master, unlock, err := s.lock(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer unlock()
+	err = withChild(master, nostrPath(), func(c *hdkeychain.ExtendedKey) error {
+		priv, err := c.ECPrivKey()
+		if err != nil {
+			return err
+		}
+		b := priv.Key.Bytes()
+		copy(out[:], b[:])
+		priv.Zero()
+		return nil
+	})
+	return out, err
+}
