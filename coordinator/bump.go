@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -202,11 +203,22 @@ func (c *Coordinator) bumpOnce(ctx context.Context, req BumpRequest) (*BumpResul
 	if err != nil {
 		return nil, err
 	}
+	// A coin added to a spend by a miniscript wallet's relative-locked
+	// path carries the same nSequence, so it must be as old as the lock
+	// (BIP-68, blocks); a lock in time units takes no added coin.
+	minConf := 1
+	if seq := p.UnsignedTx.TxIn[0].Sequence; w.Descriptor.IsMiniscript() && seq < psbt.SequenceRBF && seq&(1<<31) == 0 {
+		if seq&(1<<22) != 0 {
+			minConf = math.MaxInt
+		} else {
+			minConf = max(minConf, int(seq&0xffff))
+		}
+	}
 	coins := append([]psbt.UTXO(nil), origCoins...)
 	for _, u := range spendable {
 		_, busy := live[u.OutPoint]
 		mine := u.OutPoint.Hash == orig.TxID || (orig.FinalTxID != nil && u.OutPoint.Hash == *orig.FinalTxID)
-		if u.Confirmations >= 1 && !busy && !mine && !containsOutPoint(origOps, u.OutPoint) {
+		if int(u.Confirmations) >= minConf && !busy && !mine && !containsOutPoint(origOps, u.OutPoint) {
 			coins = append(coins, u)
 		}
 	}

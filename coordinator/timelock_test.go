@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -476,4 +477,54 @@ func TestDecayBelowOneLess(t *testing.T) {
 		t.Fatalf("required %d", sp.Report.Inputs[0].Required)
 	}
 	r.signFinalize(t, sp.PSBT, "carol")
+}
+
+// TestBumpAddsOnlyOpenedCoins: a bump of a recovery spend that needs
+// another coin takes only one whose relative lock has opened (it carries
+// the same nSequence); a younger coin is left out, and without an opened
+// one the bump says there is not enough.
+func TestBumpAddsOnlyOpenedCoins(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer")})
+	ctx := context.Background()
+	// Two coins: one confirmed at 100 (open from 244), one at 200 (open
+	// from 344). The tip is 250.
+	var us []wallet.UTXO
+	var txs []wallet.Tx
+	for i, h := range []int32{100, 200} {
+		d, err := r.wallet.Descriptor.Derive(0, uint32(i), regtest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: uint32(i)}, nil, nil))
+		tx.AddTxOut(wire.NewTxOut(100_000, d.ScriptPubKey))
+		var raw bytes.Buffer
+		if err := tx.Serialize(&raw); err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, wallet.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Value: 100_000, PkScript: d.ScriptPubKey, Index: uint32(i), Height: h})
+		txs = append(txs, wallet.Tx{TxID: tx.TxHash(), Height: h, Raw: raw.Bytes(), Net: 100_000})
+	}
+	if err := r.c.Store.ApplySync(ctx, "family", wallet.SyncUpdate{Height: 250, UTXOs: us, Txs: txs, ReceiveHighWater: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r.b.height = 250
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 99_000)}, FeeRate: 1, Path: "recovery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sp.PSBT.UnsignedTx.TxIn); n != 1 || sp.PSBT.UnsignedTx.TxIn[0].PreviousOutPoint != us[0].OutPoint {
+		t.Fatalf("the recovery spend took %d inputs: %+v", n, sp.PSBT.UnsignedTx.TxIn)
+	}
+	tx, raw := r.signFinalizePSBT(t, sp.PSBT, "lawyer")
+	if _, err := r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// 50 sat/vB needs more than the 1,000 sat of change: only the young
+	// coin could pay, and it may not.
+	_, err = r.c.Bump(ctx, coordinator.BumpRequest{Ref: tx.TxHash().String(), FeeRate: 50, Reduce: -1})
+	if !errors.Is(err, psbt.ErrInsufficientFunds) {
+		t.Fatalf("a bump that could only add a coin still locked: %v, want insufficient funds", err)
+	}
 }
