@@ -181,9 +181,11 @@ func (c *Coordinator) loadPolicy(ctx context.Context, w *Wallet, txid chainhash.
 	}
 	pc := &policyCheck{w: w, policy: *pol, override: strings.TrimSpace(opts.OverridePolicy)}
 	if pol.DailyLimit > 0 {
-		if pc.sent24h, err = c.sentSince(ctx, w, c.now().Add(-24*time.Hour), txid, true); err != nil {
+		sent, inFlight, err := c.sentSince(ctx, w, c.now().Add(-24*time.Hour), txid)
+		if err != nil {
 			return nil, err
 		}
+		pc.sent24h = sent + inFlight
 	}
 	return pc, nil
 }
@@ -197,14 +199,14 @@ func (c *Coordinator) now() time.Time {
 }
 
 // sentSince sums what the wallet sent out since t: its spends broadcast
-// since (what each pays to others), with inFlight its spends drafted since
-// and not yet sent nor abandoned, and outgoing transactions a sync first
+// since (what each pays to others) and outgoing transactions a sync first
 // saw since that no spend of it accounts for (their net loss less the
-// fee). The spend txid, and spends it replaces, are left out.
-func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash, inFlight bool) (int64, error) {
+// fee); and, apart (inFlight), its spends drafted since and not yet sent
+// nor abandoned. The spend txid, and spends it replaces, are left out.
+func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txid chainhash.Hash) (sent, inFlight int64, err error) {
 	ps, err := c.pendingOf(ctx, w)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	skip := map[chainhash.Hash]bool{txid: true}
 	for _, p := range ps {
@@ -213,7 +215,6 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 		}
 	}
 	counted := map[chainhash.Hash]bool{}
-	var sum int64
 	for _, p := range ps {
 		if p.FinalTxID != nil {
 			counted[p.TxID], counted[*p.FinalTxID] = true, true
@@ -222,7 +223,7 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 			continue
 		}
 		switch {
-		case inFlight && (p.State == PendingDraft || p.State == PendingReady) && (p.Kind == wallet.KindSpend || p.Kind == wallet.KindCPFP || p.Kind == ""):
+		case (p.State == PendingDraft || p.State == PendingReady) && (p.Kind == wallet.KindSpend || p.Kind == wallet.KindCPFP || p.Kind == ""):
 			// In flight: drafted, not yet sent, not abandoned. It counts
 			// from when it was drafted, so that spends drafted at once
 			// (on a shared store, by several operators) cannot each fit
@@ -230,15 +231,15 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 			// its amount. A bump or cancel in flight replaces a spend
 			// counted already.
 			if !p.Created.Before(t) {
-				sum += p.Report.Sent
+				inFlight += p.Report.Sent
 			}
 		case (p.State == PendingBroadcast || p.State == PendingConfirmed) && !p.BroadcastAt.Before(t):
-			sum += p.Report.Sent
+			sent += p.Report.Sent
 		}
 	}
 	txs, err := c.Store.Transactions(ctx, w.Name)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, tx := range txs {
 		if counted[tx.TxID] || skip[tx.TxID] || tx.Net >= 0 || tx.SeenAt.Before(t) {
@@ -248,9 +249,9 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 		if tx.Fee != nil {
 			out -= *tx.Fee
 		}
-		sum += max(out, 0)
+		sent += max(out, 0)
 	}
-	return sum, nil
+	return sent, inFlight, nil
 }
 
 // check applies the rules to p at step. A breach is a *PolicyError, unless
@@ -329,13 +330,5 @@ func (c *Coordinator) SentLast24h(ctx context.Context, name string) (sent, inFli
 	if err != nil {
 		return 0, 0, err
 	}
-	since := c.now().Add(-24 * time.Hour)
-	if sent, err = c.sentSince(ctx, w, since, chainhash.Hash{}, false); err != nil {
-		return 0, 0, err
-	}
-	all, err := c.sentSince(ctx, w, since, chainhash.Hash{}, true)
-	if err != nil {
-		return 0, 0, err
-	}
-	return sent, all - sent, nil
+	return c.sentSince(ctx, w, c.now().Add(-24*time.Hour), chainhash.Hash{})
 }

@@ -169,16 +169,25 @@ func (c *Coordinator) sizeWarnings(ctx context.Context, w *Wallet, p *bpsbt.Pack
 			kinds = append(kinds, r.DeviceType)
 		}
 	}
-	// Unknown named kinds are refused below; otherwise a PSBT for signers
-	// that all stream needs no sizing (a 500-input PSBT is 760 kB to
-	// serialize).
-	limited := false
+	// The devices with a limit, each once; a signer that streams has none,
+	// and a PSBT for signers that all stream needs no sizing (a 500-input
+	// PSBT is 760 kB to serialize).
+	var limits []DeviceLimit
+	seen := map[string]bool{}
 	for _, k := range kinds {
-		if d, ok := DevicePSBTLimit(k); !ok && slices.Contains(named, k) || ok && d.Bytes > 0 {
-			limited = true
+		d, ok := DevicePSBTLimit(k)
+		if !ok {
+			if slices.Contains(named, k) {
+				return nil, fmt.Errorf("unknown device kind %q: %w; known: %s", k, wallet.ErrInvalid, DeviceKinds())
+			}
+			continue // a registration of a kind with no known limit
+		}
+		if !seen[d.Kind] && d.Bytes > 0 {
+			seen[d.Kind] = true
+			limits = append(limits, d)
 		}
 	}
-	if !limited {
+	if len(limits) == 0 {
 		return nil, nil
 	}
 	raw, err := psbt.Serialize(p)
@@ -191,19 +200,7 @@ func (c *Coordinator) sizeWarnings(ctx context.Context, w *Wallet, p *bpsbt.Pack
 	}
 	signed := signedSizeOf(len(raw), p, m)
 	var out []string
-	seen := map[string]bool{}
-	for _, k := range kinds {
-		d, ok := DevicePSBTLimit(k)
-		if !ok {
-			if slices.Contains(named, k) {
-				return nil, fmt.Errorf("unknown device kind %q: %w; known: %s", k, wallet.ErrInvalid, DeviceKinds())
-			}
-			continue // a registration of a kind with no known limit
-		}
-		if seen[d.Kind] || d.Bytes == 0 {
-			continue
-		}
-		seen[d.Kind] = true
+	for _, d := range limits {
 		switch {
 		case len(raw) > d.Bytes:
 			out = append(out, fmt.Sprintf("the PSBT is %d bytes, over the %d bytes a %s takes (%s): split it with `countersign spend --send-all ADDR --max-psbt-size %s`, or spend fewer coins at a time",

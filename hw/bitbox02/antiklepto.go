@@ -2,11 +2,11 @@ package bitbox02
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // Anti-klepto (anti-exfil) for the BitBox02's ECDSA signatures, written
@@ -44,18 +44,9 @@ func newAntiKlepto(n int) (*antiKlepto, error) {
 }
 
 // s2cTagged is the BIP-340-style tagged hash secp256k1-zkp's s2c module
-// uses.
+// uses (btcd's chainhash.TaggedHash).
 func s2cTagged(tag string, parts ...[]byte) [32]byte {
-	t := sha256.Sum256([]byte(tag))
-	h := sha256.New()
-	h.Write(t[:])
-	h.Write(t[:])
-	for _, p := range parts {
-		h.Write(p)
-	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return *chainhash.TaggedHash([]byte(tag), parts...)
 }
 
 // hostCommitment is what input i's request carries.
