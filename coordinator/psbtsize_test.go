@@ -294,3 +294,27 @@ func TestSpendSplitsSweepOverStandardSize(t *testing.T) {
 		t.Fatalf("a payment over the standard size: %v", err)
 	}
 }
+
+// TestSplitSweepKeepsTheDailyLimit: a sweep split into parts (here: over
+// one standard transaction, so it is split before it is ever built whole)
+// is one sweep to the daily limit: parts that each fit under it but
+// together do not are refused, and none is saved.
+func TestSplitSweepKeepsTheDailyLimit(t *testing.T) {
+	const n, value = 1100, 20_000
+	r := newRig(t)
+	r.fundEach(t, n, value)
+	ctx := context.Background()
+	// The parts send about 0.189 and 0.029 of the 0.22 BTC; the limit is
+	// above either and below both.
+	if err := r.c.SetPolicy(ctx, "family", coordinator.Policy{DailyLimit: 20_000_000}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 0)}, SendAll: true, FeeRate: 1})
+	var pe *coordinator.PolicyError
+	if !errors.As(err, &pe) || pe.Rule != coordinator.RuleDailyLimit {
+		t.Fatalf("a split sweep over the daily limit: %v, want the daily-limit refusal", err)
+	}
+	if drafts, _ := r.c.Store.Drafts(ctx, "family"); len(drafts) != 0 {
+		t.Fatalf("%d parts saved after the refusal", len(drafts))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/psbt"
@@ -138,14 +139,18 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 	// Every part passes the gate and the policy before any is saved: a
 	// refused part leaves no half-made sweep behind.
 	type part struct {
-		p     *bpsbt.Packet
-		sum   *psbt.BuildSummary
-		rep   *psbt.Report
-		notes []wallet.JournalNote
-		raw   []byte
-		size  int
+		p    *bpsbt.Packet
+		sum  *psbt.BuildSummary
+		rep  *psbt.Report
+		raw  []byte
+		size int
 	}
 	parts := make([]part, len(chunks))
+	// The parts are one sweep to the policy: each counts the parts before
+	// it (the daily limit), so that a split cannot pass a limit the whole
+	// sweep breaks. Each is checked again when saved, under the store's
+	// write lock, against what is stored by then.
+	pc := *sp.pol
 	for i, chunk := range chunks {
 		p, sum, err := build(chunk)
 		if err != nil {
@@ -155,10 +160,10 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 		if err != nil {
 			return nil, err
 		}
-		notes, err := sp.pol.check(StepSpend, p, rep)
-		if err != nil {
+		if _, err := pc.check(StepSpend, p, rep); err != nil {
 			return nil, err
 		}
+		pc.sent24h += rep.Sent
 		raw, err := psbt.Serialize(p)
 		if err != nil {
 			return nil, err
@@ -167,7 +172,7 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 		if err != nil {
 			return nil, err
 		}
-		parts[i] = part{p, sum, rep, notes, raw, size}
+		parts[i] = part{p, sum, rep, raw, size}
 	}
 	for i, pt := range parts {
 		note := req.Note
@@ -176,8 +181,16 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 		}
 		seen := sp.seen
 		d, err := c.Store.CreateDraft(ctx, req.Wallet, func(uint32) (*wallet.Draft, bool, error) {
+			pol, err := c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy})
+			if err != nil {
+				return nil, false, err
+			}
+			notes, err := pol.check(StepSpend, pt.p, pt.rep)
+			if err != nil {
+				return nil, false, err
+			}
 			return &wallet.Draft{TxID: pt.p.UnsignedTx.TxHash(), PSBT: pt.raw, Note: note, SeenUpTo: &seen,
-				Event: &wallet.DraftEvent{Step: StepSpend, Notes: pt.notes}}, false, nil
+				Event: &wallet.DraftEvent{Step: StepSpend, Notes: notes}}, false, nil
 		})
 		if err == nil {
 			sp.seen = d.Seq
