@@ -176,14 +176,10 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 		return nil, err
 	}
 	rules.AllowHighFee = req.AllowHighFee
-	pol, err := c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy})
-	if err != nil {
-		return nil, err
-	}
 	if res.Limit, err = c.spendLimit(ctx, w, req.MaxPSBTSize, req.MaxPSBTSource); err != nil {
 		return nil, err
 	}
-	sp := splitParams{tip: tip, feeRate: feeRate, feeSource: feeSource, rules: rules, pol: pol, lockTime: ps.lockTime, sequence: ps.sequence, seen: seen}
+	sp := splitParams{tip: tip, feeRate: feeRate, feeSource: feeSource, rules: rules, lockTime: ps.lockTime, sequence: ps.sequence, seen: seen}
 	if req.SendAll {
 		// A sweep of more coins than one standard transaction holds is
 		// split at once (Build would refuse it).
@@ -203,12 +199,12 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 	var sum *psbt.BuildSummary
 	var rep *psbt.Report
 	draft, err := c.Store.CreateDraft(ctx, req.Wallet, func(changeIndex uint32) (*wallet.Draft, bool, error) {
-		// The policy is read again here, under the store's write lock:
-		// what the wallet sent or has in flight cannot change until this
-		// draft is saved, so two operators drafting at once on a shared
-		// store cannot both fit under the daily limit the pair exceeds.
-		var err error
-		if pol, err = c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy}); err != nil {
+		// The policy is read here, under the store's write lock: what the
+		// wallet sent or has in flight cannot change until this draft is
+		// saved, so two operators drafting at once on a shared store
+		// cannot both fit under the daily limit the pair exceeds.
+		pol, err := c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy})
+		if err != nil {
 			return nil, false, err
 		}
 		outputs, self, err := selfSendOutputs(w, req, changeIndex)

@@ -33,7 +33,6 @@ type splitParams struct {
 	feeRate   float64
 	feeSource string
 	rules     psbt.GateRules
-	pol       *policyCheck
 	// lockTime and sequence are what the spending path needs (see
 	// applyPath): every part takes them.
 	lockTime, sequence uint32
@@ -150,7 +149,10 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 	// it (the daily limit), so that a split cannot pass a limit the whole
 	// sweep breaks. Each is checked again when saved, under the store's
 	// write lock, against what is stored by then.
-	pc := *sp.pol
+	pc, err := c.loadPolicy(ctx, w, chainhash.Hash{}, GateOptions{OverridePolicy: req.OverridePolicy})
+	if err != nil {
+		return nil, err
+	}
 	for i, chunk := range chunks {
 		p, sum, err := build(chunk)
 		if err != nil {
