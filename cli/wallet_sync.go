@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/spf13/cobra"
 
 	"github.com/countersign/countersign/coordinator"
@@ -332,33 +335,125 @@ func historyRows(ctx context.Context, o *WalletReadOptions) ([]historyJSON, erro
 }
 
 func walletHistoryRun(ctx context.Context, o *WalletReadOptions) error {
-	out, err := historyRows(ctx, o)
+	if o.JSON {
+		out, err := historyRows(ctx, o)
+		if err != nil {
+			return err
+		}
+		return writeJSON(o.IO.Out, out)
+	}
+	co, err := o.Coordinator()
 	if err != nil {
 		return err
 	}
-	if o.JSON {
-		return writeJSON(o.IO.Out, out)
-	}
-	// Buffered: tabwriter writes each cell and its padding apart, a
-	// system call each on an unbuffered stream (30,000 rows took seconds).
-	bw := bufio.NewWriter(o.IO.Out)
-	defer bw.Flush()
-	tw := tabwriter.NewWriter(bw, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TXID\tHEIGHT\tNET (BTC)\tFEE (BTC)\tBALANCE (BTC)\tLABEL")
-	for _, t := range out {
-		h, fee := fmt.Sprint(t.Height), "-"
-		if t.Height == 0 {
-			h = "mempool"
-		}
-		if t.Fee != nil {
-			fee = btcNum(*t.Fee)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%+.8f\t%s\t%s\t%s\n", t.TxID, h, btcutil.Amount(t.Net).ToBTC(), fee, btcNum(t.Balance), safe(t.Label))
-	}
-	if err := tw.Flush(); err != nil {
+	txs, err := co.LabelledHistory(ctx, o.Name)
+	if err != nil {
 		return err
 	}
+	return writeHistoryTable(o.IO.Out, txs)
+}
+
+// writeHistoryTable writes the history as a table with columns two spaces
+// apart (what text/tabwriter made of it before), building every line in
+// one buffer once the column widths are known: at 30,000 transactions
+// tabwriter's cell copies and fmt's formatting were half of `wallet
+// history`'s time (issue 15). Amounts are formatted from whole satoshis,
+// exactly.
+func writeHistoryTable(w io.Writer, txs []coordinator.HistoryEntry) error {
+	header := [...]string{"TXID", "HEIGHT", "NET (BTC)", "FEE (BTC)", "BALANCE (BTC)", "LABEL"}
+	var width [5]int
+	for i := range width {
+		width[i] = len(header[i])
+	}
+	// Widths first: the numbers are formatted twice rather than kept, so
+	// the table needs no per-cell strings.
+	scratch := make([]byte, 0, 32)
+	grow := func(i int, b []byte) {
+		width[i] = max(width[i], len(b))
+	}
+	for _, t := range txs {
+		grow(1, historyHeight(scratch[:0], t.Height))
+		grow(2, appendBTC(scratch[:0], t.Net, true))
+		if t.Fee != nil {
+			grow(3, appendBTC(scratch[:0], *t.Fee, false))
+		}
+		grow(4, appendBTC(scratch[:0], t.Balance, false))
+	}
+	if len(txs) > 0 {
+		width[0] = 2 * chainhash.HashSize // every txid is 64 hex digits
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	line := make([]byte, 0, 256)
+	cell := func(i int, b []byte) {
+		line = append(line, b...)
+		for n := len(b); n < width[i]+2; n++ {
+			line = append(line, ' ')
+		}
+	}
+	for i := 0; i < 5; i++ {
+		cell(i, []byte(header[i]))
+	}
+	line = append(line, header[5]...)
+	line = append(line, '\n')
+	if _, err := bw.Write(line); err != nil {
+		return err
+	}
+	for _, t := range txs {
+		line = line[:0]
+		cell(0, appendTxID(scratch[:0], &t.TxID))
+		cell(1, historyHeight(scratch[:0], t.Height))
+		cell(2, appendBTC(scratch[:0], t.Net, true))
+		if t.Fee != nil {
+			cell(3, appendBTC(scratch[:0], *t.Fee, false))
+		} else {
+			cell(3, []byte("-"))
+		}
+		cell(4, appendBTC(scratch[:0], t.Balance, false))
+		line = append(line, safe(t.Label)...)
+		line = append(line, '\n')
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
 	return bw.Flush()
+}
+
+// appendTxID appends id in display order (chainhash.Hash.String without
+// its allocations).
+func appendTxID(dst []byte, id *chainhash.Hash) []byte {
+	const digits = "0123456789abcdef"
+	for i := chainhash.HashSize - 1; i >= 0; i-- {
+		dst = append(dst, digits[id[i]>>4], digits[id[i]&0x0f])
+	}
+	return dst
+}
+
+// historyHeight is a transaction's height, or "mempool" when unconfirmed.
+func historyHeight(dst []byte, h int32) []byte {
+	if h == 0 {
+		return append(dst, "mempool"...)
+	}
+	return strconv.AppendInt(dst, int64(h), 10)
+}
+
+// appendBTC appends sat as BTC with eight decimals ("%.8f" of the amount;
+// with plus, a + before amounts that are not negative, as "%+.8f").
+func appendBTC(dst []byte, sat int64, plus bool) []byte {
+	u := uint64(sat)
+	switch {
+	case sat < 0:
+		dst = append(dst, '-')
+		u = uint64(-sat)
+	case plus:
+		dst = append(dst, '+')
+	}
+	dst = strconv.AppendUint(dst, u/1e8, 10)
+	dst = append(dst, '.')
+	frac := u % 1e8
+	for d := uint64(1e7); d > 0; d /= 10 {
+		dst = append(dst, byte('0'+frac/d%10))
+	}
+	return dst
 }
 
 // walletHistoryCSV writes the history as CSV (RFC 4180).

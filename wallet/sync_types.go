@@ -1,6 +1,7 @@
 package wallet
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -115,6 +116,24 @@ func (u *SyncUpdate) check() error {
 }
 
 // parseHash reads a stored hex txid or block hash.
+// parseHashBytes is parseHash of a hash read as bytes (sql.RawBytes),
+// without copying it into a string first.
+func parseHashBytes(b []byte) (chainhash.Hash, error) {
+	var h chainhash.Hash
+	if len(b) != 2*chainhash.HashSize {
+		return h, fmt.Errorf("stored hash %q is corrupt: not %d hex digits", b, 2*chainhash.HashSize)
+	}
+	var rev [chainhash.HashSize]byte
+	if _, err := hex.Decode(rev[:], b); err != nil {
+		return h, fmt.Errorf("stored hash %q is corrupt: %w", b, err)
+	}
+	// Stored in display order, the reverse of the hash's bytes.
+	for i := range rev {
+		h[i] = rev[chainhash.HashSize-1-i]
+	}
+	return h, nil
+}
+
 func parseHash(s string) (chainhash.Hash, error) {
 	h, err := chainhash.NewHashFromStr(s)
 	if err != nil {
