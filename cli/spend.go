@@ -450,10 +450,29 @@ func parseOutPoints(ss []string) ([]wire.OutPoint, error) {
 	return out, nil
 }
 
+//
+// A few coins are named one by one; more are counted per draft (a sweep's
+// draft can hold hundreds, which made one unreadable line; --json lists
+// every coin).
 func conflictList(cs []coordinator.CoinConflict) string {
+	const named = 5
 	var parts []string
+	if len(cs) <= named {
+		for _, c := range cs {
+			parts = append(parts, c.OutPoint.String()+" by draft "+c.Draft[:12])
+		}
+		return strings.Join(parts, ", ")
+	}
+	count := map[string]int{}
+	var drafts []string
 	for _, c := range cs {
-		parts = append(parts, c.OutPoint.String()+" by draft "+c.Draft[:12])
+		if count[c.Draft] == 0 {
+			drafts = append(drafts, c.Draft)
+		}
+		count[c.Draft]++
+	}
+	for _, d := range drafts {
+		parts = append(parts, fmt.Sprintf("%d by draft %s", count[d], d[:12]))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -263,7 +263,7 @@ func (c *Coordinator) bumpOnce(ctx context.Context, req BumpRequest) (*BumpResul
 			changeIndex = *origChange.Index
 		}
 		breq := psbt.BuildRequest{
-			Wallet: w.Info(), UTXOs: coins, Preselected: origOps, LockTime: uint32(max(tip, 0)),
+			Wallet: w.Info(), UTXOs: coins, PrevTxs: c.prevTxs(ctx, w.Name), Preselected: origOps, LockTime: uint32(max(tip, 0)),
 			ChangeBranch: 1, ChangeIndex: changeIndex, AllowHighFee: req.AllowHighFee, MinConfirmations: 1,
 		}
 		// A spend by a miniscript wallet's locked path keeps the lock

@@ -167,7 +167,7 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 		var built *bpsbt.Packet
 		var sum *psbt.BuildSummary
 		for added := 0; ; {
-			built, sum, err = buildChild(w, coins, d.Address, tip, target, res, req.AllowHighFee)
+			built, sum, err = buildChild(w, coins, c.prevTxs(ctx, w.Name), d.Address, tip, target, res, req.AllowHighFee)
 			if err == nil {
 				break
 			}
@@ -216,12 +216,12 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 // package to target: the child's rate is raised until its fee covers
 // target × (parent + child size) less the parent's fee (and never below
 // target itself).
-func buildChild(w *Wallet, coins []psbt.UTXO, addr string, tip int32, target float64, res *CPFPResult, allowHigh bool) (*bpsbt.Packet, *psbt.BuildSummary, error) {
+func buildChild(w *Wallet, coins []psbt.UTXO, prevTxs func([]chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error), addr string, tip int32, target float64, res *CPFPResult, allowHigh bool) (*bpsbt.Packet, *psbt.BuildSummary, error) {
 	ops := make([]wire.OutPoint, len(coins))
 	for i, u := range coins {
 		ops[i] = u.OutPoint
 	}
-	req := psbt.BuildRequest{Wallet: w.Info(), UTXOs: coins, Preselected: ops, SendAll: true,
+	req := psbt.BuildRequest{Wallet: w.Info(), UTXOs: coins, PrevTxs: prevTxs, Preselected: ops, SendAll: true,
 		Outputs: []psbt.Output{{Address: addr}}, LockTime: uint32(max(tip, 0)), AllowHighFee: allowHigh}
 	rate := target
 	for attempt := 0; attempt < 5; attempt++ {

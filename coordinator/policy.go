@@ -237,7 +237,7 @@ func (c *Coordinator) sentSince(ctx context.Context, w *Wallet, t time.Time, txi
 			sent += p.Report.Sent
 		}
 	}
-	txs, err := c.Store.Transactions(ctx, w.Name)
+	txs, err := c.Store.History(ctx, w.Name) // amounts and times only, not the bytes
 	if err != nil {
 		return 0, 0, err
 	}

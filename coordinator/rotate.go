@@ -460,6 +460,7 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 		return int(a.OutPoint.Index) - int(b.OutPoint.Index)
 	})
 
+	prevTxs := c.prevTxs(ctx, name)
 	build := func(chunk []psbt.UTXO, addr string) (*bpsbt.Packet, *psbt.BuildSummary, []byte, error) {
 		pre := make([]wire.OutPoint, len(chunk))
 		for i, u := range chunk {
@@ -468,6 +469,7 @@ func (c *Coordinator) SweepToSuccessor(ctx context.Context, name string, opt Swe
 		p, sum, err := psbt.Build(psbt.BuildRequest{
 			Wallet:       old.Info(),
 			UTXOs:        chunk,
+			PrevTxs:      prevTxs,
 			Outputs:      []psbt.Output{{Address: addr}},
 			SendAll:      true,
 			Preselected:  pre,

@@ -195,6 +195,7 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 			return c.spendSplit(ctx, w, req, res, coins, sp)
 		}
 	}
+	prevTxs := c.prevTxs(ctx, w.Name)
 	var built *bpsbt.Packet
 	var sum *psbt.BuildSummary
 	var rep *psbt.Report
@@ -214,6 +215,7 @@ func (c *Coordinator) spendOnce(ctx context.Context, req SpendRequest) (*SpendRe
 		built, sum, err = psbt.Build(psbt.BuildRequest{
 			Wallet:           w.Info(),
 			UTXOs:            coins,
+			PrevTxs:          prevTxs,
 			Outputs:          outputs,
 			SendAll:          req.SendAll,
 			Preselected:      req.UTXOs,
@@ -360,15 +362,13 @@ func estimateFee(ctx context.Context, b chain.Backend, target int) (float64, str
 	return r, fmt.Sprintf("the backend's estimate for %d blocks", target), err
 }
 
-// spendableCoins turns the stored UTXO set into Build's coins, each with the
-// transaction that created it (stored by sync), skipping coins already being
-// spent by a broadcast transaction.
+// spendableCoins turns the stored UTXO set into Build's coins, skipping
+// coins already being spent by a broadcast transaction. The coins carry no
+// previous transaction: Build asks prevTxs for those of the coins it
+// chooses (a wallet of 30,000 coins decoded every stored transaction
+// before each spend).
 func (c *Coordinator) spendableCoins(ctx context.Context, name string) ([]psbt.UTXO, error) {
 	us, err := c.Store.UTXOs(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	txs, err := c.Store.Transactions(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -376,33 +376,54 @@ func (c *Coordinator) spendableCoins(ctx context.Context, name string) ([]psbt.U
 	if err != nil {
 		return nil, err
 	}
-	prev := make(map[chainhash.Hash]*wire.MsgTx, len(txs))
-	for _, t := range txs {
-		if len(t.Raw) == 0 {
-			continue
-		}
-		tx := &wire.MsgTx{}
-		if err := tx.Deserialize(bytes.NewReader(t.Raw)); err != nil {
-			return nil, fmt.Errorf("stored transaction %s does not decode (%v); run `countersign wallet sync %s`", t.TxID, err, name)
-		}
-		prev[t.TxID] = tx
-	}
-	var out []psbt.UTXO
+	out := make([]psbt.UTXO, 0, len(us))
 	for _, u := range us {
 		if u.SpentBy != nil {
 			continue
-		}
-		tx := prev[u.OutPoint.Hash]
-		if tx == nil {
-			return nil, fmt.Errorf("the transaction that created coin %s is not stored; run `countersign wallet sync %s`", u.OutPoint, name)
 		}
 		var conf int32
 		if u.Height > 0 {
 			conf = st.Height - u.Height + 1
 		}
-		out = append(out, psbt.UTXO{OutPoint: u.OutPoint, Value: u.Value, Branch: u.Branch, Index: u.Index, PrevTx: tx, Confirmations: conf})
+		out = append(out, psbt.UTXO{OutPoint: u.OutPoint, Value: u.Value, Branch: u.Branch, Index: u.Index, Confirmations: conf})
 	}
 	return out, nil
+}
+
+// prevTxs is BuildRequest.PrevTxs for the wallet's stored transactions:
+// it reads and decodes the ones asked for, once each (a split sweep
+// builds many candidate PSBTs from the same coins). A coin whose
+// transaction the store lacks or cannot decode is an error naming it.
+func (c *Coordinator) prevTxs(ctx context.Context, name string) func([]chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error) {
+	cache := map[chainhash.Hash]*wire.MsgTx{}
+	return func(ids []chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error) {
+		var need []chainhash.Hash
+		for _, id := range ids {
+			if cache[id] == nil {
+				need = append(need, id)
+			}
+		}
+		raw, err := c.Store.RawTxs(ctx, name, need)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range need {
+			b, ok := raw[id]
+			if !ok {
+				return nil, fmt.Errorf("transaction %s, which created a coin being spent, is not stored; run `countersign wallet sync %s`", id, name)
+			}
+			tx := &wire.MsgTx{}
+			if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
+				return nil, fmt.Errorf("stored transaction %s does not decode (%v); run `countersign wallet sync %s`", id, err, name)
+			}
+			cache[id] = tx
+		}
+		out := make(map[chainhash.Hash]*wire.MsgTx, len(ids))
+		for _, id := range ids {
+			out[id] = cache[id]
+		}
+		return out, nil
+	}
 }
 
 // leftOutDrafts names the drafts that hold left-out coins.

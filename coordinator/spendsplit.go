@@ -54,7 +54,8 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 		return nil, fmt.Errorf("%w: the refresh is larger than one PSBT the signers take (%d bytes, %s); refresh fewer coins at a time with --utxo", ErrPSBTTooLarge, res.Limit.Bytes, res.Limit.Source)
 	}
 	outs := [][]byte{}
-	probe, _, err := psbt.Build(psbt.BuildRequest{Wallet: w.Info(), UTXOs: coins[:1], Outputs: req.Outputs, SendAll: true,
+	prevTxs := c.prevTxs(ctx, w.Name)
+	probe, _, err := psbt.Build(psbt.BuildRequest{Wallet: w.Info(), UTXOs: coins[:1], PrevTxs: prevTxs, Outputs: req.Outputs, SendAll: true,
 		Preselected: []wire.OutPoint{coins[0].OutPoint}, FeeRate: sp.feeRate, AllowHighFee: true})
 	if err == nil {
 		for _, o := range probe.UnsignedTx.TxOut {
@@ -105,6 +106,7 @@ func (c *Coordinator) spendSplit(ctx context.Context, w *Wallet, req SpendReques
 		return psbt.Build(psbt.BuildRequest{
 			Wallet:       w.Info(),
 			UTXOs:        chunk,
+			PrevTxs:      prevTxs,
 			Outputs:      req.Outputs,
 			SendAll:      true,
 			Preselected:  pre,

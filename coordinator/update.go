@@ -57,25 +57,26 @@ func (c *Coordinator) update(ctx context.Context, w *Wallet, p *bpsbt.Packet) (*
 // the addresses handed out) and, for previous transactions the store does
 // not have, from the backend when one is configured.
 func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateSource, error) {
-	us, err := c.Store.UTXOs(ctx, w.Name)
-	if err != nil {
-		return psbt.UpdateSource{}, err
-	}
-	txs, err := c.Store.Transactions(ctx, w.Name)
-	if err != nil {
-		return psbt.UpdateSource{}, err
-	}
 	st, err := c.Store.ScanState(ctx, w.Name)
 	if err != nil {
 		return psbt.UpdateSource{}, err
 	}
 	type pos struct{ branch, index uint32 }
-	var once sync.Once
+	// Everything is read lazily, when asked: most PSBTs carry their
+	// derivations and previous transactions and never ask, and the gate
+	// runs this at every step (reading and indexing 30,000 stored coins
+	// and transactions each time was a fifth of a spend).
+	var coinsOnce, once sync.Once
 	scripts := map[string]pos{}
-	for _, u := range us {
-		scripts[string(u.PkScript)] = pos{u.Branch, u.Index}
+	coins := func() {
+		us, err := c.Store.UTXOs(ctx, w.Name)
+		if err != nil {
+			return // then the scripts are derived below
+		}
+		for _, u := range us {
+			scripts[string(u.PkScript)] = pos{u.Branch, u.Index}
+		}
 	}
-	// Derived lazily: most PSBTs carry derivations and never ask.
 	fill := func() {
 		for branch, next := range [2]uint32{max(w.NextReceive, st.ReceiveHighWater), max(w.NextChange, st.ChangeHighWater)} {
 			ds, err := w.memo.DeriveRange(w.Descriptor, w.Network, uint32(branch), 0, next+scan.DefaultGap)
@@ -87,17 +88,19 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 			}
 		}
 	}
-	raw := make(map[chainhash.Hash][]byte, len(txs))
-	for _, t := range txs {
-		if len(t.Raw) > 0 {
-			raw[t.TxID] = t.Raw
+	stored := func(txid chainhash.Hash) []byte {
+		raw, err := c.Store.RawTxs(ctx, w.Name, []chainhash.Hash{txid})
+		if err != nil {
+			return nil
 		}
+		return raw[txid]
 	}
 	var backend chain.Backend
 	var backendErr error
 	var backendOnce sync.Once
 	return psbt.UpdateSource{
 		Locate: func(pkScript []byte) (uint32, uint32, bool) {
+			coinsOnce.Do(coins)
 			if p, ok := scripts[string(pkScript)]; ok {
 				return p.branch, p.index, true
 			}
@@ -106,7 +109,7 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 			return p.branch, p.index, ok
 		},
 		PrevTx: func(txid chainhash.Hash) *wire.MsgTx {
-			if b, ok := raw[txid]; ok {
+			if b := stored(txid); b != nil {
 				tx := &wire.MsgTx{}
 				if tx.Deserialize(bytes.NewReader(b)) == nil {
 					return tx

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
@@ -429,5 +430,49 @@ func TestCoinSelectionDeterministic(t *testing.T) {
 		if a[i] != b[i] {
 			t.Fatalf("different selections for one seed: %v vs %v", a, b)
 		}
+	}
+}
+
+// TestBuildFetchesOnlyChosenPrevTxs: coins may come without their previous
+// transactions; Build asks PrevTxs for exactly the ones it chose, and a
+// coin whose transaction is not returned is refused, not spent blind.
+func TestBuildFetchesOnlyChosenPrevTxs(t *testing.T) {
+	tw := newTestWallet(t, descriptor.ScriptWsh, 2, 3, true)
+	var utxos []UTXO
+	prev := map[chainhash.Hash]*wire.MsgTx{}
+	for i := 0; i < 40; i++ {
+		u := tw.utxo(t, 0, uint32(i), 100_000, i)
+		prev[u.OutPoint.Hash] = u.PrevTx
+		u.PrevTx = nil
+		utxos = append(utxos, u)
+	}
+	var asked []chainhash.Hash
+	req := BuildRequest{
+		Wallet: tw.info, UTXOs: utxos, Outputs: []Output{{Script: externalScript(4), Value: 250_000}},
+		FeeRate: 3, ChangeBranch: 1, Rand: seeded(9),
+		PrevTxs: func(ids []chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error) {
+			asked = append(asked, ids...)
+			out := map[chainhash.Hash]*wire.MsgTx{}
+			for _, id := range ids {
+				out[id] = prev[id]
+			}
+			return out, nil
+		},
+	}
+	p, _, err := Build(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != len(p.UnsignedTx.TxIn) {
+		t.Fatalf("asked for %d previous transactions, the PSBT has %d inputs", len(asked), len(p.UnsignedTx.TxIn))
+	}
+	for k, in := range p.UnsignedTx.TxIn {
+		if asked[k] != in.PreviousOutPoint.Hash || p.Inputs[k].NonWitnessUtxo == nil {
+			t.Fatalf("input %d: asked %s, spends %s, non_witness_utxo %v", k, asked[k], in.PreviousOutPoint.Hash, p.Inputs[k].NonWitnessUtxo != nil)
+		}
+	}
+	req.PrevTxs = func([]chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error) { return map[chainhash.Hash]*wire.MsgTx{}, nil }
+	if _, _, err := Build(req); err == nil || !strings.Contains(err.Error(), "no previous transaction") {
+		t.Fatalf("a coin whose transaction is missing: %v, want a refusal", err)
 	}
 }

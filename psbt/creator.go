@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
@@ -36,7 +37,8 @@ type UTXO struct {
 	Branch, Index uint32
 	// PrevTx is the whole transaction that created the coin. It is
 	// required for every script type: segwit inputs carry it as
-	// non_witness_utxo too, so that signers can prove the amounts.
+	// non_witness_utxo too, so that signers can prove the amounts. When
+	// nil, BuildRequest.PrevTxs fetches it for the coins Build chooses.
 	PrevTx        *wire.MsgTx
 	Confirmations int32 // 0 for unconfirmed
 }
@@ -52,6 +54,11 @@ type Output struct {
 type BuildRequest struct {
 	Wallet WalletInfo
 	UTXOs  []UTXO // the wallet's spendable coins
+	// PrevTxs returns the previous transactions of the chosen coins that
+	// came without PrevTx, by txid (one missing from the map is refused
+	// as a coin without its transaction). A wallet of 50,000 coins then
+	// reads and decodes only the few transactions a spend needs.
+	PrevTxs func(txids []chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error)
 
 	// Outputs are the payments, in the order they appear in the
 	// transaction; the change output, if any, goes at a random position.

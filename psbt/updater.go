@@ -9,6 +9,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/base58"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/descriptor"
@@ -25,17 +26,35 @@ func (b *builder) update(p *bpsbt.Packet, coins []coin, sum *BuildSummary) error
 	}
 	p.Unknowns = xpubs
 
+	utxos := make([]UTXO, len(coins))
+	var missing []chainhash.Hash
+	for k, c := range coins {
+		utxos[k] = b.req.UTXOs[c.utxo]
+		if utxos[k].PrevTx == nil {
+			missing = append(missing, utxos[k].OutPoint.Hash)
+		}
+	}
+	if len(missing) > 0 && b.req.PrevTxs != nil {
+		prev, err := b.req.PrevTxs(missing)
+		if err != nil {
+			return err
+		}
+		for k := range utxos {
+			if utxos[k].PrevTx == nil {
+				utxos[k].PrevTx = prev[utxos[k].OutPoint.Hash]
+			}
+		}
+	}
 	derived := make([]*descriptor.Derived, len(coins))
 	errs := make([]error, len(coins))
 	parallelFor(len(coins), func(k int) {
-		u := b.req.UTXOs[coins[k].utxo]
-		derived[k], errs[k] = checkCoin(b.d, w.Network, u)
+		derived[k], errs[k] = checkCoin(b.d, w.Network, utxos[k])
 	})
-	for k, c := range coins {
+	for k := range coins {
 		if errs[k] != nil {
 			return errs[k]
 		}
-		u := b.req.UTXOs[c.utxo]
+		u := utxos[k]
 		if b.d.Script == descriptor.ScriptTr {
 			updateTapInput(&p.Inputs[k], u.PrevTx, u.OutPoint.Index, derived[k])
 			continue

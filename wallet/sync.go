@@ -264,8 +264,15 @@ func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 		if err != nil {
 			return err
 		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM utxos WHERE wallet_id = ?`, id).Scan(&n); err != nil {
+			return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
+		}
+		out = make([]UTXO, 0, n)
+		// Sorted in Go, not by SQLite: its sorter (compiled to Go) took a
+		// third of a spend's time over 30,000 coins.
 		rows, err := tx.QueryContext(ctx, `SELECT `+utxoColumns+`
-			FROM utxos WHERE wallet_id = ? ORDER BY height = 0, height, txid, vout`, id)
+			FROM utxos WHERE wallet_id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
 		}
@@ -279,6 +286,69 @@ func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Confirmed oldest first, then unconfirmed; ties by txid (as
+	// displayed), then output index: the order the query's ORDER BY gave.
+	slices.SortFunc(out, func(a, b UTXO) int {
+		if c := cmp.Compare(b2i(a.Height == 0), b2i(b.Height == 0)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Height, b.Height); c != 0 {
+			return c
+		}
+		if c := compareDisplayed(&a.OutPoint.Hash, &b.OutPoint.Hash); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.OutPoint.Index, b.OutPoint.Index)
+	})
+	return out, nil
+}
+
+// compareDisplayed orders hashes as their hex in display order sorts
+// (the byte-reversed hash), the order of the stored txid text.
+func compareDisplayed(a, b *chainhash.Hash) int {
+	for k := chainhash.HashSize - 1; k >= 0; k-- {
+		if a[k] != b[k] {
+			return cmp.Compare(a[k], b[k])
+		}
+	}
+	return 0
+}
+
+// RawTxs returns the stored bytes of the wallet's transactions among ids
+// (those it has; a missing or byte-less one is simply absent): what a
+// spend needs for the few coins it chose, without reading every stored
+// transaction.
+func (s *Store) RawTxs(ctx context.Context, name string, ids []chainhash.Hash) (map[chainhash.Hash][]byte, error) {
+	out := make(map[chainhash.Hash][]byte, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.read(ctx, func(tx *dbTx) error {
+		id, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		for _, h := range ids {
+			if _, done := out[h]; done {
+				continue
+			}
+			var raw []byte
+			err := tx.QueryRowContext(ctx, `SELECT raw FROM transactions WHERE wallet_id = ? AND txid = ?`, id, h.String()).Scan(&raw)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("read transaction %s of wallet %q: %w", h, name, err)
+			}
+			if len(raw) > 0 {
+				out[h] = raw
+			}
 		}
 		return nil
 	})
@@ -356,12 +426,7 @@ func (s *Store) transactions(ctx context.Context, name, cols string) ([]Tx, erro
 		if c := a.SeenAt.Compare(b.SeenAt); c != 0 {
 			return c
 		}
-		for k := chainhash.HashSize - 1; k >= 0; k-- {
-			if a.TxID[k] != b.TxID[k] {
-				return cmp.Compare(a.TxID[k], b.TxID[k])
-			}
-		}
-		return 0
+		return compareDisplayed(&a.TxID, &b.TxID)
 	})
 	return out, nil
 }
