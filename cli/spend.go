@@ -450,7 +450,6 @@ func parseOutPoints(ss []string) ([]wire.OutPoint, error) {
 	return out, nil
 }
 
-//
 // A few coins are named one by one; more are counted per draft (a sweep's
 // draft can hold hundreds, which made one unreadable line; --json lists
 // every coin).

@@ -471,7 +471,9 @@ func TestBuildFetchesOnlyChosenPrevTxs(t *testing.T) {
 			t.Fatalf("input %d: asked %s, spends %s, non_witness_utxo %v", k, asked[k], in.PreviousOutPoint.Hash, p.Inputs[k].NonWitnessUtxo != nil)
 		}
 	}
-	req.PrevTxs = func([]chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error) { return map[chainhash.Hash]*wire.MsgTx{}, nil }
+	req.PrevTxs = func([]chainhash.Hash) (map[chainhash.Hash]*wire.MsgTx, error) {
+		return map[chainhash.Hash]*wire.MsgTx{}, nil
+	}
 	if _, _, err := Build(req); err == nil || !strings.Contains(err.Error(), "no previous transaction") {
 		t.Fatalf("a coin whose transaction is missing: %v, want a refusal", err)
 	}
