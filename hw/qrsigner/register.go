@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/qr/bbqr"
@@ -18,8 +19,10 @@ import (
 //     text (file type U), which Settings > Multisig Wallets > Import from
 //     QR reads;
 //   - UR: crypto-output (BCR-2020-010) of the receive branch, .../0/*,
-//     which SeedSigner, Keystone, Passport and Jade read; with URv2 the
-//     output-descriptor type (BCR-2023-010) keeping <0;1> and the name.
+//     which SeedSigner, Keystone, Passport and Jade read; with URv2, and
+//     for taproot and miniscript wallets (which crypto-output cannot
+//     describe), the output-descriptor type (BCR-2023-010) keeping <0;1>
+//     and the name.
 func (o Options) WalletSeries(w *hw.Wallet) (*Series, error) {
 	if o.Format == BBQr {
 		text, err := formats.Export(&formats.Wallet{Name: w.Name, Descriptor: w.Descriptor, Network: w.Network}, formats.FormatColdcard)
@@ -29,7 +32,10 @@ func (o Options) WalletSeries(w *hw.Wallet) (*Series, error) {
 		return o.newSeries(bbqr.FileTypeUnicode, text, "", nil)
 	}
 	d := w.Descriptor.Multipath()
-	if o.URv2 {
+	// crypto-output has no taproot multisig (multi_a, musig) and no
+	// miniscript: such a wallet goes as output-descriptor, the text form,
+	// which is the only UR that can carry it (Sparrow and Keystone read it).
+	if o.URv2 || d.Script == descriptor.ScriptTr || d.IsMiniscript() {
 		msg, err := ur.EncodeOutputDescriptor(d.String(), w.Name)
 		if err != nil {
 			return nil, err

@@ -108,3 +108,33 @@ func TestShowWalletOnScreen(t *testing.T) {
 		t.Fatalf("no terminal: %v", err)
 	}
 }
+
+// TestWalletSeriesTaprootAndMiniscript: crypto-output cannot describe a
+// taproot multisig or a miniscript wallet, so those go as
+// output-descriptor (the descriptor text and the name) even without
+// URv2, and the text imports back to the same wallet.
+func TestWalletSeriesTaprootAndMiniscript(t *testing.T) {
+	const a = "[00000001/48h/1h/0h/3h]tpubD6NzVbkrYhZ4WaWSyoBvQwbpLkojyoTZPRsgXELWz3Popb3qkjcJyJUGLnL4qHHoQvao8ESaAstxYSnhyswJ76uZPStJRJCTKvosUCJZL5B"
+	const b = "[00000002/48h/1h/0h/3h]tpubD6NzVbkrYhZ4XgiXtGrdW5XDAPFCL9h7we1vwNCpn8tGbBcgfVYjXyhWo4E1xkh56hjod1RhGjxbaTLV3X4FyWuejifB9jusQ46QzG87VKp"
+	for _, text := range []string{
+		"tr(musig(" + a + "," + b + ")/<0;1>/*,sortedmulti_a(2," + a + "/<0;1>/*," + b + "/<0;1>/*))",
+		"wsh(or_d(pk(" + a + "/<0;1>/*),and_v(v:pkh(" + b + "/<0;1>/*),older(52560))))",
+	} {
+		d, err := descriptor.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ser, err := qrsigner.Options{}.WalletSeries(&hw.Wallet{Name: "family", Descriptor: d, Network: regtest})
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		got, name, err := ur.DecodeOutputDescriptor(joinParts(t, ser.Parts))
+		if err != nil || name != "family" {
+			t.Fatalf("%s: output-descriptor %q: %v", text, name, err)
+		}
+		back, err := descriptor.Parse(got)
+		if err != nil || !descriptor.Equal(back, d) {
+			t.Fatalf("%s: the UR carries %s (%v)", text, got, err)
+		}
+	}
+}

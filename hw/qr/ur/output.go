@@ -222,10 +222,16 @@ func EncodeOutputDescriptor(desc, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Script == descriptor.ScriptTr {
-		// The source template below is multisig-only; a tr() wallet would
-		// come out as another script.
-		return nil, fmt.Errorf("%w: taproot (tr) wallets are not exported as an output-descriptor UR yet: export the wallet as a descriptor instead", ErrInvalid)
+	if d.Script == descriptor.ScriptTr || d.IsMiniscript() {
+		// The key array below fits an m-of-n template; a taproot or
+		// miniscript wallet goes as its whole descriptor text, with no
+		// @N references (BCR-2023-010 makes the key array optional), which
+		// every reader of the type parses as it would the descriptor.
+		m := map[uint64]any{1: d.String()}
+		if name != "" {
+			m[3] = name
+		}
+		return marshal(cbor.Tag{Number: tagOutput + tagV2Offset, Content: m}), nil
 	}
 	keys := make([]any, len(d.Keys))
 	refs := make([]string, len(d.Keys))
