@@ -182,8 +182,9 @@ func newCmdWalletExport(f *Factory, runF func(context.Context, *WalletExportOpti
               Sparrow or Bitcoin Core. It holds no private key.
   qr          QR codes for a camera signer to enrol (--qr-kind ur: a
               crypto-output UR for Keystone, Passport, SeedSigner, Jade,
-              Krux, Sparrow; --qr-kind bbqr: the Coldcard setup file as
-              BBQr for a Coldcard Q)
+              Krux, Sparrow, or for a taproot or miniscript wallet an
+              output-descriptor UR with the descriptor text; --qr-kind
+              bbqr: the Coldcard setup file as BBQr for a Coldcard Q)
 Without -o the file goes to stdout (a PDF only when stdout is not a
 terminal). With --format qr at a terminal the code is animated until
 Enter (or Ctrl-C); --qr-out DIR writes it as PNG frames, an animated GIF
