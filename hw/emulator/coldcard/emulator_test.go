@@ -309,7 +309,7 @@ func FuzzReviewPSBT(f *testing.F) {
 	e := newEmu(f, abandonWords)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		a := &approval{kind: "sign"}
-		e.runSign(&session{e: e, ctx: context.Background()}, a, raw)
+		e.runSign(&session{e: e, ctx: context.Background()}, a, raw, nil)
 		if !a.done && a.failed == "" && !a.refused {
 			t.Fatal("review neither failed nor finished")
 		}
