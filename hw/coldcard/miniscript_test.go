@@ -277,3 +277,54 @@ func FuzzMiniscriptReplies(f *testing.F) {
 		}
 	})
 }
+
+// The device signs only for the wallet it holds: a PSBT of another
+// taproot wallet is refused, and so is change that claims to be the
+// wallet's but derives elsewhere.
+func TestTaprootDeviceChecks(t *testing.T) {
+	r := newRig(t, emu.Config{Firmware: "6.3.4X"}, Options{})
+	ctx := testCtx(t)
+	d := tapscriptWallet(t, r.w)
+	if _, err := r.cc.Register(ctx, hwtest.Wallet(d, testNet, "vault")); err != nil {
+		t.Fatal(err)
+	}
+	other, err := descriptor.Parse(strings.Replace(d.StringNoChecksum(), "sortedmulti_a(2,", "sortedmulti_a(1,", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hwtest.Sign(ctx, r.cc, tapPSBT(t, other, testNet), other, testNet, "vault"); err == nil || !strings.Contains(err.Error(), "None of the keys") {
+		t.Fatalf("another wallet's PSBT: %v", err)
+	}
+	p := tapPSBT(t, d, testNet)
+	// The change output's derivation says 1/0; make it pay 1/1's script.
+	der, _ := d.Derive(1, 1, testNet)
+	p.UnsignedTx.TxOut[1].PkScript = der.ScriptPubKey
+	if _, err := r.cc.SignPSBT(ctx, p, hwtest.Wallet(d, testNet, "vault")); err == nil || !strings.Contains(err.Error(), "fraudulent") {
+		t.Fatalf("forged change: %v", err)
+	}
+}
+
+// countersign's --decay template (thresh with s:pk and sln:older) on the
+// device: enrolled, an address shown, its key's signature taken back.
+func TestDecayWallet(t *testing.T) {
+	r := newRig(t, emu.Config{Firmware: "6.2.2X"}, Options{})
+	ctx := testCtx(t)
+	d, err := descriptor.Parse(fmt.Sprintf("wsh(thresh(3,pk(%s),s:pk(%s),s:pk(%s),sln:older(52560)))",
+		keyExpr(r.w, 1, "0;1"), keyExpr(r.w, 0, "0;1"), keyExpr(r.w, 2, "0;1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := hwtest.Wallet(d, testNet, "decay")
+	if _, err := r.cc.Register(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	der, _ := d.Derive(1, 7, testNet)
+	if got, err := r.cc.DisplayAddress(ctx, w, 1, 7); err != nil || got != der.Address {
+		t.Fatalf("address %s, %v; want %s", got, err, der.Address)
+	}
+	p, _ := hwtest.BuildPSBT(t, d, testNet)
+	signed, err := hwtest.Sign(ctx, r.cc, p, d, testNet, "decay")
+	if err != nil || len(signed.Inputs[0].PartialSigs) != 1 {
+		t.Fatalf("sign: %v", err)
+	}
+}

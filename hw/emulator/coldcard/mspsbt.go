@@ -126,11 +126,13 @@ func (e *Emulator) reviewMiniscriptInput(pl *plan, i int, my uint32, prev *wire.
 		return false, fmt.Errorf("Input #%d: %v", i, err)
 	}
 	if w == nil {
-		if tap {
-			return false, fmt.Errorf("Input #%d: Unknown miniscript wallet", i)
-		}
-		if pl.named != nil {
-			return false, fmt.Errorf("Input #%d: spk mismatch", i)
+		if tap || pl.named != nil {
+			// Like psbt.py (new_edge), which clears sp_idxs:
+			// an input of no enrolled wallet (or not of the wallet named)
+			// is left unsigned, not refused.
+			pl.inputs[i] = inputPlan{}
+			pl.skipped = true
+			return true, nil
 		}
 		return false, nil
 	}

@@ -24,9 +24,12 @@ type plan struct {
 	wallet *wallet   // the enrolled wallet the inputs belong to
 	ms     *msWallet // or the miniscript wallet they belong to
 	named  *msWallet // the wallet stxn named (6.4.0X+), if any
-	inputs []inputPlan
-	prev   map[wire.OutPoint]*wire.TxOut
-	screen string
+	// skipped: an input with our key belongs to no enrolled miniscript
+	// wallet and is left unsigned
+	skipped bool
+	inputs  []inputPlan
+	prev    map[wire.OutPoint]*wire.TxOut
+	screen  string
 }
 
 type inputPlan struct {
@@ -84,7 +87,7 @@ func (e *Emulator) reviewPSBT(raw []byte, named *msWallet) (*plan, error) {
 	if tapSign && !inKnown {
 		return nil, errMissingPrevouts
 	}
-	if !anyMine {
+	if !anyMine || !anyToSign && pl.skipped {
 		return nil, errors.New(noKeyErr)
 	}
 	if !anyToSign {
