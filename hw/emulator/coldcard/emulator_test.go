@@ -274,7 +274,7 @@ func TestUploadAndChecksum(t *testing.T) {
 }
 
 // dispatchCommands are the commands FuzzDispatch picks from by index.
-var dispatchCommands = []string{"ping", "vers", "blkc", "ncry", "mitm", "xpub", "upld", "sha2", "dwld", "enrl", "msck", "p2sh", "stxn", "stok", "zzzz"}
+var dispatchCommands = []string{"ping", "vers", "blkc", "ncry", "mitm", "xpub", "upld", "sha2", "dwld", "enrl", "msck", "p2sh", "stxn", "stok", "zzzz", "mins", "msls", "msas", "msgt", "msdl"}
 
 // FuzzDispatch runs one command with arbitrary arguments on a fresh
 // session: the device side never panics and always replies. Seeds:
