@@ -314,6 +314,16 @@ func (p *descParser) node(depth int) (msNode, error) {
 			if v < 1 || v >= 1<<31 {
 				return n, p.fail("time lock %d out of range", v)
 			}
+			// From 6.4.0X, older() must have a consensus meaning
+			// (shared/miniscript.py Older.verify, new_edge 8919b84a).
+			if name == "older" && p.e != nil && p.e.fw.atLeast(6, 4, 0) {
+				if v&(1<<22) != 0 && !(0x400000 < v && v < 0x410000) {
+					return n, p.fail("Time-based older out of range [4194305, 4259839]")
+				}
+				if v&(1<<22) == 0 && !(0 < v && v < 0x10000) {
+					return n, p.fail("Block-based older out of range [1, 65535]")
+				}
+			}
 			return n, p.expect(")")
 		}
 	}

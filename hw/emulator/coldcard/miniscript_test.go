@@ -204,6 +204,17 @@ func TestFirmwareVersions(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	// 6.4.0X+ refuses an older() without consensus meaning; 6.3.5X takes it.
+	const odd = "wsh(and_v(v:pk(tpubD6NzVbkrYhZ4XgiXtGrdW5XDAPFCL9h7we1vwNCpn8tGbBcgfVYjXyhWo4E1xkh56hjod1RhGjxbaTLV3X4FyWuejifB9jusQ46QzG87VKp),older(65536)))"
+	for v, ok := range map[string]bool{"6.3.5X": true, "6.4.1X": false} {
+		e, err := New(Config{Mnemonic: abandonWords, Firmware: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.parseDescriptorText(odd); (err == nil) != ok {
+			t.Errorf("%s: older(65536): %v", v, err)
+		}
+	}
 	if _, err := New(Config{Mnemonic: abandonWords, Firmware: "6.5.0X"}); err == nil {
 		t.Fatal("MuSig2 firmware accepted")
 	}
