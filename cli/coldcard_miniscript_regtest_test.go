@@ -146,7 +146,8 @@ func TestColdcardMiniscriptRegtest(t *testing.T) {
 // sortedmulti_a leaf) with an emulated Coldcard on EDGE 6.3.4X (the last
 // release taking a static internal key) as one signer: enrolled, an
 // address shown, and a coin spent by the leaf with the Coldcard's BIP-340
-// signature and a software key's; btcd validates the script path.
+// signature and a software key's; btcd validates the script path. A
+// MuSig2 wallet, and a static internal key on 6.3.5X, are refused by name.
 func TestColdcardTaprootRegtest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regtest end-to-end test")
@@ -169,6 +170,14 @@ func TestColdcardTaprootRegtest(t *testing.T) {
 		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[0].Expr)
 	if r := runCLI(t, dir, "", "device", "register", "tap2", "--with", "coldcard:"+fpNew); r.Code == 0 || !strings.Contains(r.Err, "static") {
 		t.Fatalf("6.3.5X and a static internal key: exit %d: %s", r.Code, r.Err)
+	}
+
+	// The default taproot wallet has a MuSig2 key path: refused, naming
+	// the way out.
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "musig", "--script", "tr", "-m", "2",
+		"--cosigner", coldcardExpr(t, mnemonicA, node.Params(), 3), "--cosigner", cs[1].Expr)
+	if r := runCLI(t, dir, "", "device", "register", "musig", "--with", "coldcard:"+fp); r.Code == 0 || !strings.Contains(r.Err, "MuSig2") || !strings.Contains(r.Err, "--no-key-path") {
+		t.Fatalf("MuSig2 wallet: exit %d: %s", r.Code, r.Err)
 	}
 
 	fundWallet(t, node, dir, "tap", 40_000_000)
