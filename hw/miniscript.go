@@ -15,10 +15,12 @@ func miniscriptLimit(s *Signer, wallet string) error {
 	switch s.info.Type {
 	case "key", "file", "qr":
 		return nil
+	case "coldcard":
+		// The driver knows the device's firmware and refuses by version
+		// (hw/coldcard/miniscript.go: EDGE 6.2.2X and later enrol it).
+		return nil
 	case "trezor":
 		limit = "Trezor firmware signs m-of-n multisig scripts only (no miniscript, no time locks), so it cannot show or sign for a recovery path"
-	case "coldcard":
-		limit = "countersign enrols Coldcards with the multisig setup file, which holds an m-of-n sortedmulti only; Coldcard's miniscript enrolment is not supported by countersign yet"
 	case "ledger":
 		limit = "countersign registers m-of-n multisig wallet policies on the Ledger Bitcoin app only; miniscript policies are not supported by countersign yet"
 	case "jade":

@@ -41,7 +41,9 @@ func (d *typedDevice) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Walle
 
 // TestMiniscriptWalletOnDevices: hardware drivers are refused a miniscript
 // wallet (ErrUnsupported, naming the limit) before the device sees it, for
-// registering, showing an address and signing; a software key signs.
+// registering, showing an address and signing; a software key signs. The
+// Coldcard driver decides by firmware version itself (hw/coldcard's
+// TestMiniscriptFirmwareRefusals).
 func TestMiniscriptWalletOnDevices(t *testing.T) {
 	f := newFixture(t)
 	k := f.d.Keys
@@ -54,7 +56,6 @@ func TestMiniscriptWalletOnDevices(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct{ typ, limit string }{
 		{"trezor", "Trezor firmware signs m-of-n multisig scripts only"},
-		{"coldcard", "multisig setup file"},
 		{"ledger", "Ledger Bitcoin app"},
 		{"jade", "Jade"},
 		{"bitbox02", "BitBox02"},

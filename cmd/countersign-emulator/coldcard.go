@@ -22,6 +22,7 @@ type coldcardOptions struct {
 	Socket     string
 	Network    string
 	Reject     bool
+	Firmware   string
 }
 
 // envColdcardSocket is the variable countersign reads for the simulator
@@ -63,6 +64,7 @@ pressed X). Enrolled wallets last until it exits.`,
 	f.StringVar(&o.Socket, "socket", def, "unix datagram socket to listen on (env "+envColdcardSocket+")")
 	f.StringVar(&o.Network, "network", "testnet", "chain the device is set to: mainnet, testnet or regtest")
 	f.BoolVar(&o.Reject, "reject", false, "refuse every enrolment and signature, as if the user pressed X")
+	f.StringVar(&o.Firmware, "firmware", "6.3.5X", "firmware version modelled: EDGE 6.2.1X..6.4.1X enrol miniscript and taproot wallets (static keys until 6.3.4X); mainline 5.x or 1.xQ do not")
 	return cmd
 }
 
@@ -71,7 +73,7 @@ func runColdcard(ctx context.Context, cmd *cobra.Command, o *coldcardOptions) er
 	if err != nil {
 		return err
 	}
-	cfg := emu.Config{Mnemonic: strings.TrimSpace(o.Mnemonic), Passphrase: o.Passphrase, Network: net}
+	cfg := emu.Config{Mnemonic: strings.TrimSpace(o.Mnemonic), Passphrase: o.Passphrase, Network: net, Firmware: o.Firmware}
 	if o.Reject {
 		cfg.Approve = func(context.Context, emu.Request) bool { return false }
 	}

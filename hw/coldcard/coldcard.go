@@ -23,9 +23,16 @@
 //     has the last word.
 //   - DisplayAddress: "p2sh" with the witness (or redeem) script and every
 //     key's fingerprint and path in script order. This is the command the
-//     shipping multisig firmware takes; "msas" (show by wallet name) exists
-//     only for miniscript wallets on EDGE firmware. The address the device
-//     returns is compared with the one countersign derives.
+//     shipping multisig firmware takes. The address the device returns is
+//     compared with the one countersign derives.
+//   - Miniscript and taproot wallets (miniscript.go), on EDGE firmware
+//     6.2.2X and later only: Register uploads {"name", "desc"} and sends
+//     "mins", confirming with "msls"/"msgt"; DisplayAddress sends "msas"
+//     with the wallet's name; Sign is the same upload/"stxn"/"stok" cycle
+//     (with the wallet's name from 6.4.0X, where multisig wallets take this
+//     path too), taking back ECDSA and BIP-340 script-path signatures.
+//     Mainline firmware, MuSig2 key paths and (on 6.3.5X+) a static
+//     internal key are refused as unsupported, naming the firmware needed.
 //   - Sign: uploads the PSBT, "stxn", polls "stok" until the user approves or
 //     refuses, downloads the result ("dwld") and checks its SHA-256, then
 //     copies only the new partial signatures for the device's own keys into
@@ -117,8 +124,9 @@ type Coldcard struct {
 	xfp        [4]byte
 	masterXpub string
 	model      string
-	chain      string // "BTC", "XTN" or "XRT"; "" until asked
-	proven     bool   // the MiTM check passed for the current session
+	chain      string   // "BTC", "XTN" or "XRT"; "" until asked
+	fw         firmware // from "vers"; zero when the device did not say
+	proven     bool     // the MiTM check passed for the current session
 
 	closeOnce sync.Once
 	closeErr  error
@@ -150,6 +158,9 @@ func Open(ctx context.Context, t transport.Transport, opts Options) (*Coldcard, 
 		if s, err := rep.ascii("vers"); err == nil {
 			lines := strings.Split(s, "\n")
 			c.model = "Coldcard " + lines[len(lines)-1]
+			if len(lines) > 1 {
+				c.fw, _ = parseFirmware(lines[1])
+			}
 		}
 	} else if c.link.broken {
 		t.Close()
@@ -174,6 +185,7 @@ func (c *Coldcard) name() string {
 const (
 	unknownWallet      = "Unknown multisig wallet"
 	unknownFingerprint = "Multisig wallet with those fingerprints not found"
+	unknownMiniscript  = "Unknown miniscript wallet"
 )
 
 // fail classifies err by what the device replied. Cancellation passes
@@ -187,7 +199,7 @@ func (c *Coldcard) fail(op string, err error) error {
 		switch {
 		case re.code == "refu":
 			return c.failAs(op, hw.ErrRejected, err)
-		case re.code == "err_" && (strings.Contains(re.text, unknownWallet) || strings.Contains(re.text, unknownFingerprint)):
+		case re.code == "err_" && (strings.Contains(re.text, unknownWallet) || strings.Contains(re.text, unknownFingerprint) || strings.Contains(re.text, unknownMiniscript) || strings.HasPrefix(re.text, "Miniscript wallet with name") && strings.HasSuffix(re.text, "not found")):
 			return c.failAs(op, hw.ErrNotRegistered, fmt.Errorf("%s (register the wallet on this Coldcard first)", re.text))
 		}
 	}
@@ -419,8 +431,17 @@ func (c *Coldcard) Xpub(ctx context.Context, path descriptor.Path) (*hdkeychain.
 func (c *Coldcard) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
 	d, net, name := w.Descriptor, w.Network, w.Name
 	const op = "register wallet"
-	if err := c.refuseTaproot(op, d); err != nil {
-		return nil, err
+	if c.usesDescriptors(d) {
+		if err := c.checkDescriptorWallet(op, w); err != nil {
+			return nil, err
+		}
+		if err := c.prepare(ctx); err != nil {
+			return nil, err
+		}
+		if err := c.checkChain(op, net); err != nil {
+			return nil, err
+		}
+		return nil, c.registerDescriptor(ctx, w)
 	}
 	file, err := formats.Export(&formats.Wallet{Name: name, Descriptor: d, Network: net}, formats.FormatColdcard)
 	if err != nil {
@@ -500,8 +521,11 @@ func (c *Coldcard) hasWallet(ctx context.Context, d *descriptor.Descriptor) (boo
 func (c *Coldcard) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
 	d, net, name := w.Descriptor, w.Network, w.Name
 	const op = "show address"
-	if err := c.refuseTaproot(op, d); err != nil {
-		return "", err
+	descWallet := c.usesDescriptors(d)
+	if descWallet {
+		if err := c.checkDescriptorWallet(op, w); err != nil {
+			return "", err
+		}
 	}
 	if err := c.prepare(ctx); err != nil {
 		return "", err
@@ -509,7 +533,13 @@ func (c *Coldcard) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, ind
 	if err := c.checkChain(op, net); err != nil {
 		return "", err
 	}
-	addr, err := c.showAddress(ctx, d, net, branch, index)
+	show := c.showAddress
+	if descWallet {
+		show = func(ctx context.Context, _ *descriptor.Descriptor, net *chaincfg.Params, branch, index uint32) (string, error) {
+			return c.showDescriptorAddress(ctx, w, net, branch, index)
+		}
+	}
+	addr, err := show(ctx, d, net, branch, index)
 	if err != nil {
 		return "", err
 	}
@@ -707,20 +737,4 @@ func Driver() hw.Driver {
 			return c, nil
 		},
 	}
-}
-
-// TaprootLimit is why countersign's Coldcard driver refuses taproot (tr)
-// wallets: it registers multisig wallets through the Coldcard multisig
-// setup file and signs sh/wsh CHECKMULTISIG inputs, and that file has no
-// taproot format. Coldcard's newer firmware imports taproot miniscript
-// descriptors (script paths, no MuSig2), which this driver does not speak.
-const TaprootLimit = "the Coldcard driver cannot use a taproot (tr) multisig wallet: the Coldcard multisig setup file it registers has no taproot format (no multi_a leaves, no MuSig2); sign with another cosigner (software key, file) or use a wsh wallet with this Coldcard"
-
-// refuseTaproot is the first check of every wallet operation, made before
-// the device is asked anything.
-func (c *Coldcard) refuseTaproot(op string, d *descriptor.Descriptor) error {
-	if d == nil || d.Script != descriptor.ScriptTr {
-		return nil
-	}
-	return &hw.Error{Device: c.name(), Op: op, Kind: hw.ErrUnsupported, Err: errors.New(TaprootLimit)}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+
 	"github.com/countersign/countersign/descriptor"
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
 	"github.com/countersign/countersign/hw/hwtest"
@@ -20,6 +22,11 @@ import (
 // framed as the device frames them, plus the reports and decrypted replies
 // of a recorded session with the emulator (open, xpub, register, show an
 // address, sign).
+func hwBuild(t *testing.T, d *descriptor.Descriptor) *bpsbt.Packet {
+	p, _ := hwtest.BuildPSBT(t, d, testNet)
+	return p
+}
+
 func TestFuzzCorpus(t *testing.T) {
 	frames := fuzzseed.New("FuzzAssembler")
 	replies := fuzzseed.New("FuzzDecodeReply")
@@ -64,6 +71,15 @@ func TestFuzzCorpus(t *testing.T) {
 		for _, st := range []descriptor.ScriptType{descriptor.ScriptWsh, descriptor.ScriptShWsh, descriptor.ScriptSh} {
 			w := newTestWalletOf(t, st, mnemonics...)
 			raw, err := serialize(w.buildPSBT(t, psbtSpec{inputs: 2, changeIndex: 4}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, []any{raw})
+		}
+		// A miniscript and a taproot wallet's PSBT (miniscript_test.go).
+		w := newTestWallet(t, mnemonics...)
+		for _, p := range []*bpsbt.Packet{hwBuild(t, recoveryWallet(t, w)), tapPSBT(t, tapscriptWallet(t, w), testNet)} {
+			raw, err := serialize(p)
 			if err != nil {
 				t.Fatal(err)
 			}

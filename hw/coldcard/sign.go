@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
@@ -21,8 +22,11 @@ import (
 // the user is made to press anything.
 func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
-	if err := c.refuseTaproot(op, w.Descriptor); err != nil {
-		return nil, err
+	descWallet := c.usesDescriptors(w.Descriptor)
+	if descWallet {
+		if err := c.checkDescriptorWallet(op, w); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.prepare(ctx); err != nil {
 		return nil, err
@@ -34,7 +38,19 @@ func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) 
 	if mine == 0 {
 		return nil, c.fail(op, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %X: nothing for this Coldcard to sign", c.xfp))
 	}
-	if w.Descriptor != nil {
+	named := ""
+	if descWallet {
+		names, err := c.listMiniscript(ctx)
+		if err != nil {
+			return nil, c.fail(op, err)
+		}
+		if !slices.Contains(names, w.Name) {
+			return nil, c.failAs(op, hw.ErrNotRegistered, fmt.Errorf("the Coldcard holds no wallet named %q: register it first", w.Name))
+		}
+		if c.fw.atLeast(6, 4, 0) {
+			named = w.Name // the firmware then signs for this wallet only
+		}
+	} else if w.Descriptor != nil {
 		has, err := c.hasWallet(ctx, w.Descriptor)
 		if err != nil {
 			return nil, c.fail(op, err)
@@ -51,7 +67,7 @@ func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
 		}
-		signed, err := c.signPass(ctx, raw, pass, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
+		signed, err := c.signPass(ctx, raw, named, pass, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
 		if err != nil {
 			return nil, err
 		}
@@ -87,18 +103,27 @@ func (c *Coldcard) ownKeys(p *bpsbt.Packet) int {
 				n++
 			}
 		}
+		for _, d := range p.Inputs[i].TaprootBip32Derivation {
+			if d.MasterKeyFingerprint == xfp && len(d.LeafHashes) > 0 {
+				n++
+			}
+		}
 	}
 	return n
 }
 
 // signPass runs one upload/approve/download cycle and parses the result.
-func (c *Coldcard) signPass(ctx context.Context, raw []byte, pass, nIn, nOut int) (*bpsbt.Packet, error) {
+func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass, nIn, nOut int) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
 	size, sum, err := c.upload(ctx, raw)
 	if err != nil {
 		return nil, c.fail("upload the PSBT", err)
 	}
-	if _, err := c.call(ctx, reqSignTxn(size, sum)); err != nil {
+	req := reqSignTxn(size, sum)
+	if named != "" {
+		req = reqSignTxnNamed(size, sum, named)
+	}
+	if _, err := c.call(ctx, req); err != nil {
 		return nil, c.fail(op, err)
 	}
 	msg := fmt.Sprintf("Review the transaction (%d inputs, %d outputs) on your %s and press OK to sign (X refuses).", nIn, nOut, c.name())
@@ -155,6 +180,18 @@ func copySignatures(dst, signed *bpsbt.Packet, xfp [4]byte) ([]int, error) {
 			in.PartialSigs = append(in.PartialSigs, &bpsbt.PartialSig{PubKey: ps.PubKey, Signature: ps.Signature})
 			added[i]++
 		}
+		// Taproot script-path signatures (BIP-371), one per key and leaf.
+		for _, ts := range signed.Inputs[i].TaprootScriptSpendSig {
+			if ts == nil || hasTapSig(in, ts.XOnlyPubKey, ts.LeafHash) {
+				continue
+			}
+			if !tapDerivedFrom(in, ts.XOnlyPubKey, ts.LeafHash, fp) {
+				return nil, fmt.Errorf("input #%d: the device signed for taproot key %x in leaf %x, which the PSBT does not derive from fingerprint %X", i, ts.XOnlyPubKey, ts.LeafHash, xfp)
+			}
+			c := *ts
+			in.TaprootScriptSpendSig = append(in.TaprootScriptSpendSig, &c)
+			added[i]++
+		}
 	}
 	return added, nil
 }
@@ -163,6 +200,31 @@ func hasSig(in *bpsbt.PInput, pub []byte) bool {
 	for _, ps := range in.PartialSigs {
 		if bytes.Equal(ps.PubKey, pub) {
 			return true
+		}
+	}
+	return false
+}
+
+func hasTapSig(in *bpsbt.PInput, x, leaf []byte) bool {
+	for _, s := range in.TaprootScriptSpendSig {
+		if bytes.Equal(s.XOnlyPubKey, x) && bytes.Equal(s.LeafHash, leaf) {
+			return true
+		}
+	}
+	return false
+}
+
+// tapDerivedFrom reports whether the PSBT derives taproot key x from
+// fingerprint fp for the leaf.
+func tapDerivedFrom(in *bpsbt.PInput, x, leaf []byte, fp uint32) bool {
+	for _, d := range in.TaprootBip32Derivation {
+		if d.MasterKeyFingerprint != fp || !bytes.Equal(d.XOnlyPubKey, x) {
+			continue
+		}
+		for _, h := range d.LeafHashes {
+			if bytes.Equal(h, leaf) {
+				return true
+			}
 		}
 	}
 	return false

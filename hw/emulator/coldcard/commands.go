@@ -97,7 +97,7 @@ func (s *session) dispatch(cmd string, args []byte) ([]byte, error) {
 	case "ping":
 		return append([]byte("biny"), args...), nil
 	case "vers":
-		return []byte("asci" + strings.Join([]string{"2025-01-01", "6.3.5X", "3.1.0", "250101000000", s.e.cfg.Label}, "\n")), nil
+		return []byte("asci" + strings.Join([]string{"2025-01-01", s.e.cfg.Firmware, "3.1.0", "250101000000", s.e.cfg.Label}, "\n")), nil
 	case "blkc":
 		return []byte("asci" + s.e.chain), nil
 	case "ncry":
@@ -145,8 +145,22 @@ func (s *session) dispatch(cmd string, args []byte) ([]byte, error) {
 	case "dwld":
 		return s.download(args)
 	case "enrl":
+		if !s.e.fw.legacyMultisig() {
+			return s.enrollMiniscript(args, 32*200)
+		}
 		return s.enroll(args)
+	case "mins":
+		if s.e.fw.usbMiniscript() {
+			return s.enrollMiniscript(args, 100*200)
+		}
+	case "msls", "msas", "msdl", "msgt":
+		if s.e.fw.miniscriptCmds() {
+			return s.miniscriptCmd(cmd, args)
+		}
 	case "msck":
+		if !s.e.fw.legacyMultisig() {
+			break
+		}
 		if len(args) != 12 {
 			return nil, usbError("badlen")
 		}
@@ -159,7 +173,9 @@ func (s *session) dispatch(cmd string, args []byte) ([]byte, error) {
 		}
 		return le32([]byte("int1"), v), nil
 	case "p2sh":
-		return s.showP2SH(args)
+		if s.e.fw.legacyMultisig() {
+			return s.showP2SH(args)
+		}
 	case "stxn":
 		return s.signTxn(args)
 	case "stok":
@@ -425,6 +441,21 @@ func lessPath(a, b []uint32) bool {
 
 // signTxn starts the review of the uploaded PSBT ("stxn").
 func (s *session) signTxn(args []byte) ([]byte, error) {
+	var named *msWallet
+	if len(args) > 40 && s.e.fw.namedSign() {
+		// 6.4.0X+: an optional wallet name (length byte, name).
+		n := int(args[40])
+		if n < 1 || n > 32 || len(args) != 41+n {
+			return nil, usbError("name len")
+		}
+		s.e.mu.Lock()
+		named = s.e.findMiniscript(string(args[41:]))
+		s.e.mu.Unlock()
+		if named == nil {
+			return nil, usbError(fmt.Sprintf("Miniscript wallet with name '%s' not found", printableName(args[41:])))
+		}
+		args = args[:40]
+	}
 	if len(args) != 40 {
 		return nil, usbError("badlen")
 	}
@@ -455,7 +486,7 @@ func (s *session) signTxn(args []byte) ([]byte, error) {
 	s.jobs.Add(1)
 	go func() {
 		defer s.jobs.Done()
-		s.e.runSign(s, a, raw)
+		s.e.runSign(s, a, raw, named)
 	}()
 	return nil, nil
 }
@@ -484,7 +515,7 @@ func (s *session) signedTxn() ([]byte, error) {
 }
 
 // runSign is the device's review-and-sign flow for one PSBT.
-func (e *Emulator) runSign(s *session, a *approval, raw []byte) {
+func (e *Emulator) runSign(s *session, a *approval, raw []byte, named *msWallet) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.mu.Lock()
@@ -493,7 +524,7 @@ func (e *Emulator) runSign(s *session, a *approval, raw []byte) {
 		}
 	}()
 	start := time.Now()
-	plan, err := e.reviewPSBT(raw)
+	plan, err := e.reviewPSBT(raw, named)
 	e.addBusy(time.Since(start))
 	finish := func(f func()) {
 		e.mu.Lock()

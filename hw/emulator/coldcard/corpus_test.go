@@ -77,6 +77,14 @@ func TestFuzzCorpus(t *testing.T) {
 		{"stxn", "", append(le(300, 0), sha...)},
 		{"stok", "", nil},
 		{"zzzz", "unknown", []byte("x")},
+		{"mins", "", append(le(300), sha...)},
+		{"msls", "", nil},
+		{"msas", "receive_0", append(le(0, 0), "heirs"...)},
+		{"msas", "bad_change", append(le(2, 0), "heirs"...)},
+		{"msas", "long_name", append(le(1, 5), strings.Repeat("n", 40)...)},
+		{"msgt", "", []byte("heirs")},
+		{"msdl", "", []byte("heirs")},
+		{"stxn", "named", append(append(append(le(300, 0), sha...), 5), "heirs"...)},
 	} {
 		dispatch.Add(c.cmd+"_"+c.name, cmd(c.cmd), c.args)
 	}

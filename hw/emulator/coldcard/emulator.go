@@ -16,6 +16,15 @@
 //     derive from that wallet, asks Config.Approve, and signs with its own
 //     keys only, one key per input per pass, as the firmware does.
 //
+// EDGE firmware's miniscript and taproot wallets (firmware.go names the
+// releases): "mins" enrols a wsh(MINISCRIPT) or tr(KEY,TREE) descriptor,
+// plain or wrapped as {"name":..., "desc":...}; msls, msgt, msdl and msas
+// list, read back, delete and show an address of one by name; signing
+// finds the wallet from the PSBT's derivations of the device's keys and
+// adds ECDSA signatures (wsh) or BIP-340 script-path signatures for every
+// leaf holding one of its keys (tr). The miniscript compiler
+// (miniscript.go) is the emulator's own, checked against BIP-379's tables.
+//
 // Approvals run in the background, as the device's screen does: "stxn" and
 // "enrl" return at once and the host polls "stok".
 //
@@ -23,7 +32,9 @@
 // refused; wallets cannot be imported from a PSBT's global xpubs (the
 // firmware may offer that); multisig setup files must use the text format,
 // not a descriptor; enrolling a name that is already used fails at "enrl"
-// rather than on the device's screen.
+// rather than on the device's screen. Miniscript is compiled but not type
+// checked (the firmware refuses ill-typed and insane miniscript); taproot
+// key-path signing and MuSig2 are not modelled.
 package coldcard
 
 import (
@@ -73,6 +84,13 @@ type Config struct {
 	Approve func(ctx context.Context, r Request) bool
 	// Label is the last line of the "vers" reply, the hardware model.
 	Label string
+	// Firmware is the version modelled and reported by "vers": "6.3.5X"
+	// (the default), "6.2.2X", "5.4.1"... What the emulator accepts
+	// follows it (firmware.go): mainline releases have no miniscript,
+	// 6.2.1X+ enrol it over USB, 6.3.5X+ refuse static keys, 6.4.0X+ drop
+	// the legacy multisig commands. MuSig2 (6.5.0X+) is not modelled, so
+	// those versions are refused.
+	Firmware string
 }
 
 // Stats counts what the emulator handled.
@@ -95,9 +113,12 @@ type Emulator struct {
 	xpub   string // master xpub as the device serialises it
 	keys   derivCache
 
-	mu      sync.Mutex // guards the fields below and every session's shared state
-	wallets []*wallet
-	stats   Stats
+	fw firmware
+
+	mu        sync.Mutex // guards the fields below and every session's shared state
+	wallets   []*wallet
+	msWallets []*msWallet // miniscript and taproot wallets (EDGE firmware)
+	stats     Stats
 }
 
 // New builds an emulator from cfg.
@@ -132,6 +153,15 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e := &Emulator{cfg: cfg, net: net, chain: chain, master: master, xpub: pub.String()}
 	copy(e.xfp[:], hash160(ecpub.SerializeCompressed())[:4])
+	if e.cfg.Firmware == "" {
+		e.cfg.Firmware = "6.3.5X"
+	}
+	if e.fw, err = parseFirmware(e.cfg.Firmware); err != nil {
+		return nil, fmt.Errorf("coldcard emulator: %w", err)
+	}
+	if e.fw.atLeast(6, 5, 0) {
+		return nil, fmt.Errorf("coldcard emulator: firmware %s signs MuSig2, which the emulator does not model; use 6.4.1X or older", e.cfg.Firmware)
+	}
 	if e.cfg.Label == "" {
 		e.cfg.Label = "emulator"
 	}
@@ -154,6 +184,9 @@ func (e *Emulator) Wallets() []string {
 	defer e.mu.Unlock()
 	var out []string
 	for _, w := range e.wallets {
+		out = append(out, w.name)
+	}
+	for _, w := range e.msWallets {
 		out = append(out, w.name)
 	}
 	return out

@@ -274,7 +274,7 @@ func TestUploadAndChecksum(t *testing.T) {
 }
 
 // dispatchCommands are the commands FuzzDispatch picks from by index.
-var dispatchCommands = []string{"ping", "vers", "blkc", "ncry", "mitm", "xpub", "upld", "sha2", "dwld", "enrl", "msck", "p2sh", "stxn", "stok", "zzzz"}
+var dispatchCommands = []string{"ping", "vers", "blkc", "ncry", "mitm", "xpub", "upld", "sha2", "dwld", "enrl", "msck", "p2sh", "stxn", "stok", "zzzz", "mins", "msls", "msas", "msgt", "msdl"}
 
 // FuzzDispatch runs one command with arbitrary arguments on a fresh
 // session: the device side never panics and always replies. Seeds:
@@ -309,7 +309,7 @@ func FuzzReviewPSBT(f *testing.F) {
 	e := newEmu(f, abandonWords)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		a := &approval{kind: "sign"}
-		e.runSign(&session{e: e, ctx: context.Background()}, a, raw)
+		e.runSign(&session{e: e, ctx: context.Background()}, a, raw, nil)
 		if !a.done && a.failed == "" && !a.refused {
 			t.Fatal("review neither failed nor finished")
 		}

@@ -21,10 +21,15 @@ const noKeyErr = "None of the keys involved in this transaction belong to this C
 // plan is a reviewed PSBT: what the device will sign and what it shows.
 type plan struct {
 	p      *bpsbt.Packet
-	wallet *wallet // the enrolled wallet the inputs belong to
-	inputs []inputPlan
-	prev   map[wire.OutPoint]*wire.TxOut
-	screen string
+	wallet *wallet   // the enrolled wallet the inputs belong to
+	ms     *msWallet // or the miniscript wallet they belong to
+	named  *msWallet // the wallet stxn named (6.4.0X+), if any
+	// skipped: an input with our key belongs to no enrolled miniscript
+	// wallet and is left unsigned
+	skipped bool
+	inputs  []inputPlan
+	prev    map[wire.OutPoint]*wire.TxOut
+	screen  string
 }
 
 type inputPlan struct {
@@ -34,13 +39,16 @@ type inputPlan struct {
 	amount     int64               // value of the output spent
 	candidates [][]byte            // our keys in this input without a signature yet
 	subpaths   map[string][]uint32 // pubkey -> xfp, path...
+	ms         *msDerived          // miniscript wallet at this input's place
+	tap        bool                // a taproot input
+	mssigns    []msSign            // miniscript signatures to make
 }
 
 // reviewPSBT parses raw and checks everything the device checks before it
 // shows a transaction: the inputs it signs belong to an enrolled wallet and
 // their scripts derive from that wallet's keys, outputs that claim to be
 // change really are, and the amounts add up.
-func (e *Emulator) reviewPSBT(raw []byte) (*plan, error) {
+func (e *Emulator) reviewPSBT(raw []byte, named *msWallet) (*plan, error) {
 	p, err := bpsbt.NewFromRawBytes(bytes.NewReader(raw), false)
 	if err != nil {
 		return nil, fmt.Errorf("Invalid PSBT\n\n%v", err)
@@ -49,7 +57,7 @@ func (e *Emulator) reviewPSBT(raw []byte) (*plan, error) {
 	if len(tx.TxOut) == 0 {
 		return nil, errors.New("need outputs")
 	}
-	pl := &plan{p: p, inputs: make([]inputPlan, len(tx.TxIn)), prev: map[wire.OutPoint]*wire.TxOut{}}
+	pl := &plan{p: p, inputs: make([]inputPlan, len(tx.TxIn)), prev: map[wire.OutPoint]*wire.TxOut{}, named: named}
 	seen := map[wire.OutPoint]bool{}
 	for _, in := range tx.TxIn {
 		if seen[in.PreviousOutPoint] {
@@ -59,7 +67,7 @@ func (e *Emulator) reviewPSBT(raw []byte) (*plan, error) {
 	}
 	my := binary.LittleEndian.Uint32(e.xfp[:])
 	var totalIn int64
-	inKnown, anyMine, anyToSign := true, false, false
+	inKnown, anyMine, anyToSign, tapSign := true, false, false, false
 	for i := range p.Inputs {
 		prev, err := e.reviewInput(pl, i, my)
 		if err != nil {
@@ -70,12 +78,16 @@ func (e *Emulator) reviewPSBT(raw []byte) (*plan, error) {
 		} else {
 			totalIn += prev.Value
 		}
-		if hasXFP(p.Inputs[i].Bip32Derivation, my) {
+		if hasXFP(p.Inputs[i].Bip32Derivation, my) || hasTapXFP(p.Inputs[i].TaprootBip32Derivation, my) {
 			anyMine = true
 		}
 		anyToSign = anyToSign || pl.inputs[i].sign
+		tapSign = tapSign || pl.inputs[i].tap && pl.inputs[i].sign
 	}
-	if !anyMine {
+	if tapSign && !inKnown {
+		return nil, errMissingPrevouts
+	}
+	if !anyMine || !anyToSign && pl.skipped {
 		return nil, errors.New(noKeyErr)
 	}
 	if !anyToSign {
@@ -141,11 +153,19 @@ func (e *Emulator) reviewInput(pl *plan, i int, my uint32) (*wire.TxOut, error) 
 	if prev != nil {
 		pl.prev[pl.p.UnsignedTx.TxIn[i].PreviousOutPoint] = prev
 	}
-	if !hasXFP(in.Bip32Derivation, my) {
+	if !hasXFP(in.Bip32Derivation, my) && !hasTapXFP(in.TaprootBip32Derivation, my) {
 		return prev, nil // someone else's input: shown, not signed
 	}
 	if prev == nil {
 		return nil, errors.New("Missing own UTXO(s). Cannot determine value being signed")
+	}
+	if e.hasMiniscript() || txscript.IsPayToTaproot(prev.PkScript) || pl.named != nil {
+		if ok, err := e.reviewMiniscriptInput(pl, i, my, prev); err != nil || ok {
+			return prev, err
+		}
+	}
+	if pl.ms != nil {
+		return nil, fmt.Errorf("Input #%d: inputs from more than one wallet", i)
 	}
 	if in.SighashType != 0 && in.SighashType != txscript.SigHashAll {
 		return nil, fmt.Errorf("Unsupported sighash flag 0x%x", uint32(in.SighashType))
@@ -226,6 +246,9 @@ func signedBy(in *bpsbt.PInput, pub []byte) bool {
 func (e *Emulator) reviewOutput(pl *plan, j int, my uint32) (bool, error) {
 	out := &pl.p.Outputs[j]
 	spk := pl.p.UnsignedTx.TxOut[j].PkScript
+	if pl.ms != nil {
+		return e.reviewMiniscriptOutput(pl, j, my)
+	}
 	if !hasXFP(out.Bip32Derivation, my) {
 		return false, nil
 	}
@@ -336,6 +359,12 @@ func (e *Emulator) signPSBT(pl *plan) ([]byte, error) {
 	for i := range pl.inputs {
 		ip := &pl.inputs[i]
 		if !ip.sign {
+			continue
+		}
+		if ip.ms != nil {
+			if err := e.signMiniscript(pl, hashes, i); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		var digest []byte

@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/tyler-smith/go-bip39"
+
+	emu "github.com/countersign/countersign/hw/emulator/coldcard"
+	"github.com/countersign/countersign/hw/transport"
+	"github.com/countersign/countersign/internal/regtest"
+)
+
+// startColdcardFirmware serves an emulated Coldcard modelling the given
+// firmware version until the test ends.
+func startColdcardFirmware(t *testing.T, mnemonic, firmware string, net *chaincfg.Params) (socket, fp string) {
+	t.Helper()
+	e, err := emu.New(emu.Config{Mnemonic: mnemonic, Network: net, Firmware: firmware})
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket = filepath.Join(shortTempDir(t), "cc.sock")
+	srv, err := transport.ListenUnixgram(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Serve(ctx, srv) }()
+	t.Cleanup(func() { cancel(); srv.Close(); <-done })
+	x := e.Fingerprint()
+	return socket, fmt.Sprintf("%x", x[:])
+}
+
+// coldcardExpr is the key expression of the seed's BIP-48 account
+// m/48h/1h/0h/<script>h, derived here independently of the device.
+func coldcardExpr(t *testing.T, mnemonic string, net *chaincfg.Params, script uint32) string {
+	t.Helper()
+	k, err := hdkeychain.NewMaster(bip39.NewSeed(mnemonic, ""), net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := k.ECPubKey()
+	fp := btcutil.Hash160(pub.SerializeCompressed())[:4]
+	for _, i := range []uint32{48, 1, 0, script} {
+		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _ := k.Neuter()
+	return fmt.Sprintf("[%x/48h/1h/0h/%dh]%s", fp, script, n.String())
+}
+
+// spendWithColdcard builds a spend of wallet, signs it on the Coldcard and
+// with the software key, finalizes and broadcasts it, and returns the
+// transaction id.
+func spendWithColdcard(t *testing.T, node *regtest.Node, dir, wallet, fp, key string) *chainhash.Hash {
+	t.Helper()
+	work := t.TempDir()
+	unsigned := filepath.Join(work, "pay.psbt")
+	mustRun(t, dir, "spend", wallet, "--to", node.Address().EncodeAddress()+":0.2", "--fee-rate", "3", "-o", unsigned)
+	cc := filepath.Join(work, "cc.psbt")
+	mustRun(t, dir, "sign", unsigned, "--with", "coldcard:"+fp, "-o", cc)
+	if r := inspectFile(t, dir, cc); r.ReadyToFinalize || len(r.Inputs) == 0 || r.Inputs[0].Missing != 1 {
+		t.Fatalf("after the Coldcard signed: %+v", r)
+	}
+	both := filepath.Join(work, "both.psbt")
+	mustRun(t, dir, "sign", cc, "--with", "key:"+key, "--yes", "-o", both)
+	txFile := filepath.Join(work, "tx.hex")
+	mustRun(t, dir, "psbt", "finalize", both, "-o", txFile)
+	txid := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", txFile))
+	h, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, node, 1)
+	syncWallet(t, dir, node.RPCURL(), wallet)
+	return h
+}
+
+// registerAndVerify enrols wallet on the Coldcard and checks an address on
+// it.
+func registerAndVerify(t *testing.T, dir, wallet, fp string) {
+	t.Helper()
+	mustRun(t, dir, "device", "register", wallet, "--with", "coldcard:"+fp)
+	var addr addressJSON
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "address", wallet, "--verify-on", "coldcard:"+fp)), &addr); err != nil {
+		t.Fatal(err)
+	}
+	if addr.VerifiedOn == "" {
+		t.Fatalf("address not verified on the Coldcard: %+v", addr)
+	}
+}
+
+// TestColdcardMiniscriptRegtest: an inheritance wallet (2 of the Coldcard,
+// bob and carol; after 10 blocks 1 of lawyer, bob) is enrolled on an
+// emulated Coldcard (EDGE 6.3.5X), shows an address, and is spent by the
+// primary path with the Coldcard's and bob's signatures; btcd accepts it.
+// The same wallet on mainline firmware is refused, naming the release.
+func TestColdcardMiniscriptRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	dir, cs := miniscriptFamily(t, node)
+	sock, fp := startColdcardFirmware(t, mnemonicA, "6.3.5X", node.Params())
+	sockOld, fpOld := startColdcardFirmware(t, mnemonicB, "5.4.1", node.Params())
+	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_COLDCARD_SOCKET": sock + "," + sockOld}
+	t.Cleanup(func() { extraEnv = nil })
+
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "family", "--threshold", "2",
+		"--cosigner", "cc="+coldcardExpr(t, mnemonicA, node.Params(), 2), "--cosigner", "bob="+cs["bob"].Expr, "--cosigner", "carol="+cs["carol"].Expr,
+		"--recovery-cosigner", "lawyer="+cs["lawyer"].Expr, "--recovery", "after 10 blocks: 1 of lawyer,bob")
+	registerAndVerify(t, dir, "family", fp)
+
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "old", "--threshold", "2",
+		"--cosigner", "cc="+coldcardExpr(t, mnemonicB, node.Params(), 2), "--cosigner", "bob="+cs["bob"].Expr,
+		"--recovery-cosigner", "lawyer="+cs["lawyer"].Expr, "--recovery", "after 10 blocks: 1 of lawyer")
+	if r := runCLI(t, dir, "", "device", "register", "old", "--with", "coldcard:"+fpOld); r.Code == 0 || !strings.Contains(r.Err, "6.2.2X") {
+		t.Fatalf("mainline firmware: exit %d: %s", r.Code, r.Err)
+	}
+
+	fundWallet(t, node, dir, "family", 40_000_000)
+	h := spendWithColdcard(t, node, dir, "family", fp, "bob")
+	tx, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Primary path of or_d(multi(2,...),...): OP_0, two signatures, script.
+	if w := tx.MsgTx().TxIn[0].Witness; len(w) != 4 {
+		t.Fatalf("witness of %d items, want a multi(2) primary-path spend", len(w))
+	}
+	mustDoctor(t, dir)
+}
+
+// TestColdcardTaprootRegtest: a 2-of-3 taproot wallet without a key path
+// (`--script tr --no-key-path`: BIP-341's NUMS internal key, one
+// sortedmulti_a leaf) with an emulated Coldcard on EDGE 6.3.4X (the last
+// release taking a static internal key) as one signer: enrolled, an
+// address shown, and a coin spent by the leaf with the Coldcard's BIP-340
+// signature and a software key's; btcd validates the script path. A
+// MuSig2 wallet, and a static internal key on 6.3.5X, are refused by name.
+func TestColdcardTaprootRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	dir := t.TempDir()
+	sock, fp := startColdcardFirmware(t, mnemonicA, "6.3.4X", node.Params())
+	sockNew, fpNew := startColdcardFirmware(t, mnemonicB, "6.3.5X", node.Params())
+	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_COLDCARD_SOCKET": sock + "," + sockNew}
+	t.Cleanup(func() { extraEnv = nil })
+	cs := tapCosigners(t, 2)
+	importTestKeys(t, dir, cs)
+	mustRun(t, dir, "backend", "set", node.RPCURL())
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap", "--script", "tr", "-m", "2", "--no-key-path",
+		"--cosigner", coldcardExpr(t, mnemonicA, node.Params(), 3), "--cosigner", cs[0].Expr, "--cosigner", cs[1].Expr)
+	registerAndVerify(t, dir, "tap", fp)
+
+	// 6.3.5X refuses the static internal key: named, not a protocol error.
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap2", "--script", "tr", "-m", "2", "--no-key-path",
+		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[0].Expr)
+	if r := runCLI(t, dir, "", "device", "register", "tap2", "--with", "coldcard:"+fpNew); r.Code == 0 || !strings.Contains(r.Err, "static") {
+		t.Fatalf("6.3.5X and a static internal key: exit %d: %s", r.Code, r.Err)
+	}
+
+	// The default taproot wallet has a MuSig2 key path: refused, naming
+	// the way out.
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "musig", "--script", "tr", "-m", "2",
+		"--cosigner", coldcardExpr(t, mnemonicA, node.Params(), 3), "--cosigner", cs[1].Expr)
+	if r := runCLI(t, dir, "", "device", "register", "musig", "--with", "coldcard:"+fp); r.Code == 0 || !strings.Contains(r.Err, "MuSig2") || !strings.Contains(r.Err, "--no-key-path") {
+		t.Fatalf("MuSig2 wallet: exit %d: %s", r.Code, r.Err)
+	}
+
+	fundWallet(t, node, dir, "tap", 40_000_000)
+	h := spendWithColdcard(t, node, dir, "tap", fp, "k1")
+	tx, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := tx.MsgTx().TxIn[0].Witness; len(w) != 5 { // 3 key slots, script, control block
+		t.Fatalf("witness of %d items, want a sortedmulti_a leaf spend", len(w))
+	}
+	mustDoctor(t, dir)
+}
