@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/tyler-smith/go-bip39"
 
+	"github.com/countersign/countersign/descriptor"
 	emu "github.com/countersign/countersign/hw/emulator/coldcard"
 	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/internal/regtest"
@@ -142,40 +143,46 @@ func TestColdcardMiniscriptRegtest(t *testing.T) {
 }
 
 // TestColdcardTaprootRegtest: a 2-of-3 taproot wallet without a key path
-// (`--script tr --no-key-path`: BIP-341's NUMS internal key, one
-// sortedmulti_a leaf) with an emulated Coldcard on EDGE 6.3.4X (the last
-// release taking a static internal key) as one signer: enrolled, an
-// address shown, and a coin spent by the leaf with the Coldcard's BIP-340
-// signature and a software key's; btcd validates the script path. A
-// MuSig2 wallet, and a static internal key on 6.3.5X, are refused by name.
+// (`--script tr --no-key-path`: a ranged xpub of BIP-341's NUMS point as
+// internal key, one sortedmulti_a leaf) with an emulated Coldcard on EDGE
+// 6.3.5X (which takes only ranged internal keys) as one signer: enrolled,
+// an address shown, and a coin spent by the leaf with the Coldcard's
+// BIP-340 signature and a software key's; btcd validates the script path.
+// A MuSig2 wallet, and a static internal key (the plain H) on 6.3.5X, are
+// refused by name; 6.3.4X still takes the static key.
 func TestColdcardTaprootRegtest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regtest end-to-end test")
 	}
 	node := regtest.Start(t)
 	dir := t.TempDir()
-	sock, fp := startColdcardFirmware(t, mnemonicA, "6.3.4X", node.Params())
-	sockNew, fpNew := startColdcardFirmware(t, mnemonicB, "6.3.5X", node.Params())
-	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_COLDCARD_SOCKET": sock + "," + sockNew}
+	sockOld, fpOld := startColdcardFirmware(t, mnemonicA, "6.3.4X", node.Params())
+	sock, fp := startColdcardFirmware(t, mnemonicB, "6.3.5X", node.Params())
+	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_COLDCARD_SOCKET": sockOld + "," + sock}
 	t.Cleanup(func() { extraEnv = nil })
 	cs := tapCosigners(t, 2)
 	importTestKeys(t, dir, cs)
 	mustRun(t, dir, "backend", "set", node.RPCURL())
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap", "--script", "tr", "-m", "2", "--no-key-path",
-		"--cosigner", coldcardExpr(t, mnemonicA, node.Params(), 3), "--cosigner", cs[0].Expr, "--cosigner", cs[1].Expr)
+		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[0].Expr, "--cosigner", cs[1].Expr)
 	registerAndVerify(t, dir, "tap", fp)
 
-	// 6.3.5X refuses the static internal key: named, not a protocol error.
-	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap2", "--script", "tr", "-m", "2", "--no-key-path",
-		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[0].Expr)
-	if r := runCLI(t, dir, "", "device", "register", "tap2", "--with", "coldcard:"+fpNew); r.Code == 0 || !strings.Contains(r.Err, "static") {
+	// The plain H as internal key (what --no-key-path made before, and
+	// other tools write): 6.3.5X refuses it, named, not a protocol error;
+	// 6.3.4X takes it.
+	static := "tr(" + descriptor.NUMSKey + ",sortedmulti_a(2," + coldcardExpr(t, mnemonicB, node.Params(), 3) + "/<0;1>/*," + cs[0].Expr + "/<0;1>/*))"
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap2", "--descriptor", static)
+	if r := runCLI(t, dir, "", "device", "register", "tap2", "--with", "coldcard:"+fp); r.Code == 0 || !strings.Contains(r.Err, "static") {
 		t.Fatalf("6.3.5X and a static internal key: exit %d: %s", r.Code, r.Err)
 	}
+	staticOld := "tr(" + descriptor.NUMSKey + ",sortedmulti_a(2," + coldcardExpr(t, mnemonicA, node.Params(), 3) + "/<0;1>/*," + cs[0].Expr + "/<0;1>/*))"
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap3", "--descriptor", staticOld)
+	registerAndVerify(t, dir, "tap3", fpOld)
 
 	// The default taproot wallet has a MuSig2 key path: refused, naming
 	// the way out.
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "musig", "--script", "tr", "-m", "2",
-		"--cosigner", coldcardExpr(t, mnemonicA, node.Params(), 3), "--cosigner", cs[1].Expr)
+		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[1].Expr)
 	if r := runCLI(t, dir, "", "device", "register", "musig", "--with", "coldcard:"+fp); r.Code == 0 || !strings.Contains(r.Err, "MuSig2") || !strings.Contains(r.Err, "--no-key-path") {
 		t.Fatalf("MuSig2 wallet: exit %d: %s", r.Code, r.Err)
 	}

@@ -2,10 +2,13 @@ package descriptor
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 )
 
 // Taproot descriptors (BIP-386 tr() and rawtr(), BIP-387 multi_a() and
@@ -103,8 +106,13 @@ func (t *Taproot) Leaves() ([]*TapLeaf, []int) {
 }
 
 // Unspendable reports whether the internal key is BIP-341's NUMS point H
-// (as a plain key, or an xpub holding H without further derivation), so
-// that the output can only be spent by a script leaf.
+// (as a plain key), or an xpub holding H, with or without derivation steps
+// below it, so that the output can only be spent by a script leaf. A child
+// of H is H + t·G for a public t: its discrete logarithm is as unknown as
+// H's. The ranged form (an xpub of H ending in /<0;1>/*) is what Coldcard's
+// EDGE firmware (6.3.5X on refuses the plain H) and the Ledger Bitcoin
+// app (which labels such a key "unspendable") take, and it gives every
+// address its own internal key.
 func (d *Descriptor) Unspendable() bool {
 	if d == nil || d.Tap == nil || d.Tap.Raw || d.Tap.Internal.IsMuSig() {
 		return false
@@ -113,11 +121,46 @@ func (d *Descriptor) Unspendable() bool {
 	switch {
 	case k.PubKey != nil:
 		return bytes.Equal(k.PubKey.SerializeCompressed()[1:], numsXOnlyKey())
-	case k.XPub != nil && len(k.Path) == 0 && !k.Wildcard:
+	case k.XPub != nil && !k.HardenedWildcard && !hasHardenedStep(k):
 		pk, err := k.XPub.ECPubKey()
 		return err == nil && bytes.Equal(pk.SerializeCompressed()[1:], numsXOnlyKey())
 	}
 	return false
+}
+
+// hasHardenedStep reports whether a key's steps after the xpub hold a
+// hardened one (which only a private key could take).
+func hasHardenedStep(k *Key) bool {
+	for _, s := range k.Path {
+		for _, v := range append([]uint32{s.Index}, s.Multi...) {
+			if v >= hdkeychain.HardenedKeyStart {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// UnspendableXPub returns an xpub whose key is BIP-341's NUMS point H, for
+// a ranged internal key of a wallet without key path (tr(XPUB/<0;1>/*,
+// ...)). The chain code is SHA-256 of a tag and the cosigners' keys (each
+// xpub's compressed key and chain code, in the order given), so that the
+// same keys always give the same wallet, and the key does not repeat
+// across wallets. version is the extended key version of the network
+// (the cosigners' own).
+func UnspendableXPub(version []byte, cosigners []*hdkeychain.ExtendedKey) (*hdkeychain.ExtendedKey, error) {
+	h := sha256.New()
+	h.Write([]byte("countersign/unspendable-internal-key"))
+	for _, x := range cosigners {
+		pk, err := x.ECPubKey()
+		if err != nil {
+			return nil, err
+		}
+		h.Write(pk.SerializeCompressed())
+		h.Write(x.ChainCode())
+	}
+	key := append([]byte{0x02}, numsXOnlyKey()...)
+	return hdkeychain.NewExtendedKey(version, key, h.Sum(nil), []byte{0, 0, 0, 0}, 0, 0, false), nil
 }
 
 // tapThreshold is the smallest number of signatures any path needs: 1 for
@@ -464,8 +507,9 @@ func (d *Descriptor) tapPolicy() string {
 
 // TaprootOptions shapes the wallet NewTaproot builds.
 type TaprootOptions struct {
-	// NoKeyPath uses BIP-341's NUMS point as internal key: no MuSig2 key
-	// path, script leaves only (for signers without MuSig2).
+	// NoKeyPath uses a ranged xpub of BIP-341's NUMS point as internal
+	// key (UnspendableXPub): no MuSig2 key path, script leaves only (for
+	// signers without MuSig2).
 	NoKeyPath bool
 	// Unsorted writes multi_a instead of sortedmulti_a (key order fixed by
 	// the descriptor rather than sorted per address).
@@ -488,8 +532,9 @@ const maxSubsetLeaves = 1024
 // The key path is a MuSig2 aggregate of all n keys (BIP-327, BIP-390): when
 // every cosigner signs, the spend looks like a single-key payment and is the
 // cheapest. The one script leaf is m of the n keys, the fallback when some
-// cosigners are absent. With NoKeyPath the internal key is the NUMS point
-// and only the leaf can spend.
+// cosigners are absent. With NoKeyPath the internal key is an xpub of the
+// NUMS point H with the keys' steps (UnspendableXPub) and only the leaf
+// can spend.
 func NewTaproot(threshold int, keys []Key, opt TaprootOptions) (*Descriptor, error) {
 	if len(keys) == 0 {
 		return nil, invalid(errors.New("a taproot wallet needs at least one key"))
@@ -498,7 +543,23 @@ func NewTaproot(threshold int, keys []Key, opt TaprootOptions) (*Descriptor, err
 	b.WriteString("tr(")
 	var suffix strings.Builder
 	if opt.NoKeyPath {
-		b.WriteString(NUMSKey)
+		// A ranged xpub of H, with the cosigners' steps (/<0;1>/*), not
+		// the plain H: devices take only the ranged form, and each address
+		// gets its own internal key instead of one H that marks every
+		// output of the wallet as script-only on chain.
+		xs := make([]*hdkeychain.ExtendedKey, len(keys))
+		for i := range keys {
+			if keys[i].XPub == nil {
+				return nil, invalid(fmt.Errorf("key %d is not an extended key: a taproot wallet's keys are xpubs", i+1))
+			}
+			xs[i] = keys[i].XPub
+		}
+		x, err := UnspendableXPub(keys[0].XPub.Version(), xs)
+		if err != nil {
+			return nil, invalid(err)
+		}
+		b.WriteString(x.String())
+		formatPath(&b, &keys[0])
 	} else {
 		b.WriteString("musig(")
 		for i := range keys {
@@ -632,7 +693,7 @@ func (d *Descriptor) SpendingPaths() []string {
 	case d.Tap.Raw:
 		out = append(out, "Key path only (rawtr): the output key itself signs; there is no script.")
 	case d.Unspendable():
-		out = append(out, "Key path: none. The internal key is BIP-341's unspendable point, so every spend uses a script leaf below.")
+		out = append(out, "Key path: none. The internal key is BIP-341's unspendable point H (or a key derived from it, which no one can sign for either), so every spend uses a script leaf below.")
 	case d.Tap.Internal.IsMuSig():
 		n := tapKeySigners(d.Tap.Internal)
 		out = append(out, fmt.Sprintf("Key path: all %d cosigners together as one MuSig2 key. On chain it looks like a single-key payment and costs the least; every cosigner must take part in two rounds (a nonce, then a partial signature).", n))
