@@ -26,9 +26,9 @@ const maxYieldIndex = 0xffff
 func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
 	desc, net, name := w.Descriptor, w.Network, w.Name
-	pol, err := PolicyFromDescriptor(desc, name)
+	pol, err := d.policy(op, desc, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
+		return nil, err
 	}
 	if err := d.checkNetwork(op, desc, net); err != nil {
 		return nil, err
