@@ -39,9 +39,11 @@ func (d *typedDevice) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Walle
 	return d.Device.SignPSBT(ctx, p, w)
 }
 
-// TestMiniscriptWalletOnDevices: hardware drivers are refused a miniscript
-// wallet (ErrUnsupported, naming the limit) before the device sees it, for
-// registering, showing an address and signing; a software key signs.
+// TestMiniscriptWalletOnDevices: hardware drivers other than the Ledger
+// are refused a miniscript wallet (ErrUnsupported, naming the limit)
+// before the device sees it, for registering, showing an address and
+// signing; a software key signs, and a Ledger is let through to its
+// driver (hw/ledger tests it against the emulator).
 func TestMiniscriptWalletOnDevices(t *testing.T) {
 	f := newFixture(t)
 	k := f.d.Keys
@@ -55,7 +57,6 @@ func TestMiniscriptWalletOnDevices(t *testing.T) {
 	for _, c := range []struct{ typ, limit string }{
 		{"trezor", "Trezor firmware signs m-of-n multisig scripts only"},
 		{"coldcard", "multisig setup file"},
-		{"ledger", "Ledger Bitcoin app"},
 		{"jade", "Jade"},
 		{"bitbox02", "BitBox02"},
 		{"future", "does not know"},
@@ -73,6 +74,10 @@ func TestMiniscriptWalletOnDevices(t *testing.T) {
 		if dev.reached {
 			t.Errorf("%s: the device was asked", c.typ)
 		}
+	}
+	ledger := &typedDevice{Device: f.alice, typ: "ledger"}
+	if _, err := hw.NewSigner(ledger).Sign(ctx, p, w); err != nil || !ledger.reached {
+		t.Errorf("ledger: %v, reached %v", err, ledger.reached)
 	}
 	res, err := hw.NewSigner(f.alice).Sign(ctx, p, w)
 	if err != nil || res.Added == 0 {

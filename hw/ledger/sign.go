@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 
@@ -75,7 +77,7 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 }
 
 // hasOwnDerivation reports whether any input names this device's
-// fingerprint.
+// fingerprint, in a BIP-32 or a taproot BIP-32 derivation.
 func (d *Ledger) hasOwnDerivation(p *bpsbt.Packet) bool {
 	xfp := binary.LittleEndian.Uint32(d.xfp[:])
 	for i := range p.Inputs {
@@ -84,28 +86,61 @@ func (d *Ledger) hasOwnDerivation(p *bpsbt.Packet) bool {
 				return true
 			}
 		}
+		for _, der := range p.Inputs[i].TaprootBip32Derivation {
+			if der.MasterKeyFingerprint == xfp {
+				return true
+			}
+		}
 	}
 	return false
 }
 
-// partialSig is one signature the app yielded.
+// What SIGN_PSBT yields (doc/bitcoin.md of app-bitcoin-new, "SIGN_PSBT"):
+// an input index at most 0xffff, then pubkey_augm_len | pubkey_augm |
+// signature, where pubkey_augm is a compressed key (ECDSA, legacy and
+// segwit v0), a 32-byte x-only key (taproot key path) or an x-only key and
+// a 32-byte tapleaf hash (taproot script path); or a tag above 0xffff for
+// MuSig2: 0xffffffff a public nonce, 0xfffffffe a partial signature, each
+// followed by input index | nonce (66) or partial signature (32) |
+// participant key (33) | aggregate key (33) | tapleaf hash (0 or 32).
+const (
+	tagMuSigPubNonce   = 0xffffffff
+	tagMuSigPartialSig = 0xfffffffe
+)
+
+// yieldKind tells what one yield carries.
+type yieldKind int
+
+const (
+	yieldECDSA      yieldKind = iota + 1 // a partial signature for a compressed key
+	yieldTapKey                          // a taproot key-path signature
+	yieldTapLeaf                         // a taproot script-path signature
+	yieldMuSigNonce                      // a MuSig2 public nonce (BIP-373)
+	yieldMuSigSig                        // a MuSig2 partial signature (BIP-373)
+)
+
+// partialSig is one signature (or MuSig2 record) the app yielded.
 type partialSig struct {
-	input  int
-	pubKey []byte
-	sig    []byte // DER and the sighash byte
+	kind     yieldKind
+	input    int
+	pubKey   []byte // 33 bytes (ECDSA), 32 (taproot), or the MuSig2 participant's 33
+	leafHash []byte // taproot script path (and MuSig2 in a leaf): 32 bytes
+	sig      []byte // DER and sighash byte; 64/65-byte Schnorr; 66-byte nonce; 32-byte partial signature
+	agg      []byte // MuSig2: the aggregate key, 33 bytes
 }
 
-// parseYield decodes input_index(varint) | pubkey_augm_len(1) |
-// pubkey_augm | signature.
+// parseYield decodes one yield. Lengths are checked here; what they mean
+// (whose key, valid signature) is addSignatures' job.
 func parseYield(y []byte, nInputs int) (partialSig, error) {
 	r := bytes.NewReader(y)
-	idx, err := readVarint(r)
+	tag, err := readVarint(r)
 	if err != nil {
-		return partialSig{}, fmt.Errorf("malformed yielded signature %x", y)
+		return partialSig{}, fmt.Errorf("malformed yield %x", y)
 	}
-	if idx > maxYieldIndex {
-		return partialSig{}, fmt.Errorf("the Ledger yielded MuSig2 data (tag %#x), which countersign's wallets do not use", idx)
+	if tag > maxYieldIndex {
+		return parseMuSigYield(r, tag, nInputs)
 	}
+	idx := tag
 	if idx >= uint64(nInputs) {
 		return partialSig{}, fmt.Errorf("the Ledger yielded a signature for input %d of a %d-input transaction", idx, nInputs)
 	}
@@ -113,17 +148,61 @@ func parseYield(y []byte, nInputs int) (partialSig, error) {
 	if err != nil || int(n) > r.Len() {
 		return partialSig{}, fmt.Errorf("malformed yielded signature for input %d", idx)
 	}
-	pub := make([]byte, n)
-	_, _ = r.Read(pub)
-	if n != 33 {
-		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte key for input %d (a taproot signature?); countersign expects a compressed key", n, idx)
-	}
+	augm := make([]byte, n)
+	_, _ = r.Read(augm)
 	sig := make([]byte, r.Len())
 	_, _ = r.Read(sig)
-	if len(sig) < 9 || len(sig) > 73 {
-		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte signature for input %d", len(sig), idx)
+	ps := partialSig{input: int(idx), sig: sig}
+	switch n {
+	case 33:
+		ps.kind, ps.pubKey = yieldECDSA, augm
+		if len(sig) < 9 || len(sig) > 73 {
+			return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte ECDSA signature for input %d", len(sig), idx)
+		}
+		return ps, nil
+	case 32:
+		ps.kind, ps.pubKey = yieldTapKey, augm
+	case 64:
+		ps.kind, ps.pubKey, ps.leafHash = yieldTapLeaf, augm[:32], augm[32:]
+	default:
+		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte key for input %d; a key is 33 bytes (ECDSA), 32 (taproot key path) or 64 (taproot key and leaf hash)", n, idx)
 	}
-	return partialSig{input: int(idx), pubKey: pub, sig: sig}, nil
+	if len(sig) != 64 && len(sig) != 65 {
+		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte Schnorr signature for input %d", len(sig), idx)
+	}
+	return ps, nil
+}
+
+// parseMuSigYield decodes the rest of a MuSig2 yield.
+func parseMuSigYield(r *bytes.Reader, tag uint64, nInputs int) (partialSig, error) {
+	var ps partialSig
+	var size int
+	switch tag {
+	case tagMuSigPubNonce:
+		ps.kind, size = yieldMuSigNonce, 66
+	case tagMuSigPartialSig:
+		ps.kind, size = yieldMuSigSig, 32
+	default:
+		return partialSig{}, fmt.Errorf("the Ledger yielded data with the unknown tag %#x", tag)
+	}
+	idx, err := readVarint(r)
+	if err != nil || idx >= uint64(nInputs) {
+		return partialSig{}, fmt.Errorf("the Ledger yielded MuSig2 data for input %d of a %d-input transaction", idx, nInputs)
+	}
+	ps.input = int(idx)
+	if rest := r.Len() - size - 33 - 33; rest != 0 && rest != 32 {
+		return partialSig{}, fmt.Errorf("the Ledger yielded MuSig2 data of the wrong size for input %d", idx)
+	}
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		_, _ = r.Read(b)
+		return b
+	}
+	ps.sig, ps.pubKey, ps.agg = read(size), read(33), read(33)
+	if r.Len() == 32 {
+		ps.leafHash = read(32)
+	}
+	return ps, nil
 }
 
 // addSignatures verifies each yielded signature and adds it to p. It
@@ -141,20 +220,116 @@ func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (int, error) {
 			return 0, err
 		}
 		in := &p.Inputs[ps.input]
-		if err := d.checkOwnKey(in, ps); err != nil {
+		var n bool
+		switch ps.kind {
+		case yieldECDSA:
+			n, err = d.addECDSA(in, v, ps)
+		case yieldTapKey, yieldTapLeaf:
+			n, err = d.addSchnorr(in, v, ps)
+		default:
+			n, err = d.addMuSig(in, v, ps)
+		}
+		if err != nil {
 			return 0, err
 		}
-		if ps.sig[len(ps.sig)-1] != byte(txscript.SigHashAll) {
-			return 0, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_ALL only", ps.input, ps.sig[len(ps.sig)-1])
-		}
-		if err := v.Verify(ps.input, ps.pubKey, ps.sig); err != nil {
-			return 0, fmt.Errorf("input %d: the Ledger's signature for key %x is refused: %w", ps.input, ps.pubKey, err)
-		}
-		if n := addPartialSig(in, ps); n {
+		if n {
 			added++
 		}
 	}
 	return added, nil
+}
+
+// addECDSA checks and adds a segwit v0 or legacy partial signature.
+func (d *Ledger) addECDSA(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig) (bool, error) {
+	if err := d.checkOwnKey(in, ps); err != nil {
+		return false, err
+	}
+	if ps.sig[len(ps.sig)-1] != byte(txscript.SigHashAll) {
+		return false, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_ALL only", ps.input, ps.sig[len(ps.sig)-1])
+	}
+	if err := v.Verify(ps.input, ps.pubKey, ps.sig); err != nil {
+		return false, fmt.Errorf("input %d: the Ledger's signature for key %x is refused: %w", ps.input, ps.pubKey, err)
+	}
+	return addPartialSig(in, ps), nil
+}
+
+// addSchnorr checks and adds a taproot key-path or script-path signature
+// (BIP-371 PSBT_IN_TAP_KEY_SIG, PSBT_IN_TAP_SCRIPT_SIG).
+func (d *Ledger) addSchnorr(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig) (bool, error) {
+	if len(ps.sig) == 65 {
+		return false, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_DEFAULT only", ps.input, ps.sig[64])
+	}
+	own := d.ownTapDerivation(in, ps.pubKey)
+	if own == nil {
+		return false, fmt.Errorf("input %d: the Ledger signed with taproot key %x, which is not one of its keys in the PSBT's derivations", ps.input, ps.pubKey)
+	}
+	if ps.kind == yieldTapKey {
+		if !bytes.Equal(in.TaprootInternalKey, ps.pubKey) {
+			return false, fmt.Errorf("input %d: the Ledger made a key-path signature with key %x, which is not the input's internal key", ps.input, ps.pubKey)
+		}
+		if err := v.VerifyTapKey(ps.input, ps.sig); err != nil {
+			return false, fmt.Errorf("input %d: the Ledger's key-path signature is refused: %w", ps.input, err)
+		}
+		if len(in.TaprootKeySpendSig) > 0 {
+			return false, nil
+		}
+		in.TaprootKeySpendSig = ps.sig
+		return true, nil
+	}
+	if !slices.ContainsFunc(own.LeafHashes, func(h []byte) bool { return bytes.Equal(h, ps.leafHash) }) {
+		return false, fmt.Errorf("input %d: the Ledger signed leaf %x with key %x, which the PSBT's derivation does not place in that leaf", ps.input, ps.leafHash, ps.pubKey)
+	}
+	if err := v.VerifyTap(ps.input, ps.pubKey, ps.leafHash, ps.sig); err != nil {
+		return false, fmt.Errorf("input %d: the Ledger's signature for taproot key %x is refused: %w", ps.input, ps.pubKey, err)
+	}
+	for _, s := range in.TaprootScriptSpendSig {
+		if bytes.Equal(s.XOnlyPubKey, ps.pubKey) && bytes.Equal(s.LeafHash, ps.leafHash) {
+			return false, nil
+		}
+	}
+	in.TaprootScriptSpendSig = append(in.TaprootScriptSpendSig, &bpsbt.TaprootScriptSpendSig{
+		XOnlyPubKey: ps.pubKey, LeafHash: ps.leafHash, Signature: ps.sig, SigHash: txscript.SigHashDefault,
+	})
+	return true, nil
+}
+
+// addMuSig checks and adds a MuSig2 public nonce or partial signature for
+// the key path as the BIP-373 record (PSBT_IN_MUSIG2_PUB_NONCE 0x1b,
+// PSBT_IN_MUSIG2_PARTIAL_SIG 0x1c; key: participant | aggregate).
+func (d *Ledger) addMuSig(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig) (bool, error) {
+	if ps.leafHash != nil {
+		return false, fmt.Errorf("input %d: the Ledger yielded MuSig2 data for a musig() in a script leaf, which countersign's wallets do not have", ps.input)
+	}
+	if d.ownTapDerivation(in, ps.pubKey[1:]) == nil {
+		return false, fmt.Errorf("input %d: the Ledger yielded MuSig2 data for participant %x, which is not one of its keys in the PSBT's derivations", ps.input, ps.pubKey)
+	}
+	keyType := byte(0x1b)
+	if ps.kind == yieldMuSigSig {
+		keyType = 0x1c
+	}
+	key := append(append([]byte{keyType}, ps.pubKey...), ps.agg...)
+	if err := v.VerifyMuSig2(ps.input, key, ps.sig); err != nil {
+		return false, fmt.Errorf("input %d: the Ledger's MuSig2 data for participant %x is refused: %w", ps.input, ps.pubKey, err)
+	}
+	for _, u := range in.Unknowns {
+		if u != nil && bytes.Equal(u.Key, key) {
+			return false, nil
+		}
+	}
+	in.Unknowns = append(in.Unknowns, &bpsbt.Unknown{Key: key, Value: ps.sig})
+	return true, nil
+}
+
+// ownTapDerivation returns the input's taproot derivation of x-only key x
+// from this device's master key, or nil.
+func (d *Ledger) ownTapDerivation(in *bpsbt.PInput, x []byte) *bpsbt.TaprootBip32Derivation {
+	xfp := binary.LittleEndian.Uint32(d.xfp[:])
+	for _, der := range in.TaprootBip32Derivation {
+		if der != nil && der.MasterKeyFingerprint == xfp && bytes.Equal(der.XOnlyPubKey, x) {
+			return der
+		}
+	}
+	return nil
 }
 
 // checkOwnKey requires the signing key to be one of this device's keys for
@@ -180,11 +355,13 @@ func (d *Ledger) checkOwnKey(in *bpsbt.PInput, ps partialSig) error {
 	return nil
 }
 
-// scriptHasKey reports whether script pushes key as data.
+// scriptHasKey reports whether script pushes key, or its HASH160 (a
+// miniscript pkh()), as data.
 func scriptHasKey(script, key []byte) bool {
+	h := btcutil.Hash160(key)
 	tok := txscript.MakeScriptTokenizer(0, script)
 	for tok.Next() {
-		if bytes.Equal(tok.Data(), key) {
+		if bytes.Equal(tok.Data(), key) || bytes.Equal(tok.Data(), h) {
 			return true
 		}
 	}
