@@ -27,16 +27,20 @@
 //     type), else shown on the device for the user to approve.
 //   - Register: REGISTER_WALLET with the wallet policy made from the
 //     descriptor (wsh(sortedmulti(2,@0/**,@1/**,@2/**)) and the sh and
-//     sh(wsh()) forms, keys as [fpr/48'/1'/0'/2']tpub...). It returns the
-//     device's 32-byte HMAC, the token the caller stores. Like Ledger's own
-//     clients, it then checks the first receive address against the
-//     descriptor.
+//     sh(wsh()) forms; wsh(MINISCRIPT); tr() with pk/multi_a/sortedmulti_a
+//     leaves and musig() key expressions; keys as [fpr/48'/1'/0'/2']tpub...).
+//     A policy the running app version cannot take is refused naming the
+//     version that added it. It returns the device's 32-byte HMAC, the
+//     token the caller stores. Like Ledger's own clients, it then checks
+//     the first receive address against the descriptor.
 //   - DisplayAddress: GET_WALLET_ADDRESS with display, checked against the
 //     address countersign derives.
 //   - Sign: SIGN_PSBT with the PSBT converted to version 2 and merkleized;
-//     the signatures the app yields are verified (BIP-143 or legacy
-//     sighash, the signing key in the input's script and among this
-//     device's derivations) before they are added as partial signatures.
+//     the signatures the app yields are verified (BIP-143, legacy or
+//     BIP-341 sighash, the signing key in the input's script or leaf and
+//     among this device's derivations) before they are added as partial
+//     signatures or BIP-371 taproot signatures. For a musig() wallet the
+//     Ledger signs its script leaves only (MuSigKeyPathLimit).
 //
 // The app keeps no registrations: DisplayAddress and Sign need the HMAC
 // that Register returned. A Ledger remembers the HMACs of the wallets it

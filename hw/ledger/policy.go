@@ -375,6 +375,9 @@ func keyText(k descriptor.Key) (string, error) {
 	return b.String(), nil
 }
 
+// hasMuSig reports whether the template has a musig() key expression.
+func (p *WalletPolicy) hasMuSig() bool { return strings.Contains(p.Template, "musig(") }
+
 // AppVersionNeeded returns the first Bitcoin app version that takes the
 // policy and what needs it ("" for the oldest version countersign speaks).
 func (p *WalletPolicy) AppVersionNeeded() (version, what string) {

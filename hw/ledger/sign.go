@@ -38,6 +38,13 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 	if !d.hasOwnDerivation(out) {
 		return nil, d.failAs(op, hw.ErrDevice, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %x: nothing for this Ledger to sign", d.xfp))
 	}
+	if pol.hasMuSig() {
+		// The device signs the script leaves only: without the MuSig2
+		// records of the other participants the app stays in its first
+		// round (nonces, which are not used) and signs its leaf keys
+		// (src/handler/sign_psbt.c: leaves are signed in either round).
+		dropMuSigRecords(out)
+	}
 	mp, err := merkleizePSBT(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
@@ -66,9 +73,12 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 	if _, err := d.command(ctx, insSignPSBT, req, it, true); err != nil {
 		return nil, d.failWallet(op, name, err)
 	}
-	added, err := d.addSignatures(out, it.yields)
+	added, muSig, err := d.addSignatures(out, it.yields)
 	if err != nil {
 		return nil, d.fail(op, err)
+	}
+	if added == 0 && (muSig > 0 || pol.hasMuSig()) {
+		return nil, d.failAs(op, hw.ErrUnsupported, errors.New(MuSigKeyPathLimit))
 	}
 	if added == 0 {
 		return nil, d.fail(op, errors.New("the Ledger approved but returned no signature"))
@@ -206,18 +216,17 @@ func parseMuSigYield(r *bytes.Reader, tag uint64, nInputs int) (partialSig, erro
 }
 
 // addSignatures verifies each yielded signature and adds it to p. It
-// returns how many it added.
-func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (int, error) {
+// returns how many it added, and how many MuSig2 yields it left out.
+func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (added, muSig int, err error) {
 	tx := p.UnsignedTx
 	v, err := psbt.NewSigVerifier(p)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	added := 0
 	for _, y := range yields {
 		ps, err := parseYield(y, len(tx.TxIn))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		in := &p.Inputs[ps.input]
 		var n bool
@@ -227,16 +236,19 @@ func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (int, error) {
 		case yieldTapKey, yieldTapLeaf:
 			n, err = d.addSchnorr(in, v, ps)
 		default:
-			n, err = d.addMuSig(in, v, ps)
+			// MuSig2 nonces and partial signatures are not used: see
+			// MuSigKeyPathLimit.
+			muSig++
+			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if n {
 			added++
 		}
 	}
-	return added, nil
+	return added, muSig, nil
 }
 
 // addECDSA checks and adds a segwit v0 or legacy partial signature.
@@ -293,31 +305,18 @@ func (d *Ledger) addSchnorr(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig
 	return true, nil
 }
 
-// addMuSig checks and adds a MuSig2 public nonce or partial signature for
-// the key path as the BIP-373 record (PSBT_IN_MUSIG2_PUB_NONCE 0x1b,
-// PSBT_IN_MUSIG2_PARTIAL_SIG 0x1c; key: participant | aggregate).
-func (d *Ledger) addMuSig(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig) (bool, error) {
-	if ps.leafHash != nil {
-		return false, fmt.Errorf("input %d: the Ledger yielded MuSig2 data for a musig() in a script leaf, which countersign's wallets do not have", ps.input)
+// MuSigKeyPathLimit is why the Ledger does not take part in a MuSig2 key
+// path: the driver signs a musig() wallet's script leaves only.
+const MuSigKeyPathLimit = "countersign's Ledger driver signs the script leaves of a musig() wallet but does not take part in its MuSig2 key path yet (the app's nonces are not used); this Ledger had no leaf signature to add: spend by a script leaf, or by the MuSig2 key path with the other cosigners' software keys only if the Ledger is not a participant"
+
+// dropMuSigRecords removes the BIP-373 input records (participants 0x1a,
+// public nonces 0x1b, partial signatures 0x1c) from the device's copy.
+func dropMuSigRecords(p *bpsbt.Packet) {
+	for i := range p.Inputs {
+		p.Inputs[i].Unknowns = slices.DeleteFunc(p.Inputs[i].Unknowns, func(u *bpsbt.Unknown) bool {
+			return u != nil && len(u.Key) > 0 && (u.Key[0] == 0x1a || u.Key[0] == 0x1b || u.Key[0] == 0x1c)
+		})
 	}
-	if d.ownTapDerivation(in, ps.pubKey[1:]) == nil {
-		return false, fmt.Errorf("input %d: the Ledger yielded MuSig2 data for participant %x, which is not one of its keys in the PSBT's derivations", ps.input, ps.pubKey)
-	}
-	keyType := byte(0x1b)
-	if ps.kind == yieldMuSigSig {
-		keyType = 0x1c
-	}
-	key := append(append([]byte{keyType}, ps.pubKey...), ps.agg...)
-	if err := v.VerifyMuSig2(ps.input, key, ps.sig); err != nil {
-		return false, fmt.Errorf("input %d: the Ledger's MuSig2 data for participant %x is refused: %w", ps.input, ps.pubKey, err)
-	}
-	for _, u := range in.Unknowns {
-		if u != nil && bytes.Equal(u.Key, key) {
-			return false, nil
-		}
-	}
-	in.Unknowns = append(in.Unknowns, &bpsbt.Unknown{Key: key, Value: ps.sig})
-	return true, nil
 }
 
 // ownTapDerivation returns the input's taproot derivation of x-only key x
