@@ -62,7 +62,7 @@ func FuzzParsers(f *testing.F) {
 		_, _ = parseSignRequest(b)
 		_, _ = parseCommitment(b)
 		_, _ = e.parseKeyInfo(string(b))
-		_, _, _, _, _ = parseTemplate(string(b), 3)
+		_, _ = parseTemplate(string(b), 3, mustFeatures(LatestAppVersion))
 		_, _ = parseAPDU(b)
 		k := min(33, len(b)) // a derivation: the key data, then the value
 		_, _ = parseDerivation(b[:k], b[k:])
