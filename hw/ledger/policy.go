@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -118,6 +119,27 @@ type policyBuilder struct {
 	keys  []string
 	index map[string]int
 	needs []appNeed
+	// steps records, per key expression (@i, or musig() of a set of
+	// keys), the receive/change steps it is used with so far.
+	steps map[string][][2]uint32
+}
+
+// use records one key expression with its steps. The app refuses a
+// policy that uses the same key expression twice with a step in common
+// (is_policy_sane in src/handler/lib/policy.c: "Key expressions with
+// repeated derivations"; BIP-388's disjoint-paths rule), which a
+// descriptor allows: the same xpub/<0;1>/* in two leaves.
+func (b *policyBuilder) use(expr string, m, n uint32) error {
+	if b.steps == nil {
+		b.steps = map[string][][2]uint32{}
+	}
+	for _, s := range b.steps[expr] {
+		if s[0] == m || s[0] == n || s[1] == m || s[1] == n {
+			return unsupported("the wallet uses the key %s with the same receive/change steps in more than one place (as a wallet made with --leaf-per-subset does: each key in several leaves); a Ledger wallet policy may use a key once per pair of steps (BIP-388), so the Ledger cannot hold this wallet: use the single m-of-n leaf (the default) with a Ledger", expr)
+		}
+	}
+	b.steps[expr] = append(b.steps[expr], [2]uint32{m, n})
+	return nil
 }
 
 func (b *policyBuilder) need(v semver, what string) {
@@ -150,7 +172,11 @@ func (b *policyBuilder) derived(k descriptor.Key) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.placeholder(info) + suffix, nil
+	ph := b.placeholder(info)
+	if err := b.use(ph, k.Path[0].Multi[0], k.Path[0].Multi[1]); err != nil {
+		return "", err
+	}
+	return ph + suffix, nil
 }
 
 // keySuffix writes the steps after a key as a placeholder's: /** for
@@ -350,6 +376,11 @@ func (b *policyBuilder) tapKey(m *descriptor.Descriptor, t descriptor.TapKey) (s
 			return "", err
 		}
 		parts[i] = b.placeholder(info)
+	}
+	set := slices.Clone(parts)
+	slices.Sort(set)
+	if err := b.use("musig("+strings.Join(set, ",")+")", t.Path[0].Multi[0], t.Path[0].Multi[1]); err != nil {
+		return "", err
 	}
 	return "musig(" + strings.Join(parts, ",") + ")" + suffix, nil
 }

@@ -55,7 +55,8 @@ func TestPolicyMatchesLedgerJS(t *testing.T) {
 	alt := func(i int) string { return strings.Replace(k(i), "<0;1>", "<2;3>", 1) }
 	descs := []*descriptor.Descriptor{
 		mustTaproot(t, keys, descriptor.TaprootOptions{}),
-		mustTaproot(t, keys, descriptor.TaprootOptions{LeafPerSubset: true, Unsorted: true}),
+		mustTaproot(t, keys, descriptor.TaprootOptions{Unsorted: true}),
+		mustParse(t, "tr("+k(0)+",{pk("+alt(0)+"),multi_a(1,"+k(1)+","+k(2)+")})"),
 		mustParse(t, "tr("+k(1)+",{pk("+k(0)+"),pk("+k(2)+")})"),
 		mustParse(t, fmt.Sprintf("wsh(or_d(multi(2,%s,%s),and_v(v:pkh(%s),older(52560))))", k(0), k(1), k(2))),
 		mustParse(t, fmt.Sprintf("wsh(or_d(multi(2,%s,%s),and_v(v:multi(1,%s,%s),older(100))))", k(1), k(0), alt(0), k(2))),
