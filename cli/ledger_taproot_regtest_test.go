@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	ledgeremu "github.com/countersign/countersign/hw/emulator/ledger"
+	"github.com/countersign/countersign/internal/regtest"
+)
+
+// startLedgerApp serves an emulated Ledger running the given Bitcoin Test
+// app version on loopback TCP and points countersign at it.
+func startLedgerApp(t *testing.T, mnemonic string, params *chaincfg.Params, version string) (fp string) {
+	t.Helper()
+	e, err := ledgeremu.New(ledgeremu.Config{Mnemonic: mnemonic, Network: params, AppVersion: version})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); ln.Close(); <-done })
+	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_LEDGER_SPECULOS": ln.Addr().String()}
+	t.Cleanup(func() { extraEnv = nil })
+	x := e.Fingerprint()
+	return fmt.Sprintf("%x", x[:])
+}
+
+// TestLedgerTaprootRegtest: countersign's default 2-of-3 taproot wallet
+// (MuSig2 key path of all three keys, one sortedmulti_a leaf) with an
+// emulated Ledger (Bitcoin Test app 2.4.1) and two software keys. The
+// Ledger registers the wallet policy (HMAC stored), shows a receive
+// address, and signs the spend's script leaf with a software key; the
+// finalizer falls back to the leaf (the Ledger does not take part in the
+// MuSig2 key path) and btcd validates and mines it. An app older than
+// 2.4.0 is refused, naming the version that added musig().
+func TestLedgerTaprootRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	ctx := context.Background()
+	fpL := startLedgerApp(t, mnemonicC, node.Params(), "2.4.1")
+	dir := t.TempDir()
+	cs := tapCosigners(t, 2)
+	importTestKeys(t, dir, cs)
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap", "--script", "tr", "-m", "2",
+		"--device", "ledger:"+fpL, "--cosigner", cs[0].Expr, "--cosigner", cs[1].Expr)
+	mustRun(t, dir, "backend", "set", node.RPCURL())
+	mustRun(t, dir, "device", "register", "tap", "--with", "ledger:"+fpL)
+
+	var a addressJSON
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "address", "tap", "--verify-on", "ledger:"+fpL)), &a); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a.Address, "bcrt1p") {
+		t.Fatalf("the Ledger showed %s, not a taproot address", a.Address)
+	}
+	addr, err := btcutil.DecodeAddress(a.Address, node.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Fund(ctx, addr, 30_000_000); err != nil {
+		t.Fatal(err)
+	}
+	fundWallet(t, node, dir, "tap", 20_000_000)
+
+	work := t.TempDir()
+	unsigned := filepath.Join(work, "u.psbt")
+	mustRun(t, dir, "spend", "tap", "--to", node.Address().EncodeAddress()+":0.4", "--fee-rate", "3", "-o", unsigned)
+	var parts []string
+	for i, with := range []string{"key:k1", "ledger:" + fpL} {
+		out := filepath.Join(work, fmt.Sprintf("s%d.psbt", i))
+		mustRun(t, dir, "sign", unsigned, "--with", with, "--yes", "-o", out)
+		parts = append(parts, out)
+	}
+	r := inspectFile(t, dir, parts[1])
+	if len(r.Inputs) != 2 || r.Inputs[0].Missing != 1 || len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Signatures[0].Fingerprint != fpL {
+		t.Fatalf("signed by the Ledger alone: %+v", r.Inputs)
+	}
+	combined := filepath.Join(work, "c.psbt")
+	mustRun(t, dir, append(append([]string{"psbt", "combine"}, parts...), "-o", combined)...)
+	if r = inspectFile(t, dir, combined); !r.ReadyToFinalize {
+		t.Fatalf("2 of 3 signed but not ready: %+v", r)
+	}
+	txFile := filepath.Join(work, "tx")
+	mustRun(t, dir, "psbt", "finalize", combined, "-o", txFile)
+	txid := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", txFile))
+	h, _ := chainhash.NewHashFromStr(txid)
+	tx, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range tx.MsgTx().TxIn {
+		if len(in.Witness) != 5 { // 3 key slots (2 signatures, 1 empty), script, control block
+			t.Fatalf("input %d witness has %d items, want a sortedmulti_a leaf spend", i, len(in.Witness))
+		}
+	}
+	mineN(t, node, 1)
+	s := syncWallet(t, dir, node.RPCURL(), "tap")
+	if want := int64(50_000_000 - 40_000_000 - r.Fee); s.Confirmed != want {
+		t.Fatalf("balance %d, want %d", s.Confirmed, want)
+	}
+
+	// The same wallet on an app without musig(): refused before anything
+	// is shown, naming the version.
+	fpOld := startLedgerApp(t, mnemonicC, node.Params(), "2.3.0")
+	res := runCLI(t, dir, "", "device", "register", "tap", "--with", "ledger:"+fpOld)
+	if res.Code == 0 || !strings.Contains(res.Err, "version 2.3.0") || !strings.Contains(res.Err, "since version 2.4.0") {
+		t.Fatalf("app 2.3.0: exit %d: %s", res.Code, res.Err)
+	}
+}
+
+// TestLedgerMiniscriptRegtest: an inheritance wallet (2 of the Ledger and
+// two software keys, or after 100 blocks the lawyer alone) registered on
+// an emulated Ledger as a wsh(miniscript) policy, an address shown on it,
+// and a spend by the primary path signed by the Ledger and a software key
+// that btcd accepts.
+func TestLedgerMiniscriptRegtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	ctx := context.Background()
+	fpL := startLedgerApp(t, mnemonicC, node.Params(), "2.1.3")
+	dir := t.TempDir()
+	cs := []testCosigner{newTestCosigner(t, 21, 2), newTestCosigner(t, 22, 2)}
+	importTestKeys(t, dir, cs)
+	lawyer := newTestCosigner(t, 23, 2)
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "heirs", "--threshold", "2",
+		"--device", "ledger:"+fpL, "--cosigner", "bob="+cs[0].Expr, "--cosigner", "carol="+cs[1].Expr,
+		"--recovery-cosigner", "lawyer="+lawyer.Expr, "--recovery", "after 100 blocks: 1 of lawyer")
+	mustRun(t, dir, "backend", "set", node.RPCURL())
+	mustRun(t, dir, "device", "register", "heirs", "--with", "ledger:"+fpL)
+	var a addressJSON
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "address", "heirs", "--verify-on", "ledger:"+fpL)), &a); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := btcutil.DecodeAddress(a.Address, node.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Fund(ctx, addr, 30_000_000); err != nil {
+		t.Fatal(err)
+	}
+	mineN(t, node, 1)
+	syncWallet(t, dir, node.RPCURL(), "heirs")
+
+	work := t.TempDir()
+	unsigned := filepath.Join(work, "u.psbt")
+	mustRun(t, dir, "spend", "heirs", "--to", node.Address().EncodeAddress()+":0.1", "--fee-rate", "3", "-o", unsigned)
+	ledgerSigned := filepath.Join(work, "l.psbt")
+	mustRun(t, dir, "sign", unsigned, "--with", "ledger:"+fpL, "--yes", "-o", ledgerSigned)
+	r := inspectFile(t, dir, ledgerSigned)
+	if len(r.Inputs) != 1 || len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Signatures[0].Fingerprint != fpL {
+		t.Fatalf("signed by the Ledger: %+v", r.Inputs)
+	}
+	signSend(t, node, dir, "heirs", ledgerSigned, "k1")
+	s := syncWallet(t, dir, node.RPCURL(), "heirs")
+	if want := int64(30_000_000 - 10_000_000 - r.Fee); s.Confirmed != want {
+		t.Fatalf("balance %d, want %d", s.Confirmed, want)
+	}
+}
