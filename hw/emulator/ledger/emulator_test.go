@@ -218,7 +218,8 @@ func register(t *testing.T, h *rawHost, p testPolicy, lie func(req []byte, hones
 }
 
 // answer is a minimal honest client for a policy's trees (proofs fit in
-// one response for 2 keys).
+// one response for up to 16 keys; the keys' count fits the request's last
+// byte).
 func answer(t *testing.T, p testPolicy, req []byte) []byte {
 	switch req[0] {
 	case ccGetPreimage:
@@ -230,9 +231,17 @@ func answer(t *testing.T, p testPolicy, req []byte) []byte {
 			}
 		}
 	case ccGetMerkleLeafProof:
-		idx := req[len(req)-1]
-		leaves := [2][32]byte{elementHash([]byte(p.keys[0])), elementHash([]byte(p.keys[1]))}
-		return append(append(append([]byte(nil), leaves[idx][:]...), 1, 1), leaves[1-idx][:]...)
+		idx := uint64(req[len(req)-1])
+		var leaves [][32]byte
+		for _, k := range p.keys {
+			leaves = append(leaves, elementHash([]byte(k)))
+		}
+		proof := auditPath(idx, leaves)
+		out := append(append([]byte(nil), leaves[idx][:]...), byte(len(proof)), byte(len(proof)))
+		for _, h := range proof {
+			out = append(out, h[:]...)
+		}
+		return out
 	}
 	t.Fatalf("unexpected request %x", req)
 	return nil
