@@ -115,6 +115,37 @@ func TestLedgerTaprootRegtest(t *testing.T) {
 		t.Fatalf("balance %d, want %d", s.Confirmed, want)
 	}
 
+	// Now in turn: the software key first (its MuSig2 nonce and the
+	// participants go into the PSBT), then the Ledger on that PSBT, whose
+	// copy drops the MuSig2 records; finalize uses the leaf again.
+	unsigned2 := filepath.Join(work, "u2.psbt")
+	mustRun(t, dir, "spend", "tap", "--to", node.Address().EncodeAddress()+":0.02", "--fee-rate", "3", "-o", unsigned2)
+	k1 := filepath.Join(work, "k1.psbt")
+	mustRun(t, dir, "sign", unsigned2, "--with", "key:k2", "--yes", "-o", k1)
+	var mu struct {
+		Inputs []struct {
+			MuSig2 *struct {
+				Nonces int `json:"nonces"`
+			} `json:"musig2"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "psbt", "inspect", k1)), &mu); err != nil {
+		t.Fatal(err)
+	}
+	if len(mu.Inputs) == 0 || mu.Inputs[0].MuSig2 == nil || mu.Inputs[0].MuSig2.Nonces != 1 {
+		t.Fatalf("after the software key: %+v, want its MuSig2 nonce", mu.Inputs)
+	}
+	both := filepath.Join(work, "both.psbt")
+	mustRun(t, dir, "sign", k1, "--with", "ledger:"+fpL, "--yes", "-o", both)
+	if r2 := inspectFile(t, dir, both); !r2.ReadyToFinalize {
+		t.Fatalf("signed by k2 then the Ledger, not ready: %+v", r2)
+	}
+	tx2 := filepath.Join(work, "tx2")
+	mustRun(t, dir, "psbt", "finalize", both, "-o", tx2)
+	mustRun(t, dir, "psbt", "broadcast", tx2)
+	mineN(t, node, 1)
+	syncWallet(t, dir, node.RPCURL(), "tap")
+
 	// The same wallet on an app without musig(): refused before anything
 	// is shown, naming the version.
 	fpOld := startLedgerApp(t, mnemonicC, node.Params(), "2.3.0")
