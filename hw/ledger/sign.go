@@ -108,8 +108,10 @@ func (d *Ledger) hasOwnDerivation(p *bpsbt.Packet) bool {
 // What SIGN_PSBT yields (doc/bitcoin.md of app-bitcoin-new, "SIGN_PSBT"):
 // an input index at most 0xffff, then pubkey_augm_len | pubkey_augm |
 // signature, where pubkey_augm is a compressed key (ECDSA, legacy and
-// segwit v0), a 32-byte x-only key (taproot key path) or an x-only key and
-// a 32-byte tapleaf hash (taproot script path); or a tag above 0xffff for
+// segwit v0), a 32-byte x-only key (taproot key path: the tweaked output
+// key it signed with, pubkey_tweaked in src/handler/sign_psbt.c) or an
+// x-only key and a 32-byte tapleaf hash (taproot script path); or a tag
+// above 0xffff for
 // MuSig2: 0xffffffff a public nonce, 0xfffffffe a partial signature, each
 // followed by input index | nonce (66) or partial signature (32) |
 // participant key (33) | aggregate key (33) | tapleaf hash (0 or 32).
@@ -271,13 +273,15 @@ func (d *Ledger) addSchnorr(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig
 	if len(ps.sig) == 65 {
 		return false, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_DEFAULT only", ps.input, ps.sig[64])
 	}
-	own := d.ownTapDerivation(in, ps.pubKey)
-	if own == nil {
-		return false, fmt.Errorf("input %d: the Ledger signed with taproot key %x, which is not one of its keys in the PSBT's derivations", ps.input, ps.pubKey)
-	}
 	if ps.kind == yieldTapKey {
-		if !bytes.Equal(in.TaprootInternalKey, ps.pubKey) {
-			return false, fmt.Errorf("input %d: the Ledger made a key-path signature with key %x, which is not the input's internal key", ps.input, ps.pubKey)
+		// The app yields the tweaked key it signed with: the output key
+		// (sign_psbt.c, pubkey_tweaked). The internal key under it must be
+		// the device's.
+		if in.WitnessUtxo == nil || len(in.WitnessUtxo.PkScript) != 34 || !bytes.Equal(in.WitnessUtxo.PkScript[2:], ps.pubKey) {
+			return false, fmt.Errorf("input %d: the Ledger made a key-path signature with key %x, which is not the input's output key", ps.input, ps.pubKey)
+		}
+		if len(in.TaprootInternalKey) != 32 || d.ownTapDerivation(in, in.TaprootInternalKey) == nil {
+			return false, fmt.Errorf("input %d: the Ledger made a key-path signature, but the input's internal key is not one of its keys in the PSBT's derivations", ps.input)
 		}
 		if err := v.VerifyTapKey(ps.input, ps.sig); err != nil {
 			return false, fmt.Errorf("input %d: the Ledger's key-path signature is refused: %w", ps.input, err)
@@ -287,6 +291,10 @@ func (d *Ledger) addSchnorr(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig
 		}
 		in.TaprootKeySpendSig = ps.sig
 		return true, nil
+	}
+	own := d.ownTapDerivation(in, ps.pubKey)
+	if own == nil {
+		return false, fmt.Errorf("input %d: the Ledger signed with taproot key %x, which is not one of its keys in the PSBT's derivations", ps.input, ps.pubKey)
 	}
 	if !slices.ContainsFunc(own.LeafHashes, func(h []byte) bool { return bytes.Equal(h, ps.leafHash) }) {
 		return false, fmt.Errorf("input %d: the Ledger signed leaf %x with key %x, which the PSBT's derivation does not place in that leaf", ps.input, ps.leafHash, ps.pubKey)

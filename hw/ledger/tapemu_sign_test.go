@@ -27,11 +27,12 @@ func TestTaprootMiniscriptRegisterShowSign(t *testing.T) {
 	for _, c := range []struct {
 		name, app string
 		desc      *descriptor.Descriptor
-		cosigner  int // the software key that completes the spend
+		cosigner  int // the software key that completes the spend; -1: the device's key path alone
 	}{
 		{"default taproot (musig key path, leaf signed)", "2.4.1", mustTaproot(t, keys, descriptor.TaprootOptions{}), 1},
 		{"taproot, pk leaf of a second key of the device's account", "2.2.1", mustParse(t, fmt.Sprintf("tr(%s,{pk(%s),multi_a(2,%s,%s)})", k(1), strings.Replace(k(0), "<0;1>", "<2;3>", 1), k(0), k(2))), 2},
 		{"taproot, single key path, multi_a leaf", "2.1.3", mustParse(t, fmt.Sprintf("tr(%s,multi_a(2,%s,%s))", k(1), k(0), k(2))), 2},
+		{"taproot, the device's key path", "2.1.3", mustParse(t, fmt.Sprintf("tr(%s,multi_a(2,%s,%s))", k(0), k(1), k(2))), -1},
 		{"miniscript recovery, device in the primary multi", "2.1.3", mustParse(t, fmt.Sprintf("wsh(or_d(multi(2,%s,%s),and_v(v:pkh(%s),older(52560))))", k(0), k(1), k(2))), 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,7 +74,12 @@ func TestTaprootMiniscriptRegisterShowSign(t *testing.T) {
 			xfp := binary.LittleEndian.Uint32(fp[:])
 			for i := range signed.Inputs {
 				in := &signed.Inputs[i]
-				if c.desc.Script == descriptor.ScriptTr {
+				if c.cosigner < 0 {
+					// The key path alone spends: 64-byte SIGHASH_DEFAULT.
+					if len(in.TaprootKeySpendSig) != 64 {
+						t.Fatalf("input %d: key-path signature %x", i, in.TaprootKeySpendSig)
+					}
+				} else if c.desc.Script == descriptor.ScriptTr {
 					if len(in.TaprootScriptSpendSig) == 0 || !ownedBy(in.TaprootBip32Derivation, in.TaprootScriptSpendSig[0].XOnlyPubKey, xfp) {
 						t.Fatalf("input %d: taproot signatures %v", i, in.TaprootScriptSpendSig)
 					}
@@ -81,8 +87,10 @@ func TestTaprootMiniscriptRegisterShowSign(t *testing.T) {
 					t.Fatalf("input %d: partial signatures %v", i, in.PartialSigs)
 				}
 			}
-			if _, err := psbt.Sign(signed, w.masters[c.cosigner]); err != nil {
-				t.Fatal(err)
+			if c.cosigner >= 0 {
+				if _, err := psbt.Sign(signed, w.masters[c.cosigner]); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if _, err := psbt.Finalize(signed, psbt.WalletInfo{Descriptor: w.desc, Network: testNet}); err != nil {
 				t.Fatalf("finalize with the device's signatures: %v", err)
