@@ -146,6 +146,19 @@ func TestLedgerTaprootRegtest(t *testing.T) {
 	mineN(t, node, 1)
 	syncWallet(t, dir, node.RPCURL(), "tap")
 
+	// A --no-key-path wallet's bare NUMS internal key has no wallet
+	// policy form: refused with the reason, as is --leaf-per-subset.
+	for name, flag := range map[string]string{"nokp": "--no-key-path", "subsets": "--leaf-per-subset"} {
+		mustRun(t, dir, "--network", "regtest", "wallet", "create", name, "--script", "tr", "-m", "2", flag,
+			"--device", "ledger:"+fpL, "--cosigner", cs[0].Expr, "--cosigner", cs[1].Expr)
+		res := runCLI(t, dir, "", "device", "register", name, "--with", "ledger:"+fpL)
+		want := map[string]string{"nokp": "bare NUMS point", "subsets": "--leaf-per-subset"}[name]
+		if res.Code == 0 || !strings.Contains(res.Err, want) {
+			t.Fatalf("%s wallet on the Ledger: exit %d: %s", flag, res.Code, res.Err)
+		}
+		t.Logf("%s: exit %d: %s", flag, res.Code, strings.TrimSpace(res.Err))
+	}
+
 	// The same wallet on an app without musig(): refused before anything
 	// is shown, naming the version.
 	fpOld := startLedgerApp(t, mnemonicC, node.Params(), "2.3.0")
@@ -153,6 +166,7 @@ func TestLedgerTaprootRegtest(t *testing.T) {
 	if res.Code == 0 || !strings.Contains(res.Err, "version 2.3.0") || !strings.Contains(res.Err, "since version 2.4.0") {
 		t.Fatalf("app 2.3.0: exit %d: %s", res.Code, res.Err)
 	}
+	t.Logf("app 2.3.0: exit %d: %s", res.Code, strings.TrimSpace(res.Err))
 }
 
 // TestLedgerMiniscriptRegtest: an inheritance wallet (2 of the Ledger and
