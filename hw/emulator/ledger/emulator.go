@@ -53,10 +53,8 @@
 // device's, script path for its keys in leaves.
 //
 // Known differences from the app: single-key default wallets are not
-// offered; the registration checks of miniscript stop at the type system,
-// key reuse and older()'s range (the app also requires non-malleability, a
-// signature on every path, no timelock mixing and standard resource
-// limits); a musig() key expression is never signed for (the app runs the
+// offered; of the app's resource limits on a miniscript only the P2WSH
+// script size is checked (not the ops count or the stack size); a musig() key expression is never signed for (the app runs the
 // MuSig2 rounds), only this device's plain keys in leaves; only
 // SIGHASH_ALL, and in taproot SIGHASH_DEFAULT, is signed (the app also
 // signs the other types after a warning); an output that names this

@@ -359,3 +359,176 @@ func policyPSBT(t *testing.T, d *descriptor.Descriptor, n int) *bpsbt.Packet {
 	}
 	return p
 }
+
+// TestLedgerJSClientTapMiniscript signs with Ledger's JS client for a
+// tr() policy with miniscript leaves (app 2.2.0 and later) and an
+// unspendable internal key: tr(NUMS,{and_v(v:pk(device),older(144)),
+// multi_a(2,device',cosigner)}). countersign's builder does not make such
+// PSBTs, so the test builds the wallet and the PSBT itself with btcd
+// (txscript's script builder, taproot tree and output key; BIP-371 fields)
+// and checks the emulator's addresses and signatures against them.
+func TestLedgerJSClientTapMiniscript(t *testing.T) {
+	skip := func(why string) {
+		if os.Getenv(EnvRequireInterop) == "1" {
+			t.Fatalf("%s (%s=1 requires this test)", why, EnvRequireInterop)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skip("node is not installed: install Node.js 18 or later to run the Ledger JS client cross-check")
+	}
+	jsDir, _ := filepath.Abs(filepath.Join("testdata", "js"))
+	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "ledger-bitcoin", "package.json")); err != nil {
+		skip("the Ledger JS client is not installed: run (cd hw/emulator/ledger/testdata/js && npm ci)")
+	}
+	e, err := emu.New(emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- e.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("emulator: %v", err)
+		}
+	}()
+
+	k := interopKeys(t)
+	keys := []string{numsXpub(t), k[0], k[2]}
+	const tmpl = "tr(@0/**,{and_v(v:pk(@1/**),older(144)),multi_a(2,@1/<2;3>/*,@2/**)})"
+	xpubOf := func(s string) *hdkeychain.ExtendedKey {
+		if i := strings.IndexByte(s, ']'); i >= 0 {
+			s = s[i+1:]
+		}
+		x, err := hdkeychain.NewKeyFromString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	at := func(key string, steps ...uint32) *btcec.PublicKey {
+		x := xpubOf(key)
+		for _, s := range steps {
+			if x, err = x.Derive(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pub, _ := x.ECPubKey()
+		return pub
+	}
+	type position struct {
+		pkScript, leaf1, leaf2, internal []byte
+		tree                             *txscript.IndexedTapScriptTree
+		dev1, dev2                       *btcec.PublicKey
+	}
+	derive := func(index uint32) position {
+		var p position
+		p.dev1, p.dev2 = at(keys[1], 0, index), at(keys[1], 2, index)
+		co := at(keys[2], 0, index)
+		internal := at(keys[0], 0, index)
+		p.internal = schnorr.SerializePubKey(internal)
+		var err error
+		if p.leaf1, err = txscript.NewScriptBuilder().AddData(schnorr.SerializePubKey(p.dev1)).AddOp(txscript.OP_CHECKSIGVERIFY).AddInt64(144).AddOp(txscript.OP_CHECKSEQUENCEVERIFY).Script(); err != nil {
+			t.Fatal(err)
+		}
+		if p.leaf2, err = txscript.NewScriptBuilder().AddData(schnorr.SerializePubKey(p.dev2)).AddOp(txscript.OP_CHECKSIG).AddData(schnorr.SerializePubKey(co)).AddOp(txscript.OP_CHECKSIGADD).AddInt64(2).AddOp(txscript.OP_NUMEQUAL).Script(); err != nil {
+			t.Fatal(err)
+		}
+		p.tree = txscript.AssembleTaprootScriptTree(txscript.NewBaseTapLeaf(p.leaf1), txscript.NewBaseTapLeaf(p.leaf2))
+		root := p.tree.RootNode.TapHash()
+		q := txscript.ComputeTaprootOutputKey(internal, root[:])
+		if p.pkScript, err = txscript.PayToTaprootScript(q); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// Two coins at receive 0 and 1, spent to an external output.
+	fp := e.Fingerprint()
+	fpU := uint32(fp[0]) | uint32(fp[1])<<8 | uint32(fp[2])<<16 | uint32(fp[3])<<24
+	h := uint32(hdkeychain.HardenedKeyStart)
+	tx := wire.NewMsgTx(2)
+	var pos []position
+	for i := uint32(0); i < 2; i++ {
+		pos = append(pos, derive(i))
+		tx.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Hash: chainhash.Hash{byte(i + 1), 7}, Index: i}, Sequence: 144})
+	}
+	tx.AddTxOut(wire.NewTxOut(250000, append([]byte{0, 20}, bytes.Repeat([]byte{7}, 20)...)))
+	p, err := bpsbt.NewFromUnsignedTx(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ps := range pos {
+		in := &p.Inputs[i]
+		in.WitnessUtxo = wire.NewTxOut(150000, ps.pkScript)
+		root := ps.tree.RootNode.TapHash()
+		in.TaprootInternalKey, in.TaprootMerkleRoot = ps.internal, root[:]
+		for li, script := range [][]byte{ps.leaf1, ps.leaf2} {
+			ctl := ps.tree.LeafMerkleProofs[li].ToControlBlock(mustXOnly(t, ps.internal))
+			cb, err := ctl.ToBytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.TaprootLeafScript = append(in.TaprootLeafScript, &bpsbt.TaprootTapLeafScript{ControlBlock: cb, Script: script, LeafVersion: txscript.BaseLeafVersion})
+		}
+		l1, l2 := txscript.NewBaseTapLeaf(ps.leaf1).TapHash(), txscript.NewBaseTapLeaf(ps.leaf2).TapHash()
+		in.TaprootBip32Derivation = []*bpsbt.TaprootBip32Derivation{
+			{XOnlyPubKey: schnorr.SerializePubKey(ps.dev1), LeafHashes: [][]byte{l1[:]}, MasterKeyFingerprint: fpU, Bip32Path: []uint32{48 + h, 1 + h, h, 2 + h, 0, uint32(i)}},
+			{XOnlyPubKey: schnorr.SerializePubKey(ps.dev2), LeafHashes: [][]byte{l2[:]}, MasterKeyFingerprint: fpU, Bip32Path: []uint32{48 + h, 1 + h, h, 2 + h, 2, uint32(i)}},
+		}
+	}
+	b64, err := p.B64Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]any{"port": ln.Addr().(*net.TCPAddr).Port, "cases": []map[string]any{
+		{"name": "Tap miniscript", "template": tmpl, "keys": keys, "psbt": b64, "positions": [][2]uint32{{0, 0}, {0, 1}}},
+	}})
+	cmd := exec.CommandContext(ctx, node, filepath.Join(jsDir, "policies.js"))
+	cmd.Dir = jsDir
+	cmd.Stdin = bytes.NewReader(raw)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node policies.js: %v\n%s", err, stderr.String())
+	}
+	var res []jsPolicyResult
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != 1 {
+		t.Fatalf("node output %q: %v", out, err)
+	}
+	for i, ps := range pos {
+		a, err := btcutil.NewAddressTaproot(ps.pkScript[2:], &chaincfg.TestNet3Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Addresses[i] != a.EncodeAddress() {
+			t.Errorf("receive %d: emulator %s, btcd %s", i, res[0].Addresses[i], a.EncodeAddress())
+		}
+	}
+	if len(res[0].Sigs) != 4 {
+		t.Errorf("%d signatures, want 2 leaves x 2 inputs", len(res[0].Sigs))
+	}
+	for _, s := range res[0].Sigs {
+		if err := verifyYield(p, s.Input, s.Pubkey, s.Signature, s.TapleafHash, fp); err != nil {
+			t.Errorf("input %d: %v", s.Input, err)
+		}
+	}
+}
+
+func mustXOnly(t *testing.T, x []byte) *btcec.PublicKey {
+	t.Helper()
+	k, err := schnorr.ParsePubKey(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

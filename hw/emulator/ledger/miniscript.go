@@ -432,3 +432,138 @@ func taggedHash(tag string, msg ...[]byte) [32]byte {
 	copy(out[:], h.Sum(nil))
 	return out
 }
+
+// Timelock kinds a miniscript can need (BIP-379 "Timelock Type Mixing"):
+// relative and absolute, each by time or by height.
+const (
+	tlCSVTime = 1 << iota
+	tlCSVHeight
+	tlCLTVTime
+	tlCLTVHeight
+)
+
+// msSafety is the rest of BIP-379's analysis: the malleability properties
+// s (every satisfaction needs a signature), f (forced: no
+// dissatisfaction), e (expressive: a unique dissatisfaction), whether every
+// fragment's non-malleability requirement holds (m), the timelock kinds
+// the fragment may need, and whether none of its conjunctions mixes a time
+// lock with a height lock of the same sort (k).
+type msSafety struct {
+	s, f, e, m, k bool
+	tl            int
+}
+
+// tlConflict reports whether two conjuncts mix time and height locks.
+func tlConflict(a, b int) bool {
+	return a&tlCSVTime != 0 && b&tlCSVHeight != 0 || a&tlCSVHeight != 0 && b&tlCSVTime != 0 ||
+		a&tlCLTVTime != 0 && b&tlCLTVHeight != 0 || a&tlCLTVHeight != 0 && b&tlCLTVTime != 0
+}
+
+// safety computes msSafety bottom-up (BIP-379's malleability table).
+func safety(n *node) msSafety {
+	sub := make([]msSafety, len(n.subs))
+	m, k, tl := true, true, 0
+	for i, c := range n.subs {
+		sub[i] = safety(c)
+		m = m && sub[i].m
+		k = k && sub[i].k
+		tl |= sub[i].tl
+	}
+	var x, y, z msSafety
+	if len(sub) > 0 {
+		x = sub[0]
+	}
+	if len(sub) > 1 {
+		y = sub[1]
+	}
+	if len(sub) > 2 {
+		z = sub[2]
+	}
+	zero := msSafety{s: true, e: true, m: true, k: true}
+	r := msSafety{m: m, k: k, tl: tl}
+	switch n.frag {
+	case "0":
+		r.s, r.e = true, true
+	case "1":
+		r.f = true
+	case "pk_k", "pk_h", "pk", "pkh", "multi", "multi_a", "sortedmulti", "sortedmulti_a":
+		r.s, r.e = true, true
+	case "older":
+		r.f = true
+		if n.k&(1<<22) != 0 {
+			r.tl = tlCSVTime
+		} else {
+			r.tl = tlCSVHeight
+		}
+	case "after":
+		r.f = true
+		if n.k >= 500000000 {
+			r.tl = tlCLTVTime
+		} else {
+			r.tl = tlCLTVHeight
+		}
+	case "sha256", "hash256", "ripemd160", "hash160":
+	case "andor", "and_n":
+		if n.frag == "and_n" {
+			z = zero
+		}
+		r.m = r.m && x.e && (x.s || y.s || z.s)
+		r.s = z.s && (x.s || y.s)
+		r.f = z.f && (x.s || y.f)
+		r.e = z.e && (x.s || y.f)
+		r.k = r.k && !tlConflict(x.tl, y.tl)
+	case "and_v":
+		r.s, r.f = x.s || y.s, x.s || y.f
+		r.k = r.k && !tlConflict(x.tl, y.tl)
+	case "and_b":
+		r.s = x.s || y.s
+		r.f = x.f && y.f || x.s && x.f || y.s && y.f
+		r.e = x.e && y.e && x.s && y.s
+		r.k = r.k && !tlConflict(x.tl, y.tl)
+	case "or_b":
+		r.m = r.m && x.e && y.e && (x.s || y.s)
+		r.s, r.e = x.s && y.s, true
+	case "or_c":
+		r.m = r.m && x.e && (x.s || y.s)
+		r.s, r.f = x.s && y.s, true
+	case "or_d":
+		r.m = r.m && x.e && (x.s || y.s)
+		r.s, r.f, r.e = x.s && y.s, y.f, y.e
+	case "or_i":
+		r.m = r.m && (x.s || y.s)
+		r.s, r.f, r.e = x.s && y.s, x.f && y.f, x.e && y.f || y.e && x.f
+	case "thresh":
+		nonS, allS := 0, true
+		for _, c := range sub {
+			r.m = r.m && c.e
+			if !c.s {
+				nonS++
+				allS = false
+			}
+		}
+		r.m = r.m && nonS <= int(n.k)
+		r.s, r.e = nonS <= int(n.k)-1, allS
+		if n.k >= 2 {
+			for i := range sub {
+				for j := i + 1; j < len(sub); j++ {
+					r.k = r.k && !tlConflict(sub[i].tl, sub[j].tl)
+				}
+			}
+		}
+	case "a", "s", "n":
+		r.s, r.f, r.e = x.s, x.f, x.e
+	case "c":
+		r.s, r.f, r.e = true, x.f, x.e
+	case "d":
+		r.s, r.e = x.s, true
+	case "v":
+		r.s, r.f = x.s, true
+	case "j":
+		r.s, r.e = x.s, x.f
+	case "t": // and_v(X,1)
+		r.s, r.f = x.s, true
+	case "l", "u": // or_i(0,X), or_i(X,0)
+		r.s, r.e = x.s, x.f
+	}
+	return r
+}

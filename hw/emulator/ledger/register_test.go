@@ -71,8 +71,13 @@ func TestRegisterPolicies(t *testing.T) {
 		{"2.4.6", "wsh(or_d(multi(2,@0/**,@1/**,@2/**),and_v(v:pkh(@0/<2;3>/*),older(65536))))", keys, notSane},
 		{"2.1.3", "wsh(sortedmulti(2,@0/**,@1/**,@2/**))", []string{keys[0], keys[1], keys[1]}, notSane},
 		{"2.1.3", "wsh(and_v(v:pk(@0/**),pk(@1/**),pk(@2/**)))", keys, badData},
-		{"2.1.3", "wsh(or_b(pk(@0/**),pk(@1/**)))", keys[:2], badData}, // or_b needs a W second argument
-		{"2.1.3", "wsh(v:pk(@0/**))", keys[:1], notSane},               // top not B
+		{"2.1.3", "wsh(or_b(pk(@0/**),pk(@1/**)))", keys[:2], badData},                                                                                   // or_b needs a W second argument
+		{"2.1.3", "wsh(v:pk(@0/**))", keys[:1], notSane},                                                                                                 // top not B
+		{"2.1.3", "wsh(or_i(pk(@0/**),older(10)))", keys[:1], notSane},                                                                                   // a path without a signature
+		{"2.1.3", "wsh(and_v(v:pk(@0/**),and_v(v:older(10),older(4194305))))", keys[:1], notSane},                                                        // height and time CSV
+		{"2.1.3", "wsh(and_v(v:pk(@0/**),and_v(v:older(10),after(500000001))))", keys[:1], ok},                                                           // relative and absolute may mix
+		{"2.1.3", "wsh(and_v(v:pk(@0/**),or_d(sha256(e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855),older(10))))", keys[:1], notSane}, // malleable
+		{"2.4.6", "tr(@0/**,or_i(pk(@1/**),older(10)))", keys[:2], notSane},                                                                              // tapleaf without a signature
 	}
 	for _, c := range cases {
 		_, addr := start(t, Config{AppVersion: c.version})

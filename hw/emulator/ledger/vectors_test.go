@@ -437,12 +437,8 @@ func msTemplate(expr string, re *regexp.Regexp) (string, []string) {
 // compiles it with the given keys; it returns the script and the type of
 // its top.
 func compileIn(expr string, keys [][]byte, tap bool) ([]byte, msType, error) {
-	n := len(keys)
-	tmpl := "wsh(" + expr + ")"
-	if tap {
-		tmpl = fmt.Sprintf("tr(@%d/**,%s)", n, expr)
-		n++
-	}
+	n := len(keys) + b2i(tap)
+	tmpl := tmplFor(expr, len(keys), tap)
 	pol, err := parseTemplate(tmpl, n, mustFeatures(LatestAppVersion))
 	if err != nil {
 		return nil, msType{}, err
@@ -453,6 +449,22 @@ func compileIn(expr string, keys [][]byte, tap bool) ([]byte, msType, error) {
 	}
 	s, err := compile(root, func(k *keyExpr) ([]byte, error) { return keys[k.key], nil })
 	return s.b, root.t, err
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tmplFor puts a miniscript over n keys in wsh() or in the leaf of a tr()
+// whose internal key is one more placeholder.
+func tmplFor(expr string, n int, tap bool) string {
+	if tap {
+		return fmt.Sprintf("tr(@%d/**,%s)", n, expr)
+	}
+	return "wsh(" + expr + ")"
 }
 
 // TestCoreMiniscriptScripts checks the emulator's miniscript compiler
@@ -467,7 +479,7 @@ func TestCoreMiniscriptScripts(t *testing.T) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
-	scripts, refusals := 0, 0
+	scripts, refusals, analysed := 0, 0, 0
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || line[0] == '#' {
@@ -511,12 +523,30 @@ func TestCoreMiniscriptScripts(t *testing.T) {
 				}
 				scripts++
 			}
+			// Core's NONMAL, NEEDSIG and TIMELOCKMIX flags against the
+			// emulator's BIP-379 safety analysis.
+			if mode&1 != 0 && mode&ctx.invalid == 0 {
+				pol, err := parseTemplate(tmplFor(expr, len(keys), ctx.tap), len(keys)+b2i(ctx.tap), mustFeatures(LatestAppVersion))
+				if err != nil {
+					t.Errorf("%s (tap %v): %v", fld[0], ctx.tap, err)
+					continue
+				}
+				root := pol.script
+				if ctx.tap {
+					root = pol.tree.leaf
+				}
+				sf := safety(root)
+				if sf.m != (mode&2 != 0) || sf.s != (mode&4 != 0) || sf.k == (mode&8 != 0) {
+					t.Errorf("%s (tap %v): m=%v s=%v k=%v, Core's mode %d", fld[0], ctx.tap, sf.m, sf.s, sf.k, mode)
+				}
+				analysed++
+			}
 		}
 	}
-	if scripts != 57 || refusals != 60 {
-		t.Errorf("checked %d scripts and %d refusals", scripts, refusals)
+	if scripts != 57 || refusals != 60 || analysed != 101 {
+		t.Errorf("checked %d scripts, %d refusals, %d analyses", scripts, refusals, analysed)
 	}
-	t.Logf("%d scripts, %d refusals", scripts, refusals)
+	t.Logf("%d scripts, %d refusals, %d safety analyses", scripts, refusals, analysed)
 }
 
 // TestRustTapscriptScripts compiles BIP-379's tapscript corpus (keys A..Z

@@ -39,9 +39,11 @@ var musigChainCode = sha256.Sum256([]byte("MuSig2MuSig2MuSig2"))
 
 // checkSane makes the checks of the app's is_policy_sane
 // (src/handler/lib/policy.c) that the parser does not: a miniscript's top
-// is of type B, no two keys share a public key, a musig has no repeated
-// key, the same key in two expressions has disjoint derivations, and
-// older() is a meaningful relative lock. A failure is SW_NOT_SUPPORTED with
+// is of type B, it is non-malleable, needs a signature on every path and
+// mixes no time and height locks, no two keys share a public key, a musig
+// has no repeated key, the same key in two expressions has disjoint
+// derivations, and older() is a meaningful relative lock. The app's limits
+// on ops and stack size are not checked, only the script size. A failure is SW_NOT_SUPPORTED with
 // EC_REGISTER_WALLET_POLICY_NOT_SANE.
 func (w *wallet) checkSane() error {
 	notSane := func(why string, args ...any) error {
@@ -55,6 +57,16 @@ func (w *wallet) checkSane() error {
 	for _, s := range scripts {
 		if s.t.base != 0 && s.t.base != 'B' {
 			return notSane("a script of type %s, not B", s.t)
+		}
+		// is_miniscript_sane: non-malleable, a signature on every
+		// path, no timelock mixing (BIP-379).
+		switch sf := safety(s); {
+		case !sf.m:
+			return notSane("the miniscript cannot always be satisfied non-malleably")
+		case !sf.s:
+			return notSane("the miniscript does not always require a signature")
+		case !sf.k:
+			return notSane("the miniscript mixes time and height locks")
 		}
 		var bad error
 		walk(s, func(n *node) {
