@@ -107,3 +107,33 @@ func ownedBy(ders []*bpsbt.TaprootBip32Derivation, x []byte, xfp uint32) bool {
 	}
 	return false
 }
+
+// TestMiniscriptTemplatesRegister: the shapes `wallet create --recovery`
+// and `--decay` build (coordinator/timelock.go) register on the emulator
+// and show the address countersign derives.
+func TestMiniscriptTemplatesRegister(t *testing.T) {
+	keys, _ := policyKeys(t)
+	k := func(i int) string { return keys[i].String() }
+	alt := func(i int) string { return strings.Replace(k(i), "<0;1>", "<2;3>", 1) }
+	for name, desc := range map[string]string{
+		"recovery by several keys": fmt.Sprintf("wsh(or_d(multi(2,%s,%s),and_v(v:multi(1,%s,%s),older(52560))))", k(0), k(1), k(2), alt(0)),
+		"recovery at a height":     fmt.Sprintf("wsh(or_d(multi(2,%s,%s),and_v(v:pkh(%s),after(900000))))", k(0), k(1), k(2)),
+		"decay by one":             fmt.Sprintf("wsh(thresh(3,pk(%s),s:pk(%s),s:pk(%s),sln:older(52560)))", k(0), k(1), k(2)),
+		"decay lower":              fmt.Sprintf("wsh(or_d(multi(3,%s,%s,%s),and_v(v:multi(1,%s,%s,%s),older(52560))))", k(0), k(1), k(2), alt(0), alt(1), alt(2)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, addr := startEmulator(t, emu.Config{})
+			d := mustDial(t, addr)
+			ctx := context.Background()
+			w := mustParse(t, desc)
+			if _, err := d.Register(ctx, w, testNet, "heirs"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.DisplayAddress(ctx, w, testNet, "heirs", 1, 7)
+			der, derr := w.Derive(1, 7, testNet)
+			if err != nil || derr != nil || got != der.Address {
+				t.Fatalf("%s, %v; want %s", got, err, der.Address)
+			}
+		})
+	}
+}
