@@ -39,11 +39,12 @@ func (d *typedDevice) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Walle
 	return d.Device.SignPSBT(ctx, p, w)
 }
 
-// TestMiniscriptWalletOnDevices: hardware drivers are refused a miniscript
-// wallet (ErrUnsupported, naming the limit) before the device sees it, for
-// registering, showing an address and signing; a software key signs. The
-// Coldcard driver decides by firmware version itself (hw/coldcard's
-// TestMiniscriptFirmwareRefusals).
+// TestMiniscriptWalletOnDevices: hardware drivers other than the Ledger
+// and the Coldcard are refused a miniscript wallet (ErrUnsupported, naming
+// the limit) before the device sees it, for registering, showing an
+// address and signing; a software key signs. The Ledger and the Coldcard
+// drivers decide themselves, by app and firmware version (hw/ledger and
+// hw/coldcard test them against their emulators).
 func TestMiniscriptWalletOnDevices(t *testing.T) {
 	f := newFixture(t)
 	k := f.d.Keys
@@ -56,7 +57,6 @@ func TestMiniscriptWalletOnDevices(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct{ typ, limit string }{
 		{"trezor", "Trezor firmware signs m-of-n multisig scripts only"},
-		{"ledger", "Ledger Bitcoin app"},
 		{"jade", "Jade"},
 		{"bitbox02", "BitBox02"},
 		{"future", "does not know"},
@@ -74,6 +74,10 @@ func TestMiniscriptWalletOnDevices(t *testing.T) {
 		if dev.reached {
 			t.Errorf("%s: the device was asked", c.typ)
 		}
+	}
+	ledger := &typedDevice{Device: f.alice, typ: "ledger"}
+	if _, err := hw.NewSigner(ledger).Sign(ctx, p, w); err != nil || !ledger.reached {
+		t.Errorf("ledger: %v, reached %v", err, ledger.reached)
 	}
 	res, err := hw.NewSigner(f.alice).Sign(ctx, p, w)
 	if err != nil || res.Added == 0 {

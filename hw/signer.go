@@ -8,9 +8,11 @@
 //   - exclusive use: one operation at a time per signer, waiting honours ctx;
 //   - the wallet check (psbt.CheckWallet) before any device sees a PSBT;
 //   - a private copy of the PSBT for the device (psbt.Clone);
-//   - taking back only new partial signatures, each for a key the signer
-//     holds in the input's script, each verified against the caller's own
-//     copy of the input (never the device's);
+//   - taking back only new signatures (ECDSA partial signatures, taproot
+//     key- and script-path signatures, MuSig2 nonces and partial
+//     signatures), each for a key the signer holds in the input's script,
+//     each verified against the caller's own copy of the input (never the
+//     device's);
 //   - comparing the address a device shows with the one the wallet derives;
 //   - classifying every failure into a kind (rejected, locked, app closed,
 //     disconnected, timeout, unsupported, not registered) the CLI maps to an
@@ -348,6 +350,16 @@ func unsignedKeys(p *bpsbt.Packet, fp [4]byte) (todo, holds, waiting int) {
 				}
 			}
 		}
+		// Taproot key path by a single internal key (tr(KEY,...)): its
+		// holder signs it.
+		for _, d := range in.TaprootBip32Derivation {
+			if d != nil && d.MasterKeyFingerprint == v && len(d.LeafHashes) == 0 && len(in.TaprootInternalKey) == 32 && bytes.Equal(d.XOnlyPubKey, in.TaprootInternalKey) {
+				holds++
+				if len(in.TaprootKeySpendSig) == 0 {
+					todo++
+				}
+			}
+		}
 		// Taproot (BIP-371): a key signs each leaf it appears in.
 		for _, d := range in.TaprootBip32Derivation {
 			if d == nil || d.MasterKeyFingerprint != v || len(d.LeafHashes) == 0 {
@@ -492,6 +504,36 @@ func takeTapSignatures(p, returned *bpsbt.Packet, out *bpsbt.PInput, v *psbt.Sig
 	return added, nil
 }
 
+// takeTapKeySignature takes back a new taproot key-path signature of
+// input i, from a signer whose key is the input's internal key (by the
+// input's own derivations, from fp when known), verified against p's own
+// input by the output key.
+func takeTapKeySignature(p, returned *bpsbt.Packet, out *bpsbt.PInput, v *psbt.SigVerifier, i int, fp [4]byte, known bool) (int, error) {
+	sig := returned.Inputs[i].TaprootKeySpendSig
+	if len(sig) == 0 || len(out.TaprootKeySpendSig) > 0 {
+		return 0, nil
+	}
+	internal := p.Inputs[i].TaprootInternalKey
+	var owner *bpsbt.TaprootBip32Derivation
+	for _, d := range p.Inputs[i].TaprootBip32Derivation {
+		if d != nil && len(internal) == 32 && bytes.Equal(d.XOnlyPubKey, internal) {
+			owner = d
+		}
+	}
+	switch {
+	case owner == nil:
+		return 0, fmt.Errorf("input %d: the signer returned a key-path signature, but the input's internal key is none of its derived keys", i)
+	case known && owner.MasterKeyFingerprint != binary.LittleEndian.Uint32(fp[:]):
+		f := fingerprintBytes(owner.MasterKeyFingerprint)
+		return 0, fmt.Errorf("input %d: the signer (fingerprint %x) returned a key-path signature for cosigner %s's internal key %x", i, fp, hex.EncodeToString(f[:]), internal)
+	}
+	if err := v.VerifyTapKey(i, sig); err != nil {
+		return 0, fmt.Errorf("input %d: the signer's key-path signature does not verify: %w", i, err)
+	}
+	out.TaprootKeySpendSig = bytes.Clone(sig)
+	return 1, nil
+}
+
 func hasSig(in *bpsbt.PInput, pub []byte) bool {
 	for _, ps := range in.PartialSigs {
 		if ps != nil && bytes.Equal(ps.PubKey, pub) {
@@ -525,6 +567,10 @@ func takeSignatures(p, returned *bpsbt.Packet, fp [4]byte, known bool) (*bpsbt.P
 		in := &out.Inputs[i]
 		n, err := takeTapSignatures(p, returned, in, v, i, fp, known)
 		if err != nil {
+			return nil, 0, err
+		}
+		added += n
+		if n, err = takeTapKeySignature(p, returned, in, v, i, fp, known); err != nil {
 			return nil, 0, err
 		}
 		added += n

@@ -729,6 +729,30 @@ func (v *SigVerifier) VerifyTap(i int, x, leafHash, sig []byte) error {
 	return verifySchnorr(v.a, i, &ts.leaves[li], x, sig)
 }
 
+// VerifyTapKey checks that sig is a valid BIP-340 key-path signature
+// (64 bytes, SIGHASH_DEFAULT) of taproot input i by its output key: what
+// the signer adapter checks before taking a key-path signature back from a
+// signer whose key is the input's internal key.
+func (v *SigVerifier) VerifyTapKey(i int, sig []byte) error {
+	if i < 0 || i >= len(v.a.in) {
+		return fmt.Errorf("input %d: the PSBT has %d inputs", i, len(v.a.in))
+	}
+	st := &v.a.in[i]
+	switch {
+	case st.prevErr != nil:
+		return st.prevErr
+	case st.spendErr != nil:
+		return st.spendErr
+	case st.spend == nil:
+		return errors.New("the input is already finalized")
+	case st.spend.kind != kindTr:
+		return errors.New("the input is not taproot")
+	case len(sig) != 64:
+		return fmt.Errorf("signature of %d bytes: only 64-byte SIGHASH_DEFAULT signatures are accepted", len(sig))
+	}
+	return verifySchnorr(v.a, i, nil, st.spend.tap.outputKey, sig)
+}
+
 // signatureCount is how many signatures an input's records hold: ECDSA
 // partial signatures, taproot script-path signatures and a key-path one.
 func signatureCount(in *bpsbt.PInput) int {

@@ -22,6 +22,7 @@ type ledgerOptions struct {
 	Listen     string
 	Network    string
 	Reject     bool
+	AppVersion string
 }
 
 // envLedgerSpeculos is the variable countersign reads for the Speculos APDU
@@ -33,8 +34,8 @@ func newLedgerCmd(runF func(context.Context, *cobra.Command, *ledgerOptions) err
 	cmd := &cobra.Command{
 		Use:   "ledger --mnemonic WORDS",
 		Short: "Emulate a Ledger running the Bitcoin app on a Speculos-style APDU socket",
-		Long: `Emulate a Ledger running the Bitcoin app (wallet-policy protocol, app 2.1)
-on a TCP port with Speculos's APDU framing, as Ledger's client libraries and
+		Long: `Emulate a Ledger running the Bitcoin app (wallet-policy protocol, app 2.1.3
+unless --app-version names another, up to ` + emu.LatestAppVersion + `) on a TCP port with Speculos's APDU framing, as Ledger's client libraries and
 countersign's ledger driver use it.
 
 The seed comes from --mnemonic. The app is "Bitcoin Test" (testnet, signet and
@@ -66,6 +67,7 @@ secret drawn at start: they last until the emulator exits.`,
 	f.StringVar(&o.Listen, "listen", def, "host:port of the APDU socket (env "+envLedgerSpeculos+")")
 	f.StringVar(&o.Network, "network", "testnet", "network: mainnet runs the Bitcoin app, testnet, signet or regtest the Bitcoin Test app")
 	f.BoolVar(&o.Reject, "reject", false, "refuse every registration, address display and signature, as if the user pressed reject")
+	f.StringVar(&o.AppVersion, "app-version", emu.DefaultAppVersion, "Bitcoin app version to report and model ("+emu.LatestAppVersion+" takes taproot miniscript and musig())")
 	return cmd
 }
 
@@ -74,7 +76,7 @@ func runLedger(ctx context.Context, cmd *cobra.Command, o *ledgerOptions) error 
 	if err != nil {
 		return err
 	}
-	cfg := emu.Config{Mnemonic: strings.TrimSpace(o.Mnemonic), Passphrase: o.Passphrase, Network: params}
+	cfg := emu.Config{Mnemonic: strings.TrimSpace(o.Mnemonic), Passphrase: o.Passphrase, Network: params, AppVersion: o.AppVersion}
 	if o.Reject {
 		cfg.Approve = func(context.Context, emu.Request) bool { return false }
 	}

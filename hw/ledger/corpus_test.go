@@ -65,6 +65,23 @@ func TestFuzzCorpus(t *testing.T) {
 	yield.Add("xonly_key", append(append([]byte{0, 32}, key[1:]...), sig...))
 	yield.Add("key_beyond_end", []byte{0, 33, 2})
 	yield.Add("long_signature", append(append([]byte{0, 33}, key...), bytes.Repeat([]byte{0x30}, 80)...))
+	// Taproot and MuSig2 (doc/bitcoin.md, SIGN_PSBT).
+	schnorrSig := bytes.Repeat([]byte{0x22}, 64)
+	leaf := bytes.Repeat([]byte{0x33}, 32)
+	yield.Add("tap_key_path", append(append([]byte{1, 32}, key[1:]...), schnorrSig...))
+	yield.Add("tap_script_path", append(append(append([]byte{2, 64}, key[1:]...), leaf...), schnorrSig...))
+	yield.Add("tap_script_path_sighash_all", append(append(append(append([]byte{2, 64}, key[1:]...), leaf...), schnorrSig...), 0x01))
+	musig := func(tag byte, n int, withLeaf bool) []byte {
+		b := append([]byte{0xfe, tag, 0xff, 0xff, 0xff, 1}, bytes.Repeat([]byte{0x44}, n)...)
+		b = append(append(b, key...), key...)
+		if withLeaf {
+			b = append(b, leaf...)
+		}
+		return b
+	}
+	yield.Add("musig_pubnonce", musig(0xff, 66, false))
+	yield.Add("musig_partial_sig", musig(0xfe, 32, false))
+	yield.Add("musig_pubnonce_leaf", musig(0xff, 66, true))
 	fuzzseed.Check(t, interp, version, yield)
 
 	var rec *recordingLink

@@ -27,16 +27,20 @@
 //     type), else shown on the device for the user to approve.
 //   - Register: REGISTER_WALLET with the wallet policy made from the
 //     descriptor (wsh(sortedmulti(2,@0/**,@1/**,@2/**)) and the sh and
-//     sh(wsh()) forms, keys as [fpr/48'/1'/0'/2']tpub...). It returns the
-//     device's 32-byte HMAC, the token the caller stores. Like Ledger's own
-//     clients, it then checks the first receive address against the
-//     descriptor.
+//     sh(wsh()) forms; wsh(MINISCRIPT); tr() with pk/multi_a/sortedmulti_a
+//     leaves and musig() key expressions; keys as [fpr/48'/1'/0'/2']tpub...).
+//     A policy the running app version cannot take is refused naming the
+//     version that added it. It returns the device's 32-byte HMAC, the
+//     token the caller stores. Like Ledger's own clients, it then checks
+//     the first receive address against the descriptor.
 //   - DisplayAddress: GET_WALLET_ADDRESS with display, checked against the
 //     address countersign derives.
 //   - Sign: SIGN_PSBT with the PSBT converted to version 2 and merkleized;
-//     the signatures the app yields are verified (BIP-143 or legacy
-//     sighash, the signing key in the input's script and among this
-//     device's derivations) before they are added as partial signatures.
+//     the signatures the app yields are verified (BIP-143, legacy or
+//     BIP-341 sighash, the signing key in the input's script or leaf and
+//     among this device's derivations) before they are added as partial
+//     signatures or BIP-371 taproot signatures. For a musig() wallet the
+//     Ledger signs its script leaves only (MuSigKeyPathLimit).
 //
 // The app keeps no registrations: DisplayAddress and Sign need the HMAC
 // that Register returned. A Ledger remembers the HMACs of the wallets it
@@ -127,6 +131,7 @@ type Ledger struct {
 
 	// Set by Open.
 	app     appVersion
+	ver     semver // app.Version, parsed
 	mainnet bool
 	xfp     [4]byte
 
@@ -193,6 +198,7 @@ func (d *Ledger) identify(ctx context.Context) error {
 	if v.less(minAppVersion) {
 		return d.fail(op, fmt.Errorf("the %s app is version %s: countersign needs 2.1.0 or later; update it with Ledger Live", app.Name, app.Version))
 	}
+	d.ver = v
 	fp, err := d.command(ctx, insGetMasterFingerprint, reqGetMasterFingerprint(), nil, false)
 	if err != nil {
 		return d.fail("read the master fingerprint", err)
@@ -431,6 +437,19 @@ func (d *Ledger) hmacFor(p *WalletPolicy, w *hw.Wallet) ([32]byte, error) {
 	return [32]byte{}, d.failAs("use wallet", hw.ErrNotRegistered, fmt.Errorf("the stored Ledger registration of wallet %q is %d bytes, not a 32-byte HMAC: %s", w.Name, len(w.Token), d.registerHint(w.Name)))
 }
 
+// policy makes the wallet policy of desc and checks that the running app
+// version takes it.
+func (d *Ledger) policy(op string, desc *descriptor.Descriptor, name string) (*WalletPolicy, error) {
+	pol, err := PolicyFromDescriptor(desc, name)
+	if err == nil {
+		err = pol.checkApp(d.ver, d.app.Version)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
+	}
+	return pol, nil
+}
+
 // Fingerprint returns the master key fingerprint read at Open.
 func (d *Ledger) Fingerprint(ctx context.Context) ([4]byte, error) {
 	return d.xfp, nil
@@ -515,9 +534,9 @@ func (d *Ledger) standardPath(path []uint32) bool {
 func (d *Ledger) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
 	desc, net, name := w.Descriptor, w.Network, w.Name
 	const op = "register wallet"
-	pol, err := PolicyFromDescriptor(desc, name)
+	pol, err := d.policy(op, desc, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
+		return nil, err
 	}
 	if err := d.checkNetwork(op, desc, net); err != nil {
 		return nil, err
@@ -561,9 +580,9 @@ func (d *Ledger) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
 func (d *Ledger) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, index uint32) (string, error) {
 	desc, net, name := w.Descriptor, w.Network, w.Name
 	const op = "show address"
-	pol, err := PolicyFromDescriptor(desc, name)
+	pol, err := d.policy(op, desc, name)
 	if err != nil {
-		return "", fmt.Errorf("%s: %s: %w", d.name(), op, err)
+		return "", err
 	}
 	if err := d.checkNetwork(op, desc, net); err != nil {
 		return "", err

@@ -60,7 +60,8 @@ func TestOpenRefusesOtherApps(t *testing.T) {
 		{"legacy app", emu.Config{AppName: "Bitcoin Test Legacy", AppVersion: "2.1.0"}, "has no wallet policies"},
 		{"old app", emu.Config{AppVersion: "2.0.6"}, "version 2.0.6: countersign needs 2.1.0 or later"},
 		{"locked", emu.Config{Locked: true}, "the Ledger is locked"},
-		{"garbage version", emu.Config{AppVersion: "two"}, `reports version "two"`},
+		// A version that is not MAJOR.MINOR.PATCH: the emulator refuses to
+		// report one; parseSemver's table and FuzzAppVersion cover it.
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -221,13 +221,36 @@ func FuzzInterpreter(f *testing.F) {
 	})
 }
 
+// FuzzParseYield: a yield parses into one of the kinds with the lengths
+// that kind has, or is refused; never a panic. Seeds: ECDSA, taproot key
+// path, taproot script path, MuSig2 nonce and partial signature.
 func FuzzParseYield(f *testing.F) {
 	f.Add([]byte{0, 33})
 	f.Add(append(append([]byte{1, 33}, bytes.Repeat([]byte{2}, 33)...), bytes.Repeat([]byte{3}, 71)...))
-	f.Add([]byte{0xfe, 0xff, 0xff, 0xff, 0xff})
+	f.Add(append(append([]byte{1, 32}, bytes.Repeat([]byte{2}, 32)...), bytes.Repeat([]byte{3}, 64)...))
+	f.Add(append(append([]byte{2, 64}, bytes.Repeat([]byte{2}, 64)...), bytes.Repeat([]byte{3}, 64)...))
+	f.Add(append([]byte{0xfe, 0xff, 0xff, 0xff, 0xff, 1}, bytes.Repeat([]byte{4}, 66+33+33)...))
+	f.Add(append([]byte{0xfe, 0xfe, 0xff, 0xff, 0xff, 3}, bytes.Repeat([]byte{5}, 32+33+33+32)...))
 	f.Fuzz(func(t *testing.T, y []byte) {
 		ps, err := parseYield(y, 4)
-		if err == nil && (ps.input >= 4 || len(ps.pubKey) != 33 || len(ps.sig) < 9) {
+		if err != nil {
+			return
+		}
+		ok := ps.input < 4
+		switch ps.kind {
+		case yieldECDSA:
+			ok = ok && len(ps.pubKey) == 33 && len(ps.sig) >= 9 && len(ps.sig) <= 73 && ps.leafHash == nil
+		case yieldTapKey:
+			ok = ok && len(ps.pubKey) == 32 && (len(ps.sig) == 64 || len(ps.sig) == 65) && ps.leafHash == nil
+		case yieldTapLeaf:
+			ok = ok && len(ps.pubKey) == 32 && (len(ps.sig) == 64 || len(ps.sig) == 65) && len(ps.leafHash) == 32
+		case yieldMuSigNonce, yieldMuSigSig:
+			size := map[yieldKind]int{yieldMuSigNonce: 66, yieldMuSigSig: 32}[ps.kind]
+			ok = ok && len(ps.sig) == size && len(ps.pubKey) == 33 && len(ps.agg) == 33 && (ps.leafHash == nil || len(ps.leafHash) == 32)
+		default:
+			ok = false
+		}
+		if !ok {
 			t.Fatalf("accepted %x as %+v", y, ps)
 		}
 	})

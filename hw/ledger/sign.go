@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 
@@ -26,15 +28,22 @@ const maxYieldIndex = 0xffff
 func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
 	desc, net, name := w.Descriptor, w.Network, w.Name
-	pol, err := PolicyFromDescriptor(desc, name)
+	pol, err := d.policy(op, desc, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
+		return nil, err
 	}
 	if err := d.checkNetwork(op, desc, net); err != nil {
 		return nil, err
 	}
 	if !d.hasOwnDerivation(out) {
 		return nil, d.failAs(op, hw.ErrDevice, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %x: nothing for this Ledger to sign", d.xfp))
+	}
+	if pol.hasMuSig() {
+		// The device signs the script leaves only: without the MuSig2
+		// records of the other participants the app stays in its first
+		// round (nonces, which are not used) and signs its leaf keys
+		// (src/handler/sign_psbt.c: leaves are signed in either round).
+		dropMuSigRecords(out)
 	}
 	mp, err := merkleizePSBT(out)
 	if err != nil {
@@ -64,9 +73,12 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 	if _, err := d.command(ctx, insSignPSBT, req, it, true); err != nil {
 		return nil, d.failWallet(op, name, err)
 	}
-	added, err := d.addSignatures(out, it.yields)
+	added, muSig, err := d.addSignatures(out, it.yields)
 	if err != nil {
 		return nil, d.fail(op, err)
+	}
+	if added == 0 && (muSig > 0 || pol.hasMuSig()) {
+		return nil, d.failAs(op, hw.ErrUnsupported, errors.New(MuSigKeyPathLimit))
 	}
 	if added == 0 {
 		return nil, d.fail(op, errors.New("the Ledger approved but returned no signature"))
@@ -75,7 +87,7 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 }
 
 // hasOwnDerivation reports whether any input names this device's
-// fingerprint.
+// fingerprint, in a BIP-32 or a taproot BIP-32 derivation.
 func (d *Ledger) hasOwnDerivation(p *bpsbt.Packet) bool {
 	xfp := binary.LittleEndian.Uint32(d.xfp[:])
 	for i := range p.Inputs {
@@ -84,28 +96,63 @@ func (d *Ledger) hasOwnDerivation(p *bpsbt.Packet) bool {
 				return true
 			}
 		}
+		for _, der := range p.Inputs[i].TaprootBip32Derivation {
+			if der.MasterKeyFingerprint == xfp {
+				return true
+			}
+		}
 	}
 	return false
 }
 
-// partialSig is one signature the app yielded.
+// What SIGN_PSBT yields (doc/bitcoin.md of app-bitcoin-new, "SIGN_PSBT"):
+// an input index at most 0xffff, then pubkey_augm_len | pubkey_augm |
+// signature, where pubkey_augm is a compressed key (ECDSA, legacy and
+// segwit v0), a 32-byte x-only key (taproot key path: the tweaked output
+// key it signed with, pubkey_tweaked in src/handler/sign_psbt.c) or an
+// x-only key and a 32-byte tapleaf hash (taproot script path); or a tag
+// above 0xffff for
+// MuSig2: 0xffffffff a public nonce, 0xfffffffe a partial signature, each
+// followed by input index | nonce (66) or partial signature (32) |
+// participant key (33) | aggregate key (33) | tapleaf hash (0 or 32).
+const (
+	tagMuSigPubNonce   = 0xffffffff
+	tagMuSigPartialSig = 0xfffffffe
+)
+
+// yieldKind tells what one yield carries.
+type yieldKind int
+
+const (
+	yieldECDSA      yieldKind = iota + 1 // a partial signature for a compressed key
+	yieldTapKey                          // a taproot key-path signature
+	yieldTapLeaf                         // a taproot script-path signature
+	yieldMuSigNonce                      // a MuSig2 public nonce (BIP-373)
+	yieldMuSigSig                        // a MuSig2 partial signature (BIP-373)
+)
+
+// partialSig is one signature (or MuSig2 record) the app yielded.
 type partialSig struct {
-	input  int
-	pubKey []byte
-	sig    []byte // DER and the sighash byte
+	kind     yieldKind
+	input    int
+	pubKey   []byte // 33 bytes (ECDSA), 32 (taproot), or the MuSig2 participant's 33
+	leafHash []byte // taproot script path (and MuSig2 in a leaf): 32 bytes
+	sig      []byte // DER and sighash byte; 64/65-byte Schnorr; 66-byte nonce; 32-byte partial signature
+	agg      []byte // MuSig2: the aggregate key, 33 bytes
 }
 
-// parseYield decodes input_index(varint) | pubkey_augm_len(1) |
-// pubkey_augm | signature.
+// parseYield decodes one yield. Lengths are checked here; what they mean
+// (whose key, valid signature) is addSignatures' job.
 func parseYield(y []byte, nInputs int) (partialSig, error) {
 	r := bytes.NewReader(y)
-	idx, err := readVarint(r)
+	tag, err := readVarint(r)
 	if err != nil {
-		return partialSig{}, fmt.Errorf("malformed yielded signature %x", y)
+		return partialSig{}, fmt.Errorf("malformed yield %x", y)
 	}
-	if idx > maxYieldIndex {
-		return partialSig{}, fmt.Errorf("the Ledger yielded MuSig2 data (tag %#x), which countersign's wallets do not use", idx)
+	if tag > maxYieldIndex {
+		return parseMuSigYield(r, tag, nInputs)
 	}
+	idx := tag
 	if idx >= uint64(nInputs) {
 		return partialSig{}, fmt.Errorf("the Ledger yielded a signature for input %d of a %d-input transaction", idx, nInputs)
 	}
@@ -113,48 +160,183 @@ func parseYield(y []byte, nInputs int) (partialSig, error) {
 	if err != nil || int(n) > r.Len() {
 		return partialSig{}, fmt.Errorf("malformed yielded signature for input %d", idx)
 	}
-	pub := make([]byte, n)
-	_, _ = r.Read(pub)
-	if n != 33 {
-		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte key for input %d (a taproot signature?); countersign expects a compressed key", n, idx)
-	}
+	augm := make([]byte, n)
+	_, _ = r.Read(augm)
 	sig := make([]byte, r.Len())
 	_, _ = r.Read(sig)
-	if len(sig) < 9 || len(sig) > 73 {
-		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte signature for input %d", len(sig), idx)
+	ps := partialSig{input: int(idx), sig: sig}
+	switch n {
+	case 33:
+		ps.kind, ps.pubKey = yieldECDSA, augm
+		if len(sig) < 9 || len(sig) > 73 {
+			return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte ECDSA signature for input %d", len(sig), idx)
+		}
+		return ps, nil
+	case 32:
+		ps.kind, ps.pubKey = yieldTapKey, augm
+	case 64:
+		ps.kind, ps.pubKey, ps.leafHash = yieldTapLeaf, augm[:32], augm[32:]
+	default:
+		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte key for input %d; a key is 33 bytes (ECDSA), 32 (taproot key path) or 64 (taproot key and leaf hash)", n, idx)
 	}
-	return partialSig{input: int(idx), pubKey: pub, sig: sig}, nil
+	if len(sig) != 64 && len(sig) != 65 {
+		return partialSig{}, fmt.Errorf("the Ledger yielded a %d-byte Schnorr signature for input %d", len(sig), idx)
+	}
+	return ps, nil
+}
+
+// parseMuSigYield decodes the rest of a MuSig2 yield.
+func parseMuSigYield(r *bytes.Reader, tag uint64, nInputs int) (partialSig, error) {
+	var ps partialSig
+	var size int
+	switch tag {
+	case tagMuSigPubNonce:
+		ps.kind, size = yieldMuSigNonce, 66
+	case tagMuSigPartialSig:
+		ps.kind, size = yieldMuSigSig, 32
+	default:
+		return partialSig{}, fmt.Errorf("the Ledger yielded data with the unknown tag %#x", tag)
+	}
+	idx, err := readVarint(r)
+	if err != nil || idx >= uint64(nInputs) {
+		return partialSig{}, fmt.Errorf("the Ledger yielded MuSig2 data for input %d of a %d-input transaction", idx, nInputs)
+	}
+	ps.input = int(idx)
+	if rest := r.Len() - size - 33 - 33; rest != 0 && rest != 32 {
+		return partialSig{}, fmt.Errorf("the Ledger yielded MuSig2 data of the wrong size for input %d", idx)
+	}
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		_, _ = r.Read(b)
+		return b
+	}
+	ps.sig, ps.pubKey, ps.agg = read(size), read(33), read(33)
+	if r.Len() == 32 {
+		ps.leafHash = read(32)
+	}
+	return ps, nil
 }
 
 // addSignatures verifies each yielded signature and adds it to p. It
-// returns how many it added.
-func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (int, error) {
+// returns how many it added, and how many MuSig2 yields it left out.
+func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (added, muSig int, err error) {
 	tx := p.UnsignedTx
 	v, err := psbt.NewSigVerifier(p)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	added := 0
 	for _, y := range yields {
 		ps, err := parseYield(y, len(tx.TxIn))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		in := &p.Inputs[ps.input]
-		if err := d.checkOwnKey(in, ps); err != nil {
-			return 0, err
+		var n bool
+		switch ps.kind {
+		case yieldECDSA:
+			n, err = d.addECDSA(in, v, ps)
+		case yieldTapKey, yieldTapLeaf:
+			n, err = d.addSchnorr(in, v, ps)
+		default:
+			// MuSig2 nonces and partial signatures are not used: see
+			// MuSigKeyPathLimit.
+			muSig++
+			continue
 		}
-		if ps.sig[len(ps.sig)-1] != byte(txscript.SigHashAll) {
-			return 0, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_ALL only", ps.input, ps.sig[len(ps.sig)-1])
+		if err != nil {
+			return 0, 0, err
 		}
-		if err := v.Verify(ps.input, ps.pubKey, ps.sig); err != nil {
-			return 0, fmt.Errorf("input %d: the Ledger's signature for key %x is refused: %w", ps.input, ps.pubKey, err)
-		}
-		if n := addPartialSig(in, ps); n {
+		if n {
 			added++
 		}
 	}
-	return added, nil
+	return added, muSig, nil
+}
+
+// addECDSA checks and adds a segwit v0 or legacy partial signature.
+func (d *Ledger) addECDSA(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig) (bool, error) {
+	if err := d.checkOwnKey(in, ps); err != nil {
+		return false, err
+	}
+	if ps.sig[len(ps.sig)-1] != byte(txscript.SigHashAll) {
+		return false, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_ALL only", ps.input, ps.sig[len(ps.sig)-1])
+	}
+	if err := v.Verify(ps.input, ps.pubKey, ps.sig); err != nil {
+		return false, fmt.Errorf("input %d: the Ledger's signature for key %x is refused: %w", ps.input, ps.pubKey, err)
+	}
+	return addPartialSig(in, ps), nil
+}
+
+// addSchnorr checks and adds a taproot key-path or script-path signature
+// (BIP-371 PSBT_IN_TAP_KEY_SIG, PSBT_IN_TAP_SCRIPT_SIG).
+func (d *Ledger) addSchnorr(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig) (bool, error) {
+	if len(ps.sig) == 65 {
+		return false, fmt.Errorf("input %d: the Ledger signed with sighash type %#x; countersign asks for SIGHASH_DEFAULT only", ps.input, ps.sig[64])
+	}
+	if ps.kind == yieldTapKey {
+		// The app yields the tweaked key it signed with: the output key
+		// (sign_psbt.c, pubkey_tweaked). The internal key under it must be
+		// the device's.
+		if in.WitnessUtxo == nil || len(in.WitnessUtxo.PkScript) != 34 || !bytes.Equal(in.WitnessUtxo.PkScript[2:], ps.pubKey) {
+			return false, fmt.Errorf("input %d: the Ledger made a key-path signature with key %x, which is not the input's output key", ps.input, ps.pubKey)
+		}
+		if len(in.TaprootInternalKey) != 32 || d.ownTapDerivation(in, in.TaprootInternalKey) == nil {
+			return false, fmt.Errorf("input %d: the Ledger made a key-path signature, but the input's internal key is not one of its keys in the PSBT's derivations", ps.input)
+		}
+		if err := v.VerifyTapKey(ps.input, ps.sig); err != nil {
+			return false, fmt.Errorf("input %d: the Ledger's key-path signature is refused: %w", ps.input, err)
+		}
+		if len(in.TaprootKeySpendSig) > 0 {
+			return false, nil
+		}
+		in.TaprootKeySpendSig = ps.sig
+		return true, nil
+	}
+	own := d.ownTapDerivation(in, ps.pubKey)
+	if own == nil {
+		return false, fmt.Errorf("input %d: the Ledger signed with taproot key %x, which is not one of its keys in the PSBT's derivations", ps.input, ps.pubKey)
+	}
+	if !slices.ContainsFunc(own.LeafHashes, func(h []byte) bool { return bytes.Equal(h, ps.leafHash) }) {
+		return false, fmt.Errorf("input %d: the Ledger signed leaf %x with key %x, which the PSBT's derivation does not place in that leaf", ps.input, ps.leafHash, ps.pubKey)
+	}
+	if err := v.VerifyTap(ps.input, ps.pubKey, ps.leafHash, ps.sig); err != nil {
+		return false, fmt.Errorf("input %d: the Ledger's signature for taproot key %x is refused: %w", ps.input, ps.pubKey, err)
+	}
+	for _, s := range in.TaprootScriptSpendSig {
+		if bytes.Equal(s.XOnlyPubKey, ps.pubKey) && bytes.Equal(s.LeafHash, ps.leafHash) {
+			return false, nil
+		}
+	}
+	in.TaprootScriptSpendSig = append(in.TaprootScriptSpendSig, &bpsbt.TaprootScriptSpendSig{
+		XOnlyPubKey: ps.pubKey, LeafHash: ps.leafHash, Signature: ps.sig, SigHash: txscript.SigHashDefault,
+	})
+	return true, nil
+}
+
+// MuSigKeyPathLimit is why the Ledger does not take part in a MuSig2 key
+// path: the driver signs a musig() wallet's script leaves only.
+const MuSigKeyPathLimit = "countersign's Ledger driver signs the script leaves of a musig() wallet but does not take part in its MuSig2 key path yet (the app's nonces are not used); this Ledger had no leaf signature to add: spend by a script leaf, or by the MuSig2 key path with the other cosigners' software keys only if the Ledger is not a participant"
+
+// dropMuSigRecords removes the BIP-373 input records (participants 0x1a,
+// public nonces 0x1b, partial signatures 0x1c) from the device's copy.
+func dropMuSigRecords(p *bpsbt.Packet) {
+	for i := range p.Inputs {
+		p.Inputs[i].Unknowns = slices.DeleteFunc(p.Inputs[i].Unknowns, func(u *bpsbt.Unknown) bool {
+			return u != nil && len(u.Key) > 0 && (u.Key[0] == 0x1a || u.Key[0] == 0x1b || u.Key[0] == 0x1c)
+		})
+	}
+}
+
+// ownTapDerivation returns the input's taproot derivation of x-only key x
+// from this device's master key, or nil.
+func (d *Ledger) ownTapDerivation(in *bpsbt.PInput, x []byte) *bpsbt.TaprootBip32Derivation {
+	xfp := binary.LittleEndian.Uint32(d.xfp[:])
+	for _, der := range in.TaprootBip32Derivation {
+		if der != nil && der.MasterKeyFingerprint == xfp && bytes.Equal(der.XOnlyPubKey, x) {
+			return der
+		}
+	}
+	return nil
 }
 
 // checkOwnKey requires the signing key to be one of this device's keys for
@@ -180,11 +362,13 @@ func (d *Ledger) checkOwnKey(in *bpsbt.PInput, ps partialSig) error {
 	return nil
 }
 
-// scriptHasKey reports whether script pushes key as data.
+// scriptHasKey reports whether script pushes key, or its HASH160 (a
+// miniscript pkh()), as data.
 func scriptHasKey(script, key []byte) bool {
+	h := btcutil.Hash160(key)
 	tok := txscript.MakeScriptTokenizer(0, script)
 	for tok.Next() {
-		if bytes.Equal(tok.Data(), key) {
+		if bytes.Equal(tok.Data(), key) || bytes.Equal(tok.Data(), h) {
 			return true
 		}
 	}

@@ -43,16 +43,26 @@
 // change and index; partial signatures already in the PSBT are ignored, as
 // the app ignores them.
 //
-// Known differences from the app: only multisig policies (sh, sh(wsh()) and
-// wsh() of multi or sortedmulti, with @i/** or @i/<0;1>/* placeholders) are
-// accepted, not miniscript, taproot or single-key default wallets; only
-// SIGHASH_ALL is signed (the app also signs the other types of segwit
-// inputs after a warning); an output that names this device's fingerprint
-// but does not derive from the wallet is refused (the app shows it as an
-// external output), and a wrong or missing redeem or witness script is
-// refused before the user is asked (the app finds it while signing); the
-// HMAC key is not derived from the seed (SLIP-21), so registrations do not
-// survive the emulator.
+// Policies (template.go, miniscript.go, wallet.go): sh(multi|sortedmulti),
+// sh(wsh(multi|sortedmulti)), wsh(sortedmulti) and wsh(MINISCRIPT), and
+// tr(KP) or tr(KP,TREE) whose leaves are multi_a, sortedmulti_a or
+// MINISCRIPT; key expressions @i/** and @i/<M;N>/*, and in tr() (app 2.4)
+// musig(@i,@j,...)/**. What a version accepts follows its CHANGELOG
+// (Config.AppVersion). Taproot inputs are signed with BIP-340 Schnorr over
+// the BIP-341 digest (taproot.go), key path when the internal key is the
+// device's, script path for its keys in leaves.
+//
+// Known differences from the app: single-key default wallets are not
+// offered; of the app's resource limits on a miniscript only the P2WSH
+// script size is checked (not the ops count or the stack size); a musig() key expression is never signed for (the app runs the
+// MuSig2 rounds), only this device's plain keys in leaves; only
+// SIGHASH_ALL, and in taproot SIGHASH_DEFAULT, is signed (the app also
+// signs the other types after a warning); an output that names this
+// device's fingerprint but does not derive from the wallet is refused (the
+// app shows it as an external output), and a wrong or missing redeem or
+// witness script is refused before the user is asked (the app finds it
+// while signing); the HMAC key is not derived from the seed (SLIP-21), so
+// registrations do not survive the emulator.
 package ledger
 
 import (
@@ -113,8 +123,17 @@ const (
 	ccGetMoreElements    = 0xA0
 )
 
-// DefaultAppVersion is the Bitcoin app version the emulator reports.
+// DefaultAppVersion is the Bitcoin app version the emulator reports and
+// models unless Config.AppVersion names another. 2.1.3 takes miniscript in
+// wsh (2.1.0) and taproot trees whose leaves are pk, multi_a or
+// sortedmulti_a (2.1.2), and refuses miniscript in tapleaves and musig(),
+// as that version's parser does.
 const DefaultAppVersion = "2.1.3"
+
+// LatestAppVersion is the newest app version the emulator models: it also
+// takes miniscript in tapleaves (2.2.0) and musig() key expressions in
+// tr() (2.4.0), and allows 15 keys again (2.2.4 to 2.3.x allow 10).
+const LatestAppVersion = "2.4.6"
 
 // Request is what the device would put on its screen for the user.
 type Request struct {
@@ -133,7 +152,10 @@ type Config struct {
 	// AppName overrides the app GET_VERSION reports: "BOLOS" is the
 	// dashboard, any other name an app that does not speak this protocol.
 	AppName string
-	// AppVersion overrides DefaultAppVersion.
+	// AppVersion overrides DefaultAppVersion; the emulator then accepts
+	// only the templates that version did (CHANGELOG.md of
+	// app-bitcoin-new), e.g. "2.1.3" refuses miniscript in tapleaves and
+	// musig().
 	AppVersion string
 	// Locked answers every APDU with 0x5515, as a locked device does.
 	Locked bool
@@ -159,6 +181,7 @@ type Emulator struct {
 	params  *chaincfg.Params // the app's encodings: mainnet or testnet3
 	appName string
 	version string
+	feat    appFeatures // what the version accepts
 	master  *hdkeychain.ExtendedKey
 	xfp     [4]byte
 	hmacKey []byte
@@ -185,6 +208,10 @@ func New(cfg Config) (*Emulator, error) {
 	if version == "" {
 		version = DefaultAppVersion
 	}
+	feat, ok := featuresOf(version)
+	if !ok {
+		return nil, fmt.Errorf("ledger emulator: app version %q is not MAJOR.MINOR.PATCH", version)
+	}
 	master, err := hdkeychain.NewMaster(bip39.NewSeed(cfg.Mnemonic, cfg.Passphrase), params)
 	if err != nil {
 		return nil, fmt.Errorf("ledger emulator: %w", err)
@@ -200,7 +227,7 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, fmt.Errorf("ledger emulator: device secret: %w", err)
 		}
 	}
-	e := &Emulator{cfg: cfg, params: params, appName: name, version: version, master: master, hmacKey: append([]byte(nil), key...)}
+	e := &Emulator{cfg: cfg, params: params, appName: name, version: version, feat: feat, master: master, hmacKey: append([]byte(nil), key...)}
 	copy(e.xfp[:], btcutil.Hash160(pub.SerializeCompressed())[:4])
 	return e, nil
 }

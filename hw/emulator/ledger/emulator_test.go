@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -217,7 +218,8 @@ func register(t *testing.T, h *rawHost, p testPolicy, lie func(req []byte, hones
 }
 
 // answer is a minimal honest client for a policy's trees (proofs fit in
-// one response for 2 keys).
+// one response for up to 16 keys; the keys' count fits the request's last
+// byte).
 func answer(t *testing.T, p testPolicy, req []byte) []byte {
 	switch req[0] {
 	case ccGetPreimage:
@@ -229,9 +231,17 @@ func answer(t *testing.T, p testPolicy, req []byte) []byte {
 			}
 		}
 	case ccGetMerkleLeafProof:
-		idx := req[len(req)-1]
-		leaves := [2][32]byte{elementHash([]byte(p.keys[0])), elementHash([]byte(p.keys[1]))}
-		return append(append(append([]byte(nil), leaves[idx][:]...), 1, 1), leaves[1-idx][:]...)
+		idx := uint64(req[len(req)-1])
+		var leaves [][32]byte
+		for _, k := range p.keys {
+			leaves = append(leaves, elementHash([]byte(k)))
+		}
+		proof := auditPath(idx, leaves)
+		out := append(append([]byte(nil), leaves[idx][:]...), byte(len(proof)), byte(len(proof)))
+		for _, h := range proof {
+			out = append(out, h[:]...)
+		}
+		return out
 	}
 	t.Fatalf("unexpected request %x", req)
 	return nil
@@ -352,24 +362,79 @@ func auditPath(m uint64, d [][32]byte) [][32]byte {
 
 func TestParseTemplate(t *testing.T) {
 	for tmpl, ok := range map[string]bool{
-		"wsh(sortedmulti(2,@0/**,@1/**,@2/**))":      true,
-		"sh(wsh(multi(1,@1/**,@0/<0;1>/*,@2/**)))":   true,
-		"sh(sortedmulti(3,@0/**,@1/**,@2/**))":       true,
-		"wsh(sortedmulti(4,@0/**,@1/**,@2/**))":      false, // 4 of 3
-		"wsh(sortedmulti(0,@0/**,@1/**,@2/**))":      false,
-		"wsh(sortedmulti(02,@0/**,@1/**,@2/**))":     false,
-		"wsh(sortedmulti(2,@0/**,@0/**,@2/**))":      false, // repeated
-		"wsh(sortedmulti(2,@0/**,@1/**,@3/**))":      false, // no @3
-		"wsh(sortedmulti(2,@0/**,@1/**))":            false, // @2 unused
-		"wsh(sortedmulti(2,@0,@1/**,@2/**))":         false,
-		"tr(@0/**)":                                  false,
-		"wsh(or_d(pk(@0/**),pk(@1/**)))":             false,
-		"wsh(sortedmulti(2,@0/**,@1/**,@2/**)":       false,
-		"wsh(sortedmulti(2,@0/<1;0>/*,@1/**,@2/**))": false,
+		"wsh(sortedmulti(2,@0/**,@1/**,@2/**))":                                                                 true,
+		"sh(wsh(multi(1,@1/**,@0/<0;1>/*,@2/**)))":                                                              true,
+		"sh(sortedmulti(3,@0/**,@1/**,@2/**))":                                                                  true,
+		"wsh(sortedmulti(4,@0/**,@1/**,@2/**))":                                                                 false, // 4 of 3
+		"wsh(sortedmulti(0,@0/**,@1/**,@2/**))":                                                                 false,
+		"wsh(sortedmulti(02,@0/**,@1/**,@2/**))":                                                                false,
+		"wsh(sortedmulti(2,@0/**,@1/**,@3/**))":                                                                 false, // no @3
+		"wsh(sortedmulti(2,@0/**,@1/**))":                                                                       false, // @2 unused
+		"wsh(sortedmulti(2,@0,@1/**,@2/**))":                                                                    false,
+		"wsh(sortedmulti(2,@0/**,@1/**,@2/**)":                                                                  false,
+		"wsh(sortedmulti(2,@0/<1;0>/*,@1/**,@2/**))":                                                            true, // any distinct M;N (parse_keyexpr)
+		"wsh(sortedmulti(2,@0/<1;1>/*,@1/**,@2/**))":                                                            false,
+		"sh(or_d(pk(@0/**),multi(1,@1/**,@2/**)))":                                                              false, // no miniscript in sh
+		"sh(wsh(or_d(pk(@0/**),multi(1,@1/**,@2/**))))":                                                         false,
+		"wsh(or_d(pk(@0/**),multi(1,@1/**,@2/**)))":                                                             true,
+		"wsh(or_d(pk(@0/**),sortedmulti(1,@1/**,@2/**)))":                                                       false, // sortedmulti is not miniscript
+		"wsh(or_d(multi(2,@0/**,@1/**,@2/**),and_v(v:pkh(@0/<2;3>/*),older(52560))))":                           true,
+		"wsh(andor(multi(2,@0/**,@1/**),or_i(and_v(v:pkh(@2/**),after(1000)),older(100)),pk(@1/<2;3>/*)))":      true,
+		"wsh(thresh(2,pk(@0/**),s:pk(@1/**),s:pk(@2/**)))":                                                      true,
+		"wsh(thresh(2,pk(@0/**),pk(@1/**),s:pk(@2/**)))":                                                        false, // W expected
+		"wsh(and_v(pk(@0/**),pk(@1/**),pk(@2/**)))":                                                             false,
+		"wsh(and_v(v:pk(@0/**),multi_a(1,@1/**,@2/**)))":                                                        false, // multi_a only in tr
+		"wsh(c:pk_k(@0/**),@1/**,@2/**)":                                                                        false,
+		"tr(@0/**)":                                                                                             false, // @1, @2 unused
+		"tr(@0/**,sortedmulti_a(2,@0/<2;3>/*,@1/**,@2/**))":                                                     true,
+		"tr(@0/**,{pk(@1/**),multi_a(1,@1/<2;3>/*,@2/**)})":                                                     true,
+		"tr(@0/**,{{pk(@1/**),pk(@2/**)},and_v(v:pk(@1/<2;3>/*),older(10))})":                                   true,
+		"tr(@0/**,multi(1,@1/**,@2/**))":                                                                        false, // multi not in tr
+		"tr(@0/**,{pk(@1/**)})":                                                                                 false,
+		"tr(@0/**,{pk(@1/**),pk(@2/**)}":                                                                        false,
+		"tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))":                                             true,
+		"tr(musig(@0)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))":                                                   false,
+		"tr(@0/**,pk(musig(@1,@2)/**))":                                                                         true,
+		"wsh(pk(musig(@0,@1,@2)/**))":                                                                           false, // musig only in tr
+		"tr(@0/**,and_v(v:pk(@1/**),sha256(e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855)))": false, // @2 unused
+		"wpkh(@0/**)": false,
+		"wsh(0)":      false,
+		"":            false,
+		"tr(@0/**,{{{{{{{{{pk(@1/**),pk(@2/**)},0},0},0},0},0},0},0},0})": false, // deeper than 8
 	} {
-		_, _, _, _, err := parseTemplate(tmpl, 3)
+		_, err := parseTemplate(tmpl, 3, mustFeatures(LatestAppVersion))
 		if (err == nil) != ok {
 			t.Errorf("%s: %v", tmpl, err)
+		}
+	}
+}
+
+// TestParseTemplateOldApp checks that versions refuse what they did not
+// know, with SW_INCORRECT_DATA as the app's parser fails.
+func TestParseTemplateOldApp(t *testing.T) {
+	for _, c := range []struct {
+		version, tmpl string
+		ok            bool
+	}{
+		{"2.1.3", "tr(@0/**,sortedmulti_a(2,@0/<2;3>/*,@1/**,@2/**))", true},
+		{"2.1.3", "tr(@0/**,{pk(@1/**),{pk(@2/**),multi_a(1,@1/<2;3>/*,@2/<2;3>/*)}})", true},
+		{"2.1.3", "tr(@0/**,{pk(@1/**),and_v(v:pk(@2/**),older(10))})", false}, // taproot miniscript: 2.2.0
+		{"2.2.0", "tr(@0/**,{pk(@1/**),and_v(v:pk(@2/**),older(10))})", true},
+		{"2.1.3", "tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))", false},
+		{"2.3.0", "tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))", false},
+		{"2.4.0", "tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))", true},
+		{"2.1.1", "tr(@0/**,sortedmulti_a(2,@0/<2;3>/*,@1/**,@2/**))", false},
+		{"2.1.0", "wsh(or_d(multi(2,@0/**,@1/**,@2/**),and_v(v:pkh(@0/<2;3>/*),older(52560))))", true},
+		{"2.0.6", "wsh(or_d(multi(2,@0/**,@1/**,@2/**),and_v(v:pkh(@0/<2;3>/*),older(52560))))", false},
+		{"2.1.3", "tr(@0/**,{{{{pk(@1/**),pk(@2/**)},0},0},0})", false}, // deeper than 3
+	} {
+		_, err := parseTemplate(c.tmpl, 3, mustFeatures(c.version))
+		if (err == nil) != c.ok {
+			t.Errorf("%s %s: %v", c.version, c.tmpl, err)
+		}
+		var se *swError
+		if err != nil && (!errors.As(err, &se) || se.sw != swIncorrectData || se.hasCode) {
+			t.Errorf("%s %s: %v, want 0x6a80 without a code", c.version, c.tmpl, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"io"
@@ -62,7 +63,7 @@ func FuzzParsers(f *testing.F) {
 		_, _ = parseSignRequest(b)
 		_, _ = parseCommitment(b)
 		_, _ = e.parseKeyInfo(string(b))
-		_, _, _, _, _ = parseTemplate(string(b), 3)
+		_, _ = parseTemplate(string(b), 3, mustFeatures(LatestAppVersion))
 		_, _ = parseAPDU(b)
 		k := min(33, len(b)) // a derivation: the key data, then the value
 		_, _ = parseDerivation(b[:k], b[k:])
@@ -107,4 +108,51 @@ func mustHexF(f *testing.F, s string) []byte {
 		f.Fatal(err)
 	}
 	return b
+}
+
+// FuzzTemplate parses descriptor templates as the newest and the oldest
+// modelled app versions would, and compiles what parses with stand-in
+// keys: no input may panic, a template 2.1.3 accepts must also parse in
+// the newest version, and every parsed miniscript must compile. Seeds:
+// testdata/fuzz/FuzzTemplate (the shapes of the unit and interop tests).
+func FuzzTemplate(f *testing.F) {
+	for _, s := range []string{
+		"wsh(sortedmulti(2,@0/**,@1/**,@2/**))",
+		"tr(@0/**,{sortedmulti_a(2,@0/<2;3>/*,@1/**),pk(@2/**)})",
+		"tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))",
+		"wsh(or_d(multi(2,@0/**,@1/**,@2/**),and_v(v:pkh(@0/<2;3>/*),older(52560))))",
+	} {
+		f.Add(s)
+	}
+	latest, old := mustFeatures(LatestAppVersion), mustFeatures(DefaultAppVersion)
+	f.Fuzz(func(t *testing.T, tmpl string) {
+		if len(tmpl) > maxTemplateLen {
+			return
+		}
+		_, errOld := parseTemplate(tmpl, 3, old)
+		pol, err := parseTemplate(tmpl, 3, latest)
+		if errOld == nil && err != nil {
+			t.Fatalf("%q: 2.1.3 accepts, %s refuses: %v", tmpl, LatestAppVersion, err)
+		}
+		if err != nil {
+			return
+		}
+		key := func(n int) keyFunc {
+			return func(k *keyExpr) ([]byte, error) { return bytes.Repeat([]byte{2}, n), nil }
+		}
+		var scripts []*node
+		if pol.script != nil {
+			scripts = append(scripts, pol.script)
+		}
+		for _, s := range scripts {
+			if _, err := compile(s, key(33)); err != nil {
+				t.Fatalf("%q: %v", tmpl, err)
+			}
+		}
+		for _, s := range pol.tree.leaves(nil) {
+			if _, err := compile(s, key(32)); err != nil {
+				t.Fatalf("%q: %v", tmpl, err)
+			}
+		}
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -41,13 +40,14 @@ const (
 	ecSignBadRedeemScript   = 0x000b
 )
 
-// scriptKind is the wrapper around the multisig.
+// scriptKind is the policy's output type.
 type scriptKind int
 
 const (
 	kindSh scriptKind = iota + 1
 	kindShWsh
 	kindWsh
+	kindTr
 )
 
 // policyHeader is a serialized wallet policy (doc/wallet.md):
@@ -113,80 +113,9 @@ type keyInfo struct {
 	path      []uint32
 	xpub      *hdkeychain.ExtendedKey
 	internal  bool // the emulator's own key
-}
-
-// wallet is a parsed, checked wallet policy.
-type wallet struct {
-	id        [32]byte
-	name      string
-	template  string
-	kind      scriptKind
-	threshold int
-	sorted    bool
-	order     []int // placeholder i of the script uses key order[i]
-	keys      []keyInfo
-	branches  map[[2]int]*hdkeychain.ExtendedKey // (key, change) -> xpub/change
-}
-
-// parseTemplate accepts sh(...), sh(wsh(...)) and wsh(...) around
-// multi(...) or sortedmulti(...) with @i/** or @i/<0;1>/* placeholders.
-func parseTemplate(t string, nKeys int) (kind scriptKind, threshold int, sorted bool, order []int, err error) {
-	notSane := func(why string) error { return failCode(swNotSupported, ecRegisterNotSane, "template %q: %s", t, why) }
-	var inner string
-	switch {
-	case strings.HasPrefix(t, "sh(wsh(") && strings.HasSuffix(t, "))"):
-		kind, inner = kindShWsh, t[len("sh(wsh("):len(t)-2]
-	case strings.HasPrefix(t, "wsh(") && strings.HasSuffix(t, ")"):
-		kind, inner = kindWsh, t[len("wsh("):len(t)-1]
-	case strings.HasPrefix(t, "sh(") && strings.HasSuffix(t, ")"):
-		kind, inner = kindSh, t[len("sh("):len(t)-1]
-	default:
-		return 0, 0, false, nil, notSane("the emulator registers sh, sh(wsh()) and wsh() multisig only")
-	}
-	switch {
-	case strings.HasPrefix(inner, "sortedmulti(") && strings.HasSuffix(inner, ")"):
-		sorted, inner = true, inner[len("sortedmulti("):len(inner)-1]
-	case strings.HasPrefix(inner, "multi(") && strings.HasSuffix(inner, ")"):
-		inner = inner[len("multi(") : len(inner)-1]
-	default:
-		return 0, 0, false, nil, notSane("not a multi or sortedmulti script")
-	}
-	args := strings.Split(inner, ",")
-	if len(args) < 2 {
-		return 0, 0, false, nil, notSane("no keys")
-	}
-	threshold, err = strconv.Atoi(args[0])
-	if err != nil || args[0] != strconv.Itoa(threshold) {
-		return 0, 0, false, nil, notSane("bad threshold")
-	}
-	used := make([]bool, nKeys)
-	for _, a := range args[1:] {
-		ph, ok := strings.CutSuffix(a, "/**")
-		if !ok {
-			ph, ok = strings.CutSuffix(a, "/<0;1>/*")
-		}
-		if !ok || !strings.HasPrefix(ph, "@") {
-			return 0, 0, false, nil, notSane("placeholders must be @i/** or @i/<0;1>/*")
-		}
-		i, err := strconv.Atoi(ph[1:])
-		if err != nil || ph[1:] != strconv.Itoa(i) || i < 0 || i >= nKeys || used[i] {
-			return 0, 0, false, nil, notSane("bad or repeated placeholder " + ph)
-		}
-		used[i] = true
-		order = append(order, i)
-	}
-	n := len(order)
-	if n != nKeys {
-		return 0, 0, false, nil, notSane("not every key is used")
-	}
-	limit := 16
-	if kind == kindSh {
-		limit = 15
-	}
-	if threshold < 1 || threshold > n || n > limit {
-		return 0, 0, false, nil, notSane(fmt.Sprintf("%d of %d", threshold, n))
-	}
-	return kind, threshold, sorted, order, nil
+	// unspendable marks BIP-341's NUMS point H as the key, which the app
+	// (2.2.2 and later) shows as a dummy key.
+	unspendable bool
 }
 
 // parseKeyInfo decodes [fpr/path]xpub (hardened steps as ' or h).
@@ -232,6 +161,10 @@ func (e *Emulator) parseKeyInfo(s string) (keyInfo, error) {
 		return k, fail(swIncorrectData, "key %q: not a key of the app's network", s)
 	}
 	k.xpub = x
+	if pk, err := x.ECPubKey(); err == nil && bytes.Equal(pk.SerializeCompressed(), numsKey) {
+		k.unspendable = true
+		return k, nil
+	}
 	if k.hasOrigin && k.fpr == e.xfp {
 		own, err := e.xpubAt(k.path)
 		if err == nil && own.String() == x.String() {
@@ -276,8 +209,9 @@ func (s *session) loadWallet(id [32]byte, h policyHeader) (*wallet, error) {
 	if h.tmplLen == 0 || h.tmplLen > maxTemplateLen {
 		return nil, fail(swIncorrectData, "template of %d bytes", h.tmplLen)
 	}
-	if h.nKeys == 0 || h.nKeys > maxKeys {
-		return nil, failCode(swNotSupported, ecRegisterNotSane, "%d keys", h.nKeys)
+	if h.nKeys == 0 || h.nKeys > uint64(s.e.feat.maxKeys) {
+		// MAX_N_KEYS_IN_WALLET_POLICY: SW_NOT_SUPPORTED in the app.
+		return nil, fail(swNotSupported, "%d keys (app %s takes at most %d)", h.nKeys, s.e.version, s.e.feat.maxKeys)
 	}
 	tmpl, err := s.getPreimage(h.tmplHash, int(h.tmplLen))
 	if err != nil {
@@ -286,8 +220,8 @@ func (s *session) loadWallet(id [32]byte, h policyHeader) (*wallet, error) {
 	if uint64(len(tmpl)) != h.tmplLen {
 		return nil, fail(swIncorrectData, "template length")
 	}
-	w := &wallet{id: id, name: h.name, template: string(tmpl), branches: map[[2]int]*hdkeychain.ExtendedKey{}}
-	w.kind, w.threshold, w.sorted, w.order, err = parseTemplate(w.template, int(h.nKeys))
+	w := &wallet{id: id, name: h.name, template: string(tmpl), branches: map[[2]uint32]*hdkeychain.ExtendedKey{}, aggregates: map[int]*hdkeychain.ExtendedKey{}}
+	w.pol, err = parseTemplate(w.template, int(h.nKeys), s.e.feat)
 	if err != nil {
 		return nil, err
 	}
@@ -315,70 +249,6 @@ func (w *wallet) hasInternalKey() bool {
 	return false
 }
 
-// derived is the wallet at one position.
-type derived struct {
-	scriptPubKey, redeemScript, witnessScript []byte
-	address                                   btcutil.Address
-}
-
-// derive computes the wallet's scripts at (change, index).
-func (w *wallet) derive(e *Emulator, change, index uint32) (*derived, error) {
-	if change > 1 || index >= hdkeychain.HardenedKeyStart {
-		return nil, fail(swIncorrectData, "position %d/%d", change, index)
-	}
-	pubs := make([][]byte, len(w.order))
-	for i, ki := range w.order {
-		br := w.branches[[2]int{ki, int(change)}]
-		if br == nil {
-			var err error
-			if br, err = w.keys[ki].xpub.Derive(change); err != nil {
-				return nil, fail(swBadState, "derive: %v", err)
-			}
-			w.branches[[2]int{ki, int(change)}] = br
-		}
-		child, err := br.Derive(index)
-		if err != nil {
-			return nil, fail(swBadState, "derive: %v", err)
-		}
-		pk, err := child.ECPubKey()
-		if err != nil {
-			return nil, fail(swBadState, "derive: %v", err)
-		}
-		pubs[i] = pk.SerializeCompressed()
-	}
-	if w.sorted {
-		// BIP-67: sortedmulti orders the keys lexicographically.
-		sort.Slice(pubs, func(i, j int) bool { return bytes.Compare(pubs[i], pubs[j]) < 0 })
-	}
-	ms := multisigScript(w.threshold, pubs)
-	d := &derived{}
-	var err error
-	switch w.kind {
-	case kindWsh:
-		h := sha256.Sum256(ms)
-		d.witnessScript = ms
-		d.scriptPubKey = p2wshScript(h)
-		d.address, err = btcutil.NewAddressWitnessScriptHash(h[:], e.params)
-	case kindShWsh:
-		h := sha256.Sum256(ms)
-		d.witnessScript = ms
-		d.redeemScript = p2wshScript(h)
-		d.scriptPubKey = p2shScript(d.redeemScript)
-		d.address, err = btcutil.NewAddressScriptHashFromHash(btcutil.Hash160(d.redeemScript), e.params)
-	case kindSh:
-		if len(ms) > maxScriptElementSize {
-			return nil, fail(swIncorrectData, "redeem script too long")
-		}
-		d.redeemScript = ms
-		d.scriptPubKey = p2shScript(ms)
-		d.address, err = btcutil.NewAddressScriptHashFromHash(btcutil.Hash160(ms), e.params)
-	}
-	if err != nil {
-		return nil, fail(swBadState, "address: %v", err)
-	}
-	return d, nil
-}
-
 // maxScriptElementSize is the consensus limit on a pushed element, and so
 // on a P2SH redeem script (Bitcoin Core MAX_SCRIPT_ELEMENT_SIZE).
 const maxScriptElementSize = 520
@@ -391,17 +261,6 @@ const (
 	opEqual         = 0x87
 	opCheckMultisig = 0xae
 )
-
-// multisigScript is BIP-11's m-of-n script, OP_m <key 1> ... <key n> OP_n
-// OP_CHECKMULTISIG; m and n are at most 16 here, so each is a one-byte
-// OP_1..OP_16 and each 33-byte key a direct push.
-func multisigScript(m int, keys [][]byte) []byte {
-	s := []byte{byte(op1 - 1 + m)}
-	for _, k := range keys {
-		s = append(append(s, byte(len(k))), k...)
-	}
-	return append(s, byte(op1-1+len(keys)), opCheckMultisig)
-}
 
 // p2wshScript is the version 0 witness program of a script hash (BIP-141):
 // OP_0 <32 bytes>. It is also sh(wsh())'s redeem script.
@@ -509,6 +368,9 @@ func (s *session) registerWallet() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := w.checkSane(); err != nil {
+		return nil, err
+	}
 	if !w.hasInternalKey() {
 		return nil, failCode(swIncorrectData, ecRegisterNoInternalKey, "no key of this device")
 	}
@@ -516,8 +378,11 @@ func (s *session) registerWallet() ([]byte, error) {
 	fmt.Fprintf(&text, "Register wallet %q\nPolicy: %s\n", w.name, w.template)
 	for i, k := range w.keys {
 		who := "cosigner"
-		if k.internal {
+		switch {
+		case k.internal:
 			who = "this device"
+		case k.unspendable && s.e.feat.dummyKey:
+			who = "dummy, unspendable"
 		}
 		fmt.Fprintf(&text, "Key @%d (%s): %s\n", i, who, w.keyString(i))
 	}

@@ -26,11 +26,13 @@ const (
 	inRedeemScript    = 0x04
 	inWitnessScript   = 0x05
 	inBip32Derivation = 0x06
+	inTapBip32        = 0x16 // BIP-371 PSBT_IN_TAP_BIP32_DERIVATION
 	inPreviousTxid    = 0x0E
 	inOutputIndex     = 0x0F
 	inSequence        = 0x10
 
 	outBip32Derivation = 0x02
+	outTapBip32        = 0x07 // BIP-371 PSBT_OUT_TAP_BIP32_DERIVATION
 	outAmount          = 0x03
 	outScript          = 0x04
 )
@@ -141,9 +143,10 @@ func (s *session) signPSBT() ([]byte, error) {
 // derivation is one BIP32_DERIVATION entry: the key's public key and its
 // origin.
 type derivation struct {
-	pubKey []byte
-	fpr    [4]byte
-	path   []uint32
+	pubKey     []byte     // compressed, or x-only in a TAP_BIP32_DERIVATION
+	leafHashes [][32]byte // TAP_BIP32_DERIVATION's leaves
+	fpr        [4]byte
+	path       []uint32
 }
 
 // psbtInput is one input map: its one-byte-key fields by type, and its
@@ -174,7 +177,7 @@ func (s *session) readPSBT(q signRequest) (*unsignedPSBT, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, _, err := splitMap(global, 0xff)
+	g, _, err := splitMap(global, 0xff, 0xff)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +213,7 @@ func (s *session) readPSBT(q signRequest) (*unsignedPSBT, error) {
 		if err != nil {
 			return nil, err
 		}
-		in, ders, err := splitMap(m, inBip32Derivation)
+		in, ders, err := splitMap(m, inBip32Derivation, inTapBip32)
 		if err != nil {
 			return nil, fail(swIncorrectData, "input %d: %v", i, err)
 		}
@@ -235,7 +238,7 @@ func (s *session) readPSBT(q signRequest) (*unsignedPSBT, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, ders, err := splitMap(m, outBip32Derivation)
+		out, ders, err := splitMap(m, outBip32Derivation, outTapBip32)
 		if err != nil {
 			return nil, fail(swIncorrectData, "output %d: %v", i, err)
 		}
@@ -255,10 +258,11 @@ func (s *session) readPSBT(q signRequest) (*unsignedPSBT, error) {
 }
 
 // splitMap sorts a map's entries into its one-byte-key fields and the
-// BIP32_DERIVATION entries of type derType (none when derType is 0xff).
+// BIP32_DERIVATION entries of type derType and TAP_BIP32_DERIVATION
+// entries of type tapType (none when they are 0xff).
 // Other entries (partial signatures, proprietary and unknown keys) play no
 // part in signing, as in the app.
-func splitMap(m []kv, derType byte) (map[byte][]byte, []derivation, error) {
+func splitMap(m []kv, derType, tapType byte) (map[byte][]byte, []derivation, error) {
 	fields := make(map[byte][]byte, len(m))
 	var ders []derivation
 	for _, e := range m {
@@ -267,6 +271,12 @@ func splitMap(m []kv, derType byte) (map[byte][]byte, []derivation, error) {
 			fields[e.key[0]] = e.value
 		case e.key[0] == derType && derType != 0xff:
 			d, err := parseDerivation(e.key[1:], e.value)
+			if err != nil {
+				return nil, nil, err
+			}
+			ders = append(ders, d)
+		case e.key[0] == tapType && tapType != 0xff:
+			d, err := parseTapDerivation(e.key[1:], e.value)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -290,6 +300,31 @@ func parseDerivation(pub, val []byte) (derivation, error) {
 	copy(d.fpr[:], val)
 	for i := 4; i < len(val); i += 4 {
 		d.path = append(d.path, binary.LittleEndian.Uint32(val[i:]))
+	}
+	return d, nil
+}
+
+// parseTapDerivation decodes a TAP_BIP32_DERIVATION entry (BIP-371): the
+// key data is an x-only public key; the value the leaf hashes the key signs
+// in (a count, then 32 bytes each), the fingerprint and the path. Like the
+// app (extract_bip32_derivation.c) the count is one byte, at most 128.
+func parseTapDerivation(pub, val []byte) (derivation, error) {
+	if len(pub) != 32 {
+		return derivation{}, fmt.Errorf("a TAP_BIP32_DERIVATION key is not an x-only public key")
+	}
+	if len(val) < 1 || val[0] > 128 || len(val) < 1+32*int(val[0]) {
+		return derivation{}, fmt.Errorf("a TAP_BIP32_DERIVATION value with bad leaf hashes")
+	}
+	n := int(val[0])
+	d, err := parseDerivation(append([]byte{2}, pub...), val[1+32*n:])
+	if err != nil {
+		return derivation{}, err
+	}
+	d.pubKey = pub
+	for i := 0; i < n; i++ {
+		var h [32]byte
+		copy(h[:], val[1+32*i:])
+		d.leafHashes = append(d.leafHashes, h)
 	}
 	return d, nil
 }

@@ -160,7 +160,15 @@ func randomMultisig(r *rand.Rand) []byte {
 		}
 		keys = append(keys, k)
 	}
-	return multisigScript(1+r.IntN(n), keys)
+	ms := &node{frag: "multi", k: uint32(1 + r.IntN(n))}
+	for i := range keys {
+		ms.keys = append(ms.keys, &keyExpr{key: i})
+	}
+	s, err := compile(ms, func(k *keyExpr) ([]byte, error) { return keys[k.key], nil })
+	if err != nil {
+		panic(err)
+	}
+	return s.b
 }
 
 // TestSighashAgainstTxscript compares both digests with btcd's txscript on

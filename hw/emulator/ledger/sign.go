@@ -2,10 +2,13 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/txscript"
@@ -26,12 +29,17 @@ type signPlan struct {
 	toSign []bool
 }
 
-// keyMatch reports whether a BIP-32 derivation names internal key k of
-// the wallet: same fingerprint, the key's origin path, then a change step
-// of 0 or 1 (the placeholders are /** or /<0;1>/*) and an index
-// (is_keyexpr_compatible_with_derivation_info in sign_psbt.c).
-func keyMatch(k *keyInfo, d *derivation) (change, index uint32, ok bool) {
-	if !k.internal || d.fpr != k.fpr || len(d.path) != len(k.path)+2 {
+// keyMatch reports whether a BIP-32 derivation names key expression e,
+// an internal key of the wallet: same fingerprint, the key's origin path,
+// then one of the expression's two steps and an index
+// (is_keyexpr_compatible_with_derivation_info in sign_psbt.c); change is 1
+// when the step is the expression's second (N of /<M;N>/*).
+func keyMatch(w *wallet, e *keyExpr, d *derivation) (change, index uint32, ok bool) {
+	if !w.internalExpr(e) {
+		return 0, 0, false
+	}
+	k := &w.keys[e.key]
+	if d.fpr != k.fpr || len(d.path) != len(k.path)+2 {
 		return 0, 0, false
 	}
 	for i, s := range k.path {
@@ -39,8 +47,14 @@ func keyMatch(k *keyInfo, d *derivation) (change, index uint32, ok bool) {
 			return 0, 0, false
 		}
 	}
-	change, index = d.path[len(d.path)-2], d.path[len(d.path)-1]
-	return change, index, change <= 1
+	step, index := d.path[len(d.path)-2], d.path[len(d.path)-1]
+	switch step {
+	case e.num[0]:
+		return 0, index, true
+	case e.num[1]:
+		return 1, index, true
+	}
+	return 0, 0, false
 }
 
 // review decides which inputs are the wallet's and which of its keys sign
@@ -50,7 +64,7 @@ func keyMatch(k *keyInfo, d *derivation) (change, index uint32, ok bool) {
 // commit fc8d7ab610afd834fe512542ba258cf65661ee08).
 func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error) {
 	t := p.tx
-	plan := &signPlan{inputs: make([]inputPlan, len(t.ins)), toSign: make([]bool, len(w.order))}
+	plan := &signPlan{inputs: make([]inputPlan, len(t.ins)), toSign: make([]bool, len(w.pol.exprs))}
 	var totalIn int64
 	nInternal, missingTx := 0, 0
 	for i := range t.ins {
@@ -66,8 +80,8 @@ func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error)
 		// one found wins, as in the app.
 		found := false
 		for _, d := range in.derivations {
-			for pos, ki := range w.order {
-				if c, idx, ok := keyMatch(&w.keys[ki], &d); ok {
+			for pos, ke := range w.pol.exprs {
+				if c, idx, ok := keyMatch(w, ke, &d); ok {
 					plan.toSign[pos] = true
 					found, ip.change, ip.index = true, c, idx
 				}
@@ -131,19 +145,15 @@ func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error)
 // approved; the emulator refuses before asking.
 func checkInternalInput(w *wallet, in *psbtInput, der *derived, hasTx bool, i int) error {
 	_, hasW := in.fields[inWitnessUtxo]
+	kind := w.pol.kind
 	switch {
-	case w.kind == kindSh && (!hasTx || hasW):
+	case kind == kindSh && (!hasTx || hasW):
 		return failCode(swIncorrectData, ecSignLegacyUtxo, "input %d", i)
-	case w.kind != kindSh && !hasW:
+	case kind != kindSh && !hasW:
 		return failCode(swIncorrectData, ecSignSegwitUtxo, "input %d", i)
 	}
-	if v, ok := in.fields[inSighashType]; ok {
-		if len(v) != 4 {
-			return fail(swIncorrectData, "input %d: malformed sighash type", i)
-		}
-		if ht := uint32(v[0]) | uint32(v[1])<<8 | uint32(v[2])<<16 | uint32(v[3])<<24; ht != sighashAll {
-			return fail(swNotSupported, "input %d: sighash type %#x (the emulator signs SIGHASH_ALL only)", i, ht)
-		}
+	if _, err := inputHashType(w, in, i); err != nil {
+		return err
 	}
 	ws, hasWS := in.fields[inWitnessScript]
 	rs, hasRS := in.fields[inRedeemScript]
@@ -160,6 +170,29 @@ func checkInternalInput(w *wallet, in *psbtInput, der *derived, hasTx bool, i in
 	return nil
 }
 
+// inputHashType is the input's PSBT_IN_SIGHASH_TYPE, or the default:
+// SIGHASH_ALL before taproot, SIGHASH_DEFAULT (0) in taproot. The emulator
+// signs these two and SIGHASH_ALL in taproot; the app also signs the other
+// types after a warning.
+func inputHashType(w *wallet, in *psbtInput, i int) (uint32, error) {
+	ht := uint32(sighashAll)
+	if w.pol.kind == kindTr {
+		ht = sighashDefault
+	}
+	v, ok := in.fields[inSighashType]
+	if !ok {
+		return ht, nil
+	}
+	if len(v) != 4 {
+		return 0, fail(swIncorrectData, "input %d: malformed sighash type", i)
+	}
+	ht = binary.LittleEndian.Uint32(v)
+	if ht != sighashAll && (ht != sighashDefault || w.pol.kind != kindTr) {
+		return 0, fail(swNotSupported, "input %d: sighash type %#x (the emulator signs SIGHASH_ALL and, in taproot, SIGHASH_DEFAULT only)", i, ht)
+	}
+	return ht, nil
+}
+
 // isChange reports whether output j is change: a derivation of one of the
 // wallet's own keys on the change branch whose position gives the
 // output's script. An output that carries a derivation with this device's
@@ -172,8 +205,8 @@ func (e *Emulator) isChange(w *wallet, o *psbtOutput, out *txOut, j int) (bool, 
 			continue
 		}
 		claims = true
-		for _, ki := range w.order {
-			c, idx, ok := keyMatch(&w.keys[ki], &d)
+		for _, ke := range w.pol.exprs {
+			c, idx, ok := keyMatch(w, ke, &d)
 			if !ok {
 				continue
 			}
@@ -203,30 +236,50 @@ func scriptText(script []byte, e *Emulator) string {
 }
 
 // sign makes the signatures and returns the YIELD payloads. Like the app's
-// sign_transaction, it goes through the wallet's own key placeholders in
-// template order and, for each that a derivation named, signs every
-// internal input with the key at the placeholder's origin path, then the
-// input's change and index. Each signature is ECDSA over the digest
-// computed in sighash.go (BIP-143 for sh-wsh and wsh, the legacy one for
-// sh, scriptCode the wallet's script), RFC 6979 nonce, low S, DER, and
-// SIGHASH_ALL. The app ignores partial signatures already in the PSBT and
-// so does the emulator.
+// sign_transaction, it goes through the wallet's own key expressions in
+// template order (for tr: the internal key, then the leaves left to right)
+// and, for each that a derivation named, signs every internal input with
+// the key at the expression's origin path, then its step for the input's
+// change and the input's index. The app ignores partial signatures already
+// in the PSBT and so does the emulator.
 //
-// A payload is input index (varint) | 33 | public key | signature; the
-// public key is left out under protocol version 0 (yield_signature).
+// Before taproot a signature is ECDSA over the digest computed in
+// sighash.go (BIP-143 for sh-wsh and wsh, the legacy one for sh, the
+// scriptCode the wallet's script), RFC 6979 nonce, low S, DER, then the
+// SIGHASH_ALL byte. In taproot it is BIP-340 Schnorr over the BIP-341
+// digest (taproot.go): with the internal key tweaked by the tree's root for
+// a key-path spend, with the leaf's key and the leaf's hash in the digest
+// for a script-path spend; 64 bytes, and the hash type byte after them
+// unless it is SIGHASH_DEFAULT (sign_sighash_schnorr_and_yield).
+//
+// A payload is (yield_signature):
+//
+//	input index (varint) | len (1) | pubkey_augm | signature
+//
+// where pubkey_augm is the 33-byte compressed key before taproot, the
+// 32-byte x-only output key for a key-path spend, and the 32-byte x-only
+// key followed by the 32-byte tapleaf hash for a script-path spend; len
+// and pubkey_augm are left out under protocol version 0.
 func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) ([][]byte, error) {
 	t := p.tx
 	var hashes *bip143Hashes
-	if w.kind != kindSh {
+	var tapHashes *bip341Hashes
+	switch w.pol.kind {
+	case kindTr:
+		prevs := make([]txOut, len(plan.inputs))
+		for i := range plan.inputs {
+			prevs[i] = plan.inputs[i].prev
+		}
+		tapHashes = newBIP341Hashes(t, prevs)
+	case kindWsh, kindShWsh:
 		hashes = newBIP143Hashes(t)
 	}
-	digests := make([]*[32]byte, len(t.ins))
 	var out [][]byte
-	for pos, ki := range w.order {
+	for pos, ke := range w.pol.exprs {
 		if !plan.toSign[pos] {
 			continue
 		}
-		origin, err := e.privAt(w.keys[ki].path)
+		origin, err := e.privAt(w.keys[ke.key].path)
 		if err != nil {
 			return nil, err
 		}
@@ -236,19 +289,13 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 			if !ip.internal {
 				continue
 			}
-			if digests[i] == nil {
-				d, err := inputSighash(w, t, hashes, i, ip)
-				if err != nil {
-					return nil, fail(swBadState, "input %d: sighash: %v", i, err)
-				}
-				digests[i] = &d
-			}
-			br := branches[ip.change]
+			step := ke.num[ip.change]
+			br := branches[step]
 			if br == nil {
-				if br, err = origin.Derive(ip.change); err != nil {
+				if br, err = origin.Derive(step); err != nil {
 					return nil, fail(swBadState, "derive: %v", err)
 				}
-				branches[ip.change] = br
+				branches[step] = br
 			}
 			child, err := br.Derive(ip.index)
 			if err != nil {
@@ -258,24 +305,114 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 			if err != nil {
 				return nil, fail(swBadState, "derive: %v", err)
 			}
-			sig := append(ecdsa.Sign(priv, digests[i][:]).Serialize(), sighashAll)
-			y := varint(uint64(i))
-			if proto >= 1 {
-				pub := priv.PubKey().SerializeCompressed()
-				y = append(append(y, byte(len(pub))), pub...)
+			ht, err := inputHashType(w, &p.inputs[i], i)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, append(y, sig...))
+			var y []byte
+			if w.pol.kind == kindTr {
+				y, err = signTaproot(w, t, tapHashes, i, ip, ke, priv, ht, proto)
+			} else {
+				y, err = signECDSA(w, t, hashes, i, ip, priv, proto)
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, y)
 		}
 	}
 	return out, nil
 }
 
-// inputSighash is the SIGHASH_ALL digest of internal input i.
-func inputSighash(w *wallet, t *tx, hashes *bip143Hashes, i int, ip *inputPlan) ([32]byte, error) {
-	if w.kind == kindSh {
-		return legacySighash(t, i, ip.der.redeemScript, sighashAll)
+// signECDSA signs input i before taproot.
+func signECDSA(w *wallet, t *tx, hashes *bip143Hashes, i int, ip *inputPlan, priv *btcec.PrivateKey, proto byte) ([]byte, error) {
+	var d [32]byte
+	var err error
+	if w.pol.kind == kindSh {
+		d, err = legacySighash(t, i, ip.der.redeemScript, sighashAll)
+	} else {
+		d, err = segwitV0Sighash(t, hashes, i, ip.der.witnessScript, ip.prev.value, sighashAll)
 	}
-	return segwitV0Sighash(t, hashes, i, ip.der.witnessScript, ip.prev.value, sighashAll)
+	if err != nil {
+		return nil, fail(swBadState, "input %d: sighash: %v", i, err)
+	}
+	sig := append(ecdsa.Sign(priv, d[:]).Serialize(), sighashAll)
+	y := varint(uint64(i))
+	if proto >= 1 {
+		pub := priv.PubKey().SerializeCompressed()
+		y = append(append(y, byte(len(pub))), pub...)
+	}
+	return append(y, sig...), nil
+}
+
+// signTaproot signs input i for key expression ke: a key-path spend when
+// ke is the internal key, else a script-path spend of the leaf ke is in.
+func signTaproot(w *wallet, t *tx, h *bip341Hashes, i int, ip *inputPlan, ke *keyExpr, priv *btcec.PrivateKey, ht uint32, proto byte) ([]byte, error) {
+	td := ip.der.tap
+	var leaf *[32]byte
+	if ke != w.pol.internal {
+		for li := range td.leaves {
+			for _, k := range leafExprs(td.leaves[li].n) {
+				if k == ke {
+					leaf = &td.leaves[li].hash
+				}
+			}
+		}
+		if leaf == nil {
+			return nil, fail(swBadState, "key expression %d is in no leaf", ke.pos)
+		}
+	} else {
+		var err error
+		if priv, err = tweakPrivKey(priv, td.tweak); err != nil {
+			return nil, fail(swBadState, "input %d: %v", i, err)
+		}
+	}
+	d, err := taprootSighash(t, h, i, ht, leaf)
+	if err != nil {
+		return nil, fail(swBadState, "input %d: sighash: %v", i, err)
+	}
+	sig, err := schnorr.Sign(priv, d[:])
+	if err != nil {
+		return nil, fail(swBadState, "input %d: sign: %v", i, err)
+	}
+	sb := sig.Serialize()
+	if ht != sighashDefault {
+		sb = append(sb, byte(ht))
+	}
+	y := varint(uint64(i))
+	if proto >= 1 {
+		augm := schnorr.SerializePubKey(priv.PubKey())
+		if leaf != nil {
+			augm = append(augm, leaf[:]...)
+		}
+		y = append(append(y, byte(len(augm))), augm...)
+	}
+	return append(y, sb...), nil
+}
+
+// leafExprs lists the key expressions of a leaf script.
+func leafExprs(n *node) []*keyExpr {
+	var out []*keyExpr
+	walk(n, func(m *node) { out = append(out, m.keys...) })
+	return out
+}
+
+// tweakPrivKey is BIP-341's taproot_tweak_seckey: negate d if its point
+// has an odd Y, then add the tweak.
+func tweakPrivKey(priv *btcec.PrivateKey, tweak [32]byte) (*btcec.PrivateKey, error) {
+	d := priv.Key
+	if priv.PubKey().SerializeCompressed()[0] == 0x03 {
+		d.Negate()
+	}
+	var t btcec.ModNScalar
+	if t.SetBytes(&tweak) != 0 {
+		return nil, errTweakOverflow
+	}
+	d.Add(&t)
+	if d.IsZero() {
+		return nil, errTweakOverflow
+	}
+	return &btcec.PrivateKey{Key: d}, nil
 }
 
 // privAt derives the emulator's extended private key at path.
