@@ -30,19 +30,29 @@ type signPlan struct {
 }
 
 // keyMatch reports whether a BIP-32 derivation names key expression e,
-// an internal key of the wallet: same fingerprint, the key's origin path,
+// an internal key of the wallet or a musig() with one: same fingerprint, the key's origin path,
 // then one of the expression's two steps and an index
 // (is_keyexpr_compatible_with_derivation_info in sign_psbt.c); change is 1
 // when the step is the expression's second (N of /<M;N>/*).
 func keyMatch(w *wallet, e *keyExpr, d *derivation) (change, index uint32, ok bool) {
-	if !w.internalExpr(e) {
+	var fpr [4]byte
+	var root []uint32
+	switch {
+	case w.internalExpr(e):
+		fpr, root = w.keys[e.key].fpr, w.keys[e.key].path
+	case e.musig != nil && w.musigSigner(e) >= 0:
+		// A musig() key derives from the aggregate's synthetic xpub
+		// (fill_keyexpr_info_if_internal): its fingerprint, no origin.
+		if fpr, ok = w.musigFingerprint(e); !ok {
+			return 0, 0, false
+		}
+	default:
 		return 0, 0, false
 	}
-	k := &w.keys[e.key]
-	if d.fpr != k.fpr || len(d.path) != len(k.path)+2 {
+	if d.fpr != fpr || len(d.path) != len(root)+2 {
 		return 0, 0, false
 	}
-	for i, s := range k.path {
+	for i, s := range root {
 		if d.path[i] != s {
 			return 0, 0, false
 		}
@@ -260,7 +270,11 @@ func scriptText(script []byte, e *Emulator) string {
 // 32-byte x-only output key for a key-path spend, and the 32-byte x-only
 // key followed by the 32-byte tapleaf hash for a script-path spend; len
 // and pubkey_augm are left out under protocol version 0.
-func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) ([][]byte, error) {
+//
+// A musig() expression signs only in MuSig2's round 2 (musigRoot is the
+// session's rand_root; nil skips them), with the partial-signature YIELD
+// of musig.go.
+func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte, musigRoot *[32]byte) ([][]byte, error) {
 	t := p.tx
 	var hashes *bip143Hashes
 	var tapHashes *bip341Hashes
@@ -277,6 +291,26 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 	var out [][]byte
 	for pos, ke := range w.pol.exprs {
 		if !plan.toSign[pos] {
+			continue
+		}
+		if ke.musig != nil {
+			if musigRoot == nil {
+				continue
+			}
+			for i := range plan.inputs {
+				if !plan.inputs[i].internal {
+					continue
+				}
+				ht, err := inputHashType(w, &p.inputs[i], i)
+				if err != nil {
+					return nil, err
+				}
+				y, err := e.musigSign(w, p, tapHashes, i, &plan.inputs[i], ke, *musigRoot, ht)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, y)
+			}
 			continue
 		}
 		origin, err := e.privAt(w.keys[ke.key].path)
