@@ -211,10 +211,10 @@ func inputHashType(w *wallet, in *psbtInput, i int) (uint32, error) {
 func (e *Emulator) isChange(w *wallet, o *psbtOutput, out *txOut, j int) (bool, error) {
 	claims := false
 	for _, d := range o.derivations {
-		if d.fpr != e.xfp {
-			continue
-		}
-		claims = true
+		// A musig() key's derivation names the aggregate's fingerprint,
+		// which keyMatch knows; only this device's own fingerprint makes
+		// an output that does not derive a false claim.
+		claims = claims || d.fpr == e.xfp
 		for _, ke := range w.pol.exprs {
 			c, idx, ok := keyMatch(w, ke, &d)
 			if !ok {
