@@ -55,9 +55,7 @@
 // yields pubnonces, round 2 partial signatures, as app 2.4 does.
 //
 // Known differences from the app: single-key default wallets are not
-// offered; of the app's resource limits on a miniscript only the P2WSH
-// script size is checked (not the ops count or the stack size); MuSig2
-// sessions live in the emulator's memory, not in flash; only
+// offered; MuSig2 sessions live in the emulator's memory, not in flash; only
 // SIGHASH_ALL, and in taproot SIGHASH_DEFAULT, is signed (the app also
 // signs the other types after a warning); an output that names this
 // device's fingerprint but does not derive from the wallet is refused (the
