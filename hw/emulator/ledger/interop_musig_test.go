@@ -22,6 +22,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr/musig2"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -374,4 +375,271 @@ func TestLedgerJSClientMuSig2(t *testing.T) {
 	if _, err := run(b64); err == nil || !strings.Contains(err.Error(), "b007") && !strings.Contains(strings.ToLower(err.Error()), "0xb007") {
 		t.Errorf("second round 2: %v, want status 0xb007", err)
 	}
+}
+
+// jsHarness is an emulator served over TCP and the way to run policies.js
+// against it.
+type jsHarness struct {
+	t         *testing.T
+	node, dir string
+	port      int
+	ctx       context.Context
+	e         *emu.Emulator
+}
+
+// newJSHarness starts an emulator with cfg, or skips (fails under
+// COUNTERSIGN_REQUIRE_INTEROP=1) without node or the npm packages.
+func newJSHarness(t *testing.T, cfg emu.Config) *jsHarness {
+	t.Helper()
+	skip := func(why string) {
+		if os.Getenv(EnvRequireInterop) == "1" {
+			t.Fatalf("%s (%s=1 requires this test)", why, EnvRequireInterop)
+		}
+		t.Skip(why)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skip("node is not installed: install Node.js 18 or later to run the Ledger JS client cross-check")
+	}
+	dir, _ := filepath.Abs(filepath.Join("testdata", "js"))
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ledger-bitcoin", "package.json")); err != nil {
+		skip("the Ledger JS client is not installed: run (cd hw/emulator/ledger/testdata/js && npm ci)")
+	}
+	e, err := emu.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	served := make(chan error, 1)
+	go func() { served <- e.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("emulator: %v", err)
+		}
+	})
+	return &jsHarness{t: t, node: node, dir: dir, port: ln.Addr().(*net.TCPAddr).Port, ctx: ctx, e: e}
+}
+
+// run has policies.js register, derive and sign each case.
+func (h *jsHarness) run(cases ...map[string]any) ([]jsPolicyResult, error) {
+	raw, _ := json.Marshal(map[string]any{"port": h.port, "cases": cases})
+	cmd := exec.CommandContext(h.ctx, h.node, filepath.Join(h.dir, "policies.js"))
+	cmd.Dir = h.dir
+	cmd.Stdin = bytes.NewReader(raw)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("node policies.js: %v: %s", err, stderr.String())
+	}
+	var res []jsPolicyResult
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
+		h.t.Fatalf("node output %q: %v", out, err)
+	}
+	return res, nil
+}
+
+// TestLedgerJSClientMuSig2ScriptPath runs both MuSig2 rounds for a
+// musig() key inside a tapleaf, tr(NUMS,pk(musig(@1,@2,@3)/**)) (app 2.4
+// takes musig() in any taproot key position), with the emulator as @1
+// and two cosigners in btcd's musig2. The wallet and PSBT are built here
+// with btcd (countersign's builder has no pk(musig()) leaves): the leaf
+// key is the BIP-328 aggregate derived /0/index, the PSBT derivation of it
+// names the aggregate xpub's fingerprint, and the YIELDs and PSBT records
+// carry the leaf hash. The aggregate signature must verify for the leaf
+// key over txscript's tapscript digest, and spend in btcd's engine.
+func TestLedgerJSClientMuSig2ScriptPath(t *testing.T) {
+	h := newJSHarness(t, emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion})
+	k := interopKeys(t)
+	keys := []string{numsXpub(t), k[0], k[1], k[2]}
+	const tmpl = "tr(@0/**,pk(musig(@1,@2,@3)/**))"
+	var pubs []*btcec.PublicKey
+	for _, s := range keys[1:] {
+		x, err := hdkeychain.NewKeyFromString(s[strings.IndexByte(s, ']')+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk, _ := x.ECPubKey()
+		pubs = append(pubs, pk)
+	}
+	device := pubs[0]
+	privs := map[int]*btcec.PrivateKey{1: cosignerPriv(t, 1), 2: cosignerPriv(t, 2)}
+	agg, _, _, err := musig2.AggregateKeys(slices.Clone(pubs), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := sha256.Sum256([]byte("MuSig2MuSig2MuSig2"))
+	nums, _ := hdkeychain.NewKeyFromString(keys[0])
+
+	type position struct {
+		leaf     []byte
+		leafHash [32]byte
+		tweaks   []musig2.KeyTweakDesc
+		leafKey  *btcec.PublicKey // 33-byte form after the two tweaks
+		tree     *txscript.IndexedTapScriptTree
+		internal *btcec.PublicKey
+		pkScript []byte
+	}
+	derive := func(index uint32) position {
+		var p position
+		t1, k1, c1 := bip32Tweak(t, agg.PreTweakedKey, cc[:], 0)
+		t2, k2, _ := bip32Tweak(t, k1, c1, index)
+		p.tweaks, p.leafKey = []musig2.KeyTweakDesc{{Tweak: t1}, {Tweak: t2}}, k2
+		var err error
+		if p.leaf, err = txscript.NewScriptBuilder().AddData(schnorr.SerializePubKey(k2)).AddOp(txscript.OP_CHECKSIG).Script(); err != nil {
+			t.Fatal(err)
+		}
+		p.leafHash = txscript.NewBaseTapLeaf(p.leaf).TapHash()
+		p.tree = txscript.AssembleTaprootScriptTree(txscript.NewBaseTapLeaf(p.leaf))
+		x, _ := nums.Derive(0)
+		x, _ = x.Derive(index)
+		p.internal, _ = x.ECPubKey()
+		root := p.tree.RootNode.TapHash()
+		if p.pkScript, err = txscript.PayToTaprootScript(txscript.ComputeTaprootOutputKey(p.internal, root[:])); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	aggFp := btcutil.Hash160(agg.PreTweakedKey.SerializeCompressed())[:4]
+	fpU := uint32(aggFp[0]) | uint32(aggFp[1])<<8 | uint32(aggFp[2])<<16 | uint32(aggFp[3])<<24
+
+	tx := wire.NewMsgTx(2)
+	var pos []position
+	for i := uint32(0); i < 2; i++ {
+		pos = append(pos, derive(i))
+		tx.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Hash: [32]byte{byte(i + 1), 3}, Index: i}, Sequence: wire.MaxTxInSequenceNum})
+	}
+	tx.AddTxOut(wire.NewTxOut(250000, append([]byte{0, 20}, bytes.Repeat([]byte{7}, 20)...)))
+	p, err := bpsbt.NewFromUnsignedTx(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ps := range pos {
+		in := &p.Inputs[i]
+		in.WitnessUtxo = wire.NewTxOut(150000, ps.pkScript)
+		root := ps.tree.RootNode.TapHash()
+		in.TaprootInternalKey, in.TaprootMerkleRoot = schnorr.SerializePubKey(ps.internal), root[:]
+		ctl := ps.tree.LeafMerkleProofs[0].ToControlBlock(ps.internal)
+		cb, err := ctl.ToBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.TaprootLeafScript = []*bpsbt.TaprootTapLeafScript{{ControlBlock: cb, Script: ps.leaf, LeafVersion: txscript.BaseLeafVersion}}
+		in.TaprootBip32Derivation = []*bpsbt.TaprootBip32Derivation{{XOnlyPubKey: schnorr.SerializePubKey(ps.leafKey), LeafHashes: [][]byte{ps.leafHash[:]}, MasterKeyFingerprint: fpU, Bip32Path: []uint32{0, uint32(i)}}}
+	}
+	fetcher := txscript.NewMultiPrevOutFetcher(nil)
+	for j, pin := range p.Inputs {
+		fetcher.AddPrevOut(p.UnsignedTx.TxIn[j].PreviousOutPoint, pin.WitnessUtxo)
+	}
+	hashes := txscript.NewTxSigHashes(p.UnsignedTx, fetcher)
+	policy := func(b64 string) map[string]any {
+		return map[string]any{"name": "MuSig leaf", "template": tmpl, "keys": keys, "psbt": b64, "raw": true, "positions": [][2]uint32{{0, 0}, {0, 1}}}
+	}
+
+	b64, err := p.B64Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := h.run(policy(b64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ps := range pos {
+		a, _ := btcutilTaprootAddress(ps.pkScript[2:])
+		if r1[0].Addresses[i] != a {
+			t.Errorf("receive %d: emulator %s, btcd %s", i, r1[0].Addresses[i], a)
+		}
+	}
+	sigs, _, ms := splitYields(t, r1[0].Yields)
+	if len(ms) != 2 || len(sigs) != 0 {
+		t.Fatalf("round 1: %d MuSig2 YIELDs, %d signatures", len(ms), len(sigs))
+	}
+	nonces := make([]map[int][66]byte, 2)
+	secs := make([]map[int]*musig2.Nonces, 2)
+	for _, y := range ms {
+		i := y.input
+		ps := pos[i]
+		if y.tag != 0xFFFFFFFF || !bytes.Equal(y.participant, device.SerializeCompressed()) || !bytes.Equal(y.aggregate, ps.leafKey.SerializeCompressed()) || !bytes.Equal(y.leaf, ps.leafHash[:]) {
+			t.Fatalf("round 1 YIELD %+v", y)
+		}
+		nonces[i], secs[i] = map[int][66]byte{0: [66]byte(y.data)}, map[int]*musig2.Nonces{}
+		for k, priv := range privs {
+			n, err := musig2.GenNonces(musig2.WithPublicKey(priv.PubKey()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			secs[i][k], nonces[i][k] = n, n.PubNonce
+		}
+		for k := 0; k < 3; k++ {
+			nk := nonces[i][k]
+			key := append(append(append([]byte{0x1b}, pubs[k].SerializeCompressed()...), ps.leafKey.SerializeCompressed()...), ps.leafHash[:]...)
+			p.Inputs[i].Unknowns = append(p.Inputs[i].Unknowns, &bpsbt.Unknown{Key: key, Value: nk[:]})
+		}
+	}
+	if b64, err = p.B64Encode(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := h.run(policy(b64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, ms = splitYields(t, r2[0].Yields)
+	if len(ms) != 2 {
+		t.Fatalf("round 2: %d MuSig2 YIELDs", len(ms))
+	}
+	for _, y := range ms {
+		i, ps := y.input, pos[y.input]
+		m, err := txscript.CalcTapscriptSignaturehash(hashes, txscript.SigHashDefault, p.UnsignedTx, i, fetcher, txscript.NewBaseTapLeaf(ps.leaf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := [32]byte(m)
+		all := [][66]byte{nonces[i][0], nonces[i][1], nonces[i][2]}
+		aggNonce, err := musig2.AggregateNonces(all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sc btcec.ModNScalar
+		if y.tag != 0xFFFFFFFE || sc.SetByteSlice(y.data) {
+			t.Fatalf("round 2 YIELD %+v", y)
+		}
+		mine := &musig2.PartialSignature{S: &sc}
+		if !mine.Verify(nonces[i][0], aggNonce, slices.Clone(pubs), device, msg, musig2.WithSortedKeys(), musig2.WithTweaks(ps.tweaks...)) {
+			t.Errorf("input %d: the device's partial signature fails PartialSigVerify", i)
+			continue
+		}
+		parts := []*musig2.PartialSignature{mine}
+		var r *btcec.PublicKey
+		for k, priv := range privs {
+			s, err := musig2.Sign(secs[i][k].SecNonce, priv, aggNonce, slices.Clone(pubs), msg, musig2.WithSortedKeys(), musig2.WithTweaks(ps.tweaks...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts, r = append(parts, s), s.R
+		}
+		final := musig2.CombineSigs(r, parts, musig2.WithTweakedCombine(msg, slices.Clone(pubs), ps.tweaks, true))
+		spend := p.UnsignedTx.Copy()
+		spend.TxIn[i].Witness = wire.TxWitness{final.Serialize(), ps.leaf, p.Inputs[i].TaprootLeafScript[0].ControlBlock}
+		vm, err := txscript.NewEngine(ps.pkScript, spend, i, txscript.StandardVerifyFlags, nil, txscript.NewTxSigHashes(spend, fetcher), 150000, fetcher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Execute(); err != nil {
+			t.Errorf("input %d: script-path spend: %v", i, err)
+		}
+	}
+}
+
+// btcutilTaprootAddress is the testnet bech32m address of an output key.
+func btcutilTaprootAddress(x []byte) (string, error) {
+	a, err := btcutil.NewAddressTaproot(x, &chaincfg.TestNet3Params)
+	if err != nil {
+		return "", err
+	}
+	return a.EncodeAddress(), nil
 }
