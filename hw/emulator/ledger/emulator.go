@@ -54,15 +54,16 @@
 // with one of the device's keys takes part in MuSig2 (musig.go): round 1
 // yields pubnonces, round 2 partial signatures, as app 2.4 does.
 //
+// Signatures carry the input's PSBT_IN_SIGHASH_TYPE: DEFAULT (taproot) or
+// ALL, and after a warning NONE, SINGLE and each with ANYONECANPAY.
+//
 // Known differences from the app: single-key default wallets are not
-// offered; MuSig2 sessions live in the emulator's memory, not in flash; only
-// SIGHASH_ALL, and in taproot SIGHASH_DEFAULT, is signed (the app also
-// signs the other types after a warning); an output that names this
-// device's fingerprint but does not derive from the wallet is refused (the
-// app shows it as an external output), and a wrong or missing redeem or
-// witness script is refused before the user is asked (the app finds it
-// while signing); the HMAC key is not derived from the seed (SLIP-21), so
-// registrations do not survive the emulator.
+// offered; MuSig2 sessions live in the emulator's memory, not in flash;
+// an output that names this device's fingerprint but does not derive from
+// the wallet is refused (the app shows it as an external output), and a
+// wrong or missing redeem or witness script is refused before the user is
+// asked (the app finds it while signing); the HMAC key is not derived from
+// the seed (SLIP-21), so registrations do not survive the emulator.
 package ledger
 
 import (
