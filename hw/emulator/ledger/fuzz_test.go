@@ -131,6 +131,7 @@ func FuzzTemplate(f *testing.F) {
 		if len(tmpl) > maxTemplateLen {
 			return
 		}
+		_, _ = parseTemplate(tmpl, 0, latest)
 		_, errOld := parseTemplate(tmpl, 3, old)
 		pol, err := parseTemplate(tmpl, 3, latest)
 		if errOld == nil && err != nil {

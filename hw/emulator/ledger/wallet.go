@@ -149,8 +149,7 @@ func sameKeys(a, b *keyExpr) bool {
 }
 
 // internalExpr reports whether key expression e is one of this device's
-// single keys (a musig is never signed for by the emulator's script-path
-// logic).
+// plain keys (a musig() with one of them is musigSigner's).
 func (w *wallet) internalExpr(e *keyExpr) bool {
 	return e.key >= 0 && w.keys[e.key].internal
 }
