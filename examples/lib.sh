@@ -73,6 +73,25 @@ coldcard() {
 	awk -v n="$1" '$1 ~ /^coldcard:/ && $NF == "ready" && ++seen == n { print $1 }' <<<"$2"
 }
 
+# ledger_emulator VERSION WORDS: starts an emulated Ledger (Bitcoin Test
+# app VERSION, seed WORDS) on a free loopback port, points countersign at
+# it (COUNTERSIGN_LEDGER_SPECULOS) and sets LEDGER to its fingerprint (not
+# in a $(...) subshell, so that the variables stay). The playground stops
+# it with the script.
+ledger_emulator() {
+	local log
+	log=$(mktemp)
+	countersign-emulator ledger --app-version "$1" --mnemonic "$2" --network regtest --listen 127.0.0.1:0 >"$log" 2>&1 &
+	for _ in $(seq 100); do
+		grep -q 'listening on' "$log" && break
+		sleep 0.1
+	done
+	local line
+	line=$(grep -m1 'listening on' "$log") || die "the Ledger emulator did not start: $(cat "$log")"
+	export COUNTERSIGN_LEDGER_SPECULOS=${line##* }
+	LEDGER=$(awk '{print $3}' <<<"$line")
+}
+
 playground() {
 	if [ -z "${COUNTERSIGN_FAUCET_URL:-}" ] || ! command -v faucet >/dev/null 2>&1; then
 		cat >&2 <<-EOF

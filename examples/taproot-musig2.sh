@@ -9,8 +9,10 @@
 # The key path is a MuSig2 aggregate of all three keys (BIP-327): each
 # cosigner signs twice, first a public nonce, then (once every nonce is in
 # the PSBT) a partial signature. The leaf is the 2-of-3 fallback. Three
-# software keys stand in for the cosigners; hardware signers cannot join a
-# taproot multisig yet (countersign refuses them and says why).
+# software keys stand in for the cosigners; then a second wallet has an
+# emulated Ledger (Bitcoin app 2.4) as its third cosigner: registered as a
+# wallet policy, an address checked on it, and a payment by the leaf
+# signed by the Ledger and one software key.
 #
 # Requires: jq
 #
@@ -75,4 +77,28 @@ capture -q synced countersign --json wallet sync tap
 capture -q balance countersign --json wallet balance tap
 jq -c '{confirmed_sat, unconfirmed_sat}' <<<"$balance"
 check "$(jq .confirmed_sat <<<"$balance")" -gt 19000000 "the change came back"
+section "A Ledger as the third cosigner"
+say "An emulated Ledger running the Bitcoin app 2.4 stands in for the device (it approves on its own)."
+ledger_emulator 2.4.6 "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong"
+ledger=$LEDGER
+say "Ledger $ledger is listening at $COUNTERSIGN_LEDGER_SPECULOS."
+run countersign --network regtest wallet create vault --script tr --threshold 2 \
+	--device key:anna --device key:ben --device "ledger:$ledger"
+say "The Ledger learns the wallet as a policy, tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**)), and proves it with an HMAC countersign keeps."
+run countersign device register vault --with "ledger:$ledger"
+capture -q a countersign --json address vault --verify-on "ledger:$ledger"
+vaddr=$(jq -r .address <<<"$a")
+say "The Ledger showed $vaddr, the address countersign derived."
+run faucet fund "$vaddr" 0.3
+run faucet mine 1
+run countersign wallet sync vault
+run countersign spend vault --to "$to:0.1" --fee-rate 3 -o vault.psbt
+run countersign sign vault.psbt --with key:anna --yes
+capture -q s countersign --json sign vault.psbt --with "ledger:$ledger" --yes
+check "$(jq .ready_to_finalize <<<"$s")" = true "anna and the Ledger sign the leaf"
+capture -q final countersign --json psbt finalize vault.psbt -o vault.tx
+capture -q sent countersign --json psbt broadcast vault.tx
+run faucet mine 1
+capture -q synced countersign --json wallet sync vault
+check "$(jq .confirmed_sat <<<"$synced")" -gt 19000000 "the change came back to the vault"
 say "Taproot run complete."
