@@ -48,17 +48,14 @@ func (c *Coordinator) LabelledHistory(ctx context.Context, name string) ([]Histo
 	// draft's state (pendingOf) decodes each draft and every stored
 	// transaction, which made a 30,000-transaction history three times
 	// slower as soon as one draft existed.
-	drafts, err := c.Store.Drafts(ctx, name)
+	sent, err := c.Store.Broadcasts(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	notes := map[chainhash.Hash]string{}
-	for _, d := range drafts {
-		if d.BroadcastTxID == nil || *d.BroadcastTxID == d.TxID {
-			continue
-		}
-		if l, ok := byTx[d.TxID]; ok {
-			notes[*d.BroadcastTxID] = l
+	for unsigned, final := range sent {
+		if l, ok := byTx[unsigned]; ok && final != unsigned {
+			notes[final] = l
 		}
 	}
 	out := make([]HistoryEntry, len(txs))

@@ -545,7 +545,7 @@ func containsHash(hs []chainhash.Hash, h chainhash.Hash) bool {
 func (c *Coordinator) saveDraft(ctx context.Context, w *Wallet, p *bpsbt.Packet, state wallet.DraftState, ev *wallet.DraftEvent) (*wallet.Draft, error) {
 	txid := p.UnsignedTx.TxHash()
 	// Kind and Related come from the spend's first versions.
-	drafts, err := c.Store.Drafts(ctx, w.Name)
+	drafts, err := c.Store.SpendDrafts(ctx, w.Name, txid)
 	if err != nil {
 		return nil, err
 	}
@@ -622,7 +622,7 @@ func newSigners(before, after *psbt.Report) []string {
 // latestVersion is the report of the newest stored version of the spend
 // txid, nil when none is stored.
 func (c *Coordinator) latestVersion(ctx context.Context, w *Wallet, txid chainhash.Hash) (*psbt.Report, error) {
-	drafts, err := c.Store.Drafts(ctx, w.Name)
+	drafts, err := c.Store.SpendDrafts(ctx, w.Name, txid)
 	if err != nil {
 		return nil, err
 	}

@@ -425,6 +425,75 @@ func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
 	return out, nil
 }
 
+// SpendDrafts returns the versions of one spend of the wallet (the drafts
+// whose unsigned transaction is txid), oldest first: what a step that
+// merges or compares with the newest version needs, without reading every
+// draft the wallet ever had (each holds a PSBT of up to megabytes).
+func (s *Store) SpendDrafts(ctx context.Context, name string, txid chainhash.Hash) ([]*Draft, error) {
+	var out []*Draft
+	err := s.read(ctx, func(tx *dbTx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE d.wallet_id = ? AND d.txid = ? ORDER BY d.created_at, d.rowid`, wid, txid.String())
+		if err != nil {
+			return fmt.Errorf("list drafts of spend %s of wallet %q: %w", txid, name, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d, err := scanDraft(rows)
+			if err != nil {
+				return fmt.Errorf("list drafts of spend %s of wallet %q: %w", txid, name, err)
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Broadcasts maps the unsigned txid of each of the wallet's spends that
+// countersign broadcast to the txid it was sent under (they differ for
+// legacy sh spends), read without the drafts' PSBTs.
+func (s *Store) Broadcasts(ctx context.Context, name string) (map[chainhash.Hash]chainhash.Hash, error) {
+	out := map[chainhash.Hash]chainhash.Hash{}
+	err := s.read(ctx, func(tx *dbTx) error {
+		wid, err := walletID(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT txid, broadcast_txid FROM drafts WHERE wallet_id = ? AND broadcast_txid IS NOT NULL`, wid)
+		if err != nil {
+			return fmt.Errorf("list broadcasts of wallet %q: %w", name, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				return fmt.Errorf("list broadcasts of wallet %q: %w", name, err)
+			}
+			u, err := parseHash(a)
+			if err != nil {
+				return err
+			}
+			f, err := parseHash(b)
+			if err != nil {
+				return err
+			}
+			out[u] = f
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MarkBroadcast records that final, a fully signed transaction, was sent:
 // every draft of the same spend (drafts whose unsigned TxID matches final
 // with its signatures stripped) moves to StateBroadcast with final's txid,

@@ -193,6 +193,19 @@ func TestMarkBroadcast(t *testing.T) {
 					t.Fatalf("broadcast txid %s, want the final %s", d.BroadcastTxID, final.TxHash())
 				}
 			}
+			// SpendDrafts reads the two versions of this spend only;
+			// Broadcasts maps its unsigned txid to the final one.
+			versions, err := s.SpendDrafts(ctx, "w", txid)
+			if err != nil || len(versions) != 2 || string(versions[0].PSBT) != "v1" || string(versions[1].PSBT) != "v2" {
+				t.Fatalf("spend drafts: %d %v", len(versions), err)
+			}
+			if none, err := s.SpendDrafts(ctx, "w", hashOf('n', 1)); err != nil || len(none) != 0 {
+				t.Fatalf("drafts of no spend: %d %v", len(none), err)
+			}
+			sent, err := s.Broadcasts(ctx, "w")
+			if err != nil || len(sent) != 1 || sent[txid] != final.TxHash() {
+				t.Fatalf("broadcasts %v, %v; want %s -> %s", sent, err, txid, final.TxHash())
+			}
 			conf, _, err := s.Balance(ctx, "w")
 			if err != nil || conf != 1 {
 				t.Fatalf("confirmed balance %d, %v; want 1 (one of two outputs spent)", conf, err)
