@@ -200,6 +200,15 @@ func (c *Coordinator) history(ctx context.Context, name string) (*historyView, e
 // spend's state from its versions, the wallet's history and the other
 // spends.
 func (c *Coordinator) pendingOf(ctx context.Context, w *Wallet) ([]*Pending, error) {
+	return c.pendingStates(ctx, w, true)
+}
+
+// pendingStates is pendingOf; without inspect it leaves out each spend's
+// Report and signature counts (it then tells a draft from one ready to
+// finalize only by a finalized version): what a step that only needs to
+// know which spends are still live wants, without inspecting (and
+// verifying the signatures of) every draft the wallet ever had.
+func (c *Coordinator) pendingStates(ctx context.Context, w *Wallet, inspect bool) ([]*Pending, error) {
 	drafts, err := c.Store.Drafts(ctx, w.Name)
 	if err != nil {
 		return nil, err
@@ -245,11 +254,13 @@ func (c *Coordinator) pendingOf(ctx context.Context, w *Wallet) ([]*Pending, err
 		if p.PSBT, err = psbt.Decode(p.Current.PSBT); err != nil {
 			return nil, fmt.Errorf("draft %s: %w", p.Current.ID, err)
 		}
-		if p.Report, err = psbt.Inspect(p.PSBT, w.Info()); err != nil {
-			return nil, fmt.Errorf("draft %s: %w", p.Current.ID, err)
-		}
-		if err := p.countSignatures(w); err != nil {
-			return nil, err
+		if inspect {
+			if p.Report, err = psbt.Inspect(p.PSBT, w.Info()); err != nil {
+				return nil, fmt.Errorf("draft %s: %w", p.Current.ID, err)
+			}
+			if err := p.countSignatures(w); err != nil {
+				return nil, err
+			}
 		}
 		// A segwit spend's txid does not change when it is signed: a sync
 		// may have seen it sent by another tool.
@@ -417,7 +428,7 @@ func (p *Pending) state(all []*Pending, hist *historyView) string {
 		return PendingAbandoned
 	case p.FinalTxID != nil:
 		return PendingBroadcast
-	case p.Current.State == wallet.StateFinalized || p.Report.ReadyToFinalize:
+	case p.Current.State == wallet.StateFinalized || p.Report != nil && p.Report.ReadyToFinalize:
 		return PendingReady
 	}
 	return PendingDraft
@@ -494,7 +505,7 @@ func (c *Coordinator) inHistory(ctx context.Context, p *Pending) (wallet.Tx, boo
 // liveSpends maps each coin a live spend (draft or ready) of the wallet
 // spends to that spend, leaving out the spends in skip.
 func (c *Coordinator) liveSpends(ctx context.Context, w *Wallet, skip ...chainhash.Hash) (map[wire.OutPoint]*Pending, error) {
-	ps, err := c.pendingOf(ctx, w)
+	ps, err := c.pendingStates(ctx, w, false)
 	if err != nil {
 		return nil, err
 	}
