@@ -50,19 +50,20 @@
 // musig(@i,@j,...)/**. What a version accepts follows its CHANGELOG
 // (Config.AppVersion). Taproot inputs are signed with BIP-340 Schnorr over
 // the BIP-341 digest (taproot.go), key path when the internal key is the
-// device's, script path for its keys in leaves.
+// device's, script path for its keys in leaves; a musig() key expression
+// with one of the device's keys takes part in MuSig2 (musig.go): round 1
+// yields pubnonces, round 2 partial signatures, as app 2.4 does.
+//
+// Signatures carry the input's PSBT_IN_SIGHASH_TYPE: DEFAULT (taproot) or
+// ALL, and after a warning NONE, SINGLE and each with ANYONECANPAY.
 //
 // Known differences from the app: single-key default wallets are not
-// offered; of the app's resource limits on a miniscript only the P2WSH
-// script size is checked (not the ops count or the stack size); a musig() key expression is never signed for (the app runs the
-// MuSig2 rounds), only this device's plain keys in leaves; only
-// SIGHASH_ALL, and in taproot SIGHASH_DEFAULT, is signed (the app also
-// signs the other types after a warning); an output that names this
-// device's fingerprint but does not derive from the wallet is refused (the
-// app shows it as an external output), and a wrong or missing redeem or
-// witness script is refused before the user is asked (the app finds it
-// while signing); the HMAC key is not derived from the seed (SLIP-21), so
-// registrations do not survive the emulator.
+// offered; MuSig2 sessions live in the emulator's memory, not in flash;
+// an output that names this device's fingerprint but does not derive from
+// the wallet is refused (the app shows it as an external output), and a
+// wrong or missing redeem or witness script is refused before the user is
+// asked (the app finds it while signing); the HMAC key is not derived from
+// the seed (SLIP-21), so registrations do not survive the emulator.
 package ledger
 
 import (
@@ -186,9 +187,12 @@ type Emulator struct {
 	xfp     [4]byte
 	hmacKey []byte
 
-	busy  sync.Mutex // one command at a time, as on the device
-	mu    sync.Mutex // guards stats
-	stats Stats
+	busy sync.Mutex // one command at a time, as on the device
+	// musigSessions are the MuSig2 psbt-level sessions between rounds 1
+	// and 2, oldest first; guarded by busy.
+	musigSessions []musigSession
+	mu            sync.Mutex // guards stats
+	stats         Stats
 }
 
 // New builds an emulator from cfg.

@@ -67,6 +67,8 @@ func FuzzParsers(f *testing.F) {
 		_, _ = parseAPDU(b)
 		k := min(33, len(b)) // a derivation: the key data, then the value
 		_, _ = parseDerivation(b[:k], b[k:])
+		x := min(32, len(b)) // a taproot derivation: x-only key, then leaf hashes and origin
+		_, _ = parseTapDerivation(b[:x], b[x:])
 		_, _ = parseWitnessUtxo(b)
 		_, _ = withoutCodeSeparators(b)
 	})
@@ -129,6 +131,7 @@ func FuzzTemplate(f *testing.F) {
 		if len(tmpl) > maxTemplateLen {
 			return
 		}
+		_, _ = parseTemplate(tmpl, 0, latest)
 		_, errOld := parseTemplate(tmpl, 3, old)
 		pol, err := parseTemplate(tmpl, 3, latest)
 		if errOld == nil && err != nil {

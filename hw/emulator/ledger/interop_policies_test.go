@@ -54,6 +54,7 @@ type jsPolicyResult struct {
 		Signature   string `json:"signature"`
 		TapleafHash string `json:"tapleafHash"`
 	} `json:"sigs"`
+	Yields []string `json:"yields"` // raw YIELD payloads (cases with raw)
 }
 
 // interopKeys are the emulator's key and two software cosigners at
@@ -116,14 +117,12 @@ func policyCases(t *testing.T) []policyCase {
 		// countersign's decaying 2-of-3 with the device also the
 		// recovery key (at <2;3>): both its key expressions sign.
 		mk("Decay 2of3", "wsh(or_d(multi(2,@0/**,@1/**,@2/**),and_v(v:pkh(@0/<2;3>/*),older(52560))))", k, 2, false),
-		// musig() internal key (app 2.4): the emulator signs the leaf.
-		mk("MuSig 2of3", "tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))", k, 1, true),
 	}
 }
 
 // TestLedgerJSClientPolicies registers a tr() policy with key and script
-// paths, one with an unspendable internal key, a wsh(miniscript) policy
-// and a musig() policy with Ledger's JS client against the emulator (app
+// paths, one with an unspendable internal key and a wsh(miniscript)
+// policy with Ledger's JS client against the emulator (app
 // LatestAppVersion), and checks what the client got independently: the
 // HMAC under the emulator's key, every address against countersign's
 // descriptor derivation, and every signature with btcd (txscript's BIP-341

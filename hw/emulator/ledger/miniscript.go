@@ -567,3 +567,172 @@ func safety(n *node) msSafety {
 	}
 	return r
 }
+
+// Resource limits the app checks on a miniscript (is_miniscript_sane, with
+// P2WSH's limits for tapscript too): at most 201 non-push opcodes counted
+// with the keys of the CHECKMULTISIGs a satisfaction executes, and at most
+// 100 witness elements to satisfy it (Bitcoin Core's MAX_OPS_PER_SCRIPT
+// and MAX_STANDARD_P2WSH_STACK_ITEMS). The counts follow the miniscript
+// resource model of BIP-379 ("Resource Limitations") and Bitcoin Core's
+// miniscript.h.
+const (
+	maxOpsPerScript     = 201
+	maxStandardP2WSHStk = 100
+)
+
+// msCost is a pair of counts for the satisfaction and the
+// dissatisfaction; -1 when there is none.
+type msCost struct{ sat, dsat int }
+
+func addCost(a, b int) int {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return a + b
+}
+
+func maxCost(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// msResources is a node's ops (beyond the script's own opcodes: the keys
+// of executed CHECKMULTISIGs) and its stack needs.
+type msResources struct {
+	ops, stack msCost
+}
+
+// resources computes msResources bottom-up.
+func resources(n *node) msResources {
+	sub := make([]msResources, len(n.subs))
+	for i, c := range n.subs {
+		sub[i] = resources(c)
+	}
+	var x, y, z msResources
+	if len(sub) > 0 {
+		x = sub[0]
+	}
+	if len(sub) > 1 {
+		y = sub[1]
+	}
+	if len(sub) > 2 {
+		z = sub[2]
+	}
+	zero := msResources{ops: msCost{-1, 0}, stack: msCost{-1, 0}}
+	switch n.frag {
+	case "0":
+		return zero
+	case "1":
+		return msResources{ops: msCost{0, -1}, stack: msCost{0, -1}}
+	case "pk_k", "pk", "multi_a", "sortedmulti_a":
+		st := 1
+		if len(n.keys) > 1 {
+			st = len(n.keys)
+		}
+		return msResources{ops: msCost{0, 0}, stack: msCost{st, st}}
+	case "pk_h", "pkh":
+		return msResources{ops: msCost{0, 0}, stack: msCost{2, 2}}
+	case "multi", "sortedmulti":
+		k := len(n.keys)
+		return msResources{ops: msCost{k, k}, stack: msCost{int(n.k) + 1, int(n.k) + 1}}
+	case "older", "after":
+		return msResources{ops: msCost{0, -1}, stack: msCost{0, -1}}
+	case "sha256", "hash256", "ripemd160", "hash160":
+		return msResources{ops: msCost{0, -1}, stack: msCost{1, -1}}
+	case "andor", "and_n":
+		if n.frag == "and_n" {
+			z = zero
+		}
+		f := func(x, y, z msCost) msCost {
+			return msCost{maxCost(addCost(x.sat, y.sat), addCost(x.dsat, z.sat)), addCost(x.dsat, z.dsat)}
+		}
+		return msResources{f(x.ops, y.ops, z.ops), f(x.stack, y.stack, z.stack)}
+	case "and_v", "t":
+		if n.frag == "t" {
+			y = msResources{ops: msCost{0, -1}, stack: msCost{0, -1}}
+		}
+		return msResources{msCost{addCost(x.ops.sat, y.ops.sat), -1}, msCost{addCost(x.stack.sat, y.stack.sat), -1}}
+	case "and_b":
+		f := func(x, y msCost) msCost { return msCost{addCost(x.sat, y.sat), addCost(x.dsat, y.dsat)} }
+		return msResources{f(x.ops, y.ops), f(x.stack, y.stack)}
+	case "or_b":
+		f := func(x, z msCost) msCost {
+			return msCost{maxCost(addCost(x.sat, z.dsat), addCost(x.dsat, z.sat)), addCost(x.dsat, z.dsat)}
+		}
+		return msResources{f(x.ops, y.ops), f(x.stack, y.stack)}
+	case "or_c", "or_d":
+		f := func(x, z msCost) msCost {
+			c := msCost{maxCost(x.sat, addCost(x.dsat, z.sat)), addCost(x.dsat, z.dsat)}
+			if n.frag == "or_c" {
+				c.dsat = -1
+			}
+			return c
+		}
+		return msResources{f(x.ops, y.ops), f(x.stack, y.stack)}
+	case "or_i", "l", "u":
+		if n.frag == "l" {
+			x, y = zero, x
+		} else if n.frag == "u" {
+			y = zero
+		}
+		// The branch selector is one more witness element.
+		return msResources{
+			ops:   msCost{maxCost(x.ops.sat, y.ops.sat), maxCost(x.ops.dsat, y.ops.dsat)},
+			stack: msCost{addCost(maxCost(x.stack.sat, y.stack.sat), 1), addCost(maxCost(x.stack.dsat, y.stack.dsat), 1)},
+		}
+	case "thresh":
+		// best[j] is the most any choice of exactly j satisfied
+		// children costs; the rest are dissatisfied.
+		pick := func(get func(msResources) msCost) msCost {
+			best := []int{0}
+			for _, c := range sub {
+				cc := get(c)
+				next := make([]int, len(best)+1)
+				for j := range next {
+					next[j] = -1
+					if j < len(best) {
+						next[j] = addCost(best[j], cc.dsat)
+					}
+					if j > 0 {
+						next[j] = maxCost(next[j], addCost(best[j-1], cc.sat))
+					}
+				}
+				best = next
+			}
+			return msCost{best[n.k], best[0]}
+		}
+		return msResources{pick(func(r msResources) msCost { return r.ops }), pick(func(r msResources) msCost { return r.stack })}
+	case "a", "s", "c", "n":
+		return x
+	case "d":
+		return msResources{ops: msCost{x.ops.sat, 0}, stack: msCost{addCost(x.stack.sat, 1), 1}}
+	case "v":
+		return msResources{ops: msCost{x.ops.sat, -1}, stack: msCost{x.stack.sat, -1}}
+	case "j":
+		return msResources{ops: msCost{x.ops.sat, 0}, stack: msCost{x.stack.sat, 1}}
+	}
+	return msResources{ops: msCost{-1, -1}, stack: msCost{-1, -1}}
+}
+
+// opCount counts a script's non-push opcodes (those above OP_16), as
+// consensus counts them toward MAX_OPS_PER_SCRIPT.
+func opCount(script []byte) int {
+	n := 0
+	for i := 0; i < len(script); {
+		op := script[i]
+		i++
+		switch {
+		case op >= 1 && op <= 0x4b:
+			i += int(op)
+		case op == 0x4c && i < len(script):
+			i += 1 + int(script[i])
+		case op == 0x4d && i+1 < len(script):
+			i += 2 + (int(script[i]) | int(script[i+1])<<8)
+		case op > op1+15:
+			n++
+		}
+	}
+	return n
+}

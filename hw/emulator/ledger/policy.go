@@ -38,6 +38,7 @@ const (
 	ecSignSegwitUtxo        = 0x0007
 	ecSignBadWitnessScript  = 0x000a
 	ecSignBadRedeemScript   = 0x000b
+	ecSignSighashSingle     = 0x0008 // EC_SIGN_PSBT_UNALLOWED_SIGHASH_SINGLE
 )
 
 // scriptKind is the policy's output type.

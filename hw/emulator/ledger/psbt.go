@@ -125,19 +125,75 @@ func (s *session) signPSBT() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !s.approve(Request{Kind: "sign", Text: text}) {
-		return nil, fail(swDeny, "refused")
+	// MuSig2 (sign_psbt.c, handler_sign_psbt): without any pubnonce in
+	// the PSBT, round 1 yields this device's pubnonces, without asking the
+	// user; with pubnonces, round 2 signs. Plain keys sign either way,
+	// after the user approves; a PSBT only for musig() in round 1 asks
+	// nothing.
+	hasNonces, musigToSign, onlyMusig := false, false, true
+	for i := range p.inputs {
+		hasNonces = hasNonces || len(p.inputs[i].musigNonces) > 0
 	}
-	sigs, err := s.e.sign(w, p, plan, s.proto)
-	if err != nil {
-		return nil, err
+	for pos, ok := range plan.toSign {
+		if ok {
+			musigToSign = musigToSign || w.pol.exprs[pos].musig != nil
+			onlyMusig = onlyMusig && w.pol.exprs[pos].musig != nil
+		}
 	}
-	for _, y := range sigs {
-		if _, err := s.ask(append([]byte{ccYield}, y...)); err != nil {
+	var sessionID, newRoot [32]byte
+	var musigRoot *[32]byte
+	if musigToSign {
+		prevs := make([]txOut, len(plan.inputs))
+		for i := range plan.inputs {
+			prevs[i] = plan.inputs[i].prev
+		}
+		sessionID = musigSessionID(w, p.tx, newBIP341Hashes(p.tx, prevs))
+	}
+	if musigToSign && !hasNonces {
+		var ys [][]byte
+		if ys, newRoot, err = s.e.musigRound1(w, p, plan); err != nil {
+			return nil, err
+		}
+		if err := s.yieldAll(ys); err != nil {
 			return nil, err
 		}
 	}
+	if !onlyMusig || hasNonces {
+		if musigToSign && hasNonces {
+			// Round 2 uses the session once: it is gone even if
+			// signing fails (musigsession_round2_initialize).
+			root, ok := s.e.takeMuSigSession(sessionID)
+			if !ok {
+				return nil, fail(swBadState, "no MuSig2 session for this PSBT: round 1 did not run here, or round 2 already did")
+			}
+			musigRoot = &root
+		}
+		if !s.approve(Request{Kind: "sign", Text: text}) {
+			return nil, fail(swDeny, "refused")
+		}
+		sigs, err := s.e.sign(w, p, plan, s.proto, musigRoot)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.yieldAll(sigs); err != nil {
+			return nil, err
+		}
+	}
+	if musigToSign && !hasNonces {
+		// Kept only now that every pubnonce is out (musigsession_commit).
+		s.e.keepMuSigSession(sessionID, newRoot)
+	}
 	return nil, nil
+}
+
+// yieldAll sends YIELDs, each acknowledged by the host.
+func (s *session) yieldAll(ys [][]byte) error {
+	for _, y := range ys {
+		if _, err := s.ask(append([]byte{ccYield}, y...)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // derivation is one BIP32_DERIVATION entry: the key's public key and its
@@ -154,6 +210,8 @@ type derivation struct {
 type psbtInput struct {
 	fields      map[byte][]byte
 	derivations []derivation
+	// musigNonces are the PSBT_IN_MUSIG2_PUB_NONCE values by key data.
+	musigNonces map[string][]byte
 }
 
 // psbtOutput is one output map, likewise.
@@ -231,7 +289,13 @@ func (s *session) readPSBT(q signRequest) (*unsignedPSBT, error) {
 			ti.sequence = binary.LittleEndian.Uint32(v)
 		}
 		t.ins = append(t.ins, ti)
-		p.inputs = append(p.inputs, psbtInput{fields: in, derivations: ders})
+		pin := psbtInput{fields: in, derivations: ders, musigNonces: map[string][]byte{}}
+		for _, e := range m {
+			if len(e.key) > 1 && e.key[0] == inMuSigPubNonce {
+				pin.musigNonces[string(e.key[1:])] = e.value
+			}
+		}
+		p.inputs = append(p.inputs, pin)
 	}
 	for i := uint64(0); i < q.nOutputs; i++ {
 		m, err := s.readListedMap(q.outputs, q.nOutputs, i)

@@ -77,7 +77,7 @@ func TestRegisterPolicies(t *testing.T) {
 		{"2.1.3", "wsh(and_v(v:pk(@0/**),and_v(v:older(10),older(4194305))))", keys[:1], notSane},                                                        // height and time CSV
 		{"2.1.3", "wsh(and_v(v:pk(@0/**),and_v(v:older(10),after(500000001))))", keys[:1], ok},                                                           // relative and absolute may mix
 		{"2.1.3", "wsh(and_v(v:pk(@0/**),or_d(sha256(e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855),older(10))))", keys[:1], notSane}, // malleable
-		{"2.4.6", "tr(@0/**,or_i(pk(@1/**),older(10)))", keys[:2], notSane},                                                                              // tapleaf without a signature
+		{"2.4.6", "tr(@0/**,or_i(pk(@1/**),older(10)))", keys[:2], notSane},
 	}
 	for _, c := range cases {
 		_, addr := start(t, Config{AppVersion: c.version})

@@ -30,19 +30,29 @@ type signPlan struct {
 }
 
 // keyMatch reports whether a BIP-32 derivation names key expression e,
-// an internal key of the wallet: same fingerprint, the key's origin path,
+// an internal key of the wallet or a musig() with one: same fingerprint, the key's origin path,
 // then one of the expression's two steps and an index
 // (is_keyexpr_compatible_with_derivation_info in sign_psbt.c); change is 1
 // when the step is the expression's second (N of /<M;N>/*).
 func keyMatch(w *wallet, e *keyExpr, d *derivation) (change, index uint32, ok bool) {
-	if !w.internalExpr(e) {
+	var fpr [4]byte
+	var root []uint32
+	switch {
+	case w.internalExpr(e):
+		fpr, root = w.keys[e.key].fpr, w.keys[e.key].path
+	case e.musig != nil && w.musigSigner(e) >= 0:
+		// A musig() key derives from the aggregate's synthetic xpub
+		// (fill_keyexpr_info_if_internal): its fingerprint, no origin.
+		if fpr, ok = w.musigFingerprint(e); !ok {
+			return 0, 0, false
+		}
+	default:
 		return 0, 0, false
 	}
-	k := &w.keys[e.key]
-	if d.fpr != k.fpr || len(d.path) != len(k.path)+2 {
+	if d.fpr != fpr || len(d.path) != len(root)+2 {
 		return 0, 0, false
 	}
-	for i, s := range k.path {
+	for i, s := range root {
 		if d.path[i] != s {
 			return 0, 0, false
 		}
@@ -66,7 +76,7 @@ func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error)
 	t := p.tx
 	plan := &signPlan{inputs: make([]inputPlan, len(t.ins)), toSign: make([]bool, len(w.pol.exprs))}
 	var totalIn int64
-	nInternal, missingTx := 0, 0
+	nInternal, missingTx, nonDefaultSighash := 0, 0, false
 	for i := range t.ins {
 		in, ip := &p.inputs[i], &plan.inputs[i]
 		prev, hasTx, err := prevOut(in, &t.ins[i], i)
@@ -98,9 +108,11 @@ func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error)
 			continue // external: the wallet does not have this script there
 		}
 		ip.der = der
-		if err := checkInternalInput(w, in, der, hasTx, i); err != nil {
+		nonDefault, err := checkInternalInput(w, in, der, hasTx, i, len(t.outs))
+		if err != nil {
 			return nil, "", err
 		}
+		nonDefaultSighash = nonDefaultSighash || nonDefault
 		if !hasTx {
 			missingTx++
 		}
@@ -112,6 +124,10 @@ func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error)
 	}
 	var text strings.Builder
 	fmt.Fprintf(&text, "Sign transaction from wallet %q (%d of %d inputs)\n", w.name, nInternal, len(t.ins))
+	if nonDefaultSighash {
+		// The app warns before the review (ui_warn_nondefault_sighash).
+		text.WriteString("Warning: non-default sighash type\n")
+	}
 	if missingTx > 0 {
 		// The app signs such segwit inputs after a warning screen.
 		fmt.Fprintf(&text, "Warning: %d input(s) without the previous transaction: their amounts are not proven\n", missingTx)
@@ -143,54 +159,68 @@ func (e *Emulator) review(w *wallet, p *unsignedPSBT) (*signPlan, string, error)
 // signs, and redeem and witness scripts that are the wallet's. The app
 // finds a wrong script only when it computes the sighash, after the user
 // approved; the emulator refuses before asking.
-func checkInternalInput(w *wallet, in *psbtInput, der *derived, hasTx bool, i int) error {
+func checkInternalInput(w *wallet, in *psbtInput, der *derived, hasTx bool, i, nOutputs int) (nonDefault bool, err error) {
 	_, hasW := in.fields[inWitnessUtxo]
 	kind := w.pol.kind
 	switch {
 	case kind == kindSh && (!hasTx || hasW):
-		return failCode(swIncorrectData, ecSignLegacyUtxo, "input %d", i)
+		return false, failCode(swIncorrectData, ecSignLegacyUtxo, "input %d", i)
 	case kind != kindSh && !hasW:
-		return failCode(swIncorrectData, ecSignSegwitUtxo, "input %d", i)
+		return false, failCode(swIncorrectData, ecSignSegwitUtxo, "input %d", i)
 	}
-	if _, err := inputHashType(w, in, i); err != nil {
-		return err
+	if _, nonDefault, err = inputHashType(w, in, i, nOutputs); err != nil {
+		return false, err
 	}
 	ws, hasWS := in.fields[inWitnessScript]
 	rs, hasRS := in.fields[inRedeemScript]
 	switch {
 	case der.witnessScript != nil && !hasWS:
-		return fail(swIncorrectData, "input %d: no witness script", i)
+		return false, fail(swIncorrectData, "input %d: no witness script", i)
 	case hasWS && !bytes.Equal(ws, der.witnessScript):
-		return failCode(swIncorrectData, ecSignBadWitnessScript, "input %d: witness script", i)
+		return false, failCode(swIncorrectData, ecSignBadWitnessScript, "input %d: witness script", i)
 	case der.redeemScript != nil && !hasRS:
-		return fail(swIncorrectData, "input %d: no redeem script", i)
+		return false, fail(swIncorrectData, "input %d: no redeem script", i)
 	case hasRS && !bytes.Equal(rs, der.redeemScript):
-		return failCode(swIncorrectData, ecSignBadRedeemScript, "input %d: redeem script", i)
+		return false, failCode(swIncorrectData, ecSignBadRedeemScript, "input %d: redeem script", i)
 	}
-	return nil
+	return nonDefault, nil
 }
 
 // inputHashType is the input's PSBT_IN_SIGHASH_TYPE, or the default:
-// SIGHASH_ALL before taproot, SIGHASH_DEFAULT (0) in taproot. The emulator
-// signs these two and SIGHASH_ALL in taproot; the app also signs the other
-// types after a warning.
-func inputHashType(w *wallet, in *psbtInput, i int) (uint32, error) {
-	ht := uint32(sighashAll)
+// SIGHASH_ALL before taproot, SIGHASH_DEFAULT (0) in taproot. Like the app
+// (sign_psbt.c, preprocess_inputs) it signs DEFAULT (taproot only) and
+// ALL, and after a warning NONE, SINGLE and each with ANYONECANPAY;
+// anything else is SW_NOT_SUPPORTED, and SINGLE for an input without the
+// output of its index is refused with EC_SIGN_PSBT_UNALLOWED_SIGHASH_SINGLE.
+// nonDefault reports a type that needs the warning.
+func inputHashType(w *wallet, in *psbtInput, i, nOutputs int) (ht uint32, nonDefault bool, err error) {
+	ht = sighashAll
 	if w.pol.kind == kindTr {
 		ht = sighashDefault
 	}
 	v, ok := in.fields[inSighashType]
 	if !ok {
-		return ht, nil
+		return ht, false, nil
 	}
 	if len(v) != 4 {
-		return 0, fail(swIncorrectData, "input %d: malformed sighash type", i)
+		return 0, false, fail(swIncorrectData, "input %d: malformed sighash type", i)
 	}
 	ht = binary.LittleEndian.Uint32(v)
-	if ht != sighashAll && (ht != sighashDefault || w.pol.kind != kindTr) {
-		return 0, fail(swNotSupported, "input %d: sighash type %#x (the emulator signs SIGHASH_ALL and, in taproot, SIGHASH_DEFAULT only)", i, ht)
+	switch ht {
+	case sighashAll:
+	case sighashDefault:
+		if w.pol.kind != kindTr {
+			return 0, false, fail(swNotSupported, "input %d: SIGHASH_DEFAULT outside taproot", i)
+		}
+	case sighashNone, sighashSingle, sighashAll | sighashAnyoneCanPay, sighashNone | sighashAnyoneCanPay, sighashSingle | sighashAnyoneCanPay:
+		nonDefault = true
+	default:
+		return 0, false, fail(swNotSupported, "input %d: sighash type %#x", i, ht)
 	}
-	return ht, nil
+	if ht&sighashSingle == sighashSingle && i >= nOutputs {
+		return 0, false, failCode(swNotSupported, ecSignSighashSingle, "input %d: SIGHASH_SINGLE without output %d", i, i)
+	}
+	return ht, nonDefault, nil
 }
 
 // isChange reports whether output j is change: a derivation of one of the
@@ -201,10 +231,10 @@ func inputHashType(w *wallet, in *psbtInput, i int) (uint32, error) {
 func (e *Emulator) isChange(w *wallet, o *psbtOutput, out *txOut, j int) (bool, error) {
 	claims := false
 	for _, d := range o.derivations {
-		if d.fpr != e.xfp {
-			continue
-		}
-		claims = true
+		// A musig() key's derivation names the aggregate's fingerprint,
+		// which keyMatch knows; only this device's own fingerprint makes
+		// an output that does not derive a false claim.
+		claims = claims || d.fpr == e.xfp
 		for _, ke := range w.pol.exprs {
 			c, idx, ok := keyMatch(w, ke, &d)
 			if !ok {
@@ -246,7 +276,8 @@ func scriptText(script []byte, e *Emulator) string {
 // Before taproot a signature is ECDSA over the digest computed in
 // sighash.go (BIP-143 for sh-wsh and wsh, the legacy one for sh, the
 // scriptCode the wallet's script), RFC 6979 nonce, low S, DER, then the
-// SIGHASH_ALL byte. In taproot it is BIP-340 Schnorr over the BIP-341
+// hash type byte (SIGHASH_ALL unless the input names another). In taproot
+// it is BIP-340 Schnorr over the BIP-341
 // digest (taproot.go): with the internal key tweaked by the tree's root for
 // a key-path spend, with the leaf's key and the leaf's hash in the digest
 // for a script-path spend; 64 bytes, and the hash type byte after them
@@ -260,7 +291,11 @@ func scriptText(script []byte, e *Emulator) string {
 // 32-byte x-only output key for a key-path spend, and the 32-byte x-only
 // key followed by the 32-byte tapleaf hash for a script-path spend; len
 // and pubkey_augm are left out under protocol version 0.
-func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) ([][]byte, error) {
+//
+// A musig() expression signs only in MuSig2's round 2 (musigRoot is the
+// session's rand_root; nil skips them), with the partial-signature YIELD
+// of musig.go.
+func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte, musigRoot *[32]byte) ([][]byte, error) {
 	t := p.tx
 	var hashes *bip143Hashes
 	var tapHashes *bip341Hashes
@@ -277,6 +312,26 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 	var out [][]byte
 	for pos, ke := range w.pol.exprs {
 		if !plan.toSign[pos] {
+			continue
+		}
+		if ke.musig != nil {
+			if musigRoot == nil {
+				continue
+			}
+			for i := range plan.inputs {
+				if !plan.inputs[i].internal {
+					continue
+				}
+				ht, _, err := inputHashType(w, &p.inputs[i], i, len(t.outs))
+				if err != nil {
+					return nil, err
+				}
+				y, err := e.musigSign(w, p, tapHashes, i, &plan.inputs[i], ke, *musigRoot, ht)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, y)
+			}
 			continue
 		}
 		origin, err := e.privAt(w.keys[ke.key].path)
@@ -305,7 +360,7 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 			if err != nil {
 				return nil, fail(swBadState, "derive: %v", err)
 			}
-			ht, err := inputHashType(w, &p.inputs[i], i)
+			ht, _, err := inputHashType(w, &p.inputs[i], i, len(t.outs))
 			if err != nil {
 				return nil, err
 			}
@@ -313,7 +368,7 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 			if w.pol.kind == kindTr {
 				y, err = signTaproot(w, t, tapHashes, i, ip, ke, priv, ht, proto)
 			} else {
-				y, err = signECDSA(w, t, hashes, i, ip, priv, proto)
+				y, err = signECDSA(w, t, hashes, i, ip, priv, ht, proto)
 			}
 			if err != nil {
 				return nil, err
@@ -325,18 +380,18 @@ func (e *Emulator) sign(w *wallet, p *unsignedPSBT, plan *signPlan, proto byte) 
 }
 
 // signECDSA signs input i before taproot.
-func signECDSA(w *wallet, t *tx, hashes *bip143Hashes, i int, ip *inputPlan, priv *btcec.PrivateKey, proto byte) ([]byte, error) {
+func signECDSA(w *wallet, t *tx, hashes *bip143Hashes, i int, ip *inputPlan, priv *btcec.PrivateKey, ht uint32, proto byte) ([]byte, error) {
 	var d [32]byte
 	var err error
 	if w.pol.kind == kindSh {
-		d, err = legacySighash(t, i, ip.der.redeemScript, sighashAll)
+		d, err = legacySighash(t, i, ip.der.redeemScript, ht)
 	} else {
-		d, err = segwitV0Sighash(t, hashes, i, ip.der.witnessScript, ip.prev.value, sighashAll)
+		d, err = segwitV0Sighash(t, hashes, i, ip.der.witnessScript, ip.prev.value, ht)
 	}
 	if err != nil {
 		return nil, fail(swBadState, "input %d: sighash: %v", i, err)
 	}
-	sig := append(ecdsa.Sign(priv, d[:]).Serialize(), sighashAll)
+	sig := append(ecdsa.Sign(priv, d[:]).Serialize(), byte(ht))
 	y := varint(uint64(i))
 	if proto >= 1 {
 		pub := priv.PubKey().SerializeCompressed()

@@ -405,12 +405,17 @@ func TestSignRefusals(t *testing.T) {
 	}{
 		"no witness script": {func(p *bpsbt.Packet) { p.Inputs[1].WitnessScript = nil }, "0x6a80"},
 		"no witness utxo":   {func(p *bpsbt.Packet) { p.Inputs[0].WitnessUtxo = nil }, "error code 0x0007"},
-		"SIGHASH_NONE":      {func(p *bpsbt.Packet) { p.Inputs[0].SighashType = txscript.SigHashNone }, "0x6a82"},
+		"sighash type 4":    {func(p *bpsbt.Packet) { p.Inputs[0].SighashType = 4 }, "0x6a82"},
+		"SIGHASH_SINGLE without its output": {func(p *bpsbt.Packet) {
+			p.Inputs[2].SighashType = txscript.SigHashSingle
+			p.UnsignedTx.TxOut = p.UnsignedTx.TxOut[:2]
+			p.Outputs = p.Outputs[:2]
+		}, "error code 0x0008"},
 		"wrong amount in witness utxo": {func(p *bpsbt.Packet) {
 			p.Inputs[0].WitnessUtxo = wire.NewTxOut(p.Inputs[0].WitnessUtxo.Value+1, p.Inputs[0].WitnessUtxo.PkScript)
 		}, "error code 0x0005"},
 	} {
-		p := spendPSBT(t, st.desc, 2)
+		p := spendPSBT(t, st.desc, 3)
 		c.edit(p)
 		_, err := st.sign(ctx, p)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -434,4 +439,58 @@ func (st *signSetup) sign(ctx context.Context, p *bpsbt.Packet) (*bpsbt.Packet, 
 		return nil, err
 	}
 	return st.d.SignPSBT(ctx, c, hwtest.Wallet(st.desc, &chaincfg.TestNet3Params, signWalletName))
+}
+
+// TestSignNonDefaultSighash signs an input whose PSBT asks for
+// SIGHASH_NONE|ANYONECANPAY, as the app does after a warning: the
+// signature carries that type and verifies against txscript's digest for
+// it; the other input is signed with SIGHASH_ALL.
+func TestSignNonDefaultSighash(t *testing.T) {
+	ctx := context.Background()
+	st := newSignSetup(t, "wsh(sortedmulti(%s))")
+	p := spendPSBT(t, st.desc, 2)
+	ht := txscript.SigHashNone | txscript.SigHashAnyOneCanPay
+	p.Inputs[0].SighashType = ht
+	// countersign's driver refuses to take back a signature of another
+	// type; the emulator's YIELDs are what this test looks at.
+	if _, err := st.sign(ctx, p); err == nil || !strings.Contains(err.Error(), "sighash type 0x82") {
+		t.Fatalf("driver: %v", err)
+	}
+	reqs := st.take()
+	if len(reqs) != 1 || !strings.Contains(reqs[0].Text, "non-default sighash") {
+		t.Errorf("requests %+v, want one sign request with the warning", reqs)
+	}
+	ys := decodeAll(t, st.rec.take(), true)
+	if len(ys) != 2 {
+		t.Fatalf("%d signatures", len(ys))
+	}
+	prevs := txscript.NewMultiPrevOutFetcher(nil)
+	for i, in := range p.Inputs {
+		prevs.AddPrevOut(p.UnsignedTx.TxIn[i].PreviousOutPoint, in.WitnessUtxo)
+	}
+	for _, y := range ys {
+		want := txscript.SigHashAll
+		if y.input == 0 {
+			want = ht
+		}
+		in := &p.Inputs[y.input]
+		if y.sig[len(y.sig)-1] != byte(want) {
+			t.Fatalf("input %d: sighash byte %#x, want %#x", y.input, y.sig[len(y.sig)-1], want)
+		}
+		d, err := txscript.CalcWitnessSigHash(in.WitnessScript, txscript.NewTxSigHashes(p.UnsignedTx, prevs), want, p.UnsignedTx, y.input, in.WitnessUtxo.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := ecdsa.ParseDERSignature(y.sig[:len(y.sig)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := btcec.ParsePubKey(y.pubKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sig.Verify(d, pub) {
+			t.Errorf("input %d: signature does not verify for type %#x", y.input, want)
+		}
+	}
 }

@@ -326,11 +326,11 @@ func (p *templateParser) keyExpr() (*keyExpr, error) {
 	e := &keyExpr{key: -1}
 	switch {
 	case p.consume("@"):
-		n, err := p.number(uint64(p.nKeys - 1))
+		n, err := p.keyIndex()
 		if err != nil {
 			return nil, err
 		}
-		e.key = int(n)
+		e.key = n
 	case p.consume("musig("):
 		if !p.tap {
 			return nil, p.errorf("musig is only allowed in taproot")
@@ -342,7 +342,7 @@ func (p *templateParser) keyExpr() (*keyExpr, error) {
 			if err := p.expect("@"); err != nil {
 				return nil, err
 			}
-			n, err := p.number(uint64(p.nKeys - 1))
+			n, err := p.keyIndex()
 			if err != nil {
 				return nil, err
 			}
@@ -391,6 +391,18 @@ func (p *templateParser) keyExpr() (*keyExpr, error) {
 	e.pos = len(p.exprs)
 	p.exprs = append(p.exprs, e)
 	return e, nil
+}
+
+// keyIndex reads the i of @i: a key of the vector.
+func (p *templateParser) keyIndex() (int, error) {
+	n, err := p.number(0x7fff)
+	if err != nil {
+		return 0, err
+	}
+	if int(n) >= p.nKeys {
+		return 0, p.errorf("@%d but %d keys", n, p.nKeys)
+	}
+	return int(n), nil
 }
 
 // maxMusigKeys is MAX_PUBKEYS_PER_MUSIG (src/common/wallet.h).

@@ -479,7 +479,7 @@ func TestCoreMiniscriptScripts(t *testing.T) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
-	scripts, refusals, analysed := 0, 0, 0
+	scripts, refusals, analysed, resourced := 0, 0, 0, 0
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || line[0] == '#' {
@@ -540,13 +540,25 @@ func TestCoreMiniscriptScripts(t *testing.T) {
 					t.Errorf("%s (tap %v): m=%v s=%v k=%v, Core's mode %d", fld[0], ctx.tap, sf.m, sf.s, sf.k, mode)
 				}
 				analysed++
+				// Core's ops column (GetOps: opcodes plus the keys
+				// of executed CHECKMULTISIGs). Its stack column counts
+				// Core's newer execution model, not witness elements:
+				// TestRustMiniscriptProps checks those.
+				if fld[4] != "-" && !ctx.tap {
+					s, _ := compile(root, func(k *keyExpr) ([]byte, error) { return keys[k.key], nil })
+					r := resources(root)
+					if ops := opCount(s.b) + r.ops.sat; r.ops.sat < 0 || strconv.Itoa(ops) != fld[4] {
+						t.Errorf("%s: ops %d (+%d), Core %s", fld[0], ops, r.ops.sat, fld[4])
+					}
+					resourced++
+				}
 			}
 		}
 	}
 	if scripts != 57 || refusals != 60 || analysed != 101 {
 		t.Errorf("checked %d scripts, %d refusals, %d analyses", scripts, refusals, analysed)
 	}
-	t.Logf("%d scripts, %d refusals, %d safety analyses", scripts, refusals, analysed)
+	t.Logf("%d scripts, %d refusals, %d safety analyses, %d resource counts", scripts, refusals, analysed, resourced)
 }
 
 // TestRustTapscriptScripts compiles BIP-379's tapscript corpus (keys A..Z
@@ -676,4 +688,74 @@ func TestMiniscriptDerivations(t *testing.T) {
 		t.Errorf("ran %d derivations", ran)
 	}
 	t.Logf("%d derivations", ran)
+}
+
+// TestRustMiniscriptProps checks the emulator's resource counts and safety
+// analysis against BIP-379's P2WSH property corpus (rust-miniscript; keys
+// A..Z are the compressed keys of the secret keys 1..26) for its
+// non-malleable expressions: op_count (the script's opcodes plus the keys
+// of executed CHECKMULTISIGs), sat_witness_elements (witness elements to
+// satisfy, plus the script), requires_sig and mixed_timelocks.
+func TestRustMiniscriptProps(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "bip379_props_from_rust.tsv.gz"))
+	if err != nil {
+		t.Fatalf("vector file missing: %v", err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	letters := map[string][]byte{}
+	for i := 1; i <= 26; i++ {
+		var b [32]byte
+		b[31] = byte(i)
+		priv, _ := btcec.PrivKeyFromBytes(b[:])
+		letters[string(rune('A'-1+i))] = priv.PubKey().SerializeCompressed()
+	}
+	letterRe := regexp.MustCompile(`\b[A-Z]\b`)
+	sc := bufio.NewScanner(z)
+	sc.Buffer(nil, 1<<20)
+	n, bad := 0, 0
+	for sc.Scan() {
+		fld := strings.Split(sc.Text(), "\t")
+		if len(fld) != 9 || fld[0] == "expr" || fld[6] != "true" {
+			// The counts of a malleable expression follow
+			// rust-miniscript's malleable satisfactions, which a sane
+			// policy (non-malleable) never needs.
+			continue
+		}
+		tmpl, ks := msTemplate(fld[0], letterRe)
+		var keys [][]byte
+		for _, k := range ks {
+			keys = append(keys, letters[k])
+		}
+		pol, err := parseTemplate(tmplFor(tmpl, len(keys), false), len(keys), mustFeatures(LatestAppVersion))
+		if err != nil {
+			if strings.Contains(err.Error(), "multi(") && len(keys) > maxMultiKeys {
+				continue // the app's multi() takes at most 16 keys
+			}
+			bad++
+			t.Errorf("%s: %v", fld[0], err)
+			continue
+		}
+		s, err := compile(pol.script, func(k *keyExpr) ([]byte, error) { return keys[k.key], nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, sf := resources(pol.script), safety(pol.script)
+		got := []string{strconv.Itoa(opCount(s.b) + r.ops.sat), strconv.Itoa(r.stack.sat + 1),
+			strconv.FormatBool(!sf.k), strconv.FormatBool(sf.m), strconv.FormatBool(sf.s)}
+		want := []string{fld[2], fld[3], fld[5], fld[6], fld[7]}
+		n++
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			bad++
+			if bad <= 10 {
+				t.Errorf("%s: ops, witness elements, mixed, non-malleable, needs sig = %v, want %v", fld[0], got, want)
+			}
+		}
+	}
+	if n != 3996 || bad > 0 {
+		t.Errorf("%d of %d non-malleable expressions differ (want 3996 checked)", bad, n)
+	}
 }

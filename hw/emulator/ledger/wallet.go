@@ -42,8 +42,9 @@ var musigChainCode = sha256.Sum256([]byte("MuSig2MuSig2MuSig2"))
 // is of type B, it is non-malleable, needs a signature on every path and
 // mixes no time and height locks, no two keys share a public key, a musig
 // has no repeated key, the same key in two expressions has disjoint
-// derivations, and older() is a meaningful relative lock. The app's limits
-// on ops and stack size are not checked, only the script size. A failure is SW_NOT_SUPPORTED with
+// derivations, older() is a meaningful relative lock, and the P2WSH limits
+// on script size, opcodes and witness elements hold (applied to tapscript
+// too, as the app does). A failure is SW_NOT_SUPPORTED with
 // EC_REGISTER_WALLET_POLICY_NOT_SANE.
 func (w *wallet) checkSane() error {
 	notSane := func(why string, args ...any) error {
@@ -60,13 +61,20 @@ func (w *wallet) checkSane() error {
 		}
 		// is_miniscript_sane: non-malleable, a signature on every
 		// path, no timelock mixing (BIP-379).
-		switch sf := safety(s); {
-		case !sf.m:
-			return notSane("the miniscript cannot always be satisfied non-malleably")
-		case !sf.s:
-			return notSane("the miniscript does not always require a signature")
-		case !sf.k:
-			return notSane("the miniscript mixes time and height locks")
+		if s.t.base == 'B' {
+			r := resources(s)
+			switch sf := safety(s); {
+			case !sf.m:
+				return notSane("the miniscript cannot always be satisfied non-malleably")
+			case !sf.s:
+				return notSane("the miniscript does not always require a signature")
+			case !sf.k:
+				return notSane("the miniscript mixes time and height locks")
+			case r.stack.sat < 0 || r.stack.sat > maxStandardP2WSHStk:
+				return notSane("satisfying the miniscript takes more than %d witness elements", maxStandardP2WSHStk)
+			case r.ops.sat < 0 || opCount(compileSize(s))+r.ops.sat > maxOpsPerScript:
+				return notSane("the miniscript executes more than %d opcodes", maxOpsPerScript)
+			}
 		}
 		var bad error
 		walk(s, func(n *node) {
@@ -141,8 +149,7 @@ func sameKeys(a, b *keyExpr) bool {
 }
 
 // internalExpr reports whether key expression e is one of this device's
-// single keys (a musig is never signed for by the emulator's script-path
-// logic).
+// plain keys (a musig() with one of them is musigSigner's).
 func (w *wallet) internalExpr(e *keyExpr) bool {
 	return e.key >= 0 && w.keys[e.key].internal
 }
