@@ -17,6 +17,7 @@ import (
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/ledger"
+	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -64,10 +65,26 @@ func (f *muSigFixture) asked() []string { return f.u.kinds()[f.base:] }
 
 func newMuSigFixture(t *testing.T) *muSigFixture {
 	t.Helper()
+	return newMuSigFixtureOn(t, func(l Link) Link { return l })
+}
+
+// newMuSigFixtureOn is newMuSigFixture with the driver's link wrapped
+// (a recordingLink to record the session).
+func newMuSigFixtureOn(t *testing.T, wrap func(Link) Link) *muSigFixture {
+	t.Helper()
 	keys, _ := policyKeys(t)
 	u := &user{}
 	_, addr := startEmulator(t, emu.Config{HMACKey: testHMACKey, AppVersion: "2.4.1", Approve: u.approve})
-	d := mustDial(t, addr)
+	conn, err := transport.DialTCP(context.Background(), addr, SpeculosOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(context.Background(), wrap(SpeculosLink(conn)), Options{Endpoint: endpointFor(addr)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	d := &session{Ledger: l}
 	w := newTestWallet(t, descriptor.ScriptWsh, 2, true)
 	w.desc = mustTaproot(t, keys, descriptor.TaprootOptions{})
 	token, err := d.Register(context.Background(), w.desc, testNet, "tap")
@@ -107,6 +124,24 @@ func muSigRecords(t *testing.T, p *bpsbt.Packet, i int, keyType byte, fp [4]byte
 		}
 	}
 	return n
+}
+
+// bothRounds runs the MuSig2 rounds of a 2-input spend in turn (cosigner
+// 1, the Ledger, cosigner 2; twice) and returns the PSBT with every
+// partial signature.
+func (f *muSigFixture) bothRounds(t *testing.T) *bpsbt.Packet {
+	t.Helper()
+	p := f.w.spend(t, 2)
+	for round := 0; round < 2; round++ {
+		f.soft(t, p, 1)
+		res, err := f.ledger(p)
+		if err != nil {
+			t.Fatalf("Ledger, round %d: %v", round+1, err)
+		}
+		p = res.PSBT
+		f.soft(t, p, 2)
+	}
+	return p
 }
 
 // TestMuSig2KeyPathWithLedger: the Ledger takes both MuSig2 rounds of the
