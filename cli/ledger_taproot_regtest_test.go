@@ -180,6 +180,12 @@ func TestLedgerTaprootRegtest(t *testing.T) {
 			}
 		}
 	}
+	// The Ledger's round 2 again, on the PSBT it signed then: its session
+	// is gone, and it says so (exit 5), never signing with that nonce again.
+	again := runCLI(t, dir, "", "sign", filepath.Join(work, "m2-key_k1.psbt"), "--with", "ledger:"+fpL, "--yes", "-o", filepath.Join(work, "again.psbt"))
+	if again.Code != 5 || !strings.Contains(again.Err, "no MuSig2 session for this transaction") {
+		t.Fatalf("a second round 2 on the Ledger: exit %d: %s", again.Code, again.Err)
+	}
 	tx4 := filepath.Join(work, "tx4")
 	mustRun(t, dir, "psbt", "finalize", cur, "-o", tx4)
 	txid4 := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", tx4))

@@ -414,3 +414,57 @@ func dropKey(us []*bpsbt.Unknown, k []byte) []*bpsbt.Unknown {
 	}
 	return out
 }
+
+// tamperLink flips bits (mask) of the first data byte of every MuSig2 YIELD
+// with tag (0xFFFFFFFF pubnonce, 0xFFFFFFFE partial signature) the device
+// sends: the driver passes the record on, and the adapter's BIP-373 check
+// must refuse it.
+type tamperLink struct {
+	Link
+	tag, mask byte
+}
+
+func (l *tamperLink) Exchange(ctx context.Context, apdu []byte) ([]byte, uint16, error) {
+	data, sw, err := l.Link.Exchange(ctx, apdu)
+	// ccYield | 0xFE tag(4, little-endian) | input varint | data...
+	if err == nil && sw == swInterrupted && len(data) > 8 && data[0] == ccYield && data[1] == 0xfe && data[2] == l.tag {
+		data = bytes.Clone(data)
+		data[7] ^= l.mask
+	}
+	return data, sw, err
+}
+
+// TestMuSig2BadRecordsRefused: a partial signature that does not verify
+// (BIP-327 PartialSigVerify against the PSBT's nonces) and a nonce that is
+// not two points, as if the device had sent them, are refused by the
+// adapter and nothing is added.
+func TestMuSig2BadRecordsRefused(t *testing.T) {
+	t.Run("partial signature", func(t *testing.T) {
+		f := newMuSigFixtureOn(t, func(l Link) Link { return &tamperLink{Link: l, tag: 0xfe, mask: 0x01} })
+		p := f.w.spend(t, 1)
+		f.soft(t, p, 1)
+		res, err := f.ledger(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = res.PSBT
+		f.soft(t, p, 2)
+		f.soft(t, p, 1)
+		before := len(p.Inputs[0].Unknowns)
+		if _, err := f.ledger(p); err == nil || !strings.Contains(err.Error(), "MuSig2 record") || !strings.Contains(err.Error(), "does not verify") {
+			t.Fatalf("a bad partial signature: %v", err)
+		}
+		if len(p.Inputs[0].Unknowns) != before {
+			t.Error("the caller's PSBT changed")
+		}
+	})
+	t.Run("nonce", func(t *testing.T) {
+		f := newMuSigFixtureOn(t, func(l Link) Link { return &tamperLink{Link: l, tag: 0xff, mask: 0x04} })
+		p := f.w.spend(t, 1)
+		// The first byte of the nonce is R1's parity byte: 0x06 or 0x07
+		// is no compressed point.
+		if _, err := f.ledger(p); err == nil || !strings.Contains(err.Error(), "public nonce") {
+			t.Fatalf("a bad nonce: %v", err)
+		}
+	})
+}
