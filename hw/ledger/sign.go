@@ -21,7 +21,9 @@ import (
 const maxYieldIndex = 0xffff
 
 // SignPSBT adds the Ledger's partial signatures to p (the adapter's private
-// copy). The user reviews the outputs and fee on the device. It needs the
+// copy) and, for a musig() wallet, its MuSig2 public nonces (round 1) or
+// partial signatures (round 2) as BIP-373 records (musig.go). The user
+// reviews the outputs and fee on the device. It needs the
 // wallet's HMAC (w.Token, or a registration made in this session); the app
 // itself decides which inputs belong to the wallet and which outputs are
 // change.
