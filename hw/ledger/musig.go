@@ -36,8 +36,13 @@ import (
 //     from the PSBT (SW_INCORRECT_DATA when one is missing), takes the
 //     session out of storage (musigsession_round2_initialize: gone even if
 //     signing then fails; SW_BAD_STATE when there is none), regenerates its
-//     nonce from rand_root and signs only if it equals the one in the PSBT
-//     (tag 0xFFFFFFFE).
+//     secret nonce from rand_root and yields its partial signature (tag
+//     0xFFFFFFFE). doc/musig.md says the regenerated public nonce is
+//     checked against the PSBT's (countersign's emulator does, with
+//     SW_INCORRECT_DATA); the app's code at fc8d7ab6 reads it but does not
+//     compare. Either way the secret nonce serves once (the session is
+//     gone), and a partial signature made against another nonce than the
+//     PSBT's fails the adapter's BIP-327 PartialSigVerify and is refused.
 //
 // Plain keys (the wallet's script leaves) are signed in either round after
 // the user approves the transaction.
