@@ -44,8 +44,10 @@ func startLedgerApp(t *testing.T, mnemonic string, params *chaincfg.Params, vers
 // emulated Ledger (Bitcoin Test app 2.4.1) and two software keys. The
 // Ledger registers the wallet policy (HMAC stored), shows a receive
 // address, and signs the spend's script leaf with a software key; the
-// finalizer falls back to the leaf (the Ledger does not take part in the
-// MuSig2 key path) and btcd validates and mines it. A --no-key-path
+// finalizer falls back to the leaf (not every nonce is in) and btcd
+// validates and mines it. A third spend goes by the MuSig2 key path: the
+// Ledger gives its nonce and then its partial signature between the two
+// software keys, and the finalizer aggregates them. A --no-key-path
 // wallet is registered and spent by its leaf the same way. An app older
 // than 2.4.0 is refused, naming the version that added musig().
 func TestLedgerTaprootRegtest(t *testing.T) {
@@ -118,7 +120,8 @@ func TestLedgerTaprootRegtest(t *testing.T) {
 
 	// Now in turn: the software key first (its MuSig2 nonce and the
 	// participants go into the PSBT), then the Ledger on that PSBT, whose
-	// copy drops the MuSig2 records; finalize uses the leaf again.
+	// copy drops the other nonces (its round 1: its own nonce and its leaf
+	// signature); finalize uses the leaf again.
 	unsigned2 := filepath.Join(work, "u2.psbt")
 	mustRun(t, dir, "spend", "tap", "--to", node.Address().EncodeAddress()+":0.02", "--fee-rate", "3", "-o", unsigned2)
 	k1 := filepath.Join(work, "k1.psbt")
@@ -145,6 +148,61 @@ func TestLedgerTaprootRegtest(t *testing.T) {
 	mustRun(t, dir, "psbt", "finalize", both, "-o", tx2)
 	mustRun(t, dir, "psbt", "broadcast", tx2)
 	mineN(t, node, 1)
+	syncWallet(t, dir, node.RPCURL(), "tap")
+
+	// Third, by the MuSig2 key path: k1, the Ledger and k2 each give their
+	// nonces in turn (the Ledger's round 1, which also signs its leaf),
+	// then each its partial signature (the Ledger's round 2); the
+	// finalizer aggregates one 64-byte signature per input.
+	unsigned4 := filepath.Join(work, "u4.psbt")
+	mustRun(t, dir, "spend", "tap", "--to", node.Address().EncodeAddress()+":0.03", "--fee-rate", "3", "-o", unsigned4)
+	cur := unsigned4
+	for round, want := range []struct{ nonces, sigs int }{{3, 0}, {3, 3}} {
+		for _, with := range []string{"key:k1", "ledger:" + fpL, "key:k2"} {
+			next := filepath.Join(work, fmt.Sprintf("m%d-%s.psbt", round+1, strings.ReplaceAll(with, ":", "_")))
+			mustRun(t, dir, "sign", cur, "--with", with, "--yes", "-o", next)
+			cur = next
+		}
+		var ms struct {
+			Inputs []struct {
+				MuSig2 *struct {
+					Nonces      int `json:"nonces"`
+					PartialSigs int `json:"partial_signatures"`
+				} `json:"musig2"`
+			} `json:"inputs"`
+		}
+		if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "psbt", "inspect", cur)), &ms); err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range ms.Inputs {
+			if in.MuSig2 == nil || in.MuSig2.Nonces != want.nonces || in.MuSig2.PartialSigs != want.sigs {
+				t.Fatalf("after round %d, input %d: %+v, want %d nonces and %d partial signatures", round+1, i, in.MuSig2, want.nonces, want.sigs)
+			}
+		}
+	}
+	// The Ledger's round 2 again, on the PSBT it signed then: its session
+	// is gone, and it says so (exit 5), never signing with that nonce again.
+	again := runCLI(t, dir, "", "sign", filepath.Join(work, "m2-key_k1.psbt"), "--with", "ledger:"+fpL, "--yes", "-o", filepath.Join(work, "again.psbt"))
+	if again.Code != 5 || !strings.Contains(again.Err, "no MuSig2 session for this transaction") {
+		t.Fatalf("a second round 2 on the Ledger: exit %d: %s", again.Code, again.Err)
+	}
+	tx4 := filepath.Join(work, "tx4")
+	mustRun(t, dir, "psbt", "finalize", cur, "-o", tx4)
+	txid4 := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", tx4))
+	h4, _ := chainhash.NewHashFromStr(txid4)
+	mtx, err := node.Client().GetRawTransaction(h4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range mtx.MsgTx().TxIn {
+		if len(in.Witness) != 1 || len(in.Witness[0]) != 64 {
+			t.Fatalf("input %d witness %x, want one 64-byte MuSig2 key-path signature", i, in.Witness)
+		}
+	}
+	mineN(t, node, 1)
+	if v, err := node.Client().GetRawTransactionVerbose(h4); err != nil || v.Confirmations == 0 {
+		t.Fatalf("the key-path spend is not mined: %v", err)
+	}
 	syncWallet(t, dir, node.RPCURL(), "tap")
 
 	// A --no-key-path wallet (its internal key a ranged xpub of the NUMS

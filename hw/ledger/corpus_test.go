@@ -142,6 +142,29 @@ func TestFuzzCorpus(t *testing.T) {
 		}
 		return out
 	})
+	fuzzseed.Record(t, "FuzzParseYield", "rounds", func() [][]any {
+		// Both MuSig2 rounds of the default taproot wallet (app 2.4.1):
+		// public nonces, leaf signatures, partial signatures.
+		var rec *recordingLink
+		f := newMuSigFixtureOn(t, func(l Link) Link { rec = &recordingLink{Link: l}; return rec })
+		f.bothRounds(t)
+		var out [][]any
+		kinds := map[yieldKind]int{}
+		for _, x := range rec.exchanges {
+			if x.sw == swInterrupted && len(x.data) > 0 && x.data[0] == ccYield {
+				ps, err := parseYield(x.data[1:], 2)
+				if err != nil {
+					t.Fatalf("recorded yield %x: %v", x.data[1:], err)
+				}
+				kinds[ps.kind]++
+				out = append(out, []any{x.data[1:]})
+			}
+		}
+		if kinds[yieldMuSigNonce] != 2 || kinds[yieldMuSigSig] != 2 || kinds[yieldTapLeaf] == 0 {
+			t.Fatalf("recorded yields by kind: %v", kinds)
+		}
+		return out
+	})
 	fuzzseed.Record(t, "FuzzParseYield", "session", func() [][]any {
 		var out [][]any
 		for _, x := range session().exchanges {

@@ -40,7 +40,10 @@
 //     BIP-341 sighash, the signing key in the input's script or leaf and
 //     among this device's derivations) before they are added as partial
 //     signatures or BIP-371 taproot signatures. For a musig() wallet the
-//     Ledger signs its script leaves only (MuSigKeyPathLimit).
+//     Ledger also takes part in the MuSig2 key path (app 2.4.x): a call
+//     without its nonce in the PSBT runs round 1 and adds its public
+//     nonces, a call with every participant's nonce runs round 2 and adds
+//     its partial signatures, as BIP-373 records (musig.go).
 //
 // The app keeps no registrations: DisplayAddress and Sign need the HMAC
 // that Register returned. A Ledger remembers the HMACs of the wallets it

@@ -223,7 +223,9 @@ func FuzzInterpreter(f *testing.F) {
 
 // FuzzParseYield: a yield parses into one of the kinds with the lengths
 // that kind has, or is refused; never a panic. Seeds: ECDSA, taproot key
-// path, taproot script path, MuSig2 nonce and partial signature.
+// path, taproot script path, MuSig2 nonce and partial signature; and
+// testdata/fuzz/FuzzParseYield: synthetic seeds and the yields of recorded
+// sessions (rounds_*: both MuSig2 rounds of the default taproot wallet).
 func FuzzParseYield(f *testing.F) {
 	f.Add([]byte{0, 33})
 	f.Add(append(append([]byte{1, 33}, bytes.Repeat([]byte{2}, 33)...), bytes.Repeat([]byte{3}, 71)...))

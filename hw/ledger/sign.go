@@ -21,7 +21,9 @@ import (
 const maxYieldIndex = 0xffff
 
 // SignPSBT adds the Ledger's partial signatures to p (the adapter's private
-// copy). The user reviews the outputs and fee on the device. It needs the
+// copy) and, for a musig() wallet, its MuSig2 public nonces (round 1) or
+// partial signatures (round 2) as BIP-373 records (musig.go). The user
+// reviews the outputs and fee on the device. It needs the
 // wallet's HMAC (w.Token, or a registration made in this session); the app
 // itself decides which inputs belong to the wallet and which outputs are
 // change.
@@ -38,14 +40,20 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 	if !d.hasOwnDerivation(out) {
 		return nil, d.failAs(op, hw.ErrDevice, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %x: nothing for this Ledger to sign", d.xfp))
 	}
+	// The device's copy: a musig() wallet's MuSig2 records as the round
+	// this call runs needs them (musig.go).
+	plan := &muSigPlan{}
 	if pol.hasMuSig() {
-		// The device signs the script leaves only: without the MuSig2
-		// records of the other participants the app stays in its first
-		// round (nonces, which are not used) and signs its leaf keys
-		// (src/handler/sign_psbt.c: leaves are signed in either round).
-		dropMuSigRecords(out)
+		if plan, err = d.planMuSig(out); err != nil {
+			return nil, d.fail(op, err)
+		}
 	}
-	mp, err := merkleizePSBT(out)
+	dev, err := psbt.Clone(out)
+	if err != nil {
+		return nil, err
+	}
+	plan.deviceCopy(dev)
+	mp, err := merkleizePSBT(dev)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", d.name(), op, err)
 	}
@@ -71,14 +79,14 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 	d.opts.Prompt.Prompt(fmt.Sprintf("Review the transaction (%d inputs, %d outputs) from wallet %q on your %s: check every output and the fee, then sign (reject refuses).",
 		len(mp.inputs), len(mp.outputs), name, d.name()))
 	if _, err := d.command(ctx, insSignPSBT, req, it, true); err != nil {
+		if m := muSigRefusal(plan.round, err); m != nil {
+			return nil, d.failAs(op, hw.ErrDevice, m)
+		}
 		return nil, d.failWallet(op, name, err)
 	}
-	added, muSig, err := d.addSignatures(out, it.yields)
+	added, err := d.addSignatures(out, it.yields, plan)
 	if err != nil {
 		return nil, d.fail(op, err)
-	}
-	if added == 0 && (muSig > 0 || pol.hasMuSig()) {
-		return nil, d.failAs(op, hw.ErrUnsupported, errors.New(MuSigKeyPathLimit))
 	}
 	if added == 0 {
 		return nil, d.fail(op, errors.New("the Ledger approved but returned no signature"))
@@ -217,18 +225,20 @@ func parseMuSigYield(r *bytes.Reader, tag uint64, nInputs int) (partialSig, erro
 	return ps, nil
 }
 
-// addSignatures verifies each yielded signature and adds it to p. It
-// returns how many it added, and how many MuSig2 yields it left out.
-func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (added, muSig int, err error) {
+// addSignatures verifies each yielded signature and adds it to p, and
+// adds the MuSig2 nonces and partial signatures the plan expects as
+// BIP-373 records (checked by the adapter). It returns how many it added.
+func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte, plan *muSigPlan) (int, error) {
 	tx := p.UnsignedTx
 	v, err := psbt.NewSigVerifier(p)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
+	added := 0
 	for _, y := range yields {
 		ps, err := parseYield(y, len(tx.TxIn))
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		in := &p.Inputs[ps.input]
 		var n bool
@@ -238,19 +248,16 @@ func (d *Ledger) addSignatures(p *bpsbt.Packet, yields [][]byte) (added, muSig i
 		case yieldTapKey, yieldTapLeaf:
 			n, err = d.addSchnorr(in, v, ps)
 		default:
-			// MuSig2 nonces and partial signatures are not used: see
-			// MuSigKeyPathLimit.
-			muSig++
-			continue
+			n, err = plan.addMuSig(p, ps)
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		if n {
 			added++
 		}
 	}
-	return added, muSig, nil
+	return added, nil
 }
 
 // addECDSA checks and adds a segwit v0 or legacy partial signature.
@@ -311,20 +318,6 @@ func (d *Ledger) addSchnorr(in *bpsbt.PInput, v *psbt.SigVerifier, ps partialSig
 		XOnlyPubKey: ps.pubKey, LeafHash: ps.leafHash, Signature: ps.sig, SigHash: txscript.SigHashDefault,
 	})
 	return true, nil
-}
-
-// MuSigKeyPathLimit is why the Ledger does not take part in a MuSig2 key
-// path: the driver signs a musig() wallet's script leaves only.
-const MuSigKeyPathLimit = "countersign's Ledger driver signs the script leaves of a musig() wallet but does not take part in its MuSig2 key path yet (the app's nonces are not used); this Ledger had no leaf signature to add: spend by a script leaf, or by the MuSig2 key path with the other cosigners' software keys only if the Ledger is not a participant"
-
-// dropMuSigRecords removes the BIP-373 input records (participants 0x1a,
-// public nonces 0x1b, partial signatures 0x1c) from the device's copy.
-func dropMuSigRecords(p *bpsbt.Packet) {
-	for i := range p.Inputs {
-		p.Inputs[i].Unknowns = slices.DeleteFunc(p.Inputs[i].Unknowns, func(u *bpsbt.Unknown) bool {
-			return u != nil && len(u.Key) > 0 && (u.Key[0] == 0x1a || u.Key[0] == 0x1b || u.Key[0] == 0x1c)
-		})
-	}
 }
 
 // ownTapDerivation returns the input's taproot derivation of x-only key x

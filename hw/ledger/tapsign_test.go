@@ -93,7 +93,7 @@ func TestTaprootYieldsTakenBack(t *testing.T) {
 	bad := func(y []byte, what, want string) {
 		t.Helper()
 		c := clonePacket(t, p)
-		if _, _, err := d.addSignatures(c, [][]byte{y}); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := d.addSignatures(c, [][]byte{y}, &muSigPlan{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", what, err, want)
 		}
 	}
@@ -110,13 +110,21 @@ func TestTaprootYieldsTakenBack(t *testing.T) {
 	copy(foreign[2:34], p.Inputs[0].TaprootInternalKey)
 	bad(foreign, "a key that is not the device's", "not one of its keys")
 
-	// A MuSig2 public nonce for the key path comes along (app 2.4): it is
-	// counted and left out, never added to the PSBT.
+	// A MuSig2 public nonce comes along (app 2.4). In round 1 it must be
+	// for the input's output key; with no round of this Ledger in the
+	// PSBT (a round 1 no one uses) it is left out.
 	nonce := append([]byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0}, bytes.Repeat([]byte{2}, 66+33+33)...)
+	plan, err := d.planMuSig(p)
+	if err != nil || plan.round != muSigRound1 || len(plan.sessions) != 2 {
+		t.Fatalf("plan %+v, %v; want round 1 for both inputs", plan, err)
+	}
+	if _, err := d.addSignatures(clonePacket(t, p), [][]byte{nonce}, plan); err == nil || !strings.Contains(err.Error(), "not the input's output key") {
+		t.Errorf("a nonce for another aggregate in round 1: %v", err)
+	}
 	unknowns := len(p.Inputs[0].Unknowns)
-	added, muSig, err := d.addSignatures(p, append(yields, nonce))
-	if err != nil || added != 2 || muSig != 1 || len(p.Inputs[0].Unknowns) != unknowns {
-		t.Fatalf("added %d, MuSig2 %d: %v", added, muSig, err)
+	added, err := d.addSignatures(p, append(yields, nonce), &muSigPlan{})
+	if err != nil || added != 2 || len(p.Inputs[0].Unknowns) != unknowns {
+		t.Fatalf("added %d: %v", added, err)
 	}
 	for i := range p.Inputs {
 		s := p.Inputs[i].TaprootScriptSpendSig
@@ -125,7 +133,7 @@ func TestTaprootYieldsTakenBack(t *testing.T) {
 		}
 	}
 	// The same yields again add nothing.
-	if added, _, err := d.addSignatures(p, yields); err != nil || added != 0 {
+	if added, err := d.addSignatures(p, yields, &muSigPlan{}); err != nil || added != 0 {
 		t.Errorf("again: %d, %v", added, err)
 	}
 }
@@ -159,7 +167,7 @@ func TestMiniscriptYieldsTakenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig := append(ecdsa.Sign(priv, h).Serialize(), byte(txscript.SigHashAll))
-	added, _, err := d.addSignatures(p, [][]byte{yieldFor(0, der.PubKey, sig)})
+	added, err := d.addSignatures(p, [][]byte{yieldFor(0, der.PubKey, sig)}, &muSigPlan{})
 	if err != nil || added != 1 || len(in.PartialSigs) != 1 || !bytes.Equal(in.PartialSigs[0].PubKey, der.PubKey) {
 		t.Fatalf("added %d: %v", added, err)
 	}
@@ -263,26 +271,5 @@ func TestAdapterTakesKeyPathSignature(t *testing.T) {
 	again, err := hw.NewSigner(dev).Sign(context.Background(), res.PSBT, wallet)
 	if err != nil || !again.AlreadySigned {
 		t.Errorf("signed again: %+v, %v", again, err)
-	}
-}
-
-// TestDropMuSigRecords: the device's copy loses the BIP-373 input records
-// and keeps everything else.
-func TestDropMuSigRecords(t *testing.T) {
-	keys, _ := policyKeys(t)
-	w := newTestWallet(t, descriptor.ScriptWsh, 2, true)
-	w.desc = mustTaproot(t, keys, descriptor.TaprootOptions{})
-	p := w.spend(t, 1)
-	in := &p.Inputs[0]
-	had := 0
-	for _, u := range in.Unknowns {
-		if u.Key[0] == 0x1a {
-			had++
-		}
-	}
-	in.Unknowns = append(in.Unknowns, &bpsbt.Unknown{Key: []byte{0x1b, 1}, Value: []byte{1}}, &bpsbt.Unknown{Key: []byte{0x1c, 1}, Value: []byte{1}}, &bpsbt.Unknown{Key: []byte{0xfc, 1}, Value: []byte{1}})
-	dropMuSigRecords(p)
-	if had != 1 || len(in.Unknowns) != 1 || in.Unknowns[0].Key[0] != 0xfc || len(in.TaprootBip32Derivation) == 0 {
-		t.Errorf("participants records before: %d; left: %v", had, in.Unknowns)
 	}
 }
