@@ -11,8 +11,9 @@
 # the PSBT) a partial signature. The leaf is the 2-of-3 fallback. Three
 # software keys stand in for the cosigners; then a second wallet has an
 # emulated Ledger (Bitcoin app 2.4) as its third cosigner: registered as a
-# wallet policy, an address checked on it, and a payment by the leaf
-# signed by the Ledger and one software key.
+# wallet policy, an address checked on it, a payment by the leaf signed
+# by the Ledger and one software key, and one by the MuSig2 key path with
+# the Ledger taking part in both rounds.
 #
 # Requires: jq
 #
@@ -101,4 +102,23 @@ capture -q sent countersign --json psbt broadcast vault.tx
 run faucet mine 1
 capture -q synced countersign --json wallet sync vault
 check "$(jq .confirmed_sat <<<"$synced")" -gt 19000000 "the change came back to the vault"
+
+section "The Ledger in the MuSig2 key path"
+say "The Ledger takes part in both rounds: a nonce first, then (once every nonce is in) its partial signature."
+run countersign spend vault --to "$to:0.05" --fee-rate 3 -o vkey.psbt
+for who in key:anna key:ben "ledger:$ledger"; do
+	run countersign sign vkey.psbt --with "$who" --yes
+done
+capture -q i countersign --json psbt inspect vkey.psbt
+check "$(jq '.inputs[0].musig2.nonces' <<<"$i")" -eq 3 "round 1: three public nonces, one from the Ledger"
+for who in key:anna key:ben "ledger:$ledger"; do
+	run countersign sign vkey.psbt --with "$who" --yes
+done
+capture -q i countersign --json psbt inspect vkey.psbt
+check "$(jq '.inputs[0].musig2.partial_signatures' <<<"$i")" -eq 3 "round 2: three partial signatures"
+capture -q final countersign --json psbt finalize vkey.psbt -o vkey.tx
+capture -q sent countersign --json psbt broadcast vkey.tx
+run faucet mine 1
+capture -q synced countersign --json wallet sync vault
+say "Sent $(jq -r .txid <<<"$sent") by the key path: one signature made by two software keys and a Ledger together."
 say "Taproot run complete."
