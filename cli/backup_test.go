@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,4 +269,51 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestBSMSRecordCLI: software keys make their own round-1 key records
+// (bsms record), which the coordinator's wallet create --bsms-record
+// verifies and turns into the wallet of exactly those keys; without
+// encryption the record is the BIP's five plain lines; a token that reads
+// two ways is refused.
+func TestBSMSRecordCLI(t *testing.T) {
+	dir, work := t.TempDir(), t.TempDir()
+	cs := []testCosigner{newTestCosigner(t, 0x51, 2), newTestCosigner(t, 0x52, 2)}
+	importTestKeys(t, dir, cs)
+	const token = "0x1f7c5a3bd9e2a681"
+	var recs []string
+	for i := range cs {
+		f := filepath.Join(work, fmt.Sprintf("k%d.dat", i+1))
+		var r struct {
+			Key       string `json:"key"`
+			Encrypted bool   `json:"encrypted"`
+		}
+		mustJSON(t, mustRun(t, dir, "--json", "bsms", "record", "--with", fmt.Sprintf("key:k%d", i+1), "--token", token,
+			"--description", fmt.Sprintf("laptop %d", i+1), "-o", f), &r)
+		if want := strings.NewReplacer("h/", "'/", "h]", "']").Replace(cs[i].Expr); r.Key != want || !r.Encrypted {
+			t.Fatalf("record of k%d: key %s (encrypted %v), want %s", i+1, r.Key, r.Encrypted, want)
+		}
+		recs = append(recs, "--bsms-record", f)
+	}
+	var w walletJSON
+	mustJSON(t, mustRun(t, dir, append([]string{"--json", "--network", "regtest", "wallet", "create", "v", "--threshold", "2", "--bsms-token", token}, recs...)...), &w)
+	for _, c := range cs {
+		if !strings.Contains(w.Descriptor, strings.TrimPrefix(c.Expr, "[")[9:]) {
+			t.Fatalf("wallet %s lacks key %s", w.Descriptor, c.Expr)
+		}
+	}
+	if w.Policy != "2 of 2" {
+		t.Fatalf("wallet from the records: %+v", w)
+	}
+
+	plain := mustRun(t, dir, "bsms", "record", "--with", "key:k1", "--token", "00", "--script", "tr")
+	if lines := strings.Split(strings.TrimSpace(plain), "\n"); len(lines) != 5 || lines[0] != "BSMS 1.0" || lines[1] != "00" || !strings.Contains(lines[2], "/48'/1'/0'/3']tpub") {
+		t.Fatalf("plain taproot record:\n%s", plain)
+	}
+	if r := runCLI(t, dir, "", "bsms", "record", "--with", "key:k1", "--token", "1234567890123456"); r.Code != ExitBadInput || !strings.Contains(r.Err, "reads as hex and as a decimal") {
+		t.Fatalf("ambiguous token: exit %d: %s", r.Code, r.Err)
+	}
+	if r := runCLI(t, dir, "", "bsms", "record", "--with", "coldcard", "--token", "00"); r.Code != ExitBadInput {
+		t.Fatalf("a device: exit %d: %s", r.Code, r.Err)
+	}
 }

@@ -113,6 +113,7 @@ func TestJSONDocumented(t *testing.T) {
 	run("descriptor derive", "descriptor", "derive", w.Descriptor, "--network", "regtest", "--count", "2")
 	run("wallet export", "wallet", "export", "w", "--format", "bsms")
 	run("bsms token", "bsms", "token")
+	run("bsms record", "bsms", "record", "--with", "key:k1", "--token", "00")
 	run("backend check", "--backend", node.RPCURL(), "backend", "check")
 	run("backend set", "backend", "set", node.RPCURL())
 	var a addressJSON

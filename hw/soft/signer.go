@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -12,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/internal/bip137"
 	"github.com/countersign/countersign/psbt"
@@ -222,4 +224,36 @@ func (s *Signer) NostrSecret(ctx context.Context) ([32]byte, error) {
 		return nil
 	})
 	return out, err
+}
+
+// BSMSKeyRecord makes this key's BIP-129 key record (round 1 of a BSMS
+// setup, as a signer): KEY is the xpub at path with the master's
+// fingerprint and the path as origin ("[fp/48'/0'/0'/2']xpub", the BIP's
+// form), signed as a Bitcoin message by the private key at path. token is
+// the coordinator's hex token ("00" for none); description is one line.
+func (s *Signer) BSMSKeyRecord(ctx context.Context, token, description string, path descriptor.Path) (*formats.KeyRecord, error) {
+	master, unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var rec *formats.KeyRecord
+	err = withChild(master, path, func(c *hdkeychain.ExtendedKey) error {
+		xpub, err := publicCopy(c)
+		if err != nil {
+			return err
+		}
+		priv, err := c.ECPrivKey()
+		if err != nil {
+			return err
+		}
+		defer priv.Zero()
+		key := "[" + s.fpHex() + strings.ReplaceAll(path.Steps(), "h", "'") + "]" + xpub.String()
+		rec, err = formats.NewBSMSKeyRecord(token, key, description, priv)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("key %q: BSMS key record at %s: %w", s.name, path, err)
+	}
+	return rec, nil
 }
