@@ -27,23 +27,30 @@ import (
 //	decay lower:   or_d(multi(m,P1,...,Pn),and_v(v:multi(t,P1',...,Pn'),LOCK))
 //
 // LOCK is older(N) for "after N blocks" (BIP-68 relative, counted from
-// each coin's confirmation) or after(H) for "at block H" (BIP-65
-// absolute). A primary cosigner who also signs on the locked path does so
+// each coin's confirmation), older(4194304 + U) for "after N days" (BIP-68
+// relative counted in time: the type flag 1<<22 and U = ceil(N days / 512
+// s) units, at most 65535, about 388 days) or after(H) for "at block H"
+// (BIP-65 absolute). A primary cosigner who also signs on the locked path does so
 // with another key of the same account, /<2;3>/* instead of /<0;1>/*, as
 // Liana does: a miniscript may use each key once, and one account keeps
 // one device and one backup per person.
 
 // TimeLock is the lock of a template: Blocks after each coin confirms
-// (relative), or from block Height on (absolute).
+// (relative), TimeUnits of 512 seconds after each coin confirms (relative,
+// counted in time), or from block Height on (absolute).
 type TimeLock struct {
-	Blocks uint32 // older(Blocks), 1..65535
-	Height uint32 // after(Height), 1..499999999
+	Blocks    uint32 // older(Blocks), 1..65535
+	TimeUnits uint32 // older(1<<22 | TimeUnits), 1..65535 (BIP-68 time)
+	Height    uint32 // after(Height), 1..499999999
 }
 
 // miniscript is the lock fragment.
 func (l TimeLock) miniscript() string {
-	if l.Blocks != 0 {
+	switch {
+	case l.Blocks != 0:
 		return fmt.Sprintf("older(%d)", l.Blocks)
+	case l.TimeUnits != 0:
+		return fmt.Sprintf("older(%d)", seqTypeFlag|l.TimeUnits)
 	}
 	return fmt.Sprintf("after(%d)", l.Height)
 }
@@ -59,8 +66,9 @@ type Template struct {
 	Names []string
 }
 
-// ParseRecovery reads "after N blocks: K of NAME,NAME,..." (or "at block
-// H: ..."): after the lock, K of the named cosigners can spend.
+// ParseRecovery reads "after N blocks: K of NAME,NAME,..." (or "after N
+// days: ..." or "at block H: ..."): after the lock, K of the named
+// cosigners can spend.
 func ParseRecovery(s string) (Template, error) {
 	t, rest, err := parseLockClause(s, "--recovery", `"after 52560 blocks: 1 of lawyer,alice"`)
 	if err != nil {
@@ -94,8 +102,9 @@ func ParseRecovery(s string) (Template, error) {
 	return t, nil
 }
 
-// ParseDecay reads "after N blocks: threshold T" (or "at block H: ..."):
-// after the lock, T of the wallet's cosigners can spend.
+// ParseDecay reads "after N blocks: threshold T" (or "after N days: ..."
+// or "at block H: ..."): after the lock, T of the wallet's cosigners can
+// spend.
 func ParseDecay(s string) (Template, error) {
 	t, rest, err := parseLockClause(s, "--decay", `"after 52560 blocks: threshold 2"`)
 	if err != nil {
@@ -111,7 +120,8 @@ func ParseDecay(s string) (Template, error) {
 	return t, nil
 }
 
-// parseLockClause reads the "after N blocks:" or "at block H:" head.
+// parseLockClause reads the "after N blocks:", "after N days:" or "at
+// block H:" head.
 func parseLockClause(s, flag, example string) (Template, string, error) {
 	head, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
 	if !ok {
@@ -132,8 +142,16 @@ func parseLockClause(s, flag, example string) (Template, string, error) {
 			return Template{}, "", badTemplate(flag, "block %q: an absolute lock is a block height from 1 to 499999999", clip(fields[2]))
 		}
 		t.Lock.Height = uint32(v)
+	case len(fields) == 3 && fields[0] == "after" && (fields[2] == "days" || fields[2] == "day"):
+		// BIP-68 counts time in 512-second units; the lock is rounded up
+		// so that it never opens before the days said.
+		v, err := strconv.ParseUint(fields[1], 10, 32)
+		if err != nil || v < 1 || (v*86400+511)/512 > maxTimeUnits {
+			return Template{}, "", badTemplate(flag, "%q days: a relative lock counted in time is 1 to 388 days (65535 units of 512 seconds); for longer, write \"after N blocks\" (up to 65535, about 15 months) or \"at block H\"", clip(fields[1]))
+		}
+		t.Lock.TimeUnits = uint32((v*86400 + 511) / 512)
 	default:
-		return Template{}, "", badTemplate(flag, "the lock %q is not \"after N blocks\" or \"at block H\"", clip(head))
+		return Template{}, "", badTemplate(flag, "the lock %q is not \"after N blocks\", \"after N days\" or \"at block H\"", clip(head))
 	}
 	return t, strings.Join(strings.Fields(rest), " "), nil
 }
@@ -380,8 +398,12 @@ type pathSpend struct {
 // lock has opened by the next block (tip+1), with nSequence set to the
 // lock; for an absolute lock, nLockTime at least the lock, which the next
 // block must allow. A path still locked is refused (*psbt.GateError, exit
-// 4) with the height at which it opens. preselected coins (coin control)
-// must all be open.
+// 4) with the height, or for a lock counted in time the date, at which it
+// opens. preselected coins (coin control) must all be open.
+//
+// Locks counted in time are judged as consensus judges them, by the median
+// time past of the chain (BIP-113), read from the wallet's backend: none
+// configured, or one that serves no headers, refuses the path.
 func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coins []psbt.UTXO, preselected []wire.OutPoint, tip int32) (*pathSpend, error) {
 	out := &pathSpend{coins: coins, lockTime: uint32(max(tip, 0))}
 	if name == "" || name == "primary" {
@@ -397,33 +419,71 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 	if !p.Locked() {
 		return out, nil
 	}
+	clock := c.clock(w)
 	next := tip + 1
 	if p.After != 0 {
-		if p.After >= 500000000 {
-			return nil, fmt.Errorf("%w: the %s path's lock counts time (unix %d), which countersign does not build spends for", descriptor.ErrInvalid, name, p.After)
+		if p.After >= lockTimeThreshold {
+			now, err := clock.at(ctx, tip)
+			if err != nil {
+				return nil, fmt.Errorf("the %s path of wallet %q opens at a time: %w", name, w.Name, err)
+			}
+			if !afterTimeOpen(p.After, now) {
+				return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at %s, %s after the chain's median time past %s (tip %d); a block can include the spend once the median time past is later than that",
+					name, w.Name, utc(int64(p.After)), untilText(int64(p.After)+1-now.Unix()), utc(now.Unix()), tip)
+			}
+			// nLockTime T itself: final once the median time past is
+			// above T (BIP-113), and what CHECKLOCKTIMEVERIFY asks for.
+			out.lockTime = p.After
+		} else {
+			opens, _ := p.OpensAt(0)
+			if next < opens {
+				return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at block %d, %d blocks after the tip at %d", name, w.Name, opens, opens-next, tip)
+			}
+			out.lockTime = uint32(max(tip, int32(p.After)))
 		}
-		opens, _ := p.OpensAt(0)
-		if next < opens {
-			return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at block %d, %d blocks after the tip at %d", name, w.Name, opens, opens-next, tip)
-		}
-		out.lockTime = uint32(max(tip, int32(p.After)))
 	}
 	if p.Older == 0 {
 		return out, nil
 	}
-	blocks, ok := p.OlderBlocks()
-	if !ok {
-		return nil, fmt.Errorf("%w: the %s path's relative lock counts time (512-second units), which countersign does not build spends for", descriptor.ErrInvalid, name)
-	}
-	out.sequence = blocks
+	out.sequence = p.Older
 	heights, err := c.coinHeights(ctx, w.Name)
 	if err != nil {
 		return nil, err
 	}
+	blocks, inBlocks := p.OlderBlocks()
+	var now time.Time
+	if !inBlocks {
+		if now, err = clock.at(ctx, tip); err != nil {
+			return nil, fmt.Errorf("the %s path of wallet %q counts time: %w", name, w.Name, err)
+		}
+	}
 	var open []psbt.UTXO
 	earliest := int32(0)
+	var earliestTime int64
 	for _, u := range coins {
 		h := heights[u.OutPoint]
+		if !inBlocks {
+			var opens int64
+			if h > 0 {
+				if opens, err = clock.olderOpens(ctx, h, p.Older); err != nil {
+					return nil, err
+				}
+				if now.Unix() >= opens {
+					open = append(open, u)
+					continue
+				}
+			}
+			if slices.Contains(preselected, u.OutPoint) {
+				if h == 0 {
+					return nil, timelockRefusal("coin %s is unconfirmed: the %s path opens %s after the median time past of the block before the one that confirms it", u.OutPoint, name, untilText(olderSeconds(p.Older)))
+				}
+				return nil, timelockRefusal("coin %s is still locked on the %s path: it opens at %s, %s after the chain's median time past %s (tip %d)", u.OutPoint, name, utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
+			}
+			if h > 0 && (earliestTime == 0 || opens < earliestTime) {
+				earliestTime = opens
+			}
+			continue
+		}
 		opens := int32(0)
 		if h > 0 {
 			opens = h + int32(blocks)
@@ -443,7 +503,12 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 		}
 	}
 	if len(open) == 0 {
-		if earliest == 0 {
+		switch {
+		case !inBlocks && earliestTime == 0:
+			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %s after it confirms", name, w.Name, untilText(olderSeconds(p.Older)))
+		case !inBlocks:
+			return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at %s, %s after the chain's median time past %s (tip %d)", name, w.Name, utc(earliestTime), untilText(earliestTime-now.Unix()), utc(now.Unix()), tip)
+		case earliest == 0:
 			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %d blocks after it confirms", name, w.Name, blocks)
 		}
 		return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at block %d, %d blocks after the tip at %d", name, w.Name, earliest, earliest-next, tip)
@@ -594,16 +659,36 @@ func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendRe
 
 // checkLocksOpen refuses to broadcast a miniscript wallet's transaction
 // whose time locks the next block cannot meet yet (RuleTimelock, exit 4,
-// with the opening height), rather than pass on the node's "sequence locks
-// not met" or "non-final": a spend by a recovery path built elsewhere, or
-// kept until now, gets the same answer as spend --path.
+// with the opening height or date), rather than pass on the node's
+// "sequence locks not met" or "non-final": a spend by a recovery path
+// built elsewhere, or kept until now, gets the same answer as spend
+// --path. Locks counted in time are judged by the median time past of
+// the tip (see locktime.go), read only when the transaction has one.
 func (c *Coordinator) checkLocksOpen(ctx context.Context, w *Wallet, tx *wire.MsgTx, tip int32) error {
 	if !w.Descriptor.IsMiniscript() {
 		return nil
 	}
+	clock := c.clock(w)
 	next := tip + 1
-	if lt := tx.LockTime; lt != 0 && lt < 500000000 && int64(lt) >= int64(next) {
+	// IsFinalTx: every input's nSequence at 0xffffffff makes nLockTime
+	// void.
+	final := true
+	for _, in := range tx.TxIn {
+		final = final && in.Sequence == wire.MaxTxInSequenceNum
+	}
+	switch lt := tx.LockTime; {
+	case final || lt == 0:
+	case lt < lockTimeThreshold && int64(lt) >= int64(next):
 		return timelockRefusal("the transaction's nLockTime is %d, so it is valid from block %d on, %d blocks after the tip at %d", lt, lt+1, int64(lt)+1-int64(next), tip)
+	case lt >= lockTimeThreshold:
+		now, err := clock.at(ctx, tip)
+		if err != nil {
+			return fmt.Errorf("the transaction's nLockTime is a time (%s): %w", utc(int64(lt)), err)
+		}
+		if !afterTimeOpen(lt, now) {
+			return timelockRefusal("the transaction's nLockTime is %s, so a block can include it once the chain's median time past is later: %s after the median time past %s (tip %d)",
+				utc(int64(lt)), untilText(int64(lt)+1-now.Unix()), utc(now.Unix()), tip)
+		}
 	}
 	if tx.Version < 2 {
 		return nil
@@ -614,18 +699,36 @@ func (c *Coordinator) checkLocksOpen(ctx context.Context, w *Wallet, tx *wire.Ms
 	}
 	for i, in := range tx.TxIn {
 		seq := in.Sequence
-		if seq&(1<<31) != 0 || seq&(1<<22) != 0 {
-			continue // no relative lock, or one counted in time
+		if seq&seqDisable != 0 {
+			continue // no relative lock
 		}
 		h, ok := heights[in.PreviousOutPoint]
 		if !ok {
 			continue // not a coin the wallet knows: the node decides
 		}
-		if h <= 0 {
-			return timelockRefusal("input %d spends coin %s, which is unconfirmed, with a relative lock of %d blocks: it opens %d blocks after the coin confirms", i, in.PreviousOutPoint, seq&0xffff, seq&0xffff)
+		if seq&seqTypeFlag != 0 {
+			if h <= 0 {
+				return timelockRefusal("input %d spends coin %s, which is unconfirmed, with a relative lock of %s: it opens that long after the median time past of the block before the one that confirms it", i, in.PreviousOutPoint, untilText(olderSeconds(seq)))
+			}
+			now, err := clock.at(ctx, tip)
+			if err != nil {
+				return fmt.Errorf("input %d has a relative lock counted in time: %w", i, err)
+			}
+			opens, err := clock.olderOpens(ctx, h, seq)
+			if err != nil {
+				return err
+			}
+			if now.Unix() < opens {
+				return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %s: it opens at %s, %s after the chain's median time past %s (tip %d)",
+					i, in.PreviousOutPoint, h, untilText(olderSeconds(seq)), utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
+			}
+			continue
 		}
-		if opens := h + int32(seq&0xffff); next < opens {
-			return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %d blocks: it opens at block %d, %d blocks after the tip at %d", i, in.PreviousOutPoint, h, seq&0xffff, opens, opens-next, tip)
+		if h <= 0 {
+			return timelockRefusal("input %d spends coin %s, which is unconfirmed, with a relative lock of %d blocks: it opens %d blocks after the coin confirms", i, in.PreviousOutPoint, seq&seqMask, seq&seqMask)
+		}
+		if opens := h + int32(seq&seqMask); next < opens {
+			return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %d blocks: it opens at block %d, %d blocks after the tip at %d", i, in.PreviousOutPoint, h, seq&seqMask, opens, opens-next, tip)
 		}
 	}
 	return nil

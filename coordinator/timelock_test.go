@@ -88,15 +88,23 @@ func TestParseTimelockTemplates(t *testing.T) {
 		want    string // fmt of the template, "" for an error
 		errText string
 	}{
-		{"after 52560 blocks: 1 of lawyer,alice", true, "{{52560 0} 1 [lawyer alice]}", ""},
-		{"  After 144 Blocks :  2 of  a, b ,c ", true, "{{144 0} 2 [a b c]}", ""},
-		{"at block 900000: 1 of heir", true, "{{0 900000} 1 [heir]}", ""},
-		{"after 52560 blocks: threshold 2", false, "{{52560 0} 2 []}", ""},
-		{"at block 1000: threshold 1", false, "{{0 1000} 1 []}", ""},
+		{"after 52560 blocks: 1 of lawyer,alice", true, "{{52560 0 0} 1 [lawyer alice]}", ""},
+		{"  After 144 Blocks :  2 of  a, b ,c ", true, "{{144 0 0} 2 [a b c]}", ""},
+		{"at block 900000: 1 of heir", true, "{{0 0 900000} 1 [heir]}", ""},
+		{"after 52560 blocks: threshold 2", false, "{{52560 0 0} 2 []}", ""},
+		{"at block 1000: threshold 1", false, "{{0 0 1000} 1 []}", ""},
 		{"after 65536 blocks: 1 of a", true, "", "1 to 65535 blocks"},
 		{"after 0 blocks: 1 of a", true, "", "1 to 65535 blocks"},
 		{"at block 500000000: 1 of a", true, "", "block height from 1"},
-		{"after 10 days: 1 of a", true, "", "is not \"after N blocks\""},
+		// Days: BIP-68 time units of 512 s, rounded up (365 days are
+		// 61593.75 units); 388 days is the most 65535 units hold.
+		{"after 365 days: 1 of lawyer,alice", true, "{{0 61594 0} 1 [lawyer alice]}", ""},
+		{"after 1 day: threshold 2", false, "{{0 169 0} 2 []}", ""},
+		{"after 388 days: 1 of a", true, "{{0 65475 0} 1 [a]}", ""},
+		{"after 389 days: 1 of a", true, "", "1 to 388 days"},
+		{"after 389 days: 1 of a", true, "", "after N blocks"},
+		{"after 0 days: 1 of a", true, "", "1 to 388 days"},
+		{"after 10 weeks: 1 of a", true, "", "is not \"after N blocks\", \"after N days\""},
 		{"1 of a", true, "", "a colon"},
 		{"after 10 blocks: 2 of a", true, "", "could never sign"},
 		{"after 10 blocks: 1 of a,a", true, "", "named twice"},
@@ -227,7 +235,7 @@ func TestCreateTimelockRefusals(t *testing.T) {
 // FuzzParseTemplate: any clause is a template or a descriptor.ErrInvalid
 // error, never a panic.
 func FuzzParseTemplate(f *testing.F) {
-	for _, s := range []string{"after 52560 blocks: 1 of lawyer,alice", "after 52560 blocks: threshold 2", "at block 900000: 2 of a,b,c", "after 1 block: 1 of x", "after 65536 blocks: threshold 1", ":", ""} {
+	for _, s := range []string{"after 52560 blocks: 1 of lawyer,alice", "after 52560 blocks: threshold 2", "at block 900000: 2 of a,b,c", "after 1 block: 1 of x", "after 65536 blocks: threshold 1", "after 365 days: 1 of heir", "after 389 days: threshold 1", ":", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -239,7 +247,13 @@ func FuzzParseTemplate(f *testing.F) {
 				}
 				continue
 			}
-			if (tm.Lock.Blocks == 0) == (tm.Lock.Height == 0) || tm.Threshold < 1 {
+			set := 0
+			for _, v := range []uint32{tm.Lock.Blocks, tm.Lock.TimeUnits, tm.Lock.Height} {
+				if v != 0 {
+					set++
+				}
+			}
+			if set != 1 || tm.Lock.TimeUnits > 65535 || tm.Threshold < 1 {
 				t.Fatalf("%q parsed as %+v", s, tm)
 			}
 		}

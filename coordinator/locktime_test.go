@@ -1,0 +1,213 @@
+package coordinator_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/psbt"
+)
+
+// clockBackend is fakeBackend with block headers, so that the median time
+// past (BIP-113) of any block can be read: block h has the timestamp
+// base + 600*h, plus adjust[h] where a test moves one. With steady
+// timestamps the median time past of block h >= 10 is the timestamp of
+// block h-5.
+type clockBackend struct {
+	*fakeBackend
+	base   int64
+	adjust map[int32]int64
+}
+
+func (b *clockBackend) stamp(h int32) int64 { return b.base + 600*int64(h) + b.adjust[h] }
+
+// mtp is the median time past the test expects for block h >= 10 (steady
+// timestamps around it).
+func (b *clockBackend) mtp(h int32) int64 { return b.stamp(h - 5) }
+
+func (b *clockBackend) Headers(_ context.Context, from, to int32) ([]wire.BlockHeader, error) {
+	if to > b.height {
+		return nil, fmt.Errorf("%w: no block %d", chain.ErrNotFound, to)
+	}
+	var out []wire.BlockHeader
+	prev := chainhash.Hash{}
+	for h := int32(0); h <= to; h++ {
+		hd := wire.BlockHeader{Version: 4, PrevBlock: prev, MerkleRoot: chainhash.Hash{byte(h), byte(h >> 8)}, Timestamp: time.Unix(b.stamp(h), 0), Bits: 0x207fffff}
+		if h >= from {
+			out = append(out, hd)
+		}
+		prev = hd.BlockHash()
+	}
+	return out, nil
+}
+
+// withClock makes r's coordinator see its fake chain with headers.
+func (r *rig) withClock(base int64) *clockBackend {
+	cb := &clockBackend{fakeBackend: r.b, base: base, adjust: map[int32]int64{}}
+	r.c.OpenBackend = func(string, chain.OpenOptions) (chain.Backend, error) { return cb, nil }
+	return cb
+}
+
+// newAfterTimeRig is newTimelockRig for a wallet whose recovery path
+// (1 of lawyer) opens at the Unix time lock: a descriptor written by
+// hand, as another tool would, since the templates write relative locks.
+func newAfterTimeRig(t *testing.T, lock uint32, coins ...int64) *rig {
+	t.Helper()
+	ctx := context.Background()
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "at block 250: 1 of lawyer")})
+	text := r.wallet.Descriptor.String()
+	text = strings.Replace(text[:strings.IndexByte(text, '#')], "after(250)", fmt.Sprintf("after(%d)", lock), 1)
+	d, err := descriptor.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.Store.DeleteWallet(ctx, "family"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.c.CreateWallet(ctx, coordinator.CreateRequest{Name: "family", Descriptor: d, Network: regtest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wallet = res.Wallet
+	r.fund(t, coins...)
+	return r
+}
+
+const lockT = 1_800_000_000 // 2027-01-15 08:00:00 UTC
+
+// TestSpendByAfterTime: after(T) with T a Unix time is judged by the
+// median time past of the tip (BIP-113: final when nLockTime < MTP).
+// With the tip's MTP at T the path is still locked by one second, and the
+// refusal names T as a UTC date; at T+1 it spends with nLockTime T, and
+// broadcast checks the same boundary. A backend without headers is
+// refused with the reason, never guessed.
+func TestSpendByAfterTime(t *testing.T) {
+	r := newAfterTimeRig(t, lockT, 300_000)
+	ctx := context.Background()
+	cb := r.withClock(lockT - 600*195) // MTP(200) = T
+	if got := cb.mtp(200); got != lockT {
+		t.Fatalf("test setup: MTP(200) = %d", got)
+	}
+	req := coordinator.SpendRequest{Wallet: "family", SendAll: true, Outputs: []psbt.Output{outside(t, 0)}, FeeRate: 2, Path: "recovery", AllowConflict: true}
+	_, err := r.c.Spend(ctx, req)
+	var g *psbt.GateError
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock ||
+		!strings.Contains(err.Error(), "opens at 2027-01-15 08:00:00 UTC, 1 second after the chain's median time past 2027-01-15 08:00:00 UTC (tip 200)") {
+		t.Fatalf("recovery with MTP = T: %v", err)
+	}
+
+	cb.base++ // MTP(200) = T+1: open
+	sp, err := r.c.Spend(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lt := sp.PSBT.UnsignedTx.LockTime; lt != lockT {
+		t.Fatalf("nLockTime %d, want %d", lt, lockT)
+	}
+	if seq := sp.PSBT.UnsignedTx.TxIn[0].Sequence; seq == wire.MaxTxInSequenceNum {
+		t.Fatal("a final nSequence voids nLockTime")
+	}
+	// A day early, the refusal says how long.
+	cb.base -= 86400 + 1
+	if _, err := r.c.Spend(ctx, req); !errors.As(err, &g) || !strings.Contains(err.Error(), "1 day 1 second after") {
+		t.Fatalf("a day early: %v", err)
+	}
+
+	// The plain fake serves no headers: no median time past, no guess.
+	r.c.OpenBackend = func(string, chain.OpenOptions) (chain.Backend, error) { return r.b, nil }
+	_, err = r.c.Spend(ctx, req)
+	if !errors.Is(err, chain.ErrUnsupported) || !strings.Contains(err.Error(), "median time past") || errors.As(err, &g) {
+		t.Fatalf("without headers: %v", err)
+	}
+	cb = r.withClock(lockT - 600*195 + 1) // open again
+	_, raw := r.signFinalizePSBT(t, sp.PSBT, "lawyer")
+
+	cb.base-- // MTP(200) = T again: broadcast refuses
+	_, err = r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{})
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "nLockTime is 2027-01-15 08:00:00 UTC") || !strings.Contains(err.Error(), "1 second after") {
+		t.Fatalf("broadcast with MTP = T: %v", err)
+	}
+	if len(r.b.broadcast) != 0 {
+		t.Fatal("a locked transaction reached the backend")
+	}
+	cb.base++
+	if _, err := r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{}); err != nil || len(r.b.broadcast) != 1 {
+		t.Fatalf("broadcast with MTP = T+1: %v", err)
+	}
+}
+
+// TestSpendByOlderTime: "after 1 day" writes older(4194304+169) (169
+// units of 512 s = 86528 s); a coin confirmed at 100 opens when the tip's
+// median time past reaches the median time past of block 99 plus 86528
+// s (BIP-68). Block 238's timestamp sets MTP(243): 127 s later than
+// steady it is locked by one second, 128 s later it is open exactly at
+// the boundary; spend, then broadcast, check the same.
+func TestSpendByOlderTime(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 1 day: 1 of lawyer")}, 300_000, 200_000)
+	ctx := context.Background()
+	if !strings.Contains(r.wallet.Descriptor.String(), fmt.Sprintf("older(%d)", 1<<22|169)) {
+		t.Fatalf("descriptor %s", r.wallet.Descriptor)
+	}
+	cb := r.withClock(1_700_000_000)
+	coinTime := cb.mtp(99) // the block before the coins' block 100
+	opens := coinTime + 86528
+	req := coordinator.SpendRequest{Wallet: "family", SendAll: true, Outputs: []psbt.Output{outside(t, 0)}, FeeRate: 2, Path: "recovery", AllowConflict: true}
+
+	var g *psbt.GateError
+	_, err := r.c.Spend(ctx, req) // tip 200: 101 blocks of 600 s, far off
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "still locked for every coin: the first opens at "+time.Unix(opens, 0).UTC().Format("2006-01-02 15:04:05 UTC")) {
+		t.Fatalf("recovery at tip 200: %v", err)
+	}
+	r.b.height = 243
+	cb.adjust[238] = 127
+	if cb.mtp(243) != opens-1 {
+		t.Fatalf("test setup: MTP(243) = %d, want %d", cb.mtp(243), opens-1)
+	}
+	if _, err := r.c.Spend(ctx, req); !errors.As(err, &g) || !strings.Contains(err.Error(), ", 1 second after the chain's median time past") {
+		t.Fatalf("recovery locked by one second: %v", err)
+	}
+	_, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 100_000)}, FeeRate: 2, Path: "recovery",
+		UTXOs: []wire.OutPoint{r.coinAt(t, 1)}, AllowConflict: true})
+	if !errors.As(err, &g) || !strings.Contains(err.Error(), "is still locked on the recovery path: it opens at") {
+		t.Fatalf("recovery of a chosen locked coin: %v", err)
+	}
+
+	cb.adjust[238] = 128 // MTP(243) = opens: open
+	sp, err := r.c.Spend(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sp.PSBT.UnsignedTx.TxIn) != 2 {
+		t.Fatalf("%d inputs, want both coins", len(sp.PSBT.UnsignedTx.TxIn))
+	}
+	for _, in := range sp.PSBT.UnsignedTx.TxIn {
+		if in.Sequence != 1<<22|169 {
+			t.Fatalf("nSequence %#x, want the type flag and 169 units", in.Sequence)
+		}
+	}
+	if sp.PSBT.UnsignedTx.Version < 2 {
+		t.Fatal("BIP-68 needs version 2")
+	}
+	_, raw := r.signFinalizePSBT(t, sp.PSBT, "lawyer")
+
+	cb.adjust[238] = 127
+	_, err = r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{})
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "relative lock of 1 day 2 minutes") || !strings.Contains(err.Error(), "1 second after") {
+		t.Fatalf("broadcast locked by one second: %v", err)
+	}
+	cb.adjust[238] = 128
+	if _, err := r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{}); err != nil || len(r.b.broadcast) != 1 {
+		t.Fatalf("broadcast at the boundary: %v", err)
+	}
+}
