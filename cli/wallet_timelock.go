@@ -72,7 +72,7 @@ func walletStatusRun(ctx context.Context, o *WalletStatusOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := co.TimelockStatus(ctx, o.Name, o.WarnBlocks)
+	st, err := co.TimelockStatus(ctx, o.Name, o.WarnBlocks, 0)
 	if err != nil {
 		return err
 	}

@@ -52,9 +52,10 @@ func olderSeconds(seq uint32) int64 { return int64(seq&seqMask) << seqGranularit
 // chainClock reads the median times past the time locks are judged by
 // from the wallet's backend, opened on first use, each height once.
 type chainClock struct {
-	open func(context.Context) (chain.Backend, error)
-	b    chain.Backend
-	mtp  map[int32]time.Time
+	open    func(context.Context) (chain.Backend, error)
+	b       chain.Backend
+	openErr error
+	mtp     map[int32]time.Time
 }
 
 // clock is the chainClock of w's backend.
@@ -67,10 +68,15 @@ func (k *chainClock) at(ctx context.Context, height int32) (time.Time, error) {
 	if t, ok := k.mtp[height]; ok {
 		return t, nil
 	}
+	if k.openErr != nil {
+		return time.Time{}, k.openErr
+	}
 	if k.b == nil {
 		b, err := k.open(ctx)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("a lock counted in time is judged by the chain's median time past, which needs a backend: %w", err)
+			// Kept: wallet show asks once per coin.
+			k.openErr = fmt.Errorf("a lock counted in time is judged by the chain's median time past, which needs a backend: %w", err)
+			return time.Time{}, k.openErr
 		}
 		k.b = b
 	}

@@ -211,3 +211,109 @@ func TestSpendByOlderTime(t *testing.T) {
 		t.Fatalf("broadcast at the boundary: %v", err)
 	}
 }
+
+// TestTimeLockShowStatusRefresh: wallet show gives each coin's opening
+// date on a relative lock counted in time (the median time past of block
+// 99 plus 86528 s for coins confirmed at 100) and whether it is open at
+// the synced block; wallet status counts the seconds left from the synced
+// block's median time past and warns within --warn-days; refresh moves
+// the coins by the primary path. Without headers, show still lists the
+// coins and says why the date is unknown; status refuses.
+func TestTimeLockShowStatusRefresh(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 1 day: 1 of lawyer")}, 300_000, 200_000)
+	ctx := context.Background()
+
+	sum, err := r.c.Summary(ctx, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := sum.Paths[1].Coins[0]; !c.OpensTime.IsZero() || c.Open || !strings.Contains(c.TimeUnknown, "median time past") {
+		t.Fatalf("without headers: %+v", c)
+	}
+	if _, err := r.c.TimelockStatus(ctx, "family", 10, 0); !errors.Is(err, chain.ErrUnsupported) {
+		t.Fatalf("status without headers: %v", err)
+	}
+
+	cb := r.withClock(1_700_000_000)
+	opens := cb.mtp(99) + 86528
+	sum, err = r.c.Summary(ctx, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sum.Paths[1]
+	if p.Name != "recovery" || len(p.Coins) != 2 || !strings.Contains(p.Description, "86528 seconds (about 1 days) after the coin confirms") {
+		t.Fatalf("recovery path %+v", p)
+	}
+	for _, c := range p.Coins {
+		if c.OpensTime.Unix() != opens || c.Open || c.TimeUnknown != "" || c.OpensAt != 0 {
+			t.Fatalf("coin at tip 200: %+v", c)
+		}
+	}
+
+	left := opens - cb.mtp(200)
+	st, err := r.c.TimelockStatus(ctx, "family", 0, time.Duration(left-1)*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Coins) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+	for _, c := range st.Coins {
+		if c.Path != "recovery" || c.OpensTime.Unix() != opens || c.SecondsLeft != left || c.Warn || !c.Refreshable {
+			t.Fatalf("status coin %+v, want %d seconds left", c, left)
+		}
+	}
+	if _, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnTime: time.Duration(left-1) * time.Second, FeeRate: 2}); !errors.Is(err, descriptor.ErrInvalid) {
+		t.Fatalf("refresh with nothing near: %v", err)
+	}
+	if st, _ = r.c.TimelockStatus(ctx, "family", 0, time.Duration(left)*time.Second); !st.Coins[0].Warn {
+		t.Fatalf("no warning at exactly the distance: %+v", st.Coins[0])
+	}
+	res, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnTime: 2 * 24 * time.Hour, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Report.Inputs) != 2 || res.PSBT.UnsignedTx.TxIn[0].Sequence != psbt.SequenceRBF {
+		t.Fatalf("refresh: %d inputs, nSequence %#x", len(res.Report.Inputs), res.PSBT.UnsignedTx.TxIn[0].Sequence)
+	}
+	r.signFinalize(t, res.PSBT, "alice", "bob")
+
+	// At the boundary (see TestSpendByOlderTime) the synced block's view
+	// is what counts: synced at 200, still locked; the coins are open
+	// once a sync at 243 is stored.
+	r.b.height = 243
+	cb.adjust[238] = 128
+	sum, _ = r.c.Summary(ctx, "family")
+	if sum.Paths[1].Coins[0].Open {
+		t.Fatal("open as of a sync at 200")
+	}
+}
+
+// TestAfterTimeShow: an after(T) path's coins open at T+1 (the median
+// time past that must be passed), known without the backend; open is
+// judged at the synced block.
+func TestAfterTimeShow(t *testing.T) {
+	r := newAfterTimeRig(t, lockT, 300_000)
+	ctx := context.Background()
+	sum, err := r.c.Summary(ctx, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sum.Paths[1].Coins[0]
+	if c.OpensTime.Unix() != lockT+1 || c.Open || c.TimeUnknown == "" {
+		t.Fatalf("without headers: %+v", c)
+	}
+	if !strings.Contains(sum.Paths[1].Description, "from unix time 1800000000 on") {
+		t.Fatalf("description %q", sum.Paths[1].Description)
+	}
+	r.withClock(lockT - 600*195 + 1) // MTP(200) = T+1
+	sum, _ = r.c.Summary(ctx, "family")
+	if c := sum.Paths[1].Coins[0]; !c.Open || c.TimeUnknown != "" {
+		t.Fatalf("with MTP(200) = T+1: %+v", c)
+	}
+	st, err := r.c.TimelockStatus(ctx, "family", 10, 0)
+	if err != nil || len(st.Coins) != 1 || st.Coins[0].SecondsLeft != 0 || !st.Coins[0].Warn || st.Coins[0].Refreshable {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+}

@@ -1,8 +1,10 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -318,8 +320,44 @@ type CoinLock struct {
 	// the spend.
 	Open bool
 	// Around estimates when a lock not yet open opens: the last sync's
-	// time plus ten minutes a block. Zero when open or unknown.
+	// time plus ten minutes a block. Zero when open or unknown, and for
+	// a lock counted in time (see OpensTime).
 	Around time.Time
+	// OpensTime, for a lock counted in time, is the median time past
+	// (BIP-113) the tip must reach for the next block to include the
+	// spend: T+1 for after(T), the median time past of the block before
+	// the coin's plus the lock for older(). Zero for block locks, and
+	// while unknown (unconfirmed coin, or no backend to read the
+	// chain's median times from: TimeUnknown says why).
+	OpensTime time.Time
+	// TimeUnknown says why a time lock's opening or state is unknown.
+	TimeUnknown string
+}
+
+// timeLocked reports whether p has a lock counted in time.
+func timeLocked(p descriptor.SpendPath) bool {
+	return p.After >= lockTimeThreshold || (p.Older != 0 && p.Older&seqTypeFlag != 0)
+}
+
+// opensTime is when a coin confirmed at height (0: unconfirmed) opens on
+// p's time lock, as the median time past (Unix seconds) the tip must
+// reach; ok false when it cannot be known yet (unconfirmed coin).
+func opensTime(ctx context.Context, clock *chainClock, p descriptor.SpendPath, height int32) (int64, bool, error) {
+	var opens int64
+	if p.After >= lockTimeThreshold {
+		opens = int64(p.After) + 1
+	}
+	if p.Older != 0 && p.Older&seqTypeFlag != 0 {
+		if height <= 0 {
+			return 0, false, nil
+		}
+		o, err := clock.olderOpens(ctx, height, p.Older)
+		if err != nil {
+			return 0, false, err
+		}
+		opens = max(opens, o)
+	}
+	return opens, true, nil
 }
 
 // keyNames names each descriptor key for descriptions: its label, else its
@@ -338,8 +376,9 @@ func keyNames(w *Wallet) []string {
 }
 
 // pathSummaries explains w's spending paths with the coins' opening heights
-// on the locked ones, as of the last sync at tip.
-func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time) ([]PathSummary, error) {
+// (and, for locks counted in time, dates read through clock) on the
+// locked ones, as of the last sync at tip.
+func pathSummaries(ctx context.Context, clock *chainClock, w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time) ([]PathSummary, error) {
 	paths, err := w.Descriptor.SpendPaths()
 	if err != nil {
 		return nil, err
@@ -353,6 +392,16 @@ func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time
 		}
 		for _, u := range coins {
 			cl := CoinLock{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height}
+			if timeLocked(p) {
+				switch err := coinTimeLock(ctx, clock, p, &cl, tip); {
+				case err != nil:
+					cl.TimeUnknown = err.Error()
+				case cl.OpensTime.IsZero():
+					cl.TimeUnknown = "the coin is unconfirmed"
+				}
+				out[i].Coins = append(out[i].Coins, cl)
+				continue
+			}
 			if u.Height > 0 || p.Older == 0 {
 				if h, ok := p.OpensAt(u.Height); ok {
 					cl.OpensAt = h
@@ -366,6 +415,36 @@ func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time
 		}
 	}
 	return out, nil
+}
+
+// coinTimeLock fills cl's opening on p's time lock and whether it is
+// open at tip (a path that also has a block lock is open when both are).
+// An unconfirmed coin leaves OpensTime zero; an error says why the date
+// or state cannot be known.
+func coinTimeLock(ctx context.Context, clock *chainClock, p descriptor.SpendPath, cl *CoinLock, tip int32) error {
+	opens, ok, err := opensTime(ctx, clock, p, cl.Height)
+	if err != nil || !ok {
+		return err
+	}
+	cl.OpensTime = time.Unix(opens, 0).UTC()
+	blocksOpen := true
+	if p.After != 0 && p.After < lockTimeThreshold {
+		cl.OpensAt = int32(p.After) + 1
+		blocksOpen = tip+1 >= cl.OpensAt
+	}
+	if b, ok := p.OlderBlocks(); ok && cl.Height > 0 {
+		cl.OpensAt = max(cl.OpensAt, cl.Height+int32(b))
+		blocksOpen = tip+1 >= cl.OpensAt
+	}
+	if tip <= 0 {
+		return errors.New("the wallet was never synced")
+	}
+	now, err := clock.at(ctx, tip)
+	if err != nil {
+		return err
+	}
+	cl.Open = blocksOpen && now.Unix() >= opens
+	return nil
 }
 
 // ListPolicy is the policy column of a stored wallet without parsing its
@@ -542,10 +621,16 @@ type LockStatus struct {
 	Value    int64
 	Height   int32  // confirmation height
 	Path     string // the locked path that opens first
-	OpensAt  int32  // first block that can include a spend on Path
+	OpensAt  int32  // first block that can include a spend on Path; 0 for a lock counted in time only
 	// BlocksLeft is OpensAt minus the next block (synced height + 1): 0
-	// or less means the path is open.
+	// or less means the path is open. 0 for a lock counted in time only.
 	BlocksLeft int32
+	// OpensTime, for a lock counted in time, is the median time past the
+	// tip must reach for the next block to include the spend (see
+	// CoinLock.OpensTime); SecondsLeft is it minus the median time past
+	// of the synced block: 0 or less means open.
+	OpensTime   time.Time
+	SecondsLeft int64
 	// Warn says the coin is within the warning distance (or open).
 	Warn bool
 	// Refreshable says spending the coin resets the lock (a relative
@@ -558,14 +643,30 @@ type TimelockStatus struct {
 	Wallet       string
 	SyncedHeight int32
 	WarnBlocks   int32
-	Coins        []LockStatus // confirmed coins, earliest opening first
+	// WarnTime is the warning distance for locks counted in time.
+	WarnTime time.Duration
+	Coins    []LockStatus // confirmed coins, earliest opening first
+}
+
+// secondsLeft estimates how long until s opens, to order coins and paths:
+// its seconds left for a time lock, ten minutes a block for a block lock.
+func (s LockStatus) secondsLeft() int64 {
+	if !s.OpensTime.IsZero() {
+		if s.OpensAt != 0 {
+			return max(s.SecondsLeft, int64(s.BlocksLeft)*600)
+		}
+		return s.SecondsLeft
+	}
+	return int64(s.BlocksLeft) * 600
 }
 
 // TimelockStatus reports, as of the last sync, when each confirmed coin's
 // first locked spending path opens, and warns for those within warnBlocks
-// of it: the primary signers should move them (Refresh) before the
-// recovery keys can.
-func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlocks int32) (*TimelockStatus, error) {
+// of it (a lock counted in time: within warnTime, or warnBlocks ten-minute
+// blocks when warnTime is 0): the primary signers should move them
+// (Refresh) before the recovery keys can. Locks counted in time are judged
+// by the median time past of the synced block, read from the backend.
+func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlocks int32, warnTime time.Duration) (*TimelockStatus, error) {
 	w, err := c.Wallet(ctx, name)
 	if err != nil {
 		return nil, err
@@ -573,8 +674,11 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 	if !w.Descriptor.IsMiniscript() {
 		return nil, fmt.Errorf("%w: wallet %q is a plain multisig: it has no time-locked paths to watch", descriptor.ErrInvalid, name)
 	}
-	if warnBlocks < 0 {
-		return nil, fmt.Errorf("%w: --warn-blocks %d is negative", descriptor.ErrInvalid, warnBlocks)
+	if warnBlocks < 0 || warnTime < 0 {
+		return nil, fmt.Errorf("%w: a negative warning distance", descriptor.ErrInvalid)
+	}
+	if warnTime == 0 {
+		warnTime = time.Duration(warnBlocks) * 10 * time.Minute
 	}
 	paths, err := w.Descriptor.SpendPaths()
 	if err != nil {
@@ -588,8 +692,9 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 	if err != nil {
 		return nil, err
 	}
-	out := &TimelockStatus{Wallet: name, SyncedHeight: st.Height, WarnBlocks: warnBlocks}
+	out := &TimelockStatus{Wallet: name, SyncedHeight: st.Height, WarnBlocks: warnBlocks, WarnTime: warnTime}
 	next := st.Height + 1
+	clock := c.clock(w)
 	for _, u := range us {
 		if u.Height <= 0 || u.SpentBy != nil {
 			continue
@@ -599,22 +704,39 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 			if !p.Locked() {
 				continue
 			}
-			opens, ok := p.OpensAt(u.Height)
-			if !ok {
-				continue
+			ls := LockStatus{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height, Path: p.Name, Refreshable: p.Older != 0 && p.After == 0}
+			if timeLocked(p) {
+				cl := CoinLock{Height: u.Height}
+				if err := coinTimeLock(ctx, clock, p, &cl, st.Height); err != nil {
+					return nil, fmt.Errorf("the %s path of wallet %q counts time: %w", p.Name, name, err)
+				}
+				now, err := clock.at(ctx, st.Height)
+				if err != nil {
+					return nil, err
+				}
+				ls.OpensAt, ls.OpensTime, ls.SecondsLeft = cl.OpensAt, cl.OpensTime, cl.OpensTime.Unix()-now.Unix()
+				if cl.OpensAt != 0 {
+					ls.BlocksLeft = cl.OpensAt - next
+				}
+				ls.Warn = ls.SecondsLeft <= int64(warnTime/time.Second) && (cl.OpensAt == 0 || ls.BlocksLeft <= warnBlocks)
+			} else {
+				opens, ok := p.OpensAt(u.Height)
+				if !ok {
+					continue
+				}
+				ls.OpensAt, ls.BlocksLeft = opens, opens-next
+				ls.Warn = ls.BlocksLeft <= warnBlocks
 			}
-			if best == nil || opens < best.OpensAt {
-				best = &LockStatus{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height, Path: p.Name, OpensAt: opens, Refreshable: p.Older != 0 && p.After == 0}
+			if best == nil || ls.secondsLeft() < best.secondsLeft() {
+				best = &ls
 			}
 		}
 		if best == nil {
 			continue
 		}
-		best.BlocksLeft = best.OpensAt - next
-		best.Warn = best.BlocksLeft <= warnBlocks
 		out.Coins = append(out.Coins, *best)
 	}
-	slices.SortStableFunc(out.Coins, func(a, b LockStatus) int { return int(a.OpensAt - b.OpensAt) })
+	slices.SortStableFunc(out.Coins, func(a, b LockStatus) int { return cmp.Compare(a.secondsLeft(), b.secondsLeft()) })
 	return out, nil
 }
 
@@ -622,6 +744,7 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 type RefreshRequest struct {
 	Wallet        string
 	WarnBlocks    int32
+	WarnTime      time.Duration // for locks counted in time; 0: WarnBlocks ten-minute blocks
 	FeeRate       float64
 	TargetBlocks  int
 	Note          string
@@ -635,7 +758,7 @@ type RefreshRequest struct {
 // recovery path opens a full lock later. The primary signers sign it as
 // any spend.
 func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendResult, error) {
-	st, err := c.TimelockStatus(ctx, req.Wallet, req.WarnBlocks)
+	st, err := c.TimelockStatus(ctx, req.Wallet, req.WarnBlocks, req.WarnTime)
 	if err != nil {
 		return nil, err
 	}
@@ -646,8 +769,8 @@ func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendRe
 		}
 	}
 	if len(ops) == 0 {
-		return nil, fmt.Errorf("%w: no coin of wallet %q comes within %d blocks of a relative recovery lock opening (as of the last sync at %d): nothing to refresh",
-			descriptor.ErrInvalid, req.Wallet, req.WarnBlocks, st.SyncedHeight)
+		return nil, fmt.Errorf("%w: no coin of wallet %q comes within %d blocks (%s for a lock counted in time) of a relative recovery lock opening (as of the last sync at %d): nothing to refresh",
+			descriptor.ErrInvalid, req.Wallet, req.WarnBlocks, untilText(int64(st.WarnTime/time.Second)), st.SyncedHeight)
 	}
 	note := req.Note
 	if note == "" {

@@ -396,7 +396,7 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
 		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer")}, 300_000, 200_000)
 	ctx := context.Background()
-	st, err := r.c.TimelockStatus(ctx, "family", 10)
+	st, err := r.c.TimelockStatus(ctx, "family", 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	if _, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnBlocks: 10, FeeRate: 2}); !errors.Is(err, descriptor.ErrInvalid) || !strings.Contains(err.Error(), "nothing to refresh") {
 		t.Fatalf("refresh with nothing near: %v", err)
 	}
-	if st, _ = r.c.TimelockStatus(ctx, "family", 50); !st.Coins[0].Warn || !st.Coins[1].Warn {
+	if st, _ = r.c.TimelockStatus(ctx, "family", 50, 0); !st.Coins[0].Warn || !st.Coins[1].Warn {
 		t.Fatalf("no warning at 50 blocks: %+v", st.Coins)
 	}
 	res, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnBlocks: 50, FeeRate: 2})
@@ -432,7 +432,7 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	r.signFinalize(t, res.PSBT, "alice", "carol")
 
 	plain := newRig(t)
-	if _, err := plain.c.TimelockStatus(ctx, "family", 10); !errors.Is(err, descriptor.ErrInvalid) {
+	if _, err := plain.c.TimelockStatus(ctx, "family", 10, 0); !errors.Is(err, descriptor.ErrInvalid) {
 		t.Fatalf("status of a plain multisig: %v", err)
 	}
 }
