@@ -106,6 +106,48 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 		}
 	}
 
+	// wallet show and wallet status give the date the days lock opens:
+	// the median time past of the block before the coin's plus 169 units
+	// of 512 s.
+	var days struct {
+		Paths []struct {
+			Name  string `json:"name"`
+			Coins []struct {
+				Height    int32      `json:"height"`
+				Open      bool       `json:"open"`
+				OpensTime *time.Time `json:"opens_time"`
+			} `json:"coins"`
+		} `json:"paths"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "days"), &days)
+	if len(days.Paths) != 2 || len(days.Paths[1].Coins) != 1 || days.Paths[1].Coins[0].OpensTime == nil || days.Paths[1].Coins[0].Open {
+		t.Fatalf("wallet show days: %+v", days)
+	}
+	coin := days.Paths[1].Coins[0]
+	base, err := chain.MedianTimePast(ctx, b, coin.Height-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if coin.OpensTime.Unix() != base.Unix()+169*512 {
+		t.Fatalf("the days lock opens at %s, want the median time past of block %d (%s) + 86528 s", coin.OpensTime, coin.Height-1, base)
+	}
+	var status struct {
+		WarnSeconds int64 `json:"warn_seconds"`
+		Coins       []struct {
+			OpensTime   *time.Time `json:"opens_time"`
+			SecondsLeft *int64     `json:"seconds_left"`
+			Warn        bool       `json:"warn"`
+		} `json:"coins"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "status", "days", "--warn-days", "2"), &status)
+	if status.WarnSeconds != 2*86400 || len(status.Coins) != 1 || status.Coins[0].OpensTime == nil || !status.Coins[0].OpensTime.Equal(*coin.OpensTime) ||
+		*status.Coins[0].SecondsLeft <= 0 || *status.Coins[0].SecondsLeft > 86528 || !status.Coins[0].Warn {
+		t.Fatalf("wallet status days --warn-days 2: %+v", status)
+	}
+	if r := runCLI(t, dir, "", "wallet", "status", "days", "--warn-days", "0", "--warn-blocks", "1"); r.Code != 0 || strings.Contains(r.Err, "warning") || !strings.Contains(r.Out, coin.OpensTime.UTC().Format("2006-01-02 15:04:05 UTC")) {
+		t.Fatalf("wallet status days: exit %d: %s%s", r.Code, r.Out, r.Err)
+	}
+
 	// Move the median time past forward: eleven blocks stamped 10 to
 	// 110 minutes ahead.
 	now := time.Now()
