@@ -242,7 +242,7 @@ func TestTimeLockShowStatusRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := sum.Paths[1]
-	if p.Name != "recovery" || len(p.Coins) != 2 || !strings.Contains(p.Description, "86528 seconds (about 1 days) after the coin confirms") {
+	if p.Name != "recovery" || len(p.Coins) != 2 || !strings.Contains(p.Description, "86528 seconds (about 1 day) after the coin confirms, by the chain's median time past") {
 		t.Fatalf("recovery path %+v", p)
 	}
 	for _, c := range p.Coins {
@@ -304,7 +304,7 @@ func TestAfterTimeShow(t *testing.T) {
 	if c.OpensTime.Unix() != lockT+1 || c.Open || c.TimeUnknown == "" {
 		t.Fatalf("without headers: %+v", c)
 	}
-	if !strings.Contains(sum.Paths[1].Description, "from unix time 1800000000 on") {
+	if !strings.Contains(sum.Paths[1].Description, "once the chain's median time past is later than 2027-01-15 08:00:00 UTC (unix time 1800000000)") {
 		t.Fatalf("description %q", sum.Paths[1].Description)
 	}
 	r.withClock(lockT - 600*195 + 1) // MTP(200) = T+1

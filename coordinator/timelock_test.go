@@ -167,7 +167,7 @@ func TestCreateRecoveryWallet(t *testing.T) {
 		t.Fatalf("primary %+v", p)
 	}
 	p := sum.Paths[1]
-	if p.Name != "recovery" || p.Description != "any 1 of lawyer, alice, 144 blocks after the coin confirms (about 1 days)" {
+	if p.Name != "recovery" || p.Description != "any 1 of lawyer, alice, 144 blocks after the coin confirms (about 1 day)" {
 		t.Fatalf("recovery %q %q", p.Name, p.Description)
 	}
 	if len(p.Coins) != 2 || p.Coins[0].OpensAt != 244 || p.Coins[0].Open || p.Coins[1].Value != 70000 {
