@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/psbt"
 )
 
 // Time locks counted in seconds, judged as Bitcoin Core's consensus code
@@ -140,4 +141,35 @@ func plural(v int64, name string) string {
 		name += "s"
 	}
 	return fmt.Sprintf("%d %s", v, name)
+}
+
+// timeLockOpened returns a test of whether a stored coin of w, spent with
+// the time-based nSequence seq, opens for the next block: confirmed, and
+// the tip's median time past at least the coin's opening.
+func (c *Coordinator) timeLockOpened(ctx context.Context, w *Wallet, seq uint32) (func(psbt.UTXO) (bool, error), error) {
+	b, err := c.Backend(ctx, w)
+	if err != nil {
+		return nil, fmt.Errorf("a lock counted in time is judged by the chain's median time past, which needs a backend: %w", err)
+	}
+	tip, _, err := b.Tip(ctx)
+	if err != nil {
+		return nil, err
+	}
+	clock := &chainClock{b: b}
+	now, err := clock.at(ctx, tip)
+	if err != nil {
+		return nil, err
+	}
+	heights, err := c.coinHeights(ctx, w.Name)
+	if err != nil {
+		return nil, err
+	}
+	return func(u psbt.UTXO) (bool, error) {
+		h := heights[u.OutPoint]
+		if h <= 0 {
+			return false, nil
+		}
+		opens, err := clock.olderOpens(ctx, h, seq)
+		return err == nil && now.Unix() >= opens, err
+	}, nil
 }

@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
 )
 
 // clockBackend is fakeBackend with block headers, so that the median time
@@ -315,5 +317,67 @@ func TestAfterTimeShow(t *testing.T) {
 	st, err := r.c.TimelockStatus(ctx, "family", 10, 0)
 	if err != nil || len(st.Coins) != 1 || st.Coins[0].SecondsLeft != 0 || !st.Coins[0].Warn || st.Coins[0].Refreshable {
 		t.Fatalf("status: %+v, %v", st, err)
+	}
+}
+
+// TestBumpAddsOnlyOpenedTimeCoins: a bump of a spend by a relative lock
+// counted in time (after 1 day, 86528 s) may add a coin only once the
+// tip's median time past has passed that coin's opening. Coins confirmed
+// at 100 and 240; at tip 250 the young one is still locked (its block's
+// predecessor's median time past plus 86528 s is ahead), at tip 400 it is
+// open and the bump takes it with the same nSequence.
+func TestBumpAddsOnlyOpenedTimeCoins(t *testing.T) {
+	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
+		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 1 day: 1 of lawyer")})
+	ctx := context.Background()
+	var us []wallet.UTXO
+	var txs []wallet.Tx
+	for i, h := range []int32{100, 240} {
+		d, err := r.wallet.Descriptor.Derive(0, uint32(i), regtest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: uint32(i)}, nil, nil))
+		tx.AddTxOut(wire.NewTxOut(100_000, d.ScriptPubKey))
+		var raw bytes.Buffer
+		if err := tx.Serialize(&raw); err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, wallet.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Value: 100_000, PkScript: d.ScriptPubKey, Index: uint32(i), Height: h})
+		txs = append(txs, wallet.Tx{TxID: tx.TxHash(), Height: h, Raw: raw.Bytes(), Net: 100_000})
+	}
+	if err := r.c.Store.ApplySync(ctx, "family", wallet.SyncUpdate{Height: 250, UTXOs: us, Txs: txs, ReceiveHighWater: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r.b.height = 250
+	r.withClock(1_700_000_000)
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 99_000)}, FeeRate: 1, Path: "recovery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sp.PSBT.UnsignedTx.TxIn); n != 1 || sp.PSBT.UnsignedTx.TxIn[0].PreviousOutPoint != us[0].OutPoint {
+		t.Fatalf("the recovery spend took %d inputs: %+v", n, sp.PSBT.UnsignedTx.TxIn)
+	}
+	tx, raw := r.signFinalizePSBT(t, sp.PSBT, "lawyer")
+	if _, err := r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.c.Bump(ctx, coordinator.BumpRequest{Ref: tx.TxHash().String(), FeeRate: 50, Reduce: -1})
+	if !errors.Is(err, psbt.ErrInsufficientFunds) {
+		t.Fatalf("a bump that could only add a coin still locked: %v, want insufficient funds", err)
+	}
+	r.b.height = 400
+	res, err := r.c.Bump(ctx, coordinator.BumpRequest{Ref: tx.TxHash().String(), FeeRate: 50, Reduce: -1, AllowHighFee: true})
+	if err != nil {
+		t.Fatalf("bump once the young coin opened: %v", err)
+	}
+	if n := len(res.PSBT.UnsignedTx.TxIn); n != 2 {
+		t.Fatalf("the bump has %d inputs, want the opened coin added", n)
+	}
+	for _, in := range res.PSBT.UnsignedTx.TxIn {
+		if in.Sequence != 1<<22|169 {
+			t.Fatalf("bump nSequence %#x", in.Sequence)
+		}
 	}
 }
