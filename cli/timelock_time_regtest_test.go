@@ -3,18 +3,23 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/chain"
+	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/internal/regtest"
+	"github.com/countersign/countersign/psbt"
 )
 
 // TestMiniscriptTimeLocksRegtest: locks counted in time, on btcd.
@@ -26,10 +31,15 @@ import (
 //     (nLockTime T is final and meets CHECKLOCKTIMEVERIFY);
 //   - after(T) thirty days ahead: refused with exit 4 naming the date;
 //   - --recovery "after 1 days: ...": refused with exit 4 while locked;
-//   - older(4194305), one unit of 512 s written by hand: refused while
-//     locked; then eleven blocks with timestamps up to 110 minutes ahead
-//     (btcd accepts up to two hours) move the median time past forward,
-//     and the recovery spend is accepted by btcd (BIP-68 time lock met).
+//   - older(4194305), one unit of 512 s written by hand: submitted blocks
+//     with chosen timestamps set the median time past to one second
+//     before the coin opens: countersign refuses, and so does btcd's
+//     block validation (sequence locks); one block later the median time
+//     past is exactly at the opening, the spend is built, signed by the
+//     lawyer alone and mined (BIP-68 time lock met).
+//   - the BIP-113 finality boundary for after(T): nLockTime equal to the
+//     tip's median time past is refused by countersign's broadcast and in
+//     a block by btcd; one second lower both take it.
 func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regtest end-to-end test")
@@ -61,7 +71,8 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	if !strings.Contains(show.Descriptor, fmt.Sprintf("older(%d)", 1<<22|169)) {
 		t.Fatalf("after 1 days wrote %s", show.Descriptor)
 	}
-	for _, w := range []string{"past", "future", "soon", "days"} {
+	fundWallet(t, node, dir, "past", 20_000_000, 10_000_000)
+	for _, w := range []string{"future", "soon", "days"} {
 		fundWallet(t, node, dir, w, 20_000_000)
 	}
 
@@ -80,6 +91,34 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	if mtp.Unix() != info.MedianTime || mtp.Unix() <= past {
 		t.Fatalf("countersign's median time past of block %d is %d, btcd's %d (the lock in the past: %d)", info.Blocks, mtp.Unix(), info.MedianTime, past)
 	}
+
+	// The finality boundary, against btcd's consensus rules: the lawyer's
+	// recovery spend of one coin with nLockTime equal to the tip's median
+	// time past is not final (BIP-113 wants nLockTime < MTP): countersign's
+	// broadcast refuses it, and btcd refuses a block holding it; one
+	// second lower, countersign broadcasts it and btcd takes the block.
+	tipHeight, _, err := node.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := chain.MedianTimePast(ctx, b, tipHeight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Unix(max(time.Now().Unix(), now.Unix()+1), 0)
+	edge, edgeFile := lawyerSpend(t, node, dir, "past", cs["lawyer"], ext, uint32(now.Unix()), wire.MaxTxInSequenceNum-1)
+	if r := runCLI(t, dir, "", "psbt", "broadcast", edgeFile, "--wallet", "past"); r.Code != 4 || !strings.Contains(r.Err, "timelock rule") || !strings.Contains(r.Err, "1 second after the median time past") {
+		t.Fatalf("countersign broadcast with nLockTime = MTP: exit %d: %s", r.Code, r.Err)
+	}
+	if err := submitBlock(t, node, stamp, edge); err == nil || !strings.Contains(err.Error(), "unfinalized") {
+		t.Fatalf("btcd took a block with a transaction whose nLockTime = MTP: %v", err)
+	}
+	open, openFile := lawyerSpend(t, node, dir, "past", cs["lawyer"], ext, uint32(now.Unix()-1), wire.MaxTxInSequenceNum-1)
+	mustRun(t, dir, "psbt", "broadcast", openFile, "--wallet", "past")
+	if err := submitBlock(t, node, stamp, open); err != nil {
+		t.Fatalf("btcd refused a block with a transaction whose nLockTime = MTP - 1: %v", err)
+	}
+	syncWallet(t, dir, node.RPCURL(), "past")
 
 	// after(T), T in the past: spent by the lawyer alone, accepted.
 	heir := filepath.Join(work, "past.psbt")
@@ -148,12 +187,51 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 		t.Fatalf("wallet status days: exit %d: %s%s", r.Code, r.Out, r.Err)
 	}
 
-	// Move the median time past forward: eleven blocks stamped 10 to
-	// 110 minutes ahead.
-	now := time.Now()
-	for i := 1; i <= 11; i++ {
-		submitBlockAt(t, node, now.Add(time.Duration(i)*10*time.Minute))
+	// Move the median time past to exactly one second before the soon
+	// wallet's coin opens: eleven blocks stamped X-5 .. X+5 make it X
+	// (the median), X = the median time past of the block before the
+	// coin's + 512 - 1 (BIP-68: one 512-second unit). countersign refuses
+	// by one second, and btcd refuses a block with the lawyer's spend
+	// (sequence locks); one more block stamped X+6 makes it X+1: the
+	// spend is built, and btcd takes the block.
+	var soonShow struct {
+		Paths []struct {
+			Coins []struct {
+				Height    int32      `json:"height"`
+				OpensTime *time.Time `json:"opens_time"`
+			} `json:"coins"`
+		} `json:"paths"`
 	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "soon"), &soonShow)
+	soonCoin := soonShow.Paths[1].Coins[0]
+	soonBase, err := chain.MedianTimePast(ctx, b, soonCoin.Height-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if soonCoin.OpensTime == nil || soonCoin.OpensTime.Unix() != soonBase.Unix()+512 {
+		t.Fatalf("the soon coin opens at %v, want %s + 512 s", soonCoin.OpensTime, soonBase)
+	}
+	x := soonBase.Unix() + 511
+	for i := int64(-5); i <= 5; i++ {
+		submitBlockAt(t, node, time.Unix(x+i, 0))
+	}
+	tipHeight, _, err = node.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := chain.MedianTimePast(ctx, b, tipHeight); err != nil || m.Unix() != x {
+		t.Fatalf("the median time past after eleven blocks is %v, want %d: %v", m.Unix(), x, err)
+	}
+	syncWallet(t, dir, node.RPCURL(), "soon")
+	r = runCLI(t, dir, "", "spend", "soon", "--path", "recovery", "--send-all", ext, "--fee-rate", "2")
+	if r.Code != 4 || !strings.Contains(r.Err, ", 1 second after the chain's median time past") {
+		t.Fatalf("soon locked by one second: exit %d: %s", r.Code, r.Err)
+	}
+	early, _ := lawyerSpend(t, node, dir, "soon", cs["lawyer"], ext, uint32(tipHeight), 1<<22|1)
+	if err := submitBlock(t, node, time.Unix(x+6, 0), early); err == nil || !strings.Contains(err.Error(), "sequence lock") {
+		t.Fatalf("btcd took a block with the spend one second early: %v", err)
+	}
+	submitBlockAt(t, node, time.Unix(x+6, 0))
 	syncWallet(t, dir, node.RPCURL(), "soon")
 	soon := filepath.Join(work, "soon.psbt")
 	mustRun(t, dir, "spend", "soon", "--path", "recovery", "--send-all", ext, "--fee-rate", "2", "-o", soon)
@@ -162,10 +240,10 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	if bal["confirmed_sat"].(float64) != 0 || bal["unconfirmed_sat"].(float64) != 0 {
 		t.Fatalf("balance after the older(512 s) recovery: %v", bal)
 	}
-	// A day's lock is still closed an hour and a half later.
+	// A day's lock is still closed.
 	syncWallet(t, dir, node.RPCURL(), "days")
 	if r := runCLI(t, dir, "", "spend", "days", "--path", "recovery", "--send-all", ext, "--fee-rate", "2"); r.Code != 4 {
-		t.Fatalf("after 1 days, 2 hours on: exit %d: %s", r.Code, r.Err)
+		t.Fatalf("after 1 days, minutes on: exit %d: %s", r.Code, r.Err)
 	}
 	mustDoctor(t, dir)
 }
@@ -175,6 +253,18 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 // regtest chain's median time past ahead of the clock, within the two
 // hours btcd accepts.
 func submitBlockAt(t *testing.T, node *regtest.Node, ts time.Time) {
+	t.Helper()
+	if err := submitBlock(t, node, ts); err != nil {
+		t.Fatalf("btcd refused a block stamped %s: %v", ts.UTC(), err)
+	}
+}
+
+// submitBlock mines a block holding txs on the tip with the given
+// timestamp (a coinbase paying nothing, with the BIP-141 witness
+// commitment) and submits it, returning btcd's refusal: a block is judged
+// by consensus rules alone, where btcd's regtest mempool accepts
+// non-final transactions (it skips its standardness checks there).
+func submitBlock(t *testing.T, node *regtest.Node, ts time.Time, txs ...*wire.MsgTx) error {
 	t.Helper()
 	ctx := context.Background()
 	height, tip, err := node.Tip(ctx)
@@ -188,9 +278,27 @@ func submitBlockAt(t *testing.T, node *regtest.Node, ts time.Time) {
 	cb := wire.NewMsgTx(1)
 	cb.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: wire.MaxPrevOutIndex}, sig, nil))
 	cb.AddTxOut(wire.NewTxOut(0, []byte{txscript.OP_TRUE}))
+	all := append([]*wire.MsgTx{cb}, txs...)
+	if len(txs) > 0 {
+		// BIP-141: the coinbase commits to the witness merkle root (the
+		// coinbase's wtxid counted as zero) with a 32-byte nonce.
+		var nonce [32]byte
+		cb.TxIn[0].Witness = wire.TxWitness{nonce[:]}
+		var btxs []*btcutil.Tx
+		for _, tx := range all {
+			btxs = append(btxs, btcutil.NewTx(tx))
+		}
+		root := blockchain.CalcMerkleRoot(btxs, true)
+		commitment := chainhash.DoubleHashB(append(root[:], nonce[:]...))
+		cb.AddTxOut(wire.NewTxOut(0, append([]byte{txscript.OP_RETURN, 36, 0xaa, 0x21, 0xa9, 0xed}, commitment...)))
+	}
+	var btxs []*btcutil.Tx
+	for _, tx := range all {
+		btxs = append(btxs, btcutil.NewTx(tx))
+	}
 	bits := node.Params().PowLimitBits
-	blk := &wire.MsgBlock{Header: wire.BlockHeader{Version: 0x20000000, PrevBlock: tip, MerkleRoot: cb.TxHash(),
-		Timestamp: time.Unix(ts.Unix(), 0), Bits: bits}, Transactions: []*wire.MsgTx{cb}}
+	blk := &wire.MsgBlock{Header: wire.BlockHeader{Version: 0x20000000, PrevBlock: tip, MerkleRoot: blockchain.CalcMerkleRoot(btxs, false),
+		Timestamp: time.Unix(ts.Unix(), 0), Bits: bits}, Transactions: all}
 	target := blockchain.CompactToBig(bits)
 	for {
 		h := blk.Header.BlockHash()
@@ -200,9 +308,70 @@ func submitBlockAt(t *testing.T, node *regtest.Node, ts time.Time) {
 		blk.Header.Nonce++
 	}
 	if err := node.Client().SubmitBlock(btcutil.NewBlock(blk), nil); err != nil {
-		t.Fatalf("btcd refused a block stamped %s: %v", ts.UTC(), err)
+		return err
 	}
 	if h, hash, err := node.Tip(ctx); err != nil || h != height+1 || hash != blk.BlockHash() {
 		t.Fatalf("tip after submitting %s: %d %s %v", blk.BlockHash(), h, hash, err)
 	}
+	return nil
+}
+
+// lawyerSpend builds, outside countersign's spend (which would refuse or
+// choose other values), the lawyer's recovery spend of wallet's first coin
+// with the given nLockTime and nSequence, finalized by the satisfier, and
+// writes it as hex to a file.
+func lawyerSpend(t *testing.T, node *regtest.Node, dir, name string, lawyer testCosigner, ext string, lockTime, sequence uint32) (*wire.MsgTx, string) {
+	t.Helper()
+	var show struct {
+		Descriptor string `json:"descriptor"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", name), &show)
+	d, err := descriptor.Parse(show.Descriptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var coins []struct {
+		Outpoint string `json:"outpoint"`
+		Amount   int64  `json:"amount_sat"`
+		Branch   uint32 `json:"branch"`
+		Index    uint32 `json:"index"`
+	}
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "utxos", name), &coins)
+	if len(coins) == 0 {
+		t.Fatal("no coin to spend")
+	}
+	c := coins[0]
+	txid, vout, _ := strings.Cut(c.Outpoint, ":")
+	h, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(vout)
+	w := psbt.WalletInfo{Descriptor: d, Network: node.Params()}
+	u := psbt.UTXO{OutPoint: wire.OutPoint{Hash: *h, Index: uint32(n)}, Value: c.Amount, Branch: c.Branch, Index: c.Index, PrevTx: prev.MsgTx(), Confirmations: 1}
+	p, _, err := psbt.Build(psbt.BuildRequest{Wallet: w, UTXOs: []psbt.UTXO{u}, Preselected: []wire.OutPoint{u.OutPoint}, SendAll: true,
+		Outputs: []psbt.Output{{Address: ext}}, FeeRate: 2, ChangeBranch: 1, LockTime: lockTime, Sequence: sequence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := psbt.Sign(p, lawyer.Master); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := psbt.Finalize(p, w)
+	if err != nil {
+		t.Fatalf("the script engine refused the recovery witness: %v", err)
+	}
+	var raw strings.Builder
+	if err := tx.Serialize(hexWriter{&raw}); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), fmt.Sprintf("lawyer-%d.tx", lockTime))
+	if err := os.WriteFile(f, []byte(raw.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tx, f
 }
