@@ -254,7 +254,7 @@ func renderPaths(w io.Writer, v *walletJSON) {
 				}
 				fmt.Fprintf(w, "             coin %s (%s): opens once the chain's median time past reaches %s%s\n", c.Outpoint, btcString(c.Value), c.OpensTime.Format(timeLockLayout), state)
 			case c.OpensAt == 0:
-				fmt.Fprintf(w, "             coin %s (%s): opening not known yet (unconfirmed, or a time-based lock)\n", c.Outpoint, btcString(c.Value))
+				fmt.Fprintf(w, "             coin %s (%s): opening not known yet (the coin is unconfirmed)\n", c.Outpoint, btcString(c.Value))
 			case c.Open:
 				fmt.Fprintf(w, "             coin %s (%s): open since block %d\n", c.Outpoint, btcString(c.Value), c.OpensAt)
 			default:
