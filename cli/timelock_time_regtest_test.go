@@ -31,6 +31,8 @@ import (
 //     (nLockTime T is final and meets CHECKLOCKTIMEVERIFY);
 //   - after(T) thirty days ahead: refused with exit 4 naming the date;
 //   - --recovery "after 1 days: ...": refused with exit 4 while locked;
+//     wallet show/status give its opening date; wallet refresh
+//     --warn-days moves the coin and the new one opens later;
 //   - older(4194305), one unit of 512 s written by hand: submitted blocks
 //     with chosen timestamps set the median time past to one second
 //     before the coin opens: countersign refuses, and so does btcd's
@@ -148,16 +150,7 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	// wallet show and wallet status give the date the days lock opens:
 	// the median time past of the block before the coin's plus 169 units
 	// of 512 s.
-	var days struct {
-		Paths []struct {
-			Name  string `json:"name"`
-			Coins []struct {
-				Height    int32      `json:"height"`
-				Open      bool       `json:"open"`
-				OpensTime *time.Time `json:"opens_time"`
-			} `json:"coins"`
-		} `json:"paths"`
-	}
+	var days pathsTimeJSON
 	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "days"), &days)
 	if len(days.Paths) != 2 || len(days.Paths[1].Coins) != 1 || days.Paths[1].Coins[0].OpensTime == nil || days.Paths[1].Coins[0].Open {
 		t.Fatalf("wallet show days: %+v", days)
@@ -244,6 +237,17 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	syncWallet(t, dir, node.RPCURL(), "days")
 	if r := runCLI(t, dir, "", "spend", "days", "--path", "recovery", "--send-all", ext, "--fee-rate", "2"); r.Code != 4 {
 		t.Fatalf("after 1 days, minutes on: exit %d: %s", r.Code, r.Err)
+	}
+	// wallet refresh --warn-days moves the coin by the primary path; the
+	// new coin's lock counts from its own block, later than before.
+	refresh := filepath.Join(work, "refresh.psbt")
+	mustRun(t, dir, "wallet", "refresh", "days", "--warn-days", "2", "--fee-rate", "2", "-o", refresh)
+	signSend(t, node, dir, "days", refresh, "alice", "bob")
+	oldOpens, oldHeight := *coin.OpensTime, coin.Height
+	var after pathsTimeJSON
+	mustJSON(t, mustRun(t, dir, "--json", "wallet", "show", "days"), &after)
+	if c := after.Paths[1].Coins; len(c) != 1 || c[0].OpensTime == nil || !c[0].OpensTime.After(oldOpens) || c[0].Height <= oldHeight {
+		t.Fatalf("after the refresh: %+v (the old coin, confirmed at %d, opened at %s)", after.Paths[1], oldHeight, oldOpens)
 	}
 	mustDoctor(t, dir)
 }
@@ -374,4 +378,16 @@ func lawyerSpend(t *testing.T, node *regtest.Node, dir, name string, lawyer test
 		t.Fatal(err)
 	}
 	return tx, f
+}
+
+// pathsTimeJSON is the part of wallet show --json the time-lock tests read.
+type pathsTimeJSON struct {
+	Paths []struct {
+		Name  string `json:"name"`
+		Coins []struct {
+			Height    int32      `json:"height"`
+			Open      bool       `json:"open"`
+			OpensTime *time.Time `json:"opens_time"`
+		} `json:"coins"`
+	} `json:"paths"`
 }
