@@ -55,7 +55,7 @@ func olderSeconds(seq uint32) int64 { return int64(seq&seqMask) << seqGranularit
 type chainClock struct {
 	open    func(context.Context) (chain.Backend, error)
 	b       chain.Backend
-	openErr error
+	openErr error // the first failure, returned from then on
 	mtp     map[int32]time.Time
 }
 
@@ -83,6 +83,9 @@ func (k *chainClock) at(ctx context.Context, height int32) (time.Time, error) {
 	}
 	t, err := chain.MedianTimePast(ctx, k.b, height)
 	if err != nil {
+		// Kept too: a backend that is down (retried already) or serves
+		// no headers answers the next height no better.
+		k.openErr = err
 		return time.Time{}, err
 	}
 	if k.mtp == nil {
