@@ -381,3 +381,25 @@ func TestBumpAddsOnlyOpenedTimeCoins(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateDecayWalletDays: "after 180 days" writes older(4194304 +
+// 30375) (180 days = 30375 units of 512 s exactly) in both decay shapes,
+// and the locked path is described in time.
+func TestCreateDecayWalletDays(t *testing.T) {
+	for _, c := range []struct {
+		clause string
+		want   string
+	}{
+		{"after 180 days: threshold 2", ",sln:older(4224679)))#"},
+		{"after 180 days: threshold 1", "/<2;3>/*),older(4224679))))#"},
+	} {
+		r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 3, Decay: mustTemplate(t, coordinator.ParseDecay, c.clause)})
+		if s := r.wallet.Descriptor.String(); !strings.Contains(s, c.want) {
+			t.Fatalf("%s: descriptor %s", c.clause, s)
+		}
+		p, err := r.wallet.Descriptor.FindPath("recovery")
+		if err != nil || p.Older != 4224679 || !strings.Contains(p.Describe(nil), "15552000 seconds (about 180 days) after the coin confirms") {
+			t.Fatalf("%s: path %+v %v", c.clause, p, err)
+		}
+	}
+}
