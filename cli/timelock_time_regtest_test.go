@@ -109,7 +109,7 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	}
 	stamp := time.Unix(max(time.Now().Unix(), now.Unix()+1), 0)
 	edge, edgeFile := lawyerSpend(t, node, dir, "past", cs["lawyer"], ext, uint32(now.Unix()), wire.MaxTxInSequenceNum-1)
-	if r := runCLI(t, dir, "", "psbt", "broadcast", edgeFile, "--wallet", "past"); r.Code != 4 || !strings.Contains(r.Err, "timelock rule") || !strings.Contains(r.Err, "1 second after the median time past") {
+	if r := runCLI(t, dir, "", "psbt", "broadcast", edgeFile, "--wallet", "past"); r.Code != 4 || !strings.Contains(r.Err, "timelock rule") || !strings.Contains(r.Err, "about 1 second from now (the median time past is") {
 		t.Fatalf("countersign broadcast with nLockTime = MTP: exit %d: %s", r.Code, r.Err)
 	}
 	if err := submitBlock(t, node, stamp, edge); err == nil || !strings.Contains(err.Error(), "unfinalized") {
@@ -217,7 +217,7 @@ func TestMiniscriptTimeLocksRegtest(t *testing.T) {
 	}
 	syncWallet(t, dir, node.RPCURL(), "soon")
 	r = runCLI(t, dir, "", "spend", "soon", "--path", "recovery", "--send-all", ext, "--fee-rate", "2")
-	if r.Code != 4 || !strings.Contains(r.Err, ", 1 second after the chain's median time past") {
+	if r.Code != 4 || !strings.Contains(r.Err, ", about 1 second from now (the chain's median time past") {
 		t.Fatalf("soon locked by one second: exit %d: %s", r.Code, r.Err)
 	}
 	early, _ := lawyerSpend(t, node, dir, "soon", cs["lawyer"], ext, uint32(tipHeight), 1<<22|1)

@@ -104,7 +104,7 @@ func TestSpendByAfterTime(t *testing.T) {
 	_, err := r.c.Spend(ctx, req)
 	var g *psbt.GateError
 	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock ||
-		!strings.Contains(err.Error(), "opens at 2027-01-15 08:00:00 UTC, 1 second after the chain's median time past 2027-01-15 08:00:00 UTC (tip 200)") {
+		!strings.Contains(err.Error(), "opens at 2027-01-15 08:00:00 UTC, about 1 second from now (the chain's median time past, by which time locks are judged, is 2027-01-15 08:00:00 UTC at tip 200)") {
 		t.Fatalf("recovery with MTP = T: %v", err)
 	}
 
@@ -121,7 +121,7 @@ func TestSpendByAfterTime(t *testing.T) {
 	}
 	// A day early, the refusal says how long.
 	cb.base -= 86400 + 1
-	if _, err := r.c.Spend(ctx, req); !errors.As(err, &g) || !strings.Contains(err.Error(), "1 day 1 second after") {
+	if _, err := r.c.Spend(ctx, req); !errors.As(err, &g) || !strings.Contains(err.Error(), "about 1 day 1 second from now") {
 		t.Fatalf("a day early: %v", err)
 	}
 
@@ -136,7 +136,7 @@ func TestSpendByAfterTime(t *testing.T) {
 
 	cb.base-- // MTP(200) = T again: broadcast refuses
 	_, err = r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{})
-	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "nLockTime is 2027-01-15 08:00:00 UTC") || !strings.Contains(err.Error(), "1 second after") {
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "nLockTime is 2027-01-15 08:00:00 UTC") || !strings.Contains(err.Error(), "about 1 second from now") {
 		t.Fatalf("broadcast with MTP = T: %v", err)
 	}
 	if len(r.b.broadcast) != 0 {
@@ -176,7 +176,7 @@ func TestSpendByOlderTime(t *testing.T) {
 	if cb.mtp(243) != opens-1 {
 		t.Fatalf("test setup: MTP(243) = %d, want %d", cb.mtp(243), opens-1)
 	}
-	if _, err := r.c.Spend(ctx, req); !errors.As(err, &g) || !strings.Contains(err.Error(), ", 1 second after the chain's median time past") {
+	if _, err := r.c.Spend(ctx, req); !errors.As(err, &g) || !strings.Contains(err.Error(), ", about 1 second from now (the chain's median time past") {
 		t.Fatalf("recovery locked by one second: %v", err)
 	}
 	_, err = r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 100_000)}, FeeRate: 2, Path: "recovery",
@@ -205,7 +205,7 @@ func TestSpendByOlderTime(t *testing.T) {
 
 	cb.adjust[238] = 127
 	_, err = r.c.Broadcast(ctx, "family", raw, coordinator.GateOptions{})
-	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "relative lock of 1 day 2 minutes") || !strings.Contains(err.Error(), "1 second after") {
+	if !errors.As(err, &g) || g.Rule != coordinator.RuleTimelock || !strings.Contains(err.Error(), "relative lock of 1 day 2 minutes") || !strings.Contains(err.Error(), "about 1 second from now") {
 		t.Fatalf("broadcast locked by one second: %v", err)
 	}
 	cb.adjust[238] = 128

@@ -482,7 +482,10 @@ type pathSpend struct {
 //
 // Locks counted in time are judged as consensus judges them, by the median
 // time past of the chain (BIP-113), read from the wallet's backend: none
-// configured, or one that serves no headers, refuses the path.
+// configured, or one that serves no headers, refuses the path. A refusal
+// says how long from now: the opening minus the tip's median time past,
+// which follows the clock (about an hour behind it), so the two waits are
+// about the same.
 func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coins []psbt.UTXO, preselected []wire.OutPoint, tip int32) (*pathSpend, error) {
 	out := &pathSpend{coins: coins, lockTime: uint32(max(tip, 0))}
 	if name == "" || name == "primary" {
@@ -507,7 +510,7 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 				return nil, fmt.Errorf("the %s path of wallet %q opens at a time: %w", name, w.Name, err)
 			}
 			if !afterTimeOpen(p.After, now) {
-				return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at %s, %s after the chain's median time past %s (tip %d); a block can include the spend once the median time past is later than that",
+				return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d); a block can include the spend once the median time past is later than that",
 					name, w.Name, utc(int64(p.After)), untilText(int64(p.After)+1-now.Unix()), utc(now.Unix()), tip)
 			}
 			// nLockTime T itself: final once the median time past is
@@ -556,7 +559,7 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 				if h == 0 {
 					return nil, timelockRefusal("coin %s is unconfirmed: the %s path opens %s after the median time past of the block before the one that confirms it", u.OutPoint, name, untilText(olderSeconds(p.Older)))
 				}
-				return nil, timelockRefusal("coin %s is still locked on the %s path: it opens at %s, %s after the chain's median time past %s (tip %d)", u.OutPoint, name, utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
+				return nil, timelockRefusal("coin %s is still locked on the %s path: it opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d)", u.OutPoint, name, utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
 			}
 			if h > 0 && (earliestTime == 0 || opens < earliestTime) {
 				earliestTime = opens
@@ -586,7 +589,7 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 		case !inBlocks && earliestTime == 0:
 			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %s after it confirms", name, w.Name, untilText(olderSeconds(p.Older)))
 		case !inBlocks:
-			return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at %s, %s after the chain's median time past %s (tip %d)", name, w.Name, utc(earliestTime), untilText(earliestTime-now.Unix()), utc(now.Unix()), tip)
+			return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d)", name, w.Name, utc(earliestTime), untilText(earliestTime-now.Unix()), utc(now.Unix()), tip)
 		case earliest == 0:
 			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %d blocks after it confirms", name, w.Name, blocks)
 		}
@@ -809,7 +812,7 @@ func (c *Coordinator) checkLocksOpen(ctx context.Context, w *Wallet, tx *wire.Ms
 			return fmt.Errorf("the transaction's nLockTime is a time (%s): %w", utc(int64(lt)), err)
 		}
 		if !afterTimeOpen(lt, now) {
-			return timelockRefusal("the transaction's nLockTime is %s, so a block can include it once the chain's median time past is later: %s after the median time past %s (tip %d)",
+			return timelockRefusal("the transaction's nLockTime is %s, so a block can include it once the chain's median time past is later: about %s from now (the median time past is %s at tip %d)",
 				utc(int64(lt)), untilText(int64(lt)+1-now.Unix()), utc(now.Unix()), tip)
 		}
 	}
@@ -842,7 +845,7 @@ func (c *Coordinator) checkLocksOpen(ctx context.Context, w *Wallet, tx *wire.Ms
 				return err
 			}
 			if now.Unix() < opens {
-				return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %s: it opens at %s, %s after the chain's median time past %s (tip %d)",
+				return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %s: it opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d)",
 					i, in.PreviousOutPoint, h, untilText(olderSeconds(seq)), utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
 			}
 			continue
