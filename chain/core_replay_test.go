@@ -206,6 +206,21 @@ func (s *replayCoreServer) dispatch(walletName string, req coreReq) (any, *rpcEr
 		return b.hash.String(), nil
 	case "getblock":
 		return s.getBlock(req.Params)
+	case "getblockheader":
+		// verbose false: the 80-byte header as hex.
+		var hashHex string
+		_ = json.Unmarshal(params(req.Params, "blockhash")["blockhash"], &hashHex)
+		hash, err := chainhash.NewHashFromStr(hashHex)
+		if err != nil {
+			return nil, &rpcError{Code: -8, Message: "blockhash must be of length 64"}
+		}
+		b, _, ok := s.chain.blockByHash(*hash)
+		if !ok {
+			return nil, &rpcError{Code: -5, Message: "Block not found"}
+		}
+		var buf bytes.Buffer
+		_ = b.header.Serialize(&buf)
+		return hex.EncodeToString(buf.Bytes()), nil
 	case "getrawmempool":
 		// Non-verbose: an array of txids.
 		list := []string{}

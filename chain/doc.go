@@ -144,6 +144,20 @@
 // A height above the tip, a block or transaction the backend does not
 // know are ErrNotFound, naming what was missing.
 //
+// # Median time past
+//
+// Time locks counted in seconds are judged by the median time past of the
+// chain (BIP-113), which no answer of all three backends carries for any
+// block (btcd's getblockheader has no mediantime). Every backend
+// implements HeaderSource: the nodes answer getblockhash and
+// getblockheader (verbose false) for 11 heights in two batches, Esplora
+// /block-height/:h then /block/:hash/header back along the chain. Each
+// header must hash to its block (else ErrLying) and link to the one before
+// (else ErrUnavailable: the chain moved while it was read), and
+// MedianTimePast takes the median of their timestamps as Core does. A
+// backend without headers is ErrUnsupported: callers refuse a time lock
+// rather than guess.
+//
 // # Wrappers and extras
 //
 // WithRetry retries reads on ErrUnavailable, never Broadcast; Blocks and
@@ -152,5 +166,6 @@
 // whether it is a real estimate or the minimum-relay fallback used on
 // regtest and by fresh nodes), and the wrapper passes both on. It has
 // BlockSource and TxBatcher only when the wrapped backend has them, so a
-// type assertion on it answers as one on the backend would.
+// type assertion on it answers as one on the backend would; Headers it
+// always has, answering ErrUnsupported as MedianTimePast would.
 package chain

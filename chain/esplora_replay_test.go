@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -58,6 +59,21 @@ func newReplayEsploraServer(t *testing.T, chain *fakeChain) *replayEsploraServer
 		text(w, http.StatusOK, b.hash.String())
 	})
 	mux.HandleFunc("GET /api/block/{hash}", s.block)
+	mux.HandleFunc("GET /api/block/{hash}/header", func(w http.ResponseWriter, r *http.Request) {
+		hash, err := chainhash.NewHashFromStr(r.PathValue("hash"))
+		if err != nil {
+			text(w, http.StatusBadRequest, "Invalid hex string")
+			return
+		}
+		b, _, ok := chain.blockByHash(*hash)
+		if !ok {
+			text(w, http.StatusNotFound, "Block not found")
+			return
+		}
+		var buf bytes.Buffer
+		_ = b.header.Serialize(&buf)
+		text(w, http.StatusOK, hex.EncodeToString(buf.Bytes()))
+	})
 	mux.HandleFunc("GET /api/block/{hash}/raw", func(w http.ResponseWriter, r *http.Request) {
 		hash, err := chainhash.NewHashFromStr(r.PathValue("hash"))
 		if err != nil {

@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
@@ -194,3 +195,17 @@ func (r *retryBackend) RoundTrips() int64 {
 
 // String names the wrapped backend, as Name does.
 func (r *retryBackend) String() string { return Name(r.b) }
+
+// Headers passes through to the wrapped backend's HeaderSource, retried
+// like the other reads, and answers ErrUnsupported as MedianTimePast does
+// when it has none. (Always present, unlike BlockSource: no caller picks
+// a strategy by asserting HeaderSource; MedianTimePast only needs the
+// same refusal either way.)
+func (r *retryBackend) Headers(ctx context.Context, from, to int32) ([]wire.BlockHeader, error) {
+	hs, ok := r.b.(HeaderSource)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s serves no block headers, so countersign cannot know the median time past that time locks are judged by; use a btcd, Bitcoin Core or Esplora backend",
+			ErrUnsupported, Name(r.b))
+	}
+	return retry(ctx, r, func() ([]wire.BlockHeader, error) { return hs.Headers(ctx, from, to) })
+}

@@ -191,6 +191,10 @@ func testBackend(t *testing.T, b Backend, env suiteEnv) {
 		testBlockSource(t, src, env)
 	})
 
+	t.Run("MedianTimePast", func(t *testing.T) {
+		testMedianTimePast(t, b, env)
+	})
+
 	t.Run("TxBatcher", func(t *testing.T) {
 		txb, ok := b.(TxBatcher)
 		if !ok {
@@ -384,3 +388,40 @@ func fmtFallback(b *bool) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testMedianTimePast checks MedianTimePast at the tip and at the block
+// below it against the median of the timestamps of the whole blocks
+// BlockSource serves (merkle-checked, read another way), and that a
+// height above the tip is ErrNotFound.
+func testMedianTimePast(t *testing.T, b Backend, env suiteEnv) {
+	ctx := testCtx(t)
+	src, ok := b.(BlockSource)
+	if !ok {
+		t.Fatal("backend does not implement BlockSource")
+	}
+	for _, height := range []int32{env.tipHeight, max(env.tipHeight-1, 0)} {
+		var times []int64
+		for h := max(height-10, 0); h <= height; h++ {
+			hash, err := src.BlockHash(ctx, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blocks, err := src.Blocks(ctx, []chainhash.Hash{hash})
+			if err != nil {
+				t.Fatal(err)
+			}
+			times = append(times, blocks[0].Header.Timestamp.Unix())
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		got, err := MedianTimePast(ctx, b, height)
+		if err != nil {
+			t.Fatalf("MedianTimePast(%d): %v", height, err)
+		}
+		if want := times[len(times)/2]; got.Unix() != want {
+			t.Errorf("MedianTimePast(%d) = %d, want %d (the median of %v)", height, got.Unix(), want, times)
+		}
+	}
+	if _, err := MedianTimePast(ctx, b, env.tipHeight+1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MedianTimePast(tip+1) = %v, want ErrNotFound", err)
+	}
+}

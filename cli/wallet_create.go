@@ -152,8 +152,8 @@ resets its relative lock; wallet show lists when each coin's lock opens.`,
 	fl.StringArrayVar(&o.BSMSRecords, "bsms-record", nil, "a signer's BIP-129 key record, .bsms or encrypted .dat (repeat)")
 	fl.StringArrayVar(&o.BSMSTokens, "bsms-token", nil, "the BSMS setup's token: hex, decimal or six words (repeat for EXTENDED)")
 	fl.StringArrayVar(&o.BSMSTokenFiles, "bsms-token-file", nil, "read BSMS tokens from FILE, one a line")
-	fl.StringVar(&o.Recovery, "recovery", "", `time-locked recovery path: "after N blocks: K of NAME,NAME" (or "at block H: ...")`)
-	fl.StringVar(&o.Decay, "decay", "", `decaying threshold: "after N blocks: threshold T" (or "at block H: ...")`)
+	fl.StringVar(&o.Recovery, "recovery", "", `time-locked recovery path: "after N blocks: K of NAME,NAME" (or "after N days: ...", "at block H: ...")`)
+	fl.StringVar(&o.Decay, "decay", "", `decaying threshold: "after N blocks: threshold T" (or "after N days: ...", "at block H: ...")`)
 	fl.StringArrayVar(&o.RecoveryCosigners, "recovery-cosigner", nil, "a key that signs only on the recovery path, LABEL=[fpr/path]xpub (repeat)")
 	return withJSONFields(cmd, walletJSON{})
 }

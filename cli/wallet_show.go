@@ -111,6 +111,8 @@ type coinLockJSON struct {
 	OpensAt     int32      `json:"opens_at"`
 	Open        bool       `json:"open"`
 	OpensAround *time.Time `json:"opens_around,omitempty"`
+	OpensTime   *time.Time `json:"opens_time,omitempty"`
+	TimeUnknown string     `json:"time_unknown,omitempty"`
 }
 
 func walletView(sum *coordinator.WalletSummary) *walletJSON {
@@ -139,7 +141,11 @@ func walletView(sum *coordinator.WalletSummary) *walletJSON {
 			pj.Keys = append(pj.Keys, k+1)
 		}
 		for _, c := range p.Coins {
-			cj := coinLockJSON{Outpoint: c.OutPoint.String(), Value: c.Value, Height: c.Height, OpensAt: c.OpensAt, Open: c.Open}
+			cj := coinLockJSON{Outpoint: c.OutPoint.String(), Value: c.Value, Height: c.Height, OpensAt: c.OpensAt, Open: c.Open, TimeUnknown: c.TimeUnknown}
+			if !c.OpensTime.IsZero() {
+				at := c.OpensTime.UTC()
+				cj.OpensTime = &at
+			}
 			if !c.Around.IsZero() {
 				at := c.Around.UTC().Truncate(time.Minute)
 				cj.OpensAround = &at
@@ -235,9 +241,20 @@ func renderPaths(w io.Writer, v *walletJSON) {
 	for _, p := range v.Paths {
 		fmt.Fprintf(w, "  %-10s %s\n", p.Name+":", safe(p.Description))
 		for _, c := range p.Coins {
+			timeLock := c.OpensTime != nil || c.TimeUnknown != ""
 			switch {
+			case timeLock && c.OpensTime == nil:
+				fmt.Fprintf(w, "             coin %s (%s): opening not known yet: %s\n", c.Outpoint, btcString(c.Value), safe(c.TimeUnknown))
+			case timeLock && c.Open:
+				fmt.Fprintf(w, "             coin %s (%s): open since the chain's median time past reached %s\n", c.Outpoint, btcString(c.Value), c.OpensTime.Format(timeLockLayout))
+			case timeLock:
+				state := ""
+				if c.TimeUnknown != "" {
+					state = " (whether it is open is not known: " + safe(c.TimeUnknown) + ")"
+				}
+				fmt.Fprintf(w, "             coin %s (%s): opens once the chain's median time past reaches %s%s\n", c.Outpoint, btcString(c.Value), c.OpensTime.Format(timeLockLayout), state)
 			case c.OpensAt == 0:
-				fmt.Fprintf(w, "             coin %s (%s): opening not known yet (unconfirmed, or a time-based lock)\n", c.Outpoint, btcString(c.Value))
+				fmt.Fprintf(w, "             coin %s (%s): opening not known yet (the coin is unconfirmed)\n", c.Outpoint, btcString(c.Value))
 			case c.Open:
 				fmt.Fprintf(w, "             coin %s (%s): open since block %d\n", c.Outpoint, btcString(c.Value), c.OpensAt)
 			default:
@@ -253,6 +270,9 @@ func renderPaths(w io.Writer, v *walletJSON) {
 		}
 	}
 }
+
+// timeLockLayout prints the median time past a time lock waits for.
+const timeLockLayout = "2006-01-02 15:04:05 UTC"
 
 func scriptLabel(s string) string {
 	switch s {

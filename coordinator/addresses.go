@@ -195,7 +195,7 @@ func (c *Coordinator) Summary(ctx context.Context, name string) (*WalletSummary,
 		}
 		sum.SyncedHeight, syncedAt = st.Height, st.SyncedAt
 	}
-	if sum.Paths, err = pathSummaries(w, coins, sum.SyncedHeight, syncedAt); err != nil {
+	if sum.Paths, err = pathSummaries(ctx, c.clock(w), w, coins, sum.SyncedHeight, syncedAt); err != nil {
 		return nil, err
 	}
 	if sum.Rotation, err = c.rotationSummary(ctx, sum); err != nil {

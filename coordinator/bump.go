@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -204,21 +203,32 @@ func (c *Coordinator) bumpOnce(ctx context.Context, req BumpRequest) (*BumpResul
 		return nil, err
 	}
 	// A coin added to a spend by a miniscript wallet's relative-locked
-	// path carries the same nSequence, so it must be as old as the lock
-	// (BIP-68, blocks); a lock in time units takes no added coin.
+	// path carries the same nSequence, so its lock must have opened too:
+	// as old as the lock in blocks (BIP-68), or, for a lock counted in
+	// time, opened by the tip's median time past (see locktime.go).
 	minConf := 1
-	if seq := p.UnsignedTx.TxIn[0].Sequence; w.Descriptor.IsMiniscript() && seq < psbt.SequenceRBF && seq&(1<<31) == 0 {
-		if seq&(1<<22) != 0 {
-			minConf = math.MaxInt
+	opened := func(psbt.UTXO) (bool, error) { return true, nil }
+	if seq := p.UnsignedTx.TxIn[0].Sequence; w.Descriptor.IsMiniscript() && seq < psbt.SequenceRBF && seq&seqDisable == 0 {
+		if seq&seqTypeFlag != 0 {
+			if opened, err = c.timeLockOpened(ctx, w, seq); err != nil {
+				return nil, err
+			}
 		} else {
-			minConf = max(minConf, int(seq&0xffff))
+			minConf = max(minConf, int(seq&seqMask))
 		}
 	}
 	coins := append([]psbt.UTXO(nil), origCoins...)
 	for _, u := range spendable {
 		_, busy := live[u.OutPoint]
 		mine := u.OutPoint.Hash == orig.TxID || (orig.FinalTxID != nil && u.OutPoint.Hash == *orig.FinalTxID)
-		if int(u.Confirmations) >= minConf && !busy && !mine && !containsOutPoint(origOps, u.OutPoint) {
+		if int(u.Confirmations) < minConf || busy || mine || containsOutPoint(origOps, u.OutPoint) {
+			continue
+		}
+		ok, err := opened(u)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			coins = append(coins, u)
 		}
 	}

@@ -1,8 +1,10 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -27,23 +29,30 @@ import (
 //	decay lower:   or_d(multi(m,P1,...,Pn),and_v(v:multi(t,P1',...,Pn'),LOCK))
 //
 // LOCK is older(N) for "after N blocks" (BIP-68 relative, counted from
-// each coin's confirmation) or after(H) for "at block H" (BIP-65
-// absolute). A primary cosigner who also signs on the locked path does so
+// each coin's confirmation), older(4194304 + U) for "after N days" (BIP-68
+// relative counted in time: the type flag 1<<22 and U = ceil(N days / 512
+// s) units, at most 65535, about 388 days) or after(H) for "at block H"
+// (BIP-65 absolute). A primary cosigner who also signs on the locked path does so
 // with another key of the same account, /<2;3>/* instead of /<0;1>/*, as
 // Liana does: a miniscript may use each key once, and one account keeps
 // one device and one backup per person.
 
 // TimeLock is the lock of a template: Blocks after each coin confirms
-// (relative), or from block Height on (absolute).
+// (relative), TimeUnits of 512 seconds after each coin confirms (relative,
+// counted in time), or from block Height on (absolute).
 type TimeLock struct {
-	Blocks uint32 // older(Blocks), 1..65535
-	Height uint32 // after(Height), 1..499999999
+	Blocks    uint32 // older(Blocks), 1..65535
+	TimeUnits uint32 // older(1<<22 | TimeUnits), 1..65535 (BIP-68 time)
+	Height    uint32 // after(Height), 1..499999999
 }
 
 // miniscript is the lock fragment.
 func (l TimeLock) miniscript() string {
-	if l.Blocks != 0 {
+	switch {
+	case l.Blocks != 0:
 		return fmt.Sprintf("older(%d)", l.Blocks)
+	case l.TimeUnits != 0:
+		return fmt.Sprintf("older(%d)", seqTypeFlag|l.TimeUnits)
 	}
 	return fmt.Sprintf("after(%d)", l.Height)
 }
@@ -59,8 +68,9 @@ type Template struct {
 	Names []string
 }
 
-// ParseRecovery reads "after N blocks: K of NAME,NAME,..." (or "at block
-// H: ..."): after the lock, K of the named cosigners can spend.
+// ParseRecovery reads "after N blocks: K of NAME,NAME,..." (or "after N
+// days: ..." or "at block H: ..."): after the lock, K of the named
+// cosigners can spend.
 func ParseRecovery(s string) (Template, error) {
 	t, rest, err := parseLockClause(s, "--recovery", `"after 52560 blocks: 1 of lawyer,alice"`)
 	if err != nil {
@@ -94,8 +104,9 @@ func ParseRecovery(s string) (Template, error) {
 	return t, nil
 }
 
-// ParseDecay reads "after N blocks: threshold T" (or "at block H: ..."):
-// after the lock, T of the wallet's cosigners can spend.
+// ParseDecay reads "after N blocks: threshold T" (or "after N days: ..."
+// or "at block H: ..."): after the lock, T of the wallet's cosigners can
+// spend.
 func ParseDecay(s string) (Template, error) {
 	t, rest, err := parseLockClause(s, "--decay", `"after 52560 blocks: threshold 2"`)
 	if err != nil {
@@ -111,7 +122,8 @@ func ParseDecay(s string) (Template, error) {
 	return t, nil
 }
 
-// parseLockClause reads the "after N blocks:" or "at block H:" head.
+// parseLockClause reads the "after N blocks:", "after N days:" or "at
+// block H:" head.
 func parseLockClause(s, flag, example string) (Template, string, error) {
 	head, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
 	if !ok {
@@ -132,8 +144,16 @@ func parseLockClause(s, flag, example string) (Template, string, error) {
 			return Template{}, "", badTemplate(flag, "block %q: an absolute lock is a block height from 1 to 499999999", clip(fields[2]))
 		}
 		t.Lock.Height = uint32(v)
+	case len(fields) == 3 && fields[0] == "after" && (fields[2] == "days" || fields[2] == "day"):
+		// BIP-68 counts time in 512-second units; the lock is rounded up
+		// so that it never opens before the days said.
+		v, err := strconv.ParseUint(fields[1], 10, 32)
+		if err != nil || v < 1 || (v*86400+511)/512 > maxTimeUnits {
+			return Template{}, "", badTemplate(flag, "%q days: a relative lock counted in time is 1 to 388 days (65535 units of 512 seconds); for longer, write \"after N blocks\" (up to 65535, about 15 months) or \"at block H\"", clip(fields[1]))
+		}
+		t.Lock.TimeUnits = uint32((v*86400 + 511) / 512)
 	default:
-		return Template{}, "", badTemplate(flag, "the lock %q is not \"after N blocks\" or \"at block H\"", clip(head))
+		return Template{}, "", badTemplate(flag, "the lock %q is not \"after N blocks\", \"after N days\" or \"at block H\"", clip(head))
 	}
 	return t, strings.Join(strings.Fields(rest), " "), nil
 }
@@ -300,8 +320,44 @@ type CoinLock struct {
 	// the spend.
 	Open bool
 	// Around estimates when a lock not yet open opens: the last sync's
-	// time plus ten minutes a block. Zero when open or unknown.
+	// time plus ten minutes a block. Zero when open or unknown, and for
+	// a lock counted in time (see OpensTime).
 	Around time.Time
+	// OpensTime, for a lock counted in time, is the median time past
+	// (BIP-113) the tip must reach for the next block to include the
+	// spend: T+1 for after(T), the median time past of the block before
+	// the coin's plus the lock for older(). Zero for block locks, and
+	// while unknown (unconfirmed coin, or no backend to read the
+	// chain's median times from: TimeUnknown says why).
+	OpensTime time.Time
+	// TimeUnknown says why a time lock's opening or state is unknown.
+	TimeUnknown string
+}
+
+// timeLocked reports whether p has a lock counted in time.
+func timeLocked(p descriptor.SpendPath) bool {
+	return p.After >= lockTimeThreshold || (p.Older != 0 && p.Older&seqTypeFlag != 0)
+}
+
+// opensTime is when a coin confirmed at height (0: unconfirmed) opens on
+// p's time lock, as the median time past (Unix seconds) the tip must
+// reach; ok false when it cannot be known yet (unconfirmed coin).
+func opensTime(ctx context.Context, clock *chainClock, p descriptor.SpendPath, height int32) (int64, bool, error) {
+	var opens int64
+	if p.After >= lockTimeThreshold {
+		opens = int64(p.After) + 1
+	}
+	if p.Older != 0 && p.Older&seqTypeFlag != 0 {
+		if height <= 0 {
+			return 0, false, nil
+		}
+		o, err := clock.olderOpens(ctx, height, p.Older)
+		if err != nil {
+			return 0, false, err
+		}
+		opens = max(opens, o)
+	}
+	return opens, true, nil
 }
 
 // keyNames names each descriptor key for descriptions: its label, else its
@@ -320,8 +376,9 @@ func keyNames(w *Wallet) []string {
 }
 
 // pathSummaries explains w's spending paths with the coins' opening heights
-// on the locked ones, as of the last sync at tip.
-func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time) ([]PathSummary, error) {
+// (and, for locks counted in time, dates read through clock) on the
+// locked ones, as of the last sync at tip.
+func pathSummaries(ctx context.Context, clock *chainClock, w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time) ([]PathSummary, error) {
 	paths, err := w.Descriptor.SpendPaths()
 	if err != nil {
 		return nil, err
@@ -335,6 +392,16 @@ func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time
 		}
 		for _, u := range coins {
 			cl := CoinLock{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height}
+			if timeLocked(p) {
+				switch err := coinTimeLock(ctx, clock, p, &cl, tip); {
+				case err != nil:
+					cl.TimeUnknown = err.Error()
+				case cl.OpensTime.IsZero():
+					cl.TimeUnknown = "the coin is unconfirmed"
+				}
+				out[i].Coins = append(out[i].Coins, cl)
+				continue
+			}
 			if u.Height > 0 || p.Older == 0 {
 				if h, ok := p.OpensAt(u.Height); ok {
 					cl.OpensAt = h
@@ -348,6 +415,36 @@ func pathSummaries(w *Wallet, coins []wallet.UTXO, tip int32, syncedAt time.Time
 		}
 	}
 	return out, nil
+}
+
+// coinTimeLock fills cl's opening on p's time lock and whether it is
+// open at tip (a path that also has a block lock is open when both are).
+// An unconfirmed coin leaves OpensTime zero; an error says why the date
+// or state cannot be known.
+func coinTimeLock(ctx context.Context, clock *chainClock, p descriptor.SpendPath, cl *CoinLock, tip int32) error {
+	opens, ok, err := opensTime(ctx, clock, p, cl.Height)
+	if err != nil || !ok {
+		return err
+	}
+	cl.OpensTime = time.Unix(opens, 0).UTC()
+	blocksOpen := true
+	if p.After != 0 && p.After < lockTimeThreshold {
+		cl.OpensAt = int32(p.After) + 1
+		blocksOpen = tip+1 >= cl.OpensAt
+	}
+	if b, ok := p.OlderBlocks(); ok && cl.Height > 0 {
+		cl.OpensAt = max(cl.OpensAt, cl.Height+int32(b))
+		blocksOpen = tip+1 >= cl.OpensAt
+	}
+	if tip <= 0 {
+		return errors.New("the wallet was never synced")
+	}
+	now, err := clock.at(ctx, tip)
+	if err != nil {
+		return err
+	}
+	cl.Open = blocksOpen && now.Unix() >= opens
+	return nil
 }
 
 // ListPolicy is the policy column of a stored wallet without parsing its
@@ -380,8 +477,15 @@ type pathSpend struct {
 // lock has opened by the next block (tip+1), with nSequence set to the
 // lock; for an absolute lock, nLockTime at least the lock, which the next
 // block must allow. A path still locked is refused (*psbt.GateError, exit
-// 4) with the height at which it opens. preselected coins (coin control)
-// must all be open.
+// 4) with the height, or for a lock counted in time the date, at which it
+// opens. preselected coins (coin control) must all be open.
+//
+// Locks counted in time are judged as consensus judges them, by the median
+// time past of the chain (BIP-113), read from the wallet's backend: none
+// configured, or one that serves no headers, refuses the path. A refusal
+// says how long from now: the opening minus the tip's median time past,
+// which follows the clock (about an hour behind it), so the two waits are
+// about the same.
 func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coins []psbt.UTXO, preselected []wire.OutPoint, tip int32) (*pathSpend, error) {
 	out := &pathSpend{coins: coins, lockTime: uint32(max(tip, 0))}
 	if name == "" || name == "primary" {
@@ -397,33 +501,71 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 	if !p.Locked() {
 		return out, nil
 	}
+	clock := c.clock(w)
 	next := tip + 1
 	if p.After != 0 {
-		if p.After >= 500000000 {
-			return nil, fmt.Errorf("%w: the %s path's lock counts time (unix %d), which countersign does not build spends for", descriptor.ErrInvalid, name, p.After)
+		if p.After >= lockTimeThreshold {
+			now, err := clock.at(ctx, tip)
+			if err != nil {
+				return nil, fmt.Errorf("the %s path of wallet %q opens at a time: %w", name, w.Name, err)
+			}
+			if !afterTimeOpen(p.After, now) {
+				return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d); a block can include the spend once the median time past is later than that",
+					name, w.Name, utc(int64(p.After)), untilText(int64(p.After)+1-now.Unix()), utc(now.Unix()), tip)
+			}
+			// nLockTime T itself: final once the median time past is
+			// above T (BIP-113), and what CHECKLOCKTIMEVERIFY asks for.
+			out.lockTime = p.After
+		} else {
+			opens, _ := p.OpensAt(0)
+			if next < opens {
+				return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at block %d, %d blocks after the tip at %d", name, w.Name, opens, opens-next, tip)
+			}
+			out.lockTime = uint32(max(tip, int32(p.After)))
 		}
-		opens, _ := p.OpensAt(0)
-		if next < opens {
-			return nil, timelockRefusal("the %s path of wallet %q is still locked: it opens at block %d, %d blocks after the tip at %d", name, w.Name, opens, opens-next, tip)
-		}
-		out.lockTime = uint32(max(tip, int32(p.After)))
 	}
 	if p.Older == 0 {
 		return out, nil
 	}
-	blocks, ok := p.OlderBlocks()
-	if !ok {
-		return nil, fmt.Errorf("%w: the %s path's relative lock counts time (512-second units), which countersign does not build spends for", descriptor.ErrInvalid, name)
-	}
-	out.sequence = blocks
+	out.sequence = p.Older
 	heights, err := c.coinHeights(ctx, w.Name)
 	if err != nil {
 		return nil, err
 	}
+	blocks, inBlocks := p.OlderBlocks()
+	var now time.Time
+	if !inBlocks {
+		if now, err = clock.at(ctx, tip); err != nil {
+			return nil, fmt.Errorf("the %s path of wallet %q counts time: %w", name, w.Name, err)
+		}
+	}
 	var open []psbt.UTXO
 	earliest := int32(0)
+	var earliestTime int64
 	for _, u := range coins {
 		h := heights[u.OutPoint]
+		if !inBlocks {
+			var opens int64
+			if h > 0 {
+				if opens, err = clock.olderOpens(ctx, h, p.Older); err != nil {
+					return nil, err
+				}
+				if now.Unix() >= opens {
+					open = append(open, u)
+					continue
+				}
+			}
+			if slices.Contains(preselected, u.OutPoint) {
+				if h == 0 {
+					return nil, timelockRefusal("coin %s is unconfirmed: the %s path opens %s after the median time past of the block before the one that confirms it", u.OutPoint, name, untilText(olderSeconds(p.Older)))
+				}
+				return nil, timelockRefusal("coin %s is still locked on the %s path: it opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d)", u.OutPoint, name, utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
+			}
+			if h > 0 && (earliestTime == 0 || opens < earliestTime) {
+				earliestTime = opens
+			}
+			continue
+		}
 		opens := int32(0)
 		if h > 0 {
 			opens = h + int32(blocks)
@@ -443,7 +585,12 @@ func (c *Coordinator) applyPath(ctx context.Context, w *Wallet, name string, coi
 		}
 	}
 	if len(open) == 0 {
-		if earliest == 0 {
+		switch {
+		case !inBlocks && earliestTime == 0:
+			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %s after it confirms", name, w.Name, untilText(olderSeconds(p.Older)))
+		case !inBlocks:
+			return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d)", name, w.Name, utc(earliestTime), untilText(earliestTime-now.Unix()), utc(now.Unix()), tip)
+		case earliest == 0:
 			return nil, timelockRefusal("the %s path of wallet %q is still locked: no coin is confirmed, and each opens %d blocks after it confirms", name, w.Name, blocks)
 		}
 		return nil, timelockRefusal("the %s path of wallet %q is still locked for every coin: the first opens at block %d, %d blocks after the tip at %d", name, w.Name, earliest, earliest-next, tip)
@@ -477,10 +624,16 @@ type LockStatus struct {
 	Value    int64
 	Height   int32  // confirmation height
 	Path     string // the locked path that opens first
-	OpensAt  int32  // first block that can include a spend on Path
+	OpensAt  int32  // first block that can include a spend on Path; 0 for a lock counted in time only
 	// BlocksLeft is OpensAt minus the next block (synced height + 1): 0
-	// or less means the path is open.
+	// or less means the path is open. 0 for a lock counted in time only.
 	BlocksLeft int32
+	// OpensTime, for a lock counted in time, is the median time past the
+	// tip must reach for the next block to include the spend (see
+	// CoinLock.OpensTime); SecondsLeft is it minus the median time past
+	// of the synced block: 0 or less means open.
+	OpensTime   time.Time
+	SecondsLeft int64
 	// Warn says the coin is within the warning distance (or open).
 	Warn bool
 	// Refreshable says spending the coin resets the lock (a relative
@@ -493,14 +646,30 @@ type TimelockStatus struct {
 	Wallet       string
 	SyncedHeight int32
 	WarnBlocks   int32
-	Coins        []LockStatus // confirmed coins, earliest opening first
+	// WarnTime is the warning distance for locks counted in time.
+	WarnTime time.Duration
+	Coins    []LockStatus // confirmed coins, earliest opening first
+}
+
+// secondsLeft estimates how long until s opens, to order coins and paths:
+// its seconds left for a time lock, ten minutes a block for a block lock.
+func (s LockStatus) secondsLeft() int64 {
+	if !s.OpensTime.IsZero() {
+		if s.OpensAt != 0 {
+			return max(s.SecondsLeft, int64(s.BlocksLeft)*600)
+		}
+		return s.SecondsLeft
+	}
+	return int64(s.BlocksLeft) * 600
 }
 
 // TimelockStatus reports, as of the last sync, when each confirmed coin's
 // first locked spending path opens, and warns for those within warnBlocks
-// of it: the primary signers should move them (Refresh) before the
-// recovery keys can.
-func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlocks int32) (*TimelockStatus, error) {
+// of it (a lock counted in time: within warnTime, or warnBlocks ten-minute
+// blocks when warnTime is 0): the primary signers should move them
+// (Refresh) before the recovery keys can. Locks counted in time are judged
+// by the median time past of the synced block, read from the backend.
+func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlocks int32, warnTime time.Duration) (*TimelockStatus, error) {
 	w, err := c.Wallet(ctx, name)
 	if err != nil {
 		return nil, err
@@ -508,8 +677,11 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 	if !w.Descriptor.IsMiniscript() {
 		return nil, fmt.Errorf("%w: wallet %q is a plain multisig: it has no time-locked paths to watch", descriptor.ErrInvalid, name)
 	}
-	if warnBlocks < 0 {
-		return nil, fmt.Errorf("%w: --warn-blocks %d is negative", descriptor.ErrInvalid, warnBlocks)
+	if warnBlocks < 0 || warnTime < 0 {
+		return nil, fmt.Errorf("%w: a negative warning distance", descriptor.ErrInvalid)
+	}
+	if warnTime == 0 {
+		warnTime = time.Duration(warnBlocks) * 10 * time.Minute
 	}
 	paths, err := w.Descriptor.SpendPaths()
 	if err != nil {
@@ -523,8 +695,9 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 	if err != nil {
 		return nil, err
 	}
-	out := &TimelockStatus{Wallet: name, SyncedHeight: st.Height, WarnBlocks: warnBlocks}
+	out := &TimelockStatus{Wallet: name, SyncedHeight: st.Height, WarnBlocks: warnBlocks, WarnTime: warnTime}
 	next := st.Height + 1
+	clock := c.clock(w)
 	for _, u := range us {
 		if u.Height <= 0 || u.SpentBy != nil {
 			continue
@@ -534,22 +707,39 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 			if !p.Locked() {
 				continue
 			}
-			opens, ok := p.OpensAt(u.Height)
-			if !ok {
-				continue
+			ls := LockStatus{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height, Path: p.Name, Refreshable: p.Older != 0 && p.After == 0}
+			if timeLocked(p) {
+				cl := CoinLock{Height: u.Height}
+				if err := coinTimeLock(ctx, clock, p, &cl, st.Height); err != nil {
+					return nil, fmt.Errorf("the %s path of wallet %q counts time: %w", p.Name, name, err)
+				}
+				now, err := clock.at(ctx, st.Height)
+				if err != nil {
+					return nil, err
+				}
+				ls.OpensAt, ls.OpensTime, ls.SecondsLeft = cl.OpensAt, cl.OpensTime, cl.OpensTime.Unix()-now.Unix()
+				if cl.OpensAt != 0 {
+					ls.BlocksLeft = cl.OpensAt - next
+				}
+				ls.Warn = ls.SecondsLeft <= int64(warnTime/time.Second) && (cl.OpensAt == 0 || ls.BlocksLeft <= warnBlocks)
+			} else {
+				opens, ok := p.OpensAt(u.Height)
+				if !ok {
+					continue
+				}
+				ls.OpensAt, ls.BlocksLeft = opens, opens-next
+				ls.Warn = ls.BlocksLeft <= warnBlocks
 			}
-			if best == nil || opens < best.OpensAt {
-				best = &LockStatus{OutPoint: u.OutPoint, Value: u.Value, Height: u.Height, Path: p.Name, OpensAt: opens, Refreshable: p.Older != 0 && p.After == 0}
+			if best == nil || ls.secondsLeft() < best.secondsLeft() {
+				best = &ls
 			}
 		}
 		if best == nil {
 			continue
 		}
-		best.BlocksLeft = best.OpensAt - next
-		best.Warn = best.BlocksLeft <= warnBlocks
 		out.Coins = append(out.Coins, *best)
 	}
-	slices.SortStableFunc(out.Coins, func(a, b LockStatus) int { return int(a.OpensAt - b.OpensAt) })
+	slices.SortStableFunc(out.Coins, func(a, b LockStatus) int { return cmp.Compare(a.secondsLeft(), b.secondsLeft()) })
 	return out, nil
 }
 
@@ -557,6 +747,7 @@ func (c *Coordinator) TimelockStatus(ctx context.Context, name string, warnBlock
 type RefreshRequest struct {
 	Wallet        string
 	WarnBlocks    int32
+	WarnTime      time.Duration // for locks counted in time; 0: WarnBlocks ten-minute blocks
 	FeeRate       float64
 	TargetBlocks  int
 	Note          string
@@ -570,7 +761,7 @@ type RefreshRequest struct {
 // recovery path opens a full lock later. The primary signers sign it as
 // any spend.
 func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendResult, error) {
-	st, err := c.TimelockStatus(ctx, req.Wallet, req.WarnBlocks)
+	st, err := c.TimelockStatus(ctx, req.Wallet, req.WarnBlocks, req.WarnTime)
 	if err != nil {
 		return nil, err
 	}
@@ -581,8 +772,8 @@ func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendRe
 		}
 	}
 	if len(ops) == 0 {
-		return nil, fmt.Errorf("%w: no coin of wallet %q comes within %d blocks of a relative recovery lock opening (as of the last sync at %d): nothing to refresh",
-			descriptor.ErrInvalid, req.Wallet, req.WarnBlocks, st.SyncedHeight)
+		return nil, fmt.Errorf("%w: no coin of wallet %q comes within %d blocks (%s for a lock counted in time) of a relative recovery lock opening (as of the last sync at %d): nothing to refresh",
+			descriptor.ErrInvalid, req.Wallet, req.WarnBlocks, untilText(int64(st.WarnTime/time.Second)), st.SyncedHeight)
 	}
 	note := req.Note
 	if note == "" {
@@ -594,16 +785,36 @@ func (c *Coordinator) Refresh(ctx context.Context, req RefreshRequest) (*SpendRe
 
 // checkLocksOpen refuses to broadcast a miniscript wallet's transaction
 // whose time locks the next block cannot meet yet (RuleTimelock, exit 4,
-// with the opening height), rather than pass on the node's "sequence locks
-// not met" or "non-final": a spend by a recovery path built elsewhere, or
-// kept until now, gets the same answer as spend --path.
+// with the opening height or date), rather than pass on the node's
+// "sequence locks not met" or "non-final": a spend by a recovery path
+// built elsewhere, or kept until now, gets the same answer as spend
+// --path. Locks counted in time are judged by the median time past of
+// the tip (see locktime.go), read only when the transaction has one.
 func (c *Coordinator) checkLocksOpen(ctx context.Context, w *Wallet, tx *wire.MsgTx, tip int32) error {
 	if !w.Descriptor.IsMiniscript() {
 		return nil
 	}
+	clock := c.clock(w)
 	next := tip + 1
-	if lt := tx.LockTime; lt != 0 && lt < 500000000 && int64(lt) >= int64(next) {
+	// IsFinalTx: every input's nSequence at 0xffffffff makes nLockTime
+	// void.
+	final := true
+	for _, in := range tx.TxIn {
+		final = final && in.Sequence == wire.MaxTxInSequenceNum
+	}
+	switch lt := tx.LockTime; {
+	case final || lt == 0:
+	case lt < lockTimeThreshold && int64(lt) >= int64(next):
 		return timelockRefusal("the transaction's nLockTime is %d, so it is valid from block %d on, %d blocks after the tip at %d", lt, lt+1, int64(lt)+1-int64(next), tip)
+	case lt >= lockTimeThreshold:
+		now, err := clock.at(ctx, tip)
+		if err != nil {
+			return fmt.Errorf("the transaction's nLockTime is a time (%s): %w", utc(int64(lt)), err)
+		}
+		if !afterTimeOpen(lt, now) {
+			return timelockRefusal("the transaction's nLockTime is %s, so a block can include it once the chain's median time past is later: about %s from now (the median time past is %s at tip %d)",
+				utc(int64(lt)), untilText(int64(lt)+1-now.Unix()), utc(now.Unix()), tip)
+		}
 	}
 	if tx.Version < 2 {
 		return nil
@@ -614,18 +825,36 @@ func (c *Coordinator) checkLocksOpen(ctx context.Context, w *Wallet, tx *wire.Ms
 	}
 	for i, in := range tx.TxIn {
 		seq := in.Sequence
-		if seq&(1<<31) != 0 || seq&(1<<22) != 0 {
-			continue // no relative lock, or one counted in time
+		if seq&seqDisable != 0 {
+			continue // no relative lock
 		}
 		h, ok := heights[in.PreviousOutPoint]
 		if !ok {
 			continue // not a coin the wallet knows: the node decides
 		}
-		if h <= 0 {
-			return timelockRefusal("input %d spends coin %s, which is unconfirmed, with a relative lock of %d blocks: it opens %d blocks after the coin confirms", i, in.PreviousOutPoint, seq&0xffff, seq&0xffff)
+		if seq&seqTypeFlag != 0 {
+			if h <= 0 {
+				return timelockRefusal("input %d spends coin %s, which is unconfirmed, with a relative lock of %s: it opens that long after the median time past of the block before the one that confirms it", i, in.PreviousOutPoint, untilText(olderSeconds(seq)))
+			}
+			now, err := clock.at(ctx, tip)
+			if err != nil {
+				return fmt.Errorf("input %d has a relative lock counted in time: %w", i, err)
+			}
+			opens, err := clock.olderOpens(ctx, h, seq)
+			if err != nil {
+				return err
+			}
+			if now.Unix() < opens {
+				return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %s: it opens at %s, about %s from now (the chain's median time past, by which time locks are judged, is %s at tip %d)",
+					i, in.PreviousOutPoint, h, untilText(olderSeconds(seq)), utc(opens), untilText(opens-now.Unix()), utc(now.Unix()), tip)
+			}
+			continue
 		}
-		if opens := h + int32(seq&0xffff); next < opens {
-			return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %d blocks: it opens at block %d, %d blocks after the tip at %d", i, in.PreviousOutPoint, h, seq&0xffff, opens, opens-next, tip)
+		if h <= 0 {
+			return timelockRefusal("input %d spends coin %s, which is unconfirmed, with a relative lock of %d blocks: it opens %d blocks after the coin confirms", i, in.PreviousOutPoint, seq&seqMask, seq&seqMask)
+		}
+		if opens := h + int32(seq&seqMask); next < opens {
+			return timelockRefusal("input %d spends coin %s (confirmed at %d) with a relative lock of %d blocks: it opens at block %d, %d blocks after the tip at %d", i, in.PreviousOutPoint, h, seq&seqMask, opens, opens-next, tip)
 		}
 	}
 	return nil

@@ -88,15 +88,23 @@ func TestParseTimelockTemplates(t *testing.T) {
 		want    string // fmt of the template, "" for an error
 		errText string
 	}{
-		{"after 52560 blocks: 1 of lawyer,alice", true, "{{52560 0} 1 [lawyer alice]}", ""},
-		{"  After 144 Blocks :  2 of  a, b ,c ", true, "{{144 0} 2 [a b c]}", ""},
-		{"at block 900000: 1 of heir", true, "{{0 900000} 1 [heir]}", ""},
-		{"after 52560 blocks: threshold 2", false, "{{52560 0} 2 []}", ""},
-		{"at block 1000: threshold 1", false, "{{0 1000} 1 []}", ""},
+		{"after 52560 blocks: 1 of lawyer,alice", true, "{{52560 0 0} 1 [lawyer alice]}", ""},
+		{"  After 144 Blocks :  2 of  a, b ,c ", true, "{{144 0 0} 2 [a b c]}", ""},
+		{"at block 900000: 1 of heir", true, "{{0 0 900000} 1 [heir]}", ""},
+		{"after 52560 blocks: threshold 2", false, "{{52560 0 0} 2 []}", ""},
+		{"at block 1000: threshold 1", false, "{{0 0 1000} 1 []}", ""},
 		{"after 65536 blocks: 1 of a", true, "", "1 to 65535 blocks"},
 		{"after 0 blocks: 1 of a", true, "", "1 to 65535 blocks"},
 		{"at block 500000000: 1 of a", true, "", "block height from 1"},
-		{"after 10 days: 1 of a", true, "", "is not \"after N blocks\""},
+		// Days: BIP-68 time units of 512 s, rounded up (365 days are
+		// 61593.75 units); 388 days is the most 65535 units hold.
+		{"after 365 days: 1 of lawyer,alice", true, "{{0 61594 0} 1 [lawyer alice]}", ""},
+		{"after 1 day: threshold 2", false, "{{0 169 0} 2 []}", ""},
+		{"after 388 days: 1 of a", true, "{{0 65475 0} 1 [a]}", ""},
+		{"after 389 days: 1 of a", true, "", "1 to 388 days"},
+		{"after 389 days: 1 of a", true, "", "after N blocks"},
+		{"after 0 days: 1 of a", true, "", "1 to 388 days"},
+		{"after 10 weeks: 1 of a", true, "", "is not \"after N blocks\", \"after N days\""},
 		{"1 of a", true, "", "a colon"},
 		{"after 10 blocks: 2 of a", true, "", "could never sign"},
 		{"after 10 blocks: 1 of a,a", true, "", "named twice"},
@@ -159,7 +167,7 @@ func TestCreateRecoveryWallet(t *testing.T) {
 		t.Fatalf("primary %+v", p)
 	}
 	p := sum.Paths[1]
-	if p.Name != "recovery" || p.Description != "any 1 of lawyer, alice, 144 blocks after the coin confirms (about 1 days)" {
+	if p.Name != "recovery" || p.Description != "any 1 of lawyer, alice, 144 blocks after the coin confirms (about 1 day)" {
 		t.Fatalf("recovery %q %q", p.Name, p.Description)
 	}
 	if len(p.Coins) != 2 || p.Coins[0].OpensAt != 244 || p.Coins[0].Open || p.Coins[1].Value != 70000 {
@@ -227,7 +235,7 @@ func TestCreateTimelockRefusals(t *testing.T) {
 // FuzzParseTemplate: any clause is a template or a descriptor.ErrInvalid
 // error, never a panic.
 func FuzzParseTemplate(f *testing.F) {
-	for _, s := range []string{"after 52560 blocks: 1 of lawyer,alice", "after 52560 blocks: threshold 2", "at block 900000: 2 of a,b,c", "after 1 block: 1 of x", "after 65536 blocks: threshold 1", ":", ""} {
+	for _, s := range []string{"after 52560 blocks: 1 of lawyer,alice", "after 52560 blocks: threshold 2", "at block 900000: 2 of a,b,c", "after 1 block: 1 of x", "after 65536 blocks: threshold 1", "after 365 days: 1 of heir", "after 389 days: threshold 1", ":", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -239,7 +247,13 @@ func FuzzParseTemplate(f *testing.F) {
 				}
 				continue
 			}
-			if (tm.Lock.Blocks == 0) == (tm.Lock.Height == 0) || tm.Threshold < 1 {
+			set := 0
+			for _, v := range []uint32{tm.Lock.Blocks, tm.Lock.TimeUnits, tm.Lock.Height} {
+				if v != 0 {
+					set++
+				}
+			}
+			if set != 1 || tm.Lock.TimeUnits > 65535 || tm.Threshold < 1 {
 				t.Fatalf("%q parsed as %+v", s, tm)
 			}
 		}
@@ -382,7 +396,7 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
 		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 144 blocks: 1 of lawyer")}, 300_000, 200_000)
 	ctx := context.Background()
-	st, err := r.c.TimelockStatus(ctx, "family", 10)
+	st, err := r.c.TimelockStatus(ctx, "family", 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +411,7 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	if _, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnBlocks: 10, FeeRate: 2}); !errors.Is(err, descriptor.ErrInvalid) || !strings.Contains(err.Error(), "nothing to refresh") {
 		t.Fatalf("refresh with nothing near: %v", err)
 	}
-	if st, _ = r.c.TimelockStatus(ctx, "family", 50); !st.Coins[0].Warn || !st.Coins[1].Warn {
+	if st, _ = r.c.TimelockStatus(ctx, "family", 50, 0); !st.Coins[0].Warn || !st.Coins[1].Warn {
 		t.Fatalf("no warning at 50 blocks: %+v", st.Coins)
 	}
 	res, err := r.c.Refresh(ctx, coordinator.RefreshRequest{Wallet: "family", WarnBlocks: 50, FeeRate: 2})
@@ -418,7 +432,7 @@ func TestTimelockStatusAndRefresh(t *testing.T) {
 	r.signFinalize(t, res.PSBT, "alice", "carol")
 
 	plain := newRig(t)
-	if _, err := plain.c.TimelockStatus(ctx, "family", 10); !errors.Is(err, descriptor.ErrInvalid) {
+	if _, err := plain.c.TimelockStatus(ctx, "family", 10, 0); !errors.Is(err, descriptor.ErrInvalid) {
 		t.Fatalf("status of a plain multisig: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/countersign/countersign/descriptor/miniscript"
 )
@@ -126,15 +127,19 @@ func (p SpendPath) Describe(names []string) string {
 		if b, ok := p.OlderBlocks(); ok {
 			lock = append(lock, fmt.Sprintf("%d blocks after the coin confirms (about %s)", b, aboutBlocks(b)))
 		} else {
+			// BIP-68: counted from the median time past of the block
+			// before the coin's, judged by the tip's median time past.
 			secs := uint64(p.Older&0xffff) * 512
-			lock = append(lock, fmt.Sprintf("%d seconds (about %s) after the coin confirms", secs, aboutSeconds(secs)))
+			lock = append(lock, fmt.Sprintf("%d seconds (about %s) after the coin confirms, by the chain's median time past", secs, aboutSeconds(secs)))
 		}
 	}
 	if p.After != 0 {
 		if p.After < 500000000 {
 			lock = append(lock, fmt.Sprintf("from block %d on", p.After+1))
 		} else {
-			lock = append(lock, fmt.Sprintf("from unix time %d on", p.After))
+			// BIP-113: final once the median time past is later than T.
+			lock = append(lock, fmt.Sprintf("once the chain's median time past is later than %s (unix time %d)",
+				time.Unix(int64(p.After), 0).UTC().Format("2006-01-02 15:04:05 UTC"), p.After))
 		}
 	}
 	if len(lock) == 0 {
@@ -151,6 +156,8 @@ func aboutSeconds(s uint64) string {
 	switch {
 	case days >= 365:
 		return fmt.Sprintf("%.1f years", days/365.25)
+	case days >= 1 && days < 1.5:
+		return "1 day"
 	case days >= 1:
 		return fmt.Sprintf("%.0f days", days)
 	}

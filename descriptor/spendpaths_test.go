@@ -37,7 +37,7 @@ func TestSpendPaths(t *testing.T) {
 		}, []int32{0, 900001}},
 		{"wsh(or_i(and_v(v:pkh(A),older(4320)),or_i(and_v(v:pkh(B),older(144)),pk(C))))", names, []string{
 			"primary: carol, at any time",
-			"recovery: bob, 144 blocks after the coin confirms (about 1 days)",
+			"recovery: bob, 144 blocks after the coin confirms (about 1 day)",
 			"recovery-2: alice, 4320 blocks after the coin confirms (about 30 days)",
 		}, []int32{0, 1144, 5320}},
 		{"wsh(andor(pk(A),pk(B),and_v(v:pk(C),pk(D))))", names, []string{

@@ -94,11 +94,17 @@ func miniscriptRequired(n *miniscript.Node, keys [][]byte, locks miniscript.Lock
 	if c, ok := count(locks); ok {
 		return max(c, 1)
 	}
-	// Every lock met: the cheapest path of all.
-	if c, ok := count(miniscript.LockState{Sequence: 0x0000ffff, LockTime: 0x1dcd64ff}); ok {
-		return max(c, 1)
+	// Every lock met: the cheapest path of all. Height and time locks
+	// never satisfy each other (BIP-65, BIP-68), so both kinds are tried:
+	// the largest height lock, then the largest time lock (type flag,
+	// nLockTime 0xfffffffe with a non-final input).
+	best := 0
+	for _, l := range []miniscript.LockState{{Sequence: 0x0000ffff, LockTime: 0x1dcd64ff}, {Sequence: 1<<22 | 0xffff, LockTime: 0xfffffffe}} {
+		if c, ok := count(l); ok && (best == 0 || c < best) {
+			best = c
+		}
 	}
-	return 1
+	return max(best, 1)
 }
 
 // satisfyMiniscript builds the witness of a miniscript input from the
