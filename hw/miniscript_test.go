@@ -58,7 +58,6 @@ func TestMiniscriptWalletOnDevices(t *testing.T) {
 	for _, c := range []struct{ typ, limit string }{
 		{"trezor", "Trezor firmware signs m-of-n multisig scripts only"},
 		{"jade", "Jade"},
-		{"bitbox02", "BitBox02"},
 		{"future", "does not know"},
 	} {
 		dev := &typedDevice{Device: f.alice, typ: c.typ}

@@ -448,6 +448,9 @@ func (b *BitBox02) view(ctx context.Context, op string, w *hw.Wallet) (*walletVi
 	if errors.Is(err, hw.ErrMismatch) {
 		return nil, fmt.Errorf("%s: %s: %w", b.name(), op, err)
 	}
+	if err == nil {
+		err = checkPolicyVersion(b.status.Version, v)
+	}
 	if err != nil {
 		return nil, b.fail(op, err)
 	}
@@ -473,9 +476,13 @@ func (b *BitBox02) Register(ctx context.Context, w *hw.Wallet) ([]byte, error) {
 		return nil, nil
 	}
 	name := deviceName(w.Name)
+	what := fmt.Sprintf("%d-of-%d wallet", v.d.Threshold, len(v.d.Keys))
+	if v.d.IsMiniscript() {
+		what = fmt.Sprintf("miniscript wallet policy (%d keys)", len(v.d.Keys))
+	}
 	wait := func() {
-		b.opts.Prompt.Prompt(fmt.Sprintf("Confirm the %d-of-%d wallet %q on your BitBox02: check the name, the script type, the account path and every cosigner's xpub against `countersign wallet show %s`.",
-			v.d.Threshold, len(v.d.Keys), name, w.Name))
+		b.opts.Prompt.Prompt(fmt.Sprintf("Confirm the %s %q on your BitBox02: check the name, the script type, the account path and every cosigner's xpub against `countersign wallet show %s`.",
+			what, name, w.Name))
 	}
 	rsp, err := b.api(ctx, &bb.Request{BTC: &bb.BTCRequest{Register: &bb.BTCRegisterScriptConfigRequest{
 		Registration: v.registration(), Name: name, XPubType: bb.RegisterXPubAutoXpubTpub,

@@ -70,6 +70,9 @@ func newWalletView(w *hw.Wallet, fp [4]byte) (*walletView, error) {
 		return nil, err
 	}
 	d := w.Descriptor.Multipath()
+	if d.IsMiniscript() {
+		return newMiniscriptView(w, d, coin, fp)
+	}
 	var scriptType uint32
 	switch d.Script {
 	case descriptor.ScriptWsh:

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -327,7 +328,7 @@ type policyKeyInfo struct {
 
 type policyConfig struct {
 	text    string
-	k       int
+	ms      *msNode // the miniscript inside wsh()
 	keys    []policyKeyInfo
 	pks     []policyKey
 	isOurs  []bool // filled by validate
@@ -385,11 +386,11 @@ func parseScriptConfig(m pmsg) (*scriptConfig, error) {
 		if len(ks) > 20 {
 			return nil, errInvalidInput
 		}
-		k, pks, err := parseMultiPolicy(string(text))
+		ms, pks, err := parseWshPolicy(string(text))
 		if err != nil {
 			return nil, err
 		}
-		pc := &policyConfig{text: string(text), k: k, pks: pks}
+		pc := &policyConfig{text: string(text), ms: ms, pks: pks}
 		for _, km := range ks {
 			fp, err := km.bytes(1)
 			if err != nil {
@@ -443,6 +444,11 @@ func (e *Emulator) validateMultisig(ms *multisigConfig, account []uint32) error 
 
 // validatePolicy is policies.rs parse/validate for the supported subset.
 func (e *Emulator) validatePolicy(pc *policyConfig, coin uint64) error {
+	// Wallet policies came with firmware 9.15.0 (CHANGELOG.md); older
+	// firmware knows single-sig and Multisig script configs only.
+	if !e.hasPolicies() {
+		return errInvalidInput
+	}
 	if coin != coinBTC && coin != coinTBTC {
 		return errInvalidInput
 	}
@@ -633,9 +639,9 @@ func (e *Emulator) outputAt(cfg *scriptConfig, cp *coinParams, keypath []uint32)
 		}
 		keys[i] = k
 	}
-	ws, err := multisigScript(pc.k, keys, false)
-	if err != nil {
-		return nil, false, err
+	ws := pc.ms.witnessScript(keys)
+	if len(ws) > 3600 { // the standardness limit on a P2WSH witness script
+		return nil, false, errInvalidInput
 	}
 	o, err := wshOutput(ws, false, cp.net)
 	return o, isChange, err
@@ -857,4 +863,27 @@ func (e *Emulator) Xpub(path []uint32, net *chaincfg.Params) (string, error) {
 		return "", err
 	}
 	return hdkeychain.NewExtendedKey(net.HDPublicKeyID[:], x.pubKey, x.chainCode, x.parentFP[:], x.depth, x.childNum, false).String(), nil
+}
+
+// hasPolicies reports whether the emulated firmware (Config.Version,
+// "v9.21.0") is 9.15.0 or later, the first with wallet policies.
+func (e *Emulator) hasPolicies() bool {
+	var v [3]int
+	parts := strings.Split(strings.TrimPrefix(e.cfg.Version, "v"), ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return false
+		}
+		v[i] = n
+	}
+	for i, want := range [3]int{9, 15, 0} {
+		if v[i] != want {
+			return v[i] > want
+		}
+	}
+	return true
 }

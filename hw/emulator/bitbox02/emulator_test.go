@@ -303,12 +303,14 @@ func TestUsualXpubPaths(t *testing.T) {
 }
 
 func TestPolicyParse(t *testing.T) {
-	k, keys, err := parseMultiPolicy("wsh(multi(2,@0/**,@1/<2;3>/*,@2/**))")
-	if err != nil || k != 2 || len(keys) != 3 || keys[1].receive != 2 || keys[1].chng != 3 {
-		t.Fatalf("%d %+v %v", k, keys, err)
+	ms, keys, err := parseWshPolicy("wsh(multi(2,@0/**,@1/<2;3>/*,@2/**))")
+	if err != nil || ms.frag != "multi" || ms.k != 2 || len(keys) != 3 || keys[1].receive != 2 || keys[1].chng != 3 {
+		t.Fatalf("%+v %+v %v", ms, keys, err)
 	}
-	for _, p := range []string{"wsh(sortedmulti(1,@0/**,@1/**))", "sh(multi(1,@0/**))", "wsh(multi(3,@0/**,@1/**))", "wsh(multi(1,@00/**))", "wsh(multi(1,@0/<1;1>/*))", "wsh(multi(01,@0/**))"} {
-		if _, _, err := parseMultiPolicy(p); err == nil {
+	for _, p := range []string{"wsh(sortedmulti(1,@0/**,@1/**))", "sh(multi(1,@0/**))", "wsh(multi(3,@0/**,@1/**))", "wsh(multi(1,@00/**))", "wsh(multi(1,@0/<1;1>/*))", "wsh(multi(01,@0/**))",
+		"wsh(pk_k(@0/**))", "wsh(v:pk(@0/**))", "wsh(and_v(pk(@0/**),pk(@1/**)))", "wsh(or_d(pk(@0/**),sha256(0000000000000000000000000000000000000000000000000000000000000000)))",
+		"wsh(older(0))", "wsh(and_v(v:pk(@0/**),older(2147483648)))", "wsh(x:pk(@0/**))", "wsh(pk(@0/**),)", "wsh(thresh(2,pk(@0/**),pk(@1/**)))"} {
+		if _, _, err := parseWshPolicy(p); err == nil {
 			t.Errorf("%s: no error", p)
 		}
 	}

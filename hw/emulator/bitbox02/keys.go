@@ -251,38 +251,6 @@ func noLeadingZero(s string) error {
 	return nil
 }
 
-// parseMultiPolicy understands the one miniscript shape the emulator
-// supports: wsh(multi(k,KEY,...)). The firmware parses any miniscript; a
-// policy outside this subset is refused as invalid input here.
-func parseMultiPolicy(p string) (int, []policyKey, error) {
-	bad := apiErr(errInvalidInput)
-	inner, ok := strings.CutPrefix(p, "wsh(multi(")
-	if !ok {
-		return 0, nil, bad
-	}
-	inner, ok = strings.CutSuffix(inner, "))")
-	if !ok {
-		return 0, nil, bad
-	}
-	parts := strings.Split(inner, ",")
-	if len(parts) < 2 || noLeadingZero(parts[0]) != nil {
-		return 0, nil, bad
-	}
-	k, err := strconv.Atoi(parts[0])
-	if err != nil || k < 1 || k > len(parts)-1 || len(parts)-1 > 20 {
-		return 0, nil, bad
-	}
-	keys := make([]policyKey, 0, len(parts)-1)
-	for _, s := range parts[1:] {
-		pk, err := parsePolicyKey(s)
-		if err != nil {
-			return 0, nil, err
-		}
-		keys = append(keys, pk)
-	}
-	return k, keys, nil
-}
-
 func fmtKeypath(p []uint32) string {
 	var b strings.Builder
 	b.WriteString("m")

@@ -1,0 +1,172 @@
+package bitbox02
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/miniscript"
+	"github.com/countersign/countersign/hw"
+	bb "github.com/countersign/countersign/hw/bitbox02/bbproto"
+)
+
+// Miniscript wallets (wsh(MINISCRIPT), issue 18) go to the BitBox02 as a
+// BIP-388 wallet policy, the same script config as a wsh(multi(...))
+// wallet. Firmware 9.15.0 added wallet policies "of the form wsh(<miniscript
+// expression>)" (CHANGELOG.md); the firmware parses the miniscript itself,
+// sanity-checks it and derives the witness script at each address
+// (src/rust/bitbox02-rust/src/hww/api/bitcoin/policies.rs, parse,
+// validate, derive; BitBoxSwiss/bitbox02-firmware a3467ad1).
+
+// policyVersion is the first firmware that holds wallet policies.
+var policyVersion = [3]int{9, 15, 0}
+
+// maxPolicyKeys is MAX_KEYS of policies.rs.
+const maxPolicyKeys = 20
+
+// policyKey is a key placeholder as the policy text writes it.
+type policyKey string
+
+func (k policyKey) String() string { return string(k) }
+
+// newMiniscriptView describes a wsh(MINISCRIPT) wallet as a wallet policy.
+// The firmware's checks (policies.rs parse and validate): Bitcoin or
+// testnet only (check_enabled), at most 20 keys, each an xpub, every key
+// used, one of them the device's, no duplicate xpubs, no hash fragments
+// (its key translator fails on them), a sane miniscript (countersign's
+// descriptor parser already refused an insane one).
+func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [4]byte) (*walletView, error) {
+	if d.Script != descriptor.ScriptWsh {
+		return nil, unsupported("a BitBox02 holds miniscript only as wsh(MINISCRIPT), not %s", d.Script)
+	}
+	if coin != bb.CoinBTC && coin != bb.CoinTBTC {
+		return nil, unsupported("a BitBox02 holds miniscript wallets (wallet policies) on mainnet and testnet only, not on %s (firmware policies.rs check_enabled)", descriptor.NetworkName(w.Network))
+	}
+	text := d.Miniscript.String()
+	for _, frag := range []string{"sha256(", "hash256(", "ripemd160(", "hash160("} {
+		if strings.Contains(text, frag) {
+			return nil, unsupported("a BitBox02 cannot hold a miniscript with hash locks (%s...): its wallet policies take key, multi, thresh and time-lock fragments only", strings.TrimSuffix(frag, "("))
+		}
+	}
+	n := len(d.Keys)
+	if n < 1 || n > maxPolicyKeys {
+		return nil, unsupported("a BitBox02 wallet policy holds 1 to %d keys; this wallet has %d", maxPolicyKeys, n)
+	}
+	v := &walletView{d: d, net: w.Network, coin: coin, own: -1}
+	keys := make([]*bb.KeyOriginInfo, n)
+	byExpr := make(map[string]int, n)
+	for i, k := range d.Keys {
+		if k.XPub == nil {
+			return nil, unsupported("key #%d is a plain public key; a BitBox02 wallet policy needs an xpub for every key", i+1)
+		}
+		if !derivesChangeIndex(k) {
+			return nil, unsupported("key #%d is derived at %s; a BitBox02 derives every key of a wallet at <xpub>/<0;1>/*", i+1, keyPathString(k))
+		}
+		x, err := xpubMessage(k.XPub)
+		if err != nil {
+			return nil, fmt.Errorf("key #%d: %w", i+1, err)
+		}
+		ki := &bb.KeyOriginInfo{Xpub: x}
+		if k.Origin != nil {
+			ki.RootFingerprint = append([]byte(nil), k.Origin.Fingerprint[:]...)
+			ki.Keypath = append([]uint32(nil), k.Origin.Path...)
+			if k.Origin.Fingerprint == fp {
+				if v.own >= 0 {
+					return nil, unsupported("the wallet holds two keys of this BitBox02 (#%d and #%d); countersign lets the device sign for one key per wallet", v.own+1, i+1)
+				}
+				v.own = i
+			}
+		}
+		keys[i] = ki
+		byExpr[k.String()] = i
+	}
+	if v.own < 0 {
+		return nil, fmt.Errorf("%w: none of the wallet's keys has this BitBox02's fingerprint %x (wrong device, or another passphrase?)", hw.ErrMismatch, fp)
+	}
+	v.account = append([]uint32(nil), d.Keys[v.own].Origin.Path...)
+	if len(v.account) == 0 {
+		return nil, unsupported("the device's key is the master key itself; a BitBox02 signs only below an account path such as m/48'/0'/0'/2'")
+	}
+	if d.Keys[v.own].XPub.Depth() != uint8(len(v.account)) {
+		return nil, fmt.Errorf("the device's key has depth %d but its origin path %s has %d steps", d.Keys[v.own].XPub.Depth(), descriptor.Path(v.account), len(v.account))
+	}
+	tmpl, err := policyTemplate(text, byExpr)
+	if err != nil {
+		return nil, err
+	}
+	v.cfg = &bb.ScriptConfig{Policy: &bb.Policy{Policy: tmpl, Keys: keys}}
+	return v, nil
+}
+
+// policyTemplate writes the miniscript with each key as its placeholder
+// @i/** (i its position in the key list, which is the order the keys are
+// written, as BIP-388 wants), by parsing the miniscript text again with
+// the key expressions mapped to placeholders.
+func policyTemplate(text string, byExpr map[string]int) (string, error) {
+	var keyErr error
+	node, err := miniscript.Parse(text, miniscript.P2WSH, func(expr string) (miniscript.Key, error) {
+		k, err := descriptor.ParseKey(expr)
+		if err != nil {
+			keyErr = fmt.Errorf("writing the wallet policy: key %q: %w", expr, err)
+			return nil, keyErr
+		}
+		i, ok := byExpr[k.String()]
+		if !ok {
+			keyErr = fmt.Errorf("writing the wallet policy: key %q is not in the wallet's key list", expr)
+			return nil, keyErr
+		}
+		return policyKey("@" + strconv.Itoa(i) + "/**"), nil
+	})
+	if keyErr != nil {
+		return "", keyErr
+	}
+	if err != nil {
+		return "", fmt.Errorf("writing the miniscript as a wallet policy: %w", err)
+	}
+	return "wsh(" + node.String() + ")", nil
+}
+
+// checkPolicyVersion refuses a wallet policy on firmware older than
+// 9.15.0, which has no policies (its script configs are single-sig and
+// Multisig only).
+func checkPolicyVersion(running string, v *walletView) error {
+	if v.cfg.Policy == nil {
+		return nil
+	}
+	got, ok := parseVersion(running)
+	if ok && !versionBefore(got, policyVersion) {
+		return nil
+	}
+	what := "a wsh(multi(...)) wallet (keys in their written order)"
+	if v.d.IsMiniscript() {
+		what = "a miniscript wallet"
+	}
+	return unsupported("the BitBox02 runs firmware %q; it holds %s as a wallet policy from firmware 9.15.0 on: update the firmware with the BitBoxApp", running, what)
+}
+
+// parseVersion reads "v9.21.0" (the info reply's version).
+func parseVersion(s string) ([3]int, bool) {
+	var out [3]int
+	parts := strings.Split(strings.TrimPrefix(s, "v"), ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+func versionBefore(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
+}
