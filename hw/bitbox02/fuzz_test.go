@@ -51,3 +51,17 @@ func FuzzParseStatus(f *testing.F) {
 		_ = st.Model()
 	})
 }
+
+// FuzzParseVersion feeds arbitrary version strings (the device's info
+// reply) to the version parser: a version or not, never a panic.
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"v9.21.0", "v9.15.0", "v9.14.1", "9.15.0", "v9.15", "v-1.2.3", "v99999999999999999999.0.0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := parseVersion(s)
+		if ok && (v[0] < 0 || v[1] < 0 || v[2] < 0) {
+			t.Fatalf("%q: %v", s, v)
+		}
+	})
+}

@@ -267,3 +267,17 @@ func TestMiniscriptRefusals(t *testing.T) {
 		t.Errorf("registered %v", got)
 	}
 }
+
+func TestParseVersion(t *testing.T) {
+	for s, want := range map[string]bool{"v9.15.0": false, "v9.21.0": false, "v10.0.0": false, "v9.14.99": true, "v8.20.0": true} {
+		v, ok := parseVersion(s)
+		if !ok || versionBefore(v, policyVersion) != want {
+			t.Errorf("%s: %v %v", s, v, ok)
+		}
+	}
+	for _, s := range []string{"", "v9.15", "v9.15.0.1", "vx.1.2", "v9.-1.0"} {
+		if _, ok := parseVersion(s); ok {
+			t.Errorf("%q parsed", s)
+		}
+	}
+}
