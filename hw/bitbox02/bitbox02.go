@@ -546,8 +546,15 @@ func (b *BitBox02) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, ind
 		return "", fmt.Errorf("%s: %s: %w", b.name(), op, err)
 	}
 	which := [2]string{"receive", "change"}[min(branch, 1)]
+	expect := der.Address
+	if v.shownNet != nil {
+		if expect, err = reencode(der.Address, w.Network, v.shownNet); err != nil {
+			return "", fmt.Errorf("%s: %s: %w", b.name(), op, err)
+		}
+		expect += fmt.Sprintf(" (the %s form of %s: the device writes %s addresses for this wallet)", v.shownNet.Name, der.Address, v.shownNet.Name)
+	}
 	wait := func() {
-		b.opts.Prompt.Prompt(fmt.Sprintf("Check that your BitBox02 shows %s for wallet %q (%s address %d), then confirm on the device.", der.Address, w.Name, which, index))
+		b.opts.Prompt.Prompt(fmt.Sprintf("Check that your BitBox02 shows %s for wallet %q (%s address %d), then confirm on the device.", expect, w.Name, which, index))
 	}
 	keypath := append(append([]uint32(nil), v.account...), branch, index)
 	rsp, err := b.api(ctx, &bb.Request{BTCPub: &bb.BTCPubRequest{Coin: v.coin, Keypath: keypath, Script: v.cfg, Display: true}}, wait)
@@ -556,6 +563,16 @@ func (b *BitBox02) DisplayAddress(ctx context.Context, w *hw.Wallet, branch, ind
 	}
 	if rsp.Pub == nil {
 		return "", b.fail(op, fmt.Errorf("the device answered with %s, expected pub", rsp.Kind))
+	}
+	if v.shownNet != nil {
+		// The adapter compares the returned address with the wallet's:
+		// the device's testnet encoding is turned into the wallet's
+		// network's, the same witness program.
+		a, err := reencode(rsp.Pub.Pub, v.shownNet, w.Network)
+		if err != nil {
+			return "", b.fail(op, fmt.Errorf("the device showed an address that is not a %s P2WSH address: %w", v.shownNet.Name, err))
+		}
+		return a, nil
 	}
 	return rsp.Pub.Pub, nil
 }

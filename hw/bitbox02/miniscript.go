@@ -1,9 +1,13 @@
 package bitbox02
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/miniscript"
@@ -40,7 +44,19 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 	if d.Script != descriptor.ScriptWsh {
 		return nil, unsupported("a BitBox02 holds miniscript only as wsh(MINISCRIPT), not %s", d.Script)
 	}
-	if coin != bb.CoinBTC && coin != bb.CoinTBTC {
+	var shownNet *chaincfg.Params
+	switch coin {
+	case bb.CoinBTC, bb.CoinTBTC:
+	case bb.CoinRBTC:
+		// The firmware takes policies for Bitcoin and testnet only
+		// (policies.rs check_enabled). A regtest wallet has testnet's
+		// keys (tpub, coin type 1') and the same scripts; only the
+		// address's human-readable part differs. So it goes to the device
+		// as testnet, which shows the tb1 form of each address, and the
+		// driver turns the device's answer back into bcrt1 after checking
+		// it is a P2WSH address.
+		coin, shownNet = bb.CoinTBTC, &chaincfg.TestNet3Params
+	default:
 		return nil, unsupported("a BitBox02 holds miniscript wallets (wallet policies) on mainnet and testnet only, not on %s (firmware policies.rs check_enabled)", descriptor.NetworkName(w.Network))
 	}
 	text := d.Miniscript.String()
@@ -53,7 +69,7 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 	if n < 1 || n > maxPolicyKeys {
 		return nil, unsupported("a BitBox02 wallet policy holds 1 to %d keys; this wallet has %d", maxPolicyKeys, n)
 	}
-	v := &walletView{d: d, net: w.Network, coin: coin, own: -1}
+	v := &walletView{d: d, net: w.Network, coin: coin, own: -1, shownNet: shownNet}
 	keys := make([]*bb.KeyOriginInfo, n)
 	byExpr := make(map[string]int, n)
 	for i, k := range d.Keys {
@@ -169,4 +185,21 @@ func versionBefore(a, b [3]int) bool {
 		}
 	}
 	return false
+}
+
+// reencode writes a P2WSH address of network from for network to.
+func reencode(addr string, from, to *chaincfg.Params) (string, error) {
+	a, err := btcutil.DecodeAddress(addr, from)
+	if err != nil {
+		return "", err
+	}
+	wsh, ok := a.(*btcutil.AddressWitnessScriptHash)
+	if !ok || !a.IsForNet(from) {
+		return "", errors.New("not a P2WSH address of " + from.Name)
+	}
+	out, err := btcutil.NewAddressWitnessScriptHash(wsh.WitnessProgram(), to)
+	if err != nil {
+		return "", err
+	}
+	return out.EncodeAddress(), nil
 }

@@ -27,6 +27,9 @@ type walletView struct {
 	cfg     *bb.ScriptConfig
 	own     int      // index of the device's key in d.Keys
 	account []uint32 // the device's account keypath (its key's origin path)
+	// shownNet is the network the device encodes addresses for when it is
+	// not the wallet's (a regtest wallet policy goes as testnet), or nil.
+	shownNet *chaincfg.Params
 }
 
 // coinFor is the BitBox02 coin of a network: signet shares testnet's.
