@@ -13,7 +13,7 @@ import (
 )
 
 // TestBitBox02MiniscriptRegtest: a --recovery wallet (2 of the BitBox02,
-// bob and carol; after 10 blocks the lawyer) with an emulated BitBox02 is
+// bob and carol; after 10 blocks 1 of the lawyer and bob) with an emulated BitBox02 is
 // registered as a wallet policy, shows an address (as testnet: the
 // firmware takes policies on Bitcoin and testnet only, and the driver
 // compares the same witness program), and is spent by the primary path
@@ -34,7 +34,7 @@ func TestBitBox02MiniscriptRegtest(t *testing.T) {
 
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "family", "--threshold", "2",
 		"--cosigner", "bb="+coldcardExpr(t, mnemonicB, node.Params(), 2), "--cosigner", "bob="+cs["bob"].Expr, "--cosigner", "carol="+cs["carol"].Expr,
-		"--recovery-cosigner", "lawyer="+cs["lawyer"].Expr, "--recovery", "after 10 blocks: 1 of lawyer")
+		"--recovery-cosigner", "lawyer="+cs["lawyer"].Expr, "--recovery", "after 10 blocks: 1 of lawyer,bob")
 	mustRun(t, dir, "device", "register", "family", "--with", "bitbox02:"+fp)
 	if got := bbe.Registrations(); len(got) != 1 || got[0] != "family" {
 		t.Fatalf("BitBox02 registrations %v", got)

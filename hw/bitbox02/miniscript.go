@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
@@ -65,37 +66,57 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 			return nil, unsupported("a BitBox02 cannot hold a miniscript with hash locks (%s...): its wallet policies take key, multi, thresh and time-lock fragments only", strings.TrimSuffix(frag, "("))
 		}
 	}
-	n := len(d.Keys)
-	if n < 1 || n > maxPolicyKeys {
-		return nil, unsupported("a BitBox02 wallet policy holds 1 to %d keys; this wallet has %d", maxPolicyKeys, n)
-	}
 	v := &walletView{d: d, net: w.Network, coin: coin, own: -1, shownNet: shownNet}
-	keys := make([]*bb.KeyOriginInfo, n)
-	byExpr := make(map[string]int, n)
+	// The policy's key list holds each xpub once: a cosigner written
+	// twice with other derivations (a recovery path's /<2;3>/*, as
+	// countersign writes a key that is in both paths) is one key with two
+	// placeholders, @i/** and @i/<2;3>/* (BIP-388; policies.rs
+	// validate_keys wants distinct xpubs and distinct derivations).
+	var keys []*bb.KeyOriginInfo
+	keyOf := map[string]int{}          // xpub text -> position in keys
+	placeholder := map[string]string{} // descriptor key text -> @i/...
 	for i, k := range d.Keys {
 		if k.XPub == nil {
 			return nil, unsupported("key #%d is a plain public key; a BitBox02 wallet policy needs an xpub for every key", i+1)
 		}
-		if !derivesChangeIndex(k) {
-			return nil, unsupported("key #%d is derived at %s; a BitBox02 derives every key of a wallet at <xpub>/<0;1>/*", i+1, keyPathString(k))
+		a, b, ok := twoBranches(k)
+		if !ok {
+			return nil, unsupported("key #%d is derived at %s; a BitBox02 derives a wallet's keys at <xpub>/<a;b>/* (unhardened)", i+1, keyPathString(k))
 		}
-		x, err := xpubMessage(k.XPub)
-		if err != nil {
-			return nil, fmt.Errorf("key #%d: %w", i+1, err)
-		}
-		ki := &bb.KeyOriginInfo{Xpub: x}
-		if k.Origin != nil {
-			ki.RootFingerprint = append([]byte(nil), k.Origin.Fingerprint[:]...)
-			ki.Keypath = append([]uint32(nil), k.Origin.Path...)
-			if k.Origin.Fingerprint == fp {
-				if v.own >= 0 {
-					return nil, unsupported("the wallet holds two keys of this BitBox02 (#%d and #%d); countersign lets the device sign for one key per wallet", v.own+1, i+1)
-				}
-				v.own = i
+		ours := k.Origin != nil && k.Origin.Fingerprint == fp
+		if ours {
+			if v.own >= 0 {
+				return nil, unsupported("the wallet holds this BitBox02's key twice (#%d and #%d); countersign lets the device sign for one key, once, per wallet", v.own+1, i+1)
 			}
+			if a != 0 || b != 1 {
+				return nil, unsupported("this BitBox02's key #%d is derived at %s; countersign has the device sign at <xpub>/<0;1>/* only", i+1, keyPathString(k))
+			}
+			v.own = i
 		}
-		keys[i] = ki
-		byExpr[k.String()] = i
+		xs := k.XPub.String()
+		idx, seen := keyOf[xs]
+		if !seen {
+			x, err := xpubMessage(k.XPub)
+			if err != nil {
+				return nil, fmt.Errorf("key #%d: %w", i+1, err)
+			}
+			ki := &bb.KeyOriginInfo{Xpub: x}
+			if k.Origin != nil {
+				ki.RootFingerprint = append([]byte(nil), k.Origin.Fingerprint[:]...)
+				ki.Keypath = append([]uint32(nil), k.Origin.Path...)
+			}
+			idx = len(keys)
+			keyOf[xs] = idx
+			keys = append(keys, ki)
+		}
+		ph := "@" + strconv.Itoa(idx) + "/**"
+		if a != 0 || b != 1 {
+			ph = fmt.Sprintf("@%d/<%d;%d>/*", idx, a, b)
+		}
+		placeholder[k.String()] = ph
+	}
+	if len(keys) > maxPolicyKeys {
+		return nil, unsupported("a BitBox02 wallet policy holds at most %d keys; this wallet has %d", maxPolicyKeys, len(keys))
 	}
 	if v.own < 0 {
 		return nil, fmt.Errorf("%w: none of the wallet's keys has this BitBox02's fingerprint %x (wrong device, or another passphrase?)", hw.ErrMismatch, fp)
@@ -107,7 +128,7 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 	if d.Keys[v.own].XPub.Depth() != uint8(len(v.account)) {
 		return nil, fmt.Errorf("the device's key has depth %d but its origin path %s has %d steps", d.Keys[v.own].XPub.Depth(), descriptor.Path(v.account), len(v.account))
 	}
-	tmpl, err := policyTemplate(text, byExpr)
+	tmpl, err := policyTemplate(text, placeholder)
 	if err != nil {
 		return nil, err
 	}
@@ -116,10 +137,10 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 }
 
 // policyTemplate writes the miniscript with each key as its placeholder
-// @i/** (i its position in the key list, which is the order the keys are
-// written, as BIP-388 wants), by parsing the miniscript text again with
+// (@i/** or @i/<a;b>/*, i the xpub's position in the key list, numbered
+// in the order the keys are first written, as BIP-388 wants), by parsing the miniscript text again with
 // the key expressions mapped to placeholders.
-func policyTemplate(text string, byExpr map[string]int) (string, error) {
+func policyTemplate(text string, placeholder map[string]string) (string, error) {
 	var keyErr error
 	node, err := miniscript.Parse(text, miniscript.P2WSH, func(expr string) (miniscript.Key, error) {
 		k, err := descriptor.ParseKey(expr)
@@ -127,12 +148,12 @@ func policyTemplate(text string, byExpr map[string]int) (string, error) {
 			keyErr = fmt.Errorf("writing the wallet policy: key %q: %w", expr, err)
 			return nil, keyErr
 		}
-		i, ok := byExpr[k.String()]
+		ph, ok := placeholder[k.String()]
 		if !ok {
 			keyErr = fmt.Errorf("writing the wallet policy: key %q is not in the wallet's key list", expr)
 			return nil, keyErr
 		}
-		return policyKey("@" + strconv.Itoa(i) + "/**"), nil
+		return policyKey(ph), nil
 	})
 	if keyErr != nil {
 		return "", keyErr
@@ -202,4 +223,17 @@ func reencode(addr string, from, to *chaincfg.Params) (string, error) {
 		return "", err
 	}
 	return out.EncodeAddress(), nil
+}
+
+// twoBranches returns a and b of a key derived at <xpub>/<a;b>/*, both
+// unhardened and distinct (policies.rs parse_wallet_policy_pk).
+func twoBranches(k descriptor.Key) (a, b uint32, ok bool) {
+	if !k.Wildcard || k.HardenedWildcard || len(k.Path) != 1 {
+		return 0, 0, false
+	}
+	m := k.Path[0].Multi
+	if len(m) != 2 || m[0] == m[1] || m[0] >= hdkeychain.HardenedKeyStart || m[1] >= hdkeychain.HardenedKeyStart {
+		return 0, 0, false
+	}
+	return m[0], m[1], true
 }
