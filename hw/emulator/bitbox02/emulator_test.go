@@ -309,7 +309,8 @@ func TestPolicyParse(t *testing.T) {
 	}
 	for _, p := range []string{"wsh(sortedmulti(1,@0/**,@1/**))", "sh(multi(1,@0/**))", "wsh(multi(3,@0/**,@1/**))", "wsh(multi(1,@00/**))", "wsh(multi(1,@0/<1;1>/*))", "wsh(multi(01,@0/**))",
 		"wsh(pk_k(@0/**))", "wsh(v:pk(@0/**))", "wsh(and_v(pk(@0/**),pk(@1/**)))", "wsh(or_d(pk(@0/**),sha256(0000000000000000000000000000000000000000000000000000000000000000)))",
-		"wsh(older(0))", "wsh(and_v(v:pk(@0/**),older(2147483648)))", "wsh(x:pk(@0/**))", "wsh(pk(@0/**),)", "wsh(thresh(2,pk(@0/**),pk(@1/**)))"} {
+		"wsh(older(0))", "wsh(and_v(v:pk(@0/**),older(2147483648)))", "wsh(x:pk(@0/**))", "wsh(pk(@0/**),)", "wsh(thresh(2,pk(@0/**),pk(@1/**)))",
+		"wsh(or_i(pk(@0/**),older(10)))", "wsh(thresh(1,pk(@0/**),sln:older(10)))", "wsh(1)", "wsh(or_d(pk(@0/**),older(10)))"} {
 		if _, _, err := parseWshPolicy(p); err == nil {
 			t.Errorf("%s: no error", p)
 		}

@@ -17,10 +17,11 @@ import (
 // multi, thresh, and_v, and_b, and_n, andor, or_b, or_c, or_d, or_i and
 // the wrappers a s c t d v j n l u. Hash fragments are refused, as the
 // firmware's key translator refuses them. It checks the basic types (B, V,
-// K, W) and that the top level is B; it does not emulate rust-miniscript's
-// type properties or the sanity check (malleability, a signature on every
-// path, time-lock mixing), which countersign's descriptor parser enforces
-// before a wallet reaches a device.
+// K, W), that the top level is B and that every satisfaction needs a
+// signature (property s); it does not emulate the rest of rust-miniscript's
+// type properties and sanity check (malleability, time-lock mixing),
+// which countersign's descriptor parser enforces before a wallet reaches a
+// device.
 
 // maxMiniscriptDepth is MAX_MINISCRIPT_ENCODE_DEPTH of policies.rs: a tree
 // of height 64 or more is refused.
@@ -61,6 +62,11 @@ func parseWshPolicy(text string) (*msNode, []policyKey, error) {
 		return nil, nil, bad
 	}
 	if n.height() >= maxMiniscriptDepth {
+		return nil, nil, bad
+	}
+	// Part of the firmware's sanity_check: every way to satisfy the
+	// policy needs a signature (BIP-379 property s).
+	if !n.signed() {
 		return nil, nil, bad
 	}
 	return n, p.pks, nil
@@ -531,4 +537,33 @@ func (n *msNode) witnessScript(keys [][]byte) []byte {
 	s := &scriptBuilder{last: -1}
 	n.compile(s, keys)
 	return s.b
+}
+
+// signed is BIP-379's property s: every satisfaction of the node needs a
+// signature.
+func (n *msNode) signed() bool {
+	sub := func(i int) bool { return n.subs[i].signed() }
+	switch n.frag {
+	case "0", "pk_k", "pk_h", "multi", "c":
+		return true
+	case "1", "older", "after":
+		return false
+	case "and_v", "and_b":
+		return sub(0) || sub(1)
+	case "or_b", "or_c", "or_d", "or_i":
+		return sub(0) && sub(1)
+	case "andor":
+		return sub(2) && (sub(0) || sub(1))
+	case "thresh":
+		signed := 0
+		for i := range n.subs {
+			if sub(i) {
+				signed++
+			}
+		}
+		return signed >= len(n.subs)-int(n.k)+1
+	case "a", "s", "d", "v", "j", "n":
+		return sub(0)
+	}
+	return false
 }
