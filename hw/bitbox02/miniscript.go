@@ -24,8 +24,13 @@ import (
 // (src/rust/bitbox02-rust/src/hww/api/bitcoin/policies.rs, parse,
 // validate, derive; BitBoxSwiss/bitbox02-firmware a3467ad1).
 
-// policyVersion is the first firmware that holds wallet policies.
-var policyVersion = [3]int{9, 15, 0}
+// policyMajor.policyMinor.policyPatch is the first firmware that holds
+// wallet policies.
+const (
+	policyMajor = 9
+	policyMinor = 15
+	policyPatch = 0
+)
 
 // maxPolicyKeys is MAX_KEYS of policies.rs.
 const maxPolicyKeys = 20
@@ -172,7 +177,7 @@ func checkPolicyVersion(running string, v *walletView) error {
 		return nil
 	}
 	got, ok := parseVersion(running)
-	if ok && !versionBefore(got, policyVersion) {
+	if ok && !versionBefore(got, [3]int{policyMajor, policyMinor, policyPatch}) {
 		return nil
 	}
 	what := "a wsh(multi(...)) wallet (keys in their written order)"

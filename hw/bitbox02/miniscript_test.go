@@ -295,7 +295,7 @@ func TestMiniscriptRefusals(t *testing.T) {
 func TestParseVersion(t *testing.T) {
 	for s, want := range map[string]bool{"v9.15.0": false, "v9.21.0": false, "v10.0.0": false, "v9.14.99": true, "v8.20.0": true} {
 		v, ok := parseVersion(s)
-		if !ok || versionBefore(v, policyVersion) != want {
+		if !ok || versionBefore(v, [3]int{policyMajor, policyMinor, policyPatch}) != want {
 			t.Errorf("%s: %v %v", s, v, ok)
 		}
 	}
