@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -26,12 +27,16 @@ type bitbox02Options struct {
 	Locked        bool
 	NoiseKey      string
 	PairedHosts   []string
+	Firmware      string
 }
 
 // envBitBox02Simulator is the variable countersign reads for the
 // simulator's address; the emulator defaults to it too, so both sides
 // agree (only its first entry when it lists several).
 const envBitBox02Simulator = "COUNTERSIGN_BITBOX02_SIMULATOR"
+
+// firmwareVersion is the shape of a BitBox02 version string ("v9.21.0").
+var firmwareVersion = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$`)
 
 func newBitBox02Cmd(runF func(context.Context, *cobra.Command, *bitbox02Options) error) *cobra.Command {
 	o := &bitbox02Options{}
@@ -43,8 +48,9 @@ func newBitBox02Cmd(runF func(context.Context, *cobra.Command, *bitbox02Options)
 The emulator speaks the BitBox02 protocol: 64-byte USB reports over TCP,
 the HWW request layer, the Noise_XX encrypted channel (with its own static
 key; the pairing code of a new host is confirmed automatically unless
---refuse-pairing) and the protobuf API for xpubs, multisig registration,
-addresses and streaming transaction signing, with a seed made from
+--refuse-pairing) and the protobuf API for xpubs, multisig and wallet
+policy registration (wsh miniscript, from --firmware v9.15.0), addresses
+and streaming transaction signing, with a seed made from
 --mnemonic. It serves Bitcoin, testnet and regtest from that one seed;
 --network only picks the BIP-48 xpub it prints at start. With --reject every
 confirmation is cancelled, as if the user tapped the cross.
@@ -80,6 +86,7 @@ Try it with: COUNTERSIGN_EMULATORS=1 countersign device list`,
 	f.BoolVar(&o.Locked, "locked", false, "start locked: the host's unlock request is confirmed as a password entry")
 	f.StringVar(&o.NoiseKey, "noise-key", "", "the device's static Noise private key, 64 hex digits (random when empty)")
 	f.StringArrayVar(&o.PairedHosts, "paired-host", nil, "a host static Noise public key (64 hex digits) the device already trusts (repeat)")
+	f.StringVar(&o.Firmware, "firmware", "v9.21.0", "firmware version the device reports, vX.Y.Z (wallet policies, so miniscript wallets, from v9.15.0)")
 	return cmd
 }
 
@@ -88,7 +95,10 @@ func runBitBox02(ctx context.Context, cmd *cobra.Command, o *bitbox02Options) er
 	if err != nil {
 		return err
 	}
-	cfg := emu.Config{Mnemonic: strings.TrimSpace(o.Mnemonic), RefusePairing: o.RefusePairing, Locked: o.Locked}
+	if !firmwareVersion.MatchString(o.Firmware) {
+		return fmt.Errorf("--firmware %q must look like v9.21.0", o.Firmware)
+	}
+	cfg := emu.Config{Mnemonic: strings.TrimSpace(o.Mnemonic), RefusePairing: o.RefusePairing, Locked: o.Locked, Version: o.Firmware}
 	if o.NoiseKey != "" {
 		if cfg.NoiseKey, err = hex.DecodeString(o.NoiseKey); err != nil || len(cfg.NoiseKey) != 32 {
 			return errors.New("--noise-key must be 64 hex digits")

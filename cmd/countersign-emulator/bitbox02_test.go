@@ -23,11 +23,11 @@ const bitboxWords = "abandon abandon abandon abandon abandon abandon abandon aba
 func TestBitBox02Flags(t *testing.T) {
 	var got *bitbox02Options
 	cmd := newBitBox02Cmd(func(_ context.Context, _ *cobra.Command, o *bitbox02Options) error { got = o; return nil })
-	cmd.SetArgs([]string{"--mnemonic", "a b c", "--listen", "127.0.0.1:1", "--network", "regtest", "--reject", "--refuse-pairing", "--paired-host", "00"})
+	cmd.SetArgs([]string{"--mnemonic", "a b c", "--listen", "127.0.0.1:1", "--network", "regtest", "--reject", "--refuse-pairing", "--paired-host", "00", "--firmware", "v9.14.1"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if got.Mnemonic != "a b c" || got.Listen != "127.0.0.1:1" || got.Network != "regtest" || !got.Reject || !got.RefusePairing || len(got.PairedHosts) != 1 {
+	if got.Mnemonic != "a b c" || got.Listen != "127.0.0.1:1" || got.Network != "regtest" || !got.Reject || !got.RefusePairing || len(got.PairedHosts) != 1 || got.Firmware != "v9.14.1" {
 		t.Fatalf("options %+v", got)
 	}
 	cmd = newBitBox02Cmd(func(context.Context, *cobra.Command, *bitbox02Options) error { return nil })
@@ -129,6 +129,7 @@ func TestBitBox02BadInputs(t *testing.T) {
 		{"bitbox02", "--mnemonic", bitboxWords, "--network", "nonet", "--listen", "127.0.0.1:0"},
 		{"bitbox02", "--mnemonic", bitboxWords, "--noise-key", "abcd", "--listen", "127.0.0.1:0"},
 		{"bitbox02", "--mnemonic", bitboxWords, "--listen", "256.0.0.1:1"},
+		{"bitbox02", "--mnemonic", bitboxWords, "--firmware", "9.21", "--listen", "127.0.0.1:0"},
 	} {
 		root := newRootCmd(new(bytes.Buffer), new(bytes.Buffer))
 		root.SetArgs(args)
