@@ -147,6 +147,21 @@ func (m *muSigRig) records(p *bpsbt.Packet, i int, keyType byte) int {
 // before (its session is gone) is refused with what to do.
 func TestMuSig2KeyPathWithColdcard(t *testing.T) {
 	m := newMuSigRig(t)
+	// The device shows the wallet's addresses (BIP-390 aggregate, BIP-328
+	// derivation, BIP-341 tweak), and knows the wallet when registered again.
+	w := hwtest.Wallet(m.desc, testNet, "vault")
+	for _, pos := range [][2]uint32{{0, 0}, {1, 7}} {
+		der, err := m.desc.Derive(pos[0], pos[1], testNet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := m.r.cc.DisplayAddress(testCtx(t), w, pos[0], pos[1]); err != nil || got != der.Address {
+			t.Fatalf("address %v: %s, %v; want %s", pos, got, err, der.Address)
+		}
+	}
+	if _, err := m.r.cc.Register(testCtx(t), w); err != nil {
+		t.Fatalf("registered again: %v", err)
+	}
 	p := m.spend(t, 2)
 	if r := m.soft(t, p, 1); r.Nonces != 2 {
 		t.Fatalf("cosigner 1, round 1: %+v", r)
