@@ -285,8 +285,10 @@ func (pl *muSigPlan) deviceCopy(dev *bpsbt.Packet) {
 // signed, under BIP-373's aggregate key. Only this Coldcard's own
 // records of a planned session in the round planned are taken; the
 // adapter verifies them (points, BIP-327 PartialSigVerify) before keeping
-// them. It also takes the key-path signature the firmware writes when its
-// partial signature completes the set (the adapter verifies it too).
+// them. The key-path signature the firmware writes when its partial
+// signature completes the set (PSBT_IN_TAP_KEY_SIG) is not taken: the
+// adapter keeps key-path signatures only of a signer holding the internal
+// key, and the finalizer aggregates the partial signatures itself.
 func (pl *muSigPlan) copyMuSig(dst, signed *bpsbt.Packet, added []int) error {
 	for i := range signed.Inputs {
 		in := &dst.Inputs[i]
@@ -325,10 +327,6 @@ func (pl *muSigPlan) copyMuSig(dst, signed *bpsbt.Packet, added []int) error {
 				return fmt.Errorf("input #%d: the Coldcard added a MuSig2 %s in a round that does not make one", i, what)
 			}
 			in.Unknowns = append(in.Unknowns, &bpsbt.Unknown{Key: key, Value: bytes.Clone(u.Value)})
-			added[i]++
-		}
-		if len(signed.Inputs[i].TaprootKeySpendSig) > 0 && len(in.TaprootKeySpendSig) == 0 && pl.round == muSigRound2 {
-			in.TaprootKeySpendSig = bytes.Clone(signed.Inputs[i].TaprootKeySpendSig)
 			added[i]++
 		}
 	}

@@ -299,3 +299,38 @@ func dropType(us []*bpsbt.Unknown, keyType byte) []*bpsbt.Unknown {
 	}
 	return out
 }
+
+// The Coldcard last in round 2: the firmware then also writes the
+// aggregate key-path signature, which the driver leaves out (the adapter
+// takes key-path signatures only from the internal key's holder); its
+// partial signatures are taken and the finalizer aggregates them.
+func TestMuSig2ColdcardLast(t *testing.T) {
+	m := newMuSigRig(t)
+	res, err := m.coldcard(t, m.spend(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.PSBT
+	for _, k := range []int{1, 2, 1, 2} {
+		m.soft(t, p, k)
+	}
+	res, err = m.coldcard(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 2 {
+		t.Fatalf("added %d, want 2 partial signatures", res.Added)
+	}
+	for i := range res.PSBT.Inputs {
+		if len(res.PSBT.Inputs[i].TaprootKeySpendSig) != 0 {
+			t.Fatalf("input %d: the device's key-path signature was kept", i)
+		}
+	}
+	tx, err := psbt.Finalize(res.PSBT, psbt.WalletInfo{Descriptor: m.desc, Network: testNet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := tx.TxIn[0].Witness; len(w) != 1 || len(w[0]) != 64 {
+		t.Fatalf("witness %x, want one key-path signature", w)
+	}
+}

@@ -30,9 +30,10 @@ package coldcard
 // by the plain KeyAgg key its PSBT_IN_MUSIG2_PARTICIPANT_PUBKEYS record
 // is keyed by (that one it looks participants up under).
 //
-// Not modelled: musig() inside script leaves (the firmware allows
-// pk(musig(...)) there), and the aggregate PSBT_IN_TAP_KEY_SIG the
-// firmware writes when its partial signature completes the set.
+// When its partial signature completes the set, the firmware also writes
+// the aggregate as PSBT_IN_TAP_KEY_SIG; so does the emulator. Not
+// modelled: musig() inside script leaves (the firmware allows
+// pk(musig(...)) there).
 
 import (
 	"bytes"
@@ -358,5 +359,24 @@ func (e *Emulator) signMusig(pl *plan, s *musigSession, hashes *txscript.TxSigHa
 	}
 	in.Unknowns = append(in.Unknowns, &bpsbt.Unknown{Key: m.recordKey(inMuSigPartialSig, m.own), Value: b.Bytes()})
 	s.store = false
+	// Every participant's partial signature in: the firmware aggregates
+	// them into the key-path signature (musig_partial_sig_agg; sign_it
+	// writes it as PSBT_IN_TAP_KEY_SIG).
+	sigs := []*musig2.PartialSignature{ps}
+	for _, p := range m.parts {
+		pub := p.SerializeCompressed()
+		if bytes.Equal(pub, m.own) {
+			continue
+		}
+		v := unknownValue(in, m.recordKey(inMuSigPartialSig, pub))
+		var sc btcec.ModNScalar
+		if len(v) != 32 || sc.SetByteSlice(v) {
+			return nil
+		}
+		o := musig2.NewPartialSignature(&sc, ps.R)
+		sigs = append(sigs, &o)
+	}
+	final := musig2.CombineSigs(ps.R, sigs, musig2.WithTweakedCombine(msg, m.parts, m.tweaks, true))
+	in.TaprootKeySpendSig = final.Serialize()
 	return nil
 }

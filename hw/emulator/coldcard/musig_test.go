@@ -380,3 +380,51 @@ func TestMusigRoundErrors(t *testing.T) {
 		t.Fatalf("after the session was spent: %v", err)
 	}
 }
+
+// The Coldcard's partial signature last: like the firmware, it also
+// writes the aggregate key-path signature, valid for the output key.
+func TestMusigLastSigner(t *testing.T) {
+	f := newMusigFixture(t)
+	cc := f.parts[0].SerializeCompressed()
+	r1, err := f.pass(t, f.psbt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := [][66]byte{[66]byte(unknownValue(&r1.Inputs[0], recordKey(inMuSigPubNonce, cc, f.aggRec)))}
+	var secs []*musig2.Nonces
+	for j, k := range f.soft {
+		priv, _ := k.ECPrivKey()
+		n, err := musig2.GenNonces(musig2.WithPublicKey(priv.PubKey()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secs = append(secs, n)
+		all = append(all, n.PubNonce)
+		r1.Inputs[0].Unknowns = append(r1.Inputs[0].Unknowns, &bpsbt.Unknown{Key: recordKey(inMuSigPubNonce, f.parts[j+1].SerializeCompressed(), f.aggRec), Value: n.PubNonce[:]})
+	}
+	agg, err := musig2.AggregateNonces(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, k := range f.soft {
+		priv, _ := k.ECPrivKey()
+		s, err := musig2.Sign(secs[j].SecNonce, priv, agg, f.parts, f.msg, musig2.WithSortedKeys(), musig2.WithTweaks(f.tweaks...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		s.Encode(&b)
+		r1.Inputs[0].Unknowns = append(r1.Inputs[0].Unknowns, &bpsbt.Unknown{Key: recordKey(inMuSigPartialSig, f.parts[j+1].SerializeCompressed(), f.aggRec), Value: b.Bytes()})
+	}
+	r2, err := f.pass(t, r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := schnorr.ParseSignature(r2.Inputs[0].TaprootKeySpendSig)
+	if err != nil {
+		t.Fatalf("no key-path signature: %v", err)
+	}
+	if !sig.Verify(f.msg[:], f.outKey) {
+		t.Fatal("the key-path signature does not verify for the output key")
+	}
+}
