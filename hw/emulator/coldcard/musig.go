@@ -53,6 +53,7 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 )
 
 // BIP-373 input records.
@@ -259,14 +260,34 @@ type musigSession struct {
 }
 
 // startMusig pops the transaction's session from the device's memory, or
-// begins round 1 with fresh randomness.
+// begins round 1 with fresh randomness. The session is named as psbt.py
+// names it: sha256 over the version, the inputs and the outputs (not the
+// lock time), then the master fingerprint.
 func (e *Emulator) startMusig(pl *plan) (*musigSession, error) {
+	tx := pl.p.UnsignedTx
 	var buf bytes.Buffer
-	if err := pl.p.UnsignedTx.SerializeNoWitness(&buf); err != nil {
+	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(tx.Version)))
+	if err := wire.WriteVarInt(&buf, 0, uint64(len(tx.TxIn))); err != nil {
 		return nil, err
 	}
-	buf.Write(e.xfp[:])
-	s := &musigSession{digest: sha256.Sum256(buf.Bytes())}
+	for _, in := range tx.TxIn {
+		buf.Write(in.PreviousOutPoint.Hash[:])
+		buf.Write(binary.LittleEndian.AppendUint32(nil, in.PreviousOutPoint.Index))
+		if err := wire.WriteVarBytes(&buf, 0, in.SignatureScript); err != nil {
+			return nil, err
+		}
+		buf.Write(binary.LittleEndian.AppendUint32(nil, in.Sequence))
+	}
+	if err := wire.WriteVarInt(&buf, 0, uint64(len(tx.TxOut))); err != nil {
+		return nil, err
+	}
+	for _, out := range tx.TxOut {
+		if err := wire.WriteTxOut(&buf, 0, 0, out); err != nil {
+			return nil, err
+		}
+	}
+	d := sha256.Sum256(buf.Bytes())
+	s := &musigSession{digest: sha256.Sum256(append(d[:], e.xfp[:]...))}
 	e.mu.Lock()
 	r, ok := e.musigCache[s.digest]
 	delete(e.musigCache, s.digest)

@@ -2,6 +2,7 @@ package coldcard
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -148,7 +149,7 @@ type musigFixture struct {
 	prevOut *wire.TxOut
 }
 
-func newMusigFixture(t *testing.T) *musigFixture {
+func newMusigFixture(t testing.TB) *musigFixture {
 	t.Helper()
 	net := &chaincfg.RegressionNetParams
 	e, err := New(Config{Mnemonic: abandonWords, Firmware: "6.5.0X", Network: net})
@@ -256,7 +257,7 @@ func newMusigFixture(t *testing.T) *musigFixture {
 }
 
 // pass runs one review-and-sign pass of the emulator on p.
-func (f *musigFixture) pass(t *testing.T, p *bpsbt.Packet) (*bpsbt.Packet, error) {
+func (f *musigFixture) pass(t testing.TB, p *bpsbt.Packet) (*bpsbt.Packet, error) {
 	t.Helper()
 	var b bytes.Buffer
 	if err := p.Serialize(&b); err != nil {
@@ -427,4 +428,19 @@ func TestMusigLastSigner(t *testing.T) {
 	if !sig.Verify(f.msg[:], f.outKey) {
 		t.Fatal("the key-path signature does not verify for the output key")
 	}
+}
+
+// FuzzMusigSign: any PSBT given to a 6.5.0X device holding a musig()
+// wallet gets an answer (signed, failed or refused), never a panic. The
+// seeds (testdata/fuzz/FuzzMusigSign) are the fixture's unsigned PSBT and
+// its round-1 result with the cosigners' nonces.
+func FuzzMusigSign(f *testing.F) {
+	fx := newMusigFixture(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		a := &approval{kind: "sign"}
+		fx.e.runSign(&session{e: fx.e, ctx: context.Background()}, a, raw, nil)
+		if !a.done && a.failed == "" && !a.refused {
+			t.Fatal("review neither failed nor finished")
+		}
+	})
 }
