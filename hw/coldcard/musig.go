@@ -344,7 +344,7 @@ func muSigRefusal(err error) error {
 	case strings.Contains(re.text, "musig needs restart"):
 		return fmt.Errorf("the Coldcard has no MuSig2 session for this transaction (%w): its nonce in the PSBT is from a session it no longer holds (it made its partial signature already, a round 2 ran before every nonce was in, or it was powered off); it will not sign with that nonce: every cosigner must start a new round from the unsigned PSBT", err)
 	case strings.Contains(re.text, "resign"):
-		return fmt.Errorf("the Coldcard refused MuSig2 round 2 (%w): it holds a session for this transaction but its nonce is not in the PSBT; sign the PSBT that holds its nonce from round 1, or start a new round from the unsigned PSBT", err)
+		return fmt.Errorf("the Coldcard refused MuSig2 round 2 (%w): it held a session for this transaction, but this PSBT lacks the nonce it gave (it was signed on the Coldcard before, and this is not the PSBT that came back); that session is now gone, so the nonce it gave then is dead: sign this PSBT on the Coldcard again for a new round 1, and have every cosigner give a new nonce on the PSBT that comes back", err)
 	}
 	return nil
 }

@@ -334,3 +334,35 @@ func TestMuSig2ColdcardLast(t *testing.T) {
 		t.Fatalf("witness %x, want one key-path signature", w)
 	}
 }
+
+// The unsigned PSBT signed twice on the Coldcard: the second pass finds
+// the first's session without its nonce in the PSBT and the firmware
+// refuses ("resign"), spending the session; the driver says what
+// happened, and a third pass is a new round 1 with a new nonce.
+func TestMuSig2SignedTwice(t *testing.T) {
+	m := newMuSigRig(t)
+	p := m.spend(t, 1)
+	first, err := m.coldcard(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.coldcard(t, p)
+	if !errors.Is(err, hw.ErrDevice) || !strings.Contains(err.Error(), "resign") || !strings.Contains(err.Error(), "new round 1") {
+		t.Fatalf("second round 1: %v", err)
+	}
+	third, err := m.coldcard(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := func(q *bpsbt.Packet) []byte {
+		for _, u := range q.Inputs[0].Unknowns {
+			if len(u.Key) == 67 && u.Key[0] == inMuSigPubNonce {
+				return u.Value
+			}
+		}
+		return nil
+	}
+	if a, b := nonce(first.PSBT), nonce(third.PSBT); a == nil || b == nil || bytes.Equal(a, b) {
+		t.Fatalf("nonces %x and %x, want two different ones", a, b)
+	}
+}
