@@ -203,7 +203,7 @@ func (c *Coldcard) planMuSig(p *bpsbt.Packet) (*muSigPlan, error) {
 	}
 	switch {
 	case len(without) > 0 && len(with) > 0:
-		return nil, fmt.Errorf("the PSBT holds this Coldcard's MuSig2 nonce for input(s) %s but not for input(s) %s: it comes from two signing rounds, which the Coldcard refuses (docs/musig.md); start over from the unsigned PSBT (or remove every MuSig2 nonce and partial signature) and have every cosigner sign it twice again",
+		return nil, fmt.Errorf("the PSBT holds this Coldcard's MuSig2 nonce for input(s) %s but not for input(s) %s: it comes from two signing rounds, which the Coldcard refuses (its docs/musig.md: inputs in different MuSig2 rounds); start over from the unsigned PSBT (or remove every MuSig2 nonce and partial signature) and have every cosigner sign it twice again",
 			inputList(with), inputList(without))
 	case len(without) > 0:
 		pl.round, pl.sessions = muSigRound1, sessions
