@@ -158,15 +158,24 @@ func musigDerive(parts []*btcec.PublicKey, steps []uint32) (plain, derived *btce
 		return nil, nil, nil, err
 	}
 	plain = agg.FinalKey
-	key, chain := plain, musigChainCode()
+	derived, tweaks, err = bip328Derive(plain, steps)
+	return plain, derived, tweaks, err
+}
+
+// bip328Derive walks steps from the synthetic xpub of plain aggregate
+// agg (BIP-328), returning the key reached and each step's plain tweak.
+func bip328Derive(agg *btcec.PublicKey, steps []uint32) (*btcec.PublicKey, []musig2.KeyTweakDesc, error) {
+	key, chain := agg, musigChainCode()
+	var tweaks []musig2.KeyTweakDesc
 	for _, s := range steps {
 		var tw [32]byte
+		var err error
 		if key, chain, tw, err = bip328Step(key, chain, s); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		tweaks = append(tweaks, musig2.KeyTweakDesc{Tweak: tw})
 	}
-	return plain, key, tweaks, nil
+	return key, tweaks, nil
 }
 
 // musigInput is the MuSig2 work of one input: this device's participant
