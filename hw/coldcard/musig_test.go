@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,7 +132,9 @@ func (m *muSigRig) records(p *bpsbt.Packet, i int, keyType byte) int {
 	fp := binary.LittleEndian.Uint32(m.r.w.keys[0].fp[:])
 	n := 0
 	for _, u := range p.Inputs[i].Unknowns {
-		if len(u.Key) == 67 && u.Key[0] == keyType && tapDerivation(&p.Inputs[i], u.Key[2:34], fp) != nil {
+		if len(u.Key) == 67 && u.Key[0] == keyType && slices.ContainsFunc(p.Inputs[i].TaprootBip32Derivation, func(d *bpsbt.TaprootBip32Derivation) bool {
+			return d.MasterKeyFingerprint == fp && bytes.Equal(d.XOnlyPubKey, u.Key[2:34])
+		}) {
 			n++
 		}
 	}
@@ -175,7 +178,7 @@ func TestMuSig2KeyPathWithColdcard(t *testing.T) {
 		t.Fatalf("Coldcard round 1: added %d, want 2 nonces and 2 leaf signatures", res.Added)
 	}
 	for i := range p.Inputs {
-		if m.records(p, i, inMuSigPubNonce) != 1 {
+		if m.records(p, i, hw.MuSigPubNonceType) != 1 {
 			t.Fatalf("input %d: no nonce of the Coldcard under BIP-373's key", i)
 		}
 	}
@@ -200,7 +203,7 @@ func TestMuSig2KeyPathWithColdcard(t *testing.T) {
 		t.Fatalf("Coldcard round 2: added %d, want 2 partial signatures", res.Added)
 	}
 	for i := range p.Inputs {
-		if m.records(p, i, inMuSigPartialSig) != 1 {
+		if m.records(p, i, hw.MuSigPartialSigType) != 1 {
 			t.Fatalf("input %d: no partial signature of the Coldcard", i)
 		}
 	}
@@ -251,7 +254,7 @@ func TestMuSig2MixedRounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	mixed, _ := psbt.Clone(res.PSBT)
-	mixed.Inputs[1].Unknowns = dropType(mixed.Inputs[1].Unknowns, inMuSigPubNonce)
+	mixed.Inputs[1].Unknowns = dropType(mixed.Inputs[1].Unknowns, hw.MuSigPubNonceType)
 	mixed.Inputs[1].TaprootScriptSpendSig = nil
 	before := m.r.cc.Stats().RoundTrips
 	_, err = m.coldcard(t, mixed) // behind the adapter, as `sign` does
@@ -357,7 +360,7 @@ func TestMuSig2SignedTwice(t *testing.T) {
 	}
 	nonce := func(q *bpsbt.Packet) []byte {
 		for _, u := range q.Inputs[0].Unknowns {
-			if len(u.Key) == 67 && u.Key[0] == inMuSigPubNonce {
+			if len(u.Key) == 67 && u.Key[0] == hw.MuSigPubNonceType {
 				return u.Value
 			}
 		}

@@ -41,7 +41,7 @@ func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) 
 		if pl, err = c.planMuSig(p); err != nil {
 			return nil, c.fail(op, err)
 		}
-		if mine == 0 && len(pl.sessions) > 0 {
+		if mine == 0 && len(pl.Sessions) > 0 {
 			mine = 1 // a key-path-only musig() wallet: one pass
 		}
 	}
@@ -77,7 +77,7 @@ func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
 		}
-		signed, err := c.signPass(ctx, raw, named, pass, pl.round, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
+		signed, err := c.signPass(ctx, raw, named, pass, pl.Round, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +126,7 @@ func (c *Coldcard) ownKeys(p *bpsbt.Packet) int {
 }
 
 // signPass runs one upload/approve/download cycle and parses the result.
-func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass int, round muSigRound, nIn, nOut int) (*bpsbt.Packet, error) {
+func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass int, round hw.MuSigRound, nIn, nOut int) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
 	size, sum, err := c.upload(ctx, raw)
 	if err != nil {
@@ -143,9 +143,9 @@ func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass 
 	switch {
 	case pass > 1:
 		msg = fmt.Sprintf("Approve pass %d on your %s: it signs with another of its keys in the same inputs (X refuses).", pass, c.name())
-	case round == muSigRound1:
+	case round == hw.MuSigRound1:
 		msg += " This is MuSig2 round 1: it adds its nonce; keep it powered on until round 2, which it signs once every cosigner's nonce is in."
-	case round == muSigRound2:
+	case round == hw.MuSigRound2:
 		msg += " This is MuSig2 round 2: it adds its partial signature."
 	}
 	c.opts.Prompt.Prompt(msg)
@@ -175,7 +175,7 @@ func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass 
 // records of the plan's sessions under the firmware's aggregate key.
 func (pl *muSigPlan) deviceBytes(p *bpsbt.Packet) ([]byte, error) {
 	raw, err := serialize(p)
-	if err != nil || len(pl.sessions) == 0 {
+	if err != nil || len(pl.Sessions) == 0 {
 		return raw, err
 	}
 	dev, err := bpsbt.NewFromRawBytes(bytes.NewReader(raw), false)
