@@ -148,8 +148,8 @@ func TestColdcardMiniscriptRegtest(t *testing.T) {
 // 6.3.5X (which takes only ranged internal keys) as one signer: enrolled,
 // an address shown, and a coin spent by the leaf with the Coldcard's
 // BIP-340 signature and a software key's; btcd validates the script path.
-// A MuSig2 wallet, and a static internal key (the plain H) on 6.3.5X, are
-// refused by name; 6.3.4X still takes the static key.
+// A MuSig2 wallet (before 6.5.0X), and a static internal key (the plain H)
+// on 6.3.5X, are refused by name; 6.3.4X still takes the static key.
 func TestColdcardTaprootRegtest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regtest end-to-end test")
@@ -179,11 +179,12 @@ func TestColdcardTaprootRegtest(t *testing.T) {
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "tap3", "--descriptor", staticOld)
 	registerAndVerify(t, dir, "tap3", fpOld)
 
-	// The default taproot wallet has a MuSig2 key path: refused, naming
-	// the way out.
+	// The default taproot wallet has a MuSig2 key path: refused before
+	// 6.5.0X (TestColdcardMuSig2Regtest spends one), naming the release
+	// and the way out.
 	mustRun(t, dir, "--network", "regtest", "wallet", "create", "musig", "--script", "tr", "-m", "2",
 		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[1].Expr)
-	if r := runCLI(t, dir, "", "device", "register", "musig", "--with", "coldcard:"+fp); r.Code == 0 || !strings.Contains(r.Err, "MuSig2") || !strings.Contains(r.Err, "--no-key-path") {
+	if r := runCLI(t, dir, "", "device", "register", "musig", "--with", "coldcard:"+fp); r.Code == 0 || !strings.Contains(r.Err, "MuSig2") || !strings.Contains(r.Err, "6.5.0X") || !strings.Contains(r.Err, "--no-key-path") {
 		t.Fatalf("MuSig2 wallet: exit %d: %s", r.Code, r.Err)
 	}
 
@@ -196,5 +197,85 @@ func TestColdcardTaprootRegtest(t *testing.T) {
 	if w := tx.MsgTx().TxIn[0].Witness; len(w) != 5 { // 3 key slots, script, control block
 		t.Fatalf("witness of %d items, want a sortedmulti_a leaf spend", len(w))
 	}
+	mustDoctor(t, dir)
+}
+
+// TestColdcardMuSig2Regtest: the default taproot wallet (`--script tr`: a
+// MuSig2 key path of the three keys and a sortedmulti_a(2) leaf) with an
+// emulated Coldcard on EDGE 6.5.0X and two software keys: enrolled, an
+// address shown on the device, and a coin spent by the KEY PATH, each
+// signer signing twice (its nonce, then its partial signature); the
+// finalized inputs carry one 64-byte signature and btcd mines the spend.
+// A second round 2 on the Coldcard is refused with what to do.
+func TestColdcardMuSig2Regtest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("regtest end-to-end test")
+	}
+	node := regtest.Start(t)
+	dir := t.TempDir()
+	sock, fp := startColdcardFirmware(t, mnemonicB, "6.5.0X", node.Params())
+	extraEnv = map[string]string{"COUNTERSIGN_EMULATORS": "1", "COUNTERSIGN_COLDCARD_SOCKET": sock}
+	t.Cleanup(func() { extraEnv = nil })
+	cs := tapCosigners(t, 2)
+	importTestKeys(t, dir, cs)
+	mustRun(t, dir, "backend", "set", node.RPCURL())
+	mustRun(t, dir, "--network", "regtest", "wallet", "create", "vault", "--script", "tr", "-m", "2",
+		"--cosigner", coldcardExpr(t, mnemonicB, node.Params(), 3), "--cosigner", cs[0].Expr, "--cosigner", cs[1].Expr)
+	registerAndVerify(t, dir, "vault", fp)
+	fundWallet(t, node, dir, "vault", 40_000_000)
+
+	work := t.TempDir()
+	cur := filepath.Join(work, "unsigned.psbt")
+	mustRun(t, dir, "spend", "vault", "--to", node.Address().EncodeAddress()+":0.2", "--fee-rate", "3", "-o", cur)
+	for round, want := range []struct{ nonces, sigs int }{{3, 0}, {3, 3}} {
+		for _, with := range []string{"coldcard:" + fp, "key:k1", "key:k2"} {
+			next := filepath.Join(work, fmt.Sprintf("r%d-%s.psbt", round+1, strings.ReplaceAll(with, ":", "_")))
+			mustRun(t, dir, "sign", cur, "--with", with, "--yes", "-o", next)
+			cur = next
+		}
+		var ms struct {
+			Inputs []struct {
+				MuSig2 *struct {
+					Nonces      int `json:"nonces"`
+					PartialSigs int `json:"partial_signatures"`
+				} `json:"musig2"`
+			} `json:"inputs"`
+		}
+		if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "psbt", "inspect", cur)), &ms); err != nil {
+			t.Fatal(err)
+		}
+		for i, in := range ms.Inputs {
+			if in.MuSig2 == nil || in.MuSig2.Nonces != want.nonces || in.MuSig2.PartialSigs != want.sigs {
+				t.Fatalf("after round %d, input %d: %+v, want %d nonces and %d partial signatures", round+1, i, in.MuSig2, want.nonces, want.sigs)
+			}
+		}
+	}
+	// The Coldcard's round 2 again, on the PSBT it signed then: its
+	// session is gone, and it says so, never signing with that nonce again.
+	again := runCLI(t, dir, "", "sign", filepath.Join(work, "r1-key_k2.psbt"), "--with", "coldcard:"+fp, "--yes", "-o", filepath.Join(work, "again.psbt"))
+	if again.Code == 0 || !strings.Contains(again.Err, "no MuSig2 session for this transaction") {
+		t.Fatalf("a second round 2 on the Coldcard: exit %d: %s", again.Code, again.Err)
+	}
+	txFile := filepath.Join(work, "tx.hex")
+	mustRun(t, dir, "psbt", "finalize", cur, "-o", txFile)
+	txid := strings.TrimSpace(mustRun(t, dir, "psbt", "broadcast", txFile))
+	h, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtx, err := node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range mtx.MsgTx().TxIn {
+		if len(in.Witness) != 1 || len(in.Witness[0]) != 64 {
+			t.Fatalf("input %d witness %x, want one 64-byte MuSig2 key-path signature", i, in.Witness)
+		}
+	}
+	mineN(t, node, 1)
+	if v, err := node.Client().GetRawTransactionVerbose(h); err != nil || v.Confirmations == 0 {
+		t.Fatalf("the key-path spend is not mined: %v", err)
+	}
+	syncWallet(t, dir, node.RPCURL(), "vault")
 	mustDoctor(t, dir)
 }

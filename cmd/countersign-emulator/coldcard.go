@@ -64,7 +64,7 @@ pressed X). Enrolled wallets last until it exits.`,
 	f.StringVar(&o.Socket, "socket", def, "unix datagram socket to listen on (env "+envColdcardSocket+")")
 	f.StringVar(&o.Network, "network", "testnet", "chain the device is set to: mainnet, testnet or regtest")
 	f.BoolVar(&o.Reject, "reject", false, "refuse every enrolment and signature, as if the user pressed X")
-	f.StringVar(&o.Firmware, "firmware", "6.3.5X", "firmware version modelled: EDGE 6.2.1X..6.4.1X enrol miniscript and taproot wallets (static keys until 6.3.4X); mainline 5.x or 1.xQ do not")
+	f.StringVar(&o.Firmware, "firmware", "6.3.5X", "firmware version modelled: EDGE 6.2.1X and later enrol miniscript and taproot wallets (static keys until 6.3.4X, a MuSig2 key path from 6.5.0X); mainline 5.x or 1.xQ do not")
 	return cmd
 }
 

@@ -12,7 +12,7 @@ package coldcard
 //	        extended keys"
 //	6.4.0X  "stxn" takes the wallet's name; "p2sh", "msck" and the multisig
 //	        setup file are gone: multisig wallets are miniscript wallets
-//	6.5.0X  MuSig2
+//	6.5.0X  MuSig2: a musig() internal key, signed in two passes (musig.go)
 //
 // Mainline firmware (5.x Mk4, 1.x Q) has none of it. The commands and
 // their arguments follow shared/usb.py (new_edge) and ckcc-protocol's
@@ -129,8 +129,13 @@ func (c *Coldcard) checkDescriptorWallet(op string, w *hw.Wallet) error {
 		return unsupported("a rawtr() wallet cannot be enrolled on a Coldcard")
 	}
 	if d.Tap != nil {
-		if d.Tap.Internal.IsMuSig() || strings.Contains(d.StringNoChecksum(), "musig(") {
-			return unsupported("the wallet uses MuSig2 (musig()); countersign does not run Coldcard's two MuSig2 rounds (firmware 6.5.0X+): create the taproot wallet with --no-key-path to sign its script leaves on this Coldcard")
+		if n := strings.Count(d.StringNoChecksum(), "musig("); n > 0 {
+			switch {
+			case !c.fw.atLeast(6, 5, 0):
+				return unsupported("the wallet's key path is MuSig2 (musig()); this Coldcard runs firmware %q, and Coldcard signs MuSig2 from EDGE firmware %s: update the firmware, or create the taproot wallet with --no-key-path to sign its script leaves on this Coldcard", c.fw.text, MuSigFirmware)
+			case n > 1 || !d.Tap.Internal.IsMuSig():
+				return unsupported("the wallet has musig() in a script leaf; countersign runs MuSig2 on the key path only")
+			}
 		}
 		if d.Unspendable() && d.Keys[d.Tap.Internal.Key].PubKey != nil && c.fw.atLeast(6, 3, 5) {
 			return unsupported("the wallet's internal key is BIP-341's static unspendable point; Coldcard firmware %s refuses static keys (since 6.3.5X every key must be a ranged xpub): use a Coldcard on 6.2.2X..6.3.4X, or a wallet whose internal key is an xpub", c.fw.text)

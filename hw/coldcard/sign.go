@@ -35,6 +35,16 @@ func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) 
 		return nil, err
 	}
 	mine := c.ownKeys(p)
+	pl := &muSigPlan{}
+	if descWallet {
+		var err error
+		if pl, err = c.planMuSig(p); err != nil {
+			return nil, c.fail(op, err)
+		}
+		if mine == 0 && len(pl.Sessions) > 0 {
+			mine = 1 // a key-path-only musig() wallet: one pass
+		}
+	}
 	if mine == 0 {
 		return nil, c.fail(op, fmt.Errorf("no input of this PSBT has a BIP-32 derivation for fingerprint %X: nothing for this Coldcard to sign", c.xfp))
 	}
@@ -63,16 +73,19 @@ func (c *Coldcard) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Wallet) 
 	// device holding k keys of an input needs up to k passes; mine bounds
 	// the loop whatever the device does.
 	for pass := 1; pass <= mine; pass++ {
-		raw, err := serialize(p)
+		raw, err := pl.deviceBytes(p)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", c.name(), op, err)
 		}
-		signed, err := c.signPass(ctx, raw, named, pass, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
+		signed, err := c.signPass(ctx, raw, named, pass, pl.Round, len(p.UnsignedTx.TxIn), len(p.UnsignedTx.TxOut))
 		if err != nil {
 			return nil, err
 		}
 		added, err := copySignatures(p, signed, c.xfp)
 		if err != nil {
+			return nil, c.fail(op, err)
+		}
+		if err := pl.copyMuSig(p, signed, added); err != nil {
 			return nil, c.fail(op, err)
 		}
 		total := 0
@@ -113,7 +126,7 @@ func (c *Coldcard) ownKeys(p *bpsbt.Packet) int {
 }
 
 // signPass runs one upload/approve/download cycle and parses the result.
-func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass, nIn, nOut int) (*bpsbt.Packet, error) {
+func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass int, round hw.MuSigRound, nIn, nOut int) (*bpsbt.Packet, error) {
 	const op = "sign transaction"
 	size, sum, err := c.upload(ctx, raw)
 	if err != nil {
@@ -127,12 +140,20 @@ func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass,
 		return nil, c.fail(op, err)
 	}
 	msg := fmt.Sprintf("Review the transaction (%d inputs, %d outputs) on your %s and press OK to sign (X refuses).", nIn, nOut, c.name())
-	if pass > 1 {
+	switch {
+	case pass > 1:
 		msg = fmt.Sprintf("Approve pass %d on your %s: it signs with another of its keys in the same inputs (X refuses).", pass, c.name())
+	case round == hw.MuSigRound1:
+		msg += " This is MuSig2 round 1: it adds its nonce; keep it powered on until round 2, which it signs once every cosigner's nonce is in."
+	case round == hw.MuSigRound2:
+		msg += " This is MuSig2 round 2: it adds its partial signature."
 	}
 	c.opts.Prompt.Prompt(msg)
 	rep, err := c.poll(ctx, reqSignedTxn())
 	if err != nil {
+		if r := muSigRefusal(err); r != nil {
+			return nil, c.failAs(op, hw.ErrDevice, r)
+		}
 		return nil, c.fail(op, err)
 	}
 	length, resultSum, err := rep.strx("stok")
@@ -148,6 +169,21 @@ func (c *Coldcard) signPass(ctx context.Context, raw []byte, named string, pass,
 		return nil, c.fail(op, fmt.Errorf("the signed PSBT from the device does not parse: %w", err))
 	}
 	return signed, nil
+}
+
+// deviceBytes serialises the PSBT the device sees: p, with the MuSig2
+// records of the plan's sessions under the firmware's aggregate key.
+func (pl *muSigPlan) deviceBytes(p *bpsbt.Packet) ([]byte, error) {
+	raw, err := serialize(p)
+	if err != nil || len(pl.Sessions) == 0 {
+		return raw, err
+	}
+	dev, err := bpsbt.NewFromRawBytes(bytes.NewReader(raw), false)
+	if err != nil {
+		return nil, err
+	}
+	pl.deviceCopy(dev)
+	return serialize(dev)
 }
 
 func serialize(p *bpsbt.Packet) ([]byte, error) {

@@ -3,16 +3,12 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/btcsuite/btcd/btcec/v2/schnorr"
-	"github.com/btcsuite/btcd/btcutil"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/txscript"
+	"github.com/countersign/countersign/hw"
 )
 
 // The Ledger's part in a musig() wallet's MuSig2 key path (app 2.4.0 and
@@ -55,261 +51,43 @@ import (
 // PSBT_IN_MUSIG2_PARTICIPANT_PUBKEYS record. The driver translates both
 // ways: the device's copy of a round-2 PSBT carries the nonces under the
 // app's keys, and what the app yields goes back under BIP-373's.
+// hw.PlanMuSig finds the sessions and the round and refuses the states that
+// would lose the session (as for the Coldcard, whose firmware keys its
+// records the same way); this file adds the app's side.
 
-// BIP-373 input record types.
-const (
-	inMuSigParticipants = 0x1a // <aggregate 33> -> <participant 33>*
-	inMuSigPubNonce     = 0x1b // <participant 33><aggregate 33>[<leaf hash 32>] -> <66-byte nonce>
-	inMuSigPartialSig   = 0x1c // same key -> <32-byte partial signature>
-)
-
-// muSigSession is one input's MuSig2 key-path session in which this Ledger
-// takes part.
-type muSigSession struct {
-	input        int
-	plain        []byte   // 33-byte KeyAgg result: BIP-373's aggregate key
-	tweaked      []byte   // 33-byte aggregate after every tweak: the app's
-	participants [][]byte // 33-byte keys, as the participants record lists them
-	own          []byte   // this Ledger's participant key (33 bytes)
-}
-
-// recordKey is the BIP-373 key of a record of keyType by participant,
-// under aggregate agg (s.plain for the PSBT, s.tweaked for the app).
-func recordKey(keyType byte, participant, agg []byte) []byte {
-	return append(append([]byte{keyType}, participant...), agg...)
-}
-
-// muSigRound is what the Ledger's MuSig2 sessions ask of this SIGN_PSBT.
-type muSigRound int
-
-const (
-	// muSigNone: no MuSig2 session of this Ledger in the PSBT, or its
-	// partial signatures are all in: the device's copy carries no nonce,
-	// and the app signs the script leaves (and makes nonces of a round 1
-	// no one will use; they are not taken).
-	muSigNone muSigRound = iota
-	// muSigRound1: its public nonces are not in the PSBT yet.
-	muSigRound1
-	// muSigRound2: every participant's nonce is in, its partial signature
-	// is not.
-	muSigRound2
-)
-
-// muSigPlan is the round this call runs and the sessions it runs it for.
-type muSigPlan struct {
-	round    muSigRound
-	sessions []*muSigSession
-}
-
-// session returns the plan's session of input i with the app's aggregate
-// key agg, or nil.
-func (pl *muSigPlan) session(i int, agg []byte) *muSigSession {
-	for _, s := range pl.sessions {
-		if s.input == i && bytes.Equal(s.tweaked, agg) {
-			return s
-		}
-	}
-	return nil
-}
+// muSigPlan is hw's plan of this Ledger's MuSig2 round.
+type muSigPlan struct{ hw.MuSigPlan }
 
 // hasSession reports whether input i has a session of this Ledger.
 func (pl *muSigPlan) hasSession(i int) bool {
-	return slices.ContainsFunc(pl.sessions, func(s *muSigSession) bool { return s.input == i })
+	return slices.ContainsFunc(pl.Sessions, func(s *hw.MuSigSession) bool { return s.Input == i })
 }
 
-// muSigSessions finds, input by input, the key-path MuSig2 sessions this
-// Ledger takes part in: a participants record whose aggregate is the
-// input's internal key or, by the BIP-328 convention BIP-373's updater
-// follows, the parent of the internal key's derivation (its fingerprint is
-// the aggregate's), and whose participants include a key the PSBT derives
-// from this Ledger's master fingerprint.
-func (d *Ledger) muSigSessions(p *bpsbt.Packet) ([]*muSigSession, error) {
-	xfp := binary.LittleEndian.Uint32(d.xfp[:])
-	var out []*muSigSession
-	for i := range p.Inputs {
-		in := &p.Inputs[i]
-		internal := in.TaprootInternalKey
-		if len(internal) != 32 {
-			continue
-		}
-		for _, u := range in.Unknowns {
-			if u == nil || len(u.Key) != 34 || u.Key[0] != inMuSigParticipants || len(u.Value) == 0 || len(u.Value)%33 != 0 {
-				continue
-			}
-			plain := u.Key[1:]
-			if !bytes.Equal(plain[1:], internal) && !derivesInternal(in, plain) {
-				continue // not the key path's aggregate
-			}
-			s := &muSigSession{input: i, plain: bytes.Clone(plain)}
-			for off := 0; off < len(u.Value); off += 33 {
-				k := bytes.Clone(u.Value[off : off+33])
-				s.participants = append(s.participants, k)
-				if tapDerivationOf(in, k[1:], xfp) != nil {
-					s.own = k
-				}
-			}
-			if s.own == nil {
-				continue
-			}
-			tweaked, err := outputKeyOf(p, i)
-			if err != nil {
-				return nil, err
-			}
-			s.tweaked = tweaked
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
-// derivesInternal reports whether the input's derivation of its internal
-// key names the fingerprint of aggregate agg (BIP-328's synthetic xpub).
-func derivesInternal(in *bpsbt.PInput, agg []byte) bool {
-	fp := binary.LittleEndian.Uint32(btcutil.Hash160(agg)[:4])
-	return tapDerivationOf(in, in.TaprootInternalKey, fp) != nil
-}
-
-// tapDerivationOf returns the input's taproot derivation of x-only key x
-// from the master with fingerprint fp, or nil.
-func tapDerivationOf(in *bpsbt.PInput, x []byte, fp uint32) *bpsbt.TaprootBip32Derivation {
-	for _, der := range in.TaprootBip32Derivation {
-		if der != nil && der.MasterKeyFingerprint == fp && bytes.Equal(der.XOnlyPubKey, x) {
-			return der
-		}
-	}
-	return nil
-}
-
-// outputKeyOf is the key the app names a key-path session by: the
-// internal key tweaked with the merkle root (BIP-341), as a compressed
-// key with its parity (musig_signing.c, compute_musig_per_input_info), and
-// checked to be the key the spent output pays to.
-func outputKeyOf(p *bpsbt.Packet, i int) ([]byte, error) {
-	in := &p.Inputs[i]
-	internal, err := schnorr.ParsePubKey(in.TaprootInternalKey)
-	if err != nil {
-		return nil, fmt.Errorf("input %d: taproot internal key: %v", i, err)
-	}
-	q := txscript.ComputeTaprootOutputKey(internal, in.TaprootMerkleRoot)
-	script := spentScript(p, i)
-	if len(script) != 34 || script[0] != txscript.OP_1 || script[1] != 32 || !bytes.Equal(script[2:], schnorr.SerializePubKey(q)) {
-		return nil, fmt.Errorf("input %d: the spent output does not pay to the internal key tweaked by the merkle root the PSBT gives", i)
-	}
-	return q.SerializeCompressed(), nil
-}
-
-// spentScript is the scriptPubKey input i spends, from its UTXO fields.
-func spentScript(p *bpsbt.Packet, i int) []byte {
-	in := &p.Inputs[i]
-	if in.WitnessUtxo != nil {
-		return in.WitnessUtxo.PkScript
-	}
-	if tx := in.NonWitnessUtxo; tx != nil {
-		if idx := p.UnsignedTx.TxIn[i].PreviousOutPoint.Index; int(idx) < len(tx.TxOut) {
-			return tx.TxOut[idx].PkScript
-		}
-	}
-	return nil
-}
-
-// findRecord returns the value of the input's record with key k, or nil.
-func findRecord(in *bpsbt.PInput, k []byte) []byte {
-	for _, u := range in.Unknowns {
-		if u != nil && bytes.Equal(u.Key, k) {
-			return u.Value
-		}
-	}
-	return nil
-}
-
-// planMuSig decides the round from the PSBT (the caller's records, keyed
-// as BIP-373 says). It refuses the states in which any SIGN_PSBT would
-// lose the device's session: its nonce in some inputs and not in others
-// (a round 1 would replace the session the nonces in the PSBT belong to),
-// and its nonce in with a cosigner's still missing (round 2 would take
-// the session and fail).
+// planMuSig decides the round from the PSBT (hw.PlanMuSig). With its
+// partial signatures all in, the Ledger has no round to run but may still
+// sign the wallet's script leaves: the device's copy then carries no
+// MuSig2 record (its round 1 nonces are not taken). For round 2 every
+// input of the wallet needs its session here: the app runs round 2 on
+// every input, and would take its session and fail on one without.
 func (d *Ledger) planMuSig(p *bpsbt.Packet) (*muSigPlan, error) {
-	sessions, err := d.muSigSessions(p)
+	pl, err := hw.PlanMuSig(p, d.xfp, "Ledger")
 	if err != nil {
 		return nil, err
 	}
-	pl := &muSigPlan{}
-	if len(sessions) == 0 {
-		return pl, nil
+	if pl.Round == hw.MuSigDone {
+		return &muSigPlan{}, nil
 	}
-	var with, without []int
-	for _, s := range sessions {
-		if findRecord(&p.Inputs[s.input], recordKey(inMuSigPubNonce, s.own, s.plain)) != nil {
-			with = append(with, s.input)
-		} else {
-			without = append(without, s.input)
-		}
-	}
-	switch {
-	case len(without) > 0 && len(with) > 0:
-		return nil, fmt.Errorf("the PSBT holds this Ledger's MuSig2 nonce for input(s) %s but not for input(s) %s: it comes from two signing rounds, and signing it would make the Ledger replace the session its nonces belong to; start over from the unsigned PSBT (or remove every MuSig2 nonce and partial signature) and have every cosigner sign it again",
-			inputList(with), inputList(without))
-	case len(without) > 0:
-		pl.round, pl.sessions = muSigRound1, sessions
-		return pl, nil
-	}
-	var pending []*muSigSession
-	for _, s := range sessions {
-		if findRecord(&p.Inputs[s.input], recordKey(inMuSigPartialSig, s.own, s.plain)) == nil {
-			pending = append(pending, s)
-		}
-	}
-	if len(pending) == 0 {
-		return pl, nil // its partial signatures are in: leaves only
-	}
-	var waiting []string
-	for _, s := range pending {
-		var missing []string
-		for _, k := range s.participants {
-			if findRecord(&p.Inputs[s.input], recordKey(inMuSigPubNonce, k, s.plain)) == nil {
-				missing = append(missing, cosignerName(&p.Inputs[s.input], k))
+	if pl.Round == hw.MuSigRound2 {
+		xfp := binary.LittleEndian.Uint32(d.xfp[:])
+		for i := range p.Inputs {
+			in := &p.Inputs[i]
+			if slices.ContainsFunc(in.TaprootBip32Derivation, func(der *bpsbt.TaprootBip32Derivation) bool { return der != nil && der.MasterKeyFingerprint == xfp }) &&
+				!slices.ContainsFunc(pl.Sessions, func(s *hw.MuSigSession) bool { return s.Input == i }) {
+				return nil, fmt.Errorf("input %d has no MuSig2 participants record naming this Ledger while other inputs have its nonce: run `countersign psbt update` on the PSBT before its signing rounds", i)
 			}
 		}
-		if len(missing) > 0 {
-			waiting = append(waiting, fmt.Sprintf("input %d lacks the nonce of %s", s.input, strings.Join(missing, ", ")))
-		}
 	}
-	if len(waiting) > 0 {
-		return nil, fmt.Errorf("this Ledger has given its MuSig2 nonce and makes its partial signature once every cosigner's nonce is in the PSBT (%s): have them sign, combine their PSBTs with this one, then sign with the Ledger again; asking it now would discard its session", strings.Join(waiting, "; "))
-	}
-	// The app runs round 2 on every input of the wallet: each needs its
-	// session here, or the device would take its session and fail.
-	xfp := binary.LittleEndian.Uint32(d.xfp[:])
-	for i := range p.Inputs {
-		in := &p.Inputs[i]
-		if slices.ContainsFunc(in.TaprootBip32Derivation, func(der *bpsbt.TaprootBip32Derivation) bool { return der != nil && der.MasterKeyFingerprint == xfp }) &&
-			!slices.ContainsFunc(sessions, func(s *muSigSession) bool { return s.input == i }) {
-			return nil, fmt.Errorf("input %d has no MuSig2 participants record naming this Ledger while other inputs have its nonce: run `countersign psbt update` on the PSBT before its signing rounds", i)
-		}
-	}
-	pl.round, pl.sessions = muSigRound2, sessions
-	return pl, nil
-}
-
-// cosignerName names a participant by the master fingerprint its PSBT
-// derivation gives, else by its key.
-func cosignerName(in *bpsbt.PInput, k []byte) string {
-	for _, der := range in.TaprootBip32Derivation {
-		if der != nil && bytes.Equal(der.XOnlyPubKey, k[1:]) {
-			var fp [4]byte
-			binary.LittleEndian.PutUint32(fp[:], der.MasterKeyFingerprint)
-			return "cosigner " + hex.EncodeToString(fp[:])
-		}
-	}
-	return "participant " + hex.EncodeToString(k)
-}
-
-func inputList(is []int) string {
-	s := make([]string, len(is))
-	for j, i := range is {
-		s[j] = fmt.Sprint(i)
-	}
-	return strings.Join(s, ", ")
+	return &muSigPlan{*pl}, nil
 }
 
 // deviceCopy prepares the PSBT the device sees (dev, a private copy) for
@@ -320,16 +98,16 @@ func (pl *muSigPlan) deviceCopy(dev *bpsbt.Packet) {
 	for i := range dev.Inputs {
 		in := &dev.Inputs[i]
 		nonces := map[string][]byte{}
-		for _, s := range pl.sessions {
-			if s.input != i || pl.round != muSigRound2 {
+		for _, s := range pl.Sessions {
+			if s.Input != i || pl.Round != hw.MuSigRound2 {
 				continue
 			}
-			for _, k := range s.participants {
-				nonces[string(recordKey(inMuSigPubNonce, k, s.tweaked))] = bytes.Clone(findRecord(in, recordKey(inMuSigPubNonce, k, s.plain)))
+			for _, k := range s.Participants {
+				nonces[string(hw.MuSigRecordKey(hw.MuSigPubNonceType, k, s.Tweaked))] = bytes.Clone(hw.FindMuSigRecord(in, hw.MuSigRecordKey(hw.MuSigPubNonceType, k, s.Plain)))
 			}
 		}
 		in.Unknowns = slices.DeleteFunc(in.Unknowns, func(u *bpsbt.Unknown) bool {
-			return u != nil && len(u.Key) > 0 && (u.Key[0] == inMuSigPubNonce || u.Key[0] == inMuSigPartialSig)
+			return u != nil && len(u.Key) > 0 && (u.Key[0] == hw.MuSigPubNonceType || u.Key[0] == hw.MuSigPartialSigType)
 		})
 		keys := make([]string, 0, len(nonces))
 		for k := range nonces {
@@ -348,32 +126,32 @@ func (pl *muSigPlan) deviceCopy(dev *bpsbt.Packet) {
 // the adapter verifies it (a nonce's points, a partial signature against
 // every nonce: BIP-327 PartialSigVerify) before keeping it.
 func (pl *muSigPlan) addMuSig(p *bpsbt.Packet, ps partialSig) (bool, error) {
-	what, keyType, want := "public nonce", byte(inMuSigPubNonce), muSigRound1
+	what, keyType, want := "public nonce", byte(hw.MuSigPubNonceType), hw.MuSigRound1
 	if ps.kind == yieldMuSigSig {
-		what, keyType, want = "partial signature", inMuSigPartialSig, muSigRound2
+		what, keyType, want = "partial signature", hw.MuSigPartialSigType, hw.MuSigRound2
 	}
 	if ps.leafHash != nil {
 		return false, fmt.Errorf("input %d: the Ledger yielded a MuSig2 %s for a musig() key in a script leaf, which countersign's wallets do not have", ps.input, what)
 	}
-	if pl.round == muSigNone && ps.kind == yieldMuSigNonce {
+	if pl.Round == hw.MuSigNone && ps.kind == yieldMuSigNonce {
 		return false, nil // a round 1 no one takes part in: not used
 	}
-	if pl.round == muSigRound1 && ps.kind == yieldMuSigNonce && !pl.hasSession(ps.input) {
+	if pl.Round == hw.MuSigRound1 && ps.kind == yieldMuSigNonce && !pl.hasSession(ps.input) {
 		return false, nil // the PSBT names no session for the input
 	}
-	if pl.round != want {
+	if pl.Round != want {
 		return false, fmt.Errorf("input %d: the Ledger yielded a MuSig2 %s in a round that does not make one", ps.input, what)
 	}
-	s := pl.session(ps.input, ps.agg)
+	s := pl.Session(ps.input, ps.agg)
 	if s == nil {
 		return false, fmt.Errorf("input %d: the Ledger yielded a MuSig2 %s for aggregate key %x, which is not the input's output key", ps.input, what, ps.agg)
 	}
-	if !bytes.Equal(ps.pubKey, s.own) {
-		return false, fmt.Errorf("input %d: the Ledger yielded a MuSig2 %s for participant %x, not for its own key %x", ps.input, what, ps.pubKey, s.own)
+	if !bytes.Equal(ps.pubKey, s.Own) {
+		return false, fmt.Errorf("input %d: the Ledger yielded a MuSig2 %s for participant %x, not for its own key %x", ps.input, what, ps.pubKey, s.Own)
 	}
 	in := &p.Inputs[ps.input]
-	key := recordKey(keyType, s.own, s.plain)
-	if old := findRecord(in, key); old != nil {
+	key := hw.MuSigRecordKey(keyType, s.Own, s.Plain)
+	if old := hw.FindMuSigRecord(in, key); old != nil {
 		if bytes.Equal(old, ps.sig) {
 			return false, nil
 		}
@@ -386,9 +164,9 @@ func (pl *muSigPlan) addMuSig(p *bpsbt.Packet, ps partialSig) (bool, error) {
 // muSigRefusal explains a SIGN_PSBT refusal in round 2, where the app's
 // MuSig2 checks give these status words (musig_signing.c,
 // sign_sighash_musig_and_yield); nil for any other failure.
-func muSigRefusal(round muSigRound, err error) error {
+func muSigRefusal(round hw.MuSigRound, err error) error {
 	var se *StatusError
-	if round != muSigRound2 || !errors.As(err, &se) || se.HasCode {
+	if round != hw.MuSigRound2 || !errors.As(err, &se) || se.HasCode {
 		return nil
 	}
 	switch se.SW {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,7 +120,9 @@ func muSigRecords(t *testing.T, p *bpsbt.Packet, i int, keyType byte, fp [4]byte
 		if len(u.Key) != 67 || u.Key[0] != keyType {
 			continue
 		}
-		if tapDerivationOf(&p.Inputs[i], u.Key[2:34], binary.LittleEndian.Uint32(fp[:])) != nil {
+		if slices.ContainsFunc(p.Inputs[i].TaprootBip32Derivation, func(d *bpsbt.TaprootBip32Derivation) bool {
+			return d.MasterKeyFingerprint == binary.LittleEndian.Uint32(fp[:]) && bytes.Equal(d.XOnlyPubKey, u.Key[2:34])
+		}) {
 			n++
 		}
 	}
@@ -171,8 +174,8 @@ func TestMuSig2KeyPathWithLedger(t *testing.T) {
 		t.Fatalf("Ledger round 1: added %d (want 2 nonces, 2 leaf signatures), user asked %v", res.Added, f.asked())
 	}
 	for i := range p.Inputs {
-		if muSigRecords(t, p, i, inMuSigPubNonce, fpL) != 1 || len(p.Inputs[i].TaprootScriptSpendSig) != 1 {
-			t.Fatalf("input %d after the Ledger's round 1: %d nonces, %d leaf signatures", i, muSigRecords(t, p, i, inMuSigPubNonce, fpL), len(p.Inputs[i].TaprootScriptSpendSig))
+		if muSigRecords(t, p, i, hw.MuSigPubNonceType, fpL) != 1 || len(p.Inputs[i].TaprootScriptSpendSig) != 1 {
+			t.Fatalf("input %d after the Ledger's round 1: %d nonces, %d leaf signatures", i, muSigRecords(t, p, i, hw.MuSigPubNonceType, fpL), len(p.Inputs[i].TaprootScriptSpendSig))
 		}
 	}
 	// Cosigner 2's nonces are missing: the Ledger waits, unasked.
@@ -200,7 +203,7 @@ func TestMuSig2KeyPathWithLedger(t *testing.T) {
 		t.Fatalf("Ledger round 2: added %d, want 2 partial signatures", res.Added)
 	}
 	for i := range p.Inputs {
-		if muSigRecords(t, p, i, inMuSigPartialSig, fpL) != 1 {
+		if muSigRecords(t, p, i, hw.MuSigPartialSigType, fpL) != 1 {
 			t.Fatalf("input %d: no partial signature of the Ledger", i)
 		}
 	}
@@ -257,7 +260,9 @@ func TestMuSig2ReplacedRound(t *testing.T) {
 	fpL := fingerprintOf(t, deviceMaster(t))
 	nonceOf := func(p *bpsbt.Packet) []byte {
 		for _, u := range p.Inputs[0].Unknowns {
-			if len(u.Key) == 67 && u.Key[0] == inMuSigPubNonce && tapDerivationOf(&p.Inputs[0], u.Key[2:34], binary.LittleEndian.Uint32(fpL[:])) != nil {
+			if len(u.Key) == 67 && u.Key[0] == hw.MuSigPubNonceType && slices.ContainsFunc(p.Inputs[0].TaprootBip32Derivation, func(d *bpsbt.TaprootBip32Derivation) bool {
+				return d.MasterKeyFingerprint == binary.LittleEndian.Uint32(fpL[:]) && bytes.Equal(d.XOnlyPubKey, u.Key[2:34])
+			}) {
 				return u.Value
 			}
 		}
@@ -303,20 +308,20 @@ func TestMuSig2Plan(t *testing.T) {
 	// copy has no nonce at all.
 	step(p, 1)
 	plan, err := d.planMuSig(p)
-	if err != nil || plan.round != muSigRound1 || len(plan.sessions) != 2 {
+	if err != nil || plan.Round != hw.MuSigRound1 || len(plan.Sessions) != 2 {
 		t.Fatalf("plan %+v, %v; want round 1 on both inputs", plan, err)
 	}
-	for _, s := range plan.sessions {
-		script := p.Inputs[s.input].WitnessUtxo.PkScript
-		if !bytes.Equal(s.tweaked[1:], script[2:]) || bytes.Equal(s.plain, s.tweaked) {
-			t.Errorf("input %d: app key %x, plain %x, output key %x", s.input, s.tweaked, s.plain, script[2:])
+	for _, s := range plan.Sessions {
+		script := p.Inputs[s.Input].WitnessUtxo.PkScript
+		if !bytes.Equal(s.Tweaked[1:], script[2:]) || bytes.Equal(s.Plain, s.Tweaked) {
+			t.Errorf("input %d: app key %x, plain %x, output key %x", s.Input, s.Tweaked, s.Plain, script[2:])
 		}
 	}
 	dev := clonePacket(t, p)
 	plan.deviceCopy(dev)
 	for i := range dev.Inputs {
 		for _, u := range dev.Inputs[i].Unknowns {
-			if u.Key[0] == inMuSigPubNonce || u.Key[0] == inMuSigPartialSig {
+			if u.Key[0] == hw.MuSigPubNonceType || u.Key[0] == hw.MuSigPartialSigType {
 				t.Fatalf("input %d: round 1 copy holds %x", i, u.Key)
 			}
 		}
@@ -334,8 +339,8 @@ func TestMuSig2Plan(t *testing.T) {
 	}
 	// Its nonce in input 0 only: refused (two rounds mixed).
 	mixed := clonePacket(t, p)
-	own := plan.sessions[1]
-	mixed.Inputs[1].Unknowns = dropKey(mixed.Inputs[1].Unknowns, recordKey(inMuSigPubNonce, own.own, own.plain))
+	own := plan.Sessions[1]
+	mixed.Inputs[1].Unknowns = dropKey(mixed.Inputs[1].Unknowns, hw.MuSigRecordKey(hw.MuSigPubNonceType, own.Own, own.Plain))
 	if _, err := d.planMuSig(mixed); err == nil || !strings.Contains(err.Error(), "input(s) 0 but not for input(s) 1") {
 		t.Errorf("nonce in one input of two: %v", err)
 	}
@@ -345,20 +350,20 @@ func TestMuSig2Plan(t *testing.T) {
 	step(p, 2)
 	step(p, 1) // cosigner 1's partial signatures: not for the device
 	plan, err = d.planMuSig(p)
-	if err != nil || plan.round != muSigRound2 {
+	if err != nil || plan.Round != hw.MuSigRound2 {
 		t.Fatalf("plan %+v, %v; want round 2", plan, err)
 	}
 	dev = clonePacket(t, p)
 	plan.deviceCopy(dev)
-	for _, s := range plan.sessions {
-		in := &dev.Inputs[s.input]
-		for _, k := range s.participants {
-			want := findRecord(&p.Inputs[s.input], recordKey(inMuSigPubNonce, k, s.plain))
-			if got := findRecord(in, recordKey(inMuSigPubNonce, k, s.tweaked)); want == nil || !bytes.Equal(got, want) {
-				t.Errorf("input %d participant %x: app-keyed nonce %x, want %x", s.input, k, got, want)
+	for _, s := range plan.Sessions {
+		in := &dev.Inputs[s.Input]
+		for _, k := range s.Participants {
+			want := hw.FindMuSigRecord(&p.Inputs[s.Input], hw.MuSigRecordKey(hw.MuSigPubNonceType, k, s.Plain))
+			if got := hw.FindMuSigRecord(in, hw.MuSigRecordKey(hw.MuSigPubNonceType, k, s.Tweaked)); want == nil || !bytes.Equal(got, want) {
+				t.Errorf("input %d participant %x: app-keyed nonce %x, want %x", s.Input, k, got, want)
 			}
-			if findRecord(in, recordKey(inMuSigPubNonce, k, s.plain)) != nil || findRecord(in, recordKey(inMuSigPartialSig, k, s.plain)) != nil {
-				t.Errorf("input %d: the copy keeps BIP-373-keyed records", s.input)
+			if hw.FindMuSigRecord(in, hw.MuSigRecordKey(hw.MuSigPubNonceType, k, s.Plain)) != nil || hw.FindMuSigRecord(in, hw.MuSigRecordKey(hw.MuSigPartialSigType, k, s.Plain)) != nil {
+				t.Errorf("input %d: the copy keeps BIP-373-keyed records", s.Input)
 			}
 		}
 	}
@@ -373,29 +378,29 @@ func TestMuSig2Plan(t *testing.T) {
 
 	// The Ledger's partial signatures in: no round (leaves only).
 	step(p, 0)
-	if plan, err := d.planMuSig(p); err != nil || plan.round != muSigNone {
+	if plan, err := d.planMuSig(p); err != nil || plan.Round != hw.MuSigNone {
 		t.Errorf("after its partial signatures: %+v, %v", plan, err)
 	}
 
 	// A partial signature yield in round 1, a nonce in round 2, one for a
 	// leaf, one for another participant: refused.
-	r1 := &muSigPlan{round: muSigRound1, sessions: plan.sessions}
-	r2 := &muSigPlan{round: muSigRound2, sessions: plan.sessions}
-	s := plan.sessions[0]
-	other := s.participants[0]
-	if bytes.Equal(other, s.own) {
-		other = s.participants[1]
+	r1 := &muSigPlan{hw.MuSigPlan{Round: hw.MuSigRound1, Sessions: plan.Sessions}}
+	r2 := &muSigPlan{hw.MuSigPlan{Round: hw.MuSigRound2, Sessions: plan.Sessions}}
+	s := plan.Sessions[0]
+	other := s.Participants[0]
+	if bytes.Equal(other, s.Own) {
+		other = s.Participants[1]
 	}
 	for _, c := range []struct {
 		plan *muSigPlan
 		ps   partialSig
 		want string
 	}{
-		{r1, partialSig{kind: yieldMuSigSig, pubKey: s.own, agg: s.tweaked, sig: make([]byte, 32)}, "round that does not make one"},
-		{r2, partialSig{kind: yieldMuSigNonce, pubKey: s.own, agg: s.tweaked, sig: make([]byte, 66)}, "round that does not make one"},
-		{r2, partialSig{kind: yieldMuSigSig, pubKey: s.own, agg: s.tweaked, sig: make([]byte, 32), leafHash: make([]byte, 32)}, "script leaf"},
-		{r2, partialSig{kind: yieldMuSigSig, pubKey: other, agg: s.tweaked, sig: make([]byte, 32)}, "not for its own key"},
-		{r2, partialSig{kind: yieldMuSigSig, pubKey: s.own, agg: s.plain, sig: make([]byte, 32)}, "not the input's output key"},
+		{r1, partialSig{kind: yieldMuSigSig, pubKey: s.Own, agg: s.Tweaked, sig: make([]byte, 32)}, "round that does not make one"},
+		{r2, partialSig{kind: yieldMuSigNonce, pubKey: s.Own, agg: s.Tweaked, sig: make([]byte, 66)}, "round that does not make one"},
+		{r2, partialSig{kind: yieldMuSigSig, pubKey: s.Own, agg: s.Tweaked, sig: make([]byte, 32), leafHash: make([]byte, 32)}, "script leaf"},
+		{r2, partialSig{kind: yieldMuSigSig, pubKey: other, agg: s.Tweaked, sig: make([]byte, 32)}, "not for its own key"},
+		{r2, partialSig{kind: yieldMuSigSig, pubKey: s.Own, agg: s.Plain, sig: make([]byte, 32)}, "not the input's output key"},
 	} {
 		if _, err := c.plan.addMuSig(clonePacket(t, w.spend(t, 2)), c.ps); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.ps, err, c.want)

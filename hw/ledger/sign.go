@@ -79,7 +79,7 @@ func (d *Ledger) SignPSBT(ctx context.Context, out *bpsbt.Packet, w *hw.Wallet) 
 	d.opts.Prompt.Prompt(fmt.Sprintf("Review the transaction (%d inputs, %d outputs) from wallet %q on your %s: check every output and the fee, then sign (reject refuses).",
 		len(mp.inputs), len(mp.outputs), name, d.name()))
 	if _, err := d.command(ctx, insSignPSBT, req, it, true); err != nil {
-		if m := muSigRefusal(plan.round, err); m != nil {
+		if m := muSigRefusal(plan.Round, err); m != nil {
 			return nil, d.failAs(op, hw.ErrDevice, m)
 		}
 		return nil, d.failWallet(op, name, err)

@@ -115,7 +115,7 @@ func TestTaprootYieldsTakenBack(t *testing.T) {
 	// PSBT (a round 1 no one uses) it is left out.
 	nonce := append([]byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0}, bytes.Repeat([]byte{2}, 66+33+33)...)
 	plan, err := d.planMuSig(p)
-	if err != nil || plan.round != muSigRound1 || len(plan.sessions) != 2 {
+	if err != nil || plan.Round != hw.MuSigRound1 || len(plan.Sessions) != 2 {
 		t.Fatalf("plan %+v, %v; want round 1 for both inputs", plan, err)
 	}
 	if _, err := d.addSignatures(clonePacket(t, p), [][]byte{nonce}, plan); err == nil || !strings.Contains(err.Error(), "not the input's output key") {

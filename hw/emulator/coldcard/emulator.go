@@ -34,7 +34,8 @@
 // not a descriptor; enrolling a name that is already used fails at "enrl"
 // rather than on the device's screen. Miniscript is compiled but not type
 // checked (the firmware refuses ill-typed and insane miniscript); taproot
-// key-path signing and MuSig2 are not modelled.
+// key-path signing with a single key is not modelled, nor musig() in
+// script leaves (musig.go).
 package coldcard
 
 import (
@@ -88,8 +89,8 @@ type Config struct {
 	// (the default), "6.2.2X", "5.4.1"... What the emulator accepts
 	// follows it (firmware.go): mainline releases have no miniscript,
 	// 6.2.1X+ enrol it over USB, 6.3.5X+ refuse static keys, 6.4.0X+ drop
-	// the legacy multisig commands. MuSig2 (6.5.0X+) is not modelled, so
-	// those versions are refused.
+	// the legacy multisig commands, 6.5.0X+ enrol a musig() internal key
+	// and sign its MuSig2 key path in two passes (musig.go).
 	Firmware string
 }
 
@@ -118,7 +119,10 @@ type Emulator struct {
 	mu        sync.Mutex // guards the fields below and every session's shared state
 	wallets   []*wallet
 	msWallets []*msWallet // miniscript and taproot wallets (EDGE firmware)
-	stats     Stats
+	// musigCache is the firmware's MUSIG_SESSION_CACHE: round 1's
+	// randomness per transaction, in volatile memory (musig.go)
+	musigCache map[[32]byte][32]byte
+	stats      Stats
 }
 
 // New builds an emulator from cfg.
@@ -158,9 +162,6 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if e.fw, err = parseFirmware(e.cfg.Firmware); err != nil {
 		return nil, fmt.Errorf("coldcard emulator: %w", err)
-	}
-	if e.fw.atLeast(6, 5, 0) {
-		return nil, fmt.Errorf("coldcard emulator: firmware %s signs MuSig2, which the emulator does not model; use 6.4.1X or older", e.cfg.Firmware)
 	}
 	if e.cfg.Label == "" {
 		e.cfg.Label = "emulator"

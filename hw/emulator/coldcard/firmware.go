@@ -65,3 +65,4 @@ func (f firmware) miniscriptCmds() bool { return f.atLeast(6, 2, 2) } // msls, m
 func (f firmware) staticKeys() bool     { return !f.atLeast(6, 3, 5) }
 func (f firmware) legacyMultisig() bool { return !f.atLeast(6, 4, 0) } // text setup file, p2sh, msck
 func (f firmware) namedSign() bool      { return f.atLeast(6, 4, 0) }  // stxn + wallet name
+func (f firmware) musig() bool          { return f.atLeast(6, 5, 0) }  // musig() internal key

@@ -5,7 +5,8 @@ package coldcard
 // new_edge branch of github.com/Coldcard/firmware, commit 8919b84a), written
 // from BIP-379 (miniscript), BIP-380/386/387 (descriptors, tr, multi_a) and
 // BIP-341/342. Only what a wallet needs: wsh(MINISCRIPT) and
-// tr(KEY[,TREE]) with miniscript leaves; no sh(), no musig().
+// tr(KEY[,TREE]) with miniscript leaves, and (6.5.0X+, musig.go) a musig()
+// internal key; no sh(), no musig() in leaves.
 
 import (
 	"bytes"
@@ -28,6 +29,7 @@ type msKey struct {
 	xpub     *hdkeychain.ExtendedKey
 	branches [2]uint32 // receive, change
 	static   []byte    // x-only or compressed static key; xpub is nil
+	musig    bool      // a participant of the musig() internal key: not derived
 	text     string
 }
 
@@ -147,6 +149,9 @@ func (p *descParser) until(stops string) string {
 // key parses a key expression and returns its index.
 func (p *descParser) key(static bool) (int, error) {
 	text := p.until(",){}")
+	if strings.HasPrefix(text, "musig(") {
+		return 0, p.fail("musig() in a script leaf is not modelled by the emulator")
+	}
 	if p.keyFn != nil {
 		k, err := p.keyFn(text)
 		if err != nil {
@@ -160,7 +165,7 @@ func (p *descParser) key(static bool) (int, error) {
 		return 0, p.fail("%v", err)
 	}
 	for _, o := range p.keys {
-		if o.text == k.text {
+		if o.text == k.text && !o.musig {
 			return 0, p.fail("Insane policy: duplicate key %s", text)
 		}
 	}

@@ -11,6 +11,7 @@ package coldcard
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -64,7 +65,10 @@ func hasTapXFP(ds []*bpsbt.TaprootBip32Derivation, xfp uint32) bool {
 
 // matchMiniscript finds the enrolled wallet (named, when the host named
 // one) whose derivation at the place our derivations name gives spk.
-func (e *Emulator) matchMiniscript(named *msWallet, own []ownDerivation, spk []byte, tap bool, my uint32) (*msWallet, *msDerived, error) {
+//
+// A musig() wallet is also found by the derivation of its internal key
+// (tapDerivs), whose fingerprint is the BIP-328 synthetic xpub's.
+func (e *Emulator) matchMiniscript(named *msWallet, own []ownDerivation, spk []byte, tap bool, my uint32, tapDerivs []*bpsbt.TaprootBip32Derivation) (*msWallet, *msDerived, error) {
 	e.mu.Lock()
 	wallets := append([]*msWallet(nil), e.msWallets...)
 	e.mu.Unlock()
@@ -75,8 +79,13 @@ func (e *Emulator) matchMiniscript(named *msWallet, own []ownDerivation, spk []b
 		if w.tap != tap {
 			continue
 		}
+		if w.musig != nil {
+			if d, der, err := w.matchMusig(e, spk, tapDerivs); err != nil || d != nil {
+				return d, der, err
+			}
+		}
 		for _, k := range w.keys {
-			if k.xpub == nil || k.xfp != my {
+			if k.xpub == nil || k.xfp != my || k.musig {
 				continue
 			}
 			for _, d := range own {
@@ -102,6 +111,34 @@ func (e *Emulator) matchMiniscript(named *msWallet, own []ownDerivation, spk []b
 	return nil, nil, nil
 }
 
+// matchMusig tries the derivations of the musig() aggregate: two steps
+// from its synthetic xpub (fingerprint hash160(aggregate)).
+func (w *msWallet) matchMusig(e *Emulator, spk []byte, tapDerivs []*bpsbt.TaprootBip32Derivation) (*msWallet, *msDerived, error) {
+	d0, err := w.derive(e, 0, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fp := binary.LittleEndian.Uint32(hash160(d0.musigAgg)[:4])
+	for _, d := range tapDerivs {
+		if d.MasterKeyFingerprint != fp || len(d.Bip32Path) != 2 {
+			continue
+		}
+		for change, br := range w.musigBr {
+			if d.Bip32Path[0] != br || d.Bip32Path[1] >= 1<<31 {
+				continue
+			}
+			der, err := w.derive(e, uint32(change), d.Bip32Path[1])
+			if err != nil {
+				return nil, nil, err
+			}
+			if bytes.Equal(der.spk, spk) {
+				return w, der, nil
+			}
+		}
+	}
+	return nil, nil, nil
+}
+
 func u32bytes(p []uint32) []byte {
 	var b []byte
 	for _, v := range p {
@@ -121,7 +158,7 @@ func (e *Emulator) reviewMiniscriptInput(pl *plan, i int, my uint32, prev *wire.
 		return false, nil
 	}
 	own := ownDerivations(in, tap, my)
-	w, der, err := e.matchMiniscript(pl.named, own, spk, tap, my)
+	w, der, err := e.matchMiniscript(pl.named, own, spk, tap, my, in.TaprootBip32Derivation)
 	if err != nil {
 		return false, fmt.Errorf("Input #%d: %v", i, err)
 	}
@@ -145,7 +182,7 @@ func (e *Emulator) reviewMiniscriptInput(pl *plan, i int, my uint32, prev *wire.
 	}
 	ip := inputPlan{amount: prev.Value, segwit: true, ms: der, tap: tap}
 	if tap {
-		if len(in.TaprootInternalKey) > 0 && !bytes.Equal(in.TaprootInternalKey, der.pubs[w.internal]) {
+		if len(in.TaprootInternalKey) > 0 && !bytes.Equal(in.TaprootInternalKey, der.internal) {
 			return false, fmt.Errorf("Input #%d: internal key mismatch", i)
 		}
 		if len(in.TaprootMerkleRoot) > 0 && !bytes.Equal(in.TaprootMerkleRoot, der.root) {
@@ -167,6 +204,11 @@ func (e *Emulator) reviewMiniscriptInput(pl *plan, i int, my uint32, prev *wire.
 				ip.mssigns = append(ip.mssigns, msSign{pub: der.pubs[ki], path: path, leaf: leaf})
 			}
 		}
+		if w.musig != nil {
+			if ip.musig, err = e.reviewMusig(w, der, in, own, my, i); err != nil {
+				return false, err
+			}
+		}
 	} else {
 		if len(in.WitnessScript) == 0 {
 			return false, fmt.Errorf("Need witness script for input #%d", i)
@@ -184,7 +226,7 @@ func (e *Emulator) reviewMiniscriptInput(pl *plan, i int, my uint32, prev *wire.
 			}
 		}
 	}
-	ip.sign = len(ip.mssigns) > 0
+	ip.sign = len(ip.mssigns) > 0 || ip.musig != nil
 	pl.inputs[i] = ip
 	return true, nil
 }
@@ -228,10 +270,10 @@ func (e *Emulator) reviewMiniscriptOutput(pl *plan, j int, my uint32) (bool, err
 			}
 		}
 	}
-	if len(own) == 0 || pl.ms.tap != tap {
+	if len(own) == 0 && !(tap && pl.ms.musig != nil && len(out.TaprootBip32Derivation) > 0) || pl.ms.tap != tap {
 		return false, nil
 	}
-	w, _, err := e.matchMiniscript(pl.ms, own, spk, tap, my)
+	w, _, err := e.matchMiniscript(pl.ms, own, spk, tap, my, out.TaprootBip32Derivation)
 	if err != nil {
 		return false, err
 	}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -27,21 +28,25 @@ type msWallet struct {
 	desc     string // as enrolled, without checksum
 	tap      bool
 	keys     []msKey
-	ms       *msNode  // wsh
-	internal int      // tr: index of the internal key
-	tree     *tapTree // tr: nil for a key-path-only wallet
+	ms       *msNode   // wsh
+	internal int       // tr: index of the internal key, -1 for musig()
+	musig    []int     // tr: indexes of the musig() internal key's participants
+	musigBr  [2]uint32 // tr: the musig() aggregate's receive and change steps
+	tree     *tapTree  // tr: nil for a key-path-only wallet
 	derived  *derivCache
 }
 
 // msDerived is a wallet at one (change, index).
 type msDerived struct {
-	pubs    [][]byte // per key: 33 bytes (wsh) or x-only (tr)
-	script  []byte   // wsh witness script
-	leaves  []tapLeafInfo
-	root    []byte // tr merkle root, nil without a tree
-	outKey  []byte // tr output key, x-only
-	spk     []byte
-	address string
+	pubs     [][]byte // per key: 33 bytes (wsh) or x-only (tr)
+	script   []byte   // wsh witness script
+	leaves   []tapLeafInfo
+	root     []byte // tr merkle root, nil without a tree
+	outKey   []byte // tr output key, x-only
+	internal []byte // tr internal key, x-only
+	musigAgg []byte // tr musig(): the plain KeyAgg key, 33 bytes
+	spk      []byte
+	address  string
 }
 
 type tapLeafInfo struct {
@@ -101,7 +106,15 @@ func (e *Emulator) parseDescriptorText(text string) (*msWallet, error) {
 			return nil, errors.New("Unsupported descriptor")
 		}
 		p.tap, w.tap = true, true
-		if w.internal, err = p.key(true); err != nil {
+		if p.eat("musig(") {
+			if !e.fw.musig() {
+				return nil, errors.New("musig() needs firmware 6.5.0X or later")
+			}
+			w.internal = -1
+			if w.musig, w.musigBr, err = p.parseMusig(binary.LittleEndian.Uint32(e.xfp[:])); err != nil {
+				return nil, err
+			}
+		} else if w.internal, err = p.key(true); err != nil {
 			return nil, err
 		}
 		if p.eat(",") {
@@ -146,6 +159,12 @@ func (w *msWallet) derive(e *Emulator, change, index uint32) (*msDerived, error)
 			if len(pub) == 33 {
 				pub = pub[1:]
 			}
+		} else if k.musig {
+			pk, err := k.xpub.ECPubKey()
+			if err != nil {
+				return nil, err
+			}
+			pub = pk.SerializeCompressed()[1:]
 		} else {
 			c, err := w.derived.derive(k.xpub, k.xpub.String(), []uint32{k.branches[change], index})
 			if err != nil {
@@ -182,7 +201,24 @@ func (w *msWallet) derive(e *Emulator, change, index uint32) (*msDerived, error)
 		d.address = a.EncodeAddress()
 		return d, nil
 	}
-	internal, err := schnorr.ParsePubKey(d.pubs[w.internal])
+	d.internal = d.pubs[max(w.internal, 0)]
+	if w.musig != nil {
+		var parts []*btcec.PublicKey
+		for _, ki := range w.musig {
+			pk, err := w.keys[ki].xpub.ECPubKey()
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, pk)
+		}
+		plain, derived, _, err := musigDerive(parts, []uint32{w.musigBr[change], index})
+		if err != nil {
+			return nil, err
+		}
+		d.musigAgg = plain.SerializeCompressed()
+		d.internal = derived.SerializeCompressed()[1:]
+	}
+	internal, err := schnorr.ParsePubKey(d.internal)
 	if err != nil {
 		return nil, fmt.Errorf("internal key: %v", err)
 	}

@@ -42,6 +42,7 @@ type inputPlan struct {
 	ms         *msDerived          // miniscript wallet at this input's place
 	tap        bool                // a taproot input
 	mssigns    []msSign            // miniscript signatures to make
+	musig      *musigInput         // MuSig2 key-path work (6.5.0X+)
 }
 
 // reviewPSBT parses raw and checks everything the device checks before it
@@ -356,6 +357,7 @@ func (e *Emulator) render(spk []byte) string {
 func (e *Emulator) signPSBT(pl *plan) ([]byte, error) {
 	tx := pl.p.UnsignedTx
 	hashes := txscript.NewTxSigHashes(tx, prevFetcher(pl.prev))
+	var ms *musigSession
 	for i := range pl.inputs {
 		ip := &pl.inputs[i]
 		if !ip.sign {
@@ -363,6 +365,18 @@ func (e *Emulator) signPSBT(pl *plan) ([]byte, error) {
 		}
 		if ip.ms != nil {
 			if err := e.signMiniscript(pl, hashes, i); err != nil {
+				return nil, err
+			}
+			if ip.musig == nil {
+				continue
+			}
+			if ms == nil {
+				var err error
+				if ms, err = e.startMusig(pl); err != nil {
+					return nil, err
+				}
+			}
+			if err := e.signMusig(pl, ms, hashes, i); err != nil {
 				return nil, err
 			}
 			continue
@@ -406,6 +420,7 @@ func (e *Emulator) signPSBT(pl *plan) ([]byte, error) {
 	if err := pl.p.Serialize(&out); err != nil {
 		return nil, err
 	}
+	e.endMusig(ms)
 	return out.Bytes(), nil
 }
 
