@@ -44,7 +44,6 @@ func newMiniscriptWallet(t testing.TB, name, tmpl string, net *chaincfg.Params) 
 	t.Helper()
 	w := &testWallet{st: descriptor.ScriptWsh, net: net, name: name}
 	path := accountPath(descriptor.ScriptWsh)
-	r := strings.NewReplacer()
 	var pairs []string
 	for i, m := range mnemonics {
 		c := newCosigner(t, m, path, net)
@@ -57,7 +56,7 @@ func newMiniscriptWallet(t testing.TB, name, tmpl string, net *chaincfg.Params) 
 			pairs = append(pairs, "D", fmt.Sprintf("[%x/48h/1h/0h/2h]%s/<2;3>/*", c.fp, c.account))
 		}
 	}
-	r = strings.NewReplacer(pairs...)
+	r := strings.NewReplacer(pairs...)
 	d, err := descriptor.Parse("wsh(" + r.Replace(tmpl) + ")")
 	if err != nil {
 		return nil, err

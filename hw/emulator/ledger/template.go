@@ -139,13 +139,6 @@ func (p *templateParser) errorf(format string, args ...any) error {
 	return fail(swIncorrectData, "template %q at %d: %s", p.s, p.pos, fmt.Sprintf(format, args...))
 }
 
-func (p *templateParser) peek() byte {
-	if p.pos < len(p.s) {
-		return p.s[p.pos]
-	}
-	return 0
-}
-
 func (p *templateParser) consume(lit string) bool {
 	if strings.HasPrefix(p.s[p.pos:], lit) {
 		p.pos += len(lit)
