@@ -381,6 +381,14 @@ func TestMuSig2Plan(t *testing.T) {
 	if plan, err := d.planMuSig(p); err != nil || plan.Round != hw.MuSigNone {
 		t.Errorf("after its partial signatures: %+v, %v", plan, err)
 	}
+	// Its partial signature in input 0 only: two rounds mixed, refused
+	// (hw.PlanMuSig's rule, shared with the Coldcard).
+	half := clonePacket(t, p)
+	s1 := plan.Sessions[1]
+	half.Inputs[1].Unknowns = dropKey(half.Inputs[1].Unknowns, hw.MuSigRecordKey(hw.MuSigPartialSigType, s1.Own, s1.Plain))
+	if _, err := d.planMuSig(half); err == nil || !strings.Contains(err.Error(), "partial signature for input(s) 0 and not for input(s) 1") {
+		t.Errorf("partial signature in one input of two: %v", err)
+	}
 
 	// A partial signature yield in round 1, a nonce in round 2, one for a
 	// leaf, one for another participant: refused.
