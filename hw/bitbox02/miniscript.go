@@ -11,7 +11,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
-	"github.com/countersign/countersign/descriptor/miniscript"
 	"github.com/countersign/countersign/hw"
 	bb "github.com/countersign/countersign/hw/bitbox02/bbproto"
 )
@@ -34,11 +33,6 @@ const (
 
 // maxPolicyKeys is MAX_KEYS of policies.rs.
 const maxPolicyKeys = 20
-
-// policyKey is a key placeholder as the policy text writes it.
-type policyKey string
-
-func (k policyKey) String() string { return string(k) }
 
 // newMiniscriptView describes a wsh(MINISCRIPT) wallet as a wallet policy.
 // The firmware's checks (policies.rs parse and validate): Bitcoin or
@@ -72,14 +66,6 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 		}
 	}
 	v := &walletView{d: d, net: w.Network, coin: coin, own: -1, shownNet: shownNet}
-	// The policy's key list holds each xpub once: a cosigner written
-	// twice with other derivations (a recovery path's /<2;3>/*, as
-	// countersign writes a key that is in both paths) is one key with two
-	// placeholders, @i/** and @i/<2;3>/* (BIP-388; policies.rs
-	// validate_keys wants distinct xpubs and distinct derivations).
-	var keys []*bb.KeyOriginInfo
-	keyOf := map[string]int{}          // xpub text -> position in keys
-	placeholder := map[string]string{} // descriptor key text -> @i/...
 	for i, k := range d.Keys {
 		if k.XPub == nil {
 			return nil, unsupported("key #%d is a plain public key; a BitBox02 wallet policy needs an xpub for every key", i+1)
@@ -88,8 +74,7 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 		if !ok {
 			return nil, unsupported("key #%d is derived at %s; a BitBox02 derives a wallet's keys at <xpub>/<a;b>/* (unhardened)", i+1, keyPathString(k))
 		}
-		ours := k.Origin != nil && k.Origin.Fingerprint == fp
-		if ours {
+		if k.Origin != nil && k.Origin.Fingerprint == fp {
 			if v.own >= 0 {
 				return nil, unsupported("the wallet holds this BitBox02's key twice (#%d and #%d); countersign lets the device sign for one key, once, per wallet", v.own+1, i+1)
 			}
@@ -98,27 +83,27 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 			}
 			v.own = i
 		}
-		xs := k.XPub.String()
-		idx, seen := keyOf[xs]
-		if !seen {
-			x, err := xpubMessage(k.XPub)
-			if err != nil {
-				return nil, fmt.Errorf("key #%d: %w", i+1, err)
-			}
-			ki := &bb.KeyOriginInfo{Xpub: x}
-			if k.Origin != nil {
-				ki.RootFingerprint = append([]byte(nil), k.Origin.Fingerprint[:]...)
-				ki.Keypath = append([]uint32(nil), k.Origin.Path...)
-			}
-			idx = len(keys)
-			keyOf[xs] = idx
-			keys = append(keys, ki)
+	}
+	// The policy's key list holds each xpub once: a cosigner written
+	// twice with other derivations (a recovery path's /<2;3>/*, as
+	// countersign writes a key that is in both paths) is one key with two
+	// placeholders, @i/** and @i/<2;3>/* (BIP-388; policies.rs
+	// validate_keys wants distinct xpubs and distinct derivations).
+	tmpl, policyKeys, err := d.MiniscriptPolicy()
+	if err != nil {
+		return nil, unsupported("%v", err)
+	}
+	keys := make([]*bb.KeyOriginInfo, len(policyKeys))
+	for i, k := range policyKeys {
+		x, err := xpubMessage(k.XPub)
+		if err != nil {
+			return nil, fmt.Errorf("key #%d: %w", i+1, err)
 		}
-		ph := "@" + strconv.Itoa(idx) + "/**"
-		if a != 0 || b != 1 {
-			ph = fmt.Sprintf("@%d/<%d;%d>/*", idx, a, b)
+		keys[i] = &bb.KeyOriginInfo{Xpub: x}
+		if k.Origin != nil {
+			keys[i].RootFingerprint = append([]byte(nil), k.Origin.Fingerprint[:]...)
+			keys[i].Keypath = append([]uint32(nil), k.Origin.Path...)
 		}
-		placeholder[k.String()] = ph
 	}
 	if len(keys) > maxPolicyKeys {
 		return nil, unsupported("a BitBox02 wallet policy holds at most %d keys; this wallet has %d", maxPolicyKeys, len(keys))
@@ -133,40 +118,8 @@ func newMiniscriptView(w *hw.Wallet, d *descriptor.Descriptor, coin uint32, fp [
 	if d.Keys[v.own].XPub.Depth() != uint8(len(v.account)) {
 		return nil, fmt.Errorf("the device's key has depth %d but its origin path %s has %d steps", d.Keys[v.own].XPub.Depth(), descriptor.Path(v.account), len(v.account))
 	}
-	tmpl, err := policyTemplate(text, placeholder)
-	if err != nil {
-		return nil, err
-	}
 	v.cfg = &bb.ScriptConfig{Policy: &bb.Policy{Policy: tmpl, Keys: keys}}
 	return v, nil
-}
-
-// policyTemplate writes the miniscript with each key as its placeholder
-// (@i/** or @i/<a;b>/*, i the xpub's position in the key list, numbered
-// in the order the keys are first written, as BIP-388 wants), by parsing the miniscript text again with
-// the key expressions mapped to placeholders.
-func policyTemplate(text string, placeholder map[string]string) (string, error) {
-	var keyErr error
-	node, err := miniscript.Parse(text, miniscript.P2WSH, func(expr string) (miniscript.Key, error) {
-		k, err := descriptor.ParseKey(expr)
-		if err != nil {
-			keyErr = fmt.Errorf("writing the wallet policy: key %q: %w", expr, err)
-			return nil, keyErr
-		}
-		ph, ok := placeholder[k.String()]
-		if !ok {
-			keyErr = fmt.Errorf("writing the wallet policy: key %q is not in the wallet's key list", expr)
-			return nil, keyErr
-		}
-		return policyKey(ph), nil
-	})
-	if keyErr != nil {
-		return "", keyErr
-	}
-	if err != nil {
-		return "", fmt.Errorf("writing the miniscript as a wallet policy: %w", err)
-	}
-	return "wsh(" + node.String() + ")", nil
 }
 
 // checkPolicyVersion refuses a wallet policy on firmware older than

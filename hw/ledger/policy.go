@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/countersign/countersign/descriptor"
-	"github.com/countersign/countersign/descriptor/miniscript"
 	"github.com/countersign/countersign/hw"
 )
 
@@ -221,36 +220,21 @@ func (b *policyBuilder) multisig(m *descriptor.Descriptor) (string, error) {
 	return "", fmt.Errorf("script type %v is not one the Ledger registers", m.Script)
 }
 
-// templateKey is a key placeholder inside a miniscript template; it prints
-// as written (@i/**).
-type templateKey string
-
-func (k templateKey) String() string { return string(k) }
-
-// miniscript writes wsh(MINISCRIPT): the miniscript's text is parsed again
-// with every key expression turned into its placeholder, so the template
-// is the same miniscript with @i/** for the keys, numbered in the order
-// the parser meets them (the order they are written).
+// miniscript writes wsh(MINISCRIPT) as descriptor.MiniscriptPolicy
+// writes it (BIP-388: placeholders numbered in the order the keys are
+// written), with each key as the app's key information.
 func (b *policyBuilder) miniscript(m *descriptor.Descriptor) (string, error) {
-	var keyErr error
-	n, err := miniscript.Parse(m.Miniscript.String(), miniscript.P2WSH, func(expr string) (miniscript.Key, error) {
-		k, err := descriptor.ParseKey(expr)
-		if err == nil {
-			var kp string
-			if kp, err = b.derived(k); err == nil {
-				return templateKey(kp), nil
-			}
-		}
-		keyErr = fmt.Errorf("key %d of the wallet: %w", len(b.keys)+1, err)
-		return nil, keyErr
-	})
-	if keyErr != nil {
-		return "", keyErr
-	}
+	tmpl, keys, err := m.MiniscriptPolicy()
 	if err != nil {
-		return "", fmt.Errorf("writing the miniscript as a wallet policy: %w", err)
+		return "", err
 	}
-	tmpl := "wsh(" + n.String() + ")"
+	for _, k := range keys {
+		info, err := keyText(k)
+		if err != nil {
+			return "", err
+		}
+		b.placeholder(info)
+	}
 	if hasWrapperA(tmpl) {
 		b.need(verMiniscriptA, "a miniscript with an a: wrapper (versions 2.1.0 and 2.1.1 derive wrong addresses for it)")
 	}
