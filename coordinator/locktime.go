@@ -2,9 +2,13 @@ package coordinator
 
 import (
 	"context"
+
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/psbt"
@@ -27,16 +31,16 @@ import (
 //     below MTP(tip), so the path opens when MTP(tip) >= coinTime +
 //     units*512. An unconfirmed coin is locked.
 
+// The BIP-65/68 numbers are btcd's: txscript.LockTimeThreshold (nLockTime
+// and after() values from there on are Unix times), wire's
+// SequenceLockTimeDisabled, ...IsSeconds, ...Mask and ...Granularity (a
+// time-based relative lock counts 2^9 = 512 s units).
 const (
-	// lockTimeThreshold: nLockTime and after() values from here on are
-	// Unix times, below it block heights (Core's LOCKTIME_THRESHOLD).
-	lockTimeThreshold = 500000000
-	// seqDisable, seqTypeFlag and seqMask are BIP-68's nSequence fields.
-	seqDisable  = 1 << 31
-	seqTypeFlag = 1 << 22
-	seqMask     = 0xffff
-	// seqGranularity: a time-based relative lock counts 2^9 = 512 s units.
-	seqGranularity = 9
+	lockTimeThreshold = txscript.LockTimeThreshold
+	seqDisable        = wire.SequenceLockTimeDisabled
+	seqTypeFlag       = wire.SequenceLockTimeIsSeconds
+	seqMask           = wire.SequenceLockTimeMask
+	seqGranularity    = wire.SequenceLockTimeGranularity
 	// maxTimeUnits is the longest relative time lock: 65535 units of 512
 	// seconds, about 388 days.
 	maxTimeUnits = seqMask
