@@ -3,7 +3,6 @@ package bitbox02
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -130,7 +129,7 @@ func checkPolicyVersion(running string, v *walletView) error {
 		return nil
 	}
 	got, ok := parseVersion(running)
-	if ok && !versionBefore(got, [3]int{policyMajor, policyMinor, policyPatch}) {
+	if ok && !versionBefore(got, hw.Version{policyMajor, policyMinor, policyPatch}) {
 		return nil
 	}
 	what := "a wsh(multi(...)) wallet (keys in their written order)"
@@ -141,30 +140,13 @@ func checkPolicyVersion(running string, v *walletView) error {
 }
 
 // parseVersion reads "v9.21.0" (the info reply's version).
-func parseVersion(s string) ([3]int, bool) {
-	var out [3]int
-	parts := strings.Split(strings.TrimPrefix(s, "v"), ".")
-	if len(parts) != 3 {
-		return out, false
-	}
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return out, false
-		}
-		out[i] = n
-	}
-	return out, true
+func parseVersion(s string) (hw.Version, bool) {
+	v, err := hw.ParseVersion(strings.TrimPrefix(s, "v"))
+	return v, err == nil
 }
 
-func versionBefore(a, b [3]int) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return false
-}
+// versionBefore reports whether firmware a is older than b.
+func versionBefore(a, b hw.Version) bool { return a.Less(b) }
 
 // reencode writes a P2WSH address of network from for network to.
 func reencode(addr string, from, to *chaincfg.Params) (string, error) {

@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 
 	"github.com/btcsuite/btcd/wire"
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/hw"
 )
 
 // APDU classes (doc/bitcoin.md of LedgerHQ/app-bitcoin-new).
@@ -341,35 +340,11 @@ func parseAppVersion(data []byte) (appVersion, error) {
 	return appVersion{Name: string(fields[0]), Version: string(fields[1]), Flags: fields[2]}, nil
 }
 
-// semver is a major.minor.patch triple; any suffix ("-rc1") is ignored.
-type semver [3]int
+// semver is a major.minor.patch triple (hw.Version); any suffix
+// ("-rc1") is ignored.
+type semver = hw.Version
 
-func parseSemver(s string) (semver, error) {
-	core, _, _ := strings.Cut(s, "-")
-	core, _, _ = strings.Cut(core, "+")
-	parts := strings.Split(core, ".")
-	if len(parts) != 3 {
-		return semver{}, fmt.Errorf("version %q is not major.minor.patch", s)
-	}
-	var v semver
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			return semver{}, fmt.Errorf("version %q is not major.minor.patch", s)
-		}
-		v[i] = n
-	}
-	return v, nil
-}
-
-func (v semver) less(w semver) bool {
-	for i := range v {
-		if v[i] != w[i] {
-			return v[i] < w[i]
-		}
-	}
-	return false
-}
+func parseSemver(s string) (semver, error) { return hw.ParseVersion(s) }
 
 func boolByte(b bool) byte {
 	if b {

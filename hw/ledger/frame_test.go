@@ -172,8 +172,8 @@ func TestParseAppVersion(t *testing.T) {
 	}
 	for s, want := range map[string]bool{"2.1.0": false, "2.0.6": true, "2.1.0-rc1": false, "1.9.9": true, "10.0.0": false} {
 		v, err := parseSemver(s)
-		if err != nil || v.less(minAppVersion) != want {
-			t.Errorf("%s below 2.1.0: %v %v", s, v.less(minAppVersion), err)
+		if err != nil || v.Less(minAppVersion) != want {
+			t.Errorf("%s below 2.1.0: %v %v", s, v.Less(minAppVersion), err)
 		}
 	}
 }

@@ -198,7 +198,7 @@ func (d *Ledger) identify(ctx context.Context) error {
 	if err != nil {
 		return d.fail(op, fmt.Errorf("the %s app reports version %q: %w", app.Name, app.Version, err))
 	}
-	if v.less(minAppVersion) {
+	if v.Less(minAppVersion) {
 		return d.fail(op, fmt.Errorf("the %s app is version %s: countersign needs 2.1.0 or later; update it with Ledger Live", app.Name, app.Version))
 	}
 	d.ver = v

@@ -398,7 +398,7 @@ func (p *WalletPolicy) hasMuSig() bool { return strings.Contains(p.Template, "mu
 func (p *WalletPolicy) AppVersionNeeded() (version, what string) {
 	best := appNeed{version: minAppVersion}
 	for _, n := range p.needs {
-		if best.version.less(n.version) {
+		if best.version.Less(n.version) {
 			best = n
 		}
 	}
@@ -409,7 +409,7 @@ func (p *WalletPolicy) AppVersionNeeded() (version, what string) {
 // version that added what it needs.
 func (p *WalletPolicy) checkApp(v semver, running string) error {
 	for _, n := range p.needs {
-		if v.less(n.version) {
+		if v.Less(n.version) {
 			return unsupported("the Ledger's Bitcoin app is version %s, but this wallet uses %s, which the app has since version %s: update the Bitcoin app with Ledger Live", running, n.what, n.version)
 		}
 	}
@@ -477,6 +477,3 @@ func (p *WalletPolicy) String() string {
 // NUMSLimit is why a taproot wallet whose internal key is the bare NUMS
 // point cannot be a Ledger wallet policy.
 const NUMSLimit = "the wallet's internal key is BIP-341's bare NUMS point (as countersign's --no-key-path wrote it before it wrote a ranged xpub of the point, and other tools write it), and a Ledger wallet policy holds only extended keys (xpub/tpub) with /<0;1>/* after them: the Ledger writes an unspendable key path as an xpub whose key is the NUMS point (labelled \"dummy\" since app 2.2.2), which derives other addresses than the bare point; sign this wallet with another cosigner (software key, file), or move its coins to a wallet made with today's --no-key-path or with its MuSig2 key path (the default, Bitcoin app 2.4.1 or later)"
-
-// String writes the version as major.minor.patch.
-func (v semver) String() string { return fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]) }
