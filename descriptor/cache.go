@@ -19,20 +19,15 @@ type nodeCache struct {
 	mu       sync.Mutex
 	branches map[uint32][]keyNode // immutable once stored
 
-	// table speeds up DeriveRange (see batch.go); built on first use.
-	tableOnce sync.Once
-	table     *secp.BaseTable
-
 	// fallbacks counts batch rounds that failed verifyRound and were redone
 	// the slow way; it stays 0 unless the fast arithmetic is wrong.
 	fallbacks atomic.Int64
 }
 
-// baseTable returns the fixed-base table, building it once (about 8,000
-// point additions, a few milliseconds).
+// baseTable returns the fixed-base table DeriveRange uses (see batch.go):
+// one per process, read from the binary.
 func (c *nodeCache) baseTable() *secp.BaseTable {
-	c.tableOnce.Do(func() { c.table = secp.NewBaseTable() })
-	return c.table
+	return secp.SharedBaseTable()
 }
 
 func newNodeCache() *nodeCache {

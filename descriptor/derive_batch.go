@@ -140,7 +140,7 @@ func verifyRound(tweaks []btcec.ModNScalar, bases []*secp.Affine, points []secp.
 		sum = next
 	}
 	var ilG, next btcec.JacobianPoint
-	btcec.ScalarBaseMultNonConst(&sumIL, &ilG)
+	secp.MulG(&sumIL, &ilG)
 	btcec.AddNonConst(&want, &ilG, &next)
 	want = next
 	return sameJacobian(&want, &sum)

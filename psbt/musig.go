@@ -19,6 +19,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/internal/secp"
 )
 
 // BIP-373 MuSig2 PSBT fields. btcd's psbt package does not know them: they
@@ -195,7 +196,7 @@ func bip328Tweaks(agg *btcec.PublicKey, steps []uint32) ([]musig2.KeyTweakDesc, 
 		}
 		var p, t, sum btcec.JacobianPoint
 		key.AsJacobian(&p)
-		btcec.ScalarBaseMultNonConst(&il, &t)
+		secp.MulG(&il, &t)
 		btcec.AddNonConst(&p, &t, &sum)
 		if (sum.X.IsZero() && sum.Y.IsZero()) || sum.Z.IsZero() {
 			return nil, nil, errors.New("BIP-32 step reaches the point at infinity")
@@ -426,7 +427,7 @@ func finalNonce(agg [musig2.PubNonceSize]byte, q []byte, msg [32]byte) (*btcec.P
 	if (sum.X.IsZero() && sum.Y.IsZero()) || sum.Z.IsZero() {
 		var one btcec.ModNScalar
 		one.SetInt(1)
-		btcec.ScalarBaseMultNonConst(&one, &sum)
+		secp.MulG(&one, &sum)
 	}
 	sum.ToAffine()
 	return btcec.NewPublicKey(&sum.X, &sum.Y), nil

@@ -1,6 +1,8 @@
 package secp
 
 import (
+	"flag"
+	"os"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -114,5 +116,43 @@ func TestBaseTableAgainstBtcec(t *testing.T) {
 				t.Fatalf("table[%d][%d] differs from %d·2^%d·G", w, b-1, b, 8*w)
 			}
 		}
+	}
+}
+
+var writeBaseTable = flag.Bool("write-base-table", false, "rewrite basetable.bin from NewBaseTable")
+
+// TestEmbeddedBaseTable holds the table the binary carries equal to the
+// one NewBaseTable computes (itself checked against btcec by
+// TestBaseTableAgainstBtcec).
+func TestEmbeddedBaseTable(t *testing.T) {
+	want := NewBaseTable()
+	if *writeBaseTable {
+		var b []byte
+		var buf [32]byte
+		for w := range windows {
+			for i := range 255 {
+				want[w][i].X.PutBytes(buf[:])
+				b = append(b, buf[:]...)
+				want[w][i].Y.PutBytes(buf[:])
+				b = append(b, buf[:]...)
+			}
+		}
+		if err := os.WriteFile("basetable.bin", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	got := loadBaseTable(baseTableData)
+	if got == nil {
+		t.Fatalf("basetable.bin is %d bytes, want %d", len(baseTableData), baseTableBytes)
+	}
+	if *got != *want {
+		t.Fatal("basetable.bin differs from NewBaseTable(); rewrite it with -write-base-table")
+	}
+	if SharedBaseTable() == nil || *SharedBaseTable() != *want {
+		t.Fatal("SharedBaseTable differs from NewBaseTable()")
+	}
+	if loadBaseTable(baseTableData[1:]) != nil {
+		t.Fatal("a short table was loaded")
 	}
 }
