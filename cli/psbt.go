@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -43,6 +44,38 @@ func readPSBT(s *Streams, path string) (*bpsbt.Packet, uint32, error) {
 		return nil, 0, fmt.Errorf("%s: %w", displayName(path), err)
 	}
 	return p, version, nil
+}
+
+// readPSBTs reads several PSBTs, one after another (stdin may be one of
+// them), and decodes them at once: a sweep's copies are megabytes each,
+// and decoding is most of reading them. An error is the first file's in
+// argument order, as reading one after another would report.
+func readPSBTs(s *Streams, paths []string) ([]*bpsbt.Packet, []uint32, error) {
+	data := make([][]byte, len(paths))
+	for i, path := range paths {
+		var err error
+		if data[i], err = readInput(s, path); err != nil {
+			return nil, nil, err
+		}
+	}
+	ps := make([]*bpsbt.Packet, len(paths))
+	versions := make([]uint32, len(paths))
+	errs := make([]error, len(paths))
+	var wg sync.WaitGroup
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ps[i], versions[i], errs[i] = psbt.DecodeVersion(data[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", displayName(paths[i]), err)
+		}
+	}
+	return ps, versions, nil
 }
 
 func displayName(path string) string {

@@ -64,18 +64,11 @@ type combineJSON struct {
 }
 
 func psbtCombineRun(ctx context.Context, o *PSBTCombineOptions) error {
-	ps := make([]*bpsbt.Packet, len(o.Files))
-	var version uint32
-	for i, a := range o.Files {
-		p, v, err := readPSBT(o.IO, a)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			version = v
-		}
-		ps[i] = p
+	ps, versions, err := readPSBTs(o.IO, o.Files)
+	if err != nil {
+		return err
 	}
+	version := versions[0]
 	co, err := o.Coordinator()
 	if err != nil {
 		return err
