@@ -554,9 +554,17 @@ func containsHash(hs []chainhash.Hash, h chainhash.Hash) bool {
 // whatever files they came: `psbt show` gives it. It keeps the spend's
 // kind and what it replaces.
 func (c *Coordinator) saveDraft(ctx context.Context, w *Wallet, p *bpsbt.Packet, state wallet.DraftState, ev *wallet.DraftEvent) (*wallet.Draft, error) {
+	return c.saveDraftSigned(ctx, w, p, state, ev, nil)
+}
+
+// saveDraftSigned is saveDraft that also names, in ev.Signers, the
+// cosigners whose signatures after (p's report) has and the newest stored
+// version did not: that version is read and decoded for the merge anyway.
+// A nil after leaves ev.Signers as it is.
+func (c *Coordinator) saveDraftSigned(ctx context.Context, w *Wallet, p *bpsbt.Packet, state wallet.DraftState, ev *wallet.DraftEvent, after *psbt.Report) (*wallet.Draft, error) {
 	txid := p.UnsignedTx.TxHash()
 	// Kind and Related come from the spend's first versions.
-	drafts, err := c.Store.SpendDrafts(ctx, w.Name, txid)
+	drafts, err := c.Store.SpendDraftRecords(ctx, w.Name, txid)
 	if err != nil {
 		return nil, err
 	}
@@ -578,13 +586,26 @@ func (c *Coordinator) saveDraft(ctx context.Context, w *Wallet, p *bpsbt.Packet,
 	// signature drops out of the newest version.
 	return c.Store.MergeDraft(ctx, w.Name, txid, func(newest *wallet.Draft) (*wallet.Draft, error) {
 		out := p
-		if newest != nil && state != wallet.StateFinalized {
-			if prev, err := psbt.Decode(newest.PSBT); err == nil && !finalizedAny(prev) {
-				// A copy that cannot be merged (another tool's records the
-				// wallet cannot decide on) is saved as it came.
-				if merged, _, err := psbt.CombineReport([]*bpsbt.Packet{p, prev}, w.Info()); err == nil {
-					out = merged
+		var prev *bpsbt.Packet
+		if newest != nil && (after != nil || state != wallet.StateFinalized) {
+			if q, err := psbt.Decode(newest.PSBT); err == nil {
+				prev = q
+			}
+		}
+		if after != nil && d.Event != nil {
+			var before *psbt.Report
+			if prev != nil {
+				if r, err := psbt.Inspect(prev, w.Info()); err == nil {
+					before = r
 				}
+			}
+			d.Event.Signers = newSigners(before, after)
+		}
+		if prev != nil && state != wallet.StateFinalized && !finalizedAny(prev) {
+			// A copy that cannot be merged (another tool's records the
+			// wallet cannot decide on) is saved as it came.
+			if merged, _, err := psbt.CombineReport([]*bpsbt.Packet{p, prev}, w.Info()); err == nil {
+				out = merged
 			}
 		}
 		save := *d

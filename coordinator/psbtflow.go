@@ -130,6 +130,12 @@ func (c *Coordinator) vet(ctx context.Context, w *Wallet, p *bpsbt.Packet, opts 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return c.vetOwned(ctx, w, q, opts)
+}
+
+// vetOwned is vet on a PSBT the caller hands over: it is completed in
+// place, without the copy (megabytes for a sweep).
+func (c *Coordinator) vetOwned(ctx context.Context, w *Wallet, q *bpsbt.Packet, opts GateOptions) (*bpsbt.Packet, []string, *psbt.Report, error) {
 	up, err := c.update(ctx, w, q)
 	if err != nil {
 		return nil, nil, nil, err
@@ -257,11 +263,7 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
-	var before *psbt.Report
-	if d, err := c.latestVersion(ctx, w, out.UnsignedTx.TxHash()); err == nil && d != nil {
-		before = d
-	}
-	if _, err := c.saveDraft(ctx, w, out, wallet.StateSigned, &wallet.DraftEvent{Step: "combine", Signers: newSigners(before, rep)}); err != nil {
+	if _, err := c.saveDraftSigned(ctx, w, out, wallet.StateSigned, &wallet.DraftEvent{Step: "combine"}, rep); err != nil {
 		return nil, err
 	}
 	to, err := c.successorOutputs(ctx, w, rep)
@@ -281,8 +283,9 @@ type Finalized struct {
 
 // Finalize builds the final scriptSig and witness of every input (once
 // enough cosigners have signed), executes every input's script against its
-// previous output, and records the result. p is not changed: the result
-// is Finalized.PSBT.
+// previous output, and records the result. p is the caller's no longer:
+// it is completed and finalized in place (a sweep's copy would be
+// megabytes); the result is Finalized.PSBT.
 func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.Packet, opts GateOptions) (*Finalized, error) {
 	w, err := c.WalletFor(ctx, walletName, p)
 	if err != nil {
@@ -290,7 +293,7 @@ func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.
 	}
 	// Every signature present is verified, not only those the finalizer
 	// picks: one that is not valid means the PSBT was changed on its way.
-	p, _, rep, err := c.vet(ctx, w, p, opts)
+	p, _, rep, err := c.vetOwned(ctx, w, p, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -285,13 +285,16 @@ func checkSaveDraft(name string, d *Draft) error {
 func (s *Store) saveDraftTx(ctx context.Context, tx *dbTx, w journalKey, d *Draft) (*Draft, error) {
 	name, wid := w.name, w.id
 	id := DraftID(d.PSBT)
-	stored, err := scanDraft(tx.QueryRowContext(ctx, draftSelect+` WHERE d.id = ?`, id))
+	// The id is the hash of the bytes: a stored draft with it holds d.PSBT,
+	// which is not read back.
+	stored, err := scanDraft(tx.QueryRowContext(ctx, draftRecordSelect+` WHERE d.id = ?`, id))
 	switch {
 	case err == nil && stored.Wallet != name:
 		return nil, fmt.Errorf("draft %s is already saved for wallet %q: %w", id, stored.Wallet, ErrExists)
 	case err == nil:
 		// Same bytes, same wallet: nothing to save; what happened at
 		// this step (a policy overridden) is still on record.
+		stored.PSBT = d.PSBT
 		stored.Event = d.Event
 		return stored, s.journalDraft(ctx, tx, w, stored, nil, false)
 	case !errors.Is(err, sql.ErrNoRows):
@@ -314,7 +317,14 @@ const draftSelect = `SELECT d.id, w.name, d.txid, d.state, d.psbt, d.note, d.cre
 	d.kind, d.related_txid, d.abandoned_at, d.rowid
 	FROM drafts d JOIN wallets w ON w.id = d.wallet_id`
 
-// scanDraft reads one draftSelect row.
+// draftRecordSelect is draftSelect without the PSBT (scanned as nil): a
+// draft's record, for steps that need its state or kind but not its
+// megabytes.
+const draftRecordSelect = `SELECT d.id, w.name, d.txid, d.state, NULL, d.note, d.created_at, d.broadcast_txid, d.broadcast_at,
+	d.kind, d.related_txid, d.abandoned_at, d.rowid
+	FROM drafts d JOIN wallets w ON w.id = d.wallet_id`
+
+// scanDraft reads one draftSelect or draftRecordSelect row.
 func scanDraft(row interface{ Scan(...any) error }) (*Draft, error) {
 	d := &Draft{}
 	var txid, state string
@@ -430,13 +440,22 @@ func (s *Store) Drafts(ctx context.Context, name string) ([]*Draft, error) {
 // merges or compares with the newest version needs, without reading every
 // draft the wallet ever had (each holds a PSBT of up to megabytes).
 func (s *Store) SpendDrafts(ctx context.Context, name string, txid chainhash.Hash) ([]*Draft, error) {
+	return s.spendDrafts(ctx, name, txid, draftSelect)
+}
+
+// SpendDraftRecords is SpendDrafts without the PSBTs (Draft.PSBT is nil).
+func (s *Store) SpendDraftRecords(ctx context.Context, name string, txid chainhash.Hash) ([]*Draft, error) {
+	return s.spendDrafts(ctx, name, txid, draftRecordSelect)
+}
+
+func (s *Store) spendDrafts(ctx context.Context, name string, txid chainhash.Hash, selectDrafts string) ([]*Draft, error) {
 	var out []*Draft
 	err := s.read(ctx, func(tx *dbTx) error {
 		wid, err := walletID(ctx, tx, name)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, draftSelect+` WHERE d.wallet_id = ? AND d.txid = ? ORDER BY d.created_at, d.rowid`, wid, txid.String())
+		rows, err := tx.QueryContext(ctx, selectDrafts+` WHERE d.wallet_id = ? AND d.txid = ? ORDER BY d.created_at, d.rowid`, wid, txid.String())
 		if err != nil {
 			return fmt.Errorf("list drafts of spend %s of wallet %q: %w", txid, name, err)
 		}
