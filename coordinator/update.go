@@ -66,6 +66,10 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 	// derivations and previous transactions and never ask, and the gate
 	// runs this at every step (reading and indexing 30,000 stored coins
 	// and transactions each time was a fifth of a spend).
+	// The gate asks from several goroutines at once (finalized inputs
+	// are checked in parallel), and the first miss fills the index while
+	// others read it: mu guards it.
+	var mu sync.Mutex
 	var coinsOnce, once sync.Once
 	scripts := map[string]pos{}
 	coins := func() {
@@ -100,6 +104,8 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 	var backendOnce sync.Once
 	return psbt.UpdateSource{
 		Locate: func(pkScript []byte) (uint32, uint32, bool) {
+			mu.Lock()
+			defer mu.Unlock()
 			coinsOnce.Do(coins)
 			if p, ok := scripts[string(pkScript)]; ok {
 				return p.branch, p.index, true
