@@ -79,6 +79,9 @@ func TestDecodeStrictRules(t *testing.T) {
 		{"witness_utxo script length mismatch", rawPSBT(tx, nil, in(kv{[]byte{0x01}, wutxo(externalScript(1), 30)}), out), "script length"},
 		{"duplicate unknown key, different values", rawPSBT(tx, nil, in(kv{[]byte{0xf0, 1}, []byte{1}}, kv{[]byte{0xf0, 1}, []byte{2}}), out), "duplicate key"},
 		{"duplicate global key", rawPSBT(tx, []kv{{[]byte{0xf0}, nil}, {[]byte{0xf0}, []byte{1}}}, in(), out), "duplicate key"},
+		// Past linearKeyCheck records a map's keys go into an index.
+		{"duplicate key in a large map", rawPSBT(tx, nil, in(manyUnknowns(40, 3)...), out), "input 0: duplicate key f003"},
+		{"duplicate key in a large output map", rawPSBT(tx, nil, in(), [][]kv{manyUnknowns(20, 19)}), "output 0: duplicate key f013"},
 		{"partial signature not DER", rawPSBT(tx, nil, in(kv{append([]byte{0x02}, pub...), append([]byte{0x30, 0x00}, sig[2:]...)}), out), "DER"},
 		{"partial signature key not a pubkey", rawPSBT(tx, nil, in(kv{append([]byte{0x02}, pub[:32]...), sig}), out), "public key"},
 		{"final scriptWitness with a short item", rawPSBT(tx, nil, in(kv{[]byte{0x08}, []byte{2, 1, 0xaa, 5, 0xbb}}), out), "final scriptWitness"},
@@ -108,6 +111,32 @@ func TestDecodeStrictRules(t *testing.T) {
 	p, err := Decode(ok)
 	if err != nil {
 		t.Fatalf("valid PSBT refused: %v", err)
+	}
+	if b := mustSerialize(t, p); !bytes.Equal(b, ok) {
+		t.Fatalf("round trip differs\n got %x\nwant %x", b, ok)
+	}
+}
+
+// manyUnknowns is n unknown records 0xf0 i (i = 0..n-1) followed by a
+// second record with the key of record dup.
+func manyUnknowns(n, dup int) []kv {
+	var r []kv
+	for i := range n {
+		r = append(r, kv{[]byte{0xf0, byte(i)}, []byte{1}})
+	}
+	return append(r, kv{[]byte{0xf0, byte(dup)}, []byte{2}})
+}
+
+func TestDecodeLargeMaps(t *testing.T) {
+	tx := oneInOneOut()
+	many := manyUnknowns(40, 0)
+	ok := rawPSBT(tx, nil, [][]kv{many[:40]}, [][]kv{many[:17]})
+	p, err := Decode(ok)
+	if err != nil {
+		t.Fatalf("maps of 40 and 17 distinct records refused: %v", err)
+	}
+	if len(p.Inputs[0].Unknowns) != 40 || len(p.Outputs[0].Unknowns) != 17 {
+		t.Fatalf("decoded %d and %d unknown records, want 40 and 17", len(p.Inputs[0].Unknowns), len(p.Outputs[0].Unknowns))
 	}
 	if b := mustSerialize(t, p); !bytes.Equal(b, ok) {
 		t.Fatalf("round trip differs\n got %x\nwant %x", b, ok)

@@ -95,21 +95,14 @@ func scanPSBT(raw []byte) (*scanned, error) {
 	if sc.version == 2 {
 		checkIn, checkOut = checkInputRecordV2, checkOutputRecordV2
 	}
-	sc.inputs = make([][]record, nIn)
-	for i := range nIn {
-		recs, err := scanMap(r, checkIn)
-		if err != nil {
-			return nil, malformed("input %d: %v", i, err)
-		}
-		sc.inputs[i] = recs
+	// A multisig input has about a dozen records (a derivation and a
+	// signature per cosigner); an output a few.
+	var err error
+	if sc.inputs, err = scanMaps(r, nIn, 16, checkIn, "input"); err != nil {
+		return nil, err
 	}
-	sc.outputs = make([][]record, nOut)
-	for i := range nOut {
-		recs, err := scanMap(r, checkOut)
-		if err != nil {
-			return nil, malformed("output %d: %v", i, err)
-		}
-		sc.outputs[i] = recs
+	if sc.outputs, err = scanMaps(r, nOut, 4, checkOut, "output"); err != nil {
+		return nil, err
 	}
 	if r.remaining() != 0 {
 		return nil, malformed("%d bytes of unexpected data after the last output map", r.remaining())

@@ -138,32 +138,73 @@ func (r *byteReader) next() (rec record, end bool, err error) {
 	return record{key: key, keyType: keyType, keyData: key[kr.off:], value: value}, false, nil
 }
 
-// scanMap reads one input or output map up to its separator, refusing
-// duplicate keys and records that break their type's format.
-func scanMap(r *byteReader, check func(*record) error) ([]record, error) {
-	if r.remaining() == 0 {
-		return nil, errors.New("map is missing: the data ends before every input and output of the unsigned transaction has its map")
+// scanMaps reads n input or output maps (what names them in errors, and
+// perMap is room for the records a map usually has), each up to its
+// separator, refusing duplicate keys and records that break
+// their type's format. A sweep has thousands of maps of about ten records
+// each: their records share one slice (each map's capped, so appending to
+// one cannot overwrite the next), and duplicates are found by comparing
+// keys, with an index only for a map of many records, instead of a slice
+// and an index per map, which were most of decoding's allocations.
+func scanMaps(r *byteReader, n, perMap int, check func(*record) error, what string) ([][]record, error) {
+	all := make([]record, 0, perMap*n)
+	bounds := make([]int, n+1)
+	var seen map[string]struct{}
+	for i := range n {
+		if r.remaining() == 0 {
+			return nil, malformed("%s %d: map is missing: the data ends before every input and output of the unsigned transaction has its map", what, i)
+		}
+		start := len(all)
+		indexed := false
+		for {
+			rec, end, err := r.next()
+			if err != nil {
+				return nil, malformed("%s %d: %v", what, i, err)
+			}
+			if end {
+				break
+			}
+			if len(all)-start == linearKeyCheck && !indexed {
+				// Past a few records, comparing each new key with all the
+				// others would grow with the square of a hostile map.
+				if seen == nil {
+					seen = make(map[string]struct{})
+				}
+				clear(seen)
+				for k := start; k < len(all); k++ {
+					seen[string(all[k].key)] = struct{}{}
+				}
+				indexed = true
+			}
+			dup := false
+			if indexed {
+				_, dup = seen[string(rec.key)]
+				seen[string(rec.key)] = struct{}{}
+			} else {
+				for k := start; k < len(all) && !dup; k++ {
+					dup = bytes.Equal(all[k].key, rec.key)
+				}
+			}
+			if dup {
+				return nil, malformed("%s %d: duplicate key %x (BIP-174: keys in a map must be unique)", what, i, rec.key)
+			}
+			all = append(all, rec)
+			if err := check(&all[len(all)-1]); err != nil {
+				return nil, malformed("%s %d: %v", what, i, err)
+			}
+		}
+		bounds[i+1] = len(all)
 	}
-	seen := make(map[string]bool)
-	var recs []record
-	for {
-		rec, end, err := r.next()
-		if err != nil {
-			return nil, err
-		}
-		if end {
-			return recs, nil
-		}
-		if seen[string(rec.key)] {
-			return nil, fmt.Errorf("duplicate key %x (BIP-174: keys in a map must be unique)", rec.key)
-		}
-		seen[string(rec.key)] = true
-		if err := check(&rec); err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
+	maps := make([][]record, n)
+	for i := range n {
+		maps[i] = all[bounds[i]:bounds[i+1]:bounds[i+1]]
 	}
+	return maps, nil
 }
+
+// linearKeyCheck is how many records of a map are checked for a duplicate
+// key by comparison before an index is built.
+const linearKeyCheck = 16
 
 func checkGlobalRecord(rec record) error {
 	switch rec.keyType {
