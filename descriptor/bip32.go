@@ -64,7 +64,7 @@ func (n *pubNode) ckd(i uint32) (pubKey [33]byte, chainCode [32]byte, err error)
 		return pubKey, chainCode, err
 	}
 	var tweak, child btcec.JacobianPoint
-	secp.MulG(&il, &tweak)
+	secp.MulBase(&il, &tweak)
 	btcec.AddNonConst(&tweak, &n.point, &child)
 	if (child.X.IsZero() && child.Y.IsZero()) || child.Z.IsZero() {
 		return pubKey, chainCode, errInvalidChild

@@ -2,6 +2,7 @@ package secp
 
 import (
 	"flag"
+	"math/rand/v2"
 	"os"
 	"testing"
 
@@ -154,5 +155,52 @@ func TestEmbeddedBaseTable(t *testing.T) {
 	}
 	if loadBaseTable(baseTableData[1:]) != nil {
 		t.Fatal("a short table was loaded")
+	}
+}
+
+// TestMulBase holds MulBase (and MulG) equal to btcec's fixed-base
+// multiplication on edge scalars and random ones.
+func TestMulBase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var scalars []btcec.ModNScalar
+	for _, v := range []uint32{0, 1, 2, 255, 256, 257, 65535} {
+		var k btcec.ModNScalar
+		k.SetInt(v)
+		scalars = append(scalars, k)
+	}
+	var nMinus1 btcec.ModNScalar
+	nMinus1.SetInt(1)
+	nMinus1.Negate()
+	scalars = append(scalars, nMinus1)
+	for range 300 {
+		var b [32]byte
+		for i := range b {
+			if rng.IntN(4) != 0 { // leave some bytes zero: windows skipped
+				b[i] = byte(rng.UintN(256))
+			}
+		}
+		var k btcec.ModNScalar
+		k.SetBytes(&b)
+		scalars = append(scalars, k)
+	}
+	for _, k := range scalars {
+		var want, got, gotG btcec.JacobianPoint
+		btcec.ScalarBaseMultNonConst(&k, &want)
+		MulBase(&k, &got)
+		MulG(&k, &gotG)
+		for name, p := range map[string]*btcec.JacobianPoint{"MulBase": &got, "MulG": &gotG} {
+			if k.IsZero() {
+				if !p.Z.IsZero() && !(p.X.IsZero() && p.Y.IsZero()) {
+					t.Fatalf("%s(0) is not the point at infinity", name)
+				}
+				continue
+			}
+			w, g := want, *p
+			w.ToAffine()
+			g.ToAffine()
+			if !w.X.Equals(&g.X) || !w.Y.Equals(&g.Y) {
+				t.Fatalf("%s(%x) differs from btcec", name, k.Bytes())
+			}
+		}
 	}
 }

@@ -57,3 +57,25 @@ func BenchmarkNewBaseTable(b *testing.B) {
 		NewBaseTable()
 	}
 }
+
+// BenchmarkMulBase is one k·G from the shared table (a single BIP-32
+// public derivation's multiplication); BenchmarkMulG the same with
+// btcec's variable-base multiplication.
+func BenchmarkMulBase(b *testing.B) {
+	var k btcec.ModNScalar
+	k.SetByteSlice([]byte("countersign MulBase benchmark k."))
+	var r btcec.JacobianPoint
+	SharedBaseTable()
+	for b.Loop() {
+		MulBase(&k, &r)
+	}
+}
+
+func BenchmarkMulG(b *testing.B) {
+	var k btcec.ModNScalar
+	k.SetByteSlice([]byte("countersign MulBase benchmark k."))
+	var r btcec.JacobianPoint
+	for b.Loop() {
+		MulG(&k, &r)
+	}
+}
