@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -44,8 +45,15 @@ func readInput(s *Streams, path string) ([]byte, error) {
 	case st.Mode().IsRegular() && st.Size() > limit:
 		return nil, tooLarge(path)
 	}
-	// Not regular: a pipe the user named (<(...)), read up to the limit.
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	// A regular file is read into a buffer of its size (a sweep's PSBT is
+	// megabytes: growing one by doubling copies it twice over); anything
+	// else, such as a pipe the user named (<(...)), up to the limit.
+	var buf bytes.Buffer
+	if st.Mode().IsRegular() {
+		buf.Grow(int(st.Size()) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(f, limit+1))
+	b := buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

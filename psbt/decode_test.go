@@ -226,3 +226,15 @@ func TestInputOutputCountLimits(t *testing.T) {
 		t.Errorf("%d inputs refused for the count: %v", MaxInputs, err)
 	}
 }
+
+// TestSizeHint: the buffer Serialize sizes first holds the PSBT without
+// growing, and is not wildly larger.
+func TestSizeHint(t *testing.T) {
+	for _, script := range []descriptor.ScriptType{descriptor.ScriptWsh, descriptor.ScriptShWsh, descriptor.ScriptSh} {
+		_, p, _ := newSpend(t, script, 2, 3)
+		b := mustSerialize(t, p)
+		if h := sizeHint(p); h < len(b) || h > 2*len(b)+256 {
+			t.Errorf("%s: size hint %d for a PSBT of %d bytes", script, h, len(b))
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/wire"
 )
 
 // base64Prefix and hexPrefix are how the magic bytes look in the two text
@@ -141,10 +142,55 @@ func Serialize(p *bpsbt.Packet) ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
+	// Sized first: a sweep's PSBT is megabytes, and a buffer grown by
+	// doubling allocates and copies it about twice over.
+	b.Grow(sizeHint(p))
 	if err := withoutCarried(p).Serialize(&b); err != nil {
 		return nil, malformed("cannot serialize: %v", err)
 	}
 	return b.Bytes(), nil
+}
+
+// sizeHint is about the size of p serialized (a little above for the
+// records' key and length bytes); it only sizes a buffer.
+func sizeHint(p *bpsbt.Packet) int {
+	unknowns := func(us []*bpsbt.Unknown) int {
+		n := 0
+		for _, u := range us {
+			n += 8 + len(u.Key) + len(u.Value)
+		}
+		return n
+	}
+	n := 64 + p.UnsignedTx.SerializeSize() + unknowns(p.Unknowns) // global xpubs are among the unknowns
+	tx := func(t *wire.MsgTx) int {
+		if t == nil {
+			return 0
+		}
+		return t.SerializeSize()
+	}
+	for i := range p.Inputs {
+		in := &p.Inputs[i]
+		n += 16 + tx(in.NonWitnessUtxo) + len(in.RedeemScript) + len(in.WitnessScript) + len(in.FinalScriptSig) + len(in.FinalScriptWitness)
+		if in.WitnessUtxo != nil {
+			n += 16 + len(in.WitnessUtxo.PkScript)
+		}
+		for _, s := range in.PartialSigs {
+			n += 8 + len(s.PubKey) + len(s.Signature)
+		}
+		for _, d := range in.Bip32Derivation {
+			n += 12 + len(d.PubKey) + 4*len(d.Bip32Path)
+		}
+		n += unknowns(in.Unknowns) + 128*(len(in.TaprootScriptSpendSig)+len(in.TaprootLeafScript)+len(in.TaprootBip32Derivation))
+	}
+	for i := range p.Outputs {
+		out := &p.Outputs[i]
+		n += 8 + len(out.RedeemScript) + len(out.WitnessScript)
+		for _, d := range out.Bip32Derivation {
+			n += 12 + len(d.PubKey) + 4*len(d.Bip32Path)
+		}
+		n += unknowns(out.Unknowns) + 128*len(out.TaprootBip32Derivation)
+	}
+	return n
 }
 
 // SerializeVersion writes p as a version 0 or version 2 PSBT.
