@@ -22,3 +22,6 @@ func (c *Coordinator) LocateFor(ctx context.Context, name string) (func([]byte) 
 	}
 	return src.Locate, nil
 }
+
+// DescriptorKey is the key of w's rows in the store's script index.
+func DescriptorKey(w *Wallet) string { return descriptorKey(w) }

@@ -27,6 +27,8 @@ func copyTables() []copyTable {
 		{"labels", "rowid, wallet_id, type, ref, label, origin, spendable, extra, updated_at", "rowid"},
 		{"policies", "wallet_id, policy, updated_at", "wallet_id"},
 		{"rotations", "wallet_id, successor_id, started_at, retired_at, retired_height", "wallet_id"},
+		{"script_index", "wallet_id, script, branch, idx", "wallet_id, branch, idx"},
+		{"script_index_state", "wallet_id, branch, descriptor, up_to", "wallet_id, branch"},
 	}
 }
 

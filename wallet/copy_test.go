@@ -92,6 +92,9 @@ func fillForCopy(t *testing.T, s *Store) {
 	if err := s.CreateSuccessor(ctx, "treasury", succ, map[string]any{"replaced": "c0ffee00"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.ExtendScriptIndex(ctx, "treasury", 0, "d1", 0, [][]byte{{0x00, 0x20, 1}, {0x00, 0x20, 2}}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // dump prints every row of every table, in copy order.

@@ -10,7 +10,7 @@ import (
 // from i to i+1. Steps are only ever appended: a released step never changes,
 // because databases out there already ran it.
 func migrations() []string {
-	return []string{schemaV1, schemaAfterSpend, schemaRotations, schemaHistoryIndex}
+	return []string{schemaV1, schemaAfterSpend, schemaRotations, schemaHistoryIndex, schemaScriptIndex}
 }
 
 // schemaV1 is the first schema. Notes on choices that are hard to undo:
@@ -240,4 +240,29 @@ func migrateOne(ctx context.Context, db *sql.DB, steps []string) (current bool, 
 // the listing shows, so SQLite answers from it alone ("covering index").
 const schemaHistoryIndex = `
 CREATE INDEX transactions_history ON transactions (wallet_id, height, seen_at, txid, net, fee);
+`
+
+// schemaScriptIndex holds each wallet's output scripts by position, a cache
+// of what its descriptor derives (scriptindex.go): asking whether a
+// payment goes to one of the wallet's addresses derived every address it
+// had handed out, 0.3 s per command for a 10,000-address wallet (issue
+// 15). script_index_state records, per branch, the descriptor the rows
+// were derived from (a hash of its text) and the first index not yet
+// indexed.
+const schemaScriptIndex = `
+CREATE TABLE script_index (
+	wallet_id INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	script    BLOB    NOT NULL,
+	branch    INTEGER NOT NULL CHECK (branch IN (0, 1)),
+	idx       INTEGER NOT NULL CHECK (idx BETWEEN 0 AND 2147483647),
+	PRIMARY KEY (wallet_id, script)
+) STRICT;
+
+CREATE TABLE script_index_state (
+	wallet_id  INTEGER NOT NULL REFERENCES wallets(id) ON DELETE CASCADE,
+	branch     INTEGER NOT NULL CHECK (branch IN (0, 1)),
+	descriptor TEXT    NOT NULL,
+	up_to      INTEGER NOT NULL CHECK (up_to BETWEEN 0 AND 2147483648),
+	PRIMARY KEY (wallet_id, branch)
+) STRICT;
 `
