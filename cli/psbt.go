@@ -48,21 +48,25 @@ func readPSBT(s *Streams, path string) (*bpsbt.Packet, uint32, error) {
 
 // readPSBTs reads several PSBTs, one after another (stdin may be one of
 // them), and decodes them at once: a sweep's copies are megabytes each,
-// and decoding is most of reading them. An error is the first file's in
-// argument order, as reading one after another would report.
+// and decoding is most of reading them. The error is the one reading and
+// decoding them in order would give first: a file that cannot be decoded
+// comes before a later file that cannot be read.
 func readPSBTs(s *Streams, paths []string) ([]*bpsbt.Packet, []uint32, error) {
-	data := make([][]byte, len(paths))
-	for i, path := range paths {
-		var err error
-		if data[i], err = readInput(s, path); err != nil {
-			return nil, nil, err
+	data := make([][]byte, 0, len(paths))
+	var readErr error
+	for _, path := range paths {
+		b, err := readInput(s, path)
+		if err != nil {
+			readErr = err
+			break
 		}
+		data = append(data, b)
 	}
-	ps := make([]*bpsbt.Packet, len(paths))
-	versions := make([]uint32, len(paths))
-	errs := make([]error, len(paths))
+	ps := make([]*bpsbt.Packet, len(data))
+	versions := make([]uint32, len(data))
+	errs := make([]error, len(data))
 	var wg sync.WaitGroup
-	for i := range paths {
+	for i := range data {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -74,6 +78,9 @@ func readPSBTs(s *Streams, paths []string) ([]*bpsbt.Packet, []uint32, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", displayName(paths[i]), err)
 		}
+	}
+	if readErr != nil {
+		return nil, nil, readErr
 	}
 	return ps, versions, nil
 }
