@@ -30,21 +30,26 @@ func (s *Store) ScriptIndexUpTo(ctx context.Context, name string, branch uint32,
 		if err != nil {
 			return err
 		}
-		var key string
-		var n int64
-		err = tx.QueryRowContext(ctx, `SELECT descriptor, up_to FROM script_index_state WHERE wallet_id = ? AND branch = ?`, wid, branch).Scan(&key, &n)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil
-		case err != nil:
-			return fmt.Errorf("read the script index of wallet %q: %w", name, err)
-		}
-		if key == dkey {
+		key, n, err := scriptIndexState(ctx, tx, name, wid, branch)
+		if err == nil && key == dkey {
 			upTo = uint32(n)
 		}
-		return nil
+		return err
 	})
 	return upTo, err
+}
+
+// scriptIndexState reads how far a branch is indexed, and for which
+// descriptor ("" and 0 when it is not).
+func scriptIndexState(ctx context.Context, tx *dbTx, name string, wid int64, branch uint32) (dkey string, upTo int64, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT descriptor, up_to FROM script_index_state WHERE wallet_id = ? AND branch = ?`, wid, branch).Scan(&dkey, &upTo)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", 0, nil
+	case err != nil:
+		return "", 0, fmt.Errorf("read the script index of wallet %q: %w", name, err)
+	}
+	return dkey, upTo, nil
 }
 
 // LocateScript returns the position the index holds for script.
@@ -84,16 +89,11 @@ func (s *Store) ExtendScriptIndex(ctx context.Context, name string, branch uint3
 		if err != nil {
 			return err
 		}
-		var key string
-		var n int64
-		err = tx.QueryRowContext(ctx, `SELECT descriptor, up_to FROM script_index_state WHERE wallet_id = ? AND branch = ?`, wid, branch).Scan(&key, &n)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			key, n = dkey, 0
-		case err != nil:
-			return fmt.Errorf("read the script index of wallet %q: %w", name, err)
+		key, n, err := scriptIndexState(ctx, tx, name, wid, branch)
+		if err != nil {
+			return err
 		}
-		if key != dkey {
+		if key != dkey && key != "" {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM script_index WHERE wallet_id = ? AND branch = ?`, wid, branch); err != nil {
 				return fmt.Errorf("reset the script index of wallet %q: %w", name, err)
 			}
