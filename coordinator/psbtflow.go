@@ -43,6 +43,9 @@ func (c *Coordinator) Inspect(ctx context.Context, walletName string, p *bpsbt.P
 	w, err := c.WalletFor(ctx, walletName, p)
 	switch {
 	case err == nil:
+		// The signatures are verified on one core while the wallet's keys
+		// are derived on the other (psbt.Memo.VerifyAhead).
+		w.memo.VerifyAhead(p)
 		rep, err := psbt.Inspect(p, w.Info())
 		if err != nil {
 			return nil, err
@@ -109,6 +112,7 @@ func (c *Coordinator) PrepareSign(ctx context.Context, walletName string, p *bps
 	if err != nil {
 		return nil, err
 	}
+	w.memo.VerifyAhead(p)
 	q, changes, rep, err := c.vet(ctx, w, p, opts)
 	if err != nil {
 		return nil, err
@@ -240,6 +244,11 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
+	// Every copy's signatures are verified in the background while the
+	// first vet derives the wallet's keys (psbt.Memo.VerifyAhead).
+	for _, p := range ps {
+		w.memo.VerifyAhead(p)
+	}
 	// Each copy is vetted on its own first, so that a manipulated copy is
 	// refused for what was done to it, not for the disagreement it causes.
 	for i, p := range ps {
@@ -293,6 +302,9 @@ func (c *Coordinator) Finalize(ctx context.Context, walletName string, p *bpsbt.
 	}
 	// Every signature present is verified, not only those the finalizer
 	// picks: one that is not valid means the PSBT was changed on its way.
+	// They are verified in the background while the update derives the
+	// wallet's keys (psbt.Memo.VerifyAhead).
+	w.memo.VerifyAhead(p)
 	p, _, rep, err := c.vetOwned(ctx, w, p, opts)
 	if err != nil {
 		return nil, err

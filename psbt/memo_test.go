@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/countersign/countersign/descriptor"
 )
 
@@ -62,4 +63,45 @@ func TestMemoDeriveRange(t *testing.T) {
 	if again[0] != first[0] {
 		t.Fatal("a position was derived twice")
 	}
+}
+
+// TestVerifyAhead: the signatures VerifyAhead verified in the background
+// are each computed once and answered to the report; a signature changed
+// after VerifyAhead returned (its snapshot had the old one) is checked as
+// it is now. Run with -race: p is changed while the job may still run.
+func TestVerifyAhead(t *testing.T) {
+	tw, p, _ := newSpend(t, descriptor.ScriptWsh, 2, 3)
+	tw.sign(t, p, 0, 1)
+	n := 0
+	for i := range p.Inputs {
+		n += len(p.Inputs[i].PartialSigs)
+	}
+	m := NewMemo()
+	m.VerifyAhead(p)
+	// What a step's update does while the job runs: records replaced.
+	ps := p.Inputs[0].PartialSigs[0]
+	bad := bytes.Clone(ps.Signature)
+	bad[10] ^= 1
+	p.Inputs[0].PartialSigs = append([]*bpsbt.PartialSig{{PubKey: ps.PubKey, Signature: bad}}, p.Inputs[0].PartialSigs[1:]...)
+	p.Inputs[1].WitnessScript = bytes.Clone(p.Inputs[1].WitnessScript)
+
+	info := tw.info
+	info.Memo = m
+	rep, err := Inspect(p, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rep.Inputs[0].Signatures); got != 1 {
+		t.Fatalf("input 0 counts %d signatures; the changed one must not count", got)
+	}
+	if got := len(rep.Inputs[1].Signatures); got != 2 {
+		t.Fatalf("input 1 counts %d signatures, want 2", got)
+	}
+	// Every signature VerifyAhead saw was computed once, by it; the
+	// report computed only the changed one.
+	if st := m.Stats(); st.Verified != n+1 || st.Remembered != n-1 {
+		t.Fatalf("stats %+v, want %d computed and %d remembered", st, n+1, n-1)
+	}
+	(*Memo)(nil).VerifyAhead(p)            // does nothing
+	NewMemo().VerifyAhead(&bpsbt.Packet{}) // nor on a packet without a transaction
 }
