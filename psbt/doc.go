@@ -43,6 +43,7 @@
 //
 //	type WalletInfo struct { Descriptor *descriptor.Descriptor; Network *chaincfg.Params; Labels []string; Memo *Memo }
 //	func NewMemo() *Memo
+//	func (m *Memo) VerifyAhead(p *bpsbt.Packet)        // verify its signatures in the background; checks wait for it
 //
 //	type UTXO struct { OutPoint wire.OutPoint; Value int64; Branch, Index uint32; PrevTx *wire.MsgTx; Confirmations int32 }
 //	type Output struct { Script []byte; Value int64; Address string }
