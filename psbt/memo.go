@@ -83,6 +83,16 @@ func (m *Memo) VerifyAhead(p *bpsbt.Packet) {
 	}
 	done := make(chan struct{})
 	m.mu.Lock()
+	// Finished jobs are dropped here, so a long-lived memo does not make
+	// every verify walk the jobs of every step it ever ran.
+	m.ahead = slices.DeleteFunc(m.ahead, func(c chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	})
 	m.ahead = append(m.ahead, done)
 	m.mu.Unlock()
 	go func() {

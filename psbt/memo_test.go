@@ -105,3 +105,26 @@ func TestVerifyAhead(t *testing.T) {
 	(*Memo)(nil).VerifyAhead(p)            // does nothing
 	NewMemo().VerifyAhead(&bpsbt.Packet{}) // nor on a packet without a transaction
 }
+
+// TestVerifyAheadForgetsFinishedJobs: a memo that lives through many
+// steps keeps only the jobs still running.
+func TestVerifyAheadForgetsFinishedJobs(t *testing.T) {
+	tw, p, _ := newSpend(t, descriptor.ScriptWsh, 2, 3)
+	tw.sign(t, p, 0)
+	m := NewMemo()
+	for range 50 {
+		m.VerifyAhead(p)
+		a := analyze(p, m)
+		a.computeSighashes(func(int) bool { return true })
+		ps := p.Inputs[0].PartialSigs[0]
+		if err := m.verify(a.in[0].sighash, ps.PubKey, ps.Signature); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	n := len(m.ahead)
+	m.mu.Unlock()
+	if n > 1 {
+		t.Fatalf("%d jobs kept after 50 finished ones", n)
+	}
+}
