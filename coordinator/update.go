@@ -3,8 +3,6 @@ package coordinator
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"sync"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/countersign/countersign/chain"
 	"github.com/countersign/countersign/psbt"
+	"github.com/countersign/countersign/wallet"
 	"github.com/countersign/countersign/wallet/scan"
 )
 
@@ -54,18 +53,9 @@ func (c *Coordinator) update(ctx context.Context, w *Wallet, p *bpsbt.Packet) (*
 	return psbt.Update(p, w.Info(), src)
 }
 
-// scriptIndexFrom is the number of addresses (both branches, up to the gap
-// limit) from which a wallet's scripts are looked up in the store's script
-// index rather than derived into memory: deriving 2,000 3-of-5 addresses
-// costs about 20 ms, a lookup well under a millisecond.
-const scriptIndexFrom = 2000
-
 // descriptorKey names the descriptor a wallet's script index was derived
 // from.
-func descriptorKey(w *Wallet) string {
-	h := sha256.Sum256([]byte(w.Descriptor.String()))
-	return hex.EncodeToString(h[:8])
-}
+func descriptorKey(w *Wallet) string { return wallet.ScriptIndexKey(w.Descriptor.String()) }
 
 // updateSource answers psbt.Update's questions from the store (the
 // wallet's coins and transactions, and its scripts up to the gap limit past
@@ -105,7 +95,7 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 	dkey := descriptorKey(w)
 	fill := func() {
 		limits := [2]uint32{max(w.NextReceive, st.ReceiveHighWater) + scan.DefaultGap, max(w.NextChange, st.ChangeHighWater) + scan.DefaultGap}
-		if uint64(limits[0])+uint64(limits[1]) > scriptIndexFrom {
+		if uint64(limits[0])+uint64(limits[1]) > wallet.ScriptIndexFrom {
 			var have [2]uint32
 			useIndex = true
 			for branch := range limits {

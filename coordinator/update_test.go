@@ -41,7 +41,7 @@ func TestLocateConcurrently(t *testing.T) {
 	}
 }
 
-// TestLocateFromScriptIndex: a wallet past scriptIndexFrom addresses
+// TestLocateFromScriptIndex: a wallet past wallet.ScriptIndexFrom addresses
 // finds its scripts through the store's script index, derived once by the
 // first process that asks; a later process (a fresh coordinator) derives
 // nothing up front, and believes an index row only if the position

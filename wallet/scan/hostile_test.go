@@ -299,3 +299,43 @@ func TestSyncStopsAtFabricatedUsage(t *testing.T) {
 	}
 	t.Logf("stopped after %d fabricated rounds", len(b.txs))
 }
+
+// TestSyncFillsScriptIndex: a sync of a wallet past
+// wallet.ScriptIndexFrom addresses leaves every script it derived in the
+// store's script index, so the next PSBT step derives none of them.
+func TestSyncFillsScriptIndex(t *testing.T) {
+	ctx := context.Background()
+	d := testDescriptor(t)
+	net := &chaincfg.RegressionNetParams
+	srv := newHostileEsplora(t, d)
+	st := newWallet(t, d)
+	if err := st.AdvanceIndex(ctx, "w", 0, 2100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sync(ctx, st, "w", d, net, srv.backend(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	key := wallet.ScriptIndexKey(d.String())
+	for branch, want := range []uint32{2100 + DefaultGap, DefaultGap} {
+		if n, err := st.ScriptIndexUpTo(ctx, "w", uint32(branch), key); err != nil || n != want {
+			t.Fatalf("branch %d indexed up to %d (%v), want %d", branch, n, err, want)
+		}
+	}
+	for _, p := range [][2]uint32{{0, 0}, {0, 2050}, {0, 2119}, {1, 5}} {
+		dv, err := d.Derive(p[0], p[1], net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, i, ok, err := st.LocateScript(ctx, "w", dv.ScriptPubKey); err != nil || !ok || b != p[0] || i != p[1] {
+			t.Fatalf("%d/%d indexed at %d/%d (%v, %v)", p[0], p[1], b, i, ok, err)
+		}
+	}
+	// A small wallet's scripts are not indexed.
+	small := newWallet(t, d)
+	if _, err := Sync(ctx, small, "w", d, net, srv.backend(t), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := small.ScriptIndexUpTo(ctx, "w", 0, key); err != nil || n != 0 {
+		t.Fatalf("a 20-address wallet was indexed up to %d (%v)", n, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/btcsuite/btcd/chaincfg"
@@ -94,6 +95,39 @@ func (s *scanner) derive(branch, upTo uint32) ([][]byte, error) {
 	return out, nil
 }
 
+// indexScripts records the scripts the scan derived in the store's script
+// index (wallet.ExtendScriptIndex), which the steps that ask whether an
+// output pays the wallet read instead of deriving every address again;
+// only for wallets past wallet.ScriptIndexFrom addresses. The scan itself
+// never reads the index: what it watches is derived from the descriptor.
+// A failure leaves the index to those steps, which extend it themselves.
+func indexScripts(ctx context.Context, st *wallet.Store, name string, sc *scanner) {
+	if uint64(sc.end[0])+uint64(sc.end[1]) <= wallet.ScriptIndexFrom {
+		return
+	}
+	var byIndex [2][][]byte
+	for b := range byIndex {
+		byIndex[b] = make([][]byte, sc.end[b])
+	}
+	for script, p := range sc.scripts {
+		if p.index < sc.end[p.branch] {
+			byIndex[p.branch][p.index] = []byte(script)
+		}
+	}
+	key := wallet.ScriptIndexKey(sc.d.String())
+	for b := range byIndex {
+		have, err := st.ScriptIndexUpTo(ctx, name, uint32(b), key)
+		if err != nil || have >= sc.end[b] {
+			continue
+		}
+		tail := byIndex[b][have:]
+		if slices.ContainsFunc(tail, func(s []byte) bool { return s == nil }) {
+			continue
+		}
+		_ = st.ExtendScriptIndex(ctx, name, uint32(b), key, have, tail)
+	}
+}
+
 // Sync scans the wallet called name and stores what it finds.
 func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Descriptor, net *chaincfg.Params, b chain.Backend, opt Options) (*Result, error) {
 	gap := opt.Gap
@@ -119,6 +153,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 			if err := st.ApplySync(ctx, name, *upd); err != nil {
 				return nil, err
 			}
+			indexScripts(ctx, st, name, sc)
 			return res, nil
 		case !errors.Is(err, errNeedFullScan):
 			return nil, err
@@ -291,6 +326,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	if err := st.ApplySync(ctx, name, upd); err != nil {
 		return nil, err
 	}
+	indexScripts(ctx, st, name, sc)
 	return &Result{Height: height, Hash: hash, Addresses: len(sc.order), UTXOs: len(upd.UTXOs), NewTxs: newTxs, ReceiveHighWater: used[0], ChangeHighWater: used[1]}, nil
 }
 
