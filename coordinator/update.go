@@ -93,8 +93,8 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 	// asks it per script (useIndex).
 	useIndex := false
 	dkey := descriptorKey(w)
+	limits := [2]uint32{max(w.NextReceive, st.ReceiveHighWater) + scan.DefaultGap, max(w.NextChange, st.ChangeHighWater) + scan.DefaultGap}
 	fill := func() {
-		limits := [2]uint32{max(w.NextReceive, st.ReceiveHighWater) + scan.DefaultGap, max(w.NextChange, st.ChangeHighWater) + scan.DefaultGap}
 		if uint64(limits[0])+uint64(limits[1]) > wallet.ScriptIndexFrom {
 			var have [2]uint32
 			useIndex = true
@@ -138,10 +138,11 @@ func (c *Coordinator) updateSource(ctx context.Context, w *Wallet) (psbt.UpdateS
 		}
 	}
 	// indexed asks the store's script index, and believes a position only
-	// after deriving its script again.
+	// below the gap limit, as derived scripts are, and after deriving its
+	// script again.
 	indexed := func(pkScript []byte) (pos, bool) {
 		b, i, ok, err := c.Store.LocateScript(ctx, w.Name, pkScript)
-		if err != nil || !ok {
+		if err != nil || !ok || b > 1 || i >= limits[b] {
 			return pos{}, false
 		}
 		ds, err := w.memo.DeriveRange(w.Descriptor, w.Network, b, i, 1)
