@@ -229,7 +229,8 @@ type Combined struct {
 // Combine merges copies of one PSBT signed by different cosigners, made by
 // any tools: where copies disagree on a record that is not a signature,
 // the wallet decides; every signature is verified. The result is completed
-// from the wallet and recorded.
+// from the wallet and recorded. The copies are the caller's no longer: once
+// merged, ps is cleared (a sweep's copies are megabytes each).
 func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsbt.Packet, opts GateOptions) (*Combined, error) {
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("%w: nothing to combine", psbt.ErrMalformed)
@@ -263,6 +264,10 @@ func (c *Coordinator) Combine(ctx context.Context, walletName string, ps []*bpsb
 	if err != nil {
 		return nil, err
 	}
+	// The copies are spent: dropped here (the caller's slice is cleared),
+	// their megabytes can be reused by what follows instead of the heap
+	// growing into new pages.
+	clear(ps)
 	if _, err := c.update(ctx, w, out); err != nil {
 		return nil, err
 	}
