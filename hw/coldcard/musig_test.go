@@ -8,10 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/btcsuite/btcd/btcec/v2/schnorr/musig2"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
@@ -24,41 +22,13 @@ import (
 	"github.com/countersign/countersign/psbt"
 )
 
-// memNonces is an in-memory psbt.NonceStore for the software cosigners,
-// erasing a secret nonce when it is taken.
-type memNonces struct {
-	mu sync.Mutex
-	m  map[[32]byte][musig2.SecNonceSize]byte
-}
-
-func (s *memNonces) Save(_ context.Context, id [32]byte, sec [musig2.SecNonceSize]byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[[32]byte][musig2.SecNonceSize]byte{}
-	}
-	s.m[id] = sec
-	return nil
-}
-
-func (s *memNonces) Take(_ context.Context, id [32]byte) ([musig2.SecNonceSize]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, ok := s.m[id]
-	if !ok {
-		return sec, psbt.ErrNonceUsed
-	}
-	delete(s.m, id)
-	return sec, nil
-}
-
 // muSigRig is the default taproot wallet (MuSig2 key path of the three
 // keys, one sortedmulti_a leaf) enrolled on an emulated Coldcard at
 // 6.5.0X, with the two software cosigners' nonce stores.
 type muSigRig struct {
 	r      *rig
 	desc   *descriptor.Descriptor
-	stores []*memNonces
+	stores []*hwtest.MemNonces
 }
 
 func newMuSigRig(t *testing.T) *muSigRig {
@@ -74,7 +44,7 @@ func newMuSigRig(t *testing.T) *muSigRig {
 	if _, err := r.cc.Register(testCtx(t), hwtest.Wallet(d, testNet, "vault")); err != nil {
 		t.Fatal(err)
 	}
-	return &muSigRig{r: r, desc: d, stores: []*memNonces{nil, {}, {}}}
+	return &muSigRig{r: r, desc: d, stores: []*hwtest.MemNonces{nil, {}, {}}}
 }
 
 // spend builds a PSBT spending the wallet's first nIn receive addresses.

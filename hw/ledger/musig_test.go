@@ -8,47 +8,18 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/btcsuite/btcd/btcec/v2/schnorr/musig2"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/hw"
 	emu "github.com/countersign/countersign/hw/emulator/ledger"
+	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/transport"
 	"github.com/countersign/countersign/psbt"
 )
-
-// memNonces is an in-memory psbt.NonceStore for the software cosigners,
-// erasing a secret nonce when it is taken (as hw/soft's store does).
-type memNonces struct {
-	mu sync.Mutex
-	m  map[[32]byte][musig2.SecNonceSize]byte
-}
-
-func (s *memNonces) Save(_ context.Context, id [32]byte, sec [musig2.SecNonceSize]byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[[32]byte][musig2.SecNonceSize]byte{}
-	}
-	s.m[id] = sec
-	return nil
-}
-
-func (s *memNonces) Take(_ context.Context, id [32]byte) ([musig2.SecNonceSize]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, ok := s.m[id]
-	if !ok {
-		return sec, psbt.ErrNonceUsed
-	}
-	delete(s.m, id)
-	return sec, nil
-}
 
 // muSigFixture is the default taproot wallet (MuSig2 key path of the
 // three keys, a sortedmulti_a leaf) registered on an emulated Ledger
@@ -57,7 +28,7 @@ type muSigFixture struct {
 	w      *testWallet
 	d      *session
 	u      *user
-	stores []*memNonces
+	stores []*hwtest.MemNonces
 	base   int // what the user was asked before signing (the registration)
 }
 
@@ -93,7 +64,7 @@ func newMuSigFixtureOn(t *testing.T, wrap func(Link) Link) *muSigFixture {
 		t.Fatal(err)
 	}
 	d.UseToken(token)
-	return &muSigFixture{w: w, d: d, u: u, stores: []*memNonces{nil, {}, {}}, base: len(u.kinds())}
+	return &muSigFixture{w: w, d: d, u: u, stores: []*hwtest.MemNonces{nil, {}, {}}, base: len(u.kinds())}
 }
 
 // soft has software cosigner k take its next MuSig2 step.
@@ -296,7 +267,7 @@ func TestMuSig2Plan(t *testing.T) {
 	w.desc = mustTaproot(t, keys, descriptor.TaprootOptions{})
 	d := deviceLedger(t)
 	p := w.spend(t, 2)
-	stores := []*memNonces{{}, {}, {}}
+	stores := []*hwtest.MemNonces{{}, {}, {}}
 	step := func(p *bpsbt.Packet, k int) {
 		t.Helper()
 		if _, err := psbt.SignMuSig2(context.Background(), p, w.masters[k], stores[k]); err != nil {
