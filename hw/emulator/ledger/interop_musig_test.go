@@ -146,55 +146,11 @@ func cosignerPriv(t *testing.T, k int) *btcec.PrivateKey {
 // aggregate signature spends the output in btcd's script engine. A second
 // round 2 must fail (0xB007): the session is used once.
 func TestLedgerJSClientMuSig2(t *testing.T) {
-	skip := func(why string) {
-		if os.Getenv(EnvRequireInterop) == "1" {
-			t.Fatalf("%s (%s=1 requires this test)", why, EnvRequireInterop)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not installed: install Node.js 18 or later to run the Ledger JS client cross-check")
-	}
-	jsDir, _ := filepath.Abs(filepath.Join("testdata", "js"))
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "ledger-bitcoin", "package.json")); err != nil {
-		skip("the Ledger JS client is not installed: run (cd hw/emulator/ledger/testdata/js && npm ci)")
-	}
-	e, err := emu.New(emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- e.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("emulator: %v", err)
-		}
-	}()
+	h := newJSHarness(t, emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion})
 	run := func(b64 string) (jsPolicyResult, error) {
-		k := interopKeys(t)
-		raw, _ := json.Marshal(map[string]any{"port": ln.Addr().(*net.TCPAddr).Port, "cases": []map[string]any{
-			{"name": "MuSig 2of3", "template": "tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))", "keys": k, "psbt": b64, "raw": true, "positions": [][2]uint32{{0, 0}}},
-		}})
-		cmd := exec.CommandContext(ctx, node, filepath.Join(jsDir, "policies.js"))
-		cmd.Dir = jsDir
-		cmd.Stdin = bytes.NewReader(raw)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		res, err := h.run(map[string]any{"name": "MuSig 2of3", "template": "tr(musig(@0,@1,@2)/**,sortedmulti_a(2,@0/**,@1/**,@2/**))", "keys": interopKeys(t), "psbt": b64, "raw": true, "positions": [][2]uint32{{0, 0}}})
 		if err != nil {
-			return jsPolicyResult{}, fmt.Errorf("node policies.js: %v: %s", err, stderr.String())
-		}
-		var res []jsPolicyResult
-		if err := json.Unmarshal(out, &res); err != nil || len(res) != 1 {
-			t.Fatalf("node output %q: %v", out, err)
+			return jsPolicyResult{}, err
 		}
 		return res[0], nil
 	}
@@ -284,7 +240,7 @@ func TestLedgerJSClientMuSig2(t *testing.T) {
 		if len(augm) != 64 {
 			t.Fatalf("script-path pubkey_augm of %d bytes", len(augm))
 		}
-		if err := verifyYield(p, sigInputs[j], hex.EncodeToString(augm[:32]), hex.EncodeToString(sg[2]), hex.EncodeToString(augm[32:]), e.Fingerprint()); err != nil {
+		if err := verifyYield(p, sigInputs[j], hex.EncodeToString(augm[:32]), hex.EncodeToString(sg[2]), hex.EncodeToString(augm[32:]), h.e.Fingerprint()); err != nil {
 			t.Errorf("round 1 script-path signature, input %d: %v", sigInputs[j], err)
 		}
 	}
@@ -383,6 +339,7 @@ type jsHarness struct {
 	t         *testing.T
 	node, dir string
 	port      int
+	tcp       *net.TCPAddr
 	ctx       context.Context
 	e         *emu.Emulator
 }
@@ -422,8 +379,12 @@ func newJSHarness(t *testing.T, cfg emu.Config) *jsHarness {
 			t.Errorf("emulator: %v", err)
 		}
 	})
-	return &jsHarness{t: t, node: node, dir: dir, port: ln.Addr().(*net.TCPAddr).Port, ctx: ctx, e: e}
+	tcp := ln.Addr().(*net.TCPAddr)
+	return &jsHarness{t: t, node: node, dir: dir, port: tcp.Port, tcp: tcp, ctx: ctx, e: e}
 }
+
+// addr is the emulator's address.
+func (h *jsHarness) addr() *net.TCPAddr { return h.tcp }
 
 // run has policies.js register, derive and sign each case.
 func (h *jsHarness) run(cases ...map[string]any) ([]jsPolicyResult, error) {

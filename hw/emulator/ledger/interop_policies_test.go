@@ -2,20 +2,16 @@ package ledger_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
@@ -129,39 +125,8 @@ func policyCases(t *testing.T) []policyCase {
 // and BIP-143 digests, schnorr and ecdsa verification) for a key the PSBT
 // names as the device's.
 func TestLedgerJSClientPolicies(t *testing.T) {
-	skip := func(why string) {
-		if os.Getenv(EnvRequireInterop) == "1" {
-			t.Fatalf("%s (%s=1 requires this test)", why, EnvRequireInterop)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not installed: install Node.js 18 or later to run the Ledger JS client cross-check")
-	}
-	jsDir, _ := filepath.Abs(filepath.Join("testdata", "js"))
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "ledger-bitcoin", "package.json")); err != nil {
-		skip("the Ledger JS client is not installed: run (cd hw/emulator/ledger/testdata/js && npm ci)")
-	}
 	hmacKey := bytes.Repeat([]byte{7}, 32)
-	e, err := emu.New(emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion, HMACKey: hmacKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- e.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("emulator: %v", err)
-		}
-	}()
+	h := newJSHarness(t, emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion, HMACKey: hmacKey})
 
 	net3 := &chaincfg.TestNet3Params
 	positions := [][2]uint32{{0, 0}, {0, 5}, {1, 3}}
@@ -182,21 +147,11 @@ func TestLedgerJSClientPolicies(t *testing.T) {
 		descs, packets = append(descs, d), append(packets, p)
 		in = append(in, map[string]any{"name": c.name, "template": c.template, "keys": c.keys, "psbt": b64, "positions": positions})
 	}
-	raw, _ := json.Marshal(map[string]any{"port": ln.Addr().(*net.TCPAddr).Port, "cases": in})
-	cmd := exec.CommandContext(ctx, node, filepath.Join(jsDir, "policies.js"))
-	cmd.Dir = jsDir
-	cmd.Stdin = bytes.NewReader(raw)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	res, err := h.run(in...)
 	if err != nil {
-		t.Fatalf("node policies.js: %v\n%s", err, stderr.String())
+		t.Fatal(err)
 	}
-	var res []jsPolicyResult
-	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(cases) {
-		t.Fatalf("node output %q: %v", out, err)
-	}
-	efp := e.Fingerprint()
+	efp := h.e.Fingerprint()
 	for ci, c := range cases {
 		r := res[ci]
 		id, _ := hex.DecodeString(r.ID)
@@ -367,38 +322,7 @@ func policyPSBT(t *testing.T, d *descriptor.Descriptor, n int) *bpsbt.Packet {
 // (txscript's script builder, taproot tree and output key; BIP-371 fields)
 // and checks the emulator's addresses and signatures against them.
 func TestLedgerJSClientTapMiniscript(t *testing.T) {
-	skip := func(why string) {
-		if os.Getenv(EnvRequireInterop) == "1" {
-			t.Fatalf("%s (%s=1 requires this test)", why, EnvRequireInterop)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not installed: install Node.js 18 or later to run the Ledger JS client cross-check")
-	}
-	jsDir, _ := filepath.Abs(filepath.Join("testdata", "js"))
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "ledger-bitcoin", "package.json")); err != nil {
-		skip("the Ledger JS client is not installed: run (cd hw/emulator/ledger/testdata/js && npm ci)")
-	}
-	e, err := emu.New(emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- e.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("emulator: %v", err)
-		}
-	}()
+	js := newJSHarness(t, emu.Config{Mnemonic: interopMnemonic, AppVersion: emu.LatestAppVersion})
 
 	k := interopKeys(t)
 	keys := []string{numsXpub(t), k[0], k[2]}
@@ -415,6 +339,7 @@ func TestLedgerJSClientTapMiniscript(t *testing.T) {
 	}
 	at := func(key string, steps ...uint32) *btcec.PublicKey {
 		x := xpubOf(key)
+		var err error
 		for _, s := range steps {
 			if x, err = x.Derive(s); err != nil {
 				t.Fatal(err)
@@ -451,7 +376,7 @@ func TestLedgerJSClientTapMiniscript(t *testing.T) {
 	}
 
 	// Two coins at receive 0 and 1, spent to an external output.
-	fp := e.Fingerprint()
+	fp := js.e.Fingerprint()
 	fpU := uint32(fp[0]) | uint32(fp[1])<<8 | uint32(fp[2])<<16 | uint32(fp[3])<<24
 	h := uint32(hdkeychain.HardenedKeyStart)
 	tx := wire.NewMsgTx(2)
@@ -488,21 +413,21 @@ func TestLedgerJSClientTapMiniscript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := json.Marshal(map[string]any{"port": ln.Addr().(*net.TCPAddr).Port, "cases": []map[string]any{
+	raw, _ := json.Marshal(map[string]any{"port": js.port, "cases": []map[string]any{
 		{"name": "Tap miniscript", "template": tmpl, "keys": keys, "psbt": b64, "positions": [][2]uint32{{0, 0}, {0, 1}}},
 	}})
-	cmd := exec.CommandContext(ctx, node, filepath.Join(jsDir, "policies.js"))
-	cmd.Dir = jsDir
+	cmd := exec.CommandContext(js.ctx, js.node, filepath.Join(js.dir, "policies.js"))
+	cmd.Dir = js.dir
 	cmd.Stdin = bytes.NewReader(raw)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node policies.js: %v\n%s", err, stderr.String())
+		t.Fatalf("js.node policies.js: %v\n%s", err, stderr.String())
 	}
 	var res []jsPolicyResult
 	if err := json.Unmarshal(out, &res); err != nil || len(res) != 1 {
-		t.Fatalf("node output %q: %v", out, err)
+		t.Fatalf("js.node output %q: %v", out, err)
 	}
 	for i, ps := range pos {
 		a, err := btcutil.NewAddressTaproot(ps.pkScript[2:], &chaincfg.TestNet3Params)

@@ -2,19 +2,15 @@ package ledger_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -63,40 +59,9 @@ type jsResult struct {
 // the JS client also re-derives with @bitcoinerlab/descriptors), and the
 // signatures, which RFC 6979 makes byte for byte equal.
 func TestLedgerJSClientInterop(t *testing.T) {
-	skip := func(why string) {
-		if os.Getenv(EnvRequireInterop) == "1" {
-			t.Fatalf("%s (%s=1 requires this test)", why, EnvRequireInterop)
-		}
-		t.Skip(why)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		skip("node is not installed: install Node.js 18 or later to run the Ledger JS client cross-check")
-	}
-	jsDir, _ := filepath.Abs(filepath.Join("testdata", "js"))
-	if _, err := os.Stat(filepath.Join(jsDir, "node_modules", "ledger-bitcoin", "package.json")); err != nil {
-		skip("the Ledger JS client is not installed: run (cd hw/emulator/ledger/testdata/js && npm ci)")
-	}
 
-	e, err := emu.New(emu.Config{Mnemonic: interopMnemonic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- e.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("emulator: %v", err)
-		}
-	}()
-	addr := ln.Addr().(*net.TCPAddr)
+	h := newJSHarness(t, emu.Config{Mnemonic: interopMnemonic})
+	addr := h.addr()
 
 	net3 := &chaincfg.TestNet3Params
 	desc := interopWallet(t)
@@ -116,8 +81,8 @@ func TestLedgerJSClientInterop(t *testing.T) {
 		"port": addr.Port, "path": "m/48'/1'/0'/2'", "name": name,
 		"template": pol.Template, "keys": pol.Keys, "psbt": b64,
 	})
-	cmd := exec.CommandContext(ctx, node, filepath.Join(jsDir, "interop.js"))
-	cmd.Dir = jsDir
+	cmd := exec.CommandContext(h.ctx, h.node, filepath.Join(h.dir, "interop.js"))
+	cmd.Dir = h.dir
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -131,40 +96,40 @@ func TestLedgerJSClientInterop(t *testing.T) {
 	}
 
 	// Then countersign's driver, on the same emulator.
-	s, err := transport.DialTCP(ctx, addr.String(), driver.SpeculosOptions)
+	s, err := transport.DialTCP(h.ctx, addr.String(), driver.SpeculosOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := driver.Open(ctx, driver.SpeculosLink(s), driver.Options{})
+	d, err := driver.Open(h.ctx, driver.SpeculosLink(s), driver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	fp, _ := d.Fingerprint(ctx)
-	xpub, err := d.Xpub(ctx, []uint32{48 + hdkeychain.HardenedKeyStart, 1 + hdkeychain.HardenedKeyStart, hdkeychain.HardenedKeyStart, 2 + hdkeychain.HardenedKeyStart})
+	fp, _ := d.Fingerprint(h.ctx)
+	xpub, err := d.Xpub(h.ctx, []uint32{48 + hdkeychain.HardenedKeyStart, 1 + hdkeychain.HardenedKeyStart, hdkeychain.HardenedKeyStart, 2 + hdkeychain.HardenedKeyStart})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := d.Register(ctx, hwtest.Wallet(desc, net3, name))
+	token, err := d.Register(h.ctx, hwtest.Wallet(desc, net3, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	receive0, err := d.DisplayAddress(ctx, hwtest.Wallet(desc, net3, name), 0, 0)
+	receive0, err := d.DisplayAddress(h.ctx, hwtest.Wallet(desc, net3, name), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	change3, err := d.DisplayAddress(ctx, hwtest.Wallet(desc, net3, name), 1, 3)
+	change3, err := d.DisplayAddress(h.ctx, hwtest.Wallet(desc, net3, name), 1, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := hwtest.Sign(ctx, d, p, desc, net3, name)
+	signed, err := hwtest.Sign(h.ctx, d, p, desc, net3, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	appName, appVersion := e.App()
+	appName, appVersion := h.e.App()
 	id := pol.ID()
-	efp := e.Fingerprint()
+	efp := h.e.Fingerprint()
 	for what, c := range map[string][2]string{
 		"app name":    {js.App.Name, appName},
 		"app version": {js.App.Version, appVersion},
