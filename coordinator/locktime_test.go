@@ -1,7 +1,6 @@
 package coordinator_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/psbt"
-	"github.com/countersign/countersign/wallet"
 )
 
 // clockBackend is fakeBackend with block headers, so that the median time
@@ -330,26 +328,7 @@ func TestBumpAddsOnlyOpenedTimeCoins(t *testing.T) {
 	r := newTimelockRig(t, coordinator.CreateRequest{Threshold: 2,
 		Recovery: mustTemplate(t, coordinator.ParseRecovery, "after 1 day: 1 of lawyer")})
 	ctx := context.Background()
-	var us []wallet.UTXO
-	var txs []wallet.Tx
-	for i, h := range []int32{100, 240} {
-		d, err := r.wallet.Descriptor.Derive(0, uint32(i), regtest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx := wire.NewMsgTx(2)
-		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: uint32(i)}, nil, nil))
-		tx.AddTxOut(wire.NewTxOut(100_000, d.ScriptPubKey))
-		var raw bytes.Buffer
-		if err := tx.Serialize(&raw); err != nil {
-			t.Fatal(err)
-		}
-		us = append(us, wallet.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Value: 100_000, PkScript: d.ScriptPubKey, Index: uint32(i), Height: h})
-		txs = append(txs, wallet.Tx{TxID: tx.TxHash(), Height: h, Raw: raw.Bytes(), Net: 100_000})
-	}
-	if err := r.c.Store.ApplySync(ctx, "family", wallet.SyncUpdate{Height: 250, UTXOs: us, Txs: txs, ReceiveHighWater: 2}); err != nil {
-		t.Fatal(err)
-	}
+	us := r.coinsAt(t, 250, 100, 240)
 	r.b.height = 250
 	r.withClock(1_700_000_000)
 	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 99_000)}, FeeRate: 1, Path: "recovery"})

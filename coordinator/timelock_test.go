@@ -503,26 +503,7 @@ func TestBumpAddsOnlyOpenedCoins(t *testing.T) {
 	ctx := context.Background()
 	// Two coins: one confirmed at 100 (open from 244), one at 200 (open
 	// from 344). The tip is 250.
-	var us []wallet.UTXO
-	var txs []wallet.Tx
-	for i, h := range []int32{100, 200} {
-		d, err := r.wallet.Descriptor.Derive(0, uint32(i), regtest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx := wire.NewMsgTx(2)
-		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: uint32(i)}, nil, nil))
-		tx.AddTxOut(wire.NewTxOut(100_000, d.ScriptPubKey))
-		var raw bytes.Buffer
-		if err := tx.Serialize(&raw); err != nil {
-			t.Fatal(err)
-		}
-		us = append(us, wallet.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Value: 100_000, PkScript: d.ScriptPubKey, Index: uint32(i), Height: h})
-		txs = append(txs, wallet.Tx{TxID: tx.TxHash(), Height: h, Raw: raw.Bytes(), Net: 100_000})
-	}
-	if err := r.c.Store.ApplySync(ctx, "family", wallet.SyncUpdate{Height: 250, UTXOs: us, Txs: txs, ReceiveHighWater: 2}); err != nil {
-		t.Fatal(err)
-	}
+	us := r.coinsAt(t, 250, 100, 200)
 	r.b.height = 250
 	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 99_000)}, FeeRate: 1, Path: "recovery"})
 	if err != nil {
@@ -541,4 +522,32 @@ func TestBumpAddsOnlyOpenedCoins(t *testing.T) {
 	if !errors.Is(err, psbt.ErrInsufficientFunds) {
 		t.Fatalf("a bump that could only add a coin still locked: %v, want insufficient funds", err)
 	}
+}
+
+// coinsAt syncs the rig's wallet to tip with one 100,000-sat coin at
+// receive index i confirmed at heights[i], each paid by its own
+// transaction, and returns the coins.
+func (r *rig) coinsAt(t *testing.T, tip int32, heights ...int32) []wallet.UTXO {
+	t.Helper()
+	var us []wallet.UTXO
+	var txs []wallet.Tx
+	for i, h := range heights {
+		d, err := r.wallet.Descriptor.Derive(0, uint32(i), regtest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: uint32(i)}, nil, nil))
+		tx.AddTxOut(wire.NewTxOut(100_000, d.ScriptPubKey))
+		var raw bytes.Buffer
+		if err := tx.Serialize(&raw); err != nil {
+			t.Fatal(err)
+		}
+		us = append(us, wallet.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash()}, Value: 100_000, PkScript: d.ScriptPubKey, Index: uint32(i), Height: h})
+		txs = append(txs, wallet.Tx{TxID: tx.TxHash(), Height: h, Raw: raw.Bytes(), Net: 100_000})
+	}
+	if err := r.c.Store.ApplySync(context.Background(), "family", wallet.SyncUpdate{Height: tip, UTXOs: us, Txs: txs, ReceiveHighWater: uint32(len(heights))}); err != nil {
+		t.Fatal(err)
+	}
+	return us
 }
