@@ -675,3 +675,62 @@ func strangerAddr(t *testing.T) string {
 	}
 	return a.EncodeAddress()
 }
+
+// TestPartialStepAfterFinalize: once a spend is finalized, a later step
+// that brings other copies (a combine run again with another cosigner's
+// late file) does not make a version without the final scripts the
+// newest: the finalized version holds every signature it needs.
+func TestPartialStepAfterFinalize(t *testing.T) {
+	r := newRig(t, 300_000)
+	ctx := context.Background()
+	sp, err := r.c.Spend(ctx, coordinator.SpendRequest{Wallet: "family", Outputs: []psbt.Output{outside(t, 100_000)}, FeeRate: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned := mustSerialize(t, sp.PSBT)
+	signed := func(name string) *bpsbt.Packet {
+		p, _ := psbt.Decode(unsigned)
+		plan, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
+		if err != nil {
+			t.Fatalf("%s signs: %v", name, err)
+		}
+		q, _ := psbt.Decode(mustSerialize(t, out.PSBT))
+		return q
+	}
+	alice, bob, carol := signed("alice"), signed("bob"), signed("carol")
+	aliceAgain, _ := psbt.Decode(mustSerialize(t, alice))
+	comb, err := r.c.Combine(ctx, "", []*bpsbt.Packet{alice, bob}, coordinator.GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, err := r.c.Finalize(ctx, "", comb.PSBT, coordinator.GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txid := sp.PSBT.UnsignedTx.TxHash()
+	final := r.current(t, txid).Current
+	if _, err := r.c.Combine(ctx, "", []*bpsbt.Packet{aliceAgain, carol}, coordinator.GateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := r.current(t, txid)
+	if p.Current.ID != final.ID || p.Current.State != wallet.StateFinalized || p.State != coordinator.PendingReady {
+		t.Fatalf("after combining alice's and carol's copies: newest %s %s (finalized: %s), %s", p.Current.ID, p.Current.State, final.ID, p.State)
+	}
+	tx, err := psbt.Extract(p.PSBT)
+	if err != nil || tx.TxHash() != fin.Tx.TxHash() {
+		t.Fatalf("newest version extracts to %v, %v; finalized %s", tx, err, fin.Tx.TxHash())
+	}
+}
+
+func mustSerialize(t *testing.T, p *bpsbt.Packet) []byte {
+	t.Helper()
+	raw, err := psbt.Serialize(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}

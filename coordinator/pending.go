@@ -601,6 +601,15 @@ func (c *Coordinator) saveDraftSigned(ctx context.Context, w *Wallet, p *bpsbt.P
 			}
 			d.Event.Signers = newSigners(before, after)
 		}
+		if prev != nil && state != wallet.StateFinalized && finalizedAll(prev) {
+			// The spend is finalized already: that version holds every
+			// signature a later, partial step could bring (a combine of
+			// older copies), and it stays the newest; the step is still
+			// journaled.
+			save := *d
+			save.PSBT, save.State = newest.PSBT, newest.State
+			return &save, nil
+		}
 		if prev != nil && state != wallet.StateFinalized && !finalizedAny(prev) {
 			// A copy that cannot be merged (another tool's records the
 			// wallet cannot decide on) is saved as it came.
@@ -615,6 +624,16 @@ func (c *Coordinator) saveDraftSigned(ctx context.Context, w *Wallet, p *bpsbt.P
 		}
 		return &save, nil
 	})
+}
+
+// finalizedAll is true when every input of p is finalized.
+func finalizedAll(p *bpsbt.Packet) bool {
+	for _, in := range p.Inputs {
+		if len(in.FinalScriptSig) == 0 && len(in.FinalScriptWitness) == 0 {
+			return false
+		}
+	}
+	return len(p.Inputs) > 0
 }
 
 func finalizedAny(p *bpsbt.Packet) bool {
