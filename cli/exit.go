@@ -144,9 +144,16 @@ func hints(err error) []string {
 }
 
 // PrintError writes "error: ..." and any hints to w. Error text can quote
-// what a backend, a device or a file said, so it is escaped.
+// what a backend, a device or a file said, so it is escaped. A joined
+// error (one line per refused input) is printed a line each, the lines
+// after the first indented: a line break inside untrusted text cannot
+// start a line of its own that reads "error:" or "hint:".
 func PrintError(w io.Writer, err error) {
-	fmt.Fprintf(w, "error: %s\n", safe(err.Error()))
+	lines := strings.Split(err.Error(), "\n")
+	fmt.Fprintf(w, "error: %s\n", safe(lines[0]))
+	for _, l := range lines[1:] {
+		fmt.Fprintf(w, "  %s\n", safe(l))
+	}
 	for _, h := range hints(err) {
 		fmt.Fprintf(w, "hint: %s\n", safe(h))
 	}

@@ -2,7 +2,6 @@ package psbt
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -388,7 +387,7 @@ func verifyPartialSigs(p *bpsbt.Packet, v *walletView, memo *Memo) error {
 			_, errs[i] = inputSigs(p, a, v, i, true)
 		}
 	})
-	return errors.Join(errs...)
+	return joinInputs(errs)
 }
 
 // inputSigs checks the partial signatures of input i and returns them by

@@ -2,7 +2,6 @@ package psbt
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -64,7 +63,7 @@ func FinalizePacket(p *bpsbt.Packet, w WalletInfo) error {
 	parallelFor(len(p.Inputs), func(i int) {
 		finals[i], errs[i] = finalizeInput(p, a, v, i)
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInputs(errs); err != nil {
 		return err
 	}
 
@@ -269,7 +268,7 @@ func executeScripts(tx *wire.MsgTx, a *analysis, which func(i int) bool, diagnos
 		}
 		errs[i] = refuse(RuleSignature, fmt.Errorf("input %d (%s) does not validate: %v", i, tx.TxIn[i].PreviousOutPoint, err))
 	})
-	return errors.Join(errs...)
+	return joinInputs(errs)
 }
 
 // Limits btcd's script engine enforces on the spends the finalizer builds

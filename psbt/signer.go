@@ -3,7 +3,6 @@ package psbt
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -149,7 +148,7 @@ func signWith(p *bpsbt.Packet, fp [4]byte, keys keySource, requireNonWitnessUtxo
 		sig := ecdsa.Sign(todo[k].priv, st.sighash).Serialize()
 		sigs[k] = append(sig, byte(txscript.SigHashAll))
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInputs(errs); err != nil {
 		return 0, err
 	}
 	for k, t := range todo {

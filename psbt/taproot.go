@@ -581,7 +581,7 @@ func signTap(p *bpsbt.Packet, a *analysis, fp [4]byte, keys keySource, requireNo
 		}
 		sigs[k] = s.Serialize()
 	})
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInputs(errs); err != nil {
 		return 0, err
 	}
 	for k, j := range jobs {

@@ -525,7 +525,7 @@ func (v *walletView) walletRule(p *bpsbt.Packet, a *analysis, locate func([]byte
 			return g
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInputs(errs); err != nil {
 		return err
 	}
 	for j := range p.Outputs {
