@@ -121,6 +121,12 @@ func TestColdcardRegtest(t *testing.T) {
 		t.Fatalf("unregistered device: exit %d: %s", r.Code, r.Err)
 	}
 	mustRun(t, dir, "device", "register", "vault", "--with", "coldcard:"+fpB)
+	// finalize given copies combines them first; with one signature of
+	// two it refuses (exit 4), and says where the combined PSBT is.
+	r1 := runCLI(t, dir, "", "psbt", "finalize", sA, unsigned, "-o", filepath.Join(work, "early.hex"))
+	if r1.Code != 4 || !strings.Contains(r1.Err, "has 1 of the 2 signatures") || !strings.Contains(r1.Err, "countersign psbt show ") {
+		t.Fatalf("finalize of A's copy and the unsigned one: exit %d: %s", r1.Code, r1.Err)
+	}
 	mustRun(t, dir, "sign", unsigned, "--with", "coldcard:"+fpB, "-o", sB)
 	combined := filepath.Join(work, "c.psbt")
 	mustRun(t, dir, "psbt", "combine", sA, sB, "-o", combined)
@@ -130,6 +136,12 @@ func TestColdcardRegtest(t *testing.T) {
 	}
 	txFile := filepath.Join(work, "tx.hex")
 	mustRun(t, dir, "psbt", "finalize", combined, "-o", txFile)
+	// The same in one step, from the two signed copies.
+	txOne := filepath.Join(work, "one.hex")
+	mustRun(t, dir, "psbt", "finalize", sA, sB, "-o", txOne)
+	if a, b := readFile(t, txFile), readFile(t, txOne); a != b {
+		t.Fatalf("finalize of both copies wrote\n%s\nnot what combine, then finalize wrote\n%s", b, a)
+	}
 	mustRun(t, dir, "psbt", "broadcast", txFile)
 	if _, err := node.Mine(ctx, 1); err != nil {
 		t.Fatal(err)

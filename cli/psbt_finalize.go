@@ -15,7 +15,7 @@ import (
 type PSBTFinalizeOptions struct {
 	IO             *Streams
 	JSON           bool
-	File           string
+	Files          []string
 	Wallet         string
 	Output         string
 	PSBTOutput     string
@@ -27,18 +27,26 @@ type PSBTFinalizeOptions struct {
 func newCmdPSBTFinalize(f *Factory, runF func(context.Context, *PSBTFinalizeOptions) error) *cobra.Command {
 	o := &PSBTFinalizeOptions{IO: f.IO, Coordinator: f.Coordinator}
 	cmd := &cobra.Command{
-		Use:   "finalize FILE [-o TX]",
+		Use:   "finalize FILE... [-o TX]",
 		Short: "Build the final transaction once enough cosigners have signed",
 		Long: `When every input holds enough valid signatures, build the final scriptSig and
 witness (signatures in script key order), execute every input's script with
 btcd's script engine against its previous output, and write the raw
 transaction as hex (-o TX, default stdout). With too few signatures it exits
 4 and says who is missing. The wallet's spending policy is checked first
-(exit 4 with the rule named; --override-policy "REASON" is journaled).`,
-		Args: cobra.ExactArgs(1),
+(exit 4 with the rule named; --override-policy "REASON" is journaled).
+
+Given several files (copies of one PSBT signed by different cosigners), it
+combines them first exactly as "psbt combine" does, in the same process:
+every signature is verified once, the combined PSBT is saved as a pending
+spend (so nothing collected is lost when signatures are still missing:
+"psbt show TXID" writes it), and then it is finalized.`,
+		Example: `  countersign psbt finalize signed.psbt -o tx.hex
+  countersign psbt finalize alice.psbt bob.psbt carol.psbt -o tx.hex`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
-			o.File = args[0]
+			o.Files = args
 			if runF != nil {
 				return runF(c.Context(), o)
 			}
@@ -58,10 +66,13 @@ type finalizeJSON struct {
 	TxID   string `json:"txid"`
 	Hex    string `json:"hex"`
 	VSize  int64  `json:"vsize"`
+	// Resolved is, given several copies, what combining them decided
+	// (as psbt combine's "resolved").
+	Resolved []string `json:"resolved,omitempty"`
 }
 
-func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
-	p, version, err := readPSBT(o.IO, o.File)
+func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) (err error) {
+	ps, versions, err := readPSBTs(o.IO, o.Files)
 	if err != nil {
 		return err
 	}
@@ -69,7 +80,27 @@ func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := co.Finalize(ctx, o.Wallet, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee, OverridePolicy: o.OverridePolicy})
+	p, version, walletName := ps[0], versions[0], o.Wallet
+	var resolved []string
+	if len(ps) > 1 {
+		comb, cerr := co.Combine(ctx, o.Wallet, ps, coordinator.GateOptions{AllowHighFee: o.AllowHighFee})
+		if cerr != nil {
+			return cerr
+		}
+		if !o.JSON {
+			for _, r := range comb.Resolved {
+				fmt.Fprintf(o.IO.ErrOut, "Resolved: %s\n", safe(r))
+			}
+		}
+		p, walletName, resolved = comb.PSBT, comb.Wallet.Name, comb.Resolved
+		txid := p.UnsignedTx.TxHash()
+		defer func() {
+			if err != nil {
+				err = fmt.Errorf("%w (the %d copies were combined and saved: \"countersign psbt show %s\" writes the result)", err, len(o.Files), txid)
+			}
+		}()
+	}
+	res, err := co.Finalize(ctx, walletName, p, coordinator.GateOptions{AllowHighFee: o.AllowHighFee, OverridePolicy: o.OverridePolicy})
 	if err != nil {
 		return err
 	}
@@ -90,7 +121,7 @@ func psbtFinalizeRun(ctx context.Context, o *PSBTFinalizeOptions) error {
 				return err
 			}
 		}
-		return writeJSON(o.IO.Out, finalizeJSON{Wallet: res.Wallet.Name, TxID: res.Tx.TxHash().String(), Hex: rawHex, VSize: vsize})
+		return writeJSON(o.IO.Out, finalizeJSON{Wallet: res.Wallet.Name, TxID: res.Tx.TxHash().String(), Hex: rawHex, VSize: vsize, Resolved: resolved})
 	}
 	if err := writeOutput(o.IO, o.Output, []byte(rawHex+"\n")); err != nil {
 		return err

@@ -37,6 +37,20 @@ func TestEverySignatureVerifiedOncePerProcess(t *testing.T) {
 		}
 		copies = append(copies, out.PSBT)
 	}
+	// What psbt finalize given the three copies does (below): the copies
+	// as they were, before Combine clears them.
+	var again []*bpsbt.Packet
+	for _, p := range copies {
+		raw, err := psbt.Serialize(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := psbt.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again = append(again, q)
+	}
 	fresh := func() *coordinator.Coordinator {
 		return &coordinator.Coordinator{Store: r.c.Store, BackendDefault: r.c.BackendDefault, OpenBackend: r.c.OpenBackend}
 	}
@@ -58,5 +72,19 @@ func TestEverySignatureVerifiedOncePerProcess(t *testing.T) {
 	t.Logf("finalize: %d signatures verified, %d checks answered from memory", st.Verified, st.Remembered)
 	if st.Verified != 3*n || st.Remembered < 3*n {
 		t.Fatalf("finalize verified %d signatures (remembered %d) for %d distinct ones", st.Verified, st.Remembered, 3*n)
+	}
+	// One process that combines and finalizes verifies each once.
+	c = fresh()
+	comb, err = c.Combine(ctx, "", again, coordinator.GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Finalize(ctx, "", comb.PSBT, coordinator.GateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st = c.Memo().Stats()
+	t.Logf("combine and finalize: %d signatures verified, %d checks answered from memory", st.Verified, st.Remembered)
+	if st.Verified != 3*n || st.Remembered < 6*n {
+		t.Fatalf("combine and finalize verified %d signatures (remembered %d) for %d distinct ones", st.Verified, st.Remembered, 3*n)
 	}
 }
