@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -116,7 +117,10 @@ func headMessage(head string, entry int64) string {
 	return fmt.Sprintf("countersign journal head %s at entry %d", head, entry)
 }
 
-var headMessageRE = regexp.MustCompile(`^countersign journal head ([0-9a-f]{64}) at entry ([1-9][0-9]{0,18})$`)
+// headMessageRE is compiled on first use, not by every process at start.
+var headMessageRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^countersign journal head ([0-9a-f]{64}) at entry ([1-9][0-9]{0,18})$`)
+})
 
 // MessageSigner signs a Bitcoin signed message (a software key, see
 // hw/soft.Signer.SignMessage).
@@ -157,7 +161,7 @@ func ParseJournalSignature(data []byte) (*JournalSignature, error) {
 	if js.Address == "" || js.Message == "" || js.Signature == "" {
 		return nil, fmt.Errorf("%w: a journal signature needs address, message and signature", wallet.ErrInvalid)
 	}
-	m := headMessageRE.FindStringSubmatch(js.Message)
+	m := headMessageRE().FindStringSubmatch(js.Message)
 	if m == nil {
 		return nil, fmt.Errorf("%w: the signed message %q is not a countersign journal head", wallet.ErrInvalid, js.Message)
 	}

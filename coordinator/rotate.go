@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/wire"
@@ -349,12 +350,13 @@ func keyFingerprint(k descriptor.Key) string {
 	return hex.EncodeToString(k.Origin.Fingerprint[:])
 }
 
-var numbered = regexp.MustCompile(`^(.*)-([0-9]{1,6})$`)
+// numbered is compiled on first use, not by every process at start.
+var numbered = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.*)-([0-9]{1,6})$`) })
 
 // SuccessorName is the default name of a wallet's successor: "vault"
 // becomes "vault-2", "vault-2" becomes "vault-3".
 func SuccessorName(old string) string {
-	if m := numbered.FindStringSubmatch(old); m != nil {
+	if m := numbered().FindStringSubmatch(old); m != nil {
 		n, _ := strconv.Atoi(m[2])
 		return fmt.Sprintf("%s-%d", m[1], n+1)
 	}

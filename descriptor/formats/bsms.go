@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/btcsuite/btcd/chaincfg"
 
@@ -33,7 +34,7 @@ func exportBSMS(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive the first address for the record: %w", err)
 	}
-	body := bsmsOrigins.ReplaceAllStringFunc(d.StringNoChecksum(), func(origin string) string {
+	body := bsmsOrigins().ReplaceAllStringFunc(d.StringNoChecksum(), func(origin string) string {
 		return strings.ReplaceAll(origin, "h", "'")
 	})
 	sum, err := descriptor.Checksum(body)
@@ -51,7 +52,7 @@ func exportBSMS(w *Wallet, d *descriptor.Descriptor) ([]byte, error) {
 // bsmsOrigins matches a key origin, [fingerprint/path]: the only place in a
 // descriptor where "h" marks a hardened step (an xpub's base58 may hold
 // the letter too).
-var bsmsOrigins = regexp.MustCompile(`\[[0-9a-fA-F]{8}(/[0-9]+[h']?)*\]`)
+var bsmsOrigins = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[[0-9a-fA-F]{8}(/[0-9]+[h']?)*\]`) })
 
 func bsmsTemplatable(d *descriptor.Descriptor) bool {
 	if d.Tap != nil {

@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/btcsuite/btcd/chaincfg"
 
@@ -44,10 +45,11 @@ type firmware struct {
 	edge                bool
 }
 
-var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(Q?)(X?)$`)
+// versionRE is compiled on first use, not by every process at start.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(Q?)(X?)$`) })
 
 func parseFirmware(s string) (firmware, bool) {
-	m := versionRE.FindStringSubmatch(s)
+	m := versionRE().FindStringSubmatch(s)
 	if m == nil {
 		return firmware{text: s}, false
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/atomicfile"
@@ -31,7 +32,9 @@ const (
 
 // validName is the key name rule: it becomes a file name, so it is kept to
 // characters that are safe on every filesystem and in a shell.
-var validName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// Compiled on first use: the {1,64} makes it the costliest of the
+// binary's regexps, and most commands never name a key.
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) })
 
 // KeyInfo is the public description of a stored key, readable without the
 // passphrase.
@@ -85,7 +88,7 @@ func (s *Store) SetWorkFactor(logN int) error {
 
 // checkName rejects names that are not [A-Za-z0-9._-]{1,64}.
 func checkName(name string) error {
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return fmt.Errorf("%w: key name %q: use 1 to 64 letters, digits, '.', '_' or '-'", ErrInvalid, name)
 	}
 	return nil
