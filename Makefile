@@ -55,8 +55,8 @@ bench:
 print-tags:
 	@echo $(TAGS)
 
-man: build
-	$(BIN)/countersign gen-man --dir man
+man:
+	go run ./cmd/countersign-man --dir man
 
 clean:
 	rm -rf $(BIN) man

@@ -65,7 +65,6 @@ Exit codes: 0 ok, 1 operation failed, 2 bad usage or input, 3 not found,
 		newCmdJournal(f),
 		newCmdLabel(f),
 		newCmdPolicy(f),
-		newCmdGenMan(f),
 	)
 	return root
 }
