@@ -6,14 +6,14 @@ import (
 	"math/big"
 	"strings"
 
-	"github.com/tyler-smith/go-bip39"
+	"github.com/countersign/countersign/internal/bip39"
 )
 
 // BIP-129 "The Token": a STANDARD token may be shown as "a mnemonic phrase
 // using BIP-0039 word list. This would be 6 words". That is BIP-39's
 // entropy-to-words rule applied to 64 bits: the entropy, then the first
 // 64/32 = 2 bits of its SHA-256 as checksum, cut into six 11-bit word
-// indexes. (BIP-39 itself starts at 128 bits, so go-bip39's NewMnemonic
+// indexes. (BIP-39 itself starts at 128 bits, so bip39.NewMnemonic
 // refuses 64; only its English word list is used here.) The BIP's STANDARD
 // vector gives a54044308ceac9b7 as "pipe acquire around border prosper
 // swift".
@@ -30,7 +30,7 @@ func BSMSTokenWords(token string) (string, error) {
 	sum := sha256.Sum256(b)
 	v := new(big.Int).SetBytes(b)
 	v.Lsh(v, 2).Or(v, big.NewInt(int64(sum[0]>>6)))
-	list := bip39.GetWordList()
+	list := bip39.Words()
 	words := make([]string, bsmsWords)
 	mask := big.NewInt(2047)
 	for i := bsmsWords - 1; i >= 0; i-- {
@@ -48,7 +48,7 @@ func bsmsTokenFromWords(words []string) (string, error) {
 	}
 	v := new(big.Int)
 	for _, w := range words {
-		i, ok := bip39.GetWordIndex(strings.ToLower(w))
+		i, ok := bip39.Index(strings.ToLower(w))
 		if !ok {
 			return "", tokenErrorf("%q is not a BIP-39 English word", shortText(w))
 		}

@@ -2,6 +2,7 @@ package soft
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/tyler-smith/go-bip39"
+	"github.com/countersign/countersign/internal/bip39"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/internal/atomicfile"
@@ -32,9 +33,9 @@ func (s *Store) Generate(name string, words int, net *chaincfg.Params, passphras
 	default:
 		return "", KeyInfo{}, fmt.Errorf("%w: a new mnemonic has 12 or 24 words, not %d", ErrInvalid, words)
 	}
-	entropy, err := bip39.NewEntropy(bits)
+	entropy := make([]byte, bits/8)
 	defer wipe(entropy)
-	if err != nil {
+	if _, err := rand.Read(entropy); err != nil {
 		return "", KeyInfo{}, fmt.Errorf("read random bytes for a new key: %w", err)
 	}
 	mnemonic, err := bip39.NewMnemonic(entropy)

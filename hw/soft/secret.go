@@ -12,7 +12,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/countersign/countersign/descriptor"
-	"github.com/tyler-smith/go-bip39"
+	"github.com/countersign/countersign/internal/bip39"
 )
 
 // payload is the plaintext inside NAME.age. It carries its own network so
@@ -50,14 +50,14 @@ func normalizeMnemonic(s string) (string, error) {
 		return "", fmt.Errorf("%w: a BIP-39 mnemonic has 12, 15, 18, 21 or 24 words, this one has %d", ErrInvalid, len(words))
 	}
 	for i, w := range words {
-		if _, ok := bip39.GetWordIndex(w); !ok {
+		if _, ok := bip39.Index(w); !ok {
 			return "", fmt.Errorf("%w: word %d of the mnemonic is not in the BIP-39 English word list; check its spelling", ErrInvalid, i+1)
 		}
 	}
 	m := strings.Join(words, " ")
 	entropy, err := bip39.EntropyFromMnemonic(m)
 	wipe(entropy)
-	if errors.Is(err, bip39.ErrChecksumIncorrect) {
+	if errors.Is(err, bip39.ErrChecksum) {
 		return "", fmt.Errorf("%w: the mnemonic's checksum does not match: a word is wrong or out of order", ErrInvalid)
 	}
 	if err != nil {
@@ -81,10 +81,15 @@ func checkBIP39Passphrase(s string) error {
 
 // masterFromMnemonic computes the BIP-39 seed and the BIP-32 master key.
 func masterFromMnemonic(mnemonic, passphrase string, net *chaincfg.Params) (*hdkeychain.ExtendedKey, error) {
-	seed, err := bip39.NewSeedWithErrorChecking(mnemonic, passphrase)
-	defer wipe(seed)
+	entropy, err := bip39.EntropyFromMnemonic(mnemonic)
+	wipe(entropy)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the mnemonic is not valid BIP-39", ErrInvalid)
+	}
+	seed, err := bip39.Seed(mnemonic, passphrase)
+	defer wipe(seed)
+	if err != nil {
+		return nil, fmt.Errorf("BIP-39 seed: %w", err)
 	}
 	m, err := hdkeychain.NewMaster(seed, net)
 	if err != nil {
