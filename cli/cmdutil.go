@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 )
@@ -33,16 +34,37 @@ func groupCmd(cmd *cobra.Command) *cobra.Command {
 
 func quote(s string) string { return `"` + safe(s) + `"` }
 
-// jsonFieldsAnnotation holds a command's selectable --json fields.
+// jsonFieldsAnnotation marks a command whose --json fields are declared
+// (withJSONFields); jsonFields lists them.
 const jsonFieldsAnnotation = "json-fields"
+
+// jsonShapes holds each command's JSON output shapes, by command: the
+// field names are worked out (by reflection) only when --fields asks, not
+// for the hundred commands every process builds.
+var jsonShapes sync.Map // *cobra.Command -> []any
 
 // withJSONFields records the top-level fields of the command's JSON output
 // (the json tags of the struct shape, or of the element of a list), so that
 // --fields is checked before the command runs: a typo must not cost a
 // handed-out address or a signature.
 func withJSONFields(cmd *cobra.Command, shapes ...any) *cobra.Command {
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[jsonFieldsAnnotation] = "declared"
+	jsonShapes.Store(cmd, shapes)
+	return cmd
+}
+
+// jsonFields lists, sorted and joined with commas, the fields of c's JSON
+// output; false when c declares none.
+func jsonFields(c *cobra.Command) (string, bool) {
+	v, ok := jsonShapes.Load(c)
+	if !ok {
+		return "", false
+	}
 	seen := map[string]bool{}
-	for _, s := range shapes {
+	for _, s := range v.([]any) {
 		for _, f := range jsonFieldNames(reflect.TypeOf(s)) {
 			seen[f] = true
 		}
@@ -52,11 +74,7 @@ func withJSONFields(cmd *cobra.Command, shapes ...any) *cobra.Command {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if cmd.Annotations == nil {
-		cmd.Annotations = map[string]string{}
-	}
-	cmd.Annotations[jsonFieldsAnnotation] = strings.Join(names, ",")
-	return cmd
+	return strings.Join(names, ","), true
 }
 
 // jsonFieldNames lists the JSON names of a struct's fields, flattening
@@ -93,7 +111,7 @@ func jsonFieldNames(t reflect.Type) []string {
 
 // checkFields validates --fields against the command's fields.
 func checkFields(c *cobra.Command, fields []string) error {
-	have, ok := c.Annotations[jsonFieldsAnnotation]
+	have, ok := jsonFields(c)
 	if !ok {
 		return usagef("--fields: `%s` has no JSON fields to select", c.CommandPath())
 	}

@@ -84,7 +84,7 @@ func TestEveryJSONFieldDocumented(t *testing.T) {
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
-		have, ok := c.Annotations[jsonFieldsAnnotation]
+		have, ok := jsonFields(c)
 		if !ok {
 			if c.Runnable() && !c.Hidden && c.HasParent() && c.Name() != "help" && c.Name() != "completion" && c.Parent().Name() != "completion" && c.Annotations == nil && len(c.Commands()) == 0 {
 				t.Errorf("`%s` prints --json but declares no fields (withJSONFields)", c.CommandPath())
