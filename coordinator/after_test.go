@@ -688,20 +688,7 @@ func TestPartialStepAfterFinalize(t *testing.T) {
 		t.Fatal(err)
 	}
 	unsigned := mustSerialize(t, sp.PSBT)
-	signed := func(name string) *bpsbt.Packet {
-		p, _ := psbt.Decode(unsigned)
-		plan, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
-		if err != nil {
-			t.Fatalf("%s signs: %v", name, err)
-		}
-		q, _ := psbt.Decode(mustSerialize(t, out.PSBT))
-		return q
-	}
-	alice, bob, carol := signed("alice"), signed("bob"), signed("carol")
+	alice, bob, carol := r.signedCopy(t, unsigned, "alice"), r.signedCopy(t, unsigned, "bob"), r.signedCopy(t, unsigned, "carol")
 	aliceAgain, _ := psbt.Decode(mustSerialize(t, alice))
 	comb, err := r.c.Combine(ctx, "", []*bpsbt.Packet{alice, bob}, coordinator.GateOptions{})
 	if err != nil {
@@ -724,6 +711,30 @@ func TestPartialStepAfterFinalize(t *testing.T) {
 	if err != nil || tx.TxHash() != fin.Tx.TxHash() {
 		t.Fatalf("newest version extracts to %v, %v; finalized %s", tx, err, fin.Tx.TxHash())
 	}
+}
+
+// signedCopy is the copy of the PSBT raw that cosigner name signs alone,
+// decoded afresh (a cosigner's file).
+func (r *rig) signedCopy(t *testing.T, raw []byte, name string) *bpsbt.Packet {
+	t.Helper()
+	ctx := context.Background()
+	p, err := psbt.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
+	if err != nil {
+		t.Fatalf("%s signs: %v", name, err)
+	}
+	q, err := psbt.Decode(mustSerialize(t, out.PSBT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }
 
 func mustSerialize(t *testing.T, p *bpsbt.Packet) []byte {

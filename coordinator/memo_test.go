@@ -7,7 +7,6 @@ import (
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
 
 	"github.com/countersign/countersign/coordinator"
-	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -25,27 +24,14 @@ func TestEverySignatureVerifiedOncePerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(sp.PSBT.Inputs)
-	var copies []*bpsbt.Packet
+	// Each cosigner signs the unsigned PSBT; again holds the same copies
+	// for the one-process path below (Combine clears its slice).
+	unsigned := mustSerialize(t, sp.PSBT)
+	var copies, again []*bpsbt.Packet
 	for _, name := range []string{"alice", "bob", "carol"} {
-		plan, err := r.c.PrepareSign(ctx, "", sp.PSBT, coordinator.GateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		copies = append(copies, out.PSBT)
-	}
-	// What psbt finalize given the three copies does (below): the copies
-	// as they were, before Combine clears them.
-	var again []*bpsbt.Packet
-	for _, p := range copies {
-		raw, err := psbt.Serialize(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := psbt.Decode(raw)
+		c := r.signedCopy(t, unsigned, name)
+		copies = append(copies, c)
+		q, err := psbt.Decode(mustSerialize(t, c))
 		if err != nil {
 			t.Fatal(err)
 		}
