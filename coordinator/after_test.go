@@ -31,16 +31,25 @@ import (
 // files); the store merges the copies into the spend's current version.
 func (r *rig) signBy(t *testing.T, p *bpsbt.Packet, opts coordinator.GateOptions, names ...string) {
 	t.Helper()
-	ctx := context.Background()
 	for _, n := range names {
-		plan, err := r.c.PrepareSign(ctx, "", p, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[n])); err != nil {
-			t.Fatalf("%s signs: %v", n, err)
-		}
+		r.signOnce(t, p, opts, n)
 	}
+}
+
+// signOnce runs the sign step on p with cosigner name's key and returns
+// the PSBT with its signatures (the step also records it in the store).
+func (r *rig) signOnce(t *testing.T, p *bpsbt.Packet, opts coordinator.GateOptions, name string) *bpsbt.Packet {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := r.c.PrepareSign(ctx, "", p, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
+	if err != nil {
+		t.Fatalf("%s signs: %v", name, err)
+	}
+	return out.PSBT
 }
 
 // current is the stored spend's newest version.
@@ -717,20 +726,11 @@ func TestPartialStepAfterFinalize(t *testing.T) {
 // decoded afresh (a cosigner's file).
 func (r *rig) signedCopy(t *testing.T, raw []byte, name string) *bpsbt.Packet {
 	t.Helper()
-	ctx := context.Background()
 	p, err := psbt.Decode(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
-	if err != nil {
-		t.Fatalf("%s signs: %v", name, err)
-	}
-	q, err := psbt.Decode(mustSerialize(t, out.PSBT))
+	q, err := psbt.Decode(mustSerialize(t, r.signOnce(t, p, coordinator.GateOptions{}, name)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,15 +272,7 @@ func (r *rig) signFinalizePSBT(t *testing.T, p *bpsbt.Packet, names ...string) (
 	t.Helper()
 	ctx := context.Background()
 	for _, name := range names {
-		plan, err := r.c.PrepareSign(ctx, "", p, coordinator.GateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.c.Sign(ctx, plan, hw.NewSigner(r.keys[name]))
-		if err != nil {
-			t.Fatalf("%s signs: %v", name, err)
-		}
-		p = out.PSBT
+		p = r.signOnce(t, p, coordinator.GateOptions{}, name)
 	}
 	fin, err := r.c.Finalize(ctx, "", p, coordinator.GateOptions{})
 	if err != nil {
