@@ -3,7 +3,8 @@
 # wsh(sortedmulti) sweep of N inputs (default 500; also try 2000): three
 # partial PSBTs, each signed by one cosigner, combined; the result
 # finalized and inspected; the three finalized in one command; and `sign` with a software key, of the unsigned
-# PSBT (first cosigner) and of one two cosigners have signed (the third).
+# PSBT (first cosigner) and of one two cosigners have signed (the third),
+# and with the first key unlocked (key unlock: no scrypt per signature).
 # Each command runs once to warm up, then RUNS times (default 5); every run
 # prints wall, user and system seconds and the maximum resident set size
 # (/usr/bin/time), and the summary gives the median of each. The load
@@ -70,6 +71,11 @@ timeit "sign (3rd key)" "${cs[@]}" sign "$work/part12.psbt" --with key:k3 --yes 
 # Opening the key alone (age's scrypt): the part of `sign` that does not
 # depend on the PSBT.
 timeit "key open (KDF)" "${cs[@]}" key xpub k1 --path m
+# The same key unlocked (`key unlock`): sign asks its agent, no scrypt.
+"${cs[@]}" key unlock k1 --for 10m 2>/dev/null
+trap '"${cs[@]}" key lock k1 >/dev/null 2>&1; rm -rf "$work"' EXIT
+timeit "sign (unlocked)" "${cs[@]}" sign "$work/unsigned.psbt" --with key:k1 --yes -o "$work/signed1u.psbt"
+"${cs[@]}" key lock k1 2>/dev/null
 echo "load after: $(uptime | sed 's/.*load average: //')"
 echo "summary ($n inputs, $runs runs):"
 printf '  %s\n' "${summary[@]}"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,6 +47,10 @@ type Factory struct {
 	// Only test code sets it (see testkdf_on.go): a shipped binary cannot
 	// be talked into weak key encryption.
 	keyWorkFactor int
+
+	// selfCommand builds a command that runs this program with args (the
+	// key agent `key unlock` starts); tests run their own binary instead.
+	selfCommand func(args ...string) (*exec.Cmd, error)
 
 	mu      sync.Mutex
 	closers []func() error

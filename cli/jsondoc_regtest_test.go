@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -198,6 +199,12 @@ func TestJSONDocumented(t *testing.T) {
 	secret := filepath.Join(work, "secret")
 	os.WriteFile(secret, []byte(newTestCosigner(t, 9, 2).Master.String()), 0o600)
 	run("key import", "--network", "regtest", "key", "import", "imported", "--secret-file", secret)
+	var unlocked keyUnlockJSON
+	json.Unmarshal([]byte(run("key unlock", "key", "unlock", "imported", "--for", "1m")), &unlocked)
+	if unlocked.PID > 1 && unlocked.PID != os.Getpid() {
+		t.Cleanup(func() { _ = syscall.Kill(unlocked.PID, syscall.SIGTERM) })
+	}
+	run("key lock", "key", "lock", "imported")
 	var doc doctorReport
 	if json.Unmarshal([]byte(run("doctor", "doctor")), &doc); !doc.OK {
 		t.Errorf("doctor after every command: %s", doc.failedChecks())

@@ -27,7 +27,8 @@ value. A new key's passphrase has at least 10 characters. A mnemonic's
 BIP-39 passphrase likewise comes from --bip39-passphrase-file,
 --ask-bip39-passphrase or $COUNTERSIGN_BIP39_PASSPHRASE.`,
 	})
-	cmd.AddCommand(newCmdKeyNew(f, nil), newCmdKeyImport(f, nil), newCmdKeyXpub(f, nil), newCmdKeyList(f, nil), newCmdKeyNpub(f, nil))
+	cmd.AddCommand(newCmdKeyNew(f, nil), newCmdKeyImport(f, nil), newCmdKeyXpub(f, nil), newCmdKeyList(f, nil), newCmdKeyNpub(f, nil),
+		newCmdKeyUnlock(f), newCmdKeyLock(f), newCmdKeyAgent(f))
 	return cmd
 }
 
@@ -220,6 +221,8 @@ type keyListJSON struct {
 	Network     string    `json:"network"`
 	Kind        string    `json:"kind"`
 	Created     time.Time `json:"created"`
+	// UnlockedUntil is when an unlocked key (key unlock) locks itself.
+	UnlockedUntil *time.Time `json:"unlocked_until,omitempty"`
 }
 
 func newCmdKeyList(f *Factory, runF func(context.Context, *KeyOptions) error) *cobra.Command {
@@ -244,15 +247,24 @@ func keyListRun(ctx context.Context, o *KeyOptions) error {
 	}
 	out := []keyListJSON{}
 	for _, i := range infos {
-		out = append(out, keyListJSON{i.Name, hex.EncodeToString(i.Fingerprint[:]), i.Network, string(i.Kind), i.Created.UTC()})
+		k := keyListJSON{Name: i.Name, Fingerprint: hex.EncodeToString(i.Fingerprint[:]), Network: i.Network, Kind: string(i.Kind), Created: i.Created.UTC()}
+		if a, ok, err := ks.DialAgent(ctx, i.Name); err == nil && ok {
+			until := a.Until().UTC()
+			k.UnlockedUntil = &until
+		}
+		out = append(out, k)
 	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, out)
 	}
 	tw := tabwriter.NewWriter(o.IO.Out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tFINGERPRINT\tNETWORK\tKIND")
+	fmt.Fprintln(tw, "NAME\tFINGERPRINT\tNETWORK\tKIND\tUNLOCKED")
 	for _, i := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", safe(i.Name), i.Fingerprint, i.Network, i.Kind)
+		unlocked := "no"
+		if i.UnlockedUntil != nil {
+			unlocked = "until " + i.UnlockedUntil.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(i.Name), i.Fingerprint, i.Network, i.Kind, unlocked)
 	}
 	return tw.Flush()
 }

@@ -61,6 +61,7 @@ func runCLI(t testing.TB, dataDir string, stdin string, args ...string) result {
 	}
 	f := NewFactory(io, func(k string) string { return env[k] })
 	cheapKeys(f)
+	f.selfCommand = testBinaryAsMain
 	defer f.Close()
 	code := Run(context.Background(), f, args)
 	return result{Out: out.String(), Err: errOut.String(), Code: code}
@@ -74,6 +75,14 @@ func mustRun(t testing.TB, dataDir string, args ...string) string {
 		t.Fatalf("countersign %s: exit %d\nstderr: %s", strings.Join(args, " "), r.Code, r.Err)
 	}
 	return r.Out
+}
+
+// testBinaryAsMain is Factory.selfCommand in tests: this test binary, run
+// as countersign (TestMain), instead of the program being tested.
+func testBinaryAsMain(args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "COUNTERSIGN_AS_MAIN=1")
+	return cmd, nil
 }
 
 // execCLI runs countersign as a separate process (this test binary).

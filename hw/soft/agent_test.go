@@ -1,0 +1,170 @@
+package soft_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/hw/hwtest"
+	"github.com/countersign/countersign/hw/soft"
+	"github.com/countersign/countersign/psbt"
+)
+
+// shortStore is newStore in a short directory: a Unix socket path has
+// about 100 bytes, and t.TempDir()'s can be longer.
+func shortStore(t *testing.T) *soft.Store {
+	t.Helper()
+	d, err := os.MkdirTemp("", "cs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	s := soft.NewStore(filepath.Join(d, "keys"))
+	if err := s.SetWorkFactor(10); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// serve unlocks key name in an agent until until, as `key agent` does.
+func serve(t *testing.T, s *soft.Store, name string, until time.Time) (done chan error) {
+	t.Helper()
+	ln, err := s.Listen(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, err := s.Open(name, testPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done = make(chan error, 1)
+	go func() { done <- soft.NewAgent(sg, ln, until).Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return done
+}
+
+// TestAgentSignsLikeTheKey: through its agent, an unlocked key gives the
+// same fingerprint, xpubs and signatures as the key opened in process, and
+// the adapter's checks hold it like any signer; a second unlock is
+// refused; lock wipes it and removes the socket.
+func TestAgentSignsLikeTheKey(t *testing.T) {
+	s := shortStore(t)
+	ctx := context.Background()
+	for _, n := range []string{"alice", "bob", "carol"} {
+		if _, _, err := s.Generate(n, 12, regtest, testPass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, bob := open(t, s, "alice"), open(t, s, "bob")
+	if _, ok, err := s.DialAgent(ctx, "alice"); ok || err != nil {
+		t.Fatalf("a locked key has an agent: %v, %v", ok, err)
+	}
+	serve(t, s, "alice", time.Now().Add(time.Minute))
+	a, ok, err := s.DialAgent(ctx, "alice")
+	if err != nil || !ok {
+		t.Fatalf("DialAgent: %v, %v", ok, err)
+	}
+	if _, err := s.Listen("alice"); !errors.Is(err, soft.ErrExists) {
+		t.Fatalf("a second agent for alice: %v", err)
+	}
+	if a.PID() != os.Getpid() || time.Until(a.Until()) < 50*time.Second {
+		t.Fatalf("agent pid %d until %s", a.PID(), a.Until())
+	}
+	if keyExpr(t, a) != keyExpr(t, alice) {
+		t.Fatal("the agent's account key differs from the key's")
+	}
+	d := parseWallet(t, keyExpr(t, alice), keyExpr(t, bob))
+	p, prev := buildPSBT(t, d)
+	viaAgent, err := hwtest.Sign(ctx, a, p, d, regtest, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := hwtest.Sign(ctx, alice, p, d, regtest, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, _ := psbt.Serialize(viaAgent)
+	rd, _ := psbt.Serialize(direct)
+	if !bytes.Equal(ra, rd) {
+		t.Fatal("the agent's signature differs from the key's (RFC 6979: it must not)")
+	}
+	both, err := hwtest.Sign(ctx, bob, viaAgent, d, regtest, "family")
+	if err != nil {
+		t.Fatal(err)
+	}
+	execute(t, both, prev)
+	// A wallet the key is not in is refused by the agent, with its kind.
+	other := parseWallet(t, keyExpr(t, bob), keyExpr(t, open(t, s, "carol")))
+	q, _ := buildPSBT(t, other)
+	if _, err := hwtest.Sign(ctx, a, q, other, regtest, "other"); !errors.Is(err, psbt.ErrRefused) {
+		t.Fatalf("signing for a wallet alice is not in: %v", err)
+	}
+	if err := a.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, ok, err := s.DialAgent(ctx, "alice")
+		if !ok && err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still unlocked after lock: %v, %v", ok, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Lstat(s.AgentPath("alice")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the socket is still there after lock: %v", err)
+	}
+}
+
+// TestAgentLocksAtItsDeadline: the agent stops by itself.
+func TestAgentLocksAtItsDeadline(t *testing.T) {
+	s := shortStore(t)
+	if _, _, err := s.Generate("hot", 12, regtest, testPass); err != nil {
+		t.Fatal(err)
+	}
+	done := serve(t, s, "hot", time.Now().Add(300*time.Millisecond))
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent did not stop at its deadline")
+	}
+	if _, ok, err := s.DialAgent(context.Background(), "hot"); ok || err != nil {
+		t.Fatalf("still unlocked after the deadline: %v, %v", ok, err)
+	}
+}
+
+// TestAgentLeftBehind: a socket whose agent is gone (killed) reads as
+// locked, and unlocking again replaces it.
+func TestAgentLeftBehind(t *testing.T) {
+	s := shortStore(t)
+	if _, _, err := s.Generate("hot", 12, regtest, testPass); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := s.Listen("hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close() // as a killed agent leaves it
+	if _, err := os.Lstat(s.AgentPath("hot")); err != nil {
+		t.Fatalf("the test's stale socket is not there: %v", err)
+	}
+	if _, ok, err := s.DialAgent(context.Background(), "hot"); ok || err != nil {
+		t.Fatalf("a stale socket reads as unlocked: %v, %v", ok, err)
+	}
+	serve(t, s, "hot", time.Now().Add(time.Minute))
+	if _, ok, err := s.DialAgent(context.Background(), "hot"); !ok || err != nil {
+		t.Fatalf("unlocking over a stale socket: %v, %v", ok, err)
+	}
+}
