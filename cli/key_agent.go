@@ -9,9 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,7 +119,15 @@ func (f *Factory) agentCommand(args ...string) (*exec.Cmd, error) {
 		}
 		cmd = exec.Command(exe, args...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
+	// The agent reads its passphrase from stdin, not from the environment
+	// it would otherwise keep for its whole life.
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool {
+		return strings.HasPrefix(kv, "COUNTERSIGN_PASSPHRASE=") || strings.HasPrefix(kv, "COUNTERSIGN_BIP39_PASSPHRASE=")
+	})
 	return cmd, nil
 }
 
@@ -128,7 +136,8 @@ type agentReady struct {
 	fingerprint string
 }
 
-// startAgent runs cmd, hands it the passphrase on its stdin and waits for
+// startAgent runs cmd, hands it the passphrase on its stdin (then wipes
+// it and closes stdin) and waits for
 // its first line: "ready FINGERPRINT" once the key is open and the socket
 // listens, or "error KIND MESSAGE".
 func startAgent(ctx context.Context, cmd *exec.Cmd, pass []byte) (*agentReady, error) {
@@ -146,7 +155,8 @@ func startAgent(ctx context.Context, cmd *exec.Cmd, pass []byte) (*agentReady, e
 	// The agent lives on after this process: its exit is not waited for
 	// here once it is ready (it is in its own session).
 	go func() {
-		_, _ = stdin.Write(append(pass, '\n'))
+		_, _ = stdin.Write(pass)
+		wipeBytes(pass)
 		stdin.Close()
 	}()
 	line := make(chan string, 1)
@@ -197,7 +207,7 @@ func agentStartError(code, msg string) error {
 }
 
 // newCmdKeyAgent is the agent itself, started by key unlock: hidden, it
-// reads the passphrase from stdin, says "ready FINGERPRINT" on stdout and
+// reads the passphrase from stdin (to its end), says "ready FINGERPRINT" on stdout and
 // serves until --until, key lock, or SIGTERM.
 func newCmdKeyAgent(f *Factory) *cobra.Command {
 	var until int64
@@ -236,11 +246,12 @@ func keyAgentRun(ctx context.Context, f *Factory, name string, until time.Time) 
 	if err != nil {
 		return err
 	}
-	pass, err := bufio.NewReader(io.LimitReader(f.IO.In, 64<<10)).ReadBytes('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	// The whole of stdin, up to EOF: key unlock writes the passphrase and
+	// closes it (a passphrase may hold any byte).
+	pass, err := io.ReadAll(io.LimitReader(f.IO.In, 64<<10))
+	if err != nil {
 		return err
 	}
-	pass = []byte(strings.TrimSuffix(string(pass), "\n"))
 	ln, err := ks.Listen(name)
 	if err != nil {
 		return err

@@ -330,9 +330,17 @@ func (a *AgentSigner) ask(ctx context.Context, req *agentRequest) (*agentAnswer,
 		return nil, err
 	}
 	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
+	// An agent that stopped answering (suspended, wedged) fails the
+	// request instead of hanging the command: a few seconds for a
+	// question, two minutes (the agent's own limit) for a signature.
+	dl := time.Now().Add(5 * time.Second)
+	if req.Op == "sign" {
+		dl = time.Now().Add(2 * time.Minute)
 	}
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = c.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if err := json.NewEncoder(c).Encode(req); err != nil {
