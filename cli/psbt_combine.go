@@ -98,7 +98,13 @@ func psbtCombineRun(ctx context.Context, o *PSBTCombineOptions) error {
 	for _, r := range res.Resolved {
 		fmt.Fprintf(o.IO.ErrOut, "Resolved: %s\n", safe(r))
 	}
-	return finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report, res.ToSuccessor)
+	if err := finishPSBT(o.IO, out, res.Wallet.Name, res.PSBT, res.Report, res.ToSuccessor); err != nil {
+		return err
+	}
+	if res.Report.ReadyToFinalize && out.Path != "" && out.Path != "-" {
+		fmt.Fprintf(o.IO.ErrOut, "Next: countersign psbt finalize %s -o TX (psbt finalize also takes the signed copies themselves: one step)\n", safe(out.Path))
+	}
+	return nil
 }
 
 // psbtResultJSON is what combine, sign and update print with --json.
