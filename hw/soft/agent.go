@@ -133,6 +133,14 @@ func (s *Store) Listen(name string) (*net.UnixListener, error) {
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("%w: the agent's socket %s is longer than the %d bytes a Unix socket path may have; use a shorter data directory or key name", ErrInvalid, path, maxSocketPath)
 	}
+	// Two unlocks at once take turns here: otherwise the second could find
+	// no agent answering yet, remove the first one's socket and leave it
+	// serving no one.
+	unlock, err := lockFile(s.path("."+name, agentExt+".lock"))
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", name, err)
+	}
+	defer unlock()
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("key %q: %w: it is already unlocked (`countersign key lock %s` first)", name, ErrExists, name)

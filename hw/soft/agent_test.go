@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -166,5 +167,40 @@ func TestAgentLeftBehind(t *testing.T) {
 	serve(t, s, "hot", time.Now().Add(time.Minute))
 	if _, ok, err := s.DialAgent(context.Background(), "hot"); !ok || err != nil {
 		t.Fatalf("unlocking over a stale socket: %v, %v", ok, err)
+	}
+}
+
+// TestAgentUnlocksOneAtATime: of several unlocks of one key at once,
+// exactly one listens; the others are refused as already unlocked.
+func TestAgentUnlocksOneAtATime(t *testing.T) {
+	s := shortStore(t)
+	if _, _, err := s.Generate("hot", 12, regtest, testPass); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	type result struct {
+		ln  *net.UnixListener
+		err error
+	}
+	results := make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			ln, err := s.Listen("hot")
+			results <- result{ln, err}
+		}()
+	}
+	listening := 0
+	for i := 0; i < n; i++ {
+		r := <-results
+		switch {
+		case r.err == nil:
+			listening++
+			defer r.ln.Close()
+		case !errors.Is(r.err, soft.ErrExists):
+			t.Fatalf("unexpected error: %v", r.err)
+		}
+	}
+	if listening != 1 {
+		t.Fatalf("%d agents listen for one key", listening)
 	}
 }
