@@ -193,16 +193,34 @@ func startAgent(ctx context.Context, cmd *exec.Cmd, pass []byte) (*agentReady, e
 	return nil, fmt.Errorf("the key agent did not start (it said %q)", safe(l))
 }
 
+// agentStartKinds name, on the agent's "error" line, the errors whose kind
+// decides key unlock's exit code.
+var agentStartKinds = []struct {
+	code string
+	err  error
+}{
+	{"passphrase", soft.ErrWrongPassphrase},
+	{"exists", soft.ErrExists},
+	{"notfound", soft.ErrNotFound},
+}
+
+// agentStartCode is the code the agent writes for err.
+func agentStartCode(err error) string {
+	for _, k := range agentStartKinds {
+		if errors.Is(err, k.err) {
+			return k.code
+		}
+	}
+	return "other"
+}
+
 // agentStartError rebuilds the agent's startup error with the kind the
 // exit code depends on.
 func agentStartError(code, msg string) error {
-	switch code {
-	case "passphrase":
-		return fmt.Errorf("%w: %s", soft.ErrWrongPassphrase, msg)
-	case "exists":
-		return fmt.Errorf("%w: %s", soft.ErrExists, msg)
-	case "notfound":
-		return fmt.Errorf("%w: %s", soft.ErrNotFound, msg)
+	for _, k := range agentStartKinds {
+		if k.code == code {
+			return fmt.Errorf("%w: %s", k.err, msg)
+		}
 	}
 	return errors.New(msg)
 }
@@ -220,17 +238,8 @@ func newCmdKeyAgent(f *Factory) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			err := keyAgentRun(c.Context(), f, args[0], time.Unix(until, 0))
 			if err != nil {
-				code := "other"
-				switch {
-				case errors.Is(err, soft.ErrWrongPassphrase):
-					code = "passphrase"
-				case errors.Is(err, soft.ErrExists):
-					code = "exists"
-				case errors.Is(err, soft.ErrNotFound):
-					code = "notfound"
-				}
 				// Before "ready" the parent reads this line; after, no one.
-				fmt.Fprintf(f.IO.Out, "error %s %s\n", code, strings.ReplaceAll(err.Error(), "\n", " "))
+				fmt.Fprintf(f.IO.Out, "error %s %s\n", agentStartCode(err), strings.ReplaceAll(err.Error(), "\n", " "))
 			}
 			return err
 		},
