@@ -157,7 +157,7 @@ func startAgent(ctx context.Context, cmd *exec.Cmd, pass []byte) (*agentReady, e
 	// here once it is ready (it is in its own session).
 	go func() {
 		_, _ = stdin.Write(pass)
-		wipeBytes(pass)
+		clear(pass)
 		stdin.Close()
 	}()
 	line := make(chan string, 1)
@@ -267,7 +267,7 @@ func keyAgentRun(ctx context.Context, f *Factory, name string, until time.Time) 
 		return err
 	}
 	signer, err := ks.Open(name, pass)
-	wipeBytes(pass)
+	clear(pass)
 	if err != nil {
 		ln.Close()
 		return err
@@ -282,12 +282,6 @@ func keyAgentRun(ctx context.Context, f *Factory, name string, until time.Time) 
 		out.Close()
 	}
 	return a.Serve(ctx)
-}
-
-func wipeBytes(b []byte) {
-	for i := range b {
-		b[i] = 0
-	}
 }
 
 type keyLockJSON struct {

@@ -592,6 +592,15 @@ func (c *Coordinator) saveDraftSigned(ctx context.Context, w *Wallet, p *bpsbt.P
 				prev = q
 			}
 		}
+		if prev != nil && state != wallet.StateFinalized && finalizedAll(prev) {
+			// The spend is finalized already: that version holds every
+			// signature a later, partial step could bring (a combine of
+			// older copies), and it stays the newest. Its own bytes are a
+			// save of the same version: no new version, no journal entry.
+			save := *d
+			save.PSBT, save.State = newest.PSBT, newest.State
+			return &save, nil
+		}
 		if after != nil && d.Event != nil {
 			var before *psbt.Report
 			if prev != nil {
@@ -600,15 +609,6 @@ func (c *Coordinator) saveDraftSigned(ctx context.Context, w *Wallet, p *bpsbt.P
 				}
 			}
 			d.Event.Signers = newSigners(before, after)
-		}
-		if prev != nil && state != wallet.StateFinalized && finalizedAll(prev) {
-			// The spend is finalized already: that version holds every
-			// signature a later, partial step could bring (a combine of
-			// older copies), and it stays the newest; the step is still
-			// journaled.
-			save := *d
-			save.PSBT, save.State = newest.PSBT, newest.State
-			return &save, nil
 		}
 		if prev != nil && state != wallet.StateFinalized && !finalizedAny(prev) {
 			// A copy that cannot be merged (another tool's records the
