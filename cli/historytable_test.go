@@ -55,7 +55,7 @@ func TestHistoryTableMatchesTabwriter(t *testing.T) {
 			for j := range id {
 				id[j] = byte(r.UintN(256))
 			}
-			e := coordinator.HistoryEntry{Tx: wallet.Tx{TxID: id, Height: int32(r.IntN(3) * r.IntN(900_000)), Net: amount()}, Balance: amount()}
+			e := coordinator.HistoryEntry{Tx: &wallet.Tx{TxID: id, Height: int32(r.IntN(3) * r.IntN(900_000)), Net: amount()}, Balance: amount()}
 			if r.IntN(2) == 0 {
 				f := amount()
 				if f < 0 {

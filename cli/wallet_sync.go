@@ -367,7 +367,7 @@ func writeHistoryTable(w io.Writer, txs []coordinator.HistoryEntry) error {
 	}
 	// Widths first: the numbers are formatted twice rather than kept, so
 	// the table needs no per-cell strings.
-	scratch := make([]byte, 0, 32)
+	scratch := make([]byte, 0, 2*chainhash.HashSize) // the widest cell: a txid
 	grow := func(i int, b []byte) {
 		width[i] = max(width[i], len(b))
 	}
