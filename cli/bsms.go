@@ -10,7 +10,6 @@ import (
 	"github.com/countersign/countersign/coordinator"
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/descriptor/formats"
-	"github.com/countersign/countersign/hw/soft"
 )
 
 func newCmdBSMS(f *Factory) *cobra.Command {
@@ -122,7 +121,7 @@ func bsmsTokenRun(_ context.Context, o *BSMSTokenOptions) error {
 // BSMSRecordOptions are the inputs of `bsms record`.
 type BSMSRecordOptions struct {
 	IO          *Streams
-	OpenKey     func(name, passphraseFile string) (*soft.Signer, error)
+	OpenKey     func(ctx context.Context, name, passphraseFile string) (softKey, error)
 	JSON        bool
 	With        string
 	Token       string
@@ -135,7 +134,7 @@ type BSMSRecordOptions struct {
 }
 
 func newCmdBSMSRecord(f *Factory, runF func(context.Context, *BSMSRecordOptions) error) *cobra.Command {
-	o := &BSMSRecordOptions{IO: f.IO, OpenKey: f.openSoftKey}
+	o := &BSMSRecordOptions{IO: f.IO, OpenKey: f.openUnlockedOrSoftKey}
 	cmd := &cobra.Command{
 		Use:   "record --with key:NAME --token TOKEN [-o FILE]",
 		Short: "Make a software key's BSMS key record (round 1, as a signer)",
@@ -150,7 +149,9 @@ sh-wsh: 1h, tr: 3h; sh: BIP-45's m/45h), COIN 0 on mainnet and 1 on the test
 networks, or at --path. --token is the coordinator's token as hex, as the
 six words, or as its decimal number (a decimal of exactly 16 or 32 digits
 reads as hex too: give it as 0x... or as words then). Send the file to the
-coordinator; countersign wallet create --bsms-record FILE reads it.`,
+coordinator; countersign wallet create --bsms-record FILE reads it. An
+unlocked key (countersign key unlock) makes the record without the
+passphrase; the record it returns is checked as a coordinator reads it.`,
 		Example: `  countersign bsms record --with key:office --token 0x1f7c5a3bd9e2a681 --description "office laptop" -o office.dat
   countersign bsms record --with key:office --token 00 --script tr`,
 		Args: cobra.NoArgs,
@@ -211,7 +212,7 @@ func bsmsRecordRun(ctx context.Context, o *BSMSRecordOptions) error {
 	if err != nil {
 		return err
 	}
-	k, err := o.OpenKey(strings.TrimPrefix(o.With, "key:"), o.Passphrase)
+	k, err := o.OpenKey(ctx, strings.TrimPrefix(o.With, "key:"), o.Passphrase)
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/spf13/cobra"
 
 	"github.com/countersign/countersign/coordinator"
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
+	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/soft"
 	"github.com/countersign/countersign/wallet"
 )
@@ -339,7 +343,7 @@ func journalExportRun(ctx context.Context, o *JournalExportOptions) error {
 type JournalSignOptions struct {
 	IO          *Streams
 	Coordinator func() (*coordinator.Coordinator, error)
-	OpenKey     func(name, passphraseFile string) (*soft.Signer, error)
+	OpenKey     func(ctx context.Context, name, passphraseFile string) (softKey, error)
 	JSON        bool
 	With        string
 	Output      string
@@ -348,7 +352,7 @@ type JournalSignOptions struct {
 }
 
 func newCmdJournalSign(f *Factory, runF func(context.Context, *JournalSignOptions) error) *cobra.Command {
-	o := &JournalSignOptions{IO: f.IO, Coordinator: f.Coordinator, OpenKey: f.openSoftKey}
+	o := &JournalSignOptions{IO: f.IO, Coordinator: f.Coordinator, OpenKey: f.openUnlockedOrSoftKey}
 	cmd := &cobra.Command{
 		Use:   "sign --with key:NAME [-o FILE]",
 		Short: "Sign the journal's head hash with a cosigner's software key",
@@ -363,8 +367,9 @@ and the address's HASH160 begins with the key's fingerprint, so the
 signature names its cosigner. Keep the file (-o) somewhere the store's
 owner cannot rewrite it; journal verify --signature FILE checks that the
 journal up to entry N is still the one signed. Only software keys sign
-messages here (key:NAME). The chain is verified first: a broken journal is
-not signed.`,
+messages here (key:NAME); an unlocked one (countersign key unlock) signs
+without the passphrase, and its signature is verified before it is shown.
+The chain is verified first: a broken journal is not signed.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.JSON = f.Global.JSON
@@ -393,7 +398,7 @@ func journalSignRun(ctx context.Context, o *JournalSignOptions) error {
 	if err := confirm(o.IO, o.Yes, fmt.Sprintf("Sign the journal's head with software key %s?", safe(name))); err != nil {
 		return err
 	}
-	k, err := o.OpenKey(name, o.Passphrase)
+	k, err := o.OpenKey(ctx, name, o.Passphrase)
 	if err != nil {
 		return err
 	}
@@ -419,6 +424,37 @@ func journalSignRun(ctx context.Context, o *JournalSignOptions) error {
 		fmt.Fprintf(o.IO.ErrOut, "Wrote %s. Check it later with: countersign journal verify --signature %s\n", o.Output, o.Output)
 	}
 	return nil
+}
+
+// softKey is a software key as sign, journal sign and bsms record use it:
+// the key opened in this process, or its agent while it is unlocked.
+type softKey interface {
+	hw.Device
+	SignMessage(ctx context.Context, message string) (address, signature string, err error)
+	BSMSKeyRecord(ctx context.Context, token, description string, path descriptor.Path) (*formats.KeyRecord, error)
+	Network() *chaincfg.Params
+	Close() error
+}
+
+var (
+	_ softKey = (*soft.Signer)(nil)
+	_ softKey = (*soft.AgentSigner)(nil)
+)
+
+// openUnlockedOrSoftKey reaches key name's agent when the key is unlocked
+// (`key unlock`: no passphrase, no scrypt), and otherwise opens the key
+// file with its passphrase.
+func (f *Factory) openUnlockedOrSoftKey(ctx context.Context, name, passphraseFile string) (softKey, error) {
+	ks, err := f.KeyStore()
+	if err != nil {
+		return nil, err
+	}
+	if a, ok, err := ks.DialAgent(ctx, name); err != nil {
+		return nil, err
+	} else if ok {
+		return a, nil
+	}
+	return f.openSoftKey(name, passphraseFile)
 }
 
 // openSoftKey opens a software key of the key store with its passphrase.

@@ -37,11 +37,12 @@ func newCmdKeyUnlock(f *Factory) *cobra.Command {
 		Short: "Keep a software key open for a while, so that signing needs no passphrase",
 		Long: `Open the key once (its passphrase and the key file's scrypt, about a second)
 and keep it in a background agent for --for (default 10m, at most 24h):
-until then sign --with key:NAME and key xpub ask the agent instead of the
-passphrase, each in a fraction of a second, as Bitcoin Core's
-walletpassphrase does for a wallet (journal sign, bsms record and the
-relay commands still open the key file). Every check that runs before
-and after a signature still runs in the process that asks.
+until then sign --with key:NAME, key xpub, journal sign and bsms record
+ask the agent instead of the passphrase, each in a fraction of a second,
+as Bitcoin Core's walletpassphrase does for a wallet (the relay commands,
+which need the key's Nostr secret itself, still open the key file).
+Every check that runs before and after a signature still runs in the
+process that asks.
 
 While it is unlocked, any program running as your user can have the key
 sign (the agent's socket, <data-dir>/keys/NAME.agent, is yours alone):

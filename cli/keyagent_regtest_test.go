@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,29 @@ func TestUnlockedKeyRegtest(t *testing.T) {
 	r := inspectFile(t, a.dir, k1)
 	if len(r.Inputs) == 0 || len(r.Inputs[0].Signatures) != 1 || r.Inputs[0].Signatures[0].Fingerprint != u.Fingerprint {
 		t.Fatalf("after signing through the agent: %+v", r.Inputs)
+	}
+	// journal sign and bsms record ask the agent too: no passphrase, and
+	// what they write verifies.
+	sigFile := a.file("head.sig.json")
+	var sig struct {
+		Address string `json:"address"`
+		Entry   int64  `json:"entry"`
+	}
+	mustJSON(t, a.run("--json", "journal", "sign", "--with", "key:k1", "--yes", "-o", sigFile), &sig)
+	var chk struct {
+		OK     bool `json:"ok"`
+		Signed struct {
+			Signer string `json:"signer"`
+		} `json:"signed"`
+	}
+	mustJSON(t, a.run("--json", "journal", "verify", "--signature", sigFile), &chk)
+	if !chk.OK || sig.Entry == 0 {
+		t.Fatalf("journal signed through the agent: %+v, verify %+v", sig, chk)
+	}
+	var rec bsmsRecordJSON
+	mustJSON(t, a.run("--json", "bsms", "record", "--with", "key:k1", "--token", "00", "--description", "hot laptop", "-o", a.file("k1.bsms")), &rec)
+	if !strings.HasPrefix(rec.Key, "["+u.Fingerprint+"/48h/1h/0h/2h]tpub") && !strings.HasPrefix(rec.Key, "["+u.Fingerprint+"/48'/1'/0'/2']tpub") {
+		t.Fatalf("bsms record through the agent: key %s", rec.Key)
 	}
 	a.fails(1, "already unlocked", "key", "unlock", "k1")
 	var keys []keyListJSON

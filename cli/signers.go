@@ -60,22 +60,7 @@ func (f *Factory) OpenSigner(ctx context.Context, spec string, so SignerOptions)
 		if arg == "" {
 			return nil, usagef("--with key:NAME needs the key's name (see `countersign key list`)")
 		}
-		ks, err := f.KeyStore()
-		if err != nil {
-			return nil, err
-		}
-		// An unlocked key (`key unlock`) signs through its agent, without
-		// the passphrase or the key file's scrypt.
-		if a, ok, err := ks.DialAgent(ctx, arg); err != nil {
-			return nil, err
-		} else if ok {
-			return hw.NewSigner(a), nil
-		}
-		pass, err := f.passphrase(so.PassphraseFile, "Passphrase for key "+arg+": ", false)
-		if err != nil {
-			return nil, err
-		}
-		k, err := ks.Open(arg, pass)
+		k, err := f.openUnlockedOrSoftKey(ctx, arg, so.PassphraseFile)
 		if err != nil {
 			return nil, err
 		}

@@ -264,8 +264,8 @@ func (s *Store) UTXOs(ctx context.Context, name string) ([]UTXO, error) {
 		if err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM utxos WHERE wallet_id = ?`, id).Scan(&n); err != nil {
+		n, err := countRows(ctx, tx, "utxos", id)
+		if err != nil {
 			return fmt.Errorf("list UTXOs of wallet %q: %w", name, err)
 		}
 		out = make([]UTXO, 0, n)
@@ -367,10 +367,8 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 		if err != nil {
 			return err
 		}
-		// Sized first: growing a slice of 30,000 transactions by appends
-		// copied it a dozen times over.
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE wallet_id = ?`, id).Scan(&n); err != nil {
+		n, err := countRows(ctx, tx, "transactions", id)
+		if err != nil {
 			return fmt.Errorf("list transactions of wallet %q: %w", name, err)
 		}
 		out = make([]Tx, 0, n)
@@ -410,6 +408,15 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 	}
 	slices.SortFunc(out, chainOrder)
 	return out, nil
+}
+
+// countRows counts the wallet's rows of table (utxos or transactions), to
+// size what a listing builds: growing a slice of 30,000 by appends copied
+// it a dozen times over.
+func countRows(ctx context.Context, tx *dbTx, table string, id int64) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE wallet_id = ?`, id).Scan(&n)
+	return n, err
 }
 
 // chainOrder orders transactions as a history lists them: confirmed by
@@ -458,8 +465,8 @@ func (s *Store) History(ctx context.Context, name string) ([]Tx, error) {
 		if err != nil {
 			return err
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE wallet_id = ?`, id).Scan(&n); err != nil {
+		n, err := countRows(ctx, tx, "transactions", id)
+		if err != nil {
 			return fmt.Errorf("list transactions of wallet %q: %w", name, err)
 		}
 		out = make([]Tx, 0, n)
@@ -677,7 +684,7 @@ func (s *Store) UTXOCount(ctx context.Context, name string) (int, error) {
 		if err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM utxos WHERE wallet_id = ?`, id).Scan(&n); err != nil {
+		if n, err = countRows(ctx, tx, "utxos", id); err != nil {
 			return fmt.Errorf("count UTXOs of wallet %q: %w", name, err)
 		}
 		return nil

@@ -1,6 +1,7 @@
 package soft
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -13,11 +14,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	bpsbt "github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
 	"github.com/countersign/countersign/hw"
+	"github.com/countersign/countersign/internal/bip137"
 	"github.com/countersign/countersign/psbt"
 )
 
@@ -53,14 +58,19 @@ func (s *Store) AgentPath(name string) string { return s.path(name, agentExt) }
 
 // agentRequest is one question to the agent.
 type agentRequest struct {
-	Op         string   `json:"op"` // "info", "xpub", "register", "address", "sign", "lock"
-	Path       []uint32 `json:"path,omitempty"`
-	PSBT       []byte   `json:"psbt,omitempty"` // binary BIP-174
-	WalletName string   `json:"wallet_name,omitempty"`
-	Descriptor string   `json:"descriptor,omitempty"`
-	Network    string   `json:"network,omitempty"`
-	Branch     uint32   `json:"branch,omitempty"`
-	Index      uint32   `json:"index,omitempty"`
+	Op   string   `json:"op"` // "info", "xpub", "register", "address", "sign", "message", "bsms-record", "lock"
+	Path []uint32 `json:"path,omitempty"`
+	// A message to sign with the master key (journal sign), or a BSMS key
+	// record's token and description (bsms record).
+	Message     string `json:"message,omitempty"`
+	Token       string `json:"token,omitempty"`
+	Description string `json:"description,omitempty"`
+	PSBT        []byte `json:"psbt,omitempty"` // binary BIP-174
+	WalletName  string `json:"wallet_name,omitempty"`
+	Descriptor  string `json:"descriptor,omitempty"`
+	Network     string `json:"network,omitempty"`
+	Branch      uint32 `json:"branch,omitempty"`
+	Index       uint32 `json:"index,omitempty"`
 }
 
 // agentAnswer is the agent's answer.
@@ -75,6 +85,8 @@ type agentAnswer struct {
 	Xpub        string    `json:"xpub,omitempty"`
 	Address     string    `json:"address,omitempty"`
 	PSBT        []byte    `json:"psbt,omitempty"`
+	Signature   string    `json:"signature,omitempty"` // a message's, base64
+	Record      []byte    `json:"record,omitempty"`    // a BSMS key record, plain
 }
 
 // agentKinds carry an error's class across the socket, so that the CLI's
@@ -240,6 +252,15 @@ func (a *Agent) handle(ctx context.Context, req *agentRequest) (agentAnswer, err
 			return agentAnswer{}, err
 		}
 		return agentAnswer{Xpub: x.String()}, nil
+	case "message":
+		addr, sig, err := s.SignMessage(ctx, req.Message)
+		return agentAnswer{Address: addr, Signature: sig}, err
+	case "bsms-record":
+		rec, err := s.BSMSKeyRecord(ctx, req.Token, req.Description, descriptor.Path(req.Path))
+		if err != nil {
+			return agentAnswer{}, err
+		}
+		return agentAnswer{Record: rec.Plaintext()}, nil
 	}
 	w, err := agentWallet(req)
 	if err != nil {
@@ -286,6 +307,7 @@ type AgentSigner struct {
 	path string
 	info agentAnswer
 	fp   [4]byte
+	net  *chaincfg.Params
 }
 
 var _ hw.Device = (*AgentSigner)(nil)
@@ -316,6 +338,9 @@ func (s *Store) DialAgent(ctx context.Context, name string) (a *AgentSigner, ok 
 		return nil, false, fmt.Errorf("%w: the agent at %s gave fingerprint %q", hw.ErrDevice, a.path, info.Fingerprint)
 	}
 	copy(a.fp[:], fp)
+	if a.net, err = descriptor.NetworkParams(info.Network); err != nil {
+		return nil, false, fmt.Errorf("%w: the agent at %s gave network %q", hw.ErrDevice, a.path, info.Network)
+	}
 	a.info = *info
 	return a, true, nil
 }
@@ -434,6 +459,50 @@ func (a *AgentSigner) SignPSBT(ctx context.Context, p *bpsbt.Packet, w *hw.Walle
 		return nil, fmt.Errorf("%w: the agent's PSBT: %v", hw.ErrDevice, err)
 	}
 	return out, nil
+}
+
+// Network is the key's network.
+func (a *AgentSigner) Network() *chaincfg.Params { return a.net }
+
+// SignMessage has the agent sign message with the master key, as
+// Signer.SignMessage does (journal sign). The answer is checked as a
+// device's signature is: the signature must verify for the address, and
+// the address must be the master key's (its HASH160 begins with the
+// fingerprint).
+func (a *AgentSigner) SignMessage(ctx context.Context, message string) (address, signature string, err error) {
+	ans, err := a.ask(ctx, &agentRequest{Op: "message", Message: message})
+	if err != nil {
+		return "", "", err
+	}
+	addr, err := btcutil.DecodeAddress(ans.Address, a.net)
+	pkh, ok := addr.(*btcutil.AddressPubKeyHash)
+	if err != nil || !ok || !bytes.Equal(pkh.Hash160()[:4], a.fp[:]) {
+		return "", "", fmt.Errorf("%w: the agent signed with address %q, which is not key [%s]'s", hw.ErrDevice, ans.Address, a.info.Fingerprint)
+	}
+	if err := bip137.Verify(ans.Address, ans.Signature, message, a.net); err != nil {
+		return "", "", fmt.Errorf("%w: the agent's message signature: %v", hw.ErrDevice, err)
+	}
+	return ans.Address, ans.Signature, nil
+}
+
+// BSMSKeyRecord has the agent make and sign the key's BIP-129 key record
+// at path, as Signer.BSMSKeyRecord does (bsms record). The record is read
+// back as a coordinator would read it (signature, token) and must be for
+// this key at path, with the description asked for.
+func (a *AgentSigner) BSMSKeyRecord(ctx context.Context, token, description string, path descriptor.Path) (*formats.KeyRecord, error) {
+	ans, err := a.ask(ctx, &agentRequest{Op: "bsms-record", Token: token, Description: description, Path: path})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := formats.ParseBSMSKeyRecord(ans.Record, token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the agent's key record: %v", hw.ErrDevice, err)
+	}
+	o := rec.Key.Origin
+	if o == nil || o.Fingerprint != a.fp || !path.Equal(o.Path) || rec.Key.XPub == nil || rec.Description != description {
+		return nil, fmt.Errorf("%w: the agent's key record is not key [%s]'s at %s with the description asked for", hw.ErrDevice, a.info.Fingerprint, path)
+	}
+	return rec, nil
 }
 
 // Close does nothing: the agent keeps the key until it locks.

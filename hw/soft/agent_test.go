@@ -3,6 +3,8 @@ package soft_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -10,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/descriptor"
+	"github.com/countersign/countersign/descriptor/formats"
+	"github.com/countersign/countersign/hw"
 	"github.com/countersign/countersign/hw/hwtest"
 	"github.com/countersign/countersign/hw/soft"
 	"github.com/countersign/countersign/psbt"
@@ -202,5 +207,132 @@ func TestAgentUnlocksOneAtATime(t *testing.T) {
 	}
 	if listening != 1 {
 		t.Fatalf("%d agents listen for one key", listening)
+	}
+}
+
+// TestAgentSignsMessagesLikeTheKey: journal sign's message signature and
+// bsms record's key record come from the agent exactly as from the key
+// opened in process (both are deterministic), with the key's network.
+func TestAgentSignsMessagesLikeTheKey(t *testing.T) {
+	s := shortStore(t)
+	ctx := context.Background()
+	if _, _, err := s.Generate("alice", 12, regtest, testPass); err != nil {
+		t.Fatal(err)
+	}
+	alice := open(t, s, "alice")
+	serve(t, s, "alice", time.Now().Add(time.Minute))
+	a, ok, err := s.DialAgent(ctx, "alice")
+	if err != nil || !ok {
+		t.Fatalf("DialAgent: %v, %v", ok, err)
+	}
+	if a.Network() != regtest {
+		t.Fatalf("network %v", a.Network().Name)
+	}
+	const msg = "countersign journal head 5d1c0bb4 at entry 7"
+	addrA, sigA, err := a.SignMessage(ctx, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrK, sigK, err := alice.SignMessage(ctx, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrA != addrK || sigA != sigK {
+		t.Fatalf("agent %s %s, key %s %s", addrA, sigA, addrK, sigK)
+	}
+	path := descriptor.Path{48 | 1<<31, 1 | 1<<31, 1 << 31, 2 | 1<<31}
+	for _, token := range []string{formats.BSMSNoEncryption, "1f7c5a3bd9e2a681"} {
+		recA, err := a.BSMSKeyRecord(ctx, token, "office laptop", path)
+		if err != nil {
+			t.Fatalf("token %s: %v", token, err)
+		}
+		recK, err := alice.BSMSKeyRecord(ctx, token, "office laptop", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fa, _ := recA.File()
+		fk, _ := recK.File()
+		if !bytes.Equal(fa, fk) {
+			t.Fatalf("token %s: the agent's record differs from the key's:\n%s\n%s", token, fa, fk)
+		}
+	}
+}
+
+// TestAgentMessageAnswersChecked: what an agent answers for journal sign
+// and bsms record is checked as a device's signature is. A fake agent (a
+// plain socket server answering as the test says) that returns another
+// key's valid signature or record, or alice's address with bob's
+// signature, is refused.
+func TestAgentMessageAnswersChecked(t *testing.T) {
+	s := shortStore(t)
+	ctx := context.Background()
+	for _, n := range []string{"alice", "bob"} {
+		if _, _, err := s.Generate(n, 12, regtest, testPass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, bob := open(t, s, "alice"), open(t, s, "bob")
+	fp, _ := alice.Fingerprint(ctx)
+	const msg = "countersign journal head 5d1c0bb4 at entry 7"
+	addrAlice, _, _ := alice.SignMessage(ctx, msg)
+	addrBob, sigBob, _ := bob.SignMessage(ctx, msg)
+	path := descriptor.Path{48 | 1<<31, 1 | 1<<31, 1 << 31, 2 | 1<<31}
+	recBob, err := bob.BSMSKeyRecord(ctx, "00", "office laptop", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recAlice, _ := alice.BSMSKeyRecord(ctx, "00", "office laptop", path)
+
+	var answer map[string]any // what the fake agent answers to anything but "info"
+	ln, err := net.Listen("unix", s.AgentPath("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var req map[string]any
+			_ = json.NewDecoder(c).Decode(&req)
+			ans := answer
+			if req["op"] == "info" {
+				ans = map[string]any{"name": "alice", "fingerprint": hex.EncodeToString(fp[:]), "network": "regtest", "pid": 1}
+			}
+			_ = json.NewEncoder(c).Encode(ans)
+			c.Close()
+		}
+	}()
+	a, ok, err := s.DialAgent(ctx, "alice")
+	if err != nil || !ok {
+		t.Fatalf("DialAgent: %v, %v", ok, err)
+	}
+	for _, c := range []struct {
+		what   string
+		answer map[string]any
+	}{
+		{"bob's address and signature", map[string]any{"address": addrBob, "signature": sigBob}},
+		{"alice's address, bob's signature", map[string]any{"address": addrAlice, "signature": sigBob}},
+	} {
+		answer = c.answer
+		if _, _, err := a.SignMessage(ctx, msg); !errors.Is(err, hw.ErrDevice) {
+			t.Errorf("%s: %v", c.what, err)
+		}
+	}
+	answer = map[string]any{"record": recBob.Plaintext()}
+	if _, err := a.BSMSKeyRecord(ctx, "00", "office laptop", path); !errors.Is(err, hw.ErrDevice) {
+		t.Errorf("bob's key record: %v", err)
+	}
+	answer = map[string]any{"record": recAlice.Plaintext()}
+	if _, err := a.BSMSKeyRecord(ctx, "00", "another description", path); !errors.Is(err, hw.ErrDevice) {
+		t.Errorf("a record with another description: %v", err)
+	}
+	if _, err := a.BSMSKeyRecord(ctx, "00", "office laptop", path[:3]); !errors.Is(err, hw.ErrDevice) {
+		t.Errorf("a record at another path: %v", err)
+	}
+	if _, err := a.BSMSKeyRecord(ctx, "00", "office laptop", path); err != nil {
+		t.Errorf("alice's own record, as asked: %v", err)
 	}
 }
