@@ -65,3 +65,34 @@ func TestBIP39Vectors(t *testing.T) {
 		})
 	}
 }
+
+// TestBIP39PassphraseNFKD: an imported key's passphrase is hashed in NFKD
+// form, so the same words and passphrase give the same key however the
+// passphrase's accents were typed (composed or decomposed), full-width
+// letters give the ASCII ones' key, and another passphrase another key.
+// The seed itself is checked against the bip32JP vectors and Trezor's
+// python-mnemonic in internal/bip39.
+func TestBIP39PassphraseNFKD(t *testing.T) {
+	const words = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+	key := func(pass string) string {
+		t.Helper()
+		if err := checkBIP39Passphrase(pass); err != nil {
+			t.Fatalf("%q refused: %v", pass, err)
+		}
+		m, err := masterFromMnemonic(words, pass, &chaincfg.MainNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.String()
+	}
+	if key("caf\u00e9") != key("cafe\u0301") {
+		t.Fatal("a composed and a decomposed é give different keys")
+	}
+	if key("caf\u00e9") == key("cafe") {
+		t.Fatal("café and cafe give the same key")
+	}
+	const trezorRoot = "xprv9s21ZrQH143K3h3fDYiay8mocZ3afhfULfb5GX8kCBdno77K4HiA15Tg23wpbeF1pLfs1c5SPmYHrEpTuuRhxMwvKDwqdKiGJS9XFKzUsAF"
+	if got := key("\uff34\uff32\uff25\uff3a\uff2f\uff32"); got != trezorRoot {
+		t.Fatalf("full-width TREZOR: %s", got)
+	}
+}

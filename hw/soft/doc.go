@@ -32,9 +32,10 @@
 //
 // # Compatibility
 //
-// Mnemonics follow BIP-39 with the English word list; the seed uses the
-// BIP-39 passphrase as given. Because Unicode NFKD normalisation is not
-// available here, BIP-39 passphrases are limited to printable ASCII, where
-// NFKD changes nothing; other passphrases are refused rather than silently
-// producing a wallet other software would not reproduce.
+// Mnemonics follow BIP-39 with the English word list; the seed hashes the
+// NFKD form of the mnemonic and of the BIP-39 passphrase, as the BIP says,
+// so a passphrase with accents or in another script gives the wallet other
+// software derives from the same words (the bip32JP vectors and Trezor's
+// python-mnemonic check it). Passphrases with control characters are
+// refused.
 package soft

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
@@ -66,14 +68,19 @@ func normalizeMnemonic(s string) (string, error) {
 	return m, nil
 }
 
-// checkBIP39Passphrase accepts printable ASCII only. BIP-39 hashes the NFKD
-// form of the passphrase; for printable ASCII that form is the text itself,
-// and without a Unicode normaliser anything else could silently produce a
-// different wallet than other software derives from the same words.
+// checkBIP39Passphrase accepts any text: UTF-8 without control characters.
+// The seed hashes its NFKD form (bip39.Seed), as BIP-39 says and as
+// Trezor, Coldcard, Electrum and Sparrow do, so "café" typed with a
+// composed or a decomposed é is one passphrase. A control character (a
+// carriage return left by a Windows editor, a tab) is refused: it would
+// be part of the passphrase, and no wallet's passphrase screen types it.
 func checkBIP39Passphrase(s string) error {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return fmt.Errorf("%w: the BIP-39 passphrase contains a character that is not printable ASCII (at byte %d); countersign cannot normalise it the way BIP-39 requires", ErrInvalid, i+1)
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: the BIP-39 passphrase is not UTF-8 text", ErrInvalid)
+	}
+	for i, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: the BIP-39 passphrase contains a control character (%U at byte %d): a line break or tab left in the file? A passphrase is one line of text", ErrInvalid, r, i+1)
 		}
 	}
 	return nil

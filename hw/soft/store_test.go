@@ -204,7 +204,8 @@ func TestImportMnemonicRefusals(t *testing.T) {
 		{"checksum24", strings.Repeat("zoo ", 24), "", "checksum"},
 		{"unknown word", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandonn about", "", "word 11"},
 		{"word count", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "", "13"},
-		{"passphrase", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "caf\u00e9", "ASCII"},
+		{"passphrase", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "caf\u00e9\r", "control character"},
+		{"passphrase not UTF-8", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "caf\xe9", "UTF-8"},
 		{"xprv with passphrase", testTprv(t), "x", "passphrase"},
 	}
 	for _, c := range cases {

@@ -21,6 +21,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 //go:embed english.txt
@@ -102,11 +104,13 @@ func EntropyFromMnemonic(mnemonic string) ([]byte, error) {
 }
 
 // Seed is BIP-39's seed: PBKDF2-HMAC-SHA512 of the mnemonic, salted with
-// "mnemonic" and the passphrase, 2,048 rounds, 64 bytes. BIP-39 hashes the
-// NFKD forms; callers pass ASCII (countersign refuses other passphrases),
-// whose NFKD form is itself.
+// "mnemonic" and the passphrase, 2,048 rounds, 64 bytes, both in their
+// Unicode NFKD form as BIP-39 says: a passphrase typed with composed
+// accents ("é") on one machine and decomposed ones on another, or in
+// full-width letters, is the same passphrase to every wallet that follows
+// the BIP (the bip32JP vectors, which BIP-39 links, test exactly this).
 func Seed(mnemonic, passphrase string) ([]byte, error) {
-	return pbkdf2.Key(sha512.New, mnemonic, []byte("mnemonic"+passphrase), 2048, 64)
+	return pbkdf2.Key(sha512.New, norm.NFKD.String(mnemonic), []byte("mnemonic"+norm.NFKD.String(passphrase)), 2048, 64)
 }
 
 // bits11 reads the 11 bits of b starting at bit off (big-endian).

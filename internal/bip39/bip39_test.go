@@ -69,6 +69,43 @@ func TestTrezorVectors(t *testing.T) {
 	}
 }
 
+// TestJapaneseVectors: the bip32JP vectors BIP-39 links
+// (bip32JP/bip32JP.github.io test_JP_BIP39.json at 0d1ac71): Japanese
+// mnemonics written with ideographic spaces and the passphrase
+// "㍍ガバヴァぱばぐゞちぢ十人十色", whose seeds come out right only when
+// both are hashed in NFKD form (the space becomes U+0020, ㍍ becomes
+// メートル, ガ is decomposed). The word list is English only here, so the
+// vectors test Seed, not the words.
+func TestJapaneseVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/test_JP_BIP39.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v []struct {
+		Mnemonic, Passphrase, Seed string
+		Xprv                       string `json:"bip32_xprv"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil || len(v) != 24 {
+		t.Fatalf("%d vectors, %v", len(v), err)
+	}
+	for _, c := range v {
+		seed, err := Seed(c.Mnemonic, c.Passphrase)
+		if err != nil || hex.EncodeToString(seed) != c.Seed {
+			t.Fatalf("Seed(%q, %q) = %x, %v; want %s", c.Mnemonic, c.Passphrase, seed, err, c.Seed)
+		}
+		root, err := hdkeychain.NewMaster(seed, &chaincfg.MainNetParams)
+		if err != nil || root.String() != c.Xprv {
+			t.Fatalf("root key of %q: %v, %v", c.Mnemonic, root, err)
+		}
+	}
+	// Full-width letters are the ASCII ones after NFKD: Trezor's first
+	// vector's seed, from its passphrase typed full-width.
+	seed, _ := Seed("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "\uff34\uff32\uff25\uff3a\uff2f\uff32")
+	if hex.EncodeToString(seed) != "c55257c360c07c72029aebc1b53c05ed0362ada38ead3e3e9efa3708e53495531f09a6987599d18264c1e1c92f2cf141630c7a3c4ab7c81b2f001698e7463b04" {
+		t.Fatalf("full-width TREZOR: seed %x", seed)
+	}
+}
+
 // TestAgainstGoBIP39: random entropy of every size gives the same words
 // and seed as go-bip39 (the library the emulators use), and both refuse
 // the same broken mnemonics.
@@ -105,7 +142,8 @@ func TestAgainstGoBIP39(t *testing.T) {
 
 // TestAgainstPythonMnemonic checks a few random mnemonics with Trezor's
 // python-mnemonic (Debian's python3-mnemonic, BIP-39's reference code),
-// when it is installed.
+// when it is installed, with passphrases in ASCII, with composed and
+// decomposed accents, full-width, Cyrillic, CJK and an emoji.
 func TestAgainstPythonMnemonic(t *testing.T) {
 	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
 		t.Skip("no /usr/bin/python3")
@@ -116,18 +154,23 @@ func TestAgainstPythonMnemonic(t *testing.T) {
 		}
 		t.Skip("python3-mnemonic is not installed")
 	}
-	var entropies []string
-	for i := 0; i < 10; i++ {
+	passphrases := []string{"TREZOR", "caf\u00e9", "cafe\u0301", "\uff34\uff32\uff25\uff3a\uff2f\uff32", "\u043f\u0430\u0440\u043e\u043b\u044c", "\u5341\u4eba\u5341\u8272 \u338d", "\U0001f511 key", "", " spaces  inside "}
+	var entropies, args []string
+	for i := 0; i < 2*len(passphrases); i++ {
 		e := make([]byte, 16+4*(i%5))
 		rand.Read(e)
 		entropies = append(entropies, hex.EncodeToString(e))
+		args = append(args, entropies[i]+":"+hex.EncodeToString([]byte(passphrases[i%len(passphrases)])))
 	}
+	// Each argument is ENTROPY:PASSPHRASE, the passphrase's UTF-8 bytes
+	// in hex, so that no locale stands between the two programs.
 	script := `import sys, mnemonic
 m = mnemonic.Mnemonic("english")
-for e in sys.argv[1:]:
+for a in sys.argv[1:]:
+    e, p = a.split(":")
     words = m.to_mnemonic(bytes.fromhex(e))
-    print(words + "|" + m.to_seed(words, "TREZOR").hex())`
-	out, err := exec.Command("/usr/bin/python3", append([]string{"-c", script}, entropies...)...).Output()
+    print(words + "|" + m.to_seed(words, bytes.fromhex(p).decode("utf-8")).hex())`
+	out, err := exec.Command("/usr/bin/python3", append([]string{"-c", script}, args...)...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +185,10 @@ for e in sys.argv[1:]:
 		if err != nil || m != words {
 			t.Fatalf("%s: %q, %v; python-mnemonic %q", entropies[i], m, err, words)
 		}
-		seed, _ := Seed(m, "TREZOR")
+		pass := passphrases[i%len(passphrases)]
+		seed, _ := Seed(m, pass)
 		if hex.EncodeToString(seed) != seedHex {
-			t.Fatalf("%q: seed differs from python-mnemonic's", m)
+			t.Fatalf("%q with passphrase %q: seed differs from python-mnemonic's", m, pass)
 		}
 	}
 }
