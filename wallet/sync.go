@@ -453,8 +453,7 @@ func b2i(b bool) int {
 //     neither SQLite's sorter nor a sort here moves 30,000 rows;
 //   - each row is five columns (every column read takes the pure-Go
 //     SQLite's connection mutex), the txid decoded from the row's bytes;
-//   - the fees share one allocation, so the result holds no per-row
-//     pointer of its own for the collector to chase.
+//   - the fees share one allocation instead of one each.
 //
 // The order is checked, not trusted: an engine whose text collation is
 // not byte order (a PostgreSQL locale) is sorted here instead.

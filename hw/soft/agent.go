@@ -472,7 +472,7 @@ func (a *AgentSigner) Network() *chaincfg.Params { return a.net }
 func (a *AgentSigner) SignMessage(ctx context.Context, message string) (address, signature string, err error) {
 	ans, err := a.ask(ctx, &agentRequest{Op: "message", Message: message})
 	if err != nil {
-		return "", "", err
+		return "", "", a.olderAgent(err)
 	}
 	addr, err := btcutil.DecodeAddress(ans.Address, a.net)
 	pkh, ok := addr.(*btcutil.AddressPubKeyHash)
@@ -492,7 +492,7 @@ func (a *AgentSigner) SignMessage(ctx context.Context, message string) (address,
 func (a *AgentSigner) BSMSKeyRecord(ctx context.Context, token, description string, path descriptor.Path) (*formats.KeyRecord, error) {
 	ans, err := a.ask(ctx, &agentRequest{Op: "bsms-record", Token: token, Description: description, Path: path})
 	if err != nil {
-		return nil, err
+		return nil, a.olderAgent(err)
 	}
 	rec, err := formats.ParseBSMSKeyRecord(ans.Record, token)
 	if err != nil {
@@ -503,6 +503,15 @@ func (a *AgentSigner) BSMSKeyRecord(ctx context.Context, token, description stri
 		return nil, fmt.Errorf("%w: the agent's key record is not key [%s]'s at %s with the description asked for", hw.ErrDevice, a.info.Fingerprint, path)
 	}
 	return rec, nil
+}
+
+// olderAgent explains an agent that does not know a request: one started
+// by an older countersign, before an upgrade, signs PSBTs only.
+func (a *AgentSigner) olderAgent(err error) error {
+	if errors.Is(err, hw.ErrUnsupported) {
+		return fmt.Errorf("%w (the agent was started by an older countersign: countersign key lock %s, then key unlock it again)", err, a.info.Name)
+	}
+	return err
 }
 
 // Close does nothing: the agent keeps the key until it locks.

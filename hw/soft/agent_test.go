@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -334,5 +335,11 @@ func TestAgentMessageAnswersChecked(t *testing.T) {
 	}
 	if _, err := a.BSMSKeyRecord(ctx, "00", "office laptop", path); err != nil {
 		t.Errorf("alice's own record, as asked: %v", err)
+	}
+	// An agent started by an older countersign does not know the request
+	// (it answers as handle does): the error says what to do.
+	answer = map[string]any{"error": `unsupported: the agent does not know "message"`, "kind": "unsupported"}
+	if _, _, err := a.SignMessage(ctx, msg); !errors.Is(err, hw.ErrUnsupported) || !strings.Contains(err.Error(), "key lock alice") {
+		t.Errorf("an older agent: %v", err)
 	}
 }
