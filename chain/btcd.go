@@ -58,6 +58,7 @@ func newBtcd(e *endpoint) (*btcdBackend, error) {
 type foundTx struct {
 	tx     *wire.MsgTx
 	height int32
+	time   int64 // the block's timestamp, Unix seconds; 0 unconfirmed
 }
 
 // ListUnspent finds the outputs paying scripts in the address index,
@@ -88,7 +89,7 @@ func (b *btcdBackend) Search(ctx context.Context, scripts [][]byte) (*Found, err
 	h := historySet{}
 	txs := make(map[chainhash.Hash]*wire.MsgTx, len(found))
 	for txid, f := range found {
-		h.add(txid, f.height)
+		h.add(TxRef{TxID: txid, Height: f.height, Time: f.time})
 		txs[txid] = f.tx
 	}
 	return &Found{History: h.sorted(), UTXOs: utxos, Txs: txs}, nil
@@ -174,7 +175,7 @@ func (b *btcdBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, e
 	}
 	h := historySet{}
 	for txid, f := range found {
-		h.add(txid, f.height)
+		h.add(TxRef{TxID: txid, Height: f.height, Time: f.time})
 	}
 	return h.sorted(), nil
 }
@@ -204,6 +205,7 @@ type searchResult struct {
 	Hex           string `json:"hex"`
 	Txid          string `json:"txid"`
 	Confirmations int64  `json:"confirmations"`
+	BlockTime     int64  `json:"blocktime"`
 }
 
 // search pages through searchrawtransactions for all addresses at once:
@@ -316,7 +318,7 @@ func addFound(found map[chainhash.Hash]*foundTx, t tip, r searchResult) error {
 	if err != nil {
 		return err
 	}
-	found[*txid] = &foundTx{tx: tx, height: heightFromConfirmations(t, r.Confirmations)}
+	found[*txid] = &foundTx{tx: tx, height: heightFromConfirmations(t, r.Confirmations), time: r.BlockTime}
 	return nil
 }
 

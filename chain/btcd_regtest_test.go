@@ -75,7 +75,7 @@ func TestBtcdBackend(t *testing.T) {
 		}
 		hs := historySet{}
 		for _, r := range history {
-			hs.add(r.TxID, r.Height)
+			hs.add(TxRef{TxID: r.TxID, Height: r.Height})
 		}
 		if got, want := fmtRefs(refs), fmtRefs(hs.sorted()); got != want {
 			t.Errorf("%s: History = %s, want %s", stage, got, want)
@@ -111,7 +111,7 @@ func TestBtcdBackend(t *testing.T) {
 
 	expect("unconfirmed",
 		[]UTXO{utxo(opA1, 1_000_000, scriptA, 0), utxo(opB1, 2_000_000, scriptB, 0), utxo(opA2, 300_000, scriptA, 0)},
-		[]TxRef{{txA1.TxHash(), 0}, {txB1.TxHash(), 0}, {txA2.TxHash(), 0}})
+		[]TxRef{{TxID: txA1.TxHash(), Height: 0}, {TxID: txB1.TxHash(), Height: 0}, {TxID: txA2.TxHash(), Height: 0}})
 
 	mine(t, node, 1)
 	h1, _, err := b.Tip(ctx)
@@ -120,7 +120,7 @@ func TestBtcdBackend(t *testing.T) {
 	}
 	expect("confirmed",
 		[]UTXO{utxo(opA1, 1_000_000, scriptA, h1), utxo(opB1, 2_000_000, scriptB, h1), utxo(opA2, 300_000, scriptA, h1)},
-		[]TxRef{{txA1.TxHash(), h1}, {txB1.TxHash(), h1}, {txA2.TxHash(), h1}})
+		[]TxRef{{TxID: txA1.TxHash(), Height: h1}, {TxID: txB1.TxHash(), Height: h1}, {TxID: txA2.TxHash(), Height: h1}})
 
 	// Spend A1 away. While the spend is in the mempool, gettxout still
 	// reports A1; ListUnspent must not.
@@ -131,12 +131,21 @@ func TestBtcdBackend(t *testing.T) {
 	}
 	expect("spent in mempool",
 		[]UTXO{utxo(opB1, 2_000_000, scriptB, h1), utxo(opA2, 300_000, scriptA, h1)},
-		[]TxRef{{txA1.TxHash(), h1}, {txB1.TxHash(), h1}, {txA2.TxHash(), h1}, {spend.TxHash(), 0}})
+		[]TxRef{{TxID: txA1.TxHash(), Height: h1}, {TxID: txB1.TxHash(), Height: h1}, {TxID: txA2.TxHash(), Height: h1}, {TxID: spend.TxHash(), Height: 0}})
 
 	mine(t, node, 1)
 	expect("spend confirmed",
 		[]UTXO{utxo(opB1, 2_000_000, scriptB, h1), utxo(opA2, 300_000, scriptA, h1)},
-		[]TxRef{{txA1.TxHash(), h1}, {txB1.TxHash(), h1}, {txA2.TxHash(), h1}, {spend.TxHash(), h1 + 1}})
+		[]TxRef{{TxID: txA1.TxHash(), Height: h1}, {TxID: txB1.TxHash(), Height: h1}, {TxID: txA2.TxHash(), Height: h1}, {TxID: spend.TxHash(), Height: h1 + 1}})
+
+	// Each confirmed transaction carries its block's timestamp: the one
+	// the block's header, read on its own, says (the suite below checks
+	// History's times against these).
+	hdrs, err := b.(HeaderSource).Headers(ctx, h1, h1+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := hdrs[0].Timestamp.Unix(), hdrs[1].Timestamp.Unix()
 
 	tipHeight, tipHash, err := node.Tip(ctx)
 	if err != nil {
@@ -152,7 +161,7 @@ func TestBtcdBackend(t *testing.T) {
 		tipHash:     tipHash,
 		scripts:     scripts,
 		unspent:     []UTXO{utxo(opB1, 2_000_000, scriptB, h1), utxo(opA2, 300_000, scriptA, h1)},
-		history:     []TxRef{{txA1.TxHash(), h1}, {txB1.TxHash(), h1}, {txA2.TxHash(), h1}, {spend.TxHash(), h1 + 1}},
+		history:     []TxRef{{TxID: txA1.TxHash(), Height: h1, Time: t1}, {TxID: txB1.TxHash(), Height: h1, Time: t1}, {TxID: txA2.TxHash(), Height: h1, Time: t1}, {TxID: spend.TxHash(), Height: h1 + 1, Time: t2}},
 		knownTx:     txB1.TxHash(),
 		broadcast:   harnessBuilt,
 		invalid:     spendTx(wire.OutPoint{Hash: hashOf("nowhere")}, 10_000, wsA, away, 1_000),
@@ -281,7 +290,7 @@ func TestBtcdPaging(t *testing.T) {
 		}
 		hs := historySet{}
 		for _, r := range refs {
-			hs.add(r.TxID, r.Height)
+			hs.add(TxRef{TxID: r.TxID, Height: r.Height})
 		}
 		if fmtRefs(hist) != fmtRefs(hs.sorted()) {
 			t.Fatalf("History over pages = %s, want %s", fmtRefs(hist), fmtRefs(hs.sorted()))

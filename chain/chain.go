@@ -68,6 +68,12 @@ type UTXO struct {
 type TxRef struct {
 	TxID   chainhash.Hash
 	Height int32 // 0 = unconfirmed
+	// Time is the timestamp (Unix seconds) of the block that confirmed
+	// the transaction, as the backend reports it (btcd's and Core's
+	// blocktime, Esplora's status.block_time); 0 while unconfirmed or
+	// when the backend said none. It dates a history (an accountant's
+	// export), nothing that moves money.
+	Time int64
 }
 
 // Backend is a source of chain data for a set of output scripts. All methods

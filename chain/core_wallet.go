@@ -196,6 +196,7 @@ func (b *coreBackend) importScripts(ctx context.Context, set scriptSet) error {
 type walletTx struct {
 	Hex           string `json:"hex"`
 	Confirmations int64  `json:"confirmations"`
+	BlockTime     int64  `json:"blocktime"`
 }
 
 // History lists the wallet's transactions (listtransactions, paged), then
@@ -232,7 +233,7 @@ func (b *coreBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, e
 		return nil, err
 	}
 	txs := make(map[chainhash.Hash]*wire.MsgTx, len(txids))
-	heights := make(map[chainhash.Hash]int32, len(txids))
+	refs := make(map[chainhash.Hash]TxRef, len(txids))
 	for i, call := range calls {
 		if call.err != nil {
 			return nil, b.fail("gettransaction", call.err)
@@ -245,12 +246,12 @@ func (b *coreBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef, e
 			return nil, err
 		}
 		txs[txids[i]] = tx
-		heights[txids[i]] = heightFromConfirmations(t, wtxs[i].Confirmations)
+		refs[txids[i]] = TxRef{TxID: txids[i], Height: heightFromConfirmations(t, wtxs[i].Confirmations), Time: wtxs[i].BlockTime}
 	}
 	h := historySet{}
 	for txid, tx := range txs {
 		if touches(tx, txs, set) {
-			h.add(txid, heights[txid])
+			h.add(refs[txid])
 		}
 	}
 	return h.sorted(), nil

@@ -191,6 +191,7 @@ func (b *esploraBackend) Tip(ctx context.Context) (int32, chainhash.Hash, error)
 type esploraStatus struct {
 	Confirmed   bool  `json:"confirmed"`
 	BlockHeight int32 `json:"block_height"`
+	BlockTime   int64 `json:"block_time"`
 }
 
 func (s esploraStatus) height() int32 {
@@ -284,7 +285,7 @@ func (b *esploraBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef
 				if err != nil {
 					return nil, fmt.Errorf("chain: Esplora at %s sent a bad txid %w", b.host, err)
 				}
-				refs = append(refs, TxRef{TxID: txid, Height: t.Status.height()})
+				refs = append(refs, TxRef{TxID: txid, Height: t.Status.height(), Time: t.Status.BlockTime})
 				if t.Status.Confirmed {
 					confirmed++
 					last = txid.String()
@@ -312,7 +313,7 @@ func (b *esploraBackend) History(ctx context.Context, scripts [][]byte) ([]TxRef
 	h := historySet{}
 	for _, refs := range perScript {
 		for _, r := range refs {
-			h.add(r.TxID, r.Height)
+			h.add(r)
 		}
 	}
 	return h.sorted(), nil

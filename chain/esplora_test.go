@@ -49,12 +49,12 @@ func TestEsploraReplayPaging(t *testing.T) {
 	for i := 0; i < 60; i++ {
 		tx := fundTx("paging"+string(rune('A'+i)), wire.NewTxOut(int64(1000+i), script))
 		chain.mine(tx)
-		want.add(tx.TxHash(), int32(i+1))
+		want.add(TxRef{TxID: tx.TxHash(), Height: int32(i + 1)})
 	}
 	for i := 0; i < 3; i++ {
 		tx := fundTx("mempool"+string(rune('A'+i)), wire.NewTxOut(int64(5000+i), script))
 		chain.mempool = append(chain.mempool, tx)
-		want.add(tx.TxHash(), 0)
+		want.add(TxRef{TxID: tx.TxHash()})
 	}
 	srv := newReplayEsploraServer(t, chain)
 	b, err := Open(srv.url())

@@ -311,8 +311,8 @@ func replayScenario(net *chaincfg.Params) (*fakeChain, suiteEnv) {
 			{OutPoint: wire.OutPoint{Hash: f3.TxHash()}, Value: 50_000, PkScript: b},
 		},
 		history: []TxRef{
-			{TxID: f1.TxHash(), Height: 1}, {TxID: f2.TxHash(), Height: 2}, {TxID: s1.TxHash(), Height: 2},
-			{TxID: f3.TxHash()}, {TxID: s2.TxHash()},
+			{TxID: f1.TxHash(), Height: 1, Time: c.blocks[1].time}, {TxID: f2.TxHash(), Height: 2, Time: c.blocks[2].time},
+			{TxID: s1.TxHash(), Height: 2, Time: c.blocks[2].time}, {TxID: f3.TxHash()}, {TxID: s2.TxHash()},
 		},
 		knownTx:   f2.TxHash(),
 		broadcast: spendTx(wire.OutPoint{Hash: s1.TxHash()}, 999_000, witnessScript(3), p2wshScript(witnessScript(4)), 1_000),

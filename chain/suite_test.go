@@ -106,7 +106,7 @@ func testBackend(t *testing.T, b Backend, env suiteEnv) {
 		}
 		want := historySet{}
 		for _, r := range env.history {
-			want.add(r.TxID, r.Height)
+			want.add(r)
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want.sorted()) {
 			t.Errorf("History = %v\nwant %v", got, want.sorted())

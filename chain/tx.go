@@ -98,19 +98,23 @@ func cmpHash(a, b chainhash.Hash) int {
 	return 0
 }
 
-// historySet collects TxRefs, keeping one per txid.
-type historySet map[chainhash.Hash]int32
+// historySet collects TxRefs, keeping one per txid (a confirmed sighting
+// over an unconfirmed one).
+type historySet map[chainhash.Hash]TxRef
 
-func (h historySet) add(txid chainhash.Hash, height int32) {
-	if old, ok := h[txid]; !ok || (old == 0 && height != 0) {
-		h[txid] = height
+func (h historySet) add(r TxRef) {
+	if r.Height == 0 {
+		r.Time = 0
+	}
+	if old, ok := h[r.TxID]; !ok || (old.Height == 0 && r.Height != 0) {
+		h[r.TxID] = r
 	}
 }
 
 func (h historySet) sorted() []TxRef {
 	refs := make([]TxRef, 0, len(h))
-	for txid, height := range h {
-		refs = append(refs, TxRef{TxID: txid, Height: height})
+	for _, r := range h {
+		refs = append(refs, r)
 	}
 	sort.Slice(refs, func(i, j int) bool {
 		a, b := refs[i], refs[j]

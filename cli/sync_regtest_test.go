@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/descriptor"
 	"github.com/countersign/countersign/internal/regtest"
@@ -40,6 +42,41 @@ func syncWallet(t *testing.T, dir, backend, name string, args ...string) syncJSO
 	return s
 }
 
+// checkBlockTimes: every confirmed transaction in the wallet's history
+// (want of them) carries the timestamp of its block's header, read from
+// the node on its own, and --csv dates it by that time.
+func checkBlockTimes(t *testing.T, node *regtest.Node, dir string, want int) {
+	t.Helper()
+	var hist []historyJSON
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "--json", "wallet", "history", "w")), &hist); err != nil {
+		t.Fatal(err)
+	}
+	csvOut := mustRun(t, dir, "wallet", "history", "w", "--csv")
+	n := 0
+	for _, h := range hist {
+		if h.Height == 0 {
+			continue
+		}
+		n++
+		hash, err := node.Client().GetBlockHash(int64(h.Height))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr, err := node.Client().GetBlockHeader(hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stamp := hdr.Timestamp.UTC().Format(time.RFC3339); h.BlockTime != stamp {
+			t.Errorf("%s at %d: block_time %q, the header says %s", h.TxID, h.Height, h.BlockTime, stamp)
+		} else if !strings.Contains(csvOut, "\n"+stamp+","+h.TxID+",") {
+			t.Errorf("%s: the CSV is not dated %s:\n%s", h.TxID, stamp, csvOut)
+		}
+	}
+	if n != want {
+		t.Errorf("%d confirmed transactions in the history, want %d", n, want)
+	}
+}
+
 func TestSyncRegtest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regtest end-to-end test")
@@ -73,6 +110,10 @@ func TestSyncRegtest(t *testing.T) {
 	if s.NextReceive != 20 || s.NextChange != 4 {
 		t.Fatalf("counters not advanced past used addresses: %+v", s)
 	}
+	if !s.Incremental {
+		t.Fatalf("the sync after one block was not incremental: %+v", s)
+	}
+	checkBlockTimes(t, node, dir, 4) // from the new block's header
 
 	// A second sync after one new block makes only a handful of requests.
 	if _, err := node.Mine(ctx, 1); err != nil {
@@ -119,6 +160,7 @@ func TestSyncRegtest(t *testing.T) {
 	if len(hist) != 5 {
 		t.Fatalf("history has %d transactions, want 5", len(hist))
 	}
+	checkBlockTimes(t, node, dir, 5) // as btcd's search reported them
 
 	// Wrong network: a regtest backend for a testnet wallet is refused (exit 2).
 	mustRun(t, dir, "--network", "testnet", "wallet", "create", "t", "--descriptor", desc)

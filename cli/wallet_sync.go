@@ -286,13 +286,16 @@ func walletUTXOsRun(ctx context.Context, o *WalletReadOptions) error {
 }
 
 type historyJSON struct {
-	TxID    string `json:"txid"`
-	Height  int32  `json:"height"`
-	Net     int64  `json:"net_sat"`
-	Fee     *int64 `json:"fee_sat"`
-	SeenAt  string `json:"seen_at"`
-	Label   string `json:"label"`
-	Balance int64  `json:"balance_sat"`
+	TxID   string `json:"txid"`
+	Height int32  `json:"height"`
+	Net    int64  `json:"net_sat"`
+	Fee    *int64 `json:"fee_sat"`
+	SeenAt string `json:"seen_at"`
+	// BlockTime is the confirming block's timestamp, when the backend
+	// reported it; absent while unconfirmed.
+	BlockTime string `json:"block_time,omitempty"`
+	Label     string `json:"label"`
+	Balance   int64  `json:"balance_sat"`
 }
 
 func newCmdWalletHistory(f *Factory, runF func(context.Context, *WalletReadOptions) error) *cobra.Command {
@@ -308,8 +311,10 @@ func newCmdWalletHistory(f *Factory, runF func(context.Context, *WalletReadOptio
 by height, then unconfirmed by when a sync first saw them), with labels and
 the balance after each.
 
---csv writes them for an accountant's spreadsheet: date (when countersign
-first saw the transaction, UTC), txid, label, amount (the net change of the
+--csv writes them for an accountant's spreadsheet: date (UTC: the time of
+the block that confirmed the transaction; for one still unconfirmed, or
+stored before countersign recorded block times and not synced with --full
+since, when countersign first saw it), txid, label, amount (the net change of the
 balance, BTC, negative for a payment out; it includes the fee), fee (BTC,
 when the wallet paid it; informational), running balance (BTC). A cell a
 spreadsheet would take for a formula (starting with =, +, -, @) is written
@@ -328,8 +333,12 @@ func historyRows(ctx context.Context, o *WalletReadOptions) ([]historyJSON, erro
 	}
 	out := make([]historyJSON, 0, len(txs))
 	for _, t := range txs {
-		out = append(out, historyJSON{TxID: t.TxID.String(), Height: t.Height, Net: t.Net, Fee: t.Fee, SeenAt: t.SeenAt.UTC().Format(time.RFC3339),
-			Label: t.Label, Balance: t.Balance})
+		h := historyJSON{TxID: t.TxID.String(), Height: t.Height, Net: t.Net, Fee: t.Fee, SeenAt: t.SeenAt.UTC().Format(time.RFC3339),
+			Label: t.Label, Balance: t.Balance}
+		if !t.BlockTime.IsZero() {
+			h.BlockTime = t.BlockTime.UTC().Format(time.RFC3339)
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }
@@ -472,7 +481,11 @@ func walletHistoryCSV(ctx context.Context, o *WalletReadOptions) error {
 		if t.Fee != nil {
 			fee = btcNum(*t.Fee)
 		}
-		w.Write([]string{t.SeenAt, t.TxID, spreadsheetSafe(t.Label), fmt.Sprintf("%.8f", btcutil.Amount(t.Net).ToBTC()), fee, btcNum(t.Balance)})
+		date := t.SeenAt
+		if t.BlockTime != "" {
+			date = t.BlockTime
+		}
+		w.Write([]string{date, t.TxID, spreadsheetSafe(t.Label), fmt.Sprintf("%.8f", btcutil.Amount(t.Net).ToBTC()), fee, btcNum(t.Balance)})
 	}
 	w.Flush()
 	return w.Error()

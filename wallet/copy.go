@@ -18,7 +18,7 @@ func copyTables() []copyTable {
 		{"cosigners", "wallet_id, position, fingerprint, label", "wallet_id, position"},
 		{"addresses", "wallet_id, branch, idx, address, label, issued_at", "wallet_id, branch, idx"},
 		{"utxos", "wallet_id, txid, vout, value, script, branch, idx, height, spent_by", "wallet_id, txid, vout"},
-		{"transactions", "wallet_id, txid, height, raw, net, fee, seen_at", "wallet_id, txid"},
+		{"transactions", "wallet_id, txid, height, raw, net, fee, seen_at, block_time", "wallet_id, txid"},
 		{"scan_state", "wallet_id, height, hash, receive_high_water, change_high_water, synced_at", "wallet_id"},
 		{"drafts", "rowid, id, wallet_id, txid, state, psbt, note, created_at, broadcast_txid, broadcast_at, kind, related_txid, abandoned_at", "rowid"},
 		{"registrations", "wallet_id, fingerprint, device_type, name_on_device, token, registered_at", "wallet_id, fingerprint, device_type"},

@@ -10,7 +10,7 @@ import (
 // from i to i+1. Steps are only ever appended: a released step never changes,
 // because databases out there already ran it.
 func migrations() []string {
-	return []string{schemaV1, schemaAfterSpend, schemaRotations, schemaHistoryIndex, schemaScriptIndex}
+	return []string{schemaV1, schemaAfterSpend, schemaRotations, schemaHistoryIndex, schemaScriptIndex, schemaBlockTime}
 }
 
 // schemaV1 is the first schema. Notes on choices that are hard to undo:
@@ -240,6 +240,19 @@ func migrateOne(ctx context.Context, db *sql.DB, steps []string) (current bool, 
 // the listing shows, so SQLite answers from it alone ("covering index").
 const schemaHistoryIndex = `
 CREATE INDEX transactions_history ON transactions (wallet_id, height, seen_at, txid, net, fee);
+`
+
+// schemaBlockTime records when each confirmed transaction's block was
+// mined (its header's timestamp, Unix milliseconds, as the backend
+// reported it; NULL while unconfirmed or not reported), so that a history
+// export is dated by the chain, not by when countersign first saw the
+// transaction: for a wallet restored today those are years apart. The
+// history index is rebuilt to hold the column, so a listing still reads
+// the index alone.
+const schemaBlockTime = `
+ALTER TABLE transactions ADD COLUMN block_time INTEGER CHECK (block_time IS NULL OR block_time >= 0);
+DROP INDEX transactions_history;
+CREATE INDEX transactions_history ON transactions (wallet_id, height, seen_at, txid, net, fee, block_time);
 `
 
 // schemaScriptIndex holds each wallet's output scripts by position, a cache

@@ -219,14 +219,17 @@ func (s *Store) upsertTxs(ctx context.Context, tx *dbTx, w journalKey, txs []Tx,
 		if !t.SeenAt.IsZero() {
 			at = t.SeenAt.UnixMilli()
 		}
-		var raw, fee any // NULL keeps what is stored
+		var raw, fee, blockTime any // NULL keeps what is stored
 		if t.Raw != nil {
 			raw = t.Raw
 		}
 		if t.Fee != nil {
 			fee = *t.Fee
 		}
-		row := []any{w.id, t.TxID.String(), t.Height, raw, t.Net, fee, at}
+		if !t.BlockTime.IsZero() && t.Height != 0 {
+			blockTime = t.BlockTime.UnixMilli()
+		}
+		row := []any{w.id, t.TxID.String(), t.Height, raw, t.Net, fee, at, blockTime}
 		if i, ok := pos[t.TxID]; ok {
 			rows[i] = row
 			continue
@@ -234,14 +237,20 @@ func (s *Store) upsertTxs(ctx context.Context, tx *dbTx, w journalKey, txs []Tx,
 		pos[t.TxID] = len(rows)
 		rows = append(rows, row)
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO transactions (wallet_id, txid, height, raw, net, fee, seen_at)`,
-		[]string{"j.value->>0", "j.value->>1", "j.value->>2", "unhex(j.value->>3)", "j.value->>4", "j.value->>5", "j.value->>6"}, rows, `
+	// A block time stays with its height: a stored one is kept when the
+	// update names none at the same height, and dropped when the
+	// transaction moves (a reorganisation) or leaves the chain.
+	if err := insertRows(ctx, tx, `INSERT INTO transactions (wallet_id, txid, height, raw, net, fee, seen_at, block_time)`,
+		[]string{"j.value->>0", "j.value->>1", "j.value->>2", "unhex(j.value->>3)", "j.value->>4", "j.value->>5", "j.value->>6", "j.value->>7"}, rows, `
 		ON CONFLICT (wallet_id, txid) DO UPDATE SET
 			height = excluded.height,
 			raw = coalesce(excluded.raw, transactions.raw),
 			net = excluded.net,
 			fee = coalesce(excluded.fee, transactions.fee),
-			seen_at = CASE WHEN transactions.seen_at < excluded.seen_at THEN transactions.seen_at ELSE excluded.seen_at END`,
+			seen_at = CASE WHEN transactions.seen_at < excluded.seen_at THEN transactions.seen_at ELSE excluded.seen_at END,
+			block_time = CASE WHEN excluded.height = 0 THEN NULL
+				WHEN excluded.block_time IS NOT NULL THEN excluded.block_time
+				WHEN transactions.height = excluded.height THEN transactions.block_time END`,
 		func(err error) error {
 			return fmt.Errorf("apply sync of wallet %q: store transactions: %w", w.name, err)
 		}); err != nil {
@@ -381,11 +390,11 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 		}
 		defer rows.Close()
 		var txid sql.RawBytes
-		var fee sql.NullInt64
+		var fee, blockTime sql.NullInt64
 		var seen int64
 		for rows.Next() {
 			var t Tx
-			if err := rows.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen); err != nil {
+			if err := rows.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen, &blockTime); err != nil {
 				return fmt.Errorf("list transactions of wallet %q: %w", name, err)
 			}
 			if t.TxID, err = parseHashBytes(txid); err != nil {
@@ -396,6 +405,9 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 				t.Fee = &f
 			}
 			t.SeenAt = fromStamp(seen)
+			if blockTime.Valid {
+				t.BlockTime = fromStamp(blockTime.Int64)
+			}
 			out = append(out, t)
 		}
 		if err := rows.Err(); err != nil {
@@ -474,7 +486,7 @@ func (s *Store) History(ctx context.Context, name string) ([]Tx, error) {
 			`height > 0 ORDER BY height, seen_at, txid`,
 			`height = 0 ORDER BY seen_at, txid`,
 		} {
-			rows, err := tx.QueryContext(ctx, `SELECT txid, height, net, fee, seen_at
+			rows, err := tx.QueryContext(ctx, `SELECT txid, height, net, fee, seen_at, block_time
 				FROM transactions WHERE wallet_id = ? AND `+q, id)
 			if err != nil {
 				return fmt.Errorf("list transactions of wallet %q: %w", name, err)
@@ -503,9 +515,9 @@ func appendHistoryRows(rows *sql.Rows, out []Tx, fees []int64) ([]Tx, []int64, e
 	var txid sql.RawBytes
 	var height int32
 	var net, seen int64
-	var fee sql.NullInt64
+	var fee, blockTime sql.NullInt64
 	for rows.Next() {
-		if err := rows.Scan(&txid, &height, &net, &fee, &seen); err != nil {
+		if err := rows.Scan(&txid, &height, &net, &fee, &seen, &blockTime); err != nil {
 			return out, fees, err
 		}
 		t := Tx{Height: height, Net: net}
@@ -521,6 +533,9 @@ func appendHistoryRows(rows *sql.Rows, out []Tx, fees []int64) ([]Tx, []int64, e
 			t.Fee = &fees[len(fees)-1]
 		}
 		t.SeenAt = fromStamp(seen)
+		if blockTime.Valid {
+			t.BlockTime = fromStamp(blockTime.Int64)
+		}
 		out = append(out, t)
 	}
 	return out, fees, rows.Err()
@@ -605,16 +620,19 @@ func scanUTXO(row interface{ Scan(...any) error }) (UTXO, error) {
 }
 
 // txColumns is the SELECT list scanTx expects.
-const txColumns = `txid, height, raw, net, fee, seen_at`
+const txColumns = `txid, height, raw, net, fee, seen_at, block_time`
 
 // scanTx reads one transactions row (txColumns order).
 func scanTx(row interface{ Scan(...any) error }) (Tx, error) {
 	var t Tx
 	var txid string
-	var fee sql.NullInt64
+	var fee, blockTime sql.NullInt64
 	var seen int64
-	if err := row.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen); err != nil {
+	if err := row.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen, &blockTime); err != nil {
 		return t, err
+	}
+	if blockTime.Valid {
+		t.BlockTime = fromStamp(blockTime.Int64)
 	}
 	var err error
 	if t.TxID, err = parseHash(txid); err != nil {

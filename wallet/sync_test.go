@@ -391,3 +391,50 @@ func TestNeverSynced(t *testing.T) {
 		t.Fatalf("balance %d/%d, %v", conf, unconf, err)
 	}
 }
+
+// TestBlockTimeFollowsHeight: a confirmed transaction keeps the block
+// time a sync reported while it stays at that height (a later sync that
+// reports none keeps it), loses it when it goes back to the mempool, and
+// takes the new block's when it confirms elsewhere; History and
+// Transactions both read it.
+func TestBlockTimeFollowsHeight(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	mustCreate(t, s, "w")
+	id := hashOf('t', 1)
+	t0 := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	apply := func(height int32, bt time.Time) {
+		t.Helper()
+		u := SyncUpdate{Height: 60, Hash: hashOf('b', 60), Txs: []Tx{{TxID: id, Height: height, Net: 1000, BlockTime: bt}}}
+		if err := s.ApplySync(ctx, "w", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(stage string, want time.Time) {
+		t.Helper()
+		hist, err := s.History(ctx, "w")
+		if err != nil || len(hist) != 1 {
+			t.Fatalf("%s: History %v, %v", stage, hist, err)
+		}
+		full, err := s.Transactions(ctx, "w")
+		if err != nil || len(full) != 1 {
+			t.Fatalf("%s: Transactions %v, %v", stage, full, err)
+		}
+		if !hist[0].BlockTime.Equal(want) || !full[0].BlockTime.Equal(want) {
+			t.Fatalf("%s: block time %v (History) and %v (Transactions), want %v", stage, hist[0].BlockTime, full[0].BlockTime, want)
+		}
+	}
+	apply(50, t0)
+	check("confirmed", t0)
+	apply(50, time.Time{})
+	check("the same height, no time reported", t0)
+	apply(0, t0) // a time for an unconfirmed one is not stored
+	check("back in the mempool", time.Time{})
+	apply(51, time.Time{})
+	check("confirmed again, no time reported", time.Time{})
+	t1 := t0.Add(10 * time.Minute)
+	apply(52, t1)
+	check("moved to another block", t1)
+	apply(53, time.Time{})
+	check("moved, no time reported", time.Time{})
+}

@@ -41,6 +41,11 @@ type Tx struct {
 	// SeenAt is when a sync first saw the transaction. ApplySync fills a zero
 	// SeenAt with the current time and never moves a stored one later.
 	SeenAt time.Time
+	// BlockTime is the timestamp of the block that confirmed it, as the
+	// backend reported it; zero while unconfirmed or unknown. ApplySync
+	// keeps a stored one while the height stays the same and the update
+	// has none, and clears it when the transaction leaves the chain.
+	BlockTime time.Time
 }
 
 // ScanState records how far the wallet's last sync got.

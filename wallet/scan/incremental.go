@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
@@ -90,6 +91,7 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 	// Every wallet transaction known so far, decoded, with its height.
 	txs := map[chainhash.Hash]*wire.MsgTx{}
 	heights := map[chainhash.Hash]int32{}
+	times := map[chainhash.Hash]time.Time{}
 	for _, t := range stored {
 		if len(t.Raw) == 0 {
 			return nil, nil, errNeedFullScan
@@ -100,17 +102,19 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 		}
 		txs[t.TxID] = tx
 		heights[t.TxID] = t.Height
+		times[t.TxID] = t.BlockTime
 	}
 
 	// Candidates: every transaction in the new blocks and the mempool.
 	type cand struct {
 		tx     *wire.MsgTx
 		height int32
+		time   time.Time // its block's header's timestamp
 	}
 	cands := map[chainhash.Hash]cand{}
 	for i, blk := range blocks {
 		for _, tx := range blk.Transactions {
-			cands[tx.TxHash()] = cand{tx, state.Height + 1 + int32(i)}
+			cands[tx.TxHash()] = cand{tx, state.Height + 1 + int32(i), blk.Header.Timestamp.UTC()}
 		}
 	}
 	var fetch []chainhash.Hash
@@ -121,7 +125,7 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 			continue
 		}
 		if tx, ok := txs[id]; ok {
-			cands[id] = cand{tx, 0}
+			cands[id] = cand{tx: tx}
 			continue
 		}
 		fetch = append(fetch, id)
@@ -136,7 +140,7 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 		return nil, nil, err
 	}
 	for i, tx := range got {
-		cands[fetch[i]] = cand{tx, 0}
+		cands[fetch[i]] = cand{tx: tx}
 	}
 
 	// Outpoints the wallet owns or owned: any output of a wallet transaction
@@ -180,6 +184,7 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 			}
 			txs[id] = c.tx
 			heights[id] = c.height
+			times[id] = c.time
 			changed = true
 		}
 		for br := uint32(0); br < 2; br++ {
@@ -224,7 +229,7 @@ func incremental(ctx context.Context, sc *scanner, st *wallet.Store, name string
 		}
 	}
 	sortUTXOs(upd.UTXOs)
-	upd.Txs = accountTxs(txs, heights, sc.scripts)
+	upd.Txs = accountTxs(txs, heights, times, sc.scripts)
 	res := &Result{Height: height, Hash: tipHash, Addresses: len(sc.order), UTXOs: len(upd.UTXOs), NewTxs: newCount, ReceiveHighWater: used[0], ChangeHighWater: used[1], Incremental: true}
 	return upd, res, nil
 }

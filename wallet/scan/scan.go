@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -187,6 +188,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 	}
 	txs := map[chainhash.Hash]*wire.MsgTx{} // every wallet transaction, decoded
 	heights := map[chainhash.Hash]int32{}
+	times := map[chainhash.Hash]time.Time{} // block times, as the backend reported them
 	var utxos []chain.UTXO
 	newTxs := 0
 	used := [2]uint32{} // one past the highest used index seen this scan
@@ -229,6 +231,9 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		}
 		for _, r := range refs {
 			heights[r.TxID] = r.Height
+			if r.Time > 0 {
+				times[r.TxID] = time.Unix(r.Time, 0).UTC()
+			}
 			need(r.TxID)
 		}
 		// Each listed output is proven by its funding transaction: a
@@ -315,7 +320,7 @@ func Sync(ctx context.Context, st *wallet.Store, name string, d *descriptor.Desc
 		upd.UTXOs = append(upd.UTXOs, wallet.UTXO{OutPoint: u.OutPoint, Value: u.Value, PkScript: u.PkScript, Branch: p.branch, Index: p.index, Height: u.Height})
 	}
 	sortUTXOs(upd.UTXOs)
-	upd.Txs = accountTxs(txs, heights, sc.scripts)
+	upd.Txs = accountTxs(txs, heights, times, sc.scripts)
 	// Unconfirmed transactions stored earlier that the backend no longer
 	// reports were replaced or dropped: forget them so their coins free up.
 	for id, k := range known {
@@ -414,8 +419,9 @@ func branchName(br uint32) string {
 
 // accountTxs computes each transaction's effect on the wallet: outputs
 // paying it minus its outputs spent, and the fee when every input's value
-// is known from the wallet's own transactions.
-func accountTxs(txs map[chainhash.Hash]*wire.MsgTx, heights map[chainhash.Hash]int32, scripts map[string]position) []wallet.Tx {
+// is known from the wallet's own transactions. times are the block times
+// known (none for an unconfirmed one).
+func accountTxs(txs map[chainhash.Hash]*wire.MsgTx, heights map[chainhash.Hash]int32, times map[chainhash.Hash]time.Time, scripts map[string]position) []wallet.Tx {
 	out := make([]wallet.Tx, 0, len(txs))
 	for id, tx := range txs {
 		var net int64
@@ -439,6 +445,9 @@ func accountTxs(txs map[chainhash.Hash]*wire.MsgTx, heights map[chainhash.Hash]i
 			}
 		}
 		t := wallet.Tx{TxID: id, Height: heights[id], Net: net, Raw: serialize(tx)}
+		if t.Height != 0 {
+			t.BlockTime = times[id]
+		}
 		if allKnown {
 			var outSum int64
 			for _, o := range tx.TxOut {
