@@ -199,6 +199,7 @@ func TestAfterTheSpendRegtest(t *testing.T) {
 	t.Run("bump", func(t *testing.T) { bumpRegtest(t, node) })
 	t.Run("cancel", func(t *testing.T) { cancelRegtest(t, node) })
 	t.Run("cpfp", func(t *testing.T) { cpfpRegtest(t, node) })
+	t.Run("cpfp-chain", func(t *testing.T) { cpfpChainRegtest(t, node) })
 	t.Run("policy", func(t *testing.T) { policyRegtest(t, node) })
 	t.Run("labels", func(t *testing.T) { labelsRegtest(t, node) })
 }
@@ -393,6 +394,67 @@ func cpfpRegtest(t *testing.T, node *regtest.Node) {
 	}
 	if l := a.listed(id); l.State != "confirmed" {
 		t.Fatalf("parent after a block: %+v", l)
+	}
+	mustDoctor(t, a.dir)
+}
+
+// cpfpChainRegtest: a stuck payment B spends the change of another stuck
+// payment A (both 1 sat/vB, A synced into the history, B only broadcast).
+// A child of B must pay for A too, since a miner takes the child only
+// with both: the package of all three on the node meets the target, and
+// the ancestor's fee countersign counted is A's real one.
+func cpfpChainRegtest(t *testing.T, node *regtest.Node) {
+	const funded = 20_000_000
+	a := newAfterWallet(t, node, 180, funded)
+	idA := a.spend(a.file("a.psbt"), "--to", strangerAddress(t, 0xa1)+":0.05", "--fee-rate", "1")
+	a.signApart(a.file("a.psbt"))
+	txA := a.send(idA)
+	a.run("wallet", "sync", "w") // A's change is the only coin now, unconfirmed
+	idB := a.spend(a.file("b.psbt"), "--to", strangerAddress(t, 0xb1)+":0.01", "--fee-rate", "1")
+	a.signApart(a.file("b.psbt"))
+	txB := a.send(idB)
+	var s struct {
+		Draft string `json:"draft_id"`
+		CPFP  struct {
+			ParentFee     int64    `json:"parent_fee"`
+			Ancestors     []string `json:"ancestors"`
+			AncestorFee   int64    `json:"ancestor_fee"`
+			AncestorVSize int64    `json:"ancestor_vsize"`
+			PackageRate   float64  `json:"package_fee_rate"`
+		} `json:"cpfp"`
+		Summary struct {
+			Fee int64 `json:"fee"`
+		} `json:"summary"`
+	}
+	mustJSON(t, a.run("--json", "spend", "w", "--cpfp", txB, "--fee-rate", "10", "-o", a.file("child.psbt")), &s)
+	ta, tb := a.nodeTx(txA), a.nodeTx(txB)
+	var outA int64
+	for _, o := range ta.TxOut {
+		outA += o.Value
+	}
+	if len(s.CPFP.Ancestors) != 1 || s.CPFP.Ancestors[0] != txA || s.CPFP.AncestorFee != funded-outA || s.CPFP.AncestorVSize != vsizeOf(ta) || s.CPFP.PackageRate < 10 {
+		t.Fatalf("child of B: %+v; A %s pays %d sat for %d vB", s.CPFP, txA, funded-outA, vsizeOf(ta))
+	}
+	a.signApart(a.file("child.psbt"))
+	child := a.send(s.Draft)
+	tc := a.nodeTx(child)
+	pkg := float64(s.CPFP.AncestorFee+s.CPFP.ParentFee+s.Summary.Fee) / float64(vsizeOf(ta)+vsizeOf(tb)+vsizeOf(tc))
+	if pkg < 10 {
+		t.Fatalf("package of A, B and the child on the node: %.2f sat/vB, asked 10", pkg)
+	}
+	if pair := float64(s.CPFP.ParentFee+s.Summary.Fee) / float64(vsizeOf(tb)+vsizeOf(tc)); pair < 10 {
+		t.Fatalf("B and the child alone pay %.2f sat/vB", pair)
+	}
+	for _, id := range []string{txA, txB, child} {
+		if !a.inMempool(id) {
+			t.Fatalf("%s is not in the mempool", id)
+		}
+	}
+	a.mine()
+	for _, id := range []string{idA, idB, s.Draft} {
+		if l := a.listed(id); l.State != "confirmed" {
+			t.Fatalf("%s after a block: %+v", id, l)
+		}
 	}
 	mustDoctor(t, a.dir)
 }

@@ -91,7 +91,10 @@ nodes would not relay) is split the same way, with or without a limit.
 spends the wallet's outputs of TXID (adding confirmed coins if those are
 too small) back to the wallet's next change address, with the fee that
 brings the package ((parent fee + child fee) / (parent vsize + child
-vsize)) to --fee-rate.`,
+vsize)) to --fee-rate. When the parent spends the wallet's own unconfirmed
+transactions that pay less than --fee-rate themselves (a chain of stuck
+spends), the package counts them too: a miner takes the child only with
+them. Unconfirmed ancestors outside the wallet are not seen.`,
 		Example: `  countersign spend treasury --to bc1q...:0.25 --fee-rate 12 -o pay-supplier.psbt
   countersign spend treasury --to bc1q...:150000sat --to 3J98...:0.01 --target-blocks 6 -o batch.psbt
   countersign spend treasury --send-all bc1q... --utxo 5e2a...:1 --fee-rate 5 -o sweep.psbt
@@ -223,11 +226,14 @@ type coinConflictJSON struct {
 }
 
 type cpfpJSON struct {
-	Parent      string   `json:"parent_txid"`
-	ParentFee   int64    `json:"parent_fee"`
-	ParentVSize int64    `json:"parent_vsize"`
-	PackageRate float64  `json:"package_fee_rate"`
-	Added       []string `json:"added_inputs"`
+	Parent        string   `json:"parent_txid"`
+	ParentFee     int64    `json:"parent_fee"`
+	ParentVSize   int64    `json:"parent_vsize"`
+	Ancestors     []string `json:"ancestors"`
+	AncestorFee   int64    `json:"ancestor_fee"`
+	AncestorVSize int64    `json:"ancestor_vsize"`
+	PackageRate   float64  `json:"package_fee_rate"`
+	Added         []string `json:"added_inputs"`
 }
 
 func conflictsJSON(cs []coordinator.CoinConflict) []coinConflictJSON {
@@ -504,14 +510,25 @@ func cpfpRun(ctx context.Context, o *SpendOptions) error {
 	for _, op := range res.Added {
 		added = append(added, op.String())
 	}
+	ancestors := []string{}
+	for _, id := range res.Ancestors {
+		ancestors = append(ancestors, id.String())
+	}
 	if o.JSON {
 		return writeJSON(o.IO.Out, spendJSON{Draft: res.Draft.ID, File: o.Output, PSBT: b64, Algorithm: res.Summary.Algorithm, FeeSource: "--fee-rate (package)",
 			Report: res.Report, LeftOut: []coinConflictJSON{}, Conflicts: []coinConflictJSON{}, Parts: []spendPartJSON{}, TooSmall: []string{},
-			CPFP: &cpfpJSON{Parent: res.Parent.String(), ParentFee: res.ParentFee, ParentVSize: res.ParentVSize, PackageRate: res.PackageRate, Added: added}})
+			CPFP: &cpfpJSON{Parent: res.Parent.String(), ParentFee: res.ParentFee, ParentVSize: res.ParentVSize, Ancestors: ancestors,
+				AncestorFee: res.AncestorFee, AncestorVSize: res.AncestorVSize, PackageRate: res.PackageRate, Added: added}})
 	}
 	renderReport(o.IO.ErrOut, o.Name, res.Report)
-	fmt.Fprintf(o.IO.ErrOut, "Child of %s: the parent pays %d sat for %d vB (%.2f sat/vB); with this child the pair pays %.2f sat/vB.\n",
-		res.Parent, res.ParentFee, res.ParentVSize, float64(res.ParentFee)/float64(res.ParentVSize), res.PackageRate)
+	if len(ancestors) == 0 {
+		fmt.Fprintf(o.IO.ErrOut, "Child of %s: the parent pays %d sat for %d vB (%.2f sat/vB); with this child the pair pays %.2f sat/vB.\n",
+			res.Parent, res.ParentFee, res.ParentVSize, float64(res.ParentFee)/float64(res.ParentVSize), res.PackageRate)
+	} else {
+		fmt.Fprintf(o.IO.ErrOut, "Child of %s: the parent pays %d sat for %d vB (%.2f sat/vB) and waits on %s of the wallet's paying %d sat for %d vB (%s); with this child the package pays %.2f sat/vB.\n",
+			res.Parent, res.ParentFee, res.ParentVSize, float64(res.ParentFee)/float64(res.ParentVSize),
+			plural(len(ancestors), "unconfirmed transaction", "unconfirmed transactions"), res.AncestorFee, res.AncestorVSize, strings.Join(ancestors, ", "), res.PackageRate)
+	}
 	if len(added) > 0 {
 		fmt.Fprintf(o.IO.ErrOut, "Added coin(s) %s: the parent's outputs could not pay the child's fee.\n", strings.Join(added, ", "))
 	}

@@ -392,6 +392,11 @@ func TestChildPaysForParent(t *testing.T) {
 	if res.ParentFee != 150 || res.ParentVSize != coordinator.VSize(parent) {
 		t.Fatalf("parent fee %d vsize %d", res.ParentFee, res.ParentVSize)
 	}
+	// The stranger's transaction before the parent is not the wallet's:
+	// not counted (the regtest test counts the wallet's own).
+	if len(res.Ancestors) != 0 || res.AncestorFee != 0 || res.AncestorVSize != 0 {
+		t.Fatalf("ancestors %v (%d sat, %d vB)", res.Ancestors, res.AncestorFee, res.AncestorVSize)
+	}
 	pkg := float64(res.ParentFee+res.Report.Fee) / float64(res.ParentVSize+res.Report.VSize)
 	if pkg < 10 || res.PackageRate < 10 || res.Report.Sent != 0 || res.PSBT.UnsignedTx.TxIn[0].PreviousOutPoint.Hash != parent.TxHash() || len(res.Added) != 0 {
 		t.Fatalf("package rate %.2f (%.2f), child %+v", pkg, res.PackageRate, res.Report)

@@ -43,7 +43,14 @@ type CPFPResult struct {
 	// child's size estimated with worst-case signatures (the real one is
 	// no larger, so the real rate is no lower).
 	ParentFee, ParentVSize int64
-	PackageRate            float64
+	// Ancestors are the parent's own unconfirmed ancestors that the
+	// wallet knows (its stored transactions still unconfirmed) and whose
+	// own rate is below the target: a miner takes the child only with
+	// them, so the child pays for them too. AncestorFee and AncestorVSize
+	// are their sums; PackageRate counts them.
+	Ancestors                  []chainhash.Hash
+	AncestorFee, AncestorVSize int64
+	PackageRate                float64
 	// Added are confirmed coins added because the parent's outputs alone
 	// could not pay the child's fee.
 	Added []wire.OutPoint
@@ -53,9 +60,10 @@ type CPFPResult struct {
 // parent that pays the wallet (and confirmed coins when those are too
 // small) to the wallet's next change address, with the fee that makes
 // (parent fee + child fee) / (parent vsize + child vsize) at least
-// FeeRate. The parent's own unconfirmed ancestors are not counted. The
-// child goes through the gate and the spending policy and is saved as a
-// draft.
+// FeeRate, counting the parent's unconfirmed ancestors that the wallet
+// knows and that pay less than FeeRate themselves (see unconfirmedAncestors).
+// The child goes through the gate and the spending policy and is saved as
+// a draft.
 func (c *Coordinator) ChildPaysForParent(ctx context.Context, req CPFPRequest) (*CPFPResult, error) {
 	return retryStale(ctx, func() (*CPFPResult, error) { return c.cpfpOnce(ctx, req) })
 }
@@ -96,6 +104,9 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 	res.ParentFee = in - outSum
 	if res.ParentFee < 0 {
 		return nil, fmt.Errorf("%w: the parent pays out more than it spends", wallet.ErrInvalid)
+	}
+	if err := c.unconfirmedAncestors(ctx, w, parent, src, req.FeeRate, res); err != nil {
+		return nil, err
 	}
 
 	// The newest draft before reading which coins drafts spend: a draft
@@ -193,7 +204,7 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 			return nil, false, err
 		}
 		res.PSBT, res.Summary, res.Report = built, sum, r
-		res.PackageRate = float64(res.ParentFee+sum.Fee) / float64(res.ParentVSize+sum.VSize)
+		res.PackageRate = float64(res.ParentFee+res.AncestorFee+sum.Fee) / float64(res.ParentVSize+res.AncestorVSize+sum.VSize)
 		return &wallet.Draft{TxID: built.UnsignedTx.TxHash(), PSBT: raw, Note: req.Note, Kind: wallet.KindCPFP, Related: &pid, SeenUpTo: &seen,
 			Event: &wallet.DraftEvent{Step: StepCPFP, Notes: notes}}, true, nil
 	})
@@ -230,13 +241,91 @@ func buildChild(w *Wallet, coins []psbt.UTXO, prevTxs func([]chainhash.Hash) (ma
 		if err != nil {
 			return nil, nil, err
 		}
-		need := int64(math.Ceil(target*float64(res.ParentVSize+sum.VSize))) - res.ParentFee
+		need := int64(math.Ceil(target*float64(res.ParentVSize+res.AncestorVSize+sum.VSize))) - res.ParentFee - res.AncestorFee
 		if sum.Fee >= need {
 			return p, sum, nil
 		}
 		rate = float64(need) / float64(sum.VSize)
 	}
 	return nil, nil, fmt.Errorf("no child fee found that lifts the package to %v sat/vB", target)
+}
+
+// maxAncestors bounds the walk up the parent's unconfirmed ancestors:
+// Bitcoin Core's default mempool limit (-limitancestorcount) is 25
+// transactions, the parent included.
+const maxAncestors = 24
+
+// unconfirmedAncestors finds the parent's unconfirmed ancestors among the
+// wallet's stored transactions (a chain of the wallet's own stuck spends,
+// the common case) and records in res those whose own fee rate is below
+// target: a miner takes the child only together with them (BIP-125's
+// and Core's ancestor-package view), so the child pays for them too.
+// Those at or above target are left out, which can only make the child
+// pay more than needed, never less: a miner would take them on their own
+// or the package's rate only rises with them. An ancestor whose fee
+// cannot be worked out (a previous transaction not at hand) counts as
+// paying nothing, for the same reason. Ancestors the wallet does not
+// know (an unconfirmed payment to it from someone else's unconfirmed
+// chain) are not seen; ChildPaysForParent's caller says so.
+func (c *Coordinator) unconfirmedAncestors(ctx context.Context, w *Wallet, parent *wire.MsgTx, src psbt.UpdateSource, target float64, res *CPFPResult) error {
+	txs, err := c.Store.Transactions(ctx, w.Name)
+	if err != nil {
+		return err
+	}
+	// An ancestor is in the history: the parent could only spend its
+	// outputs once a sync had listed them as the wallet's coins.
+	unconfirmed := map[chainhash.Hash]*wire.MsgTx{}
+	for _, t := range txs {
+		if t.Height != 0 || len(t.Raw) == 0 {
+			continue
+		}
+		tx := &wire.MsgTx{}
+		if err := tx.Deserialize(bytes.NewReader(t.Raw)); err == nil && tx.TxHash() == t.TxID {
+			unconfirmed[t.TxID] = tx
+		}
+	}
+	seen := map[chainhash.Hash]bool{parent.TxHash(): true}
+	queue := []*wire.MsgTx{parent}
+	for len(queue) > 0 && len(seen) <= maxAncestors {
+		tx := queue[0]
+		queue = queue[1:]
+		for _, in := range tx.TxIn {
+			id := in.PreviousOutPoint.Hash
+			anc, ok := unconfirmed[id]
+			if !ok || seen[id] || len(seen) > maxAncestors {
+				continue
+			}
+			seen[id] = true
+			queue = append(queue, anc)
+			fee := ancestorFee(anc, src)
+			vsize := VSize(anc)
+			if float64(fee) >= target*float64(vsize) {
+				continue
+			}
+			res.Ancestors = append(res.Ancestors, id)
+			res.AncestorFee += fee
+			res.AncestorVSize += vsize
+		}
+	}
+	return nil
+}
+
+// ancestorFee is tx's fee, or 0 when a previous transaction is not at
+// hand (see unconfirmedAncestors: counting it as paying nothing errs on
+// the side of a larger child fee).
+func ancestorFee(tx *wire.MsgTx, src psbt.UpdateSource) int64 {
+	var in, out int64
+	for _, txin := range tx.TxIn {
+		prev := src.PrevTx(txin.PreviousOutPoint.Hash)
+		if prev == nil || int(txin.PreviousOutPoint.Index) >= len(prev.TxOut) {
+			return 0
+		}
+		in += prev.TxOut[txin.PreviousOutPoint.Index].Value
+	}
+	for _, o := range tx.TxOut {
+		out += o.Value
+	}
+	return max(in-out, 0)
 }
 
 // parentTx finds the stuck transaction: in the wallet's history, as a
