@@ -258,15 +258,18 @@ const maxAncestors = 24
 // unconfirmedAncestors finds the parent's unconfirmed ancestors among the
 // wallet's stored transactions (a chain of the wallet's own stuck spends,
 // the common case) and records in res those whose own fee rate is below
-// target: a miner takes the child only together with them (BIP-125's
-// and Core's ancestor-package view), so the child pays for them too.
+// target: a miner takes the child only together with them (Core's
+// block assembly scores a transaction with its unconfirmed ancestors),
+// so the child pays for them too.
 // Those at or above target are left out, which can only make the child
 // pay more than needed, never less: a miner would take them on their own
 // or the package's rate only rises with them. An ancestor whose fee
 // cannot be worked out (a previous transaction not at hand) counts as
 // paying nothing, for the same reason. Ancestors the wallet does not
 // know (an unconfirmed payment to it from someone else's unconfirmed
-// chain) are not seen; ChildPaysForParent's caller says so.
+// chain) are not seen; spend --cpfp's help says so. Heights are the last
+// sync's: an ancestor confirmed since is counted, and the child pays a
+// little more.
 func (c *Coordinator) unconfirmedAncestors(ctx context.Context, w *Wallet, parent *wire.MsgTx, src psbt.UpdateSource, target float64, res *CPFPResult) error {
 	txs, err := c.Store.Transactions(ctx, w.Name)
 	if err != nil {
