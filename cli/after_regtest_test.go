@@ -347,6 +347,23 @@ func strangerAddress(t *testing.T, tag byte) string {
 	return a.EncodeAddress()
 }
 
+// cpfpSpendJSON is what the CPFP tests read of `spend --cpfp --json`.
+type cpfpSpendJSON struct {
+	Draft string `json:"draft_id"`
+	CPFP  struct {
+		Parent        string   `json:"parent_txid"`
+		ParentFee     int64    `json:"parent_fee"`
+		Ancestors     []string `json:"ancestors"`
+		AncestorFee   int64    `json:"ancestor_fee"`
+		AncestorVSize int64    `json:"ancestor_vsize"`
+		PackageRate   float64  `json:"package_fee_rate"`
+	} `json:"cpfp"`
+	Summary struct {
+		Fee  int64 `json:"fee"`
+		Sent int64 `json:"sent"`
+	} `json:"summary"`
+}
+
 // cpfpRegtest: a payment whose change is stuck at 1 sat/vB gets a child
 // spending that change; the pair's rate on the node meets the target and
 // both confirm.
@@ -355,20 +372,9 @@ func cpfpRegtest(t *testing.T, node *regtest.Node) {
 	id := a.spend(a.file("pay.psbt"), "--to", node.Address().EncodeAddress()+":0.05", "--fee-rate", "1")
 	a.signApart(a.file("pay.psbt"))
 	parent := a.send(id)
-	var s struct {
-		Draft string `json:"draft_id"`
-		CPFP  struct {
-			Parent      string  `json:"parent_txid"`
-			ParentFee   int64   `json:"parent_fee"`
-			PackageRate float64 `json:"package_fee_rate"`
-		} `json:"cpfp"`
-		Summary struct {
-			Fee  int64 `json:"fee"`
-			Sent int64 `json:"sent"`
-		} `json:"summary"`
-	}
+	var s cpfpSpendJSON
 	mustJSON(t, a.run("--json", "spend", "w", "--cpfp", parent, "--fee-rate", "10", "-o", a.file("child.psbt")), &s)
-	if s.CPFP.Parent != parent || s.CPFP.PackageRate < 10 || s.Summary.Sent != 0 {
+	if s.CPFP.Parent != parent || s.CPFP.PackageRate < 10 || s.Summary.Sent != 0 || len(s.CPFP.Ancestors) != 0 {
 		t.Fatalf("child: %+v", s)
 	}
 	if l := a.listed(s.Draft); l.Kind != "cpfp" || l.Parent != parent {
@@ -413,19 +419,7 @@ func cpfpChainRegtest(t *testing.T, node *regtest.Node) {
 	idB := a.spend(a.file("b.psbt"), "--to", strangerAddress(t, 0xb1)+":0.01", "--fee-rate", "1")
 	a.signApart(a.file("b.psbt"))
 	txB := a.send(idB)
-	var s struct {
-		Draft string `json:"draft_id"`
-		CPFP  struct {
-			ParentFee     int64    `json:"parent_fee"`
-			Ancestors     []string `json:"ancestors"`
-			AncestorFee   int64    `json:"ancestor_fee"`
-			AncestorVSize int64    `json:"ancestor_vsize"`
-			PackageRate   float64  `json:"package_fee_rate"`
-		} `json:"cpfp"`
-		Summary struct {
-			Fee int64 `json:"fee"`
-		} `json:"summary"`
-	}
+	var s cpfpSpendJSON
 	mustJSON(t, a.run("--json", "spend", "w", "--cpfp", txB, "--fee-rate", "10", "-o", a.file("child.psbt")), &s)
 	ta, tb := a.nodeTx(txA), a.nodeTx(txB)
 	var outA int64
