@@ -331,3 +331,50 @@ func TestOpenKeepsOtherStoresLocks(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockTimeStepKeepsTransactions: a store written before schema step 6
+// (block times) opens with its transactions intact, their block times
+// unknown, and the history listing reads them as before.
+func TestBlockTimeStepKeepsTransactions(t *testing.T) {
+	sqliteOnly(t)
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, DBFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	before := migrations()[:5]
+	if before[4] != schemaScriptIndex {
+		t.Fatal("the test's idea of the step before block times is out of date")
+	}
+	if err := migrate(ctx, db, before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO wallets (name, descriptor, network, script, threshold, n, created_at) VALUES ('w', 'wsh(x)', 'regtest', 'wsh', 1, 1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range []int{7, 0, 3} {
+		if _, err := db.Exec(`INSERT INTO transactions (wallet_id, txid, height, raw, net, fee, seen_at) VALUES (1, ?, ?, NULL, ?, NULL, ?)`,
+			hashOf('t', i).String(), h, 1000*(i+1), 1_700_000_000_000+int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hist, err := s.History(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || hist[0].Height != 3 || hist[1].Height != 7 || hist[2].Height != 0 {
+		t.Fatalf("history after the step: %+v", hist)
+	}
+	for _, h := range hist {
+		if !h.BlockTime.IsZero() || h.Net == 0 {
+			t.Fatalf("a transaction after the step: %+v", h)
+		}
+	}
+}
