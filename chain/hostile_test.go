@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 )
 
@@ -558,5 +559,37 @@ func TestProveUTXO(t *testing.T) {
 	}
 	if Name(WithRetry(b)) != "Esplora at evil.example" {
 		t.Errorf("Name through WithRetry = %q", Name(WithRetry(b)))
+	}
+}
+
+// TestEsploraHostileBlockTimes: block times no block header can carry
+// (negative, or past a uint32) are dropped, not passed on to be stored,
+// and a time given for an unconfirmed transaction is dropped too; a real
+// one is kept.
+func TestEsploraHostileBlockTimes(t *testing.T) {
+	times := []any{int64(-1), int64(1) << 40, int64(1_700_000_000), int64(1_700_000_600)}
+	srv := newHostileEsplora(t, map[string]http.HandlerFunc{
+		"GET /api/scripthash/{hash}/txs": func(w http.ResponseWriter, r *http.Request) {
+			page := confirmedPage("times", 0, len(times))
+			for i, bt := range times {
+				page[i]["status"].(map[string]any)["block_time"] = bt
+			}
+			page[3]["status"] = map[string]any{"confirmed": false, "block_time": times[3]}
+			writeJSON(w, http.StatusOK, page)
+		},
+	})
+	b, _ := Open(srv.url(""))
+	refs, err := b.History(testCtx(t), [][]byte{p2wshScript(witnessScript(1))})
+	if err != nil || len(refs) != len(times) {
+		t.Fatalf("History = %v, %v", refs, err)
+	}
+	got := map[chainhash.Hash]int64{}
+	for _, r := range refs {
+		got[r.TxID] = r.Time
+	}
+	for i, want := range []int64{0, 0, 1_700_000_000, 0} {
+		if id := hashOf(fmt.Sprintf("times-%d", i)); got[id] != want {
+			t.Errorf("transaction %d (block_time %v): time %d, want %d", i, times[i], got[id], want)
+		}
 	}
 }

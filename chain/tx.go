@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -103,7 +104,9 @@ func cmpHash(a, b chainhash.Hash) int {
 type historySet map[chainhash.Hash]TxRef
 
 func (h historySet) add(r TxRef) {
-	if r.Height == 0 {
+	// A block header's timestamp is a uint32: anything else a backend
+	// says is not a block time, and is dropped rather than stored.
+	if r.Height == 0 || r.Time < 0 || r.Time > math.MaxUint32 {
 		r.Time = 0
 	}
 	if old, ok := h[r.TxID]; !ok || (old.Height == 0 && r.Height != 0) {
