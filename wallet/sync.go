@@ -463,8 +463,9 @@ func b2i(b bool) int {
 //     also holds them in chain order: confirmed ones by (height, seen_at,
 //     txid), then unconfirmed ones (height 0) by (seen_at, txid), so
 //     neither SQLite's sorter nor a sort here moves 30,000 rows;
-//   - each row is five columns (every column read takes the pure-Go
-//     SQLite's connection mutex), the txid decoded from the row's bytes;
+//   - each row is only the columns shown, no NULL for the bytes (every
+//     column read takes the pure-Go SQLite's connection mutex), the txid
+//     decoded from the row's bytes;
 //   - the fees share one allocation instead of one each.
 //
 // The order is checked, not trusted: an engine whose text collation is
