@@ -77,7 +77,13 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 	if req.FeeRate <= 0 {
 		return nil, fmt.Errorf("%w: a child needs the package fee rate to reach: --fee-rate", wallet.ErrInvalid)
 	}
-	parent, err := c.parentTx(ctx, w, req.Parent)
+	// The wallet's transactions, read once: the parent may be one of
+	// them, and its unconfirmed ancestors are.
+	stored, err := c.Store.Transactions(ctx, w.Name)
+	if err != nil {
+		return nil, err
+	}
+	parent, err := c.parentTx(ctx, w, req.Parent, stored)
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +111,7 @@ func (c *Coordinator) cpfpOnce(ctx context.Context, req CPFPRequest) (*CPFPResul
 	if res.ParentFee < 0 {
 		return nil, fmt.Errorf("%w: the parent pays out more than it spends", wallet.ErrInvalid)
 	}
-	if err := c.unconfirmedAncestors(ctx, w, parent, src, req.FeeRate, res); err != nil {
-		return nil, err
-	}
+	unconfirmedAncestors(stored, parent, src, req.FeeRate, res)
 
 	// The newest draft before reading which coins drafts spend: a draft
 	// saved after it makes the store refuse this one (wallet.ErrStale),
@@ -270,11 +274,7 @@ const maxAncestors = 24
 // chain) are not seen; spend --cpfp's help says so. Heights are the last
 // sync's: an ancestor confirmed since is counted, and the child pays a
 // little more.
-func (c *Coordinator) unconfirmedAncestors(ctx context.Context, w *Wallet, parent *wire.MsgTx, src psbt.UpdateSource, target float64, res *CPFPResult) error {
-	txs, err := c.Store.Transactions(ctx, w.Name)
-	if err != nil {
-		return err
-	}
+func unconfirmedAncestors(txs []wallet.Tx, parent *wire.MsgTx, src psbt.UpdateSource, target float64, res *CPFPResult) {
 	// An ancestor is in the history: the parent could only spend its
 	// outputs once a sync had listed them as the wallet's coins.
 	unconfirmed := map[chainhash.Hash]*wire.MsgTx{}
@@ -310,7 +310,6 @@ func (c *Coordinator) unconfirmedAncestors(ctx context.Context, w *Wallet, paren
 			res.AncestorVSize += vsize
 		}
 	}
-	return nil
 }
 
 // ancestorFee is tx's fee, or 0 when a previous transaction is not at
@@ -331,10 +330,10 @@ func ancestorFee(tx *wire.MsgTx, src psbt.UpdateSource) int64 {
 	return max(in-out, 0)
 }
 
-// parentTx finds the stuck transaction: in the wallet's history, as a
-// broadcast spend's finalized version, or from the backend. A confirmed
-// one needs no child.
-func (c *Coordinator) parentTx(ctx context.Context, w *Wallet, ref string) (*wire.MsgTx, error) {
+// parentTx finds the stuck transaction: in the wallet's history (txs, its
+// stored transactions), as a broadcast spend's finalized version, or from
+// the backend. A confirmed one needs no child.
+func (c *Coordinator) parentTx(ctx context.Context, w *Wallet, ref string, txs []wallet.Tx) (*wire.MsgTx, error) {
 	ref = strings.TrimSpace(ref)
 	if p, err := c.PendingSpend(ctx, w.Name, ref); err == nil {
 		if p.State == PendingConfirmed {
@@ -351,10 +350,6 @@ func (c *Coordinator) parentTx(ctx context.Context, w *Wallet, ref string) (*wir
 	id, err := chainhash.NewHashFromStr(ref)
 	if err != nil || len(ref) != 64 {
 		return nil, fmt.Errorf("--cpfp %q: %w: give the stuck transaction's txid", ref, wallet.ErrInvalid)
-	}
-	txs, err := c.Store.Transactions(ctx, w.Name)
-	if err != nil {
-		return nil, err
 	}
 	for _, t := range txs {
 		if t.TxID != *id {

@@ -389,24 +389,10 @@ func (s *Store) Transactions(ctx context.Context, name string) ([]Tx, error) {
 			return fmt.Errorf("list transactions of wallet %q: %w", name, err)
 		}
 		defer rows.Close()
-		var txid sql.RawBytes
-		var fee, blockTime sql.NullInt64
-		var seen int64
 		for rows.Next() {
-			var t Tx
-			if err := rows.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen, &blockTime); err != nil {
+			t, err := scanTx(rows)
+			if err != nil {
 				return fmt.Errorf("list transactions of wallet %q: %w", name, err)
-			}
-			if t.TxID, err = parseHashBytes(txid); err != nil {
-				return fmt.Errorf("list transactions of wallet %q: %w", name, err)
-			}
-			if fee.Valid {
-				f := fee.Int64
-				t.Fee = &f
-			}
-			t.SeenAt = fromStamp(seen)
-			if blockTime.Valid {
-				t.BlockTime = fromStamp(blockTime.Int64)
 			}
 			out = append(out, t)
 		}
@@ -623,10 +609,11 @@ func scanUTXO(row interface{ Scan(...any) error }) (UTXO, error) {
 // txColumns is the SELECT list scanTx expects.
 const txColumns = `txid, height, raw, net, fee, seen_at, block_time`
 
-// scanTx reads one transactions row (txColumns order).
+// scanTx reads one transactions row (txColumns order) of a *sql.Rows
+// (the txid is read as RawBytes, which a *sql.Row refuses).
 func scanTx(row interface{ Scan(...any) error }) (Tx, error) {
 	var t Tx
-	var txid string
+	var txid sql.RawBytes
 	var fee, blockTime sql.NullInt64
 	var seen int64
 	if err := row.Scan(&txid, &t.Height, &t.Raw, &t.Net, &fee, &seen, &blockTime); err != nil {
@@ -636,7 +623,7 @@ func scanTx(row interface{ Scan(...any) error }) (Tx, error) {
 		t.BlockTime = fromStamp(blockTime.Int64)
 	}
 	var err error
-	if t.TxID, err = parseHash(txid); err != nil {
+	if t.TxID, err = parseHashBytes(txid); err != nil {
 		return t, err
 	}
 	if fee.Valid {

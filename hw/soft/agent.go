@@ -124,7 +124,6 @@ func errOfKind(kind, msg string) error {
 type Agent struct {
 	signer *Signer
 	ln     *net.UnixListener
-	path   string
 	until  time.Time
 
 	stop     chan struct{}
@@ -174,7 +173,7 @@ func (s *Store) Listen(name string) (*net.UnixListener, error) {
 // NewAgent serves signer on ln until until. The agent owns both: Serve
 // closes the listener and wipes the key when it returns.
 func NewAgent(signer *Signer, ln *net.UnixListener, until time.Time) *Agent {
-	return &Agent{signer: signer, ln: ln, path: ln.Addr().String(), until: until, stop: make(chan struct{})}
+	return &Agent{signer: signer, ln: ln, until: until, stop: make(chan struct{})}
 }
 
 // Serve answers requests until the deadline, a lock request or ctx's end,
